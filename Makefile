@@ -1,0 +1,44 @@
+# Thin driver over meson. `make` builds (release), `make test` builds and runs every test,
+# `make demo` runs the demo on a local cluster, `make bench-membership` prints figures.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MESON_TEST_ARGS ?=
+
+.PHONY: all build deps debug asan test test-asan demo bench-membership clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) --buildtype=release
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+debug: deps
+	@[ -f build-debug/build.ninja ] || meson setup build-debug --buildtype=debug
+	ninja -C build-debug
+
+asan: deps
+	@[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(ASAN_BUILD)
+
+test: build
+	@scripts/run-tests.sh $(BUILD) $(MESON_TEST_ARGS)
+
+test-asan: asan
+	@scripts/run-tests.sh $(ASAN_BUILD) $(MESON_TEST_ARGS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+bench-membership: build
+	@python3 scripts/bench_membership.py --build $(BUILD)
+
+format:
+	@find shared daemon ctl tests operators -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-debug

@@ -1,0 +1,13 @@
+// rainctl command groups. Each Add*Commands registers subcommands on the app; a subcommand's
+// callback stores the exit code in *exit_code. Depends on shared/ only, never on daemon/.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "ctl/client.h"
+
+namespace rs::ctl {
+
+void AddMembershipCommands(CLI::App& app, Context& ctx, int* exit_code);
+
+}  // namespace rs::ctl

@@ -1,0 +1,51 @@
+// AdminService: the node's control endpoint. Serves rainctl's kAdminCommand requests and peers'
+// kJoinRequest on the node's public ROUTER (its HOST:PORT). Runs on its own EventLoop so a slow
+// command never stalls membership; membership commands are posted to the membership loop and
+// answered when they complete. Reads use the membership view snapshot.
+// Thread-safety: construct, Start() and Stop() from the main thread only.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "daemon/membership/membership_service.h"
+#include "shared/transport/event_loop.h"
+#include "shared/transport/rpc.h"
+
+namespace rs::admin {
+
+struct NodeInfo {
+  std::string data_dir;
+  std::string log_file;
+  uint64_t started_ms = 0;
+  std::string introducer;  // HOST:PORT given at start, or empty
+};
+
+class AdminService {
+ public:
+  AdminService(std::string host, uint16_t port, NodeInfo info);
+  ~AdminService();
+
+  // Binds the control port; returns the port actually bound.
+  Result<uint16_t> Bind();
+  // Serves requests once membership exists; starts the loop thread.
+  void Start(membership::MembershipService* membership);
+  void Stop();
+  uint64_t malformed_frames() const { return server_ ? server_->malformed_frames() : 0; }
+
+ private:
+  void OnCommand(const wire::Envelope& env, const transport::Responder& responder);
+  void OnJoinRequest(const wire::Envelope& env, const transport::Responder& responder);
+  // Runs `done` on the admin loop once the membership loop has finished.
+  void ReplyStatusLater(const transport::Responder& responder,
+                        const std::function<void(std::function<void(Status)>)>& start);
+
+  std::string host_;
+  uint16_t port_;
+  NodeInfo info_;
+  transport::EventLoop loop_;
+  std::unique_ptr<transport::RpcServer> server_;
+  membership::MembershipService* membership_ = nullptr;
+};
+
+}  // namespace rs::admin

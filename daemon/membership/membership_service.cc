@@ -1,0 +1,489 @@
+#include "daemon/membership/membership_service.h"
+
+#include <algorithm>
+
+#include "daemon/membership/codec.h"
+#include "daemon/membership/config.h"
+#include "shared/logging.h"
+
+namespace rs::membership {
+namespace {
+
+constexpr auto kTickPeriod = milliseconds(5);
+constexpr auto kJoinAttemptDeadline = milliseconds(1000);
+constexpr size_t kHistoryMax = 10000;
+constexpr int kMaxBatch = 256;
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("membership"); }
+
+}  // namespace
+
+MembershipService::MembershipService(ServiceOptions options)
+    : options_(std::move(options)), loop_("membership"), rng_(std::random_device{}()) {}
+
+MembershipService::~MembershipService() { Stop(); }
+
+Status MembershipService::Start(const Ports& extra_ports) {
+  transport::SocketOptions datagram;
+  datagram.max_message_bytes = 1 << 20;
+  datagram.recv_hwm = 10000;
+  auto router = transport::MakeSocket(zmq::socket_type::router, datagram);
+  auto pub = transport::MakeSocket(zmq::socket_type::pub, datagram);
+  auto sub = transport::MakeSocket(zmq::socket_type::sub, datagram);
+  if (!router.ok()) return router.status();
+  if (!pub.ok()) return pub.status();
+  if (!sub.ok()) return sub.status();
+  router_ = std::make_unique<zmq::socket_t>(std::move(router.value()));
+  pub_ = std::make_unique<zmq::socket_t>(std::move(pub.value()));
+  sub_ = std::make_unique<zmq::socket_t>(std::move(sub.value()));
+  auto swim_port = transport::Bind(*router_, options_.host, options_.swim_port);
+  if (!swim_port.ok()) return swim_port.status();
+  auto gossip_port = transport::Bind(*pub_, options_.host, options_.gossip_port);
+  if (!gossip_port.ok()) return gossip_port.status();
+  ports_ = extra_ports;
+  ports_["swim"] = *swim_port;
+  ports_["gossip"] = *gossip_port;
+
+  // Both inbound sockets deliver [routing id or topic, payload]; anything else is malformed.
+  auto drain = [this](zmq::socket_t* socket) {
+    std::vector<zmq::message_t> parts;
+    for (int i = 0; i < kMaxBatch && transport::TryRecv(*socket, &parts); ++i) {
+      if (parts.size() != 2) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++traffic_.malformed;
+        continue;
+      }
+      OnDatagram(parts[1].to_string_view());
+    }
+    Flush();
+  };
+  loop_.AddSocket(router_.get(), [this, drain] { drain(router_.get()); });
+  loop_.AddSocket(sub_.get(), [this, drain] { drain(sub_.get()); });
+  rpc_ = std::make_unique<transport::AsyncRpcClient>(&loop_);
+  loop_.AddPeriodic(kTickPeriod, [this] { OnTick(); });
+  self_id_ = NodeId(options_.host, options_.control_port, WallMillis());
+  initial_id_ = self_id_;
+  Publish(true);
+  loop_.Start();
+  Log()->info("event=started swim_port={} gossip_port={}", *swim_port, *gossip_port);
+  return Status::Ok();
+}
+
+void MembershipService::Stop() {
+  loop_.Stop();
+  loop_.Join();
+}
+
+NodeId MembershipService::NextId() {
+  if (!id_used_) {  // the first membership of this process keeps the id it started with
+    id_used_ = true;
+    return self_id_;
+  }
+  uint64_t ms = std::max(WallMillis(), self_id_.start_ms() + 1);
+  return NodeId(options_.host, options_.control_port, ms);
+}
+
+void MembershipService::StartSwim(const NodeId& id, bool found) {
+  self_id_ = id;
+  MemberRecord self{id, MemberState::kAlive, 0, ports_};
+  ClusterConfig config = options_.cluster;
+  if (found) {
+    config.version = 1;
+    config.origin = id.str();
+  }
+  swim_ = std::make_unique<Swim>(self, config, rng_(), Clock::now());
+  leaving_ = false;
+  SyncPeers();
+  Log()->info("event=self_up node={} founded={}", id.str(), found);
+}
+
+void MembershipService::Found() {
+  loop_.Post([this] {
+    if (swim_ || joining_) return;
+    StartSwim(NextId(), true);
+    Publish(true);
+  });
+}
+
+void MembershipService::Join(const HostPort& introducer, std::function<void(Status)> done) {
+  loop_.Post([this, introducer, done = std::move(done)]() mutable {
+    if (swim_) {
+      done(Status::AlreadyExists("already a member (" + self_id_.str() + "); leave first"));
+      return;
+    }
+    if (joining_) {
+      done(Status::FailedPrecondition("a join is already under way"));
+      return;
+    }
+    joining_ = true;
+    self_id_ = NextId();
+    Publish(true);
+    auto until = Clock::now() + milliseconds(options_.local.join_timeout_ms);
+    DoJoin({introducer}, 0, until, ++join_attempt_, std::move(done));
+  });
+}
+
+void MembershipService::DoJoin(const std::vector<HostPort>& introducers, size_t index,
+                               TimePoint until, uint64_t attempt,
+                               std::function<void(Status)> done) {
+  const HostPort& target = introducers[index % introducers.size()];
+  auto left = until - Clock::now();
+  auto deadline = std::min<Clock::duration>(kJoinAttemptDeadline, left);
+  MemberRecord me{self_id_, MemberState::kAlive, 0, ports_};
+  Log()->info("event=join_attempt node={} introducer={}", self_id_.str(), target.ToString());
+  rpc_->Call(
+      target.TcpEndpoint(), wire::MsgType::kJoinRequest,
+      [me](wire::Packer& pk) { PackRecord(pk, me); }, deadline,
+      [this, introducers, index, until, attempt, target, done = std::move(done)](
+          Result<wire::Envelope> reply) mutable {
+        if (attempt != join_attempt_) return;  // superseded
+        Status error;
+        if (reply.ok()) {
+          auto payload = wire::ReplyPayload(*reply);
+          if (payload.ok()) {
+            auto join = UnpackJoinReply(*payload);
+            if (join.ok()) {
+              joining_ = false;
+              StartSwim(self_id_, false);
+              swim_->ApplyJoin(join->members, join->config, Clock::now());
+              Log()->info("event=joined node={} introducer={} members={}", self_id_.str(),
+                          target.ToString(), join->members.size());
+              Flush();
+              Publish(true);
+              done(Status::Ok());
+              return;
+            }
+            error = join.status();
+          } else {
+            error = payload.status();
+          }
+          // The introducer answered with a definite refusal: do not retry it.
+          if (error.code() != StatusCode::kTimeout && introducers.size() == 1) {
+            joining_ = false;
+            Log()->error("event=join_failed introducer={} error=\"{}\"", target.ToString(),
+                         error.ToString());
+            done(Status(error.code(), "join via " + target.ToString() + " refused: " + error.message()));
+            return;
+          }
+        } else {
+          error = reply.status();
+        }
+        if (Clock::now() + milliseconds(50) >= until) {
+          joining_ = false;
+          Log()->error("event=join_failed introducer={} error=\"{}\"", target.ToString(),
+                       error.ToString());
+          done(Status::Unavailable("join failed: introducer " + target.ToString() +
+                                   " did not admit us within " +
+                                   std::to_string(options_.local.join_timeout_ms) + " ms (" +
+                                   error.ToString() + ")"));
+          return;
+        }
+        // Retry shortly (next introducer when several are known).
+        loop_.AddTimer(milliseconds(100), [this, introducers, index, until, attempt,
+                                           done = std::move(done)]() mutable {
+          DoJoin(introducers, index + 1, until, attempt, std::move(done));
+        });
+      });
+}
+
+void MembershipService::HandleJoinRequest(MemberRecord joiner,
+                                          std::function<void(Result<JoinReply>)> done) {
+  loop_.Post([this, joiner = std::move(joiner), done = std::move(done)] {
+    if (!swim_ || leaving_) {
+      done(Status::Unavailable("this node is not in a cluster; ask another member"));
+      return;
+    }
+    Status st = swim_->AddMember(joiner, Clock::now());
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    Log()->info("event=introduced member={}", joiner.id.str());
+    JoinReply reply{swim_->Records(), swim_->config()};
+    Flush();
+    done(std::move(reply));
+  });
+}
+
+void MembershipService::Leave(std::function<void()> done) {
+  loop_.Post([this, done = std::move(done)]() mutable {
+    if (!swim_ || leaving_) {
+      done();
+      return;
+    }
+    leaving_ = true;
+    swim_->Leave(Clock::now());
+    Flush();
+    Log()->info("event=leaving node={} linger_ms={}", self_id_.str(),
+                options_.local.leave_linger_ms);
+    loop_.AddTimer(milliseconds(options_.local.leave_linger_ms), [this, done = std::move(done)] {
+      swim_.reset();
+      leaving_ = false;
+      SyncPeers();
+      Publish(true);
+      Log()->info("event=left node={}", self_id_.str());
+      done();
+    });
+  });
+}
+
+Status MembershipService::ApplyConfigChange(
+    const std::function<Status(ClusterConfig*, LocalOptions*)>& change) {
+  ClusterConfig cluster = swim_ ? swim_->config() : options_.cluster;
+  LocalOptions local = options_.local;
+  RS_RETURN_IF_ERROR(change(&cluster, &local));
+  RS_RETURN_IF_ERROR(ValidateConfig(cluster));
+  options_.local = local;
+  options_.cluster = cluster;
+  if (swim_ && !leaving_) RS_RETURN_IF_ERROR(swim_->UpdateConfig(cluster, Clock::now()));
+  Flush();
+  Publish(true);
+  return Status::Ok();
+}
+
+void MembershipService::SetConfig(std::string key, std::string value,
+                                  std::function<void(Status)> done) {
+  loop_.Post([this, key = std::move(key), value = std::move(value), done = std::move(done)] {
+    Status st = ApplyConfigChange([&](ClusterConfig* c, LocalOptions* l) {
+      return SetConfigValue(c, l, key, value);
+    });
+    if (st.ok()) Log()->info("event=config_set key={} value={}", key, value);
+    done(st);
+  });
+}
+
+void MembershipService::Switch(Protocol protocol, bool suspicion,
+                               std::function<void(Status)> done) {
+  loop_.Post([this, protocol, suspicion, done = std::move(done)] {
+    Status st = ApplyConfigChange([&](ClusterConfig* c, LocalOptions*) {
+      c->protocol = protocol;
+      c->suspicion = suspicion;
+      return Status::Ok();
+    });
+    if (st.ok()) {
+      Log()->info("event=switch protocol={} suspicion={}", ProtocolName(protocol), suspicion);
+    }
+    done(st);
+  });
+}
+
+void MembershipService::OnDatagram(std::string_view payload) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    traffic_.bytes_received += payload.size();
+    ++traffic_.messages_received;
+  }
+  if (options_.local.drop_rate > 0 &&
+      std::uniform_real_distribution<double>(0, 100)(rng_) < options_.local.drop_rate) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++traffic_.dropped_injected;
+    return;
+  }
+  wire::DecodeLimits limits;
+  limits.max_bytes = 1 << 20;
+  auto env = wire::Decode(payload, limits);
+  Result<Message> msg = env.ok() ? DecodeMessage(*env) : Result<Message>(env.status());
+  if (!msg.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++traffic_.malformed;
+    Log()->debug("event=malformed_datagram bytes={} error=\"{}\"", payload.size(),
+                 msg.status().ToString());
+    return;
+  }
+  if (!swim_) return;
+  swim_->Step(*msg, Clock::now());
+}
+
+void MembershipService::OnTick() {
+  if (swim_) swim_->Tick(Clock::now());
+  Flush();
+}
+
+void MembershipService::Flush() {
+  if (!swim_) {
+    Publish(false);
+    return;
+  }
+  uint64_t sent_bytes = 0, sent_msgs = 0;
+  for (Outgoing& out : swim_->TakeOutbox()) {
+    std::string bytes = EncodeMessage(out.message);
+    bool ok = false;
+    if (out.message.kind == MsgKind::kGossip) {
+      zmq::message_t parts[2] = {zmq::message_t(out.to.str().data(), out.to.str().size()),
+                                 zmq::message_t(bytes.data(), bytes.size())};
+      ok = transport::TrySend(*pub_, parts, 2);
+    } else {
+      zmq::socket_t* dealer = DealerFor(out.to, out.ports);
+      if (dealer == nullptr) continue;
+      ok = transport::TrySend(*dealer, bytes);
+    }
+    if (ok) {
+      sent_bytes += bytes.size();
+      ++sent_msgs;
+    }
+  }
+  std::vector<Event> events = swim_->TakeEvents();
+  bool expelled = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    traffic_.bytes_sent += sent_bytes;
+    traffic_.messages_sent += sent_msgs;
+    uint64_t now_ms = WallMillis();
+    for (Event& e : events) {
+      e.wall_ms = now_ms;
+      e.seq = next_event_seq_++;
+      history_.push_back(e);
+      if (history_.size() > kHistoryMax) history_.pop_front();
+    }
+  }
+  for (const Event& e : events) {
+    auto level = (e.kind == EventKind::kFail || e.kind == EventKind::kExpelled)
+                     ? spdlog::level::warn
+                     : spdlog::level::info;
+    Log()->log(level, "event={} member={} inc={} self={} detail=\"{}\"", EventName(e.kind),
+               e.member.str(), e.incarnation, self_id_.str(), e.detail);
+    expelled = expelled || e.kind == EventKind::kExpelled;
+  }
+  if (!events.empty()) SyncPeers();
+  Publish(!events.empty());
+  if (expelled && swim_) {
+    // Crash-stop: our old id is dead to the cluster. Rejoin under a new id through the members
+    // we last knew, so a false failure costs a rejoin, not a node.
+    std::vector<HostPort> introducers;
+    for (const auto& r : swim_->Records()) {
+      if (r.id != self_id_ && (r.state == MemberState::kAlive || r.state == MemberState::kSuspect)) {
+        introducers.push_back(r.id.address());
+      }
+    }
+    swim_.reset();
+    SyncPeers();
+    Publish(true);
+    Log()->error("event=expelled node={} rejoin_candidates={}", self_id_.str(), introducers.size());
+    if (introducers.empty()) return;
+    std::shuffle(introducers.begin(), introducers.end(), rng_);
+    joining_ = true;
+    self_id_ = NextId();
+    auto until = Clock::now() + milliseconds(options_.local.join_timeout_ms);
+    DoJoin(introducers, 0, until, ++join_attempt_, [](Status st) {
+      if (!st.ok()) Log()->error("event=rejoin_failed error=\"{}\"", st.ToString());
+    });
+  }
+}
+
+zmq::socket_t* MembershipService::DealerFor(const NodeId& id, const Ports& ports) {
+  auto it = dealers_.find(id);
+  if (it != dealers_.end()) return it->second.get();
+  auto swim_port = ports.find("swim");
+  if (swim_port == ports.end()) return nullptr;
+  transport::SocketOptions opts;
+  opts.send_hwm = 64;  // datagrams to a dead or slow peer are dropped beyond this
+  auto dealer = transport::MakeSocket(zmq::socket_type::dealer, opts);
+  if (!dealer.ok()) return nullptr;
+  auto owned = std::make_unique<zmq::socket_t>(std::move(dealer.value()));
+  std::string endpoint = "tcp://" + id.host() + ":" + std::to_string(swim_port->second);
+  if (!transport::Connect(*owned, endpoint).ok()) return nullptr;
+  return dealers_.emplace(id, std::move(owned)).first->second.get();
+}
+
+void MembershipService::SyncPeers() {
+  std::set<std::string> want_sub;
+  std::set<NodeId> keep_dealers;
+  if (swim_) {
+    for (const auto& r : swim_->Records()) {
+      if (r.id == self_id_) continue;
+      if (r.state != MemberState::kAlive && r.state != MemberState::kSuspect) continue;
+      keep_dealers.insert(r.id);
+      (void)DealerFor(r.id, r.ports);  // connect early: the first probe must not wait on TCP
+      auto g = r.ports.find("gossip");
+      if (g != r.ports.end()) want_sub.insert("tcp://" + r.id.host() + ":" + std::to_string(g->second));
+    }
+  }
+  for (auto it = dealers_.begin(); it != dealers_.end();) {
+    it = keep_dealers.count(it->first) ? std::next(it) : dealers_.erase(it);
+  }
+  for (const auto& ep : sub_connected_) {
+    if (!want_sub.count(ep)) (void)transport::Disconnect(*sub_, ep);
+  }
+  for (const auto& ep : want_sub) {
+    if (!sub_connected_.count(ep)) {
+      Status st = transport::Connect(*sub_, ep);
+      if (!st.ok()) Log()->warn("event=sub_connect_failed endpoint={} error=\"{}\"", ep, st.ToString());
+    }
+  }
+  sub_connected_ = want_sub;
+  // Our own id is the topic peers publish to us; re-subscribe when it changes.
+  if (subscribed_topic_ != self_id_.str()) {
+    if (!subscribed_topic_.empty()) {
+      try {
+        sub_->set(zmq::sockopt::unsubscribe, subscribed_topic_);
+      } catch (const zmq::error_t&) {
+      }
+    }
+    (void)transport::Subscribe(*sub_, self_id_.str());
+    subscribed_topic_ = self_id_.str();
+  }
+}
+
+void MembershipService::Publish(bool force) {
+  TimePoint now = Clock::now();
+  if (!force && now - last_publish_ < milliseconds(200)) return;
+  last_publish_ = now;
+  auto view = std::make_shared<View>();
+  view->self = self_id_;
+  view->local = options_.local;
+  uint64_t wall = WallMillis();
+  auto since_wall = [&](TimePoint t) {
+    return wall - static_cast<uint64_t>(std::max<int64_t>(0, ToMillis(now - t)));
+  };
+  if (swim_) {
+    view->in_cluster = !leaving_;
+    view->self_state = swim_->self().state;
+    view->config = swim_->config();
+    auto since = swim_->StateSince();
+    for (const auto& r : swim_->Records()) {
+      MemberView mv{r, Swim::RingId(r.id), 0};
+      auto s = since.find(r.id);
+      mv.since_ms = s != since.end() ? since_wall(s->second) : r.id.start_ms();
+      view->members.push_back(std::move(mv));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    swim_stats_ = swim_->stats();
+  } else {
+    view->in_cluster = false;
+    view->self_state = MemberState::kLeft;
+    view->config = options_.cluster;
+    view->members.push_back(MemberView{MemberRecord{self_id_, MemberState::kLeft, 0, ports_},
+                                       Swim::RingId(self_id_), wall});
+  }
+  std::sort(view->members.begin(), view->members.end(),
+            [](const MemberView& a, const MemberView& b) { return a.record.id < b.record.id; });
+  std::lock_guard<std::mutex> lock(mu_);
+  view_ = std::move(view);
+}
+
+ViewPtr MembershipService::view() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return view_;
+}
+
+std::vector<Event> MembershipService::EventsSince(uint64_t seq, size_t max) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Event> out;
+  for (const Event& e : history_) {
+    if (e.seq > seq) out.push_back(e);
+    if (out.size() >= max) break;
+  }
+  return out;
+}
+
+TrafficStats MembershipService::traffic() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return traffic_;
+}
+
+Stats MembershipService::swim_stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return swim_stats_;
+}
+
+}  // namespace rs::membership

@@ -1,0 +1,487 @@
+#include "daemon/membership/swim.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "daemon/membership/config.h"
+#include "shared/util/hash.h"
+
+namespace rs::membership {
+namespace {
+
+// Precedence of states at equal incarnation.
+int Rank(MemberState s) {
+  switch (s) {
+    case MemberState::kAlive: return 0;
+    case MemberState::kSuspect: return 1;
+    case MemberState::kFailed: return 2;
+    case MemberState::kLeft: return 2;
+  }
+  return 0;
+}
+
+bool Final(MemberState s) { return s == MemberState::kFailed || s == MemberState::kLeft; }
+
+milliseconds Ms(uint32_t v) { return milliseconds(v); }
+
+}  // namespace
+
+uint64_t Swim::RingId(const NodeId& id) { return StableHash64(id.str()); }
+
+Swim::Swim(MemberRecord self, ClusterConfig config, uint64_t seed, TimePoint now)
+    : self_(std::move(self)), config_(std::move(config)), rng_(seed) {
+  self_.state = MemberState::kAlive;
+  next_probe_ = now + Ms(config_.probe_interval_ms);
+  next_heartbeat_ = now;
+  next_gossip_ = now;
+  next_cleanup_ = now;
+  last_protocol_ = config_.protocol;
+}
+
+bool Swim::Active(const Member& m) const {
+  return m.record.state == MemberState::kAlive || m.record.state == MemberState::kSuspect;
+}
+
+size_t Swim::ActiveCount() const {
+  size_t n = (left_ || expelled_) ? 0 : 1;
+  for (const auto& [id, m] : members_) n += Active(m) ? 1 : 0;
+  return n;
+}
+
+std::vector<MemberRecord> Swim::Records() const {
+  std::vector<MemberRecord> out;
+  out.push_back(self_);
+  for (const auto& [id, m] : members_) out.push_back(m.record);
+  return out;
+}
+
+std::map<NodeId, TimePoint> Swim::StateSince() const {
+  std::map<NodeId, TimePoint> out;
+  for (const auto& [id, m] : members_) out[id] = m.state_since;
+  return out;
+}
+
+std::vector<Outgoing> Swim::TakeOutbox() { return std::exchange(outbox_, {}); }
+std::vector<Event> Swim::TakeEvents() { return std::exchange(events_, {}); }
+
+uint32_t Swim::RetransmitLimit() const {
+  double n = static_cast<double>(ActiveCount());
+  return config_.retransmit_mult * static_cast<uint32_t>(std::ceil(std::log2(n + 1)));
+}
+
+void Swim::Enqueue(const MemberRecord& record) {
+  // A newer record about a member replaces any queued older one.
+  broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
+                                   [&](const Broadcast& b) { return b.record.id == record.id; }),
+                    broadcasts_.end());
+  broadcasts_.push_back(Broadcast{record, 0});
+}
+
+Message Swim::NewMessage(MsgKind kind, const NodeId& target) {
+  Message m;
+  m.kind = kind;
+  m.from = self_;
+  m.target = target;
+  m.config_stamp = config_.Stamp();
+  return m;
+}
+
+void Swim::Piggyback(Message* message) {
+  if (!broadcasts_.empty()) {
+    std::stable_sort(broadcasts_.begin(), broadcasts_.end(),
+                     [](const Broadcast& a, const Broadcast& b) { return a.transmits < b.transmits; });
+    uint32_t limit = RetransmitLimit();
+    size_t n = std::min<size_t>(config_.max_piggyback, broadcasts_.size());
+    for (size_t i = 0; i < n; ++i) {
+      message->updates.push_back(broadcasts_[i].record);
+      ++broadcasts_[i].transmits;
+    }
+    broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
+                                     [&](const Broadcast& b) { return b.transmits >= limit; }),
+                      broadcasts_.end());
+  }
+  if (config_transmits_left_ > 0 && message->kind == MsgKind::kGossip && !message->config) {
+    message->config = config_;
+    --config_transmits_left_;
+  }
+}
+
+void Swim::Send(const NodeId& to, Message message) {
+  auto it = members_.find(to);
+  if (it == members_.end()) return;
+  Piggyback(&message);
+  outbox_.push_back(Outgoing{to, it->second.record.ports, std::move(message)});
+}
+
+std::vector<NodeId> Swim::RandomMembers(size_t k, const std::vector<NodeId>& exclude) {
+  std::vector<NodeId> pool;
+  for (const auto& [id, m] : members_) {
+    if (Active(m) && std::find(exclude.begin(), exclude.end(), id) == exclude.end()) {
+      pool.push_back(id);
+    }
+  }
+  std::shuffle(pool.begin(), pool.end(), rng_);
+  if (pool.size() > k) pool.resize(k);
+  return pool;
+}
+
+void Swim::SetState(Member& m, MemberState state, uint64_t incarnation, TimePoint now,
+                    EventKind event, const std::string& detail) {
+  m.record.state = state;
+  m.record.incarnation = incarnation;
+  m.state_since = now;
+  events_.push_back(Event{event, m.record.id, incarnation, detail});
+  Enqueue(m.record);
+}
+
+void Swim::Refute(uint64_t seen_incarnation, TimePoint now) {
+  (void)now;
+  self_.incarnation = std::max(self_.incarnation, seen_incarnation) + 1;
+  ++stats_.refutations;
+  events_.push_back(Event{EventKind::kRefute, self_.id, self_.incarnation, "suspected; now alive"});
+  Enqueue(self_);
+}
+
+void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
+  if (rec.id == self_.id) {
+    if (left_ || expelled_) return;
+    if (rec.incarnation < self_.incarnation) return;
+    if (rec.state == MemberState::kSuspect) {
+      Refute(rec.incarnation, now);
+    } else if (rec.state == MemberState::kFailed) {
+      expelled_ = true;
+      events_.push_back(Event{EventKind::kExpelled, self_.id, rec.incarnation,
+                              "declared failed, reported by " + via.str()});
+    }
+    return;
+  }
+  if (removed_.count(rec.id)) return;
+  auto it = members_.find(rec.id);
+  if (it == members_.end()) {
+    if (Final(rec.state)) {
+      removed_[rec.id] = now + 10 * Ms(config_.cleanup_ms);  // never knew it; remember the end
+      return;
+    }
+    Member m;
+    m.record = rec;
+    m.ring_id = RingId(rec.id);
+    m.state_since = now;
+    m.heartbeat_seen = now;
+    by_ring_[m.ring_id] = rec.id;
+    auto& inserted = members_[rec.id] = m;
+    events_.push_back(Event{EventKind::kJoin, rec.id, rec.incarnation, "via " + via.str()});
+    if (rec.state == MemberState::kSuspect) {
+      events_.push_back(Event{EventKind::kSuspect, rec.id, rec.incarnation, "via " + via.str()});
+    }
+    Enqueue(inserted.record);
+    return;
+  }
+  Member& m = it->second;
+  if (Final(m.record.state)) return;
+  bool newer = rec.incarnation > m.record.incarnation ||
+               (rec.incarnation == m.record.incarnation && Rank(rec.state) > Rank(m.record.state));
+  if (!newer) return;
+  if (rec.state == MemberState::kAlive) {
+    bool was_suspect = m.record.state == MemberState::kSuspect;
+    m.record.ports = rec.ports;
+    if (was_suspect) {
+      SetState(m, MemberState::kAlive, rec.incarnation, now, EventKind::kAlive,
+               "refuted, via " + via.str());
+    } else {
+      m.record.incarnation = rec.incarnation;  // an alive member bumped its incarnation
+      Enqueue(m.record);
+    }
+    m.heartbeat_seen = now;
+  } else if (rec.state == MemberState::kSuspect) {
+    SetState(m, MemberState::kSuspect, rec.incarnation, now, EventKind::kSuspect,
+             "via " + via.str());
+  } else if (rec.state == MemberState::kFailed) {
+    SetState(m, MemberState::kFailed, rec.incarnation, now, EventKind::kFail, "via " + via.str());
+  } else {
+    SetState(m, MemberState::kLeft, rec.incarnation, now, EventKind::kLeave, "via " + via.str());
+  }
+}
+
+void Swim::ApplyConfig(const ClusterConfig& incoming, TimePoint now) {
+  if (incoming.Stamp() <= config_.Stamp()) return;
+  ClusterConfig old = config_;
+  config_ = incoming;
+  config_transmits_left_ = RetransmitLimit();
+  std::string detail = std::string("version=") + std::to_string(config_.version) +
+                       " origin=" + config_.origin + " protocol=" + ProtocolName(config_.protocol) +
+                       " suspicion=" + (config_.suspicion ? "true" : "false");
+  events_.push_back(Event{EventKind::kConfig, self_.id, config_.version, detail});
+  if (old.protocol != config_.protocol) {
+    // Fresh timers for the new detector: nobody is blamed for the switch itself.
+    for (auto& [id, m] : members_) m.heartbeat_seen = now;
+    probe_.reset();
+    next_probe_ = now + Ms(config_.probe_interval_ms);
+    next_heartbeat_ = now;
+  }
+}
+
+Status Swim::UpdateConfig(const ClusterConfig& desired, TimePoint now) {
+  RS_RETURN_IF_ERROR(ValidateConfig(desired));
+  ClusterConfig next = desired;
+  next.version = config_.version + 1;
+  next.origin = self_.id.str();
+  ApplyConfig(next, now);
+  return Status::Ok();
+}
+
+void Swim::Step(const Message& msg, TimePoint now) {
+  if (left_ || expelled_) return;
+  if (msg.from.id == self_.id) return;
+  // The sender is alive (it just spoke); its record also teaches us its ports.
+  Apply(msg.from, msg.from.id, now);
+  for (const auto& rec : msg.updates) Apply(rec, msg.from.id, now);
+  if (msg.config) ApplyConfig(*msg.config, now);
+  if (expelled_) return;
+
+  // Anti-entropy for the cluster config: repair a peer that is behind, at most once a second.
+  if (msg.config_stamp < config_.Stamp() && members_.count(msg.from.id)) {
+    auto& last = config_pushed_[msg.from.id];
+    if (now - last >= milliseconds(1000)) {
+      last = now;
+      Message repair = NewMessage(MsgKind::kGossip, msg.from.id);
+      repair.config = config_;
+      Send(msg.from.id, std::move(repair));
+    }
+  }
+
+  switch (msg.kind) {
+    case MsgKind::kPing: {
+      if (msg.target != self_.id) return;  // meant for a previous process on this port
+      Message ack = NewMessage(MsgKind::kAck, self_.id);
+      ack.seq = msg.seq;
+      Send(msg.from.id, std::move(ack));
+      break;
+    }
+    case MsgKind::kPingReq: {
+      if (!members_.count(msg.target)) return;
+      uint64_t seq = ++seq_;
+      relays_[seq] = Relay{msg.from.id, msg.seq, msg.target, now + Ms(config_.probe_interval_ms)};
+      Message ping = NewMessage(MsgKind::kPing, msg.target);
+      ping.seq = seq;
+      Send(msg.target, std::move(ping));
+      break;
+    }
+    case MsgKind::kAck: {
+      if (probe_ && !probe_->acked && msg.seq == probe_->seq && msg.target == probe_->target) {
+        probe_->acked = true;
+        break;
+      }
+      auto relay = relays_.find(msg.seq);
+      if (relay != relays_.end() && relay->second.target == msg.target) {
+        Message fwd = NewMessage(MsgKind::kAck, msg.target);
+        fwd.seq = relay->second.requester_seq;
+        NodeId requester = relay->second.requester;
+        relays_.erase(relay);
+        Send(requester, std::move(fwd));
+      }
+      break;
+    }
+    case MsgKind::kGossip: {
+      for (const auto& [ring, hb] : msg.heartbeats) {
+        auto id = by_ring_.find(ring);
+        if (id == by_ring_.end()) continue;
+        auto m = members_.find(id->second);
+        if (m == members_.end()) continue;
+        if (hb > m->second.heartbeat) {
+          m->second.heartbeat = hb;
+          m->second.heartbeat_seen = now;
+        }
+      }
+      break;
+    }
+  }
+}
+
+Status Swim::AddMember(const MemberRecord& joiner, TimePoint now) {
+  if (left_ || expelled_) return Status::Unavailable("this node is not in a cluster");
+  if (joiner.id == self_.id) return Status::InvalidArgument("a node cannot join itself");
+  if (removed_.count(joiner.id)) {
+    return Status::FailedPrecondition("member " + joiner.id.str() + " was removed; restart it");
+  }
+  auto it = members_.find(joiner.id);
+  if (it != members_.end() && Final(it->second.record.state)) {
+    return Status::FailedPrecondition("member " + joiner.id.str() + " is " +
+                                      StateName(it->second.record.state) + "; restart it");
+  }
+  MemberRecord rec = joiner;
+  rec.state = MemberState::kAlive;
+  Apply(rec, self_.id, now);
+  return Status::Ok();
+}
+
+void Swim::ApplyJoin(const std::vector<MemberRecord>& members, const ClusterConfig& config,
+                     TimePoint now) {
+  ApplyConfig(config, now);
+  for (const auto& rec : members) {
+    if (rec.id == self_.id) continue;
+    Apply(rec, rec.id, now);
+  }
+  // Our own arrival must spread even if the introducer's broadcasts are lost.
+  Enqueue(self_);
+}
+
+void Swim::Leave(TimePoint now) {
+  if (left_ || expelled_) return;
+  self_.state = MemberState::kLeft;
+  ++self_.incarnation;
+  broadcasts_.clear();
+  Enqueue(self_);
+  for (const NodeId& to : RandomMembers(config_.gossip_fanout, {})) {
+    Send(to, NewMessage(MsgKind::kGossip, to));
+  }
+  left_ = true;
+  // The record stays queued: TickGossip keeps pushing it while the service lingers.
+  next_gossip_ = now + Ms(config_.gossip_interval_ms);
+}
+
+void Swim::ProbeFailed(const NodeId& target, TimePoint now) {
+  auto it = members_.find(target);
+  if (it == members_.end() || !Active(it->second)) return;
+  ++stats_.probe_failures;
+  Member& m = it->second;
+  if (config_.suspicion) {
+    if (m.record.state == MemberState::kAlive) {
+      SetState(m, MemberState::kSuspect, m.record.incarnation, now, EventKind::kSuspect,
+               "no ack (direct or indirect), by " + self_.id.str());
+      Message tell = NewMessage(MsgKind::kGossip, target);
+      Send(target, std::move(tell));  // lets the suspect refute quickly
+    }
+  } else {
+    SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
+             "no ack (direct or indirect), by " + self_.id.str());
+  }
+}
+
+void Swim::TickProbe(TimePoint now) {
+  if (probe_ && !probe_->acked && !probe_->indirect_sent &&
+      now >= probe_->started + Ms(config_.probe_timeout_ms)) {
+    probe_->indirect_sent = true;
+    for (const NodeId& helper : RandomMembers(config_.indirect_probes, {probe_->target})) {
+      Message req = NewMessage(MsgKind::kPingReq, probe_->target);
+      req.seq = probe_->seq;
+      ++stats_.indirect_probes;
+      Send(helper, std::move(req));
+    }
+  }
+  if (now < next_probe_) return;
+  next_probe_ = now + Ms(config_.probe_interval_ms);
+  if (probe_ && !probe_->acked) ProbeFailed(probe_->target, now);
+  probe_.reset();
+
+  // Next target: round-robin over a shuffled list, reshuffled after each pass (SWIM 4.3).
+  for (size_t tries = 0; tries < 2; ++tries) {
+    while (probe_index_ < probe_order_.size()) {
+      const NodeId& id = probe_order_[probe_index_++];
+      auto it = members_.find(id);
+      if (it == members_.end() || !Active(it->second)) continue;
+      probe_ = Probe{id, ++seq_, now, false, false};
+      ++stats_.probes;
+      Message ping = NewMessage(MsgKind::kPing, id);
+      ping.seq = probe_->seq;
+      Send(id, std::move(ping));
+      return;
+    }
+    probe_order_.clear();
+    for (const auto& [id, m] : members_) {
+      if (Active(m)) probe_order_.push_back(id);
+    }
+    std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
+    probe_index_ = 0;
+  }
+}
+
+void Swim::TickHeartbeat(TimePoint now) {
+  if (now >= next_heartbeat_) {
+    next_heartbeat_ = now + Ms(config_.heartbeat_interval_ms);
+    ++heartbeat_;
+    std::vector<std::pair<uint64_t, uint64_t>> table;
+    table.emplace_back(RingId(self_.id), heartbeat_);
+    for (const auto& [id, m] : members_) {
+      if (Active(m)) table.emplace_back(m.ring_id, m.heartbeat);
+    }
+    for (const NodeId& to : RandomMembers(config_.gossip_fanout, {})) {
+      Message hb = NewMessage(MsgKind::kGossip, to);
+      hb.heartbeats = table;
+      Send(to, std::move(hb));
+    }
+  }
+  for (auto& [id, m] : members_) {
+    if (m.record.state != MemberState::kAlive) continue;
+    if (now - m.heartbeat_seen < Ms(config_.heartbeat_timeout_ms)) continue;
+    ++stats_.probe_failures;
+    if (config_.suspicion) {
+      SetState(m, MemberState::kSuspect, m.record.incarnation, now, EventKind::kSuspect,
+               "heartbeat stale, by " + self_.id.str());
+      Message tell = NewMessage(MsgKind::kGossip, id);
+      Send(id, std::move(tell));
+    } else {
+      SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
+               "heartbeat stale, by " + self_.id.str());
+    }
+  }
+}
+
+void Swim::TickSuspects(TimePoint now) {
+  for (auto& [id, m] : members_) {
+    if (m.record.state == MemberState::kSuspect &&
+        now - m.state_since >= Ms(config_.suspicion_timeout_ms)) {
+      SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
+               "suspicion timed out, by " + self_.id.str());
+    }
+  }
+}
+
+void Swim::TickGossip(TimePoint now) {
+  if (now < next_gossip_) return;
+  next_gossip_ = now + Ms(config_.gossip_interval_ms);
+  if (broadcasts_.empty() && config_transmits_left_ == 0) return;
+  for (const NodeId& to : RandomMembers(config_.gossip_fanout, {})) {
+    Send(to, NewMessage(MsgKind::kGossip, to));
+  }
+}
+
+void Swim::TickCleanup(TimePoint now) {
+  if (now < next_cleanup_) return;
+  next_cleanup_ = now + milliseconds(100);
+  for (auto it = members_.begin(); it != members_.end();) {
+    Member& m = it->second;
+    if (Final(m.record.state) && now - m.state_since >= Ms(config_.cleanup_ms)) {
+      events_.push_back(Event{EventKind::kRemove, it->first, m.record.incarnation,
+                              std::string("was ") + StateName(m.record.state)});
+      removed_[it->first] = now + 10 * Ms(config_.cleanup_ms);
+      by_ring_.erase(m.ring_id);
+      it = members_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = removed_.begin(); it != removed_.end();) {
+    it = now >= it->second ? removed_.erase(it) : std::next(it);
+  }
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    it = now >= it->second.expires ? relays_.erase(it) : std::next(it);
+  }
+}
+
+void Swim::Tick(TimePoint now) {
+  if (expelled_) return;
+  if (left_) {
+    TickGossip(now);  // keep spreading our departure while the service lingers
+    return;
+  }
+  if (config_.protocol == Protocol::kPing) {
+    TickProbe(now);
+  } else {
+    TickHeartbeat(now);
+  }
+  TickSuspects(now);
+  TickGossip(now);
+  TickCleanup(now);
+}
+
+}  // namespace rs::membership

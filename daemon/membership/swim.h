@@ -1,0 +1,171 @@
+// Swim: the membership protocol as a pure state machine (no sockets, threads or clocks).
+// Drive it with Step(message, now) for every datagram received and Tick(now) every few ms; take
+// what to send with TakeOutbox() and what happened with TakeEvents(). Not thread-safe: one owner
+// (MembershipService's loop thread, or a unit test with a manual clock).
+//
+// Failure detection, switchable at runtime through ClusterConfig:
+//  * ping (SWIM): each probe_interval one member, taken round-robin from a shuffled list, gets a
+//    Ping. No Ack within probe_timeout -> `indirect_probes` members get a PingReq and relay a
+//    Ping/Ack. No ack by the end of the interval -> the member is suspected (suspicion on) or
+//    failed (suspicion off).
+//        t=0 Ping ──> B      t=probe_timeout PingReq ──> C,D,E ──Ping──> B
+//        t=probe_interval: no Ack from anyone -> Suspect(B)
+//  * gossip: each heartbeat_interval a node bumps its own heartbeat counter and sends its table
+//    of (ring id, heartbeat) to gossip_fanout random members; receivers keep the maximum. A
+//    member whose counter has not risen for heartbeat_timeout is suspected (or failed).
+//
+// Suspicion: a suspect is failed after suspicion_timeout unless it refutes, which it does on
+// hearing of the suspicion by raising its incarnation and gossiping itself alive. A suspicion
+// is also sent straight to the suspect to make refutation fast under loss.
+//
+// Dissemination: every state change becomes a record in a broadcast queue; records ride on
+// every datagram (at most max_piggyback, fewest-sent first) and, while the queue is non-empty,
+// are pushed to gossip_fanout random members every gossip_interval. Each record is sent
+// retransmit_mult * ceil(log2(N+1)) times, then dropped: bounded fanout, bounded retransmits.
+//
+// Order of records about one member: higher incarnation wins; at equal incarnation
+// failed/left > suspect > alive. Failed and left are final for that member id; a restarted or
+// rejoining process has a new id. A node that learns it was declared failed reports kExpelled
+// and stops probing (the service rejoins it under a new id).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/membership/types.h"
+#include "shared/status.h"
+
+namespace rs::membership {
+
+struct Outgoing {
+  NodeId to;
+  Ports ports;  // the recipient's ports, as known when the message was made
+  Message message;
+};
+
+struct Stats {
+  uint64_t probes = 0;
+  uint64_t indirect_probes = 0;
+  uint64_t probe_failures = 0;
+  uint64_t refutations = 0;
+};
+
+class Swim {
+ public:
+  Swim(MemberRecord self, ClusterConfig config, uint64_t seed, TimePoint now);
+
+  // Network input. Messages addressed to an older id of this process are ignored.
+  void Step(const Message& message, TimePoint now);
+  // Timers: probes, timeouts, heartbeats, dissemination, cleanup. Call every few ms.
+  void Tick(TimePoint now);
+
+  // Introducer side of a join: adds (or revives nothing: a removed id is refused).
+  Status AddMember(const MemberRecord& joiner, TimePoint now);
+  // Joiner side: the member list and config handed back by the introducer.
+  void ApplyJoin(const std::vector<MemberRecord>& members, const ClusterConfig& config,
+                 TimePoint now);
+  // Graceful leave: self becomes left (incarnation + 1) and the record is pushed at once.
+  void Leave(TimePoint now);
+  // A local config change: validated, versioned above every version seen, then gossiped.
+  Status UpdateConfig(const ClusterConfig& desired, TimePoint now);
+
+  std::vector<Outgoing> TakeOutbox();
+  std::vector<Event> TakeEvents();
+
+  // Records of every member still listed (including self), for join replies and views.
+  std::vector<MemberRecord> Records() const;
+  // Time of the last state change of each listed member.
+  std::map<NodeId, TimePoint> StateSince() const;
+  const MemberRecord& self() const { return self_; }
+  const ClusterConfig& config() const { return config_; }
+  bool expelled() const { return expelled_; }
+  size_t ActiveCount() const;  // alive + suspect, self included
+  const Stats& stats() const { return stats_; }
+  static uint64_t RingId(const NodeId& id);
+
+ private:
+  struct Member {
+    MemberRecord record;
+    uint64_t ring_id = 0;
+    TimePoint state_since;
+    uint64_t heartbeat = 0;
+    TimePoint heartbeat_seen;
+  };
+  struct Probe {
+    NodeId target;
+    uint64_t seq = 0;
+    TimePoint started;
+    bool indirect_sent = false;
+    bool acked = false;
+  };
+  struct Relay {
+    NodeId requester;
+    uint64_t requester_seq = 0;
+    NodeId target;
+    TimePoint expires;
+  };
+  struct Broadcast {
+    MemberRecord record;
+    uint32_t transmits = 0;
+  };
+
+  // Merges one record (from gossip, a join, or a datagram's sender); queues it for
+  // re-broadcast when it changed anything. `via` names who told us, for the event log.
+  void Apply(const MemberRecord& record, const NodeId& via, TimePoint now);
+  void ApplyConfig(const ClusterConfig& config, TimePoint now);
+  void SetState(Member& m, MemberState state, uint64_t incarnation, TimePoint now,
+                EventKind event, const std::string& detail);
+  void Enqueue(const MemberRecord& record);
+  void Refute(uint64_t seen_incarnation, TimePoint now);
+
+  void TickProbe(TimePoint now);
+  void TickHeartbeat(TimePoint now);
+  void TickSuspects(TimePoint now);
+  void TickGossip(TimePoint now);
+  void TickCleanup(TimePoint now);
+  void ProbeFailed(const NodeId& target, TimePoint now);
+
+  Message NewMessage(MsgKind kind, const NodeId& target);
+  void Send(const NodeId& to, Message message);
+  void Piggyback(Message* message);
+  uint32_t RetransmitLimit() const;
+  std::vector<NodeId> RandomMembers(size_t k, const std::vector<NodeId>& exclude);
+  bool Active(const Member& m) const;
+
+  MemberRecord self_;
+  ClusterConfig config_;
+  std::mt19937_64 rng_;
+  bool expelled_ = false;
+  bool left_ = false;
+
+  std::map<NodeId, Member> members_;                  // others; self is in self_
+  std::unordered_map<uint64_t, NodeId> by_ring_;      // ring id -> member, for heartbeats
+  std::map<NodeId, TimePoint> removed_;               // tombstones: id -> forget-after time
+  std::deque<Broadcast> broadcasts_;
+  uint32_t config_transmits_left_ = 0;
+  std::map<NodeId, TimePoint> config_pushed_;         // last direct config repair per peer
+
+  std::vector<NodeId> probe_order_;
+  size_t probe_index_ = 0;
+  std::optional<Probe> probe_;
+  TimePoint next_probe_;
+  std::map<uint64_t, Relay> relays_;
+  uint64_t seq_ = 0;
+
+  uint64_t heartbeat_ = 0;
+  TimePoint next_heartbeat_;
+  TimePoint next_gossip_;
+  TimePoint next_cleanup_;
+  Protocol last_protocol_;
+
+  std::vector<Outgoing> outbox_;
+  std::vector<Event> events_;
+  Stats stats_;
+};
+
+}  // namespace rs::membership

@@ -1,0 +1,52 @@
+// Node: one raind process. Starts the services in dependency order (control port first, since
+// it names the node; then membership), writes the ready file, joins or founds the cluster, and
+// on SIGTERM/SIGINT leaves gracefully. Later layers (HyDFS, stream leader/worker) start here too.
+// Thread-safety: the main thread owns the Node.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/admin/admin_service.h"
+#include "daemon/membership/membership_service.h"
+#include "shared/status.h"
+
+namespace rs {
+
+struct NodeOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // control port; 0: the OS picks
+  std::string data_dir = "./raind-data";
+  std::string introducer;  // HOST:PORT of any member; empty: found a new cluster
+  std::string log_level = "info";
+  bool log_stderr = false;
+  membership::ServiceOptions membership;
+};
+
+// Applies "key = value" lines (the config file format; '#' starts a comment) to `options`.
+// Keys: host, port, swim_port, gossip_port, data_dir, introducer, log_level, and every
+// membership key (rainctl config get lists them).
+Status ApplyConfigText(const std::string& text, const std::string& source, NodeOptions* options);
+Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOptions* options);
+
+class Node {
+ public:
+  explicit Node(NodeOptions options);
+  ~Node();
+
+  // Binds everything, writes <data_dir>/ready, then joins (bounded by join_timeout_ms) or founds.
+  Status Start();
+  // Blocks until SIGTERM/SIGINT, then leaves the cluster gracefully. Returns the exit code.
+  int RunUntilSignal();
+
+ private:
+  Status WriteReadyFile(const std::string& id, uint16_t port);
+
+  NodeOptions options_;
+  std::string log_file_;
+  std::unique_ptr<admin::AdminService> admin_;
+  std::unique_ptr<membership::MembershipService> membership_;
+};
+
+}  // namespace rs

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs RainStorm's build and test dependencies on Debian 12 when run as root with apt;
+# otherwise prints exactly what to install. Idempotent and quiet when all is present.
+set -euo pipefail
+pkgs=(g++ make meson ninja-build pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
+      liblmdb-dev libcli11-dev libspdlog-dev libfmt-dev catch2 python3 python3-msgpack procps)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi

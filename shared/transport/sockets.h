@@ -1,0 +1,43 @@
+// The one place RainStorm creates ZeroMQ sockets. Every socket gets its options here (linger,
+// high-water marks, maximum message size), so transport security (CURVE keys) can later be added
+// in this file alone. Also the cppzmq exception adapter: nothing below throws.
+// The context is thread-safe; each socket belongs to one thread (normally an EventLoop's).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "shared/status.h"
+
+namespace rs::transport {
+
+// The process-wide ZeroMQ context.
+zmq::context_t& Context();
+
+struct SocketOptions {
+  int send_hwm = 1000;           // messages queued per peer before sends drop or block
+  int recv_hwm = 1000;
+  int64_t max_message_bytes = 16 << 20;  // larger inbound frames close the connection
+  bool immediate = false;        // queue only to completed connections (datagram-like sends)
+  int linger_ms = 0;             // pending messages are dropped at close
+  std::string routing_id;        // DEALER identity, optional
+};
+
+Result<zmq::socket_t> MakeSocket(zmq::socket_type type, const SocketOptions& options = {});
+
+// Binds to tcp://host:port (port 0: the OS picks) and returns the port actually bound.
+Result<uint16_t> Bind(zmq::socket_t& socket, const std::string& host, uint16_t port);
+Status Connect(zmq::socket_t& socket, const std::string& endpoint);
+Status Disconnect(zmq::socket_t& socket, const std::string& endpoint);
+Status Subscribe(zmq::socket_t& socket, const std::string& topic);
+
+// Non-blocking multipart send; false when it would block or fails (the message is dropped).
+bool TrySend(zmq::socket_t& socket, zmq::message_t* parts, size_t count);
+bool TrySend(zmq::socket_t& socket, const std::string& payload);
+// Non-blocking receive of one whole multipart message; false when nothing is waiting.
+bool TryRecv(zmq::socket_t& socket, std::vector<zmq::message_t>* parts);
+
+}  // namespace rs::transport
