@@ -229,11 +229,72 @@ Status Swim::UpdateConfig(const ClusterConfig& desired, TimePoint now) {
   return Status::Ok();
 }
 
+void Swim::HeardAfterSilence(TimePoint now) {
+  // Local health (after Lifeguard): if we heard nothing for several periods, we were the one cut
+  // off. Our suspicion and heartbeat timers ran while we were deaf; do not let them convict
+  // members who had no chance to reach us.
+  uint32_t period = config_.protocol == Protocol::kPing ? config_.probe_interval_ms
+                                                        : config_.heartbeat_interval_ms;
+  if (last_heard_ != TimePoint{} && now - last_heard_ > 2 * Ms(period)) {
+    auto gap = now - last_heard_;
+    for (auto& [id, m] : members_) {
+      if (m.record.state == MemberState::kSuspect) m.state_since = std::min(now, m.state_since + gap);
+      m.heartbeat_seen = std::min(now, m.heartbeat_seen + gap);
+    }
+  }
+  last_heard_ = now;
+}
+
+void Swim::SeenAlive(const NodeId& id, TimePoint now) {
+  // Evidence that a suspect is up but has not refuted: it has not heard of the suspicion (the
+  // broadcasts may have been lost). Tell it directly, at most every gossip interval.
+  auto it = members_.find(id);
+  if (it == members_.end() || it->second.record.state != MemberState::kSuspect) return;
+  auto& last = told_suspect_[id];
+  if (now - last < Ms(config_.gossip_interval_ms)) return;
+  last = now;
+  Message tell = NewMessage(MsgKind::kGossip, id);
+  tell.updates.push_back(it->second.record);
+  Send(id, std::move(tell));
+}
+
+bool Swim::TellTheDead(const MemberRecord& sender, TimePoint now) {
+  // A member we declared failed is still talking: it missed its own conviction. Tell it, so it
+  // can rejoin under a new id, instead of leaving it in a cluster of one.
+  MemberRecord verdict;
+  auto it = members_.find(sender.id);
+  if (it != members_.end() && it->second.record.state == MemberState::kFailed) {
+    verdict = it->second.record;
+  } else if (it == members_.end() && removed_.count(sender.id)) {
+    verdict = sender;
+    verdict.state = MemberState::kFailed;
+  } else {
+    return false;
+  }
+  auto& last = told_suspect_[sender.id];
+  if (now - last >= Ms(config_.gossip_interval_ms)) {
+    last = now;
+    Message tell = NewMessage(MsgKind::kGossip, sender.id);
+    tell.updates.push_back(verdict);
+    outbox_.push_back(Outgoing{sender.id, sender.ports, std::move(tell)});
+  }
+  return true;
+}
+
 void Swim::Step(const Message& msg, TimePoint now) {
   if (left_ || expelled_) return;
   if (msg.from.id == self_.id) return;
+  HeardAfterSilence(now);
+  if (TellTheDead(msg.from, now)) {
+    // Nothing a convicted member says about others counts; what it says about us still does.
+    for (const auto& rec : msg.updates) {
+      if (rec.id == self_.id) Apply(rec, msg.from.id, now);
+    }
+    return;
+  }
   // The sender is alive (it just spoke); its record also teaches us its ports.
   Apply(msg.from, msg.from.id, now);
+  SeenAlive(msg.from.id, now);
   for (const auto& rec : msg.updates) Apply(rec, msg.from.id, now);
   if (msg.config) ApplyConfig(*msg.config, now);
   if (expelled_) return;
@@ -290,6 +351,7 @@ void Swim::Step(const Message& msg, TimePoint now) {
         if (hb > m->second.heartbeat) {
           m->second.heartbeat = hb;
           m->second.heartbeat_seen = now;
+          SeenAlive(m->first, now);
         }
       }
       break;
@@ -357,6 +419,22 @@ void Swim::ProbeFailed(const NodeId& target, TimePoint now) {
   }
 }
 
+void Swim::ContactTheDead() {
+  // A member failed during a partition may be alive on the other side and, having failed us in
+  // turn, never speak again. Now and then send one recently failed member its verdict: if it is
+  // alive it learns it was expelled (and rejoins under a new id); if it is dead this is one lost
+  // datagram. Left members are not contacted.
+  std::vector<NodeId> failed;
+  for (const auto& [id, m] : members_) {
+    if (m.record.state == MemberState::kFailed) failed.push_back(id);
+  }
+  if (failed.empty()) return;
+  const NodeId& to = failed[std::uniform_int_distribution<size_t>(0, failed.size() - 1)(rng_)];
+  Message verdict = NewMessage(MsgKind::kGossip, to);
+  verdict.updates.push_back(members_.at(to).record);
+  Send(to, std::move(verdict));
+}
+
 void Swim::TickProbe(TimePoint now) {
   if (probe_ && !probe_->acked && !probe_->indirect_sent &&
       now >= probe_->started + Ms(config_.probe_timeout_ms)) {
@@ -372,6 +450,7 @@ void Swim::TickProbe(TimePoint now) {
   next_probe_ = now + Ms(config_.probe_interval_ms);
   if (probe_ && !probe_->acked) ProbeFailed(probe_->target, now);
   probe_.reset();
+  if (++probe_rounds_ % kDeadContactEvery == 0) ContactTheDead();
 
   // Next target: round-robin over a shuffled list, reshuffled after each pass (SWIM 4.3).
   for (size_t tries = 0; tries < 2; ++tries) {
@@ -409,6 +488,7 @@ void Swim::TickHeartbeat(TimePoint now) {
       hb.heartbeats = table;
       Send(to, std::move(hb));
     }
+    if (++probe_rounds_ % kDeadContactEvery == 0) ContactTheDead();
   }
   for (auto& [id, m] : members_) {
     if (m.record.state != MemberState::kAlive) continue;
@@ -455,13 +535,20 @@ void Swim::TickCleanup(TimePoint now) {
                               std::string("was ") + StateName(m.record.state)});
       removed_[it->first] = now + 10 * Ms(config_.cleanup_ms);
       by_ring_.erase(m.ring_id);
+      told_suspect_.erase(it->first);
+      config_pushed_.erase(it->first);
       it = members_.erase(it);
     } else {
       ++it;
     }
   }
   for (auto it = removed_.begin(); it != removed_.end();) {
-    it = now >= it->second ? removed_.erase(it) : std::next(it);
+    if (now >= it->second) {
+      told_suspect_.erase(it->first);
+      it = removed_.erase(it);
+    } else {
+      ++it;
+    }
   }
   for (auto it = relays_.begin(); it != relays_.end();) {
     it = now >= it->second.expires ? relays_.erase(it) : std::next(it);

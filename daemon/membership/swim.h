@@ -16,7 +16,10 @@
 //
 // Suspicion: a suspect is failed after suspicion_timeout unless it refutes, which it does on
 // hearing of the suspicion by raising its incarnation and gossiping itself alive. A suspicion
-// is also sent straight to the suspect to make refutation fast under loss.
+// is also sent straight to the suspect, and again whenever the suspect shows signs of life
+// without having refuted (its broadcasts may have been lost). A node that heard nothing for two
+// periods was itself cut off: it extends its timers by the silence instead of convicting
+// members for its own deafness (after Lifeguard's local health).
 //
 // Dissemination: every state change becomes a record in a broadcast queue; records ride on
 // every datagram (at most max_piggyback, fewest-sent first) and, while the queue is non-empty,
@@ -25,8 +28,10 @@
 //
 // Order of records about one member: higher incarnation wins; at equal incarnation
 // failed/left > suspect > alive. Failed and left are final for that member id; a restarted or
-// rejoining process has a new id. A node that learns it was declared failed reports kExpelled
-// and stops probing (the service rejoins it under a new id).
+// rejoining process has a new id. A failed member that still sends us datagrams is told its
+// verdict, and every 8th round one recently failed member is sent its verdict unasked (so a
+// partition that heals does not leave a node alone forever); a node that learns it was declared failed reports kExpelled and stops probing (the
+// service rejoins it under a new id).
 #pragma once
 
 #include <cstdint>
@@ -122,6 +127,11 @@ class Swim {
                 EventKind event, const std::string& detail);
   void Enqueue(const MemberRecord& record);
   void Refute(uint64_t seen_incarnation, TimePoint now);
+  void HeardAfterSilence(TimePoint now);
+  void SeenAlive(const NodeId& id, TimePoint now);
+  bool TellTheDead(const MemberRecord& sender, TimePoint now);
+  void ContactTheDead();
+  static constexpr uint64_t kDeadContactEvery = 8;  // probe/heartbeat rounds between contacts
 
   void TickProbe(TimePoint now);
   void TickHeartbeat(TimePoint now);
@@ -149,6 +159,8 @@ class Swim {
   std::deque<Broadcast> broadcasts_;
   uint32_t config_transmits_left_ = 0;
   std::map<NodeId, TimePoint> config_pushed_;         // last direct config repair per peer
+  std::map<NodeId, TimePoint> told_suspect_;          // last direct "you are suspected" per peer
+  TimePoint last_heard_{};                             // last datagram received from anyone
 
   std::vector<NodeId> probe_order_;
   size_t probe_index_ = 0;
@@ -156,6 +168,7 @@ class Swim {
   TimePoint next_probe_;
   std::map<uint64_t, Relay> relays_;
   uint64_t seq_ = 0;
+  uint64_t probe_rounds_ = 0;
 
   uint64_t heartbeat_ = 0;
   TimePoint next_heartbeat_;

@@ -1,0 +1,90 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "daemon/membership/codec.h"
+
+namespace rs::membership {
+
+TEST_CASE("a datagram survives encode and decode", "[membership][codec]") {
+  Message m;
+  m.kind = MsgKind::kGossip;
+  m.from = MemberRecord{NodeId("127.0.0.1", 7001, 1732150000123ULL), MemberState::kAlive, 4,
+                        {{"swim", 40001}, {"gossip", 40002}}};
+  m.target = NodeId("127.0.0.1", 7002, 1732150000456ULL);
+  m.seq = 99;
+  m.config_stamp = 12345;
+  m.updates.push_back(MemberRecord{NodeId("127.0.0.1", 7003, 1732150000789ULL),
+                                   MemberState::kSuspect, 2, {{"swim", 40005}}});
+  m.heartbeats = {{1, 2}, {0xffffffffffffffffULL, 7}};
+  ClusterConfig c;
+  c.version = 3;
+  c.origin = m.from.id.str();
+  c.protocol = Protocol::kGossip;
+  c.suspicion = false;
+  c.suspicion_timeout_ms = 2500;
+  m.config = c;
+
+  auto env = wire::Decode(EncodeMessage(m));
+  REQUIRE(env.ok());
+  auto back = DecodeMessage(*env);
+  REQUIRE(back.ok());
+  CHECK(back->kind == MsgKind::kGossip);
+  CHECK(back->from.id == m.from.id);
+  CHECK(back->from.incarnation == 4);
+  CHECK(back->from.ports == m.from.ports);
+  CHECK(back->target == m.target);
+  CHECK(back->seq == 99);
+  CHECK(back->config_stamp == 12345);
+  REQUIRE(back->updates.size() == 1);
+  CHECK(back->updates[0].state == MemberState::kSuspect);
+  CHECK(back->heartbeats == m.heartbeats);
+  REQUIRE(back->config.has_value());
+  CHECK(back->config->Stamp() == c.Stamp());
+  CHECK(back->config->protocol == Protocol::kGossip);
+  CHECK_FALSE(back->config->suspicion);
+  CHECK(back->config->suspicion_timeout_ms == 2500);
+}
+
+TEST_CASE("a ping with one update stays small", "[membership][codec]") {
+  Message m;
+  m.kind = MsgKind::kPing;
+  m.from = MemberRecord{NodeId("127.0.0.1", 7001, 1732150000123ULL), MemberState::kAlive, 0,
+                        {{"swim", 40001}, {"gossip", 40002}}};
+  m.target = NodeId("127.0.0.1", 7002, 1732150000456ULL);
+  m.seq = 1000;
+  m.config_stamp = (1ULL << 20) | 77;
+  CHECK(EncodeMessage(m).size() < 120);  // the bandwidth budget is 2 KB/s per node
+}
+
+TEST_CASE("corrupted datagrams are rejected without a crash", "[membership][codec]") {
+  Message m;
+  m.kind = MsgKind::kAck;
+  m.from = MemberRecord{NodeId("127.0.0.1", 7001, 1732150000123ULL), MemberState::kAlive, 0,
+                        {{"swim", 40001}}};
+  m.target = m.from.id;
+  m.updates.push_back(m.from);
+  std::string valid = EncodeMessage(m);
+  std::mt19937_64 rng(99);
+  int accepted = 0;
+  for (int i = 0; i < 100000; ++i) {
+    std::string bytes = valid;
+    for (int k = 0; k < 2; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    auto env = wire::Decode(bytes);
+    if (!env.ok()) continue;
+    auto msg = DecodeMessage(*env);
+    if (msg.ok()) {
+      ++accepted;
+      CHECK_FALSE(msg->from.id.empty());  // whatever decodes is fully valid
+    }
+  }
+  SUCCEED("accepted " << accepted << " mutated datagrams that still decoded validly");
+}
+
+TEST_CASE("a non-datagram type is not decoded as a datagram", "[membership][codec]") {
+  auto env = wire::Decode(wire::Encode(wire::MsgType::kAdminCommand, 1));
+  REQUIRE(env.ok());
+  CHECK(DecodeMessage(*env).status().code() == StatusCode::kCorruption);
+}
+
+}  // namespace rs::membership

@@ -1,0 +1,408 @@
+// Swim driven by a manual clock over a simulated network (1 ms latency, optional loss and
+// partitions). Every datagram goes through the real codec, so this also exercises the wire form.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+
+#include "daemon/membership/codec.h"
+#include "daemon/membership/swim.h"
+
+namespace rs::membership {
+namespace {
+
+struct InFlight {
+  TimePoint at;
+  NodeId to;
+  std::string bytes;
+};
+
+class SimNet {
+ public:
+  // RS_SIM_SEED=<n> in the environment shifts every seed, to explore other interleavings.
+  explicit SimNet(ClusterConfig config, uint64_t seed = 7)
+      : config_(config), rng_(seed + (std::getenv("RS_SIM_SEED") ? std::strtoull(std::getenv("RS_SIM_SEED"), nullptr, 10) : 0)) {}
+
+  NodeId Add(bool found = false) {
+    uint16_t port = static_cast<uint16_t>(7000 + nodes_.size() + 1);
+    NodeId id("127.0.0.1", port, 1732150000000ULL + nodes_.size());
+    MemberRecord rec{id, MemberState::kAlive, 0,
+                     {{"swim", static_cast<uint16_t>(port + 1000)}, {"gossip", static_cast<uint16_t>(port + 2000)}}};
+    ClusterConfig config = config_;
+    if (found || nodes_.empty()) {
+      config.version = 1;
+      config.origin = id.str();
+    }
+    auto swim = std::make_unique<Swim>(rec, config, rng_(), now_);
+    if (!nodes_.empty()) {
+      Swim& introducer = *nodes_.begin()->second;
+      REQUIRE(introducer.AddMember(rec, now_).ok());
+      swim->ApplyJoin(introducer.Records(), introducer.config(), now_);
+    }
+    order_.push_back(id);
+    nodes_[id] = std::move(swim);
+    return id;
+  }
+
+  Swim& node(const NodeId& id) { return *nodes_.at(id); }
+  const std::vector<NodeId>& ids() const { return order_; }
+  void Kill(const NodeId& id) { dead_.insert(id); }
+  void Isolate(const NodeId& id, bool on) {
+    if (on) {
+      isolated_.insert(id);
+    } else {
+      isolated_.erase(id);
+    }
+  }
+  void Mute(const NodeId& id, bool on) {  // its datagrams are lost; it still hears everything
+    if (on) {
+      muted_.insert(id);
+    } else {
+      muted_.erase(id);
+    }
+  }
+  void SetDrop(double p) { drop_ = p; }
+  TimePoint now() const { return now_; }
+
+  void Run(milliseconds duration) {
+    TimePoint end = now_ + duration;
+    while (now_ < end) {
+      now_ += milliseconds(1);
+      Deliver();
+      if ((now_.time_since_epoch() / milliseconds(1)) % 5 == 0) {
+        for (const NodeId& id : order_) {
+          if (dead_.count(id)) continue;
+          nodes_[id]->Tick(now_);
+          Collect(id);
+        }
+      }
+    }
+  }
+
+  // Runs until pred() or the deadline; returns the simulated time it took.
+  milliseconds RunUntil(const std::function<bool()>& pred, milliseconds deadline) {
+    TimePoint start = now_;
+    while (!pred() && now_ - start < deadline) Run(milliseconds(5));
+    return std::chrono::duration_cast<milliseconds>(now_ - start);
+  }
+
+  std::optional<MemberState> StateAt(const NodeId& observer, const NodeId& subject) {
+    for (const auto& r : node(observer).Records()) {
+      if (r.id == subject) return r.state;
+    }
+    return std::nullopt;
+  }
+
+  bool AllAliveSee(const NodeId& subject, MemberState state) {
+    for (const NodeId& id : order_) {
+      if (dead_.count(id) || id == subject) continue;
+      if (StateAt(id, subject) != state) return false;
+    }
+    return true;
+  }
+
+  // Every event seen by every live node, and datagrams sent by kind.
+  std::vector<std::pair<NodeId, Event>> events;
+  std::map<MsgKind, size_t> sent;
+
+  size_t CountEvents(EventKind kind, const NodeId& subject) {
+    size_t n = 0;
+    for (const auto& [observer, e] : events) n += (e.kind == kind && e.member == subject) ? 1 : 0;
+    return n;
+  }
+
+ private:
+  void Collect(const NodeId& from) {
+    for (auto& e : nodes_[from]->TakeEvents()) events.emplace_back(from, e);
+    for (auto& out : nodes_[from]->TakeOutbox()) {
+      if (isolated_.count(from) || muted_.count(from)) continue;
+      ++sent[out.message.kind];
+      in_flight_.push_back(InFlight{now_ + milliseconds(1), out.to, EncodeMessage(out.message)});
+    }
+  }
+
+  void Deliver() {
+    std::vector<InFlight> due;
+    for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+      if (it->at <= now_) {
+        due.push_back(std::move(*it));
+        it = in_flight_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& m : due) {
+      if (dead_.count(m.to) || isolated_.count(m.to) || !nodes_.count(m.to)) continue;
+      if (drop_ > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < drop_) continue;
+      auto env = wire::Decode(m.bytes);
+      REQUIRE(env.ok());
+      auto msg = DecodeMessage(*env);
+      REQUIRE(msg.ok());
+      nodes_[m.to]->Step(*msg, now_);
+      Collect(m.to);
+    }
+  }
+
+  ClusterConfig config_;
+  std::mt19937_64 rng_;
+  TimePoint now_{};
+  std::map<NodeId, std::unique_ptr<Swim>> nodes_;
+  std::vector<NodeId> order_;
+  std::set<NodeId> dead_, isolated_, muted_;
+  std::deque<InFlight> in_flight_;
+  double drop_ = 0;
+};
+
+ClusterConfig Config(Protocol protocol, bool suspicion) {
+  ClusterConfig c;
+  c.protocol = protocol;
+  c.suspicion = suspicion;
+  return c;
+}
+
+bool EveryoneListsAllAlive(SimNet& net) {
+  for (const NodeId& a : net.ids()) {
+    for (const NodeId& b : net.ids()) {
+      if (net.StateAt(a, b) != MemberState::kAlive) {
+        UNSCOPED_INFO(a.str() << " sees " << b.str() << " as "
+                              << (net.StateAt(a, b) ? StateName(*net.StateAt(a, b)) : "absent"));
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("five members join and every member lists all five alive", "[membership][swim]") {
+  auto protocol = GENERATE(Protocol::kPing, Protocol::kGossip);
+  SimNet net(Config(protocol, true));
+  for (int i = 0; i < 5; ++i) net.Add();
+  auto took = net.RunUntil([&] { return EveryoneListsAllAlive(net); }, milliseconds(5000));
+  CHECK(EveryoneListsAllAlive(net));
+  CHECK(took < milliseconds(2000));
+  net.Run(milliseconds(3000));  // and it stays that way
+  CHECK(EveryoneListsAllAlive(net));
+  for (const NodeId& id : net.ids()) CHECK(net.CountEvents(EventKind::kSuspect, id) == 0);
+}
+
+TEST_CASE("a killed member is declared failed by every survivor and nobody else is",
+          "[membership][swim]") {
+  auto protocol = GENERATE(Protocol::kPing, Protocol::kGossip);
+  auto suspicion = GENERATE(true, false);
+  CAPTURE(ProtocolName(protocol), suspicion);
+  SimNet net(Config(protocol, suspicion));
+  for (int i = 0; i < 10; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  REQUIRE(EveryoneListsAllAlive(net));
+  NodeId victim = net.ids()[4];
+  net.Kill(victim);
+  auto took = net.RunUntil([&] { return net.AllAliveSee(victim, MemberState::kFailed); },
+                           milliseconds(10000));
+  CHECK(net.AllAliveSee(victim, MemberState::kFailed));
+  // Generous bounds for the simulated (noise-free) network; make bench-membership measures.
+  CHECK(took < milliseconds(suspicion ? 4000 : 3000));
+  net.Run(milliseconds(2000));
+  for (const NodeId& id : net.ids()) {
+    if (id != victim) CHECK(net.CountEvents(EventKind::kFail, id) == 0);
+  }
+}
+
+TEST_CASE("a suspected member that answers refutes with a higher incarnation",
+          "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, true));
+  for (int i = 0; i < 6; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  NodeId x = net.ids()[2];
+  uint64_t inc_before = net.node(x).self().incarnation;
+  net.Isolate(x, true);  // a short network hiccup, shorter than the suspicion timeout
+  net.RunUntil([&] { return net.CountEvents(EventKind::kSuspect, x) > 0; }, milliseconds(5000));
+  REQUIRE(net.CountEvents(EventKind::kSuspect, x) > 0);
+  net.Isolate(x, false);
+  net.Run(milliseconds(3000));
+  CHECK(net.node(x).self().incarnation > inc_before);
+  CHECK(net.CountEvents(EventKind::kRefute, x) > 0);
+  CHECK(net.CountEvents(EventKind::kFail, x) == 0);
+  bool all_alive = EveryoneListsAllAlive(net);
+  if (!all_alive) {
+    for (const auto& [obs, e] : net.events) {
+      UNSCOPED_INFO(obs.str() << " " << EventName(e.kind) << " " << e.member.str() << " inc="
+                              << e.incarnation << " " << e.detail);
+    }
+  }
+  CHECK(all_alive);
+}
+
+TEST_CASE("with suspicion, 10% loss for a simulated minute fails nobody", "[membership][swim]") {
+  auto protocol = GENERATE(Protocol::kPing, Protocol::kGossip);
+  CAPTURE(ProtocolName(protocol));
+  SimNet net(Config(protocol, true), 42);
+  for (int i = 0; i < 10; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  net.SetDrop(0.10);
+  net.Run(milliseconds(60000));
+  for (const NodeId& id : net.ids()) CHECK(net.CountEvents(EventKind::kFail, id) == 0);
+}
+
+TEST_CASE("without suspicion, loss does cause false failures (which is why suspicion exists)",
+          "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, false), 43);
+  for (int i = 0; i < 10; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  net.SetDrop(0.30);
+  net.Run(milliseconds(60000));
+  size_t fails = 0;
+  for (const NodeId& id : net.ids()) fails += net.CountEvents(EventKind::kFail, id);
+  CHECK(fails > 0);
+}
+
+TEST_CASE("a graceful leave is seen as left, not failed", "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, true));
+  for (int i = 0; i < 6; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  NodeId leaver = net.ids()[3];
+  net.node(leaver).Leave(net.now());
+  net.Run(milliseconds(300));  // the service lingers this long, then the process exits
+  net.Kill(leaver);
+  net.RunUntil([&] { return net.AllAliveSee(leaver, MemberState::kLeft); }, milliseconds(5000));
+  CHECK(net.AllAliveSee(leaver, MemberState::kLeft));
+  net.Run(milliseconds(3000));
+  CHECK(net.AllAliveSee(leaver, MemberState::kLeft));
+  CHECK(net.CountEvents(EventKind::kFail, leaver) == 0);
+}
+
+TEST_CASE("a config change at one node reaches every node, even one that missed it",
+          "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, true));
+  for (int i = 0; i < 8; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  NodeId late = net.ids()[5];
+  net.Isolate(late, true);
+  ClusterConfig desired = net.node(net.ids()[0]).config();
+  desired.protocol = Protocol::kGossip;
+  desired.suspicion = false;
+  desired.suspicion_timeout_ms = 3000;
+  REQUIRE(net.node(net.ids()[0]).UpdateConfig(desired, net.now()).ok());
+  net.Run(milliseconds(200));  // long enough for the broadcast's retransmits to run out...
+  net.Isolate(late, false);    // ...but not for `late` to be failed
+  auto all_switched = [&] {
+    for (const NodeId& id : net.ids()) {
+      const ClusterConfig& c = net.node(id).config();
+      if (c.protocol != Protocol::kGossip || c.suspicion || c.suspicion_timeout_ms != 3000) {
+        return false;
+      }
+    }
+    return true;
+  };
+  net.RunUntil(all_switched, milliseconds(5000));
+  CHECK(all_switched());
+  net.Run(milliseconds(3000));
+  CHECK(EveryoneListsAllAlive(net));
+}
+
+TEST_CASE("invalid config changes are refused", "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, true));
+  net.Add();
+  ClusterConfig bad = net.node(net.ids()[0]).config();
+  bad.probe_timeout_ms = bad.probe_interval_ms;
+  CHECK(net.node(net.ids()[0]).UpdateConfig(bad, net.now()).code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("a failed member stays failed: stale alive gossip does not resurrect it",
+          "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, false));
+  for (int i = 0; i < 5; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  NodeId victim = net.ids()[1];
+  MemberRecord stale = net.node(victim).self();
+  net.Kill(victim);
+  net.RunUntil([&] { return net.AllAliveSee(victim, MemberState::kFailed); }, milliseconds(5000));
+  REQUIRE(net.AllAliveSee(victim, MemberState::kFailed));
+  // A delayed datagram carrying the victim's old alive record, even with a higher incarnation.
+  Message m;
+  m.kind = MsgKind::kGossip;
+  m.from = net.node(net.ids()[2]).self();
+  stale.incarnation += 5;
+  m.updates.push_back(stale);
+  m.target = net.ids()[0];
+  net.node(net.ids()[0]).Step(m, net.now());
+  CHECK(net.StateAt(net.ids()[0], victim) == MemberState::kFailed);
+}
+
+TEST_CASE("a member declared failed while alive learns it was expelled", "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, false));
+  for (int i = 0; i < 5; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  NodeId x = net.ids()[3];
+  net.Mute(x, true);  // nobody hears x, x hears everybody (e.g. a full outbound queue)
+  net.RunUntil([&] { return net.node(x).expelled(); }, milliseconds(5000));
+  CHECK(net.AllAliveSee(x, MemberState::kFailed));
+  CHECK(net.node(x).expelled());
+}
+
+TEST_CASE("a failed member that still talks is told its verdict", "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, false));
+  for (int i = 0; i < 4; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  NodeId x = net.ids()[2];
+  MemberRecord x_record = net.node(x).self();
+  net.Kill(x);
+  net.RunUntil([&] { return net.AllAliveSee(x, MemberState::kFailed); }, milliseconds(5000));
+  REQUIRE(net.AllAliveSee(x, MemberState::kFailed));
+  Swim& observer = net.node(net.ids()[0]);
+  observer.TakeOutbox();
+  Message ping;
+  ping.kind = MsgKind::kPing;
+  ping.from = x_record;
+  ping.target = net.ids()[0];
+  ping.seq = 1;
+  observer.Step(ping, net.now() + milliseconds(1000));
+  auto out = observer.TakeOutbox();
+  REQUIRE(out.size() == 1);  // the verdict, and no ack
+  CHECK(out[0].to == x);
+  CHECK(out[0].message.kind == MsgKind::kGossip);
+  REQUIRE(out[0].message.updates.size() >= 1);
+  CHECK(out[0].message.updates[0].id == x);
+  CHECK(out[0].message.updates[0].state == MemberState::kFailed);
+}
+
+TEST_CASE("failed entries are cleaned up after cleanup_ms and never come back",
+          "[membership][swim]") {
+  ClusterConfig c = Config(Protocol::kPing, true);
+  c.cleanup_ms = 2000;
+  SimNet net(c);
+  for (int i = 0; i < 5; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  NodeId victim = net.ids()[2];
+  net.Kill(victim);
+  net.RunUntil([&] { return net.AllAliveSee(victim, MemberState::kFailed); }, milliseconds(6000));
+  net.Run(milliseconds(2500));
+  for (const NodeId& id : net.ids()) {
+    if (id != victim) CHECK_FALSE(net.StateAt(id, victim).has_value());
+  }
+  CHECK(net.CountEvents(EventKind::kRemove, victim) == 4);
+  net.Run(milliseconds(3000));
+  for (const NodeId& id : net.ids()) {
+    if (id != victim) CHECK_FALSE(net.StateAt(id, victim).has_value());
+  }
+}
+
+TEST_CASE("a quiet cluster sends only probes and acks: updates are not re-broadcast forever",
+          "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, true));
+  for (int i = 0; i < 20; ++i) net.Add();
+  net.Run(milliseconds(5000));
+  REQUIRE(EveryoneListsAllAlive(net));
+  net.sent.clear();
+  net.Run(milliseconds(2000));
+  CHECK(net.sent[MsgKind::kGossip] == 0);
+  CHECK(net.sent[MsgKind::kPingReq] == 0);
+  // One probe per node per 250 ms interval, each answered once.
+  CHECK(net.sent[MsgKind::kPing] <= 20 * 9);
+  CHECK(net.sent[MsgKind::kAck] <= net.sent[MsgKind::kPing]);
+}
+
+}  // namespace rs::membership
