@@ -20,8 +20,10 @@ Result<std::string> ResolveEndpoint(const Context& ctx) {
     std::string dir = DefaultClusterDir();
     auto ready = ReadReadyFile(dir + "/node1/ready");
     if (!ready.ok()) {
-      return Status::Unavailable("no node given (--node HOST:PORT or RAIN_NODE) and no local "
-                                 "cluster at " + dir + " (scripts/cluster.sh up)");
+      return Status::Unavailable(
+          "no node given (--node HOST:PORT or RAIN_NODE) and no local "
+          "cluster at " +
+          dir + " (scripts/cluster.sh up)");
     }
     std::string host = ready->count("host") ? ready->at("host") : "127.0.0.1";
     node = host + ":" + ready->at("port");

@@ -4,9 +4,8 @@
 
 #include <map>
 #include <memory>
-#include <string>
-
 #include <msgpack.hpp>
+#include <string>
 
 #include "shared/status.h"
 #include "shared/wire/envelope.h"
@@ -22,7 +21,7 @@ enum ExitCode : int {
 };
 
 struct Context {
-  std::string node;       // HOST:PORT; empty: resolve the default
+  std::string node;  // HOST:PORT; empty: resolve the default
   bool json = false;
   int timeout_ms = 3000;
 };

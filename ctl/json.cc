@@ -10,11 +10,21 @@ std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -37,8 +47,12 @@ void Append(const msgpack::object& o, std::string* out, int depth) {
   }
   char buf[64];
   switch (o.type) {
-    case msgpack::type::NIL: *out += "null"; break;
-    case msgpack::type::BOOLEAN: *out += o.via.boolean ? "true" : "false"; break;
+    case msgpack::type::NIL:
+      *out += "null";
+      break;
+    case msgpack::type::BOOLEAN:
+      *out += o.via.boolean ? "true" : "false";
+      break;
     case msgpack::type::POSITIVE_INTEGER:
       std::snprintf(buf, sizeof(buf), "%" PRIu64, o.via.u64);
       *out += buf;
@@ -56,7 +70,9 @@ void Append(const msgpack::object& o, std::string* out, int depth) {
         *out += "null";
       }
       break;
-    case msgpack::type::STR: *out += JsonString(std::string(o.via.str.ptr, o.via.str.size)); break;
+    case msgpack::type::STR:
+      *out += JsonString(std::string(o.via.str.ptr, o.via.str.size));
+      break;
     case msgpack::type::BIN:
     case msgpack::type::EXT: {
       std::string hex;

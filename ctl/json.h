@@ -2,9 +2,8 @@
 // keys; binary data becomes base64-free hex strings. Never throws.
 #pragma once
 
-#include <string>
-
 #include <msgpack.hpp>
+#include <string>
 
 namespace rs::ctl {
 

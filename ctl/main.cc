@@ -1,10 +1,9 @@
 // rainctl: the RainStorm command line. Talks to one node (--node HOST:PORT, $RAIN_NODE, else
 // node1 of the local cluster). Exit codes: 0 ok, 1 the node answered with an error, 2 usage
 // error, 3 node unreachable or no answer within --timeout.
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
-
-#include <CLI/CLI.hpp>
 
 #include "ctl/commands.h"
 

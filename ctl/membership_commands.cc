@@ -142,19 +142,18 @@ void AddMembershipCommands(CLI::App& app, Context& ctx, int* exit_code) {
            }
            std::printf("%u suspect(s)\n", members->via.array.size);
          });
-  simple("list_self", "show this node's id, state and ports", "list_self",
-         [](const msgpack::object& p) {
-           std::printf("id=%s state=%s in_cluster=%s pid=%s\n", Str(p, "id").c_str(),
-                       Str(p, "state").c_str(), Str(p, "in_cluster").c_str(),
-                       Str(p, "pid").c_str());
-           const msgpack::object* self = wire::MapGet(p, "self");
-           if (self != nullptr && self->type == msgpack::type::MAP) {
-             std::printf("ring_id=%s incarnation=%" PRIu64 "\n", Str(*self, "ring_id").c_str(),
-                         Uint(*self, "incarnation"));
-           }
-           std::printf("data_dir=%s log=%s\n", Str(p, "data_dir").c_str(),
-                       Str(p, "log_file").c_str());
-         });
+  simple(
+      "list_self", "show this node's id, state and ports", "list_self",
+      [](const msgpack::object& p) {
+        std::printf("id=%s state=%s in_cluster=%s pid=%s\n", Str(p, "id").c_str(),
+                    Str(p, "state").c_str(), Str(p, "in_cluster").c_str(), Str(p, "pid").c_str());
+        const msgpack::object* self = wire::MapGet(p, "self");
+        if (self != nullptr && self->type == msgpack::type::MAP) {
+          std::printf("ring_id=%s incarnation=%" PRIu64 "\n", Str(*self, "ring_id").c_str(),
+                      Uint(*self, "incarnation"));
+        }
+        std::printf("data_dir=%s log=%s\n", Str(p, "data_dir").c_str(), Str(p, "log_file").c_str());
+      });
   auto protocol = [](const msgpack::object& p) {
     std::printf("protocol=%s suspicion=%s config_version=%s\n", Str(p, "protocol").c_str(),
                 Str(p, "suspicion").c_str(), Str(p, "config_version").c_str());
@@ -191,16 +190,19 @@ void AddMembershipCommands(CLI::App& app, Context& ctx, int* exit_code) {
       ->required()
       ->check(CLI::IsMember({"suspect", "nosuspect"}));
   sw->callback([&ctx, exit_code] {
-    *exit_code = Run(ctx, "switch", {{"protocol", sw_protocol}, {"suspicion", sw_suspicion}},
-                     [](const msgpack::object&) {
-                       std::printf("switched to %s %s\n", sw_protocol.c_str(),
-                                   sw_suspicion.c_str());
-                     });
+    *exit_code =
+        Run(ctx, "switch", {{"protocol", sw_protocol}, {"suspicion", sw_suspicion}},
+            [](const msgpack::object&) {
+              std::printf("switched to %s %s\n", sw_protocol.c_str(), sw_suspicion.c_str());
+            });
   });
 
-  auto* drop = app.add_subcommand("drop", "drop RATE % of received membership messages (this node)");
+  auto* drop =
+      app.add_subcommand("drop", "drop RATE % of received membership messages (this node)");
   static double drop_rate = 0;
-  drop->add_option("rate", drop_rate, "percentage 0-100")->required()->check(CLI::Range(0.0, 100.0));
+  drop->add_option("rate", drop_rate, "percentage 0-100")
+      ->required()
+      ->check(CLI::Range(0.0, 100.0));
   drop->callback([&ctx, exit_code] {
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%g", drop_rate);
@@ -212,12 +214,14 @@ void AddMembershipCommands(CLI::App& app, Context& ctx, int* exit_code) {
 
   auto* join = app.add_subcommand("join", "join (or rejoin, as a new member) through a member");
   static std::string introducer;
-  join->add_option("introducer", introducer, "HOST:PORT of a member (default: the node's --introducer)");
+  join->add_option("introducer", introducer,
+                   "HOST:PORT of a member (default: the node's --introducer)");
   join->callback([&ctx, exit_code] {
     std::map<std::string, std::string> args;
     if (!introducer.empty()) args["introducer"] = introducer;
-    *exit_code = Run(ctx, "join", args, [](const msgpack::object&) { std::printf("joined\n"); },
-                     std::max(ctx.timeout_ms, 10000));
+    *exit_code = Run(
+        ctx, "join", args, [](const msgpack::object&) { std::printf("joined\n"); },
+        std::max(ctx.timeout_ms, 10000));
   });
 
   auto* config = app.add_subcommand("config", "read or change membership settings");
@@ -241,14 +245,14 @@ void AddMembershipCommands(CLI::App& app, Context& ctx, int* exit_code) {
       }
     });
   });
-  auto* set = config->add_subcommand("set", "change a setting (cluster-wide keys reach every node)");
+  auto* set =
+      config->add_subcommand("set", "change a setting (cluster-wide keys reach every node)");
   set->add_option("key", set_key, "setting name")->required();
   set->add_option("value", set_value, "new value")->required();
   set->callback([&ctx, exit_code] {
-    *exit_code = Run(ctx, "config_set", {{"key", set_key}, {"value", set_value}},
-                     [](const msgpack::object&) {
-                       std::printf("%s=%s\n", set_key.c_str(), set_value.c_str());
-                     });
+    *exit_code = Run(
+        ctx, "config_set", {{"key", set_key}, {"value", set_value}},
+        [](const msgpack::object&) { std::printf("%s=%s\n", set_key.c_str(), set_value.c_str()); });
   });
 
   auto* members = app.add_subcommand("members", "membership events");

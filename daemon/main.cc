@@ -5,11 +5,10 @@
 // unbindable port, unreadable config), 2 when the join fails.
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
 
 #include "daemon/membership/config.h"
 #include "daemon/node.h"
@@ -89,11 +88,11 @@ int main(int argc, char** argv) {
   st = node.Start();
   if (!st.ok()) {
     std::fprintf(stderr, "raind: %s\n", st.ToString().c_str());
-    bool join_failed = !options.introducer.empty() &&
-                       (st.code() == rs::StatusCode::kUnavailable ||
-                        st.code() == rs::StatusCode::kTimeout ||
-                        st.code() == rs::StatusCode::kFailedPrecondition ||
-                        st.code() == rs::StatusCode::kAlreadyExists);
+    bool join_failed =
+        !options.introducer.empty() &&
+        (st.code() == rs::StatusCode::kUnavailable || st.code() == rs::StatusCode::kTimeout ||
+         st.code() == rs::StatusCode::kFailedPrecondition ||
+         st.code() == rs::StatusCode::kAlreadyExists);
     return join_failed ? 2 : 1;
   }
   return node.RunUntilSignal();

@@ -113,7 +113,8 @@ Status Node::WriteReadyFile(const std::string& id, uint16_t port) {
 Status Node::Start() {
   std::error_code ec;
   fs::create_directories(options_.data_dir, ec);
-  if (ec) return Status::IOError("cannot create data dir " + options_.data_dir + ": " + ec.message());
+  if (ec)
+    return Status::IOError("cannot create data dir " + options_.data_dir + ": " + ec.message());
   fs::remove(fs::path(options_.data_dir) / "ready", ec);
   log_file_ = (fs::absolute(options_.data_dir) / "raind.log").string();
   LogOptions log;

@@ -13,9 +13,9 @@ using std::chrono::milliseconds;
 
 // Milliseconds since the Unix epoch (wall clock), for ids and human-facing timestamps.
 inline uint64_t WallMillis() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 inline int64_t ToMillis(Clock::duration d) {

@@ -1,10 +1,10 @@
 #include "shared/logging.h"
 
-#include <mutex>
-#include <vector>
-
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <mutex>
+#include <vector>
 
 namespace rs {
 namespace {

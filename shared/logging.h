@@ -4,20 +4,20 @@
 // InitLogging must run once, before other threads start; Logger() is thread-safe afterwards.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 #include "shared/status.h"
 
 namespace rs {
 
 struct LogOptions {
-  std::string file;              // empty: no file sink
-  bool to_stderr = false;        // also log to stderr (warnings and above only when a file is set)
-  std::string level = "info";    // trace|debug|info|warn|error
+  std::string file;            // empty: no file sink
+  bool to_stderr = false;      // also log to stderr (warnings and above only when a file is set)
+  std::string level = "info";  // trace|debug|info|warn|error
   size_t max_file_bytes = 64u << 20;  // rotate at this size
   size_t max_files = 4;               // raind.log.1 ... raind.log.4 are kept
 };

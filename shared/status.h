@@ -69,7 +69,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) v_ = Status::Internal("Result built from an ok Status");
   }
@@ -91,16 +91,16 @@ class [[nodiscard]] Result {
 }  // namespace rs
 
 // Propagates a non-ok Status from an expression returning Status.
-#define RS_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::rs::Status rs_status_ = (expr);         \
-    if (!rs_status_.ok()) return rs_status_;  \
+#define RS_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::rs::Status rs_status_ = (expr);        \
+    if (!rs_status_.ok()) return rs_status_; \
   } while (0)
 
 // Bugs are not statuses: log to stderr and abort.
-#define RS_CHECK(cond)                                                                    \
-  do {                                                                                    \
-    if (!(cond)) ::rs::internal::CheckFailed(#cond, __FILE__, __LINE__);                  \
+#define RS_CHECK(cond)                                                   \
+  do {                                                                   \
+    if (!(cond)) ::rs::internal::CheckFailed(#cond, __FILE__, __LINE__); \
   } while (0)
 
 namespace rs::internal {

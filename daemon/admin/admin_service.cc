@@ -71,12 +71,12 @@ Result<uint16_t> AdminService::Bind() {
 
 void AdminService::Start(membership::MembershipService* membership) {
   membership_ = membership;
-  server_->Handle(wire::MsgType::kAdminCommand,
-                  [this](const wire::Envelope& env, const transport::Responder& r) { OnCommand(env, r); });
-  server_->Handle(wire::MsgType::kJoinRequest,
-                  [this](const wire::Envelope& env, const transport::Responder& r) {
-                    OnJoinRequest(env, r);
-                  });
+  server_->Handle(
+      wire::MsgType::kAdminCommand,
+      [this](const wire::Envelope& env, const transport::Responder& r) { OnCommand(env, r); });
+  server_->Handle(
+      wire::MsgType::kJoinRequest,
+      [this](const wire::Envelope& env, const transport::Responder& r) { OnJoinRequest(env, r); });
   loop_.Start();
 }
 
@@ -165,8 +165,7 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
   if (cmd == "list_mem" || cmd == "list_mem_ids" || cmd == "display_suspects") {
     std::vector<const MemberView*> members;
     for (const auto& m : view->members) {
-      if (cmd == "list_mem" ||
-          (cmd == "list_mem_ids" && Active(m.record.state)) ||
+      if (cmd == "list_mem" || (cmd == "list_mem_ids" && Active(m.record.state)) ||
           (cmd == "display_suspects" && m.record.state == MemberState::kSuspect)) {
         members.push_back(&m);
       }
@@ -323,32 +322,26 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
     auto t = membership_->traffic();
     auto s = membership_->swim_stats();
     uint64_t up_ms = WallMillis() - info_.started_ms;
+    const std::pair<const char*, uint64_t> counters[] = {
+        {"uptime_ms", up_ms},
+        {"bytes_sent", t.bytes_sent},
+        {"bytes_received", t.bytes_received},
+        {"messages_sent", t.messages_sent},
+        {"messages_received", t.messages_received},
+        {"dropped_injected", t.dropped_injected},
+        {"malformed_datagrams", t.malformed},
+        {"malformed_control_frames", server_->malformed_frames()},
+        {"probes", s.probes},
+        {"indirect_probes", s.indirect_probes},
+        {"probe_failures", s.probe_failures},
+        {"refutations", s.refutations},
+    };
     responder.Ok([&](wire::Packer& pk) {
-      pk.pack_map(12);
-      pk.pack("uptime_ms");
-      pk.pack_uint64(up_ms);
-      pk.pack("bytes_sent");
-      pk.pack_uint64(t.bytes_sent);
-      pk.pack("bytes_received");
-      pk.pack_uint64(t.bytes_received);
-      pk.pack("messages_sent");
-      pk.pack_uint64(t.messages_sent);
-      pk.pack("messages_received");
-      pk.pack_uint64(t.messages_received);
-      pk.pack("dropped_injected");
-      pk.pack_uint64(t.dropped_injected);
-      pk.pack("malformed_datagrams");
-      pk.pack_uint64(t.malformed);
-      pk.pack("malformed_control_frames");
-      pk.pack_uint64(server_->malformed_frames());
-      pk.pack("probes");
-      pk.pack_uint64(s.probes);
-      pk.pack("indirect_probes");
-      pk.pack_uint64(s.indirect_probes);
-      pk.pack("probe_failures");
-      pk.pack_uint64(s.probe_failures);
-      pk.pack("refutations");
-      pk.pack_uint64(s.refutations);
+      pk.pack_map(static_cast<uint32_t>(std::size(counters)));
+      for (const auto& [name, value] : counters) {
+        pk.pack(std::string(name));
+        pk.pack_uint64(value);
+      }
     });
     return;
   }

@@ -12,10 +12,14 @@ constexpr size_t kMaxPorts = 32;
 
 wire::MsgType TypeOf(MsgKind kind) {
   switch (kind) {
-    case MsgKind::kPing: return wire::MsgType::kPing;
-    case MsgKind::kAck: return wire::MsgType::kAck;
-    case MsgKind::kPingReq: return wire::MsgType::kPingReq;
-    case MsgKind::kGossip: return wire::MsgType::kGossip;
+    case MsgKind::kPing:
+      return wire::MsgType::kPing;
+    case MsgKind::kAck:
+      return wire::MsgType::kAck;
+    case MsgKind::kPingReq:
+      return wire::MsgType::kPingReq;
+    case MsgKind::kGossip:
+      return wire::MsgType::kGossip;
   }
   return wire::MsgType::kGossip;
 }
@@ -126,10 +130,18 @@ std::string EncodeMessage(const Message& m) {
 Result<Message> DecodeMessage(const wire::Envelope& env) {
   Message m;
   switch (static_cast<wire::MsgType>(env.type)) {
-    case wire::MsgType::kPing: m.kind = MsgKind::kPing; break;
-    case wire::MsgType::kAck: m.kind = MsgKind::kAck; break;
-    case wire::MsgType::kPingReq: m.kind = MsgKind::kPingReq; break;
-    case wire::MsgType::kGossip: m.kind = MsgKind::kGossip; break;
+    case wire::MsgType::kPing:
+      m.kind = MsgKind::kPing;
+      break;
+    case wire::MsgType::kAck:
+      m.kind = MsgKind::kAck;
+      break;
+    case wire::MsgType::kPingReq:
+      m.kind = MsgKind::kPingReq;
+      break;
+    case wire::MsgType::kGossip:
+      m.kind = MsgKind::kGossip;
+      break;
     default:
       return Status::Corruption("message type " + std::to_string(env.type) +
                                 " is not a membership datagram");
@@ -163,7 +175,8 @@ Result<Message> DecodeMessage(const wire::Envelope& env) {
     const msgpack::object& hb = a[5].via.array.ptr[i];
     uint64_t ring = 0, value = 0;
     if (hb.type != msgpack::type::ARRAY || hb.via.array.size != 2 ||
-        !wire::ReadUint(hb.via.array.ptr[0], &ring) || !wire::ReadUint(hb.via.array.ptr[1], &value)) {
+        !wire::ReadUint(hb.via.array.ptr[0], &ring) ||
+        !wire::ReadUint(hb.via.array.ptr[1], &value)) {
       return Status::Corruption("heartbeat entry is not [ring id, heartbeat]");
     }
     m.heartbeats.emplace_back(ring, value);

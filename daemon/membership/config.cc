@@ -10,10 +10,14 @@ namespace rs::membership {
 
 const char* StateName(MemberState state) {
   switch (state) {
-    case MemberState::kAlive: return "alive";
-    case MemberState::kSuspect: return "suspect";
-    case MemberState::kFailed: return "failed";
-    case MemberState::kLeft: return "left";
+    case MemberState::kAlive:
+      return "alive";
+    case MemberState::kSuspect:
+      return "suspect";
+    case MemberState::kFailed:
+      return "failed";
+    case MemberState::kLeft:
+      return "left";
   }
   return "unknown";
 }
@@ -24,22 +28,29 @@ const char* ProtocolName(Protocol protocol) {
 
 const char* EventName(EventKind kind) {
   switch (kind) {
-    case EventKind::kJoin: return "join";
-    case EventKind::kSuspect: return "suspect";
-    case EventKind::kAlive: return "alive";
-    case EventKind::kFail: return "fail";
-    case EventKind::kLeave: return "leave";
-    case EventKind::kRemove: return "remove";
-    case EventKind::kRefute: return "refute";
-    case EventKind::kExpelled: return "expelled";
-    case EventKind::kConfig: return "config";
+    case EventKind::kJoin:
+      return "join";
+    case EventKind::kSuspect:
+      return "suspect";
+    case EventKind::kAlive:
+      return "alive";
+    case EventKind::kFail:
+      return "fail";
+    case EventKind::kLeave:
+      return "leave";
+    case EventKind::kRemove:
+      return "remove";
+    case EventKind::kRefute:
+      return "refute";
+    case EventKind::kExpelled:
+      return "expelled";
+    case EventKind::kConfig:
+      return "config";
   }
   return "unknown";
 }
 
-uint64_t ClusterConfig::Stamp() const {
-  return (version << 20) | (StableHash64(origin) & 0xFFFFF);
-}
+uint64_t ClusterConfig::Stamp() const { return (version << 20) | (StableHash64(origin) & 0xFFFFF); }
 
 namespace {
 
@@ -117,7 +128,8 @@ std::string FormatDouble(double v) {
 const std::vector<KeyInfo>& ConfigKeys() {
   static const std::vector<KeyInfo> keys = [] {
     std::vector<KeyInfo> k;
-    k.push_back({"protocol", true, "failure detector: ping (SWIM ping-ack) or gossip (heartbeats)"});
+    k.push_back(
+        {"protocol", true, "failure detector: ping (SWIM ping-ack) or gossip (heartbeats)"});
     k.push_back({"suspicion", true, "true: a missed probe suspects first; false: fails at once"});
     for (const auto& key : kU32Keys) k.push_back({key.name, true, key.doc});
     k.push_back({"drop_rate", false,
@@ -157,7 +169,8 @@ Status ValidateConfig(const ClusterConfig& c) {
                                    std::to_string(c.probe_interval_ms) + ")");
   }
   if (c.heartbeat_timeout_ms < 2 * c.heartbeat_interval_ms) {
-    return Status::InvalidArgument("heartbeat_timeout_ms must be at least twice heartbeat_interval_ms");
+    return Status::InvalidArgument(
+        "heartbeat_timeout_ms must be at least twice heartbeat_interval_ms");
   }
   return Status::Ok();
 }

@@ -13,7 +13,6 @@
 
 namespace rs::membership {
 
-
 struct KeyInfo {
   std::string name;
   bool cluster_wide;

@@ -134,8 +134,8 @@ void MembershipService::DoJoin(const std::vector<HostPort>& introducers, size_t 
   rpc_->Call(
       target.TcpEndpoint(), wire::MsgType::kJoinRequest,
       [me](wire::Packer& pk) { PackRecord(pk, me); }, deadline,
-      [this, introducers, index, until, attempt, target, done = std::move(done)](
-          Result<wire::Envelope> reply) mutable {
+      [this, introducers, index, until, attempt, target,
+       done = std::move(done)](Result<wire::Envelope> reply) mutable {
         if (attempt != join_attempt_) return;  // superseded
         Status error;
         if (reply.ok()) {
@@ -162,7 +162,8 @@ void MembershipService::DoJoin(const std::vector<HostPort>& introducers, size_t 
             joining_ = false;
             Log()->error("event=join_failed introducer={} error=\"{}\"", target.ToString(),
                          error.ToString());
-            done(Status(error.code(), "join via " + target.ToString() + " refused: " + error.message()));
+            done(Status(error.code(),
+                        "join via " + target.ToString() + " refused: " + error.message()));
             return;
           }
         } else {
@@ -172,10 +173,9 @@ void MembershipService::DoJoin(const std::vector<HostPort>& introducers, size_t 
           joining_ = false;
           Log()->error("event=join_failed introducer={} error=\"{}\"", target.ToString(),
                        error.ToString());
-          done(Status::Unavailable("join failed: introducer " + target.ToString() +
-                                   " did not admit us within " +
-                                   std::to_string(options_.local.join_timeout_ms) + " ms (" +
-                                   error.ToString() + ")"));
+          done(Status::Unavailable(
+              "join failed: introducer " + target.ToString() + " did not admit us within " +
+              std::to_string(options_.local.join_timeout_ms) + " ms (" + error.ToString() + ")"));
           return;
         }
         // Retry shortly (next introducer when several are known).
@@ -244,9 +244,8 @@ Status MembershipService::ApplyConfigChange(
 void MembershipService::SetConfig(std::string key, std::string value,
                                   std::function<void(Status)> done) {
   loop_.Post([this, key = std::move(key), value = std::move(value), done = std::move(done)] {
-    Status st = ApplyConfigChange([&](ClusterConfig* c, LocalOptions* l) {
-      return SetConfigValue(c, l, key, value);
-    });
+    Status st = ApplyConfigChange(
+        [&](ClusterConfig* c, LocalOptions* l) { return SetConfigValue(c, l, key, value); });
     if (st.ok()) Log()->info("event=config_set key={} value={}", key, value);
     done(st);
   });
@@ -351,7 +350,8 @@ void MembershipService::Flush() {
     // we last knew, so a false failure costs a rejoin, not a node.
     std::vector<HostPort> introducers;
     for (const auto& r : swim_->Records()) {
-      if (r.id != self_id_ && (r.state == MemberState::kAlive || r.state == MemberState::kSuspect)) {
+      if (r.id != self_id_ &&
+          (r.state == MemberState::kAlive || r.state == MemberState::kSuspect)) {
         introducers.push_back(r.id.address());
       }
     }
@@ -395,7 +395,8 @@ void MembershipService::SyncPeers() {
       keep_dealers.insert(r.id);
       (void)DealerFor(r.id, r.ports);  // connect early: the first probe must not wait on TCP
       auto g = r.ports.find("gossip");
-      if (g != r.ports.end()) want_sub.insert("tcp://" + r.id.host() + ":" + std::to_string(g->second));
+      if (g != r.ports.end())
+        want_sub.insert("tcp://" + r.id.host() + ":" + std::to_string(g->second));
     }
   }
   for (auto it = dealers_.begin(); it != dealers_.end();) {
@@ -407,7 +408,8 @@ void MembershipService::SyncPeers() {
   for (const auto& ep : want_sub) {
     if (!sub_connected_.count(ep)) {
       Status st = transport::Connect(*sub_, ep);
-      if (!st.ok()) Log()->warn("event=sub_connect_failed endpoint={} error=\"{}\"", ep, st.ToString());
+      if (!st.ok())
+        Log()->warn("event=sub_connect_failed endpoint={} error=\"{}\"", ep, st.ToString());
     }
   }
   sub_connected_ = want_sub;

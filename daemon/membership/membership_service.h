@@ -1,7 +1,8 @@
 // MembershipService: the IO shell around Swim. Owns one EventLoop thread and every membership
-// socket: a ROUTER (ping/ack/ping-req datagrams in), one DEALER per peer (datagrams out, connected as
-// soon as the peer is known; at most 64 queued to a dead peer), a PUB (gossip out, topic = recipient's node id) and a SUB
-// (gossip in, subscribed to our own id, connected to every member's PUB).
+// socket: a ROUTER (ping/ack/ping-req datagrams in), one DEALER per peer (datagrams out, connected
+// as soon as the peer is known; at most 64 queued to a dead peer), a PUB (gossip out, topic =
+// recipient's node id) and a SUB (gossip in, subscribed to our own id, connected to every member's
+// PUB).
 //
 // Thread-safety: every public method may be called from any thread. Commands run on the loop
 // thread; their `done` callbacks run there too and must not block (post back to your own loop).
@@ -91,10 +92,10 @@ class MembershipService {
   std::unique_ptr<zmq::socket_t> router_, pub_, sub_;
   std::map<NodeId, std::unique_ptr<zmq::socket_t>> dealers_;  // loop thread only
   std::set<std::string> sub_connected_;                       // loop thread only
-  std::string subscribed_topic_;                               // loop thread only
-  std::unique_ptr<Swim> swim_;                                 // loop thread only; null when out
-  NodeId self_id_;                                             // loop thread only
-  NodeId initial_id_;                                          // constant after Start()
+  std::string subscribed_topic_;                              // loop thread only
+  std::unique_ptr<Swim> swim_;                                // loop thread only; null when out
+  NodeId self_id_;                                            // loop thread only
+  NodeId initial_id_;                                         // constant after Start()
   bool id_used_ = false;  // self_id_ has been a member id; the next membership needs a new one
   bool leaving_ = false;
   bool joining_ = false;

@@ -12,10 +12,14 @@ namespace {
 // Precedence of states at equal incarnation.
 int Rank(MemberState s) {
   switch (s) {
-    case MemberState::kAlive: return 0;
-    case MemberState::kSuspect: return 1;
-    case MemberState::kFailed: return 2;
-    case MemberState::kLeft: return 2;
+    case MemberState::kAlive:
+      return 0;
+    case MemberState::kSuspect:
+      return 1;
+    case MemberState::kFailed:
+      return 2;
+    case MemberState::kLeft:
+      return 2;
   }
   return 0;
 }
@@ -88,8 +92,9 @@ Message Swim::NewMessage(MsgKind kind, const NodeId& target) {
 
 void Swim::Piggyback(Message* message) {
   if (!broadcasts_.empty()) {
-    std::stable_sort(broadcasts_.begin(), broadcasts_.end(),
-                     [](const Broadcast& a, const Broadcast& b) { return a.transmits < b.transmits; });
+    std::stable_sort(
+        broadcasts_.begin(), broadcasts_.end(),
+        [](const Broadcast& a, const Broadcast& b) { return a.transmits < b.transmits; });
     uint32_t limit = RetransmitLimit();
     size_t n = std::min<size_t>(config_.max_piggyback, broadcasts_.size());
     for (size_t i = 0; i < n; ++i) {
@@ -238,7 +243,8 @@ void Swim::HeardAfterSilence(TimePoint now) {
   if (last_heard_ != TimePoint{} && now - last_heard_ > 2 * Ms(period)) {
     auto gap = now - last_heard_;
     for (auto& [id, m] : members_) {
-      if (m.record.state == MemberState::kSuspect) m.state_since = std::min(now, m.state_since + gap);
+      if (m.record.state == MemberState::kSuspect)
+        m.state_since = std::min(now, m.state_since + gap);
       m.heartbeat_seen = std::min(now, m.heartbeat_seen + gap);
     }
   }

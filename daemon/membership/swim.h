@@ -30,8 +30,8 @@
 // failed/left > suspect > alive. Failed and left are final for that member id; a restarted or
 // rejoining process has a new id. A failed member that still sends us datagrams is told its
 // verdict, and every 8th round one recently failed member is sent its verdict unasked (so a
-// partition that heals does not leave a node alone forever); a node that learns it was declared failed reports kExpelled and stops probing (the
-// service rejoins it under a new id).
+// partition that heals does not leave a node alone forever); a node that learns it was declared
+// failed reports kExpelled and stops probing (the service rejoins it under a new id).
 #pragma once
 
 #include <cstdint>
@@ -123,8 +123,8 @@ class Swim {
   // re-broadcast when it changed anything. `via` names who told us, for the event log.
   void Apply(const MemberRecord& record, const NodeId& via, TimePoint now);
   void ApplyConfig(const ClusterConfig& config, TimePoint now);
-  void SetState(Member& m, MemberState state, uint64_t incarnation, TimePoint now,
-                EventKind event, const std::string& detail);
+  void SetState(Member& m, MemberState state, uint64_t incarnation, TimePoint now, EventKind event,
+                const std::string& detail);
   void Enqueue(const MemberRecord& record);
   void Refute(uint64_t seen_incarnation, TimePoint now);
   void HeardAfterSilence(TimePoint now);
@@ -153,14 +153,14 @@ class Swim {
   bool expelled_ = false;
   bool left_ = false;
 
-  std::map<NodeId, Member> members_;                  // others; self is in self_
-  std::unordered_map<uint64_t, NodeId> by_ring_;      // ring id -> member, for heartbeats
-  std::map<NodeId, TimePoint> removed_;               // tombstones: id -> forget-after time
+  std::map<NodeId, Member> members_;              // others; self is in self_
+  std::unordered_map<uint64_t, NodeId> by_ring_;  // ring id -> member, for heartbeats
+  std::map<NodeId, TimePoint> removed_;           // tombstones: id -> forget-after time
   std::deque<Broadcast> broadcasts_;
   uint32_t config_transmits_left_ = 0;
-  std::map<NodeId, TimePoint> config_pushed_;         // last direct config repair per peer
-  std::map<NodeId, TimePoint> told_suspect_;          // last direct "you are suspected" per peer
-  TimePoint last_heard_{};                             // last datagram received from anyone
+  std::map<NodeId, TimePoint> config_pushed_;  // last direct config repair per peer
+  std::map<NodeId, TimePoint> told_suspect_;   // last direct "you are suspected" per peer
+  TimePoint last_heard_{};                     // last datagram received from anyone
 
   std::vector<NodeId> probe_order_;
   size_t probe_index_ = 0;

@@ -59,7 +59,7 @@ struct ClusterConfig {
 
 // Node-local knobs (not gossiped).
 struct LocalOptions {
-  double drop_rate = 0;            // % of received membership datagrams dropped (fault injection)
+  double drop_rate = 0;             // % of received membership datagrams dropped (fault injection)
   uint32_t join_timeout_ms = 3000;  // how long a join keeps retrying before it fails
   uint32_t leave_linger_ms = 300;   // how long a leaving node keeps gossiping its departure
 };
@@ -87,15 +87,15 @@ struct JoinReply {
 };
 
 enum class EventKind : uint8_t {
-  kJoin,        // a new member appeared
-  kSuspect,     // a member is suspected
-  kAlive,       // a suspected member refuted (higher incarnation)
-  kFail,        // a member was declared failed
-  kLeave,       // a member left voluntarily
-  kRemove,      // a failed/left entry was cleaned up
-  kRefute,      // this node refuted a suspicion about itself
-  kExpelled,    // this node learned it was declared failed
-  kConfig,      // the cluster configuration changed
+  kJoin,      // a new member appeared
+  kSuspect,   // a member is suspected
+  kAlive,     // a suspected member refuted (higher incarnation)
+  kFail,      // a member was declared failed
+  kLeave,     // a member left voluntarily
+  kRemove,    // a failed/left entry was cleaned up
+  kRefute,    // this node refuted a suspicion about itself
+  kExpelled,  // this node learned it was declared failed
+  kConfig,    // the cluster configuration changed
 };
 const char* EventName(EventKind kind);
 
@@ -103,7 +103,7 @@ struct Event {
   EventKind kind;
   NodeId member;
   uint64_t incarnation = 0;
-  std::string detail;  // e.g. who reported it, or the config change
+  std::string detail;    // e.g. who reported it, or the config change
   uint64_t wall_ms = 0;  // stamped by the service
   uint64_t seq = 0;      // position in the node's event history, stamped by the service
 };

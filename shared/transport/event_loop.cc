@@ -138,14 +138,15 @@ void EventLoop::Run() {
     long timeout_ms = 1000;
     if (!timer_queue_.empty()) {
       auto wait = timer_queue_.begin()->first - Clock::now();
-      timeout_ms = std::clamp<long>(
-          std::chrono::ceil<std::chrono::milliseconds>(wait).count(), 0, 1000);
+      timeout_ms =
+          std::clamp<long>(std::chrono::ceil<std::chrono::milliseconds>(wait).count(), 0, 1000);
     }
     try {
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(timeout_ms));
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) break;
-      if (e.num() != EINTR) Logger("loop")->error("loop={} event=poll_error what=\"{}\"", name_, e.what());
+      if (e.num() != EINTR)
+        Logger("loop")->error("loop={} event=poll_error what=\"{}\"", name_, e.what());
       continue;
     }
     if (items[0].revents & ZMQ_POLLIN) {
@@ -157,9 +158,8 @@ void EventLoop::Run() {
     for (size_t i = 1; i < items.size(); ++i) {
       if (!(items[i].revents & ZMQ_POLLIN)) continue;
       // A previous handler may have removed (and destroyed) this socket.
-      bool still_registered = std::any_of(sockets_.begin(), sockets_.end(), [&](const auto& e) {
-        return e.first == polled[i - 1];
-      });
+      bool still_registered = std::any_of(sockets_.begin(), sockets_.end(),
+                                          [&](const auto& e) { return e.first == polled[i - 1]; });
       if (still_registered) Guarded(name_, "socket", *handlers[i - 1]);
     }
     RunTimers();

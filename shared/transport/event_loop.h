@@ -14,7 +14,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "shared/clock.h"
@@ -35,8 +34,8 @@ class EventLoop {
   void AddSocket(zmq::socket_t* socket, Callback on_readable);
   void RemoveSocket(zmq::socket_t* socket);
 
-  TimerId AddTimer(Clock::duration delay, Callback fn);          // one-shot
-  TimerId AddPeriodic(Clock::duration period, Callback fn);      // first run after one period
+  TimerId AddTimer(Clock::duration delay, Callback fn);      // one-shot
+  TimerId AddPeriodic(Clock::duration period, Callback fn);  // first run after one period
   void CancelTimer(TimerId id);
 
   void Post(Callback fn);  // thread-safe; runs on the loop thread soon

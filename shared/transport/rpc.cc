@@ -52,7 +52,8 @@ void RpcServer::OnReadable() {
       ++malformed_;
       Logger("rpc")->warn("server={} event=malformed_frame parts={}", name_, parts.size());
       if (parts.size() >= 1) {
-        Send(parts[0].to_string(), wire::EncodeReply(0, Status::Corruption("expected one payload frame")));
+        Send(parts[0].to_string(),
+             wire::EncodeReply(0, Status::Corruption("expected one payload frame")));
       }
       continue;
     }
@@ -180,7 +181,8 @@ Result<wire::Envelope> CallOnce(const std::string& endpoint, wire::MsgType type,
       std::vector<zmq::message_t> parts;
       if (!TryRecv(socket, &parts) || parts.size() != 1) continue;
       auto env = wire::Decode(parts[0].to_string_view());
-      if (!env.ok()) return Status::Corruption("bad reply from " + endpoint + ": " + env.status().message());
+      if (!env.ok())
+        return Status::Corruption("bad reply from " + endpoint + ": " + env.status().message());
       if (env->request_id == id || env->request_id == 0) return env;
     }
   } catch (const zmq::error_t& e) {

@@ -15,7 +15,6 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-
 #include <zmq.hpp>
 
 #include "shared/clock.h"
@@ -34,7 +33,9 @@ class Responder {
  public:
   Responder() = default;
   Responder(RpcServer* server, std::string routing_id, uint64_t request_id)
-      : server_(server), routing_id_(std::move(routing_id)), request_id_(request_id),
+      : server_(server),
+        routing_id_(std::move(routing_id)),
+        request_id_(request_id),
         done_(std::make_shared<bool>(false)) {}
   void Reply(const Status& status, const wire::BodyWriter& payload = {}) const;
   void Ok(const wire::BodyWriter& payload = {}) const { Reply(Status::Ok(), payload); }
@@ -54,8 +55,11 @@ class RpcServer {
   ~RpcServer();
 
   // Binds and registers with the loop; call before the loop runs (or on it).
-  Result<uint16_t> Listen(const std::string& host, uint16_t port, const SocketOptions& options = {});
-  void Handle(wire::MsgType type, Handler handler) { handlers_[static_cast<uint16_t>(type)] = std::move(handler); }
+  Result<uint16_t> Listen(const std::string& host, uint16_t port,
+                          const SocketOptions& options = {});
+  void Handle(wire::MsgType type, Handler handler) {
+    handlers_[static_cast<uint16_t>(type)] = std::move(handler);
+  }
 
   uint64_t malformed_frames() const { return malformed_; }
 

@@ -3,7 +3,8 @@
 namespace rs::transport {
 
 zmq::context_t& Context() {
-  static zmq::context_t* context = new zmq::context_t(2);  // never destroyed: sockets may outlive main
+  static zmq::context_t* context =
+      new zmq::context_t(2);  // never destroyed: sockets may outlive main
   return *context;
 }
 

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "shared/status.h"
@@ -18,12 +17,12 @@ namespace rs::transport {
 zmq::context_t& Context();
 
 struct SocketOptions {
-  int send_hwm = 1000;           // messages queued per peer before sends drop or block
+  int send_hwm = 1000;  // messages queued per peer before sends drop or block
   int recv_hwm = 1000;
   int64_t max_message_bytes = 16 << 20;  // larger inbound frames close the connection
-  bool immediate = false;        // queue only to completed connections (datagram-like sends)
-  int linger_ms = 0;             // pending messages are dropped at close
-  std::string routing_id;        // DEALER identity, optional
+  bool immediate = false;  // queue only to completed connections (datagram-like sends)
+  int linger_ms = 0;       // pending messages are dropped at close
+  std::string routing_id;  // DEALER identity, optional
 };
 
 Result<zmq::socket_t> MakeSocket(zmq::socket_type type, const SocketOptions& options = {});

@@ -8,13 +8,20 @@ namespace rs::wire {
 
 std::string_view MsgTypeName(uint16_t type) {
   switch (static_cast<MsgType>(type)) {
-    case MsgType::kReply: return "reply";
-    case MsgType::kAdminCommand: return "admin_command";
-    case MsgType::kJoinRequest: return "join_request";
-    case MsgType::kPing: return "ping";
-    case MsgType::kAck: return "ack";
-    case MsgType::kPingReq: return "ping_req";
-    case MsgType::kGossip: return "gossip";
+    case MsgType::kReply:
+      return "reply";
+    case MsgType::kAdminCommand:
+      return "admin_command";
+    case MsgType::kJoinRequest:
+      return "join_request";
+    case MsgType::kPing:
+      return "ping";
+    case MsgType::kAck:
+      return "ack";
+    case MsgType::kPingReq:
+      return "ping_req";
+    case MsgType::kGossip:
+      return "gossip";
   }
   return "unknown";
 }

@@ -6,10 +6,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <msgpack.hpp>
 #include <string>
 #include <string_view>
-
-#include <msgpack.hpp>
 
 #include "shared/status.h"
 #include "shared/wire/message_types.h"

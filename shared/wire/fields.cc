@@ -96,7 +96,8 @@ uint64_t FieldReader::Uint(std::string_view key, uint64_t max) {
 int64_t FieldReader::Int(std::string_view key) {
   const msgpack::object* v = Need(key);
   int64_t out = 0;
-  if (v != nullptr && !ReadInt(*v, &out)) Fail("field '" + std::string(key) + "' is not an integer");
+  if (v != nullptr && !ReadInt(*v, &out))
+    Fail("field '" + std::string(key) + "' is not an integer");
   return out;
 }
 
@@ -110,7 +111,8 @@ bool FieldReader::Bool(std::string_view key) {
 double FieldReader::Double(std::string_view key) {
   const msgpack::object* v = Need(key);
   double out = 0;
-  if (v != nullptr && !ReadDouble(*v, &out)) Fail("field '" + std::string(key) + "' is not a number");
+  if (v != nullptr && !ReadDouble(*v, &out))
+    Fail("field '" + std::string(key) + "' is not a number");
   return out;
 }
 

@@ -6,12 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <msgpack.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <msgpack.hpp>
 
 #include "shared/status.h"
 

@@ -1,21 +1,22 @@
-#include <catch2/catch.hpp>
-
-#include <random>
-
 #include "daemon/membership/codec.h"
+
+#include <catch2/catch.hpp>
+#include <random>
 
 namespace rs::membership {
 
 TEST_CASE("a datagram survives encode and decode", "[membership][codec]") {
   Message m;
   m.kind = MsgKind::kGossip;
-  m.from = MemberRecord{NodeId("127.0.0.1", 7001, 1732150000123ULL), MemberState::kAlive, 4,
+  m.from = MemberRecord{NodeId("127.0.0.1", 7001, 1732150000123ULL),
+                        MemberState::kAlive,
+                        4,
                         {{"swim", 40001}, {"gossip", 40002}}};
   m.target = NodeId("127.0.0.1", 7002, 1732150000456ULL);
   m.seq = 99;
   m.config_stamp = 12345;
-  m.updates.push_back(MemberRecord{NodeId("127.0.0.1", 7003, 1732150000789ULL),
-                                   MemberState::kSuspect, 2, {{"swim", 40005}}});
+  m.updates.push_back(MemberRecord{
+      NodeId("127.0.0.1", 7003, 1732150000789ULL), MemberState::kSuspect, 2, {{"swim", 40005}}});
   m.heartbeats = {{1, 2}, {0xffffffffffffffffULL, 7}};
   ClusterConfig c;
   c.version = 3;
@@ -49,7 +50,9 @@ TEST_CASE("a datagram survives encode and decode", "[membership][codec]") {
 TEST_CASE("a ping with one update stays small", "[membership][codec]") {
   Message m;
   m.kind = MsgKind::kPing;
-  m.from = MemberRecord{NodeId("127.0.0.1", 7001, 1732150000123ULL), MemberState::kAlive, 0,
+  m.from = MemberRecord{NodeId("127.0.0.1", 7001, 1732150000123ULL),
+                        MemberState::kAlive,
+                        0,
                         {{"swim", 40001}, {"gossip", 40002}}};
   m.target = NodeId("127.0.0.1", 7002, 1732150000456ULL);
   m.seq = 1000;
@@ -60,8 +63,8 @@ TEST_CASE("a ping with one update stays small", "[membership][codec]") {
 TEST_CASE("corrupted datagrams are rejected without a crash", "[membership][codec]") {
   Message m;
   m.kind = MsgKind::kAck;
-  m.from = MemberRecord{NodeId("127.0.0.1", 7001, 1732150000123ULL), MemberState::kAlive, 0,
-                        {{"swim", 40001}}};
+  m.from = MemberRecord{
+      NodeId("127.0.0.1", 7001, 1732150000123ULL), MemberState::kAlive, 0, {{"swim", 40001}}};
   m.target = m.from.id;
   m.updates.push_back(m.from);
   std::string valid = EncodeMessage(m);

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "daemon/membership/config.h"
+
+#include <catch2/catch.hpp>
 
 namespace rs::membership {
 
@@ -22,11 +22,13 @@ TEST_CASE("bad values and unknown keys are refused and change nothing", "[member
   ClusterConfig c;
   LocalOptions l;
   ClusterConfig before = c;
-  CHECK(SetConfigValue(&c, &l, "protocol", "carrier-pigeon").code() == StatusCode::kInvalidArgument);
+  CHECK(SetConfigValue(&c, &l, "protocol", "carrier-pigeon").code() ==
+        StatusCode::kInvalidArgument);
   CHECK(SetConfigValue(&c, &l, "drop_rate", "150").code() == StatusCode::kInvalidArgument);
   CHECK(SetConfigValue(&c, &l, "drop_rate", "nan").code() == StatusCode::kInvalidArgument);
   CHECK(SetConfigValue(&c, &l, "probe_interval_ms", "-5").code() == StatusCode::kInvalidArgument);
-  CHECK(SetConfigValue(&c, &l, "probe_interval_ms", "12abc").code() == StatusCode::kInvalidArgument);
+  CHECK(SetConfigValue(&c, &l, "probe_interval_ms", "12abc").code() ==
+        StatusCode::kInvalidArgument);
   // A timeout longer than half the interval would leave no time for indirect probes.
   CHECK(SetConfigValue(&c, &l, "probe_timeout_ms", "200").code() == StatusCode::kInvalidArgument);
   CHECK(SetConfigValue(&c, &l, "no_such_key", "1").code() == StatusCode::kNotFound);

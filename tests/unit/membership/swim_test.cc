@@ -1,14 +1,14 @@
 // Swim driven by a manual clock over a simulated network (1 ms latency, optional loss and
 // partitions). Every datagram goes through the real codec, so this also exercises the wire form.
-#include <catch2/catch.hpp>
+#include "daemon/membership/swim.h"
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
 
 #include "daemon/membership/codec.h"
-#include "daemon/membership/swim.h"
 
 namespace rs::membership {
 namespace {
@@ -23,13 +23,19 @@ class SimNet {
  public:
   // RS_SIM_SEED=<n> in the environment shifts every seed, to explore other interleavings.
   explicit SimNet(ClusterConfig config, uint64_t seed = 7)
-      : config_(config), rng_(seed + (std::getenv("RS_SIM_SEED") ? std::strtoull(std::getenv("RS_SIM_SEED"), nullptr, 10) : 0)) {}
+      : config_(config),
+        rng_(seed + (std::getenv("RS_SIM_SEED")
+                         ? std::strtoull(std::getenv("RS_SIM_SEED"), nullptr, 10)
+                         : 0)) {}
 
   NodeId Add(bool found = false) {
     uint16_t port = static_cast<uint16_t>(7000 + nodes_.size() + 1);
     NodeId id("127.0.0.1", port, 1732150000000ULL + nodes_.size());
-    MemberRecord rec{id, MemberState::kAlive, 0,
-                     {{"swim", static_cast<uint16_t>(port + 1000)}, {"gossip", static_cast<uint16_t>(port + 2000)}}};
+    MemberRecord rec{id,
+                     MemberState::kAlive,
+                     0,
+                     {{"swim", static_cast<uint16_t>(port + 1000)},
+                      {"gossip", static_cast<uint16_t>(port + 2000)}}};
     ClusterConfig config = config_;
     if (found || nodes_.empty()) {
       config.version = 1;
@@ -229,8 +235,8 @@ TEST_CASE("a suspected member that answers refutes with a higher incarnation",
   bool all_alive = EveryoneListsAllAlive(net);
   if (!all_alive) {
     for (const auto& [obs, e] : net.events) {
-      UNSCOPED_INFO(obs.str() << " " << EventName(e.kind) << " " << e.member.str() << " inc="
-                              << e.incarnation << " " << e.detail);
+      UNSCOPED_INFO(obs.str() << " " << EventName(e.kind) << " " << e.member.str()
+                              << " inc=" << e.incarnation << " " << e.detail);
     }
   }
   CHECK(all_alive);

@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "shared/wire/envelope.h"
 
+#include <catch2/catch.hpp>
 #include <random>
 
-#include "shared/wire/envelope.h"
 #include "shared/wire/fields.h"
 
 namespace rs::wire {
@@ -29,8 +29,7 @@ TEST_CASE("the envelope layout is pinned by golden bytes", "[wire]") {
   });
   CHECK(Hex(bytes) == "94010a0781a3636d64a86c6973745f6d656d");
   // An ok reply with payload true: [1, 1, 7, [0, "", true]]
-  CHECK(Hex(EncodeReply(7, Status::Ok(), [](Packer& pk) { pk.pack(true); })) ==
-        "940101079300a0c3");
+  CHECK(Hex(EncodeReply(7, Status::Ok(), [](Packer& pk) { pk.pack(true); })) == "940101079300a0c3");
 }
 
 TEST_CASE("an envelope decodes back to its header and body", "[wire]") {
@@ -66,14 +65,17 @@ TEST_CASE("a remote error crosses the wire as code and message", "[wire]") {
 TEST_CASE("hostile bytes never crash the decoder", "[wire]") {
   // Hand-made traps: truncated frames, wrong shapes, a wrong version, absurd length headers.
   std::vector<std::string> traps = {
-      "", std::string("\x94", 1), std::string("\x94\x01", 2), std::string("\x93\x01\x0a\x07", 4),
-      std::string("\x94\x02\x0a\x07\xc0", 5),               // version 2
-      std::string("\x94\x01\xa1x\x07\xc0", 6),              // type is a string
-      std::string("\xdd\xff\xff\xff\xff", 5),               // array of 4 billion elements
-      std::string("\xdf\xff\xff\xff\xff", 5),               // map of 4 billion entries
-      std::string("\xdb\xff\xff\xff\xff", 5),               // 4 GB string header
-      std::string("\x94\x01\x0a\x07\xc0\xc0", 6),           // trailing byte
-      std::string("\xc1", 1),                               // never-used byte
+      "",
+      std::string("\x94", 1),
+      std::string("\x94\x01", 2),
+      std::string("\x93\x01\x0a\x07", 4),
+      std::string("\x94\x02\x0a\x07\xc0", 5),      // version 2
+      std::string("\x94\x01\xa1x\x07\xc0", 6),     // type is a string
+      std::string("\xdd\xff\xff\xff\xff", 5),      // array of 4 billion elements
+      std::string("\xdf\xff\xff\xff\xff", 5),      // map of 4 billion entries
+      std::string("\xdb\xff\xff\xff\xff", 5),      // 4 GB string header
+      std::string("\x94\x01\x0a\x07\xc0\xc0", 6),  // trailing byte
+      std::string("\xc1", 1),                      // never-used byte
   };
   std::string nested(100000, '\x91');  // deep nesting
   traps.push_back(nested);

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "shared/transport/event_loop.h"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <future>
 
-#include "shared/transport/event_loop.h"
 #include "shared/transport/sockets.h"
 
 namespace rs::transport {

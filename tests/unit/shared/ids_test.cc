@@ -1,6 +1,7 @@
+#include "shared/ids.h"
+
 #include <catch2/catch.hpp>
 
-#include "shared/ids.h"
 #include "shared/util/hash.h"
 
 namespace rs {
@@ -24,10 +25,10 @@ TEST_CASE("node ids are prefix-free so they can be subscription topics", "[ids]"
 }
 
 TEST_CASE("malformed node ids and addresses are rejected, not crashed on", "[ids]") {
-  for (const char* bad : {"", "#", "127.0.0.1#1732150000123", "127.0.0.1:0#1732150000123",
-                          "127.0.0.1:70000#1732150000123", "127.0.0.1:7001#12",
-                          "127.0.0.1:7001#17321500001234", "127.0.0.1:7001#17321500001x3",
-                          "bad host:7001#1732150000123", ":7001#1732150000123"}) {
+  for (const char* bad :
+       {"", "#", "127.0.0.1#1732150000123", "127.0.0.1:0#1732150000123",
+        "127.0.0.1:70000#1732150000123", "127.0.0.1:7001#12", "127.0.0.1:7001#17321500001234",
+        "127.0.0.1:7001#17321500001x3", "bad host:7001#1732150000123", ":7001#1732150000123"}) {
     CHECK_FALSE(NodeId::Parse(bad).ok());
   }
   CHECK_FALSE(HostPort::Parse("localhost").ok());
@@ -43,7 +44,8 @@ TEST_CASE("the stable hash is pinned: ring ids must not change between releases"
   // Values computed independently (FNV-1a 64 then the splitmix64 finalizer, in Python).
   CHECK(StableHash64("") == 0xf52a15e9a9b5e89bULL);
   CHECK(StableHash64("127.0.0.1:7001#1732150000123") == 0xc32f52b015e31722ULL);
-  CHECK(StableHash64("127.0.0.1:7001#1732150000123") != StableHash64("127.0.0.1:7002#1732150000123"));
+  CHECK(StableHash64("127.0.0.1:7001#1732150000123") !=
+        StableHash64("127.0.0.1:7002#1732150000123"));
 }
 
 }  // namespace rs

@@ -1,6 +1,7 @@
+#include "shared/transport/rpc.h"
+
 #include <catch2/catch.hpp>
 
-#include "shared/transport/rpc.h"
 #include "shared/wire/fields.h"
 
 namespace rs::transport {
@@ -81,7 +82,8 @@ TEST_CASE("a call to a silent or absent peer times out at its deadline", "[rpc]"
   auto start = Clock::now();
   auto silent = CallOnce(server.endpoint(), wire::MsgType::kGossip, N(1), milliseconds(100));
   CHECK(silent.status().code() == StatusCode::kTimeout);
-  auto absent = CallOnce("tcp://127.0.0.1:1", wire::MsgType::kAdminCommand, N(1), milliseconds(100));
+  auto absent =
+      CallOnce("tcp://127.0.0.1:1", wire::MsgType::kAdminCommand, N(1), milliseconds(100));
   CHECK(absent.status().code() == StatusCode::kTimeout);
   CHECK(Clock::now() - start < std::chrono::seconds(5));
 }

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "shared/status.h"
+
+#include <catch2/catch.hpp>
 
 namespace rs {
 
