@@ -39,6 +39,7 @@ Outcome Command(const Context& ctx, const std::string& cmd,
   auto endpoint = ResolveEndpoint(ctx);
   if (!endpoint.ok()) {
     out.status = endpoint.status();
+    out.usage = endpoint.status().code() == StatusCode::kInvalidArgument;
     return out;
   }
   auto env = transport::CallOnce(
@@ -70,7 +71,8 @@ Outcome Command(const Context& ctx, const std::string& cmd,
 }
 
 int Fail(const Context& ctx, const Outcome& outcome) {
-  return Fail(ctx, outcome.status, outcome.remote ? kExitRemoteError : kExitUnreachable);
+  int code = outcome.usage ? kExitUsage : outcome.remote ? kExitRemoteError : kExitUnreachable;
+  return Fail(ctx, outcome.status, code);
 }
 
 int Fail(const Context& ctx, const Status& status, int exit_code) {

@@ -37,6 +37,7 @@ struct Reply {
 struct Outcome {
   Status status;
   bool remote = false;
+  bool usage = false;  // the request was never sent: bad arguments (e.g. a malformed --node)
   Reply reply;
   bool ok() const { return status.ok(); }
 };

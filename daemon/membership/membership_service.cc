@@ -348,19 +348,21 @@ void MembershipService::Flush() {
   if (expelled && swim_) {
     // Crash-stop: our old id is dead to the cluster. Rejoin under a new id through the members
     // we last knew, so a false failure costs a rejoin, not a node.
-    std::vector<HostPort> introducers;
+    // Everyone we knew except those who left, the ones we still believed alive first (we may
+    // have convicted the others ourselves while cut off).
+    std::vector<HostPort> introducers, convicted;
     for (const auto& r : swim_->Records()) {
-      if (r.id != self_id_ &&
-          (r.state == MemberState::kAlive || r.state == MemberState::kSuspect)) {
-        introducers.push_back(r.id.address());
-      }
+      if (r.id == self_id_ || r.state == MemberState::kLeft) continue;
+      (r.state == MemberState::kFailed ? convicted : introducers).push_back(r.id.address());
     }
+    std::shuffle(introducers.begin(), introducers.end(), rng_);
+    std::shuffle(convicted.begin(), convicted.end(), rng_);
+    introducers.insert(introducers.end(), convicted.begin(), convicted.end());
     swim_.reset();
     SyncPeers();
     Publish(true);
     Log()->error("event=expelled node={} rejoin_candidates={}", self_id_.str(), introducers.size());
     if (introducers.empty()) return;
-    std::shuffle(introducers.begin(), introducers.end(), rng_);
     joining_ = true;
     self_id_ = NextId();
     auto until = Clock::now() + milliseconds(options_.local.join_timeout_ms);
@@ -390,9 +392,9 @@ void MembershipService::SyncPeers() {
   std::set<NodeId> keep_dealers;
   if (swim_) {
     for (const auto& r : swim_->Records()) {
-      if (r.id == self_id_) continue;
-      if (r.state != MemberState::kAlive && r.state != MemberState::kSuspect) continue;
-      keep_dealers.insert(r.id);
+      if (r.id == self_id_ || r.state == MemberState::kLeft) continue;
+      keep_dealers.insert(r.id);  // failed members too: they are sent their verdict now and then
+      if (r.state == MemberState::kFailed) continue;
       (void)DealerFor(r.id, r.ports);  // connect early: the first probe must not wait on TCP
       auto g = r.ports.find("gossip");
       if (g != r.ports.end())

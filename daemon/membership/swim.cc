@@ -280,7 +280,9 @@ bool Swim::TellTheDead(const MemberRecord& sender, TimePoint now) {
   auto& last = told_suspect_[sender.id];
   if (now - last >= Ms(config_.gossip_interval_ms)) {
     last = now;
-    Message tell = NewMessage(MsgKind::kGossip, sender.id);
+    // Verdicts travel as seq-0 pings over the direct channel: the convicted node's gossip
+    // subscriptions to us may be gone (it may have convicted us in turn).
+    Message tell = NewMessage(MsgKind::kPing, sender.id);
     tell.updates.push_back(verdict);
     outbox_.push_back(Outgoing{sender.id, sender.ports, std::move(tell)});
   }
@@ -436,7 +438,7 @@ void Swim::ContactTheDead() {
   }
   if (failed.empty()) return;
   const NodeId& to = failed[std::uniform_int_distribution<size_t>(0, failed.size() - 1)(rng_)];
-  Message verdict = NewMessage(MsgKind::kGossip, to);
+  Message verdict = NewMessage(MsgKind::kPing, to);  // seq 0: a verdict, not a probe
   verdict.updates.push_back(members_.at(to).record);
   Send(to, std::move(verdict));
 }
