@@ -113,10 +113,9 @@ std::string EncodeMessage(const Message& m) {
     pk.pack_uint64(m.config_stamp);
     pk.pack_array(static_cast<uint32_t>(m.updates.size()));
     for (const auto& u : m.updates) PackRecord(pk, u);
-    pk.pack_array(static_cast<uint32_t>(m.heartbeats.size()));
-    for (const auto& [ring, hb] : m.heartbeats) {
-      pk.pack_array(2);
-      pk.pack_uint64(ring);
+    pk.pack_array(static_cast<uint32_t>(2 * m.heartbeats.size()));  // flat: id, hb, id, hb...
+    for (const auto& [short_id, hb] : m.heartbeats) {
+      pk.pack_uint32(short_id);
       pk.pack_uint64(hb);
     }
     if (m.config) {
@@ -171,15 +170,16 @@ Result<Message> DecodeMessage(const wire::Envelope& env) {
     if (!u.ok()) return u.status();
     m.updates.push_back(std::move(u.value()));
   }
-  for (uint32_t i = 0; i < a[5].via.array.size; ++i) {
-    const msgpack::object& hb = a[5].via.array.ptr[i];
-    uint64_t ring = 0, value = 0;
-    if (hb.type != msgpack::type::ARRAY || hb.via.array.size != 2 ||
-        !wire::ReadUint(hb.via.array.ptr[0], &ring) ||
-        !wire::ReadUint(hb.via.array.ptr[1], &value)) {
-      return Status::Corruption("heartbeat entry is not [ring id, heartbeat]");
+  if (a[5].via.array.size % 2 != 0) {
+    return Status::Corruption("heartbeat table is not a flat list of (short id, heartbeat)");
+  }
+  for (uint32_t i = 0; i < a[5].via.array.size; i += 2) {
+    uint64_t short_id = 0, value = 0;
+    if (!wire::ReadUint(a[5].via.array.ptr[i], &short_id) || short_id > UINT32_MAX ||
+        !wire::ReadUint(a[5].via.array.ptr[i + 1], &value)) {
+      return Status::Corruption("heartbeat entry is not (uint32 short id, uint heartbeat)");
     }
-    m.heartbeats.emplace_back(ring, value);
+    m.heartbeats.emplace_back(static_cast<uint32_t>(short_id), value);
   }
   if (a[6].type != msgpack::type::NIL) {
     auto config = UnpackConfig(a[6]);

@@ -172,7 +172,7 @@ void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
     m.ring_id = RingId(rec.id);
     m.state_since = now;
     m.heartbeat_seen = now;
-    by_ring_[m.ring_id] = rec.id;
+    by_short_id_[ShortId(m.ring_id)] = rec.id;
     auto& inserted = members_[rec.id] = m;
     events_.push_back(Event{EventKind::kJoin, rec.id, rec.incarnation, "via " + via.str()});
     if (rec.state == MemberState::kSuspect) {
@@ -352,8 +352,8 @@ void Swim::Step(const Message& msg, TimePoint now) {
     }
     case MsgKind::kGossip: {
       for (const auto& [ring, hb] : msg.heartbeats) {
-        auto id = by_ring_.find(ring);
-        if (id == by_ring_.end()) continue;
+        auto id = by_short_id_.find(ring);
+        if (id == by_short_id_.end()) continue;
         auto m = members_.find(id->second);
         if (m == members_.end()) continue;
         if (hb > m->second.heartbeat) {
@@ -486,10 +486,10 @@ void Swim::TickHeartbeat(TimePoint now) {
   if (now >= next_heartbeat_) {
     next_heartbeat_ = now + Ms(config_.heartbeat_interval_ms);
     ++heartbeat_;
-    std::vector<std::pair<uint64_t, uint64_t>> table;
-    table.emplace_back(RingId(self_.id), heartbeat_);
+    std::vector<std::pair<uint32_t, uint64_t>> table;
+    table.emplace_back(ShortId(RingId(self_.id)), heartbeat_);
     for (const auto& [id, m] : members_) {
-      if (Active(m)) table.emplace_back(m.ring_id, m.heartbeat);
+      if (Active(m)) table.emplace_back(ShortId(m.ring_id), m.heartbeat);
     }
     for (const NodeId& to : RandomMembers(config_.gossip_fanout, {})) {
       Message hb = NewMessage(MsgKind::kGossip, to);
@@ -542,7 +542,7 @@ void Swim::TickCleanup(TimePoint now) {
       events_.push_back(Event{EventKind::kRemove, it->first, m.record.incarnation,
                               std::string("was ") + StateName(m.record.state)});
       removed_[it->first] = now + 10 * Ms(config_.cleanup_ms);
-      by_ring_.erase(m.ring_id);
+      by_short_id_.erase(ShortId(m.ring_id));
       told_suspect_.erase(it->first);
       config_pushed_.erase(it->first);
       it = members_.erase(it);

@@ -76,7 +76,7 @@ struct Message {
   uint64_t seq = 0;
   uint64_t config_stamp = 0;
   std::vector<MemberRecord> updates;
-  std::vector<std::pair<uint64_t, uint64_t>> heartbeats;  // (ring id, heartbeat), gossip mode
+  std::vector<std::pair<uint32_t, uint64_t>> heartbeats;  // (short id, heartbeat), gossip mode
   std::optional<ClusterConfig> config;
 };
 

@@ -17,7 +17,7 @@ TEST_CASE("a datagram survives encode and decode", "[membership][codec]") {
   m.config_stamp = 12345;
   m.updates.push_back(MemberRecord{
       NodeId("127.0.0.1", 7003, 1732150000789ULL), MemberState::kSuspect, 2, {{"swim", 40005}}});
-  m.heartbeats = {{1, 2}, {0xffffffffffffffffULL, 7}};
+  m.heartbeats = {{1, 2}, {0xffffffffU, 0xffffffffffffULL}};
   ClusterConfig c;
   c.version = 3;
   c.origin = m.from.id.str();
