@@ -150,13 +150,15 @@ void Swim::Refute(uint64_t seen_incarnation, TimePoint now) {
 void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
   if (rec.id == self_.id) {
     if (left_ || expelled_) return;
-    if (rec.incarnation < self_.incarnation) return;
-    if (rec.state == MemberState::kSuspect) {
-      Refute(rec.incarnation, now);
-    } else if (rec.state == MemberState::kFailed) {
+    if (rec.state == MemberState::kFailed) {
+      // Failed is final for an id at every incarnation (others will never take us back), even
+      // if we refuted a suspicion since: a paused process can wake to a verdict older than its
+      // latest refutation.
       expelled_ = true;
       events_.push_back(Event{EventKind::kExpelled, self_.id, rec.incarnation,
                               "declared failed, reported by " + via.str()});
+    } else if (rec.state == MemberState::kSuspect && rec.incarnation >= self_.incarnation) {
+      Refute(rec.incarnation, now);
     }
     return;
   }

@@ -349,6 +349,30 @@ TEST_CASE("a member declared failed while alive learns it was expelled", "[membe
   CHECK(net.node(x).expelled());
 }
 
+TEST_CASE("a verdict older than our latest refutation still expels us", "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, true));
+  for (int i = 0; i < 3; ++i) net.Add();
+  net.Run(milliseconds(1000));
+  NodeId x = net.ids()[1];
+  Swim& sx = net.node(x);
+  // x refutes a suspicion (incarnation 0 -> 1) ...
+  Message suspicion;
+  suspicion.kind = MsgKind::kGossip;
+  suspicion.from = net.node(net.ids()[0]).self();
+  suspicion.target = x;
+  MemberRecord suspect = sx.self();
+  suspect.state = MemberState::kSuspect;
+  suspicion.updates.push_back(suspect);
+  sx.Step(suspicion, net.now());
+  REQUIRE(sx.self().incarnation == 1);
+  // ... then wakes to the cluster's verdict, made at incarnation 0 while it was paused.
+  Message verdict = suspicion;
+  verdict.updates[0].state = MemberState::kFailed;
+  verdict.updates[0].incarnation = 0;
+  sx.Step(verdict, net.now());
+  CHECK(sx.expelled());
+}
+
 TEST_CASE("a failed member that still talks is told its verdict", "[membership][swim]") {
   SimNet net(Config(Protocol::kPing, false));
   for (int i = 0; i < 4; ++i) net.Add();

@@ -1,0 +1,178 @@
+// The listener below needs Catch2's reporter interfaces, which must be enabled before the
+// first inclusion of catch.hpp in this file.
+#define CATCH_CONFIG_EXTERNAL_INTERFACES
+
+#include "tests/harness/cluster.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+
+#include "tests/harness/eventually.h"
+
+namespace rs::harness {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kLogTailLines = 60;
+
+// Clusters alive in this process, so the listener can print their logs on a failure.
+std::vector<Cluster*>& LiveClusters() {
+  static std::vector<Cluster*> clusters;
+  return clusters;
+}
+bool g_test_failed = false;
+
+std::string MakeTempDir() {
+  std::string tmpl = "/tmp/rs-cluster-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) return "";
+  return tmpl;
+}
+
+// Dumps logs of live clusters as soon as an assertion fails (the processes are still up, the
+// logs are current) and remembers the failure for the fixture's destructor.
+class FailureListener : public Catch::TestEventListenerBase {
+ public:
+  using TestEventListenerBase::TestEventListenerBase;
+
+  void testCaseStarting(const Catch::TestCaseInfo& info) override {
+    g_test_failed = false;
+    TestEventListenerBase::testCaseStarting(info);
+  }
+
+  bool assertionEnded(const Catch::AssertionStats& stats) override {
+    if (!stats.assertionResult.succeeded()) {
+      g_test_failed = true;
+      for (Cluster* c : LiveClusters()) c->DumpLogs();
+    }
+    return true;
+  }
+};
+
+CATCH_REGISTER_LISTENER(FailureListener)
+
+}  // namespace
+
+bool CurrentTestFailed() { return g_test_failed; }
+
+Cluster::Cluster(size_t nodes, std::vector<std::string> extra_args)
+    : initial_nodes_(nodes), extra_args_(std::move(extra_args)), dir_(MakeTempDir()) {
+  LiveClusters().push_back(this);
+}
+
+Cluster::~Cluster() {
+  auto& live = LiveClusters();
+  live.erase(std::remove(live.begin(), live.end(), this), live.end());
+  for (auto& n : nodes_) n->Kill();
+  bool failed = g_test_failed || std::uncaught_exceptions() > 0;
+  if (failed) DumpLogs();
+  const char* keep = std::getenv("RS_CLUSTER_KEEP_DIR");
+  std::string policy = keep != nullptr ? keep : "on-failure";
+  if (policy == "always" || (failed && policy != "never")) {
+    std::cerr << "cluster dir kept for inspection: " << dir_ << "\n";
+    return;
+  }
+  std::error_code ec;
+  if (!dir_.empty()) fs::remove_all(dir_, ec);
+}
+
+RaindProcess& Cluster::NewNode(RaindOptions options) {
+  size_t index = nodes_.size() + 1;
+  std::string name = "node" + std::to_string(index);
+  options.extra_args.insert(options.extra_args.begin(), extra_args_.begin(), extra_args_.end());
+  nodes_.push_back(std::make_unique<RaindProcess>(name, dir_ + "/" + name, std::move(options)));
+  return *nodes_.back();
+}
+
+Result<RaindProcess*> Cluster::AddNode(const std::string& introducer) {
+  std::string via = introducer;
+  if (via.empty()) {
+    for (auto& n : nodes_) {
+      if (n->Running() && !n->Id().empty()) {
+        via = n->ControlAddress();
+        break;
+      }
+    }
+  }
+  if (via.empty()) return Status::FailedPrecondition("no running node to join through");
+  RaindProcess& n = NewNode(RaindOptions{via, {}});
+  RS_RETURN_IF_ERROR(n.Start());
+  return &n;
+}
+
+Status Cluster::Start() {
+  if (dir_.empty()) return Status::IOError("cannot create a temp dir under /tmp");
+  if (initial_nodes_ == 0) return Status::InvalidArgument("a cluster needs at least one node");
+  RaindProcess& founder = NewNode(RaindOptions{});
+  RS_RETURN_IF_ERROR(founder.Start());
+  RS_RETURN_IF_ERROR(founder.WaitReady(kReadyDeadline));
+  std::vector<RaindProcess*> joiners;
+  for (size_t i = 1; i < initial_nodes_; ++i) {
+    auto n = AddNode(founder.ControlAddress());
+    if (!n.ok()) return n.status();
+    joiners.push_back(*n);
+  }
+  for (RaindProcess* n : joiners) RS_RETURN_IF_ERROR(n->WaitReady(kReadyDeadline));
+  std::vector<RaindProcess*> all;
+  for (auto& n : nodes_) all.push_back(n.get());
+  auto wait = Eventually([&](std::string* why) { return AllAlive(all, why); }, kConvergeDeadline);
+  if (!wait.ok) return Status::Timeout("cluster did not converge: " + wait.ToString());
+  return Status::Ok();
+}
+
+std::vector<RaindProcess*> Cluster::Running() {
+  std::vector<RaindProcess*> out;
+  for (auto& n : nodes_) {
+    if (n->Running()) out.push_back(n.get());
+  }
+  return out;
+}
+
+void Cluster::DumpLogs(bool force) {
+  if (dumped_ && !force) return;
+  dumped_ = true;
+  std::cerr << "\n######## logs of cluster " << dir_ << " (" << nodes_.size() << " nodes)\n";
+  for (auto& n : nodes_) std::cerr << n->DescribeForFailure(kLogTailLines);
+  std::cerr << "######## end of logs\n" << std::flush;
+}
+
+bool AllSee(const std::vector<RaindProcess*>& observers, const std::vector<std::string>& ids,
+            const std::set<std::string>& states, std::string* why) {
+  for (RaindProcess* o : observers) {
+    auto list = ListMem(o->ControlAddress());
+    if (!list.ok()) {
+      *why = o->name() + ": " + list.status().ToString();
+      return false;
+    }
+    if (!list->in_cluster) {
+      *why = o->name() + " is not in the cluster: " + list->ToString();
+      return false;
+    }
+    for (const auto& id : ids) {
+      std::string state = list->StateOf(id);
+      if (!states.count(state)) {
+        *why = o->name() + " sees " + id + " as " + state + ": " + list->ToString();
+        return false;
+      }
+    }
+  }
+  why->clear();
+  return true;
+}
+
+bool AllAlive(const std::vector<RaindProcess*>& nodes, std::string* why) {
+  return AllSee(nodes, IdsOf(nodes), {"alive"}, why);
+}
+
+std::vector<std::string> IdsOf(const std::vector<RaindProcess*>& nodes) {
+  std::vector<std::string> ids;
+  for (RaindProcess* n : nodes) ids.push_back(n->Id());
+  return ids;
+}
+
+}  // namespace rs::harness

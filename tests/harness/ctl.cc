@@ -1,0 +1,131 @@
+#include "tests/harness/ctl.h"
+
+#include <sstream>
+
+#include "tests/harness/raind_process.h"
+
+namespace rs::harness {
+namespace {
+
+std::string FirstLine(const std::string& text) {
+  size_t nl = text.find('\n');
+  return nl == std::string::npos ? text : text.substr(0, nl);
+}
+
+Status CommandStatus(const std::vector<std::string>& args, const CommandResult& r) {
+  std::string what;
+  for (const auto& a : args) what += " " + a;
+  std::string msg = "rainctl" + what + ": " + (r.timed_out ? "timed out, " : "") +
+                    r.status.ToString() + ": " + FirstLine(r.err);
+  return r.code() == 3 ? Status::Unavailable(msg) : Status::Internal(msg);
+}
+
+}  // namespace
+
+CommandResult RunCtl(const std::vector<std::string>& args, Clock::duration timeout) {
+  auto binary = RainctlBinary();
+  if (!binary.ok()) {
+    CommandResult r;
+    r.status.code = 127;
+    r.err = binary.status().ToString();
+    return r;
+  }
+  std::vector<std::string> argv = {*binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, timeout);
+}
+
+Status StartCtl(const std::vector<std::string>& args, Subprocess* process) {
+  auto binary = RainctlBinary();
+  if (!binary.ok()) return binary.status();
+  std::vector<std::string> argv = {*binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return process->Start(argv);
+}
+
+Result<Json> CtlJson(const std::string& node, const std::vector<std::string>& args) {
+  std::vector<std::string> full = {"--node", node, "--json", "--timeout", "3000"};
+  full.insert(full.end(), args.begin(), args.end());
+  CommandResult r = RunCtl(full);
+  if (r.code() != 0) return CommandStatus(full, r);
+  auto json = Json::Parse(FirstLine(r.out));
+  if (!json.ok())
+    return Status::Corruption("rainctl printed bad JSON (" + json.status().message() +
+                              "): " + r.out);
+  return json;
+}
+
+std::string MemberList::StateOf(const std::string& id) const {
+  auto it = members.find(id);
+  return it == members.end() ? "absent" : it->second.state;
+}
+
+std::string MemberList::ToString() const {
+  std::ostringstream s;
+  s << "[at " << self << (in_cluster ? "" : " (not in cluster)") << ":";
+  for (const auto& [id, m] : members) s << " " << id << "=" << m.state;
+  s << "]";
+  return s.str();
+}
+
+Result<MemberList> ListMem(const std::string& node) {
+  auto json = CtlJson(node, {"list_mem"});
+  if (!json.ok()) return json.status();
+  const Json& j = *json;
+  if (!j["members"].is_array()) return Status::Corruption("list_mem: no members array");
+  MemberList list;
+  list.self = j["self"].Str();
+  list.in_cluster = j["in_cluster"].Bool();
+  for (const Json& m : j["members"].items()) {
+    MemberInfo info{m["id"].Str(), m["state"].Str(), m["incarnation"].Uint()};
+    if (info.id.empty() || info.state.empty()) {
+      return Status::Corruption("list_mem: member without id or state");
+    }
+    list.members[info.id] = info;
+  }
+  return list;
+}
+
+Result<ProtocolInfo> DisplayProtocol(const std::string& node) {
+  auto json = CtlJson(node, {"display_protocol"});
+  if (!json.ok()) return json.status();
+  const Json& j = *json;
+  if (!j.Has("protocol") || !j.Has("suspicion")) {
+    return Status::Corruption("display_protocol: missing fields");
+  }
+  return ProtocolInfo{j["protocol"].Str(), j["suspicion"].Bool(), j["config_version"].Uint()};
+}
+
+Result<std::string> ConfigGet(const std::string& node, const std::string& key) {
+  std::vector<std::string> args = {"--node", node, "--timeout", "3000", "config", "get", key};
+  CommandResult r = RunCtl(args);
+  if (r.code() != 0) return CommandStatus(args, r);
+  return FirstLine(r.out);
+}
+
+Result<std::vector<EventInfo>> ParseEvents(const std::string& json_lines) {
+  std::vector<EventInfo> events;
+  std::istringstream in(json_lines);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto j = Json::Parse(line);
+    if (!j.ok()) return Status::Corruption("event line is not JSON: " + line);
+    events.push_back(EventInfo{(*j)["seq"].Uint(), (*j)["event"].Str(), (*j)["member"].Str(),
+                               (*j)["detail"].Str()});
+  }
+  return events;
+}
+
+Result<std::vector<EventInfo>> History(const std::string& node, double seconds) {
+  std::vector<std::string> args = {
+      "--node",  node,      "--json",    "--timeout", "3000",
+      "members", "--watch", "--history", "--for",     std::to_string(seconds)};
+  CommandResult r = RunCtl(args);
+  if (r.code() != 0) return CommandStatus(args, r);
+  return ParseEvents(r.out);
+}
+
+Result<Json> Stats(const std::string& node) { return CtlJson(node, {"stats"}); }
+
+}  // namespace rs::harness
