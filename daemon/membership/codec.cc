@@ -73,11 +73,17 @@ void PackConfig(wire::Packer& pk, const ClusterConfig& c) {
   const auto& keys = ConfigKeys();
   uint32_t cluster_keys = 0;
   for (const auto& k : keys) cluster_keys += k.cluster_wide ? 1 : 0;
-  pk.pack_map(cluster_keys + 2);
+  pk.pack_map(cluster_keys + 3);
   pk.pack("version");
   pk.pack_uint64(c.version);
   pk.pack("origin");
   pk.pack(c.origin);
+  pk.pack("stamps");
+  pk.pack_map(static_cast<uint32_t>(c.stamps.size()));
+  for (const auto& [key, stamp] : c.stamps) {
+    pk.pack(key);
+    pk.pack_uint64(stamp);
+  }
   LocalOptions unused;
   for (const auto& k : keys) {
     if (!k.cluster_wide) continue;
@@ -91,16 +97,26 @@ Result<ClusterConfig> UnpackConfig(const msgpack::object& o) {
   ClusterConfig c;
   c.version = r.Uint("version");
   c.origin = r.Str("origin", 300);
+  const msgpack::object* stamps = r.Map("stamps");
   if (!r.ok()) return r.status();
   LocalOptions unused;
+  for (uint32_t i = 0; i < stamps->via.map.size; ++i) {
+    std::string key;
+    uint64_t stamp = 0;
+    if (!wire::ReadString(stamps->via.map.ptr[i].key, &key) || !IsClusterWide(key) ||
+        !wire::ReadUint(stamps->via.map.ptr[i].val, &stamp)) {
+      return Status::Corruption("cluster config: bad stamp entry");
+    }
+    c.stamps[key] = stamp;
+  }
   for (const auto& k : ConfigKeys()) {
     if (!k.cluster_wide) continue;
     std::string value = r.Str(k.name, 64);
     if (!r.ok()) return r.status();
-    Status st = SetConfigValue(&c, &unused, k.name, value);
+    // Each value in its own range; the combination is not checked (see SetConfigValue).
+    Status st = SetConfigValue(&c, &unused, k.name, value, /*validate=*/false);
     if (!st.ok()) return Status::Corruption("cluster config: " + st.message());
   }
-  RS_RETURN_IF_ERROR(ValidateConfig(c));
   return c;
 }
 
@@ -110,7 +126,7 @@ std::string EncodeMessage(const Message& m) {
     PackRecord(pk, m.from);
     pk.pack(m.target.str());
     pk.pack_uint64(m.seq);
-    pk.pack_uint64(m.config_stamp);
+    pk.pack_uint64(m.config_digest);
     pk.pack_array(static_cast<uint32_t>(m.updates.size()));
     for (const auto& u : m.updates) PackRecord(pk, u);
     pk.pack_array(static_cast<uint32_t>(2 * m.heartbeats.size()));  // flat: id, hb, id, hb...
@@ -155,7 +171,7 @@ Result<Message> DecodeMessage(const wire::Envelope& env) {
   m.from = std::move(from.value());
   std::string target;
   if (!wire::ReadString(a[1], &target) || !wire::ReadUint(a[2], &m.seq) ||
-      !wire::ReadUint(a[3], &m.config_stamp) || a[4].type != msgpack::type::ARRAY ||
+      !wire::ReadUint(a[3], &m.config_digest) || a[4].type != msgpack::type::ARRAY ||
       a[5].type != msgpack::type::ARRAY || a[4].via.array.size > kMaxUpdates ||
       a[5].via.array.size > kMaxHeartbeats) {
     return Status::Corruption("membership datagram fields have the wrong types");

@@ -1,5 +1,6 @@
 #include "daemon/membership/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -50,7 +51,43 @@ const char* EventName(EventKind kind) {
   return "unknown";
 }
 
-uint64_t ClusterConfig::Stamp() const { return (version << 20) | (StableHash64(origin) & 0xFFFFF); }
+uint64_t ClusterConfig::Digest() const {
+  std::string text;
+  for (const auto& [key, stamp] : stamps) text += key + "=" + std::to_string(stamp) + ";";
+  return StableHash64(text);
+}
+
+uint64_t MakeStamp(uint64_t version, const std::string& origin) {
+  return (version << 20) | (StableHash64(origin) & 0xFFFFF);
+}
+
+bool MergeConfig(ClusterConfig* into, const ClusterConfig& from) {
+  bool changed = false;
+  LocalOptions unused;
+  for (const auto& [key, stamp] : from.stamps) {
+    auto mine = into->stamps.find(key);
+    if (mine != into->stamps.end() && mine->second >= stamp) continue;
+    auto value = GetConfigValue(from, unused, key);
+    if (!value.ok() || !IsClusterWide(key)) continue;
+    if (!SetConfigValue(into, &unused, key, *value, /*validate=*/false).ok()) continue;
+    into->stamps[key] = stamp;
+    changed = true;
+  }
+  if (from.version > into->version) {
+    into->version = from.version;
+    into->origin = from.origin;
+    changed = true;
+  }
+  return changed;
+}
+
+void StampAll(ClusterConfig* config, const std::string& origin) {
+  config->version = std::max<uint64_t>(config->version, 1);
+  config->origin = origin;
+  for (const auto& key : ConfigKeys()) {
+    if (key.cluster_wide) config->stamps[key.name] = MakeStamp(config->version, origin);
+  }
+}
 
 namespace {
 
@@ -176,7 +213,7 @@ Status ValidateConfig(const ClusterConfig& c) {
 }
 
 Status SetConfigValue(ClusterConfig* cluster, LocalOptions* local, std::string_view key,
-                      std::string_view value) {
+                      std::string_view value, bool validate) {
   auto bad = [&](const std::string& want) {
     return Status::InvalidArgument("bad value '" + std::string(value) + "' for " +
                                    std::string(key) + ": want " + want);
@@ -203,7 +240,7 @@ Status SetConfigValue(ClusterConfig* cluster, LocalOptions* local, std::string_v
     }
     ClusterConfig candidate = *cluster;
     candidate.*(k.field) = v;
-    RS_RETURN_IF_ERROR(ValidateConfig(candidate));
+    if (validate) RS_RETURN_IF_ERROR(ValidateConfig(candidate));
     *cluster = candidate;
     return Status::Ok();
   }

@@ -88,8 +88,10 @@ void MembershipService::StartSwim(const NodeId& id, bool found) {
   MemberRecord self{id, MemberState::kAlive, 0, ports_};
   ClusterConfig config = options_.cluster;
   if (found) {
-    config.version = 1;
-    config.origin = id.str();
+    StampAll(&config, id.str());
+  } else {
+    config.stamps.clear();  // a joiner takes every key from the cluster
+    config.version = 0;
   }
   swim_ = std::make_unique<Swim>(self, config, rng_(), Clock::now());
   leaving_ = false;

@@ -42,6 +42,14 @@ Swim::Swim(MemberRecord self, ClusterConfig config, uint64_t seed, TimePoint now
   last_protocol_ = config_.protocol;
 }
 
+milliseconds Swim::ProbeTimeout() const {
+  return Ms(std::min(config_.probe_timeout_ms, config_.probe_interval_ms / 2));
+}
+
+milliseconds Swim::HeartbeatTimeout() const {
+  return Ms(std::max(config_.heartbeat_timeout_ms, 2 * config_.heartbeat_interval_ms));
+}
+
 bool Swim::Active(const Member& m) const {
   return m.record.state == MemberState::kAlive || m.record.state == MemberState::kSuspect;
 }
@@ -86,7 +94,7 @@ Message Swim::NewMessage(MsgKind kind, const NodeId& target) {
   m.kind = kind;
   m.from = self_;
   m.target = target;
-  m.config_stamp = config_.Stamp();
+  m.config_digest = config_.Digest();
   return m;
 }
 
@@ -210,9 +218,14 @@ void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
 }
 
 void Swim::ApplyConfig(const ClusterConfig& incoming, TimePoint now) {
-  if (incoming.Stamp() <= config_.Stamp()) return;
-  ClusterConfig old = config_;
-  config_ = incoming;
+  ClusterConfig merged = config_;
+  if (!MergeConfig(&merged, incoming)) return;
+  AdoptConfig(std::move(merged), now);
+}
+
+void Swim::AdoptConfig(ClusterConfig next, TimePoint now) {
+  ClusterConfig old = std::move(config_);
+  config_ = std::move(next);
   config_transmits_left_ = RetransmitLimit();
   std::string detail = std::string("version=") + std::to_string(config_.version) +
                        " origin=" + config_.origin + " protocol=" + ProtocolName(config_.protocol) +
@@ -229,10 +242,23 @@ void Swim::ApplyConfig(const ClusterConfig& incoming, TimePoint now) {
 
 Status Swim::UpdateConfig(const ClusterConfig& desired, TimePoint now) {
   RS_RETURN_IF_ERROR(ValidateConfig(desired));
-  ClusterConfig next = desired;
-  next.version = config_.version + 1;
+  ClusterConfig next = config_;
+  uint64_t version = config_.version + 1;
+  uint64_t stamp = MakeStamp(version, self_.id.str());
+  LocalOptions unused;
+  bool changed = false;
+  for (const auto& key : ConfigKeys()) {
+    if (!key.cluster_wide) continue;
+    auto want = GetConfigValue(desired, unused, key.name);
+    if (!want.ok() || want.value() == GetConfigValue(config_, unused, key.name).value()) continue;
+    RS_RETURN_IF_ERROR(SetConfigValue(&next, &unused, key.name, *want, /*validate=*/false));
+    next.stamps[key.name] = stamp;  // only the keys this change sets
+    changed = true;
+  }
+  if (!changed) return Status::Ok();
+  next.version = version;
   next.origin = self_.id.str();
-  ApplyConfig(next, now);
+  AdoptConfig(std::move(next), now);
   return Status::Ok();
 }
 
@@ -309,8 +335,9 @@ void Swim::Step(const Message& msg, TimePoint now) {
   if (msg.config) ApplyConfig(*msg.config, now);
   if (expelled_) return;
 
-  // Anti-entropy for the cluster config: repair a peer that is behind, at most once a second.
-  if (msg.config_stamp < config_.Stamp() && members_.count(msg.from.id)) {
+  // Anti-entropy for the cluster config: a peer whose config differs gets ours (at most once a
+  // second); it merges, we merge its next one, and both converge on the per-key maximum.
+  if (msg.config_digest != config_.Digest() && members_.count(msg.from.id)) {
     auto& last = config_pushed_[msg.from.id];
     if (now - last >= milliseconds(1000)) {
       last = now;
@@ -447,7 +474,7 @@ void Swim::ContactTheDead() {
 
 void Swim::TickProbe(TimePoint now) {
   if (probe_ && !probe_->acked && !probe_->indirect_sent &&
-      now >= probe_->started + Ms(config_.probe_timeout_ms)) {
+      now >= probe_->started + ProbeTimeout()) {
     probe_->indirect_sent = true;
     for (const NodeId& helper : RandomMembers(config_.indirect_probes, {probe_->target})) {
       Message req = NewMessage(MsgKind::kPingReq, probe_->target);
@@ -502,7 +529,7 @@ void Swim::TickHeartbeat(TimePoint now) {
   }
   for (auto& [id, m] : members_) {
     if (m.record.state != MemberState::kAlive) continue;
-    if (now - m.heartbeat_seen < Ms(config_.heartbeat_timeout_ms)) continue;
+    if (now - m.heartbeat_seen < HeartbeatTimeout()) continue;
     ++stats_.probe_failures;
     if (config_.suspicion) {
       SetState(m, MemberState::kSuspect, m.record.incarnation, now, EventKind::kSuspect,

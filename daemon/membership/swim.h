@@ -122,7 +122,11 @@ class Swim {
   // Merges one record (from gossip, a join, or a datagram's sender); queues it for
   // re-broadcast when it changed anything. `via` names who told us, for the event log.
   void Apply(const MemberRecord& record, const NodeId& via, TimePoint now);
-  void ApplyConfig(const ClusterConfig& config, TimePoint now);
+  void ApplyConfig(const ClusterConfig& config, TimePoint now);  // merges
+  void AdoptConfig(ClusterConfig next, TimePoint now);
+  // Effective timeouts: a merge of concurrent changes may pair values no single change could.
+  milliseconds ProbeTimeout() const;
+  milliseconds HeartbeatTimeout() const;
   void SetState(Member& m, MemberState state, uint64_t incarnation, TimePoint now, EventKind event,
                 const std::string& detail);
   void Enqueue(const MemberRecord& record);

@@ -33,12 +33,17 @@ struct MemberRecord {
   Ports ports;
 };
 
-// Settings every node of a cluster shares. A change made at any node gets a higher version and
-// spreads by gossip; every datagram carries Stamp() so a node that missed it is repaired.
-// Field docs (unit, default, tradeoff) are in daemon/membership/config.cc next to each key.
+// Settings every node of a cluster shares. Each key is a last-writer-wins register: a change
+// made at any node stamps the keys it changes with (version << 20 | hash(origin) & 0xFFFFF),
+// version being one more than the highest seen (a Lamport clock), and spreads by gossip; a merge
+// keeps, per key, the value with the higher stamp, so concurrent changes of different keys at
+// different nodes all survive. Every datagram carries Digest(), so a node that missed a change
+// is repaired by the first peer that notices. Field docs (unit, default, tradeoff) are in
+// daemon/membership/config.cc next to each key.
 struct ClusterConfig {
-  uint64_t version = 0;
-  std::string origin;  // node id that made this version; breaks ties between equal versions
+  uint64_t version = 0;                    // the highest version among the keys' stamps
+  std::string origin;                      // node id that made the latest change
+  std::map<std::string, uint64_t> stamps;  // per cluster-wide key; absent = 0
   Protocol protocol = Protocol::kPing;
   bool suspicion = true;
   uint32_t probe_interval_ms = 250;
@@ -53,8 +58,8 @@ struct ClusterConfig {
   uint32_t max_piggyback = 8;
   uint32_t cleanup_ms = 30000;
 
-  // version in the high bits, a hash of origin in the low 20: a total order on versions.
-  uint64_t Stamp() const;
+  // A hash of every (key, stamp): equal digests mean equal configs.
+  uint64_t Digest() const;
 };
 
 // Node-local knobs (not gossiped).
@@ -74,7 +79,7 @@ struct Message {
   MemberRecord from;
   NodeId target;
   uint64_t seq = 0;
-  uint64_t config_stamp = 0;
+  uint64_t config_digest = 0;
   std::vector<MemberRecord> updates;
   std::vector<std::pair<uint32_t, uint64_t>> heartbeats;  // (short id, heartbeat), gossip mode
   std::optional<ClusterConfig> config;

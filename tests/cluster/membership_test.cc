@@ -450,5 +450,34 @@ TEST_CASE(
   watch_fail.Kill();  // seen; no need to sit out the rest of --for
 }
 
+TEST_CASE("config changes of different keys made at two nodes at once both reach every node",
+          "[membership][config-concurrent]") {
+  Cluster c(4);
+  StartCluster(c);
+  auto nodes = c.Running();
+  Subprocess a, b;
+  REQUIRE_OK(StartCtl(
+      {"--node", c.node(0).ControlAddress(), "config", "set", "suspicion_timeout_ms", "2000"}, &a));
+  REQUIRE_OK(StartCtl(
+      {"--node", c.node(3).ControlAddress(), "config", "set", "probe_interval_ms", "400"}, &b));
+  for (Subprocess* p : {&a, &b}) {
+    auto exit = p->Wait(20s);
+    REQUIRE(exit.has_value());
+    CHECK(exit->code == 0);
+  }
+  REQUIRE_EVENTUALLY(kSpread, [&](std::string* why) {
+    for (RaindProcess* n : nodes) {
+      auto sus = ConfigGet(n->ControlAddress(), "suspicion_timeout_ms");
+      auto probe = ConfigGet(n->ControlAddress(), "probe_interval_ms");
+      if (!sus.ok() || !probe.ok() || *sus != "2000" || *probe != "400") {
+        *why = n->name() + ": suspicion_timeout_ms=" + (sus.ok() ? *sus : "?") +
+               " probe_interval_ms=" + (probe.ok() ? *probe : "?");
+        return false;
+      }
+    }
+    return true;
+  });
+}
+
 }  // namespace
 }  // namespace rs::harness

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "daemon/membership/config.h"
+
 namespace rs::membership {
 
 TEST_CASE("a datagram survives encode and decode", "[membership][codec]") {
@@ -14,7 +16,7 @@ TEST_CASE("a datagram survives encode and decode", "[membership][codec]") {
                         {{"swim", 40001}, {"gossip", 40002}}};
   m.target = NodeId("127.0.0.1", 7002, 1732150000456ULL);
   m.seq = 99;
-  m.config_stamp = 12345;
+  m.config_digest = 12345;
   m.updates.push_back(MemberRecord{
       NodeId("127.0.0.1", 7003, 1732150000789ULL), MemberState::kSuspect, 2, {{"swim", 40005}}});
   m.heartbeats = {{1, 2}, {0xffffffffU, 0xffffffffffffULL}};
@@ -24,6 +26,7 @@ TEST_CASE("a datagram survives encode and decode", "[membership][codec]") {
   c.protocol = Protocol::kGossip;
   c.suspicion = false;
   c.suspicion_timeout_ms = 2500;
+  StampAll(&c, c.origin);
   m.config = c;
 
   auto env = wire::Decode(EncodeMessage(m));
@@ -36,12 +39,13 @@ TEST_CASE("a datagram survives encode and decode", "[membership][codec]") {
   CHECK(back->from.ports == m.from.ports);
   CHECK(back->target == m.target);
   CHECK(back->seq == 99);
-  CHECK(back->config_stamp == 12345);
+  CHECK(back->config_digest == 12345);
   REQUIRE(back->updates.size() == 1);
   CHECK(back->updates[0].state == MemberState::kSuspect);
   CHECK(back->heartbeats == m.heartbeats);
   REQUIRE(back->config.has_value());
-  CHECK(back->config->Stamp() == c.Stamp());
+  CHECK(back->config->Digest() == c.Digest());
+  CHECK(back->config->stamps == c.stamps);
   CHECK(back->config->protocol == Protocol::kGossip);
   CHECK_FALSE(back->config->suspicion);
   CHECK(back->config->suspicion_timeout_ms == 2500);
@@ -56,7 +60,7 @@ TEST_CASE("a ping with one update stays small", "[membership][codec]") {
                         {{"swim", 40001}, {"gossip", 40002}}};
   m.target = NodeId("127.0.0.1", 7002, 1732150000456ULL);
   m.seq = 1000;
-  m.config_stamp = (1ULL << 20) | 77;
+  m.config_digest = 0xfedcba9876543210ULL;
   CHECK(EncodeMessage(m).size() < 120);  // the bandwidth budget is 2 KB/s per node
 }
 

@@ -37,16 +37,45 @@ TEST_CASE("bad values and unknown keys are refused and change nothing", "[member
   CHECK(l.drop_rate == 0);
 }
 
-TEST_CASE("config stamps order versions and break ties by origin", "[membership][config]") {
-  ClusterConfig a, b;
+TEST_CASE("concurrent changes of different keys both survive a merge, in either order",
+          "[membership][config]") {
+  ClusterConfig base;
+  StampAll(&base, "127.0.0.1:7001#1732150000123");
+  LocalOptions l;
+  ClusterConfig a = base, b = base;
+  REQUIRE(SetConfigValue(&a, &l, "suspicion_timeout_ms", "2000").ok());
+  a.stamps["suspicion_timeout_ms"] = MakeStamp(2, "127.0.0.1:7001#1732150000123");
   a.version = 2;
-  a.origin = "127.0.0.1:7001#1732150000123";
-  b.version = 3;
-  b.origin = "127.0.0.1:7001#1732150000123";
-  CHECK(b.Stamp() > a.Stamp());
+  REQUIRE(SetConfigValue(&b, &l, "probe_interval_ms", "500").ok());
+  b.stamps["probe_interval_ms"] = MakeStamp(2, "127.0.0.1:7002#1732150000456");
   b.version = 2;
-  b.origin = "127.0.0.1:7002#1732150000123";
-  CHECK(a.Stamp() != b.Stamp());
+  ClusterConfig ab = a, ba = b;
+  CHECK(MergeConfig(&ab, b));
+  CHECK(MergeConfig(&ba, a));
+  for (const ClusterConfig* c : {&ab, &ba}) {
+    CHECK(c->suspicion_timeout_ms == 2000);
+    CHECK(c->probe_interval_ms == 500);
+  }
+  CHECK(ab.Digest() == ba.Digest());
+  CHECK_FALSE(MergeConfig(&ab, ba));  // nothing new: no change, no re-broadcast
+}
+
+TEST_CASE("concurrent changes of one key settle on the same winner everywhere",
+          "[membership][config]") {
+  ClusterConfig base;
+  StampAll(&base, "127.0.0.1:7001#1732150000123");
+  LocalOptions l;
+  ClusterConfig a = base, b = base;
+  REQUIRE(SetConfigValue(&a, &l, "protocol", "gossip").ok());
+  a.stamps["protocol"] = MakeStamp(2, "127.0.0.1:7001#1732150000123");
+  REQUIRE(SetConfigValue(&b, &l, "suspicion", "false").ok());
+  REQUIRE(SetConfigValue(&b, &l, "protocol", "ping").ok());
+  b.stamps["protocol"] = MakeStamp(2, "127.0.0.1:7002#1732150000456");
+  ClusterConfig ab = a, ba = b;
+  MergeConfig(&ab, b);
+  MergeConfig(&ba, a);
+  CHECK(ab.protocol == ba.protocol);
+  CHECK(ab.Digest() == ba.Digest());
 }
 
 }  // namespace rs::membership

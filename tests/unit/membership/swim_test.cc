@@ -309,6 +309,28 @@ TEST_CASE("a config change at one node reaches every node, even one that missed 
   CHECK(EveryoneListsAllAlive(net));
 }
 
+TEST_CASE("concurrent config changes at two nodes both reach every node", "[membership][swim]") {
+  SimNet net(Config(Protocol::kPing, true));
+  for (int i = 0; i < 6; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  Swim& a = net.node(net.ids()[1]);
+  Swim& b = net.node(net.ids()[4]);
+  ClusterConfig want_a = a.config(), want_b = b.config();
+  want_a.suspicion_timeout_ms = 2000;
+  want_b.probe_interval_ms = 500;
+  REQUIRE(a.UpdateConfig(want_a, net.now()).ok());
+  REQUIRE(b.UpdateConfig(want_b, net.now()).ok());
+  auto both = [&] {
+    for (const NodeId& id : net.ids()) {
+      const ClusterConfig& c = net.node(id).config();
+      if (c.suspicion_timeout_ms != 2000 || c.probe_interval_ms != 500) return false;
+    }
+    return true;
+  };
+  net.RunUntil(both, milliseconds(5000));
+  CHECK(both());
+}
+
 TEST_CASE("invalid config changes are refused", "[membership][swim]") {
   SimNet net(Config(Protocol::kPing, true));
   net.Add();
