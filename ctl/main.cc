@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   int exit_code = rs::ctl::kExitOk;
   CLI::App app{"rainctl: control a RainStorm cluster"};
   app.fallthrough();
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // none given is reported below, after unknown words are
   app.add_option("--node", ctx.node, "HOST:PORT of the node to talk to");
   app.add_flag("--json", ctx.json, "machine-readable output");
   app.add_option("--timeout", ctx.timeout_ms, "deadline of each request, in ms")
@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "rainctl: %s\nRun with --help for usage.\n", e.what());
+    return rs::ctl::kExitUsage;
+  }
+  if (app.get_subcommands().empty()) {
+    std::fprintf(stderr, "rainctl: no command given\nRun with --help for usage.\n");
     return rs::ctl::kExitUsage;
   }
   return exit_code;
