@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The RainStorm demo (membership, until the stream engine lands): starts 5 nodes in a temporary
+# cluster dir, lists them, SIGKILLs one and shows every survivor detecting it, with the detection
+# times read from the survivors' logs, then takes the cluster down.
+#   scripts/demo.sh [BUILD]      (BUILD: build dir, default build/ at the repo root)
+# Cleans up (cluster down, temp dir removed) on any exit.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly SCRIPT_DIR
+readonly NODES=5
+readonly VICTIM=node3
+readonly DETECT_TIMEOUT_S=15
+
+build=${1:-build}
+if [[ $build != /* && ! -d $build ]]; then build=$SCRIPT_DIR/../$build; fi
+rainctl=$build/ctl/rainctl
+[[ -x $rainctl && -x $build/daemon/raind ]] || {
+  echo "demo.sh: no raind/rainctl in $build (build first: make)" >&2
+  exit 1
+}
+
+RAIN_CLUSTER_DIR=$(mktemp -d /tmp/rainstorm-demo.XXXXXX)
+export RAIN_CLUSTER_DIR RAIN_BUILD=$build
+cluster() { "$SCRIPT_DIR/cluster.sh" "$@" --dir "$RAIN_CLUSTER_DIR"; }
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  cluster down >/dev/null 2>&1 || true
+  rm -rf "$RAIN_CLUSTER_DIR"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+section() { printf '\n=== %s ===\n' "$*"; }
+field() { sed -n "s/^$2=//p" "$RAIN_CLUSTER_DIR/$1/ready.last"; }
+now_ms() { date +%s%3N; }
+# Log timestamps (2026-11-21T02:34:29.297, local time) -> ms since the epoch.
+log_ms() { date -d "$1" +%s%3N; }
+
+section "1. Start $NODES nodes (node1 founds the cluster, the others join through it)"
+cluster up "$NODES"
+
+section "2. Membership list as node1 sees it (rainctl list_mem)"
+"$rainctl" list_mem
+echo
+"$rainctl" display_protocol
+
+victim_id=$(field "$VICTIM" id)
+section "3. SIGKILL $VICTIM ($victim_id)"
+victim_pid=$(cat "$RAIN_CLUSTER_DIR/$VICTIM/pid")
+kill_ms=$(now_ms)
+kill -KILL "$victim_pid"
+echo "sent SIGKILL to pid $victim_pid at $(date -d "@${kill_ms:0:10}.${kill_ms:10}" +%H:%M:%S.%3N)"
+
+survivors=()
+for ((i = 1; i <= NODES; i++)); do [[ node$i != "$VICTIM" ]] && survivors+=("node$i"); done
+
+section "4. Every survivor detects the failure"
+# Wait on the fact (every survivor logged event=fail for the victim), not a fixed sleep.
+deadline=$((SECONDS + DETECT_TIMEOUT_S))
+for n in "${survivors[@]}"; do
+  until grep -q "event=fail member=$victim_id " "$RAIN_CLUSTER_DIR/$n/raind.log"; do
+    if ((SECONDS >= deadline)); then
+      echo "demo.sh: $n did not detect the failure in ${DETECT_TIMEOUT_S}s" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+done
+printf '%-6s %-8s %-12s %-12s %s\n' NODE VIEW SUSPECT_AT FAILED_AT HOW
+for n in "${survivors[@]}"; do
+  log=$RAIN_CLUSTER_DIR/$n/raind.log
+  view=$("$rainctl" --node "$(field "$n" host):$(field "$n" port)" list_mem |
+    awk -v id="$victim_id" '$1 == id || $2 == id { print ($1 == "*") ? $3 : $2 }')
+  fail_line=$(grep -m1 "event=fail member=$victim_id " "$log")
+  suspect_line=$(grep -m1 "event=suspect member=$victim_id " "$log" || true)
+  fail_at="+$(($(log_ms "${fail_line%% *}") - kill_ms)) ms"
+  suspect_at=-
+  [[ -n $suspect_line ]] && suspect_at="+$(($(log_ms "${suspect_line%% *}") - kill_ms)) ms"
+  how=$(sed -n 's/.*detail="\([^"]*\)".*/\1/p' <<<"$fail_line")
+  printf '%-6s %-8s %-12s %-12s %s\n' "$n" "${view:-gone}" "$suspect_at" "$fail_at" "$how"
+done
+echo "(times: log timestamp of the survivor's suspect/fail event minus the kill time, 1 ms resolution)"
+
+section "5. Membership list after the failure (node1)"
+"$rainctl" list_mem
+
+section "6. Take the cluster down"
+cluster down
