@@ -20,6 +20,10 @@ wire::MsgType TypeOf(MsgKind kind) {
       return wire::MsgType::kPingReq;
     case MsgKind::kGossip:
       return wire::MsgType::kGossip;
+    case MsgKind::kSync:
+      return wire::MsgType::kSync;
+    case MsgKind::kSyncReply:
+      return wire::MsgType::kSyncReply;
   }
   return wire::MsgType::kGossip;
 }
@@ -156,6 +160,12 @@ Result<Message> DecodeMessage(const wire::Envelope& env) {
       break;
     case wire::MsgType::kGossip:
       m.kind = MsgKind::kGossip;
+      break;
+    case wire::MsgType::kSync:
+      m.kind = MsgKind::kSync;
+      break;
+    case wire::MsgType::kSyncReply:
+      m.kind = MsgKind::kSyncReply;
       break;
     default:
       return Status::Corruption("message type " + std::to_string(env.type) +

@@ -13,6 +13,10 @@ constexpr auto kTickPeriod = milliseconds(5);
 constexpr auto kJoinAttemptDeadline = milliseconds(1000);
 constexpr size_t kHistoryMax = 10000;
 constexpr int kMaxBatch = 256;
+// An expelled node retries its rejoin with exponential backoff, for a bounded time.
+constexpr Clock::duration kFirstRejoinBackoff = milliseconds(1000);
+constexpr Clock::duration kMaxRejoinBackoff = milliseconds(30000);
+constexpr Clock::duration kRejoinFor = std::chrono::minutes(10);
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("membership"); }
 
@@ -365,12 +369,7 @@ void MembershipService::Flush() {
     Publish(true);
     Log()->error("event=expelled node={} rejoin_candidates={}", self_id_.str(), introducers.size());
     if (introducers.empty()) return;
-    joining_ = true;
-    self_id_ = NextId();
-    auto until = Clock::now() + milliseconds(options_.local.join_timeout_ms);
-    DoJoin(introducers, 0, until, ++join_attempt_, [](Status st) {
-      if (!st.ok()) Log()->error("event=rejoin_failed error=\"{}\"", st.ToString());
-    });
+    Rejoin(std::move(introducers), Clock::now() + kRejoinFor, kFirstRejoinBackoff);
   }
 }
 
@@ -387,6 +386,29 @@ zmq::socket_t* MembershipService::DealerFor(const NodeId& id, const Ports& ports
   std::string endpoint = "tcp://" + id.host() + ":" + std::to_string(swim_port->second);
   if (!transport::Connect(*owned, endpoint).ok()) return nullptr;
   return dealers_.emplace(id, std::move(owned)).first->second.get();
+}
+
+void MembershipService::Rejoin(std::vector<HostPort> introducers, TimePoint give_up,
+                               Clock::duration backoff) {
+  if (swim_ || joining_) return;  // back in (or a `rainctl join` is under way)
+  joining_ = true;
+  self_id_ = NextId();
+  auto until = Clock::now() + milliseconds(options_.local.join_timeout_ms);
+  DoJoin(introducers, 0, until, ++join_attempt_,
+         [this, introducers, give_up, backoff](Status st) mutable {
+           if (st.ok()) return;
+           if (Clock::now() + backoff >= give_up) {
+             Log()->error("event=rejoin_gave_up error=\"{}\" hint=\"rainctl join HOST:PORT\"",
+                          st.ToString());
+             return;
+           }
+           Log()->warn("event=rejoin_failed error=\"{}\" retry_in_ms={}", st.ToString(),
+                       ToMillis(backoff));
+           loop_.AddTimer(backoff, [this, introducers = std::move(introducers), give_up, backoff] {
+             Rejoin(introducers, give_up,
+                    std::min<Clock::duration>(2 * backoff, kMaxRejoinBackoff));
+           });
+         });
 }
 
 void MembershipService::SyncPeers() {

@@ -11,7 +11,8 @@
 // Lifecycle: Start() binds and runs the loop; then Found() or Join(); Leave() on SIGTERM; Stop().
 // A node that leaves, or learns it was declared failed, is out of the cluster until the next
 // Join(), which gives it a new NodeId (the crash-stop model: an old id never comes back). An
-// expelled node rejoins by itself through the members it last knew.
+// expelled node rejoins by itself through the members it last knew, retrying with backoff (1 s
+// doubling to 30 s) for up to 10 minutes; after that only `rainctl join` brings it back.
 #pragma once
 
 #include <atomic>
@@ -80,6 +81,8 @@ class MembershipService {
   void Publish(bool force);
   void SyncPeers();
   zmq::socket_t* DealerFor(const NodeId& id, const Ports& ports);
+  // Joins through `introducers` under a new id, retrying with backoff until give_up.
+  void Rejoin(std::vector<HostPort> introducers, TimePoint give_up, Clock::duration backoff);
   void DoJoin(const std::vector<HostPort>& introducers, size_t index, TimePoint until,
               uint64_t attempt, std::function<void(Status)> done);
   NodeId NextId();

@@ -379,10 +379,23 @@ void Swim::Step(const Message& msg, TimePoint now) {
       }
       break;
     }
+    case MsgKind::kSync: {
+      // Its records were applied above; answer with ours (push-pull).
+      Message reply = NewMessage(MsgKind::kSyncReply, msg.from.id);
+      reply.updates = SyncRecords();
+      Send(msg.from.id, std::move(reply));
+      break;
+    }
+    case MsgKind::kSyncReply:
+      break;  // its records were applied above
     case MsgKind::kGossip: {
+      bool unknown = false;
       for (const auto& [ring, hb] : msg.heartbeats) {
         auto id = by_short_id_.find(ring);
-        if (id == by_short_id_.end()) continue;
+        if (id == by_short_id_.end()) {
+          unknown = unknown || ring != ShortId(RingId(self_.id));
+          continue;
+        }
         auto m = members_.find(id->second);
         if (m == members_.end()) continue;
         if (hb > m->second.heartbeat) {
@@ -391,6 +404,9 @@ void Swim::Step(const Message& msg, TimePoint now) {
           SeenAlive(m->first, now);
         }
       }
+      // The sender lists members we never heard of (their joins may have been gossiped before
+      // we could hear them): pull its whole list.
+      if (unknown) RequestSync(msg.from.id, now);
       break;
     }
   }
@@ -456,6 +472,27 @@ void Swim::ProbeFailed(const NodeId& target, TimePoint now) {
   }
 }
 
+void Swim::RequestSync(const NodeId& peer, TimePoint now) {
+  auto& last = synced_[peer];
+  if (last != TimePoint{} && now - last < milliseconds(1000)) return;
+  last = now;
+  Message sync = NewMessage(MsgKind::kSync, peer);
+  sync.updates = SyncRecords();
+  Send(peer, std::move(sync));
+}
+
+std::vector<MemberRecord> Swim::SyncRecords() const {
+  // Self first, then the rest, within what one datagram may carry (the codec takes 256 records,
+  // piggybacked updates included).
+  std::vector<MemberRecord> records = Records();
+  if (records.size() > kMaxSyncRecords) records.resize(kMaxSyncRecords);
+  return records;
+}
+
+void Swim::SyncWithRandomMember(TimePoint now) {
+  for (const NodeId& peer : RandomMembers(1, {})) RequestSync(peer, now);
+}
+
 void Swim::ContactTheDead() {
   // A member failed during a partition may be alive on the other side and, having failed us in
   // turn, never speak again. Now and then send one recently failed member its verdict: if it is
@@ -488,6 +525,7 @@ void Swim::TickProbe(TimePoint now) {
   if (probe_ && !probe_->acked) ProbeFailed(probe_->target, now);
   probe_.reset();
   if (++probe_rounds_ % kDeadContactEvery == 0) ContactTheDead();
+  if (probe_rounds_ % kSyncEvery == 0) SyncWithRandomMember(now);
 
   // Next target: round-robin over a shuffled list, reshuffled after each pass (SWIM 4.3).
   for (size_t tries = 0; tries < 2; ++tries) {
@@ -526,6 +564,7 @@ void Swim::TickHeartbeat(TimePoint now) {
       Send(to, std::move(hb));
     }
     if (++probe_rounds_ % kDeadContactEvery == 0) ContactTheDead();
+    if (probe_rounds_ % kSyncEvery == 0) SyncWithRandomMember(now);
   }
   for (auto& [id, m] : members_) {
     if (m.record.state != MemberState::kAlive) continue;
@@ -574,6 +613,7 @@ void Swim::TickCleanup(TimePoint now) {
       by_short_id_.erase(ShortId(m.ring_id));
       told_suspect_.erase(it->first);
       config_pushed_.erase(it->first);
+      synced_.erase(it->first);
       it = members_.erase(it);
     } else {
       ++it;

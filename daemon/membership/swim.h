@@ -21,6 +21,10 @@
 // periods was itself cut off: it extends its timers by the silence instead of convicting
 // members for its own deafness (after Lifeguard's local health).
 //
+// Anti-entropy: every ~30 s (120 rounds) a node exchanges its whole list with one random member
+// (kSync / kSyncReply over the direct channel), and at once with a gossip sender whose heartbeat
+// table names members it has never heard of. Dissemination can lose an update; this cannot.
+//
 // Dissemination: every state change becomes a record in a broadcast queue; records ride on
 // every datagram (at most max_piggyback, fewest-sent first) and, while the queue is non-empty,
 // are pushed to gossip_fanout random members every gossip_interval. Each record is sent
@@ -135,6 +139,11 @@ class Swim {
   void SeenAlive(const NodeId& id, TimePoint now);
   bool TellTheDead(const MemberRecord& sender, TimePoint now);
   void ContactTheDead();
+  void RequestSync(const NodeId& peer, TimePoint now);
+  void SyncWithRandomMember(TimePoint now);
+  std::vector<MemberRecord> SyncRecords() const;
+  static constexpr size_t kMaxSyncRecords = 180;
+  static constexpr uint64_t kSyncEvery = 120;       // rounds between push-pull syncs (~30 s)
   static constexpr uint64_t kDeadContactEvery = 8;  // probe/heartbeat rounds between contacts
 
   void TickProbe(TimePoint now);
@@ -167,6 +176,7 @@ class Swim {
   uint32_t config_transmits_left_ = 0;
   std::map<NodeId, TimePoint> config_pushed_;  // last direct config repair per peer
   std::map<NodeId, TimePoint> told_suspect_;   // last direct "you are suspected" per peer
+  std::map<NodeId, TimePoint> synced_;         // last sync request per peer
   TimePoint last_heard_{};                     // last datagram received from anyone
 
   std::vector<NodeId> probe_order_;

@@ -69,7 +69,8 @@ struct LocalOptions {
   uint32_t leave_linger_ms = 300;   // how long a leaving node keeps gossiping its departure
 };
 
-enum class MsgKind : uint8_t { kPing, kAck, kPingReq, kGossip };
+// kGossip travels over PUB/SUB; every other kind over the direct DEALER/ROUTER channel.
+enum class MsgKind : uint8_t { kPing, kAck, kPingReq, kGossip, kSync, kSyncReply };
 
 // One membership datagram, decoded. `target` is the intended recipient for kPing (a restarted
 // process on the same port must not answer for its predecessor), the member to probe for

@@ -22,6 +22,10 @@ std::string_view MsgTypeName(uint16_t type) {
       return "ping_req";
     case MsgType::kGossip:
       return "gossip";
+    case MsgType::kSync:
+      return "sync";
+    case MsgType::kSyncReply:
+      return "sync_reply";
   }
   return "unknown";
 }

@@ -20,6 +20,8 @@ enum class MsgType : uint16_t {
   kAck = 21,
   kPingReq = 22,
   kGossip = 23,
+  kSync = 24,       // push-pull state exchange: carries every record the sender lists
+  kSyncReply = 25,  // the answer to kSync: every record the receiver lists
 };
 
 // Lowercase name for logs; "unknown" for values not in the enum.

@@ -129,6 +129,13 @@ class SimNet {
     }
   }
 
+  // Like MembershipService: a node's SUB is connected only to members it lists alive or
+  // suspect, so gossip from anyone else never reaches it.
+  bool Subscribed(const NodeId& receiver, const NodeId& sender) {
+    auto state = StateAt(receiver, sender);
+    return state == MemberState::kAlive || state == MemberState::kSuspect;
+  }
+
   void Deliver() {
     std::vector<InFlight> due;
     for (auto it = in_flight_.begin(); it != in_flight_.end();) {
@@ -146,6 +153,7 @@ class SimNet {
       REQUIRE(env.ok());
       auto msg = DecodeMessage(*env);
       REQUIRE(msg.ok());
+      if (msg->kind == MsgKind::kGossip && !Subscribed(m.to, msg->from.id)) continue;
       nodes_[m.to]->Step(*msg, now_);
       Collect(m.to);
     }
@@ -193,6 +201,21 @@ TEST_CASE("five members join and every member lists all five alive", "[membershi
   net.Run(milliseconds(3000));  // and it stays that way
   CHECK(EveryoneListsAllAlive(net));
   for (const NodeId& id : net.ids()) CHECK(net.CountEvents(EventKind::kSuspect, id) == 0);
+}
+
+TEST_CASE("a member that missed joins while cut off learns them from the next heartbeats",
+          "[membership][swim]") {
+  SimNet net(Config(Protocol::kGossip, true));
+  for (int i = 0; i < 4; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  NodeId x = net.ids()[1];
+  net.Isolate(x, true);  // shorter than heartbeat_timeout_ms: nobody is suspected...
+  for (int i = 0; i < 4; ++i) net.Add();
+  net.Run(milliseconds(700));  // ...but long enough for the join broadcasts to run out
+  net.Isolate(x, false);
+  auto took = net.RunUntil([&] { return EveryoneListsAllAlive(net); }, milliseconds(5000));
+  CHECK(EveryoneListsAllAlive(net));
+  CHECK(took < milliseconds(2000));  // well before the ~30 s periodic sync
 }
 
 TEST_CASE("a killed member is declared failed by every survivor and nobody else is",
