@@ -122,7 +122,7 @@ const U32Key kU32Keys[] = {
      "(default 200)."},
     {"heartbeat_timeout_ms", &ClusterConfig::heartbeat_timeout_ms, 50, 600000,
      "gossip protocol: a member whose heartbeat has not risen for this long is suspected (or "
-     "failed without suspicion) (default 1200). Must cover a few gossip hops."},
+     "failed without suspicion) (default 1000). Must cover a few gossip hops."},
     {"suspicion_timeout_ms", &ClusterConfig::suspicion_timeout_ms, 50, 600000,
      "a suspect not refuted within this time is declared failed (default 1000). Longer "
      "tolerates more loss, detects later."},

@@ -93,7 +93,8 @@ Message Swim::NewMessage(MsgKind kind, const NodeId& target) {
   Message m;
   m.kind = kind;
   m.from = self_;
-  m.target = target;
+  // Gossip's recipient is its PUB/SUB topic already; the field would only cost ~30 bytes.
+  if (kind != MsgKind::kGossip) m.target = target;
   m.config_digest = config_.Digest();
   return m;
 }

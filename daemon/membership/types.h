@@ -52,7 +52,7 @@ struct ClusterConfig {
   uint32_t gossip_interval_ms = 100;
   uint32_t gossip_fanout = 3;
   uint32_t heartbeat_interval_ms = 200;
-  uint32_t heartbeat_timeout_ms = 1200;
+  uint32_t heartbeat_timeout_ms = 1000;
   uint32_t suspicion_timeout_ms = 1000;
   uint32_t retransmit_mult = 3;
   uint32_t max_piggyback = 8;
