@@ -428,6 +428,19 @@ void MembershipService::SyncPeers() {
   for (auto it = dealers_.begin(); it != dealers_.end();) {
     it = keep_dealers.count(it->first) ? std::next(it) : dealers_.erase(it);
   }
+  bool dropping = subscribed_topic_ != self_id_.str();
+  for (const auto& ep : sub_connected_) dropping = dropping || !want_sub.count(ep);
+  // libzmq (4.3.x) aborts on `!_more` in fq.cpp if a SUB pipe is disconnected locally while
+  // zmq_poll has prefetched the first frame of a message from it: local disconnects terminate
+  // the pipe at once. So read everything waiting before any disconnect or resubscription, and
+  // handle it once the links are changed.
+  std::vector<std::string> waiting;
+  if (dropping) {
+    std::vector<zmq::message_t> parts;
+    while (transport::TryRecv(*sub_, &parts)) {
+      if (parts.size() == 2) waiting.push_back(parts[1].to_string());
+    }
+  }
   for (const auto& ep : sub_connected_) {
     if (!want_sub.count(ep)) (void)transport::Disconnect(*sub_, ep);
   }
@@ -450,6 +463,7 @@ void MembershipService::SyncPeers() {
     (void)transport::Subscribe(*sub_, self_id_.str());
     subscribed_topic_ = self_id_.str();
   }
+  for (const auto& payload : waiting) OnDatagram(payload);
 }
 
 void MembershipService::Publish(bool force) {
