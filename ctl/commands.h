@@ -9,5 +9,6 @@
 namespace rs::ctl {
 
 void AddMembershipCommands(CLI::App& app, Context& ctx, int* exit_code);
+void AddHydfsCommands(CLI::App& app, Context& ctx, int* exit_code);
 
 }  // namespace rs::ctl

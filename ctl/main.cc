@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
   rs::ctl::AddMembershipCommands(app, ctx, &exit_code);
+  rs::ctl::AddHydfsCommands(app, ctx, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

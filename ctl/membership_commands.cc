@@ -11,56 +11,12 @@
 
 #include "ctl/commands.h"
 #include "ctl/json.h"
+#include "ctl/output.h"
 #include "shared/clock.h"
 #include "shared/wire/fields.h"
 
 namespace rs::ctl {
 namespace {
-
-std::string Str(const msgpack::object& map, const char* key) {
-  const msgpack::object* v = wire::MapGet(map, key);
-  std::string out;
-  if (v != nullptr && !wire::ReadString(*v, &out)) {
-    uint64_t u = 0;
-    bool b = false;
-    if (wire::ReadUint(*v, &u)) return std::to_string(u);
-    if (wire::ReadBool(*v, &b)) return b ? "true" : "false";
-  }
-  return out;
-}
-
-uint64_t Uint(const msgpack::object& map, const char* key) {
-  const msgpack::object* v = wire::MapGet(map, key);
-  uint64_t out = 0;
-  if (v != nullptr) (void)wire::ReadUint(*v, &out);
-  return out;
-}
-
-std::string FormatTime(uint64_t wall_ms) {
-  std::time_t secs = static_cast<std::time_t>(wall_ms / 1000);
-  std::tm tm{};
-  localtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[80];
-  std::snprintf(out, sizeof(out), "%s.%03u", buf, static_cast<unsigned>(wall_ms % 1000));
-  return out;
-}
-
-void PrintJson(const msgpack::object& payload) { std::printf("%s\n", ToJson(payload).c_str()); }
-
-// Runs one command and prints its payload as JSON (--json) or with `text`.
-int Run(Context& ctx, const std::string& cmd, const std::map<std::string, std::string>& args,
-        const std::function<void(const msgpack::object&)>& text, int timeout_ms = 0) {
-  Outcome out = Command(ctx, cmd, args, timeout_ms);
-  if (!out.ok()) return Fail(ctx, out);
-  if (ctx.json) {
-    PrintJson(out.reply.payload);
-  } else if (text) {
-    text(out.reply.payload);
-  }
-  return kExitOk;
-}
 
 void PrintMembers(const msgpack::object& payload) {
   std::string self = Str(payload, "self");

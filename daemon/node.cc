@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -30,6 +32,68 @@ Status ParsePort(const std::string& value, uint16_t* out) {
   return Status::Ok();
 }
 
+Status ParseUint(const std::string& key, const std::string& value, uint64_t max, uint64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || errno != 0 || value[0] == '-' || v > max) {
+    return Status::InvalidArgument("bad " + key + " '" + value + "' (0-" + std::to_string(max) +
+                                   ")");
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+// The node-local HyDFS knobs. Every node of a cluster should use the same hydfs_replicas.
+Status ApplyHydfsEntry(const std::string& key, const std::string& value, hydfs::HydfsOptions* h) {
+  uint64_t v = 0;
+  auto u32 = [&](uint32_t* field, uint64_t min, uint64_t max) {
+    RS_RETURN_IF_ERROR(ParseUint(key, value, max, &v));
+    if (v < min) return Status::InvalidArgument(key + " must be at least " + std::to_string(min));
+    *field = static_cast<uint32_t>(v);
+    return Status::Ok();
+  };
+  if (key == "hydfs_port") return ParsePort(value, &h->rpc_port);
+  if (key == "hydfs_data_port") return ParsePort(value, &h->data_port);
+  if (key == "hydfs_replicas") return u32(&h->replicas, 1, 16);
+  if (key == "hydfs_write_quorum") return u32(&h->write_quorum, 1, 16);
+  if (key == "hydfs_chunk_size") return u32(&h->chunk_size, 4096, 16u << 20);
+  if (key == "hydfs_window") return u32(&h->window, 1, 256);
+  if (key == "hydfs_transfer_timeout_ms") return u32(&h->transfer_timeout_ms, 100, 600000);
+  if (key == "hydfs_rpc_timeout_ms") return u32(&h->rpc_timeout_ms, 50, 600000);
+  if (key == "hydfs_repair_interval_ms") return u32(&h->repair_interval_ms, 50, 3600000);
+  if (key == "hydfs_repair_settle_ms") return u32(&h->repair_settle_ms, 0, 3600000);
+  if (key == "hydfs_repair_parallel") return u32(&h->repair_parallel, 1, 64);
+  if (key == "hydfs_quiet_ms") return u32(&h->quiet_ms, 0, 3600000);
+  if (key == "hydfs_fsync") {
+    if (value == "true" || value == "1") {
+      h->fsync_before_ack = true;
+    } else if (value == "false" || value == "0") {
+      h->fsync_before_ack = false;
+    } else {
+      return Status::InvalidArgument("bad hydfs_fsync '" + value + "' (true or false)");
+    }
+    return Status::Ok();
+  }
+  if (key == "hydfs_cache_mb") {
+    RS_RETURN_IF_ERROR(ParseUint(key, value, 1u << 20, &v));
+    h->cache_bytes = v << 20;
+    return Status::Ok();
+  }
+  if (key == "hydfs_quota_mb") {
+    RS_RETURN_IF_ERROR(ParseUint(key, value, 1u << 30, &v));
+    h->quota_bytes = v << 20;
+    return Status::Ok();
+  }
+  if (key == "hydfs_quota_bytes") return ParseUint(key, value, UINT64_MAX, &h->quota_bytes);
+  if (key == "hydfs_repair_rate_mb") {
+    RS_RETURN_IF_ERROR(ParseUint(key, value, 1u << 20, &v));
+    h->repair_rate_bytes = v << 20;
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("unknown key '" + key + "'");
+}
+
 }  // namespace
 
 Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOptions* o) {
@@ -52,6 +116,7 @@ Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOp
     o->introducer = value;
     return Status::Ok();
   }
+  if (key.rfind("hydfs_", 0) == 0) return ApplyHydfsEntry(key, value, &o->hydfs);
   if (key == "log_level") {
     o->log_level = value;
     return Status::Ok();
@@ -86,6 +151,7 @@ Node::Node(NodeOptions options) : options_(std::move(options)) {}
 
 Node::~Node() {
   if (admin_) admin_->Stop();
+  if (hydfs_) hydfs_->Stop();
   if (membership_) membership_->Stop();
 }
 
@@ -128,11 +194,17 @@ Status Node::Start() {
   admin_ = std::make_unique<admin::AdminService>(options_.host, options_.port, info);
   auto port = admin_->Bind();
   if (!port.ok()) return port.status();
+  options_.hydfs.host = options_.host;
+  options_.hydfs.dir = (fs::absolute(options_.data_dir) / "hydfs").string();
+  hydfs_ = std::make_unique<hydfs::HydfsService>(options_.hydfs);
+  auto hydfs_ports = hydfs_->Bind();
+  if (!hydfs_ports.ok()) return hydfs_ports.status();
   options_.membership.host = options_.host;
   options_.membership.control_port = *port;
   membership_ = std::make_unique<membership::MembershipService>(options_.membership);
-  RS_RETURN_IF_ERROR(membership_->Start({}));
-  admin_->Start(membership_.get());
+  RS_RETURN_IF_ERROR(membership_->Start(*hydfs_ports));
+  hydfs_->Start(membership_.get());
+  admin_->Start(membership_.get(), hydfs_.get());
 
   std::string id = membership_->initial_id().str();
   RS_RETURN_IF_ERROR(WriteReadyFile(id, *port));
@@ -166,6 +238,7 @@ int Node::RunUntilSignal() {
   membership_->Leave([&left] { left.set_value(); });
   left.get_future().wait_for(std::chrono::seconds(5));
   admin_->Stop();
+  hydfs_->Stop();
   membership_->Stop();
   std::error_code ec;
   fs::remove(fs::path(options_.data_dir) / "ready", ec);

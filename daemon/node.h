@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "daemon/admin/admin_service.h"
+#include "daemon/hydfs/hydfs_service.h"
 #include "daemon/membership/membership_service.h"
 #include "shared/status.h"
 
@@ -22,11 +23,12 @@ struct NodeOptions {
   std::string log_level = "info";
   bool log_stderr = false;
   membership::ServiceOptions membership;
+  hydfs::HydfsOptions hydfs;  // dir and host are filled in from data_dir and host
 };
 
 // Applies "key = value" lines (the config file format; '#' starts a comment) to `options`.
-// Keys: host, port, swim_port, gossip_port, data_dir, introducer, log_level, and every
-// membership key (rainctl config get lists them).
+// Keys: host, port, swim_port, gossip_port, data_dir, introducer, log_level, the hydfs_* keys
+// (see daemon/raind.conf.example), and every membership key (rainctl config get lists them).
 Status ApplyConfigText(const std::string& text, const std::string& source, NodeOptions* options);
 Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOptions* options);
 
@@ -47,6 +49,7 @@ class Node {
   std::string log_file_;
   std::unique_ptr<admin::AdminService> admin_;
   std::unique_ptr<membership::MembershipService> membership_;
+  std::unique_ptr<hydfs::HydfsService> hydfs_;
 };
 
 }  // namespace rs

@@ -69,8 +69,9 @@ Result<uint16_t> AdminService::Bind() {
   return server_->Listen(host_, port_, opts);
 }
 
-void AdminService::Start(membership::MembershipService* membership) {
+void AdminService::Start(membership::MembershipService* membership, hydfs::HydfsService* hydfs) {
   membership_ = membership;
+  hydfs_ = hydfs;
   server_->Handle(
       wire::MsgType::kAdminCommand,
       [this](const wire::Envelope& env, const transport::Responder& r) { OnCommand(env, r); });
@@ -128,6 +129,12 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
     return;
   }
   Log()->debug("event=command cmd={}", cmd);
+  if (cmd.rfind("hydfs.", 0) == 0) {
+    hydfs_->Command(cmd, std::move(args), [this, responder](Status st, wire::BodyWriter body) {
+      loop_.Post([responder, st, body] { responder.Reply(st, body); });
+    });
+    return;
+  }
   ViewPtr view = membership_->view();
   auto arg = [&](const std::string& k) -> const std::string* {
     auto it = args.find(k);

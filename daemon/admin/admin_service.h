@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/hydfs/hydfs_service.h"
 #include "daemon/membership/membership_service.h"
 #include "shared/transport/event_loop.h"
 #include "shared/transport/rpc.h"
@@ -28,8 +29,9 @@ class AdminService {
 
   // Binds the control port; returns the port actually bound.
   Result<uint16_t> Bind();
-  // Serves requests once membership exists; starts the loop thread.
-  void Start(membership::MembershipService* membership);
+  // Serves requests once membership and HyDFS exist; starts the loop thread. Commands named
+  // "hydfs.*" are forwarded to `hydfs` and answered when it completes them.
+  void Start(membership::MembershipService* membership, hydfs::HydfsService* hydfs);
   void Stop();
   uint64_t malformed_frames() const { return server_ ? server_->malformed_frames() : 0; }
 
@@ -46,6 +48,7 @@ class AdminService {
   transport::EventLoop loop_;
   std::unique_ptr<transport::RpcServer> server_;
   membership::MembershipService* membership_ = nullptr;
+  hydfs::HydfsService* hydfs_ = nullptr;
 };
 
 }  // namespace rs::admin

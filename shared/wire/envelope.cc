@@ -26,6 +26,28 @@ std::string_view MsgTypeName(uint16_t type) {
       return "sync";
     case MsgType::kSyncReply:
       return "sync_reply";
+    case MsgType::kHydfsHead:
+      return "hydfs_head";
+    case MsgType::kHydfsManifest:
+      return "hydfs_manifest";
+    case MsgType::kHydfsReserve:
+      return "hydfs_reserve";
+    case MsgType::kHydfsPut:
+      return "hydfs_put";
+    case MsgType::kHydfsRead:
+      return "hydfs_read";
+    case MsgType::kHydfsApplyOrder:
+      return "hydfs_apply_order";
+    case MsgType::kHydfsRemove:
+      return "hydfs_remove";
+    case MsgType::kHydfsList:
+      return "hydfs_list";
+    case MsgType::kStreamChunk:
+      return "stream_chunk";
+    case MsgType::kStreamAck:
+      return "stream_ack";
+    case MsgType::kStreamEnd:
+      return "stream_end";
   }
   return "unknown";
 }
@@ -55,7 +77,13 @@ Result<Envelope> Decode(std::string_view bytes, const DecodeLimits& limits) {
     size_t offset = 0;
     msgpack::unpack_limit limit(limits.max_array, limits.max_map, limits.max_str, limits.max_bin,
                                 limits.max_bin, limits.max_depth);
-    handle = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
+    msgpack::unpack_reference_func reference = nullptr;
+    if (limits.reference_bins) {
+      reference = [](msgpack::type::object_type type, size_t, void*) {
+        return type == msgpack::type::BIN;
+      };
+    }
+    handle = msgpack::unpack(bytes.data(), bytes.size(), offset, reference, nullptr, limit);
     if (offset != bytes.size()) {
       return Status::Corruption(std::to_string(bytes.size() - offset) +
                                 " trailing bytes after the envelope");

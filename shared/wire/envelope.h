@@ -40,6 +40,9 @@ struct DecodeLimits {
   size_t max_str = 16u << 20;
   size_t max_bin = 64u << 20;
   size_t max_depth = 32;
+  // Bin payloads point into `bytes` instead of being copied (the caller keeps `bytes` alive as
+  // long as the envelope): the data plane's megabyte chunks are then never copied on receipt.
+  bool reference_bins = false;
 };
 
 Result<Envelope> Decode(std::string_view bytes, const DecodeLimits& limits = {});

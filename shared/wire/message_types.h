@@ -22,6 +22,21 @@ enum class MsgType : uint16_t {
   kGossip = 23,
   kSync = 24,       // push-pull state exchange: carries every record the sender lists
   kSyncReply = 25,  // the answer to kSync: every record the receiver lists
+
+  // HyDFS control (a node's hydfs ROUTER); bodies in daemon/hydfs/README.md.
+  kHydfsHead = 30,        // {name} -> the replica's summary of its copy
+  kHydfsManifest = 31,    // {name} -> the replica's manifest (append list in its order)
+  kHydfsReserve = 32,     // {name, gen, client, release} -> claim a name for a create
+  kHydfsPut = 33,         // open a write stream of one append onto a replica
+  kHydfsRead = 34,        // open a read stream of chunks from a replica
+  kHydfsApplyOrder = 35,  // fetch missing appends and adopt a canonical order
+  kHydfsRemove = 36,      // {name, gen, tombstone} -> delete the local copy
+  kHydfsList = 37,        // {prefix} -> summaries of the files this node stores
+
+  // Data plane (PUSH -> PULL); see shared/transport/data_stream.h.
+  kStreamChunk = 40,  // [stream, seq, flags, crc32c, data]
+  kStreamAck = 41,    // [stream, seq, lane]
+  kStreamEnd = 42,    // [stream, lane, code, message, payload]
 };
 
 // Lowercase name for logs; "unknown" for values not in the enum.

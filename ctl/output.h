@@ -1,0 +1,26 @@
+// Reading reply payloads and printing them: shared by every rainctl command group.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <msgpack.hpp>
+#include <string>
+
+#include "ctl/client.h"
+
+namespace rs::ctl {
+
+// The field `key` of a payload map as text ("" when absent); numbers and booleans are printed.
+std::string Str(const msgpack::object& map, const char* key);
+uint64_t Uint(const msgpack::object& map, const char* key);
+bool Bool(const msgpack::object& map, const char* key);
+std::string FormatTime(uint64_t wall_ms);  // local time, ISO 8601 with milliseconds
+std::string FormatBytes(uint64_t bytes);   // "1.5 MiB"
+void PrintJson(const msgpack::object& payload);
+
+// Runs one command and prints its payload as JSON (--json) or with `text`; returns the exit code.
+int Run(Context& ctx, const std::string& cmd, const std::map<std::string, std::string>& args,
+        const std::function<void(const msgpack::object&)>& text, int timeout_ms = 0);
+
+}  // namespace rs::ctl

@@ -1,0 +1,386 @@
+// Reads run by this node as the client: get (the merged view of every replica's copy, served
+// from the cache when it holds that exact version), getfromreplica (one node's own copy, in its
+// own order) and the in-process Get.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "daemon/hydfs/codec.h"
+#include "daemon/hydfs/hydfs_service.h"
+#include "daemon/hydfs/ops.h"
+#include "shared/logging.h"
+#include "shared/wire/fields.h"
+
+namespace rs::hydfs {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("hydfs"); }
+
+Status PwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(std::string("cache write: ") + strerror(errno));
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status PreadAll(int fd, char* out, size_t n, uint64_t offset) {
+  while (n > 0) {
+    ssize_t r = ::pread(fd, out, n, static_cast<off_t>(offset));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return Status::IOError("cache read: short read");
+    out += r;
+    n -= static_cast<size_t>(r);
+    offset += static_cast<uint64_t>(r);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void HydfsService::CollectManifests(
+    const std::string& name, const std::vector<RingNode>& nodes,
+    std::function<void(std::vector<std::optional<Manifest>>, std::vector<bool>)> done) {
+  struct Acc {
+    size_t pending = 0;
+    std::vector<std::optional<Manifest>> copies;
+    std::vector<bool> answered;
+  };
+  auto acc = std::make_shared<Acc>();
+  acc->pending = nodes.size();
+  acc->copies.resize(nodes.size());
+  acc->answered.resize(nodes.size(), false);
+  if (nodes.empty()) {
+    done({}, {});
+    return;
+  }
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    rpc_->Call(
+        nodes[i].rpc_endpoint(), wire::MsgType::kHydfsManifest,
+        [&](wire::Packer& pk) {
+          pk.pack_map(1);
+          pk.pack("name");
+          pk.pack(name);
+        },
+        std::chrono::milliseconds(options_.rpc_timeout_ms),
+        [acc, i, done](Result<wire::Envelope> reply) {
+          if (reply.ok()) {
+            auto payload = wire::ReplyPayload(*reply);
+            if (payload.ok()) {
+              auto m = ReadManifest(*payload);
+              if (m.ok()) {
+                acc->copies[i] = std::move(m.value());
+                acc->answered[i] = true;
+              }
+            } else if (payload.status().code() == StatusCode::kNotFound) {
+              acc->answered[i] = true;
+            }
+          }
+          if (--acc->pending == 0) done(std::move(acc->copies), std::move(acc->answered));
+        });
+  }
+}
+
+void HydfsService::StartGet(GetPtr op) {
+  op->started = op->last_tool = Clock::now();
+  Log()->info("event=op_start op={} file={} client={}", op->local_only ? "getfromreplica" : "get",
+              op->name, self_id_);
+  Status st = ValidateName(op->name);
+  if (st.ok() && gets_.count(op->stream)) st = Status::AlreadyExists("stream id in use");
+  gets_[op->stream] = op;
+  if (!st.ok()) {
+    FinishGet(*op, st);
+    return;
+  }
+  GetOp* raw = op.get();
+  client_->Register(op->stream, [this, raw](transport::StreamMsg& msg) { OnGetFrame(*raw, msg); });
+  op->timer = loop_.AddPeriodic(std::chrono::milliseconds(250), [this, raw] {
+    if (raw->finished || raw->tool.empty() || raw->on_open) return;
+    bool waiting_on_tool = raw->cache_fd >= 0 ? raw->cache_acked < raw->cache_sent
+                                              : (raw->fetch && raw->fetch->manual_ack);
+    if (waiting_on_tool &&
+        Clock::now() - raw->last_tool > std::chrono::milliseconds(options_.transfer_timeout_ms)) {
+      FinishGet(*raw, Status::Timeout("the client stopped reading"));
+    }
+  });
+
+  if (op->local_only) {
+    auto m = store_->GetManifest(op->name);
+    if (!m.ok()) {
+      FinishGet(*op, m.status().code() == StatusCode::kNotFound
+                         ? Status::NotFound("this node holds no copy of " + op->name)
+                         : m.status());
+      return;
+    }
+    op->plan.file = m->file;
+    op->plan.order = m->appends;
+    op->plan.digest = OrderDigest(m->file.gen, m->appends);
+    GetPlanned(op);
+    return;
+  }
+  auto replicas = ReplicasOf(op->name);
+  if (replicas.empty()) {
+    FinishGet(*op, Status::Unavailable("no HyDFS node is on the ring"));
+    return;
+  }
+  CollectManifests(
+      op->name, replicas,
+      [this, op, replicas](std::vector<std::optional<Manifest>> copies,
+                           std::vector<bool> answered) {
+        if (op->finished) return;
+        size_t heard = 0;
+        for (bool a : answered) heard += a ? 1 : 0;
+        auto plan = PlanMerge(copies);
+        if (!plan.ok()) {
+          FinishGet(*op, heard == 0 ? Status::Unavailable("no replica of " + op->name + " answered")
+                                    : Status::NotFound("no such file: " + op->name));
+          return;
+        }
+        op->plan = std::move(plan.value());
+        // Sources of each append: its holders, this node first (no network hop).
+        std::map<uint64_t, std::vector<RingNode>> holders;
+        for (const auto& [id, idx] : op->plan.holders) {
+          auto& list = holders[id];
+          for (size_t i : idx) {
+            if (replicas[i].id.str() == self_id_) {
+              list.insert(list.begin(), replicas[i]);
+            } else {
+              list.push_back(replicas[i]);
+            }
+          }
+        }
+        op->size = 0;
+        for (const auto& a : op->plan.order) op->size += a.size;
+        op->cached = false;
+        // Stash the sources in the plan's order for GetPlanned.
+        op->plan.holders.clear();
+        op->sources = std::move(holders);
+        GetPlanned(op);
+      });
+}
+
+void HydfsService::GetPlanned(GetPtr op) {
+  op->size = 0;
+  for (const auto& a : op->plan.order) op->size += a.size;
+  uint64_t version = op->plan.digest;
+  if (op->on_open) {
+    auto reply = std::move(op->on_open);
+    op->on_open = nullptr;
+    uint64_t size = op->size;
+    size_t appends = op->plan.order.size();
+    std::string endpoint = client_->endpoint();
+    uint32_t window = options_.window;
+    reply(Status::Ok(), [=](wire::Packer& pk) {
+      pk.pack_map(5);
+      pk.pack("size");
+      pk.pack_uint64(size);
+      pk.pack("version");
+      pk.pack(Hex64(version));
+      pk.pack("appends");
+      pk.pack_uint64(appends);
+      pk.pack("endpoint");
+      pk.pack(endpoint);
+      pk.pack("window");
+      pk.pack_uint32(window);
+    });
+  }
+  if (!op->local_only) {
+    if (auto entry = cache_->Lookup(op->name, version)) {
+      GetFromCache(op, *entry);
+      return;
+    }
+  }
+  std::vector<FetchItem> items;
+  std::optional<RingNode> self = SelfNode();
+  for (const auto& a : op->plan.order) {
+    if (a.size == 0) continue;
+    FetchItem item{a, 0, a.chunk_count(), {}};
+    if (op->local_only) {
+      if (!self) {
+        FinishGet(*op, Status::Unavailable("this node is not on the ring"));
+        return;
+      }
+      item.sources.push_back(*self);
+    } else {
+      item.sources = op->sources[a.id];
+    }
+    items.push_back(std::move(item));
+  }
+  if (!op->local_only && cache_->Fits(op->size) && op->size > 0) {
+    op->fill_path = cache_->FillPath(op->name);
+    op->fill_fd = ::open(op->fill_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  }
+  auto fetch =
+      std::make_shared<Fetch>(MakeFetchEnv(std::chrono::milliseconds(options_.transfer_timeout_ms)),
+                              op->stream, op->name, op->plan.file.gen, std::move(items));
+  fetch->manual_ack = !op->tool.empty();
+  GetOp* raw = op.get();
+  fetch->on_chunk = [this, raw](transport::StreamMsg& msg, const FetchItem&, uint32_t) {
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.chunk_bytes_in += msg.data.size();
+    }
+    if (raw->fill_fd >= 0) {
+      if (!PwriteAll(raw->fill_fd, msg.data.data(), msg.data.size(), raw->fill_offset).ok()) {
+        ::close(raw->fill_fd);  // the cache is best effort
+        raw->fill_fd = -1;
+      }
+    }
+    raw->fill_offset += msg.data.size();
+    if (!raw->tool.empty()) {
+      if (!client_->Send(raw->tool, transport::ShareFrame(*msg.frame))) {
+        return Status::Unavailable("the client's receive queue is full");
+      }
+    } else {
+      raw->data.append(msg.data);
+    }
+    return Status::Ok();
+  };
+  fetch->on_corrupt = [this, raw](const RingNode& source, const AppendMeta& a, uint32_t chunk,
+                                  const std::string& what) {
+    Log()->error(
+        "event=corruption_reported op=get file={} append={} chunk={} replica={} "
+        "what=\"{}\"",
+        raw->name, Hex64(a.id), chunk, source.id.str(), what);
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      ++stats_.corruptions_detected;
+    }
+    raw->corrupt.push_back(source.id.str() + ": " + what);
+  };
+  fetch->on_done = [this, raw](Status st) { FinishGet(*raw, st); };
+  op->fetch = fetch;
+  fetch->Start();
+}
+
+void HydfsService::GetFromCache(GetPtr op, const FileCache::Entry& entry) {
+  op->cached = true;
+  op->cache_fd = ::open(entry.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (op->cache_fd < 0) {
+    FinishGet(*op, Status::IOError("cannot open the cached copy: " + std::string(strerror(errno))));
+    return;
+  }
+  op->size = entry.size;
+  op->cache_chunks = (entry.size + options_.chunk_size - 1) / options_.chunk_size;
+  if (op->tool.empty()) {
+    op->data.resize(entry.size);
+    Status st = PreadAll(op->cache_fd, op->data.data(), entry.size, 0);
+    FinishGet(*op, st);
+    return;
+  }
+  PumpCacheRead(*op);
+}
+
+void HydfsService::PumpCacheRead(GetOp& op) {
+  while (op.cache_sent < op.cache_chunks && op.cache_sent < op.cache_acked + options_.window) {
+    uint64_t offset = op.cache_sent * options_.chunk_size;
+    size_t len = static_cast<size_t>(std::min<uint64_t>(options_.chunk_size, op.size - offset));
+    auto frame = transport::ChunkFrameFilled(
+        op.stream, op.cache_sent, 0, op.cache_sent + 1 == op.cache_chunks, len,
+        [&](char* buf) { return PreadAll(op.cache_fd, buf, len, offset); });
+    if (!frame.ok()) {
+      FinishGet(op, frame.status());
+      return;
+    }
+    if (!client_->Send(op.tool, std::move(frame.value()))) {
+      FinishGet(op, Status::Unavailable("the client's receive queue is full"));
+      return;
+    }
+    ++op.cache_sent;
+  }
+  if (op.cache_acked >= op.cache_chunks) FinishGet(op, Status::Ok());
+}
+
+void HydfsService::OnGetFrame(GetOp& op, transport::StreamMsg& msg) {
+  using transport::StreamKind;
+  if (op.finished) return;
+  if (msg.lane == kToolLane) {
+    op.last_tool = Clock::now();
+    if (msg.kind == StreamKind::kEnd) {
+      if (op.fetch) op.fetch->Abort(Status::Unavailable("the client aborted"));
+      FinishGet(op, Status::Unavailable("the client aborted: " + msg.status.ToString()));
+      return;
+    }
+    if (msg.kind != StreamKind::kAck) return;
+    if (op.cache_fd >= 0) {
+      op.cache_acked = std::max(op.cache_acked, msg.seq + 1);
+      PumpCacheRead(op);
+    } else if (op.fetch) {
+      op.fetch->AckThrough(msg.seq);
+    }
+    return;
+  }
+  if (op.fetch) op.fetch->OnFrame(msg);
+}
+
+void HydfsService::FinishGet(GetOp& op, Status status) {
+  if (op.finished) return;
+  op.finished = true;
+  if (op.timer != 0) loop_.CancelTimer(op.timer);
+  client_->Unregister(op.stream);
+  if (op.cache_fd >= 0) ::close(op.cache_fd);
+  op.cache_fd = -1;
+  if (!op.fill_path.empty()) {
+    bool good = status.ok() && op.fill_fd >= 0 && op.fill_offset == op.size;
+    if (op.fill_fd >= 0) ::close(op.fill_fd);
+    op.fill_fd = -1;
+    if (good) {
+      cache_->Insert(op.name, op.plan.digest, op.fill_path, op.size);
+    } else {
+      cache_->Discard(op.fill_path);
+    }
+  }
+  uint64_t us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - op.started).count();
+  std::vector<std::string> sources =
+      op.fetch ? op.fetch->sources_used() : std::vector<std::string>{};
+  Log()->info(
+      "event=op_done op={} file={} bytes={} cached={} sources={} corrupt={} us={} "
+      "status=\"{}\"",
+      op.local_only ? "getfromreplica" : "get", op.name, op.size, op.cached, sources.size(),
+      op.corrupt.size(), us, status.ToString());
+  std::string name = op.name;
+  uint64_t size = op.size, version = op.plan.digest;
+  bool cached = op.cached;
+  std::vector<std::string> corrupt = op.corrupt;
+  wire::BodyWriter result = [=](wire::Packer& pk) {
+    pk.pack_map(7);
+    pk.pack("file");
+    pk.pack(name);
+    pk.pack("bytes");
+    pk.pack_uint64(size);
+    pk.pack("version");
+    pk.pack(Hex64(version));
+    pk.pack("cached");
+    pk.pack(cached);
+    pk.pack("elapsed_us");
+    pk.pack_uint64(us);
+    pk.pack("sources");
+    pk.pack(sources);
+    pk.pack("corrupt");
+    pk.pack(corrupt);
+  };
+  if (op.on_open) {
+    auto reply = std::move(op.on_open);
+    op.on_open = nullptr;
+    reply(status, {});
+  } else if (!op.tool.empty()) {
+    client_->Send(op.tool, transport::EndFrame(op.stream, kToolLane, status,
+                                               status.ok() ? result : wire::BodyWriter{}));
+  }
+  if (op.on_done) {
+    auto done = std::move(op.on_done);
+    op.on_done = nullptr;
+    done(status, result);
+  }
+  if (op.fetch && !op.fetch->finished()) op.fetch->Abort(status);
+  uint64_t stream = op.stream;
+  loop_.Post([this, stream] { gets_.erase(stream); });
+}
+
+}  // namespace rs::hydfs

@@ -1,0 +1,598 @@
+#include "daemon/hydfs/hydfs_service.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+
+#include "daemon/hydfs/codec.h"
+#include "daemon/hydfs/ops.h"
+#include "shared/logging.h"
+#include "shared/wire/fields.h"
+
+namespace rs::hydfs {
+namespace fs = std::filesystem;
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("hydfs"); }
+
+bool ParseU64(const std::string& text, uint64_t* out) {
+  if (text.empty() || text.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+std::string ArgOf(const HydfsService::Args& args, const std::string& key) {
+  auto it = args.find(key);
+  return it == args.end() ? "" : it->second;
+}
+
+}  // namespace
+
+HydfsService::HydfsService(HydfsOptions options) : options_(std::move(options)), loop_("hydfs") {}
+
+HydfsService::~HydfsService() { Stop(); }
+
+Result<membership::Ports> HydfsService::Bind() {
+  if (options_.replicas < 1) return Status::InvalidArgument("hydfs_replicas must be at least 1");
+  if (options_.write_quorum < 1 || options_.write_quorum > options_.replicas) {
+    return Status::InvalidArgument("hydfs_write_quorum must be between 1 and hydfs_replicas");
+  }
+  if (options_.chunk_size < 4096 || options_.chunk_size > (16u << 20)) {
+    return Status::InvalidArgument("hydfs_chunk_size must be between 4096 and 16777216 bytes");
+  }
+  StoreOptions so;
+  so.dir = options_.dir + "/store";
+  so.wipe = true;
+  so.quota_bytes = options_.quota_bytes;
+  auto store = Store::Open(so);
+  if (!store.ok()) return store.status();
+  store_ = std::move(store.value());
+  cache_ = std::make_unique<FileCache>(options_.dir + "/cache", options_.cache_bytes);
+  RS_RETURN_IF_ERROR(cache_->Init());
+
+  server_ = std::make_unique<transport::RpcServer>(&loop_, "hydfs");
+  transport::SocketOptions rpc_opts;
+  rpc_opts.max_message_bytes = 64 << 20;  // manifests of very large files
+  auto rpc_port = server_->Listen(options_.host, options_.rpc_port, rpc_opts);
+  if (!rpc_port.ok()) return rpc_port.status();
+  serve_ = std::make_unique<transport::DataPort>(&loop_, "hydfs-serve");
+  auto data_port = serve_->Listen(options_.host, options_.data_port);
+  if (!data_port.ok()) return data_port.status();
+  client_ = std::make_unique<transport::DataPort>(&loop_, "hydfs-client");
+  auto client_port = client_->Listen(options_.host, 0);
+  if (!client_port.ok()) return client_port.status();
+  rpc_ = std::make_unique<transport::AsyncRpcClient>(&loop_);
+  io_ = std::make_unique<WorkerPool>(2);
+  syncer_ = std::make_unique<WorkerPool>(1);
+  return membership::Ports{{"hydfs", *rpc_port}, {"hydfs_data", *data_port}};
+}
+
+void HydfsService::Start(membership::MembershipService* membership) {
+  membership_ = membership;
+  using wire::MsgType;
+  auto handle = [this](MsgType type, void (HydfsService::*fn)(const wire::Envelope&,
+                                                              const transport::Responder&)) {
+    server_->Handle(type, [this, fn](const wire::Envelope& env, const transport::Responder& r) {
+      (this->*fn)(env, r);
+    });
+  };
+  handle(MsgType::kHydfsHead, &HydfsService::OnHead);
+  handle(MsgType::kHydfsManifest, &HydfsService::OnManifest);
+  handle(MsgType::kHydfsReserve, &HydfsService::OnReserve);
+  handle(MsgType::kHydfsPut, &HydfsService::OnPut);
+  handle(MsgType::kHydfsRead, &HydfsService::OnRead);
+  handle(MsgType::kHydfsApplyOrder, &HydfsService::OnApplyOrder);
+  handle(MsgType::kHydfsRemove, &HydfsService::OnRemove);
+  handle(MsgType::kHydfsList, &HydfsService::OnList);
+  serve_->SetFallback([this](transport::StreamMsg& msg) { OnServeFrame(msg); });
+  ring_ = std::make_shared<Ring>();
+  repair_budget_at_ = Clock::now();
+  loop_.AddPeriodic(std::chrono::milliseconds(100), [this] { PollView(); });
+  loop_.AddPeriodic(std::chrono::milliseconds(250), [this] { CheckServeIdle(); });
+  loop_.AddPeriodic(std::chrono::milliseconds(options_.repair_interval_ms),
+                    [this] { RepairScan(); });
+  loop_.Post([this] { PollView(); });
+  loop_.Start();
+}
+
+void HydfsService::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  loop_.Stop();
+  loop_.Join();
+  // Sockets and ops are destroyed with the service; the pool drains its queue first.
+  io_.reset();
+  syncer_.reset();
+}
+
+std::string HydfsService::SelfId() const { return self_id_; }
+
+std::optional<RingNode> HydfsService::SelfNode() const {
+  for (const auto& n : ring_->nodes()) {
+    if (n.id.str() == self_id_) return n;
+  }
+  return std::nullopt;
+}
+
+void HydfsService::Io(std::function<Status()> work, std::function<void(Status)> then) {
+  io_->Submit([this, work = std::move(work), then = std::move(then)]() mutable {
+    Status st = work();
+    loop_.Post([st, then = std::move(then)] { then(st); });
+  });
+}
+
+void HydfsService::SyncLater(uint64_t append_id) {
+  if (options_.fsync_before_ack) return;  // already synced
+  syncer_->Submit([this, append_id] {
+    Status st = store_->SyncBlob(append_id);
+    // A blob removed meanwhile is fine; anything else is worth a warning.
+    if (!st.ok() && st.code() != StatusCode::kNotFound &&
+        st.message().find("No such file") == std::string::npos) {
+      Log()->warn("event=blob_sync_failed append={} error=\"{}\"", Hex64(append_id), st.ToString());
+    }
+  });
+}
+
+FetchEnv HydfsService::MakeFetchEnv(Clock::duration idle) {
+  FetchEnv env;
+  env.loop = &loop_;
+  env.port = client_.get();
+  env.rpc = rpc_.get();
+  env.window = options_.window;
+  env.idle_timeout = idle;
+  return env;
+}
+
+std::vector<RingNode> HydfsService::ReplicasOf(const std::string& name) const {
+  return ring_->Successors(FileId(name), options_.replicas);
+}
+
+void HydfsService::PollView() {
+  auto view = membership_->view();
+  if (view == view_) return;
+  view_ = view;
+  std::string self = view->self.str();
+  if (!self_id_.empty() && self != self_id_) {
+    // This process came back under a new member id (it was expelled and rejoined): the cluster
+    // re-replicated its files meanwhile, so its old blocks are stale. A new member starts empty.
+    auto files = store_->List();
+    for (const auto& f : files) (void)store_->Remove(f.name, f.gen, /*tombstone=*/false);
+    Log()->info("event=store_wiped reason=new_member_id old={} new={} files={}", self_id_, self,
+                files.size());
+  }
+  self_id_ = self;
+  auto ring = std::make_shared<Ring>(Ring::FromView(*view));
+  if (ring->Fingerprint() == ring_->Fingerprint()) return;
+  RingPtr old = ring_;
+  ring_ = ring;
+  OnRingChanged(old);
+}
+
+void HydfsService::OnRingChanged(const RingPtr& old_ring) {
+  Log()->info("event=ring_changed nodes={} was={}", ring_->size(), old_ring->size());
+  ring_changed_at_ = Clock::now();
+  // Operations waiting on a node that left the ring give up on it now, not at their deadline.
+  std::set<NodeId> gone;
+  for (const auto& n : old_ring->nodes()) {
+    if (!ring_->Find(n.id)) gone.insert(n.id);
+  }
+  if (!gone.empty()) {
+    for (auto& [stream, op] : puts_) {
+      for (size_t i = 0; i < op->lanes.size(); ++i) {
+        if (gone.count(op->lanes[i].node.id) && !op->lanes[i].failed && !op->lanes[i].committed) {
+          PutLaneFailed(*op, i,
+                        Status::Unavailable(op->lanes[i].node.id.str() + " was declared failed"));
+        }
+      }
+    }
+    auto fail_fetch = [&](const std::shared_ptr<Fetch>& f) {
+      if (f) {
+        for (const auto& id : gone) f->SourceFailed(id);
+      }
+    };
+    std::vector<GetPtr> gets;
+    for (auto& [s, g] : gets_) gets.push_back(g);
+    for (auto& g : gets) fail_fetch(g->fetch);
+    std::vector<std::shared_ptr<Fetch>> fetches;
+    for (auto& [s, f] : fetches_) fetches.push_back(f);
+    for (auto& f : fetches) fail_fetch(f);
+  }
+  scan_pending_ = true;
+  loop_.AddTimer(std::chrono::milliseconds(options_.repair_settle_ms), [this] { RepairScan(); });
+}
+
+// --- commands ---
+
+void HydfsService::Command(const std::string& cmd, Args args, Reply done) {
+  loop_.Post(
+      [this, cmd, args = std::move(args), done = std::move(done)] { CtlCommand(cmd, args, done); });
+}
+
+void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply done) {
+  if (cmd == "hydfs.create" || cmd == "hydfs.append") {
+    auto op = std::make_shared<PutOp>();
+    op->create = cmd == "hydfs.create";
+    op->name = ArgOf(args, "name");
+    uint64_t stream = 0;
+    if (!ParseU64(ArgOf(args, "size"), &op->meta.size) ||
+        !ParseU64(ArgOf(args, "stream"), &stream) || stream == 0 ||
+        ArgOf(args, "endpoint").rfind("tcp://", 0) != 0) {
+      done(Status::InvalidArgument("create/append needs name, size, stream and endpoint"), {});
+      return;
+    }
+    op->stream = stream;
+    op->tool = ArgOf(args, "endpoint");
+    op->on_open = done;
+    StartPut(op);
+    return;
+  }
+  if (cmd == "hydfs.get") {
+    auto op = std::make_shared<GetOp>();
+    op->name = ArgOf(args, "name");
+    op->local_only = ArgOf(args, "local") == "1";
+    uint64_t stream = 0;
+    if (!ParseU64(ArgOf(args, "stream"), &stream) || stream == 0 ||
+        ArgOf(args, "endpoint").rfind("tcp://", 0) != 0) {
+      done(Status::InvalidArgument("get needs name, stream and endpoint"), {});
+      return;
+    }
+    op->stream = stream;
+    op->tool = ArgOf(args, "endpoint");
+    op->on_open = done;
+    StartGet(op);
+    return;
+  }
+  if (cmd == "hydfs.merge") {
+    std::string name = ArgOf(args, "name");
+    Status st = ValidateName(name);
+    if (!st.ok()) {
+      done(st, {});
+      return;
+    }
+    Log()->info("event=op_start op=merge file={} client={}", name, self_id_);
+    auto start = Clock::now();
+    Reconcile(name, /*background=*/false, /*include_self_copy=*/false,
+              [this, name, done, start](Status st, uint64_t moved, uint32_t changed) {
+                uint64_t ms = ToMillis(Clock::now() - start);
+                Log()->info(
+                    "event=op_done op=merge file={} status=\"{}\" moved_bytes={} "
+                    "replicas_changed={} ms={}",
+                    name, st.ToString(), moved, changed, ms);
+                done(st, [=, this](wire::Packer& pk) {
+                  pk.pack_map(4);
+                  pk.pack("file");
+                  pk.pack(name);
+                  pk.pack("moved_bytes");
+                  pk.pack_uint64(moved);
+                  pk.pack("replicas_changed");
+                  pk.pack_uint32(changed);
+                  pk.pack("elapsed_ms");
+                  pk.pack_uint64(ms);
+                });
+              });
+    return;
+  }
+  if (cmd == "hydfs.ls") {
+    CmdLs(args, done);
+    return;
+  }
+  if (cmd == "hydfs.lsall") {
+    CmdLsAll(ArgOf(args, "prefix"), done);
+    return;
+  }
+  if (cmd == "hydfs.rm") {
+    CmdRm(args, done);
+    return;
+  }
+  if (cmd == "hydfs.liststore") {
+    auto files = store_->List(ArgOf(args, "prefix"));
+    uint64_t ring_id = StableHash64(self_id_);
+    uint64_t used = store_->used_bytes();
+    done(Status::Ok(), [=, this](wire::Packer& pk) {
+      pk.pack_map(4);
+      pk.pack("node");
+      pk.pack(self_id_);
+      pk.pack("ring_id");
+      pk.pack(Hex64(ring_id));
+      pk.pack("used_bytes");
+      pk.pack_uint64(used);
+      pk.pack("files");
+      pk.pack_array(static_cast<uint32_t>(files.size()));
+      for (const auto& f : files) {
+        pk.pack_map(6);
+        pk.pack("name");
+        pk.pack(f.name);
+        pk.pack("file_id");
+        pk.pack(Hex64(FileId(f.name)));
+        pk.pack("size");
+        pk.pack_uint64(f.size);
+        pk.pack("appends");
+        pk.pack_uint64(f.appends);
+        pk.pack("merged");
+        pk.pack_uint64(f.merged);
+        pk.pack("version");
+        pk.pack(Hex64(f.digest));
+      }
+    });
+    return;
+  }
+  if (cmd == "hydfs.stats") {
+    HydfsStats s;
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      s = stats_;
+    }
+    s.cache_hits = cache_->hits();
+    s.cache_misses = cache_->misses();
+    uint64_t cache_used = cache_->used_bytes(), cache_cap = cache_->capacity_bytes();
+    uint64_t used = store_->used_bytes();
+    size_t files = store_->List().size();
+    done(Status::Ok(), [=, this](wire::Packer& pk) {
+      pk.pack_map(16);
+      pk.pack("chunk_bytes_in");
+      pk.pack_uint64(s.chunk_bytes_in);
+      pk.pack("chunk_bytes_out");
+      pk.pack_uint64(s.chunk_bytes_out);
+      pk.pack("chunk_bytes_stored");
+      pk.pack_uint64(s.chunk_bytes_stored);
+      pk.pack("corruptions_detected");
+      pk.pack_uint64(s.corruptions_detected);
+      pk.pack("chunks_repaired");
+      pk.pack_uint64(s.chunks_repaired);
+      pk.pack("repairs_started");
+      pk.pack_uint64(s.repairs_started);
+      pk.pack("repairs_done");
+      pk.pack_uint64(s.repairs_done);
+      pk.pack("extras_dropped");
+      pk.pack_uint64(s.extras_dropped);
+      pk.pack("cache_hits");
+      pk.pack_uint64(s.cache_hits);
+      pk.pack("cache_misses");
+      pk.pack_uint64(s.cache_misses);
+      pk.pack("cache_used_bytes");
+      pk.pack_uint64(cache_used);
+      pk.pack("cache_capacity_bytes");
+      pk.pack_uint64(cache_cap);
+      pk.pack("store_used_bytes");
+      pk.pack_uint64(used);
+      pk.pack("store_files");
+      pk.pack_uint64(files);
+      pk.pack("ring_nodes");
+      pk.pack_uint64(ring_->size());
+      pk.pack("replicas");
+      pk.pack_uint32(options_.replicas);
+    });
+    return;
+  }
+  done(Status::InvalidArgument("unknown hydfs command '" + cmd + "'"), {});
+}
+
+void HydfsService::CmdLs(const Args& args, Reply done) {
+  std::string name = ArgOf(args, "name");
+  Status st = ValidateName(name);
+  if (!st.ok()) {
+    done(st, {});
+    return;
+  }
+  auto replicas = ReplicasOf(name);
+  if (replicas.empty()) {
+    done(Status::Unavailable("no HyDFS node is on the ring"), {});
+    return;
+  }
+  CollectManifests(
+      name, replicas,
+      [this, name, replicas, done](std::vector<std::optional<Manifest>> copies,
+                                   std::vector<bool> answered) {
+        bool any = false;
+        for (const auto& c : copies) any |= c.has_value();
+        if (!any) {
+          done(Status::NotFound("no such file: " + name), {});
+          return;
+        }
+        auto plan = PlanMerge(copies);
+        done(Status::Ok(), [=](wire::Packer& pk) {
+          pk.pack_map(5);
+          pk.pack("name");
+          pk.pack(name);
+          pk.pack("file_id");
+          pk.pack(Hex64(FileId(name)));
+          pk.pack("size");
+          pk.pack_uint64(plan.ok() ? Manifest{plan->file, plan->order, 0}.size() : 0);
+          pk.pack("version");
+          pk.pack(plan.ok() ? Hex64(plan->digest) : "");
+          pk.pack("replicas");
+          pk.pack_array(static_cast<uint32_t>(replicas.size()));
+          for (size_t i = 0; i < replicas.size(); ++i) {
+            pk.pack_map(7);
+            pk.pack("node");
+            pk.pack(replicas[i].id.str());
+            pk.pack("ring_id");
+            pk.pack(Hex64(replicas[i].ring_id));
+            pk.pack("answered");
+            pk.pack(static_cast<bool>(answered[i]));
+            pk.pack("has_copy");
+            pk.pack(copies[i].has_value());
+            pk.pack("size");
+            pk.pack_uint64(copies[i] ? copies[i]->size() : 0);
+            pk.pack("appends");
+            pk.pack_uint64(copies[i] ? copies[i]->appends.size() : 0);
+            pk.pack("version");
+            pk.pack(copies[i] ? Hex64(OrderDigest(copies[i]->file.gen, copies[i]->appends)) : "");
+          }
+        });
+      });
+}
+
+void HydfsService::CmdLsAll(const std::string& prefix, Reply done) {
+  auto nodes = ring_->nodes();
+  if (nodes.empty()) {
+    done(Status::Unavailable("no HyDFS node is on the ring"), {});
+    return;
+  }
+  struct Acc {
+    size_t pending = 0;
+    std::map<std::string, std::vector<std::pair<std::string, FileSummary>>> files;
+    std::vector<std::string> unanswered;
+  };
+  auto acc = std::make_shared<Acc>();
+  acc->pending = nodes.size();
+  auto finish = [acc, done] {
+    done(Status::Ok(), [acc](wire::Packer& pk) {
+      pk.pack_map(2);
+      pk.pack("unanswered");
+      pk.pack(acc->unanswered);
+      pk.pack("files");
+      pk.pack_array(static_cast<uint32_t>(acc->files.size()));
+      for (const auto& [name, holders] : acc->files) {
+        uint64_t size = 0;
+        for (const auto& h : holders) size = std::max(size, h.second.size);
+        pk.pack_map(4);
+        pk.pack("name");
+        pk.pack(name);
+        pk.pack("file_id");
+        pk.pack(Hex64(FileId(name)));
+        pk.pack("size");
+        pk.pack_uint64(size);
+        pk.pack("stored_on");
+        pk.pack_array(static_cast<uint32_t>(holders.size()));
+        for (const auto& h : holders) pk.pack(h.first);
+      }
+    });
+  };
+  for (const auto& node : nodes) {
+    rpc_->Call(
+        node.rpc_endpoint(), wire::MsgType::kHydfsList,
+        [&](wire::Packer& pk) {
+          pk.pack_map(1);
+          pk.pack("prefix");
+          pk.pack(prefix);
+        },
+        std::chrono::milliseconds(options_.rpc_timeout_ms),
+        [acc, node, finish](Result<wire::Envelope> reply) {
+          Result<msgpack::object> payload =
+              reply.ok() ? wire::ReplyPayload(*reply) : Result<msgpack::object>(reply.status());
+          if (!payload.ok() || payload->type != msgpack::type::ARRAY) {
+            acc->unanswered.push_back(node.id.str());
+          } else {
+            for (uint32_t i = 0; i < payload->via.array.size; ++i) {
+              auto s = ReadSummary(payload->via.array.ptr[i]);
+              if (s.ok()) acc->files[s->name].emplace_back(node.id.str(), *s);
+            }
+          }
+          if (--acc->pending == 0) finish();
+        });
+  }
+}
+
+void HydfsService::CmdRm(const Args& args, Reply done) {
+  std::string name = ArgOf(args, "name");
+  Status st = ValidateName(name);
+  if (!st.ok()) {
+    done(st, {});
+    return;
+  }
+  auto replicas = ReplicasOf(name);
+  Log()->info("event=op_start op=rm file={} client={}", name, self_id_);
+  CollectManifests(
+      name, replicas,
+      [this, name, replicas, done](std::vector<std::optional<Manifest>> copies, std::vector<bool>) {
+        auto gen = ChooseGeneration(copies);
+        if (!gen) {
+          Log()->info("event=op_done op=rm file={} status=not_found", name);
+          done(Status::NotFound("no such file: " + name), {});
+          return;
+        }
+        cache_->Invalidate(name);
+        struct Acc {
+          size_t pending;
+          size_t removed = 0;
+        };
+        auto acc = std::make_shared<Acc>(Acc{replicas.size()});
+        for (const auto& node : replicas) {
+          rpc_->Call(
+              node.rpc_endpoint(), wire::MsgType::kHydfsRemove,
+              [&](wire::Packer& pk) {
+                pk.pack_map(3);
+                pk.pack("name");
+                pk.pack(name);
+                pk.pack("gen");
+                pk.pack_uint64(*gen);
+                pk.pack("tombstone");
+                pk.pack(true);
+              },
+              std::chrono::milliseconds(options_.rpc_timeout_ms),
+              [acc, name, done](Result<wire::Envelope> reply) {
+                if (reply.ok() && wire::ReplyPayload(*reply).ok()) ++acc->removed;
+                if (--acc->pending > 0) return;
+                Log()->info("event=op_done op=rm file={} replicas_removed={}", name, acc->removed);
+                if (acc->removed == 0) {
+                  done(Status::Unavailable("no replica of " + name + " answered the remove"), {});
+                  return;
+                }
+                size_t removed = acc->removed;
+                done(Status::Ok(), [=](wire::Packer& pk) {
+                  pk.pack_map(2);
+                  pk.pack("file");
+                  pk.pack(name);
+                  pk.pack("replicas_removed");
+                  pk.pack_uint64(removed);
+                });
+              });
+        }
+      });
+}
+
+// --- in-process API ---
+
+void HydfsService::Create(const std::string& name, std::string data,
+                          std::function<void(Status)> done) {
+  loop_.Post([this, name, data = std::move(data), done = std::move(done)]() mutable {
+    auto op = std::make_shared<PutOp>();
+    op->create = true;
+    op->name = name;
+    op->meta.size = data.size();
+    op->data = std::move(data);
+    op->stream = transport::NewStreamId();
+    op->on_done = [done](Status st, wire::BodyWriter) { done(st); };
+    StartPut(op);
+  });
+}
+
+void HydfsService::Append(const std::string& name, std::string data,
+                          std::function<void(Status)> done) {
+  loop_.Post([this, name, data = std::move(data), done = std::move(done)]() mutable {
+    auto op = std::make_shared<PutOp>();
+    op->create = false;
+    op->name = name;
+    op->meta.size = data.size();
+    op->data = std::move(data);
+    op->stream = transport::NewStreamId();
+    op->on_done = [done](Status st, wire::BodyWriter) { done(st); };
+    StartPut(op);
+  });
+}
+
+void HydfsService::Get(const std::string& name, std::function<void(Result<std::string>)> done) {
+  loop_.Post([this, name, done = std::move(done)] {
+    auto op = std::make_shared<GetOp>();
+    op->name = name;
+    op->stream = transport::NewStreamId();
+    GetOp* raw = op.get();
+    op->on_done = [raw, done](Status st, wire::BodyWriter) {
+      if (!st.ok()) {
+        done(st);
+      } else {
+        done(std::move(raw->data));
+      }
+    };
+    StartGet(op);
+  });
+}
+
+}  // namespace rs::hydfs

@@ -1,0 +1,228 @@
+// HydfsService: the HyDFS node. Every raind is a storage node (it serves its Store to peers) and
+// a client (it runs file operations for rainctl and for other layers of the daemon).
+//
+// Sockets, all owned by one EventLoop thread ("hydfs"):
+//   - a ROUTER for control RPCs from peers (kHydfs* messages), advertised as port "hydfs";
+//   - the serving DataPort (PULL, advertised as "hydfs_data"): chunks written to this replica,
+//     acks of chunks it sends to readers;
+//   - the client DataPort (PULL, not advertised): chunks and acks of operations this node runs
+//     as a client, and of rainctl transfers;
+//   - DEALERs (AsyncRpcClient) and PUSHes to peers.
+// Blocking disk work (fsync, LMDB commits) runs on a small WorkerPool and reports back through
+// EventLoop::Post. Placement comes from the membership view, polled every 100 ms and published
+// as an immutable Ring.
+//
+// Protocols (README.md in this folder has the wire bodies and the data-loss promise):
+//   write: reserve the name on a write quorum (create only) -> open a put stream on every
+//          replica -> stream chunks to all of them with a window -> each replica fsyncs and
+//          commits, then ends its lane -> ok once write_quorum replicas committed.
+//   read:  fetch every replica's manifest -> merge them (merge.h) into the version to return ->
+//          serve from the cache when it holds that version, else fetch chunks (fetch.h).
+//   merge / repair: see reconcile.cc.
+//
+// Thread-safety: Command() and the in-process API may be called from any thread; their
+// callbacks run on the hydfs loop thread and must not block. Bind/Start/Stop from the main thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "daemon/hydfs/cache.h"
+#include "daemon/hydfs/fetch.h"
+#include "daemon/hydfs/merge.h"
+#include "daemon/hydfs/ring.h"
+#include "daemon/hydfs/store.h"
+#include "daemon/membership/membership_service.h"
+#include "shared/transport/data_stream.h"
+#include "shared/transport/event_loop.h"
+#include "shared/transport/rpc.h"
+#include "shared/util/worker_pool.h"
+
+namespace rs::hydfs {
+
+struct HydfsOptions {
+  std::string host = "127.0.0.1";
+  uint16_t rpc_port = 0;   // 0: the OS picks
+  uint16_t data_port = 0;  // 0: the OS picks
+  std::string dir;         // <data_dir>/hydfs: store/ and cache/ (both emptied at start)
+  // Replicas per file. Every node of a cluster must use the same value.
+  uint32_t replicas = 3;
+  // Replicas that must commit (fsync) a create or append before it is acknowledged. With the
+  // default 2 of 3 a write whose third replica died mid-transfer still completes; every write
+  // is sent to all replicas and waits for each live one.
+  uint32_t write_quorum = 2;
+  // When replicas fsync a write's data. false (default): a replica acknowledges once the data is
+  // written to its page cache and the manifest entry is committed durably in LMDB; the data is
+  // fsynced right after, in the background (as HDFS acknowledges after hflush). A completed write
+  // then survives the crash of any process, and of a machine once the background sync finished
+  // (a blob left short by a power loss fails its CRC and is repaired from another replica).
+  // true: the data is fsynced before the acknowledgement (slower on most disks).
+  bool fsync_before_ack = false;
+  uint32_t chunk_size = 1 << 20;  // bytes per chunk of new appends
+  uint32_t window = 16;           // unacknowledged chunks per stream (memory: window*chunk_size)
+  uint32_t transfer_timeout_ms = 5000;  // a peer silent this long in a transfer is given up on
+  uint32_t rpc_timeout_ms = 2000;       // control RPCs (heads, manifests, opens)
+  uint64_t cache_bytes = 256ull << 20;  // client cache capacity; 0 disables
+  uint64_t quota_bytes = 0;             // blob bytes this node may store; 0 = the disk's size
+  // Repair (re-replication, rebalancing, anti-entropy merges); policy in README.md.
+  uint32_t repair_interval_ms = 2000;         // scan period
+  uint32_t repair_settle_ms = 1000;           // after a ring change, wait this long before a scan
+  uint32_t repair_parallel = 4;               // concurrent repairs started by this node
+  uint64_t repair_rate_bytes = 256ull << 20;  // repair bytes/s fetched by this node; 0 = no cap
+  uint32_t quiet_ms = 1000;  // a file written within this long is not auto-merged yet
+};
+
+struct HydfsStats {
+  uint64_t chunk_bytes_in = 0;      // chunk payload received by this node as a client
+  uint64_t chunk_bytes_out = 0;     // chunk payload served to readers
+  uint64_t chunk_bytes_stored = 0;  // chunk payload written into this node's store
+  uint64_t corruptions_detected = 0, chunks_repaired = 0;
+  uint64_t repairs_started = 0, repairs_done = 0, extras_dropped = 0;
+  uint64_t cache_hits = 0, cache_misses = 0;
+};
+
+class HydfsService {
+ public:
+  using Args = std::map<std::string, std::string>;
+  // Reply of a command: status plus a payload writer (called at most once, on the loop thread).
+  using Reply = std::function<void(Status, wire::BodyWriter)>;
+
+  explicit HydfsService(HydfsOptions options);
+  ~HydfsService();
+
+  // Opens the store (emptied: a new member holds no blocks) and binds the sockets. Returns the
+  // ports to advertise in the member record.
+  Result<membership::Ports> Bind();
+  void Start(membership::MembershipService* membership);
+  void Stop();
+
+  // rainctl's hydfs commands, forwarded by the admin service (ctl/README.md lists them).
+  void Command(const std::string& cmd, Args args, Reply done);
+
+  // In-process client API (for the log shipper and the stream engine).
+  void Create(const std::string& name, std::string data, std::function<void(Status)> done);
+  void Append(const std::string& name, std::string data, std::function<void(Status)> done);
+  void Get(const std::string& name, std::function<void(Result<std::string>)> done);
+
+ private:
+  struct Lane;
+  struct PutOp;
+  struct GetOp;
+  struct Inbound;
+  struct Outbound;
+  struct MergeOp;
+  using PutPtr = std::shared_ptr<PutOp>;
+  using GetPtr = std::shared_ptr<GetOp>;
+
+  // --- lifecycle and placement (hydfs_service.cc) ---
+  void PollView();
+  void OnRingChanged(const RingPtr& old_ring);
+  std::vector<RingNode> ReplicasOf(const std::string& name) const;
+  FetchEnv MakeFetchEnv(Clock::duration idle);
+  void Io(std::function<Status()> work, std::function<void(Status)> then);
+  void SyncLater(uint64_t append_id);  // background fsync of a blob finished without sync
+  void CtlCommand(const std::string& cmd, const Args& args, Reply done);
+  void CmdLs(const Args& args, Reply done);
+  void CmdLsAll(const std::string& prefix, Reply done);
+  void CmdRm(const Args& args, Reply done);
+
+  // --- the replica side (replica.cc) ---
+  void OnHead(const wire::Envelope& env, const transport::Responder& r);
+  void OnManifest(const wire::Envelope& env, const transport::Responder& r);
+  void OnReserve(const wire::Envelope& env, const transport::Responder& r);
+  void OnPut(const wire::Envelope& env, const transport::Responder& r);
+  void OnRead(const wire::Envelope& env, const transport::Responder& r);
+  void OnApplyOrder(const wire::Envelope& env, const transport::Responder& r);
+  void OnRemove(const wire::Envelope& env, const transport::Responder& r);
+  void OnList(const wire::Envelope& env, const transport::Responder& r);
+  void OnServeFrame(transport::StreamMsg& msg);
+  void InboundChunk(Inbound& in, transport::StreamMsg& msg);
+  void FinishInbound(uint64_t stream, Status status);
+  void PumpOutbound(Outbound& out);
+  void EndOutbound(uint64_t stream, uint8_t lane, const Status& status);
+  void CheckServeIdle();
+  void RepairChunk(const Manifest& m, const AppendMeta& a, uint32_t chunk);
+  std::string SelfId() const;
+  std::optional<RingNode> SelfNode() const;  // this node on the current ring, if it is on it
+
+  // --- writes (client_write.cc) ---
+  void StartPut(PutPtr op);
+  void PutReserve(PutPtr op, int attempt);
+  void PutHead(PutPtr op);
+  void PutOpen(PutPtr op);
+  void PutPump(PutOp& op);
+  void OnPutFrame(PutOp& op, transport::StreamMsg& msg);
+  void PutLaneFailed(PutOp& op, size_t lane, const Status& why);
+  void PutMaybeDone(PutOp& op);
+  void FinishPut(PutOp& op, Status status);
+  void ReleaseReservation(const PutOp& op);
+
+  // --- reads (client_read.cc) ---
+  void StartGet(GetPtr op);
+  void GetPlanned(GetPtr op);
+  void GetFromCache(GetPtr op, const FileCache::Entry& entry);
+  void PumpCacheRead(GetOp& op);
+  void OnGetFrame(GetOp& op, transport::StreamMsg& msg);
+  void FinishGet(GetOp& op, Status status);
+  // Collects the manifests of `name` from `nodes` (nullopt: no copy or no answer).
+  void CollectManifests(
+      const std::string& name, const std::vector<RingNode>& nodes,
+      std::function<void(std::vector<std::optional<Manifest>>, std::vector<bool> answered)> done);
+
+  // --- merge and repair (reconcile.cc) ---
+  // Makes every reachable replica of `name` hold the merged order; `extra` (a copy held by this
+  // node outside the replica set) joins the merge as a source. done(status, bytes moved,
+  // replicas changed).
+  void Reconcile(const std::string& name, bool background, bool include_self_copy,
+                 std::function<void(Status, uint64_t, uint32_t)> done, int attempt = 0);
+  void RepairScan();
+  void ScanDecide(const std::vector<FileSummary>& local,
+                  const std::map<std::string, std::vector<std::optional<FileSummary>>>& heads,
+                  const std::map<std::string, std::vector<bool>>& removed,
+                  const std::map<std::string, std::vector<bool>>& answered);
+  void DropLocalCopy(const FileSummary& s, bool tombstone, const std::string& why);
+  Clock::duration RepairDelay(uint64_t bytes);
+
+  HydfsOptions options_;
+  transport::EventLoop loop_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<FileCache> cache_;
+  std::unique_ptr<transport::RpcServer> server_;
+  std::unique_ptr<transport::DataPort> serve_;   // advertised data port
+  std::unique_ptr<transport::DataPort> client_;  // this node's client-side data port
+  std::unique_ptr<transport::AsyncRpcClient> rpc_;
+  std::unique_ptr<WorkerPool> io_;
+  std::unique_ptr<WorkerPool> syncer_;  // background fsyncs of blobs (never delays commits)
+  membership::MembershipService* membership_ = nullptr;
+
+  // Loop thread only.
+  membership::ViewPtr view_;
+  RingPtr ring_;
+  std::string self_id_;                                             // this node's current member id
+  std::unordered_map<uint64_t, PutPtr> puts_;                       // by stream
+  std::unordered_map<uint64_t, GetPtr> gets_;                       // by stream
+  std::unordered_map<uint64_t, std::unique_ptr<Inbound>> inbound_;  // replica writes, by stream
+  std::map<std::pair<uint64_t, uint8_t>, std::unique_ptr<Outbound>> outbound_;  // replica reads
+  std::unordered_map<uint64_t, std::shared_ptr<Fetch>> fetches_;        // repair fetches, by stream
+  std::map<std::string, std::pair<uint64_t, TimePoint>> reservations_;  // name -> (gen, expiry)
+  std::map<uint64_t, uint64_t> next_seq_;            // gen -> this client's next append seq
+  std::map<std::string, TimePoint> last_write_;      // name -> when this replica last took a write
+  std::set<std::string> applying_;                   // names with an ApplyOrder in progress
+  std::set<std::string> repairing_;                  // names this node is reconciling
+  std::map<std::string, TimePoint> repair_backoff_;  // name -> not before
+  TimePoint ring_changed_at_;
+  bool scan_pending_ = false;
+  bool scanning_ = false;
+  double repair_budget_ = 0;  // bytes the repair rate limit still allows now
+  TimePoint repair_budget_at_;
+  bool stopped_ = false;
+
+  mutable std::mutex stats_mu_;
+  HydfsStats stats_;  // guarded by stats_mu_
+};
+
+}  // namespace rs::hydfs

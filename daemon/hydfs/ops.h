@@ -1,0 +1,120 @@
+// Private to HydfsService: the state of operations in flight. Loop thread only.
+#pragma once
+
+#include <optional>
+
+#include "daemon/hydfs/hydfs_service.h"
+
+namespace rs::hydfs {
+
+inline constexpr uint8_t kToolLane = 127;  // the lane of rainctl's frames
+
+// One replica of a write.
+struct HydfsService::Lane {
+  RingNode node;
+  bool open = false;   // the replica accepted the put
+  bool ready = false;  // every chunk is written there; it waits for commit or abort
+  bool committed = false;
+  bool failed = false;  // given up on (no answer, declared failed, error)
+  Status status;
+  uint64_t acked = 0;  // chunks acknowledged: every seq < acked
+  TimePoint last;      // last sign of life
+};
+
+// A create or append run by this node as the client.
+struct HydfsService::PutOp {
+  uint64_t stream = 0;
+  bool create = false;
+  std::string name;
+  FileMeta file;    // create: the new generation; append: the generation appended to
+  AppendMeta meta;  // crcs unknown until the data has passed
+  std::vector<Lane> lanes;
+  std::string tool;  // rainctl's data endpoint when the data comes from rainctl
+  std::string data;  // the data otherwise
+  uint64_t chunks = 0;
+  uint64_t sent = 0;        // chunks sent to every open lane
+  uint64_t tool_acked = 0;  // chunks acknowledged to the tool
+  TimePoint started, last_tool;
+  bool opened = false, committing = false, finished = false;
+  std::function<void(Status, wire::BodyWriter)> on_open;  // rainctl's command reply
+  std::function<void(Status, wire::BodyWriter)> on_done;
+  transport::EventLoop::TimerId timer = 0;
+  std::vector<uint32_t> crcs;  // of chunks forwarded from the tool
+
+  uint64_t MinAcked() const {
+    uint64_t m = UINT64_MAX;
+    for (const auto& l : lanes) {
+      if (l.open && !l.failed) m = std::min(m, l.acked);
+    }
+    return m == UINT64_MAX ? 0 : m;
+  }
+  size_t Healthy() const {
+    size_t n = 0;
+    for (const auto& l : lanes) n += (l.open && !l.failed) ? 1 : 0;
+    return n;
+  }
+};
+
+// A get (or getfromreplica, or an in-process Get) run by this node as the client.
+struct HydfsService::GetOp {
+  uint64_t stream = 0;
+  std::string name;
+  bool local_only = false;  // getfromreplica: this node's own copy, in its own order
+  std::string tool;         // rainctl's data endpoint, or empty for the in-process API
+  std::string data;         // in-process sink
+  MergePlan plan;
+  std::map<uint64_t, std::vector<RingNode>> sources;  // append id -> replicas holding it
+  uint64_t size = 0;
+  std::shared_ptr<Fetch> fetch;
+  std::string fill_path;  // cache fill in progress
+  int fill_fd = -1;
+  uint64_t fill_offset = 0;
+  int cache_fd = -1;  // serving from the cache
+  uint64_t cache_chunks = 0, cache_sent = 0, cache_acked = 0;
+  bool cached = false;
+  TimePoint started, last_tool;
+  bool finished = false;
+  std::function<void(Status, wire::BodyWriter)> on_open;
+  std::function<void(Status, wire::BodyWriter)> on_done;
+  transport::EventLoop::TimerId timer = 0;
+  std::vector<std::string> corrupt;  // corruption seen and worked around
+};
+
+// A write arriving at this replica.
+struct HydfsService::Inbound {
+  uint64_t stream = 0;
+  uint8_t lane = 0;
+  std::string sender;  // the client's data endpoint
+  bool create = false;
+  FileMeta file;
+  std::unique_ptr<BlobWriter> writer;  // null for an empty write
+  AppendMeta empty_meta;               // the append as announced (crcs empty)
+  uint64_t next_seq = 0;
+  uint64_t chunks = 0;
+  bool ready = false;       // every chunk written; waiting for the client's commit or abort
+  bool committing = false;  // the commit is running on the IO pool
+  TimePoint last;
+  TimePoint started;
+};
+
+// A read served by this replica.
+struct HydfsService::Outbound {
+  uint64_t stream = 0;
+  uint8_t lane = 0;
+  std::string reader;  // the reader's data endpoint
+  Manifest manifest;   // for logs and self-repair
+  struct Range {
+    AppendMeta meta;
+    uint32_t from = 0, to = 0;
+  };
+  std::vector<Range> ranges;
+  size_t range = 0;
+  uint32_t chunk = 0;
+  uint64_t next_seq = 0;  // next to send
+  uint64_t acked = 0;     // every seq < acked acknowledged
+  uint64_t end_seq = 0;   // first_seq + total chunks
+  uint32_t window = 8;
+  TimePoint last;
+};
+
+}  // namespace rs::hydfs

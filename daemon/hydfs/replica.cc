@@ -1,0 +1,702 @@
+// The replica side of HyDFS: the control RPCs peers send to this node and the data streams it
+// serves. Every write is logged when received and when done.
+#include <algorithm>
+
+#include "daemon/hydfs/codec.h"
+#include "daemon/hydfs/hydfs_service.h"
+#include "daemon/hydfs/ops.h"
+#include "shared/logging.h"
+#include "shared/wire/fields.h"
+
+namespace rs::hydfs {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("hydfs"); }
+
+constexpr auto kReservationTtl = std::chrono::seconds(30);
+
+}  // namespace
+
+void HydfsService::OnHead(const wire::Envelope& env, const transport::Responder& r) {
+  wire::FieldReader fr(env.body, "head");
+  const msgpack::object* items = fr.Array("items");
+  if (!fr.ok()) {
+    r.Reply(fr.status());
+    return;
+  }
+  struct Row {
+    std::string name;
+    std::optional<FileSummary> summary;
+    bool removed = false;
+  };
+  std::vector<Row> rows;
+  for (uint32_t i = 0; i < items->via.array.size && i < 100000; ++i) {
+    const msgpack::object& it = items->via.array.ptr[i];
+    std::string name;
+    uint64_t gen = 0;
+    if (it.type != msgpack::type::ARRAY || it.via.array.size != 2 ||
+        !wire::ReadString(it.via.array.ptr[0], &name) ||
+        !wire::ReadUint(it.via.array.ptr[1], &gen)) {
+      r.Reply(Status::Corruption("head: items must be [name, gen] pairs"));
+      return;
+    }
+    Row row;
+    row.name = name;
+    auto s = store_->Summary(name);
+    if (s.ok()) row.summary = *s;
+    row.removed = gen != 0 && store_->IsRemoved(name, gen);
+    rows.push_back(std::move(row));
+  }
+  r.Ok([&](wire::Packer& pk) {
+    pk.pack_array(static_cast<uint32_t>(rows.size()));
+    for (const auto& row : rows) {
+      pk.pack_map(3);
+      pk.pack("name");
+      pk.pack(row.name);
+      pk.pack("removed");
+      pk.pack(row.removed);
+      pk.pack("summary");
+      if (row.summary) {
+        PackSummary(pk, *row.summary);
+      } else {
+        pk.pack_nil();
+      }
+    }
+  });
+}
+
+void HydfsService::OnManifest(const wire::Envelope& env, const transport::Responder& r) {
+  wire::FieldReader fr(env.body, "manifest request");
+  std::string name = fr.Str("name", 1024);
+  if (!fr.ok()) {
+    r.Reply(fr.status());
+    return;
+  }
+  auto m = store_->GetManifest(name);
+  if (!m.ok()) {
+    r.Reply(m.status());
+    return;
+  }
+  r.Ok([&](wire::Packer& pk) { PackManifest(pk, *m); });
+}
+
+void HydfsService::OnReserve(const wire::Envelope& env, const transport::Responder& r) {
+  wire::FieldReader fr(env.body, "reserve");
+  std::string name = fr.Str("name", 1024);
+  uint64_t gen = fr.Uint("gen");
+  std::string client = fr.StrOr("client", "", 256);
+  bool release = fr.BoolOr("release", false);
+  if (!fr.ok()) {
+    r.Reply(fr.status());
+    return;
+  }
+  auto it = reservations_.find(name);
+  if (release) {
+    if (it != reservations_.end() && it->second.first == gen) reservations_.erase(it);
+    r.Ok();
+    return;
+  }
+  auto existing = store_->Summary(name);
+  if (existing.ok()) {
+    if (existing->gen == gen) {
+      r.Ok();  // a retry of the create that made it
+    } else {
+      r.Reply(Status::AlreadyExists(name + " already exists"));
+    }
+    return;
+  }
+  if (store_->IsRemoved(name, gen)) {
+    r.Reply(Status::FailedPrecondition("generation was removed"));
+    return;
+  }
+  auto now = Clock::now();
+  if (it != reservations_.end() && it->second.first != gen && it->second.second > now) {
+    r.Reply(Status::FailedPrecondition("reserved by a concurrent create (gen " +
+                                       Hex64(it->second.first) + ")"));
+    return;
+  }
+  reservations_[name] = {gen, now + kReservationTtl};
+  Log()->debug("event=reserved file={} gen={} client={}", name, Hex64(gen), client);
+  r.Ok();
+}
+
+void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& r) {
+  wire::FieldReader fr(env.body, "put");
+  std::string phase = fr.StrOr("phase", "open", 16);
+  uint64_t stream = fr.Uint("stream");
+  if (!fr.ok()) {
+    r.Reply(fr.status());
+    return;
+  }
+  if (phase == "commit" || phase == "abort") {
+    auto it = inbound_.find(stream);
+    if (it == inbound_.end()) {
+      r.Reply(Status::NotFound("no write in progress on stream " + Hex64(stream)));
+      return;
+    }
+    Inbound& in = *it->second;
+    if (phase == "abort") {
+      if (in.committing) {
+        r.Reply(Status::FailedPrecondition("the write is already committing"));
+        return;
+      }
+      Log()->info("event=replica_done op={} file={} status=\"aborted by the client\"",
+                  in.create ? "create" : "append", in.file.name);
+      inbound_.erase(it);
+      r.Ok();
+      return;
+    }
+    if (!in.ready || in.committing) {
+      r.Reply(Status::FailedPrecondition("the write is not ready to commit"));
+      return;
+    }
+    in.committing = true;
+    BlobWriter* writer = in.writer.get();
+    FileMeta file = in.file;
+    bool create = in.create;
+    AppendMeta empty = in.empty_meta;
+    Io(
+        [this, writer, file, create, empty] {
+          AppendMeta meta = empty;
+          if (writer != nullptr) {
+            auto finished = writer->Finish(options_.fsync_before_ack);
+            if (!finished.ok()) return finished.status();
+            meta = *finished;
+          }
+          Status st = create ? store_->CommitCreate(file, meta)
+                             : store_->CommitAppend(file.name, file.gen, meta);
+          if (st.ok() && writer != nullptr) SyncLater(meta.id);
+          return st;
+        },
+        [this, stream, r](Status st) {
+          auto it = inbound_.find(stream);
+          if (it == inbound_.end()) {
+            r.Reply(st);
+            return;
+          }
+          Inbound& in = *it->second;
+          if (st.ok()) {
+            last_write_[in.file.name] = Clock::now();
+            if (in.create) reservations_.erase(in.file.name);
+          }
+          Log()->info("event=replica_done op={} file={} append={} bytes={} ms={} status=\"{}\"",
+                      in.create ? "create" : "append", in.file.name, Hex64(in.empty_meta.id),
+                      in.empty_meta.size, ToMillis(Clock::now() - in.started), st.ToString());
+          inbound_.erase(it);
+          r.Reply(st);
+        });
+    return;
+  }
+
+  wire::FieldReader open(env.body, "put");
+  bool create = open.Bool("create");
+  const msgpack::object* file_obj = open.Map("file");
+  const msgpack::object* meta_obj = open.Map("append");
+  uint64_t lane = open.Uint("lane", 126);
+  std::string sender = open.Str("sender", 256);
+  if (!open.ok()) {
+    r.Reply(open.status());
+    return;
+  }
+  auto file = ReadFile(*file_obj);
+  auto meta = ReadAppend(*meta_obj);
+  if (!file.ok() || !meta.ok()) {
+    r.Reply(!file.ok() ? file.status() : meta.status());
+    return;
+  }
+  if (meta->id != AppendId(file->gen, meta->client, meta->seq)) {
+    r.Reply(Status::InvalidArgument("append id does not match (gen, client, seq)"));
+    return;
+  }
+  if (meta->chunk_size < 1 || meta->chunk_size > (16u << 20)) {
+    r.Reply(Status::InvalidArgument("chunk size out of range"));
+    return;
+  }
+  if (inbound_.count(stream)) {
+    r.Reply(Status::AlreadyExists("stream already open"));
+    return;
+  }
+  const std::string& name = file->name;
+  Log()->info(
+      "event=replica_received op={} file={} gen={} append={} client={} seq={} bytes={} "
+      "from={}",
+      create ? "create" : "append", name, Hex64(file->gen), Hex64(meta->id), meta->client,
+      meta->seq, meta->size, sender);
+  auto summary = store_->Summary(name);
+  Status refuse;
+  if (create) {
+    if (summary.ok() && summary->gen != file->gen) {
+      refuse = Status::AlreadyExists(name + " already exists");
+    } else if (store_->IsRemoved(name, file->gen)) {
+      refuse = Status::FailedPrecondition(name + ": this generation was removed");
+    }
+  } else if (!summary.ok() || summary->gen != file->gen) {
+    refuse = Status::NotFound("this replica holds no copy of " + name +
+                              (summary.ok() ? " (it holds another generation)" : ""));
+  }
+  auto in = std::make_unique<Inbound>();
+  if (refuse.ok() && meta->size > 0) {
+    auto writer = store_->NewBlob(*meta);
+    if (!writer.ok()) {
+      refuse = writer.status();
+    } else {
+      in->writer = std::move(writer.value());
+    }
+  }
+  if (!refuse.ok()) {
+    Log()->info("event=replica_done op={} file={} append={} status=\"{}\"",
+                create ? "create" : "append", name, Hex64(meta->id), refuse.ToString());
+    r.Reply(refuse);
+    return;
+  }
+  in->stream = stream;
+  in->lane = static_cast<uint8_t>(lane);
+  in->sender = sender;
+  in->create = create;
+  in->file = *file;
+  in->empty_meta = *meta;
+  in->empty_meta.crcs.clear();
+  in->chunks = meta->chunk_count();
+  in->ready = in->chunks == 0;
+  in->last = in->started = Clock::now();
+  bool ready = in->ready;
+  inbound_[stream] = std::move(in);
+  r.Ok([ready](wire::Packer& pk) {
+    pk.pack_map(1);
+    pk.pack("ready");
+    pk.pack(ready);
+  });
+}
+
+void HydfsService::OnServeFrame(transport::StreamMsg& msg) {
+  using transport::StreamKind;
+  if (msg.kind == StreamKind::kChunk) {
+    auto it = inbound_.find(msg.stream);
+    if (it != inbound_.end()) InboundChunk(*it->second, msg);
+    return;
+  }
+  if (msg.kind == StreamKind::kAck) {
+    auto it = outbound_.find({msg.stream, msg.lane});
+    if (it == outbound_.end()) return;
+    Outbound& out = *it->second;
+    out.acked = std::max(out.acked, msg.seq + 1);
+    out.last = Clock::now();
+    PumpOutbound(out);
+    return;
+  }
+  // kEnd: the peer stopped (a client aborting its write, a reader giving up).
+  auto in = inbound_.find(msg.stream);
+  if (in != inbound_.end() && !in->second->committing && !in->second->ready) {
+    Log()->info("event=replica_done op=put file={} status=\"aborted by the client: {}\"",
+                in->second->file.name, msg.status.ToString());
+    inbound_.erase(in);  // the BlobWriter deletes its temporary file
+  }
+  outbound_.erase({msg.stream, msg.lane});
+}
+
+void HydfsService::InboundChunk(Inbound& in, transport::StreamMsg& msg) {
+  in.last = Clock::now();
+  if (in.ready || in.committing) return;
+  Status st;
+  if (msg.seq != in.next_seq) {
+    st = Status::Corruption("chunk " + std::to_string(msg.seq) + " arrived, expected " +
+                            std::to_string(in.next_seq));
+  } else {
+    st = in.writer->WriteChunk(static_cast<uint32_t>(msg.seq), msg.data, msg.crc);
+  }
+  if (!st.ok()) {
+    FinishInbound(in.stream, st);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.chunk_bytes_stored += msg.data.size();
+  }
+  ++in.next_seq;
+  serve_->Send(in.sender, transport::AckFrame(in.stream, msg.seq, in.lane));
+  if (in.next_seq < in.chunks) return;
+
+  // Every chunk is written: tell the client, which decides commit or abort (see OnPut).
+  in.ready = true;
+  serve_->Send(in.sender, transport::EndFrame(in.stream, in.lane, Status::Ok()));
+}
+
+void HydfsService::FinishInbound(uint64_t stream, Status status) {
+  auto it = inbound_.find(stream);
+  if (it == inbound_.end()) return;
+  Inbound& in = *it->second;
+  Log()->info("event=replica_done op={} file={} append={} ms={} status=\"{}\"",
+              in.create ? "create" : "append", in.file.name, Hex64(in.empty_meta.id),
+              ToMillis(Clock::now() - in.started), status.ToString());
+  serve_->Send(in.sender, transport::EndFrame(stream, in.lane, status));
+  inbound_.erase(it);  // the BlobWriter deletes its temporary file
+}
+
+void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder& r) {
+  wire::FieldReader fr(env.body, "read");
+  std::string name = fr.Str("name", 1024);
+  uint64_t gen = fr.Uint("gen");
+  uint64_t stream = fr.Uint("stream");
+  uint64_t lane = fr.Uint("lane", 127);
+  std::string reader = fr.Str("reader", 256);
+  uint64_t first_seq = fr.Uint("first_seq");
+  uint64_t window = fr.UintOr("window", 8, 1024);
+  const msgpack::object* items = fr.Array("items");
+  if (!fr.ok()) {
+    r.Reply(fr.status());
+    return;
+  }
+  auto m = store_->GetManifest(name);
+  if (!m.ok()) {
+    r.Reply(m.status());
+    return;
+  }
+  if (m->file.gen != gen) {
+    r.Reply(Status::NotFound("this replica holds another generation of " + name));
+    return;
+  }
+  std::map<uint64_t, const AppendMeta*> by_id;
+  for (const auto& a : m->appends) by_id[a.id] = &a;
+  auto out = std::make_unique<Outbound>();
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < items->via.array.size; ++i) {
+    const msgpack::object& it = items->via.array.ptr[i];
+    uint64_t id = 0, from = 0, to = 0;
+    if (it.type != msgpack::type::ARRAY || it.via.array.size != 3 ||
+        !wire::ReadUint(it.via.array.ptr[0], &id) || !wire::ReadUint(it.via.array.ptr[1], &from) ||
+        !wire::ReadUint(it.via.array.ptr[2], &to)) {
+      r.Reply(Status::Corruption("read: items must be [append id, from, to]"));
+      return;
+    }
+    auto found = by_id.find(id);
+    if (found == by_id.end()) {
+      r.Reply(Status::NotFound("this replica lacks append " + Hex64(id) + " of " + name));
+      return;
+    }
+    if (from > to || to > found->second->chunk_count()) {
+      r.Reply(Status::InvalidArgument("read: chunk range out of bounds"));
+      return;
+    }
+    out->ranges.push_back({*found->second, static_cast<uint32_t>(from), static_cast<uint32_t>(to)});
+    total += to - from;
+  }
+  out->stream = stream;
+  out->lane = static_cast<uint8_t>(lane);
+  out->reader = reader;
+  out->next_seq = out->acked = first_seq;
+  out->end_seq = first_seq + total;
+  out->window = static_cast<uint32_t>(std::max<uint64_t>(1, window));
+  out->chunk = out->ranges.empty() ? 0 : out->ranges[0].from;
+  out->last = Clock::now();
+  out->manifest = std::move(m.value());
+  Log()->debug("event=read_start file={} chunks={} reader={}", name, total, reader);
+  r.Ok();
+  auto key = std::make_pair(stream, out->lane);
+  Outbound* raw = out.get();
+  outbound_[key] = std::move(out);
+  PumpOutbound(*raw);
+}
+
+void HydfsService::PumpOutbound(Outbound& out) {
+  auto key = std::make_pair(out.stream, out.lane);
+  while (out.next_seq < out.end_seq && out.next_seq - out.acked < out.window) {
+    while (out.range < out.ranges.size() && out.chunk >= out.ranges[out.range].to) {
+      ++out.range;
+      if (out.range < out.ranges.size()) out.chunk = out.ranges[out.range].from;
+    }
+    if (out.range >= out.ranges.size()) break;
+    const AppendMeta& meta = out.ranges[out.range].meta;
+    uint32_t chunk = out.chunk;
+    bool last = out.next_seq + 1 == out.end_seq;
+    auto frame = transport::ChunkFrameFilled(
+        out.stream, out.next_seq, out.lane, last, meta.ChunkBytes(chunk),
+        [&](char* buf) { return store_->ReadChunk(meta, chunk, buf); });
+    if (!frame.ok()) {
+      Log()->error("event=corruption file={} append={} chunk={} node={} error=\"{}\"",
+                   out.manifest.file.name, Hex64(meta.id), chunk, self_id_,
+                   frame.status().message());
+      {
+        std::lock_guard<std::mutex> lock(stats_mu_);
+        ++stats_.corruptions_detected;
+      }
+      Manifest m = out.manifest;
+      AppendMeta bad = meta;
+      serve_->Send(out.reader, transport::EndFrame(out.stream, out.lane, frame.status()));
+      outbound_.erase(key);  // `out` is gone
+      RepairChunk(m, bad, chunk);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.chunk_bytes_out += meta.ChunkBytes(chunk);
+    }
+    if (!serve_->Send(out.reader, std::move(frame.value()))) break;  // retried on the next ack
+    ++out.next_seq;
+    ++out.chunk;
+  }
+  if (out.next_seq >= out.end_seq && out.acked >= out.end_seq) {
+    serve_->Send(out.reader, transport::EndFrame(out.stream, out.lane, Status::Ok()));
+    outbound_.erase(key);
+  }
+}
+
+void HydfsService::CheckServeIdle() {
+  auto now = Clock::now();
+  auto timeout = std::chrono::milliseconds(options_.transfer_timeout_ms);
+  for (auto it = inbound_.begin(); it != inbound_.end();) {
+    auto limit = it->second->ready ? timeout * 6 : timeout;  // a ready write awaits its commit
+    if (!it->second->committing && now - it->second->last > limit) {
+      Log()->warn("event=replica_done op=put file={} status=\"abandoned: the client went silent\"",
+                  it->second->file.name);
+      it = inbound_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = outbound_.begin(); it != outbound_.end();) {
+    if (now - it->second->last > timeout) {
+      Log()->info("event=read_abandoned file={} reader={}", it->second->manifest.file.name,
+                  it->second->reader);
+      it = outbound_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void HydfsService::RepairChunk(const Manifest& m, const AppendMeta& a, uint32_t chunk) {
+  std::vector<RingNode> sources;
+  for (const auto& n : ReplicasOf(m.file.name)) {
+    if (n.id.str() != self_id_) sources.push_back(n);
+  }
+  if (sources.empty()) {
+    Log()->error("event=chunk_repair_failed file={} append={} chunk={} reason=\"no other replica\"",
+                 m.file.name, Hex64(a.id), chunk);
+    return;
+  }
+  uint64_t stream = transport::NewStreamId();
+  auto fetch = std::make_shared<Fetch>(
+      MakeFetchEnv(std::chrono::milliseconds(options_.transfer_timeout_ms)), stream, m.file.name,
+      m.file.gen, std::vector<FetchItem>{FetchItem{a, chunk, chunk + 1, sources}});
+  std::string name = m.file.name;
+  fetch->on_chunk = [this, a, name](transport::StreamMsg& msg, const FetchItem&, uint32_t c) {
+    Status st = store_->RewriteChunk(a, c, msg.data);  // rare: a sync write on the loop is fine
+    if (st.ok()) {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      ++stats_.chunks_repaired;
+    }
+    return st;
+  };
+  fetch->on_done = [this, stream, name, a, chunk](Status st) {
+    if (st.ok()) {
+      Log()->warn("event=chunk_repaired file={} append={} chunk={} node={}", name, Hex64(a.id),
+                  chunk, self_id_);
+    } else {
+      Log()->error("event=chunk_repair_failed file={} append={} chunk={} error=\"{}\"", name,
+                   Hex64(a.id), chunk, st.ToString());
+    }
+    client_->Unregister(stream);
+    loop_.Post([this, stream] { fetches_.erase(stream); });
+  };
+  fetches_[stream] = fetch;
+  Fetch* raw = fetch.get();
+  client_->Register(stream, [raw](transport::StreamMsg& msg) { raw->OnFrame(msg); });
+  fetch->Start();
+}
+
+void HydfsService::OnApplyOrder(const wire::Envelope& env, const transport::Responder& r) {
+  wire::FieldReader fr(env.body, "apply_order");
+  const msgpack::object* file_obj = fr.Map("file");
+  const msgpack::object* order_obj = fr.Array("order");
+  const msgpack::object* sources_obj = fr.Array("sources");
+  uint64_t merged = fr.UintOr("merged", 0);
+  bool background = fr.BoolOr("background", false);
+  if (!fr.ok()) {
+    r.Reply(fr.status());
+    return;
+  }
+  auto file = ReadFile(*file_obj);
+  if (!file.ok()) {
+    r.Reply(file.status());
+    return;
+  }
+  std::vector<AppendMeta> order;
+  for (uint32_t i = 0; i < order_obj->via.array.size; ++i) {
+    auto a = ReadAppend(order_obj->via.array.ptr[i]);
+    if (!a.ok()) {
+      r.Reply(a.status());
+      return;
+    }
+    order.push_back(std::move(a.value()));
+  }
+  std::map<uint64_t, std::vector<RingNode>> holders;
+  for (uint32_t i = 0; i < sources_obj->via.array.size; ++i) {
+    const msgpack::object& it = sources_obj->via.array.ptr[i];
+    uint64_t id = 0;
+    if (it.type != msgpack::type::ARRAY || it.via.array.size != 2 ||
+        !wire::ReadUint(it.via.array.ptr[0], &id) ||
+        it.via.array.ptr[1].type != msgpack::type::ARRAY) {
+      r.Reply(Status::Corruption("apply_order: sources must be [append id, [node ids]]"));
+      return;
+    }
+    const msgpack::object& nodes = it.via.array.ptr[1];
+    for (uint32_t k = 0; k < nodes.via.array.size; ++k) {
+      std::string node;
+      if (!wire::ReadString(nodes.via.array.ptr[k], &node)) continue;
+      auto parsed = NodeId::Parse(node);
+      if (!parsed.ok() || parsed->str() == self_id_) continue;
+      if (auto rn = ring_->Find(*parsed)) holders[id].push_back(*rn);
+    }
+  }
+  const std::string name = file->name;
+  if (store_->IsRemoved(name, file->gen)) {
+    r.Reply(Status::FailedPrecondition(name + ": this generation was removed here"));
+    return;
+  }
+  if (applying_.count(name)) {
+    r.Reply(Status::FailedPrecondition("a merge of " + name + " is already running here"));
+    return;
+  }
+  std::vector<FetchItem> items;
+  std::vector<std::unique_ptr<BlobWriter>> writers;
+  uint64_t missing_bytes = 0;
+  for (const auto& a : order) {
+    if (a.size == 0 || store_->HasBlob(a.id)) continue;
+    auto w = store_->NewBlob(a);
+    if (!w.ok()) {
+      r.Reply(w.status());
+      return;
+    }
+    writers.push_back(std::move(w.value()));
+    items.push_back(FetchItem{a, 0, a.chunk_count(), holders[a.id]});
+    missing_bytes += a.size;
+  }
+  Log()->info(
+      "event=replica_received op=apply_order file={} appends={} missing={} "
+      "missing_bytes={} background={}",
+      name, order.size(), items.size(), missing_bytes, background);
+  applying_.insert(name);
+  auto start = Clock::now();
+  auto shared_writers =
+      std::make_shared<std::vector<std::unique_ptr<BlobWriter>>>(std::move(writers));
+  FileMeta f = *file;
+  auto commit = [this, r, f, order, merged, shared_writers, name, start,
+                 missing_bytes](Status fetched) {
+    if (!fetched.ok()) {
+      applying_.erase(name);
+      Log()->warn("event=replica_done op=apply_order file={} status=\"{}\"", name,
+                  fetched.ToString());
+      r.Reply(fetched);
+      return;
+    }
+    Io(
+        [this, f, order, merged, shared_writers] {
+          for (auto& w : *shared_writers) {
+            auto done = w->Finish(options_.fsync_before_ack);
+            if (!done.ok()) return done.status();
+          }
+          Status st = store_->SetOrder(f, order, merged, /*replace_other_gen=*/true);
+          if (st.ok()) {
+            for (auto& w : *shared_writers) SyncLater(w->meta().id);
+          }
+          return st;
+        },
+        [this, r, name, start, missing_bytes, shared_writers](Status st) {
+          applying_.erase(name);
+          if (st.ok()) last_write_.erase(name);
+          Log()->info(
+              "event=replica_done op=apply_order file={} fetched_bytes={} ms={} "
+              "status=\"{}\"",
+              name, missing_bytes, ToMillis(Clock::now() - start), st.ToString());
+          shared_writers->clear();
+          if (!st.ok()) {
+            r.Reply(st);
+          } else {
+            r.Ok([=](wire::Packer& pk) {
+              pk.pack_map(1);
+              pk.pack("fetched_bytes");
+              pk.pack_uint64(missing_bytes);
+            });
+          }
+        });
+  };
+  if (items.empty()) {
+    commit(Status::Ok());
+    return;
+  }
+  // Map each item back to its writer by append id.
+  auto writer_of = std::make_shared<std::map<uint64_t, BlobWriter*>>();
+  for (auto& w : *shared_writers) (*writer_of)[w->meta().id] = w.get();
+  uint64_t stream = transport::NewStreamId();
+  auto fetch =
+      std::make_shared<Fetch>(MakeFetchEnv(std::chrono::milliseconds(options_.transfer_timeout_ms)),
+                              stream, name, f.gen, std::move(items));
+  fetch->manual_ack = background;  // background repairs are paced by the repair rate limit
+  std::weak_ptr<Fetch> weak = fetch;
+  fetch->on_chunk = [this, writer_of, background, weak](transport::StreamMsg& msg,
+                                                        const FetchItem& item, uint32_t chunk) {
+    Status st = (*writer_of)[item.meta.id]->WriteChunk(chunk, msg.data, msg.crc);
+    if (!st.ok()) return st;
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.chunk_bytes_stored += msg.data.size();
+    }
+    if (background) {
+      uint64_t seq = msg.seq;
+      auto delay = RepairDelay(msg.data.size());
+      loop_.AddTimer(delay, [weak, seq] {
+        if (auto f = weak.lock()) f->AckThrough(seq);
+      });
+    }
+    return Status::Ok();
+  };
+  fetch->on_corrupt = [this, name](const RingNode& source, const AppendMeta& a, uint32_t chunk,
+                                   const std::string& what) {
+    Log()->warn("event=corruption_reported file={} append={} chunk={} source={} what=\"{}\"", name,
+                Hex64(a.id), chunk, source.id.str(), what);
+  };
+  fetch->on_done = [this, stream, commit](Status st) {
+    client_->Unregister(stream);
+    loop_.Post([this, stream] { fetches_.erase(stream); });
+    commit(st);
+  };
+  fetches_[stream] = fetch;
+  Fetch* raw = fetch.get();
+  client_->Register(stream, [raw](transport::StreamMsg& msg) { raw->OnFrame(msg); });
+  fetch->Start();
+}
+
+void HydfsService::OnRemove(const wire::Envelope& env, const transport::Responder& r) {
+  wire::FieldReader fr(env.body, "remove");
+  std::string name = fr.Str("name", 1024);
+  uint64_t gen = fr.Uint("gen");
+  bool tombstone = fr.BoolOr("tombstone", true);
+  if (!fr.ok()) {
+    r.Reply(fr.status());
+    return;
+  }
+  Log()->info("event=replica_received op=rm file={} gen={}", name, Hex64(gen));
+  cache_->Invalidate(name);
+  reservations_.erase(name);
+  Io([this, name, gen, tombstone] { return store_->Remove(name, gen, tombstone); },
+     [r, name](Status st) {
+       Log()->info("event=replica_done op=rm file={} status=\"{}\"", name, st.ToString());
+       r.Reply(st);
+     });
+}
+
+void HydfsService::OnList(const wire::Envelope& env, const transport::Responder& r) {
+  wire::FieldReader fr(env.body, "list");
+  std::string prefix = fr.StrOr("prefix", "", 1024);
+  if (!fr.ok()) {
+    r.Reply(fr.status());
+    return;
+  }
+  auto files = store_->List(prefix);
+  r.Ok([&](wire::Packer& pk) {
+    pk.pack_array(static_cast<uint32_t>(files.size()));
+    for (const auto& f : files) PackSummary(pk, f);
+  });
+}
+
+}  // namespace rs::hydfs

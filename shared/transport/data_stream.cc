@@ -1,0 +1,241 @@
+#include "shared/transport/data_stream.h"
+
+#include <random>
+
+#include "shared/logging.h"
+#include "shared/transport/sockets.h"
+#include "shared/util/crc32c.h"
+#include "shared/wire/fields.h"
+
+namespace rs::transport {
+namespace {
+
+constexpr int kMaxBatch = 64;  // frames drained per wake-up
+
+void PackHeader(wire::Packer& pk, wire::MsgType type) {
+  pk.pack_array(4);
+  pk.pack_uint8(wire::kWireVersion);
+  pk.pack_uint16(static_cast<uint16_t>(type));
+  pk.pack_uint64(0);
+}
+
+zmq::message_t FromBuffer(const msgpack::sbuffer& buf) {
+  return zmq::message_t(buf.data(), buf.size());
+}
+
+// Chunk frames are capped by the PULL socket's maximum message size.
+constexpr size_t kMaxChunkFrame = 64u << 20;
+
+}  // namespace
+
+bool StreamMsg::crc_ok() const { return Crc32c(data.data(), data.size()) == crc; }
+
+Result<zmq::message_t> ChunkFrameFilled(uint64_t stream, uint64_t seq, uint8_t lane, bool last,
+                                        size_t size, const std::function<Status(char*)>& fill) {
+  msgpack::sbuffer header;
+  wire::Packer pk(header);
+  PackHeader(pk, wire::MsgType::kStreamChunk);
+  pk.pack_array(5);
+  pk.pack_fix_uint64(stream);
+  pk.pack_fix_uint64(seq);
+  pk.pack_fix_uint8(static_cast<uint8_t>((last ? 1 : 0) | (lane << 1)));
+  size_t crc_at = header.size() + 1;  // after the 0xce marker
+  pk.pack_fix_uint32(0);
+  pk.pack_bin(static_cast<uint32_t>(size));
+  zmq::message_t frame(header.size() + size);
+  char* bytes = static_cast<char*>(frame.data());
+  std::memcpy(bytes, header.data(), header.size());
+  char* data = bytes + header.size();
+  if (size > 0) RS_RETURN_IF_ERROR(fill(data));
+  uint32_t crc = Crc32c(data, size);
+  for (int i = 0; i < 4; ++i) bytes[crc_at + i] = static_cast<char>(crc >> (24 - 8 * i));
+  return frame;
+}
+
+zmq::message_t ChunkFrame(uint64_t stream, uint64_t seq, uint8_t lane, bool last,
+                          std::string_view data) {
+  auto frame = ChunkFrameFilled(stream, seq, lane, last, data.size(), [&](char* out) {
+    std::memcpy(out, data.data(), data.size());
+    return Status::Ok();
+  });
+  return std::move(frame.value());
+}
+
+zmq::message_t AckFrame(uint64_t stream, uint64_t seq, uint8_t lane) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  PackHeader(pk, wire::MsgType::kStreamAck);
+  pk.pack_array(3);
+  pk.pack_uint64(stream);
+  pk.pack_uint64(seq);
+  pk.pack_uint8(lane);
+  return FromBuffer(buf);
+}
+
+zmq::message_t EndFrame(uint64_t stream, uint8_t lane, const Status& status,
+                        const wire::BodyWriter& payload) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  PackHeader(pk, wire::MsgType::kStreamEnd);
+  pk.pack_array(5);
+  pk.pack_uint64(stream);
+  pk.pack_uint8(lane);
+  pk.pack_uint8(static_cast<uint8_t>(status.code()));
+  pk.pack(status.message());
+  if (payload) {
+    payload(pk);
+  } else {
+    pk.pack_nil();
+  }
+  return FromBuffer(buf);
+}
+
+zmq::message_t ShareFrame(zmq::message_t& frame) {
+  zmq::message_t copy;
+  copy.copy(frame);
+  return copy;
+}
+
+Result<StreamMsg> ParseStreamFrame(zmq::message_t frame) {
+  StreamMsg msg;
+  msg.frame = std::make_shared<zmq::message_t>(std::move(frame));
+  wire::DecodeLimits limits;
+  limits.max_bytes = kMaxChunkFrame + 4096;
+  limits.max_bin = kMaxChunkFrame;
+  limits.max_array = 16;
+  limits.max_map = 64;
+  limits.reference_bins = true;
+  auto env = wire::Decode(
+      std::string_view(static_cast<const char*>(msg.frame->data()), msg.frame->size()), limits);
+  if (!env.ok()) return env.status();
+  msg.envelope = std::move(env.value());
+  const msgpack::object& body = msg.envelope.body;
+  if (body.type != msgpack::type::ARRAY)
+    return Status::Corruption("stream frame body is not an array");
+  const msgpack::object* f = body.via.array.ptr;
+  uint32_t n = body.via.array.size;
+  uint64_t v = 0;
+  switch (static_cast<wire::MsgType>(msg.envelope.type)) {
+    case wire::MsgType::kStreamChunk: {
+      msg.kind = StreamKind::kChunk;
+      uint64_t flags = 0, crc = 0;
+      if (n != 5 || !wire::ReadUint(f[0], &msg.stream) || !wire::ReadUint(f[1], &msg.seq) ||
+          !wire::ReadUint(f[2], &flags) || flags > 255 || !wire::ReadUint(f[3], &crc) ||
+          crc > UINT32_MAX || f[4].type != msgpack::type::BIN) {
+        return Status::Corruption("malformed stream chunk");
+      }
+      msg.last = (flags & 1) != 0;
+      msg.lane = static_cast<uint8_t>(flags >> 1);
+      msg.crc = static_cast<uint32_t>(crc);
+      msg.data = std::string_view(f[4].via.bin.ptr, f[4].via.bin.size);
+      return msg;
+    }
+    case wire::MsgType::kStreamAck:
+      msg.kind = StreamKind::kAck;
+      if (n != 3 || !wire::ReadUint(f[0], &msg.stream) || !wire::ReadUint(f[1], &msg.seq) ||
+          !wire::ReadUint(f[2], &v) || v > 127) {
+        return Status::Corruption("malformed stream ack");
+      }
+      msg.lane = static_cast<uint8_t>(v);
+      return msg;
+    case wire::MsgType::kStreamEnd: {
+      msg.kind = StreamKind::kEnd;
+      uint64_t code = 0;
+      std::string text;
+      if (n != 5 || !wire::ReadUint(f[0], &msg.stream) || !wire::ReadUint(f[1], &v) || v > 127 ||
+          !wire::ReadUint(f[2], &code) || !wire::ReadString(f[3], &text)) {
+        return Status::Corruption("malformed stream end");
+      }
+      msg.lane = static_cast<uint8_t>(v);
+      StatusCode sc = StatusCodeFromWire(static_cast<int64_t>(code));
+      if (code != 0 && sc == StatusCode::kOk) sc = StatusCode::kInternal;
+      msg.status = code == 0 ? Status::Ok() : Status(sc, text);
+      msg.payload = f[4];
+      return msg;
+    }
+    default:
+      return Status::Corruption("not a stream frame: type " + std::to_string(msg.envelope.type));
+  }
+}
+
+uint64_t NewStreamId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<uint64_t>(std::random_device{}()) << 32)};
+  uint64_t id = 0;
+  while (id == 0) id = rng();
+  return id;
+}
+
+DataPort::~DataPort() {
+  if (pull_) loop_->RemoveSocket(pull_.get());
+}
+
+Result<uint16_t> DataPort::Listen(const std::string& host, uint16_t port) {
+  SocketOptions options;
+  options.recv_hwm = 256;
+  options.max_message_bytes = static_cast<int64_t>(kMaxChunkFrame + 4096);
+  auto socket = MakeSocket(zmq::socket_type::pull, options);
+  if (!socket.ok()) return socket.status();
+  pull_ = std::make_unique<zmq::socket_t>(std::move(socket.value()));
+  auto bound = Bind(*pull_, host, port);
+  if (!bound.ok()) return bound.status();
+  endpoint_ = "tcp://" + host + ":" + std::to_string(*bound);
+  loop_->AddSocket(pull_.get(), [this] { OnReadable(); });
+  return bound;
+}
+
+void DataPort::Register(uint64_t stream, Handler handler) {
+  handlers_[stream] = std::make_shared<Handler>(std::move(handler));
+}
+
+void DataPort::Unregister(uint64_t stream) { handlers_.erase(stream); }
+
+bool DataPort::Send(const std::string& endpoint, zmq::message_t frame) {
+  auto it = pushes_.find(endpoint);
+  if (it == pushes_.end()) {
+    SocketOptions options;
+    options.send_hwm = 256;
+    options.immediate = false;
+    auto socket = MakeSocket(zmq::socket_type::push, options);
+    if (!socket.ok()) return false;
+    auto push = std::make_unique<zmq::socket_t>(std::move(socket.value()));
+    if (!Connect(*push, endpoint).ok()) return false;
+    it = pushes_.emplace(endpoint, std::move(push)).first;
+  }
+  size_t size = frame.size();
+  if (!TrySend(*it->second, &frame, 1)) return false;
+  bytes_sent_ += size;
+  return true;
+}
+
+void DataPort::Forget(const std::string& endpoint) { pushes_.erase(endpoint); }
+
+void DataPort::OnReadable() {
+  std::vector<zmq::message_t> parts;
+  for (int i = 0; i < kMaxBatch && TryRecv(*pull_, &parts); ++i) {
+    if (parts.size() != 1) {
+      ++malformed_;
+      continue;
+    }
+    bytes_received_ += parts[0].size();
+    auto msg = ParseStreamFrame(std::move(parts[0]));
+    if (!msg.ok()) {
+      ++malformed_;
+      Logger("data")->warn("port={} event=malformed_frame error=\"{}\"", name_,
+                           msg.status().message());
+      continue;
+    }
+    auto it = handlers_.find(msg->stream);
+    std::shared_ptr<Handler> handler;  // survives an Unregister inside the call
+    if (it != handlers_.end()) {
+      handler = it->second;
+    } else if (fallback_) {
+      handler = fallback_;
+    } else {
+      continue;  // a finished operation's late frame
+    }
+    (*handler)(msg.value());
+  }
+}
+
+}  // namespace rs::transport

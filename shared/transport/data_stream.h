@@ -1,0 +1,118 @@
+// The data plane: flow-controlled chunk streams over ZeroMQ PUSH/PULL.
+//
+// Each participant (raind's HyDFS service, a rainctl transfer) binds one PULL socket and sends to
+// a peer through one PUSH socket per peer endpoint, so frames between two participants arrive in
+// the order sent. Three frames, each one standard envelope (layouts in shared/wire/FORMAT.md):
+//   kStreamChunk  [stream, seq, flags, crc32c, data]  sender -> receiver; seq counts from 0
+//   kStreamAck    [stream, seq, lane]                 receiver -> sender: chunks <= seq consumed
+//   kStreamEnd    [stream, lane, code, message, payload]  either way: the result, or an abort
+// `stream` is a random 64-bit id naming one operation at both ends. `lane` tells apart several
+// peers of one operation (the replicas of a write, successive sources of a read); a chunk carries
+// its lane in flags bits 1..7 (bit 0: last chunk). Flow control: a sender keeps at most `window`
+// unacknowledged chunks, so memory per stream is window * chunk size. Liveness is the caller's:
+// every stream has an idle deadline, and a peer that membership declares failed ends it.
+//
+// Thread-safety: a DataPort belongs to one EventLoop; call it on that loop's thread only. The
+// frame builders and Parse() are pure and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <msgpack.hpp>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <zmq.hpp>
+
+#include "shared/status.h"
+#include "shared/transport/event_loop.h"
+#include "shared/wire/envelope.h"
+
+namespace rs::transport {
+
+enum class StreamKind : uint8_t { kChunk, kAck, kEnd };
+
+// One received data-plane frame. `data` and `payload` point into `frame`/`envelope`, which the
+// message keeps alive.
+struct StreamMsg {
+  StreamKind kind = StreamKind::kChunk;
+  uint64_t stream = 0;
+  uint64_t seq = 0;
+  uint8_t lane = 0;
+  bool last = false;
+  uint32_t crc = 0;
+  std::string_view data;
+  Status status;            // kEnd
+  msgpack::object payload;  // kEnd (nil when absent)
+  std::shared_ptr<zmq::message_t> frame;
+  wire::Envelope envelope;
+
+  bool crc_ok() const;  // CRC32C of data equals crc
+};
+
+// Frame builders. Chunk(): copies `data` once into the frame. ChunkFilled(): the caller writes
+// `size` bytes in place (e.g. pread straight into the frame), then the CRC is computed; a fill
+// error is returned as is.
+zmq::message_t ChunkFrame(uint64_t stream, uint64_t seq, uint8_t lane, bool last,
+                          std::string_view data);
+Result<zmq::message_t> ChunkFrameFilled(uint64_t stream, uint64_t seq, uint8_t lane, bool last,
+                                        size_t size, const std::function<Status(char*)>& fill);
+zmq::message_t AckFrame(uint64_t stream, uint64_t seq, uint8_t lane);
+zmq::message_t EndFrame(uint64_t stream, uint8_t lane, const Status& status,
+                        const wire::BodyWriter& payload = {});
+// Another handle on the same frame bytes (zmq_msg_copy: large frames share one buffer), for
+// sending one chunk to several peers without copying it.
+zmq::message_t ShareFrame(zmq::message_t& frame);
+
+Result<StreamMsg> ParseStreamFrame(zmq::message_t frame);
+
+uint64_t NewStreamId();  // random, never 0
+
+class DataPort {
+ public:
+  using Handler = std::function<void(StreamMsg&)>;
+
+  DataPort(EventLoop* loop, std::string name) : loop_(loop), name_(std::move(name)) {}
+  ~DataPort();
+  DataPort(const DataPort&) = delete;
+  DataPort& operator=(const DataPort&) = delete;
+
+  // Binds the PULL socket; `advertise_host` goes into endpoint().
+  Result<uint16_t> Listen(const std::string& host, uint16_t port);
+  const std::string& endpoint() const { return endpoint_; }  // tcp://host:port
+
+  // Frames of `stream` go to `handler` until Unregister; frames of unknown streams are dropped
+  // (a late frame of a finished operation is normal).
+  void Register(uint64_t stream, Handler handler);
+  void Unregister(uint64_t stream);
+  // Frames of streams without a registered handler go here when set (a server demultiplexes
+  // many short streams itself).
+  void SetFallback(Handler handler) { fallback_ = std::make_shared<Handler>(std::move(handler)); }
+
+  // Queues `frame` to `endpoint` ("tcp://host:port"); false when the peer's queue is full or the
+  // endpoint is bad (the frame is dropped: flow control keeps queues short, so a full queue means
+  // a peer that stopped reading).
+  bool Send(const std::string& endpoint, zmq::message_t frame);
+  // Closes the PUSH to a peer that is gone (pending frames are dropped).
+  void Forget(const std::string& endpoint);
+
+  uint64_t malformed_frames() const { return malformed_; }
+  uint64_t bytes_received() const { return bytes_received_; }
+  uint64_t bytes_sent() const { return bytes_sent_; }
+
+ private:
+  void OnReadable();
+
+  EventLoop* loop_;
+  std::string name_;
+  std::string endpoint_;
+  std::unique_ptr<zmq::socket_t> pull_;
+  std::map<std::string, std::unique_ptr<zmq::socket_t>> pushes_;
+  std::unordered_map<uint64_t, std::shared_ptr<Handler>> handlers_;
+  std::shared_ptr<Handler> fallback_;
+  uint64_t malformed_ = 0, bytes_received_ = 0, bytes_sent_ = 0;
+};
+
+}  // namespace rs::transport
