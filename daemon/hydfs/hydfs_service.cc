@@ -183,6 +183,13 @@ void HydfsService::OnRingChanged(const RingPtr& old_ring) {
     if (!ring_->Find(n.id)) gone.insert(n.id);
   }
   if (!gone.empty()) {
+    // Frames queued to a dead peer would wait in its PUSH pipe forever.
+    for (const auto& n : old_ring->nodes()) {
+      if (gone.count(n.id)) {
+        serve_->Forget(n.data_endpoint());
+        client_->Forget(n.data_endpoint());
+      }
+    }
     for (auto& [stream, op] : puts_) {
       for (size_t i = 0; i < op->lanes.size(); ++i) {
         if (gone.count(op->lanes[i].node.id) && !op->lanes[i].failed && !op->lanes[i].committed) {

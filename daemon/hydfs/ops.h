@@ -110,6 +110,7 @@ struct HydfsService::Outbound {
   std::vector<Range> ranges;
   size_t range = 0;
   uint32_t chunk = 0;
+  uint64_t first_seq = 0;
   uint64_t next_seq = 0;  // next to send
   uint64_t acked = 0;     // every seq < acked acknowledged
   uint64_t end_seq = 0;   // first_seq + total chunks

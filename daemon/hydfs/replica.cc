@@ -383,13 +383,14 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
   out->stream = stream;
   out->lane = static_cast<uint8_t>(lane);
   out->reader = reader;
-  out->next_seq = out->acked = first_seq;
+  out->next_seq = out->acked = out->first_seq = first_seq;
   out->end_seq = first_seq + total;
   out->window = static_cast<uint32_t>(std::max<uint64_t>(1, window));
   out->chunk = out->ranges.empty() ? 0 : out->ranges[0].from;
   out->last = Clock::now();
   out->manifest = std::move(m.value());
-  Log()->debug("event=read_start file={} chunks={} reader={}", name, total, reader);
+  Log()->info("event=replica_received op=read file={} chunks={} first_seq={} reader={}", name,
+              total, first_seq, reader);
   r.Ok();
   auto key = std::make_pair(stream, out->lane);
   Outbound* raw = out.get();
@@ -435,6 +436,8 @@ void HydfsService::PumpOutbound(Outbound& out) {
     ++out.chunk;
   }
   if (out.next_seq >= out.end_seq && out.acked >= out.end_seq) {
+    Log()->info("event=replica_done op=read file={} chunks={} reader={} status=ok",
+                out.manifest.file.name, out.end_seq - out.first_seq, out.reader);
     serve_->Send(out.reader, transport::EndFrame(out.stream, out.lane, Status::Ok()));
     outbound_.erase(key);
   }
@@ -452,6 +455,9 @@ void HydfsService::CheckServeIdle() {
     } else {
       ++it;
     }
+  }
+  for (auto it = reservations_.begin(); it != reservations_.end();) {
+    it = it->second.second < now ? reservations_.erase(it) : std::next(it);
   }
   for (auto it = outbound_.begin(); it != outbound_.end();) {
     if (now - it->second->last > timeout) {
