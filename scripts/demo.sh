@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The RainStorm demo (membership, until the stream engine lands): starts 5 nodes in a temporary
-# cluster dir, lists them, SIGKILLs one and shows every survivor detecting it, with the detection
-# times read from the survivors' logs, then takes the cluster down.
+# The RainStorm demo (membership and HyDFS, until the stream engine lands): starts 5 nodes in a
+# temporary cluster dir, lists them, stores a file in HyDFS, SIGKILLs one of the file's replicas,
+# shows every survivor detecting it (detection times from the survivors' logs), reads the file
+# back intact and waits for its re-replication, then takes the cluster down.
 #   scripts/demo.sh [BUILD]      (BUILD: build dir, default build/ at the repo root)
 # Cleans up (cluster down, temp dir removed) on any exit.
 set -euo pipefail
@@ -9,8 +10,9 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly SCRIPT_DIR
 readonly NODES=5
-readonly VICTIM=node3
 readonly DETECT_TIMEOUT_S=15
+readonly REPAIR_TIMEOUT_S=30
+readonly HYDFS_FILE=demo/sensor-readings.csv
 
 build=${1:-build}
 if [[ $build != /* && ! -d $build ]]; then build=$SCRIPT_DIR/../$build; fi
@@ -48,8 +50,29 @@ section "2. Membership list as node1 sees it (rainctl list_mem)"
 echo
 "$rainctl" display_protocol
 
+section "3. Store a file in HyDFS (3 replicas on the consistent-hash ring)"
+sample=$RAIN_CLUSTER_DIR/sensor-readings.csv
+{
+  echo "sensor,reading,unit"
+  for ((i = 0; i < 20000; i++)); do echo "s$((i % 97)),$((i * 7919 % 1000)),mV"; done
+} >"$sample"
+"$rainctl" create "$sample" "$HYDFS_FILE"
+"$rainctl" ls "$HYDFS_FILE"
+# The victim: the file's first replica that is not node1 (rainctl talks to node1).
+node_of() {
+  for ((i = 1; i <= NODES; i++)); do
+    [[ $(field "node$i" id) == "$1" ]] && { echo "node$i"; return; }
+  done
+}
+VICTIM=
+for id in $("$rainctl" --json ls "$HYDFS_FILE" |
+  python3 -c 'import json,sys; print(" ".join(r["node"] for r in json.load(sys.stdin)["replicas"]))'); do
+  n=$(node_of "$id")
+  if [[ $n != node1 ]]; then VICTIM=$n; break; fi
+done
+
 victim_id=$(field "$VICTIM" id)
-section "3. SIGKILL $VICTIM ($victim_id)"
+section "4. SIGKILL $VICTIM ($victim_id), a replica of $HYDFS_FILE"
 victim_pid=$(cat "$RAIN_CLUSTER_DIR/$VICTIM/pid")
 kill_ms=$(now_ms)
 kill -KILL "$victim_pid"
@@ -58,7 +81,7 @@ echo "sent SIGKILL to pid $victim_pid at $(date -d "@${kill_ms:0:10}.${kill_ms:1
 survivors=()
 for ((i = 1; i <= NODES; i++)); do [[ node$i != "$VICTIM" ]] && survivors+=("node$i"); done
 
-section "4. Every survivor detects the failure"
+section "5. Every survivor detects the failure"
 # Wait on the fact (every survivor logged event=fail for the victim), not a fixed sleep.
 deadline=$((SECONDS + DETECT_TIMEOUT_S))
 for n in "${survivors[@]}"; do
@@ -85,8 +108,26 @@ for n in "${survivors[@]}"; do
 done
 echo "(times: log timestamp of the survivor's suspect/fail event minus the kill time, 1 ms resolution)"
 
-section "5. Membership list after the failure (node1)"
+section "6. Membership list after the failure (node1)"
 "$rainctl" list_mem
 
-section "6. Take the cluster down"
+section "7. The file is intact, and re-replicated onto the new successor"
+"$rainctl" get "$HYDFS_FILE" "$RAIN_CLUSTER_DIR/readback.csv"
+cmp "$sample" "$RAIN_CLUSTER_DIR/readback.csv" && echo "byte-identical to the original"
+deadline=$((SECONDS + REPAIR_TIMEOUT_S))
+until "$rainctl" --json ls "$HYDFS_FILE" | python3 -c '
+import json, sys
+reps = json.load(sys.stdin)["replicas"]
+sys.exit(0 if len(reps) == 3 and all(r["has_copy"] for r in reps)
+         and len({r["version"] for r in reps}) == 1 else 1)'; do
+  if ((SECONDS >= deadline)); then
+    echo "demo.sh: $HYDFS_FILE was not re-replicated in ${REPAIR_TIMEOUT_S}s" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+echo "re-replicated $(($(now_ms) - kill_ms)) ms after the kill:"
+"$rainctl" ls "$HYDFS_FILE"
+
+section "8. Take the cluster down"
 cluster down
