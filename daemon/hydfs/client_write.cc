@@ -433,7 +433,9 @@ void HydfsService::PutMaybeDone(PutOp& op) {
   auto committed = std::make_shared<size_t>(0);
   auto first_error = std::make_shared<Status>();
   auto deadline = std::chrono::milliseconds(30000 + op.meta.size / (50 << 10));  // fsync time
-  PutPtr self = puts_[op.stream];
+  auto found = puts_.find(op.stream);
+  if (found == puts_.end()) return;  // cannot happen while the op is unfinished
+  PutPtr self = found->second;
   std::vector<size_t> targets;
   for (size_t i = 0; i < op.lanes.size(); ++i) {
     if (op.lanes[i].ready && !op.lanes[i].failed) targets.push_back(i);
