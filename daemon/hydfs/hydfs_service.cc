@@ -210,8 +210,10 @@ void HydfsService::OnRingChanged(const RingPtr& old_ring) {
     for (auto& [s, f] : fetches_) fetches.push_back(f);
     for (auto& f : fetches) fail_fetch(f);
   }
-  scan_pending_ = true;
-  loop_.AddTimer(std::chrono::milliseconds(options_.repair_settle_ms), [this] { RepairScan(); });
+  // One scan once the ring has been stable for the settle delay (a later change restarts it).
+  loop_.AddTimer(
+      std::chrono::milliseconds(options_.repair_settle_ms) + std::chrono::milliseconds(5),
+      [this] { RequestScan(); });
 }
 
 // --- commands ---

@@ -180,6 +180,7 @@ class HydfsService {
   void Reconcile(const std::string& name, bool background, bool include_self_copy,
                  std::function<void(Status, uint64_t, uint32_t)> done, int attempt = 0);
   void RepairScan();
+  void RequestScan();  // a scan soon: now, or right after the one in progress
   void ScanDecide(const std::vector<FileSummary>& local,
                   const std::map<std::string, std::vector<std::optional<FileSummary>>>& heads,
                   const std::map<std::string, std::vector<bool>>& removed,
@@ -215,7 +216,7 @@ class HydfsService {
   std::set<std::string> repairing_;                  // names this node is reconciling
   std::map<std::string, TimePoint> repair_backoff_;  // name -> not before
   TimePoint ring_changed_at_;
-  bool scan_pending_ = false;
+  bool scan_pending_ = false;  // another scan is wanted once the current one has decided
   bool scanning_ = false;
   double repair_budget_ = 0;  // bytes the repair rate limit still allows now
   TimePoint repair_budget_at_;

@@ -174,10 +174,23 @@ void HydfsService::Reconcile(const std::string& name, bool background, bool incl
       });
 }
 
+void HydfsService::RequestScan() {
+  if (scanning_) {
+    scan_pending_ = true;  // run again as soon as the current scan has decided
+    return;
+  }
+  loop_.Post([this] { RepairScan(); });
+}
+
 void HydfsService::RepairScan() {
-  if (scanning_ || stopped_) return;
+  if (stopped_) return;
+  if (scanning_) {
+    scan_pending_ = true;
+    return;
+  }
   auto now = Clock::now();
   if (now - ring_changed_at_ < std::chrono::milliseconds(options_.repair_settle_ms)) return;
+  scan_pending_ = false;
   auto local = store_->List();
   if (local.empty() || ring_->size() == 0) return;
   scanning_ = true;
@@ -209,6 +222,7 @@ void HydfsService::RepairScan() {
   auto decide = [this, local, acc] {
     scanning_ = false;
     ScanDecide(local, acc->heads, acc->removed, acc->answered);
+    if (scan_pending_) RequestScan();
   };
   if (per_node.empty()) {
     decide();
@@ -229,7 +243,8 @@ void HydfsService::RepairScan() {
             pk.pack_uint64(f.gen);
           }
         },
-        std::chrono::milliseconds(options_.rpc_timeout_ms),
+        std::chrono::milliseconds(options_.rpc_timeout_ms /
+                                  2),  // a dead node must not hold repairs up
         [acc, files, node, decide](Result<wire::Envelope> reply) {
           Result<msgpack::object> payload =
               reply.ok() ? wire::ReplyPayload(*reply) : Result<msgpack::object>(reply.status());
@@ -307,7 +322,10 @@ void HydfsService::ScanDecide(
       }
       if (earlier_holder) continue;  // that replica coordinates the repair
     }
-    if (repairing_.size() >= options_.repair_parallel) break;
+    if (repairing_.size() >= options_.repair_parallel) {
+      scan_pending_ = true;  // more to do: scan again as soon as a repair finishes
+      break;
+    }
     repairing_.insert(f.name);
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
@@ -321,6 +339,7 @@ void HydfsService::ScanDecide(
     Reconcile(f.name, /*background=*/true, /*include_self_copy=*/extra,
               [this, summary, extra, start](Status st, uint64_t moved, uint32_t changed) {
                 repairing_.erase(summary.name);
+                if (scan_pending_ || extra) RequestScan();
                 Log()->info(
                     "event=repair_done file={} moved_bytes={} replicas_changed={} ms={} "
                     "status=\"{}\"",
@@ -334,9 +353,8 @@ void HydfsService::ScanDecide(
                   std::lock_guard<std::mutex> lock(stats_mu_);
                   ++stats_.repairs_done;
                 }
-                // The replicas now hold everything this copy had; the next scan drops an
-                // extra copy once it sees them equal.
-                if (extra) scan_pending_ = true;
+                // The replicas now hold everything this copy had: the scan requested above
+                // drops the extra copy once it sees them equal.
               });
   }
 }
