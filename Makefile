@@ -1,10 +1,11 @@
 # Thin driver over meson. `make` builds (release), `make test` builds and runs every test,
-# `make demo` runs the demo on a local cluster, `make bench-membership` prints figures.
+# `make demo` runs the demo on a local cluster, `make bench-membership` and `make bench-hydfs`
+# print figures.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all build deps debug asan test test-asan demo bench-membership clean format
+.PHONY: all build deps debug asan test test-asan demo bench-membership bench-hydfs clean format
 
 all: build
 
@@ -36,6 +37,9 @@ demo: build
 
 bench-membership: build
 	@python3 scripts/bench_membership.py --build $(BUILD)
+
+bench-hydfs: build
+	@python3 scripts/bench_hydfs.py --build $(BUILD)
 
 format:
 	@find shared daemon ctl tests operators -name '*.h' -o -name '*.cc' | xargs clang-format -i

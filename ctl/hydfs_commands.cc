@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ctl/commands.h"
+#include "ctl/json.h"
 #include "ctl/output.h"
 #include "ctl/transfer.h"
 #include "shared/wire/fields.h"
@@ -77,9 +78,9 @@ int Multi(Context& ctx, const std::string& cmd, const std::string& name,
     const TransferOutcome& r = results[i];
     bool ok = !r.local_error && r.outcome.ok();
     if (ctx.json) {
-      std::printf("%s{\"node\":\"%s\",\"local\":\"%s\",\"ok\":%s,\"error\":\"%s\"}", i ? "," : "",
-                  rest[i].c_str(), rest[n + i].c_str(), ok ? "true" : "false",
-                  ok ? "" : r.outcome.status.message().c_str());
+      std::printf("%s{\"node\":%s,\"local\":%s,\"ok\":%s,\"error\":%s}", i ? "," : "",
+                  JsonString(rest[i]).c_str(), JsonString(rest[n + i]).c_str(),
+                  ok ? "true" : "false", JsonString(ok ? "" : r.outcome.status.message()).c_str());
     } else if (ok) {
       std::printf("%s: ok (%s)\n", rest[i].c_str(), rest[n + i].c_str());
     } else {

@@ -161,10 +161,12 @@ void HydfsService::PutHead(PutPtr op) {
   struct Acc {
     size_t pending = 0, answered = 0;
     std::vector<std::optional<FileSummary>> found;
+    std::vector<bool> heard;
   };
   auto acc = std::make_shared<Acc>();
   acc->pending = replicas.size();
   acc->found.resize(replicas.size());
+  acc->heard.resize(replicas.size(), false);
   for (size_t i = 0; i < replicas.size(); ++i) {
     rpc_->Call(
         replicas[i].rpc_endpoint(), wire::MsgType::kHydfsHead,
@@ -183,6 +185,7 @@ void HydfsService::PutHead(PutPtr op) {
             if (payload.ok() && payload->type == msgpack::type::ARRAY &&
                 payload->via.array.size == 1) {
               ++acc->answered;
+              acc->heard[i] = true;
               const msgpack::object* s = wire::MapGet(payload->via.array.ptr[0], "summary");
               if (s && s->type != msgpack::type::NIL) {
                 auto summary = ReadSummary(*s);
@@ -217,7 +220,27 @@ void HydfsService::PutHead(PutPtr op) {
           op->file = FileMeta{op->name, *gen, 0, ""};
           uint64_t& next = next_seq_[*gen];
           op->meta.seq = ++next;  // 0 is the create
-          PutOpen(op);
+          // A replica that answered without a copy is new to the file (the ring moved and the
+          // repair scan has not reached it yet): repair now, or the append could miss its
+          // quorum although the file is readable.
+          bool lacking = false;
+          for (size_t k = 0; k < acc->found.size(); ++k) {
+            lacking |= acc->heard[k] && (!acc->found[k] || acc->found[k]->gen != *gen);
+          }
+          if (!lacking) {
+            PutOpen(op);
+            return;
+          }
+          Log()->info("event=repair_before_write file={} reason=\"a replica has no copy yet\"",
+                      op->name);
+          Reconcile(op->name, /*background=*/false, /*include_self_copy=*/false,
+                    [this, op](Status st, uint64_t moved, uint32_t) {
+                      if (op->finished) return;
+                      Log()->info("event=repair_before_write_done file={} moved_bytes={} "
+                                  "status=\"{}\"",
+                                  op->name, moved, st.ToString());
+                      PutOpen(op);
+                    });
         });
   }
 }
@@ -279,8 +302,10 @@ void HydfsService::PutOpen(PutPtr op) {
             Status why = Status::Unavailable("fewer than " + std::to_string(need) +
                                              " replicas accepted the write");
             for (const auto& l : op->lanes) {
-              if (l.failed && l.status.code() != StatusCode::kTimeout &&
-                  l.status.code() != StatusCode::kUnavailable) {
+              bool transient = l.status.code() == StatusCode::kTimeout ||
+                               l.status.code() == StatusCode::kUnavailable ||
+                               (!op->create && l.status.code() == StatusCode::kNotFound);
+              if (l.failed && !transient) {
                 why = l.status;  // a definitive answer (exists, not found, disk full) beats "down"
                 break;
               }
