@@ -236,9 +236,10 @@ void HydfsService::PutHead(PutPtr op) {
           Reconcile(op->name, /*background=*/false, /*include_self_copy=*/false,
                     [this, op](Status st, uint64_t moved, uint32_t) {
                       if (op->finished) return;
-                      Log()->info("event=repair_before_write_done file={} moved_bytes={} "
-                                  "status=\"{}\"",
-                                  op->name, moved, st.ToString());
+                      Log()->info(
+                          "event=repair_before_write_done file={} moved_bytes={} "
+                          "status=\"{}\"",
+                          op->name, moved, st.ToString());
                       PutOpen(op);
                     });
         });

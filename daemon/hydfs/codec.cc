@@ -1,5 +1,7 @@
 #include "daemon/hydfs/codec.h"
 
+#include <cctype>
+
 #include "shared/wire/fields.h"
 
 namespace rs::hydfs {
@@ -138,7 +140,8 @@ Status ValidateName(const std::string& name) {
       return Status::InvalidArgument("file name contains a NUL or newline character");
     }
   }
-  if (name.front() == ' ' || name.back() == ' ' || name.front() == '\t' || name.back() == '\t') {
+  if (std::isspace(static_cast<unsigned char>(name.front())) ||
+      std::isspace(static_cast<unsigned char>(name.back()))) {
     return Status::InvalidArgument("file name '" + name + "' starts or ends with whitespace");
   }
   size_t start = 0;

@@ -1,5 +1,7 @@
 #include "daemon/hydfs/fetch.h"
 
+#include <algorithm>
+
 #include "shared/logging.h"
 
 namespace rs::hydfs {
@@ -76,6 +78,8 @@ void Fetch::NextRun() {
     ranges.emplace_back(items_[i].meta.id, i == item_ ? chunk_ : items_[i].from, items_[i].to);
   }
   uint64_t first_seq = seq_;
+  run_end_seq_ = seq_;
+  for (const auto& [id, from, to] : ranges) run_end_seq_ += to - from;
   uint8_t lane = lane_;
   std::weak_ptr<Fetch> weak = weak_from_this();
   env_.rpc->Call(
@@ -120,6 +124,11 @@ void Fetch::OnFrame(transport::StreamMsg& msg) {
   last_frame_ = Clock::now();
   if (msg.kind == transport::StreamKind::kEnd) {
     if (msg.status.ok()) {
+      if (seq_ < run_end_seq_) {
+        FailSource("the source ended its stretch at chunk " + std::to_string(seq_) + " of " +
+                   std::to_string(run_end_seq_));
+        return;
+      }
       // The source finished its stretch: continue with the next one, or finish.
       run_active_ = false;
       NextRun();
@@ -146,17 +155,20 @@ void Fetch::OnFrame(transport::StreamMsg& msg) {
     FailSource(what);
     return;
   }
-  Status st = on_chunk ? on_chunk(msg, item, chunk_) : Status::Ok();
-  if (!st.ok()) {
-    env_.port->Send(source_.data_endpoint(), transport::EndFrame(stream_, lane_, st));
-    Finish(st);
-    return;
-  }
+  // Advance first: the sink may call AckThrough() for this very chunk from inside on_chunk.
+  uint32_t chunk = chunk_;
   bytes_ += msg.data.size();
   ++seq_;
   if (++chunk_ >= item.to) {
     ++item_;
     if (item_ < items_.size()) chunk_ = items_[item_].from;
+  }
+  Status st = on_chunk ? on_chunk(msg, item, chunk) : Status::Ok();
+  if (finished_) return;  // the sink aborted or finished the fetch from its callback
+  if (!st.ok()) {
+    env_.port->Send(source_.data_endpoint(), transport::EndFrame(stream_, lane_, st));
+    Finish(st);
+    return;
   }
   if (!manual_ack) SendAck(seq_ - 1);
   if (Complete()) {
@@ -165,6 +177,14 @@ void Fetch::OnFrame(transport::StreamMsg& msg) {
     else if (sink_acked_ >= seq_)
       Finish(Status::Ok());
   }
+}
+
+std::vector<std::string> Fetch::sources_used() const {
+  std::vector<std::string> out;
+  for (const auto& s : used_) {
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  }
+  return out;
 }
 
 void Fetch::SendAck(uint64_t seq) {
@@ -176,7 +196,11 @@ void Fetch::SendAck(uint64_t seq) {
 void Fetch::AckThrough(uint64_t seq) {
   if (finished_) return;
   sink_acked_ = std::max(sink_acked_, std::min(seq + 1, seq_));
-  if (sink_acked_ > 0 && run_active_) SendAck(sink_acked_ - 1);
+  if (sink_acked_ > 0 && run_active_ && sink_acked_ > acked_) {
+    SendAck(sink_acked_ - 1);
+    // The source was waiting for this ack, not idle: its silence is measured from now.
+    last_frame_ = Clock::now();
+  }
   if (Complete() && sink_acked_ >= seq_) Finish(Status::Ok());
 }
 

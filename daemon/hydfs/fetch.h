@@ -75,7 +75,8 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
   uint64_t bytes() const { return bytes_; }
   const std::string& name() const { return name_; }
   bool finished() const { return finished_; }
-  std::vector<std::string> sources_used() const { return used_; }
+  // Each source this fetch read from, in first-use order, without repeats.
+  std::vector<std::string> sources_used() const;
 
  private:
   void NextRun();
@@ -92,9 +93,10 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
   std::vector<FetchItem> items_;
   size_t item_ = 0;  // next chunk to receive: items_[item_], chunk chunk_
   uint32_t chunk_ = 0;
-  uint64_t seq_ = 0;         // its sequence number
-  uint64_t acked_ = 0;       // acks sent: every seq < acked_
-  uint64_t sink_acked_ = 0;  // manual_ack: the sink consumed every seq < sink_acked_
+  uint64_t seq_ = 0;          // its sequence number
+  uint64_t run_end_seq_ = 0;  // the current run's stretch ends before this seq
+  uint64_t acked_ = 0;        // acks sent: every seq < acked_
+  uint64_t sink_acked_ = 0;   // manual_ack: the sink consumed every seq < sink_acked_
   bool run_active_ = false;
   uint8_t lane_ = 0;
   RingNode source_;

@@ -102,8 +102,8 @@ Result<StreamMsg> ParseStreamFrame(zmq::message_t frame) {
   wire::DecodeLimits limits;
   limits.max_bytes = kMaxChunkFrame + 4096;
   limits.max_bin = kMaxChunkFrame;
-  limits.max_array = 16;
-  limits.max_map = 64;
+  limits.max_array = 1u << 16;  // end payloads may carry lists (sources, corruption reports)
+  limits.max_map = 1024;
   limits.reference_bins = true;
   auto env = wire::Decode(
       std::string_view(static_cast<const char*>(msg.frame->data()), msg.frame->size()), limits);
