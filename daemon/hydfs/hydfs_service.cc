@@ -128,7 +128,6 @@ void HydfsService::Io(std::function<Status()> work, std::function<void(Status)> 
 }
 
 void HydfsService::SyncLater(uint64_t append_id) {
-  if (options_.fsync_before_ack) return;  // already synced
   syncer_->Submit([this, append_id] {
     Status st = store_->SyncBlob(append_id);
     // A blob removed meanwhile is fine; anything else is worth a warning.

@@ -124,7 +124,8 @@ class HydfsService {
   std::vector<RingNode> ReplicasOf(const std::string& name) const;
   FetchEnv MakeFetchEnv(Clock::duration idle);
   void Io(std::function<Status()> work, std::function<void(Status)> then);
-  void SyncLater(uint64_t append_id);  // background fsync of a blob finished without sync
+  // Background fsync (a no-op when already synced) and drop-behind of a committed blob.
+  void SyncLater(uint64_t append_id);
   void CtlCommand(const std::string& cmd, const Args& args, Reply done);
   void CmdLs(const Args& args, Reply done);
   void CmdLsAll(const std::string& prefix, Reply done);

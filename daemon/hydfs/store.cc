@@ -1,6 +1,7 @@
 #include "daemon/hydfs/store.h"
 
 #include <fcntl.h>
+#include <cstdlib>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -942,6 +943,10 @@ Status Store::SyncBlob(uint64_t append_id) {
   if (fd < 0) return IoStatus(errno, "open " + path);
   Status s;
   if (::fdatasync(fd) != 0) s = IoStatus(errno, "fdatasync " + path);
+  // Drop-behind (as HDFS datanodes do): the data is on disk now, so its page-cache copy only
+  // crowds out other pages. Replicas write 3 copies of everything on a shared machine; keeping
+  // them cached made 1 GB creates 2-3x slower here. Reads that follow come from the disk.
+  if (s.ok()) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   ::close(fd);
   if (s.ok()) s = FsyncDir(impl_->BlobDir(append_id));
   return s;

@@ -108,7 +108,8 @@ class Store {
   // Reads chunk `index` of `append` into `out` (capacity append.ChunkBytes(index)) and checks its
   // CRC: Corruption (naming the blob and chunk) on mismatch or a short/missing blob.
   Status ReadChunk(const AppendMeta& append, uint32_t index, char* out) const;
-  // fdatasyncs a finished blob and its directory (a blob finished without sync).
+  // fdatasyncs a finished blob and its directory, then drops the blob's pages from the page
+  // cache (drop-behind: written data is not kept in memory three times over).
   Status SyncBlob(uint64_t append_id);
   // A repair: overwrites chunk `index` of an existing blob with `data` (CRC-checked) and fsyncs.
   Status RewriteChunk(const AppendMeta& append, uint32_t index, std::string_view data);
