@@ -215,6 +215,8 @@ void HydfsService::GetPlanned(GetPtr op) {
     op->fill_path = cache_->FillPath(op->name);
     op->fill_fd = ::open(op->fill_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
   }
+  op->total_chunks = 0;
+  for (const auto& item : items) op->total_chunks += item.to - item.from;
   auto fetch =
       std::make_shared<Fetch>(MakeFetchEnv(std::chrono::milliseconds(options_.transfer_timeout_ms)),
                               op->stream, op->name, op->plan.file.gen, std::move(items));
@@ -236,6 +238,9 @@ void HydfsService::GetPlanned(GetPtr op) {
       if (!client_->Send(raw->tool, transport::ShareFrame(*msg.frame))) {
         return Status::Unavailable("the client's receive queue is full");
       }
+      // The last chunk is on its way to the client: release the source now rather than after
+      // the client's final ack (the end frame follows the data in order).
+      if (msg.seq + 1 == raw->total_chunks) raw->fetch->AckThrough(msg.seq);
     } else {
       raw->data.append(msg.data);
     }
@@ -293,7 +298,9 @@ void HydfsService::PumpCacheRead(GetOp& op) {
     }
     ++op.cache_sent;
   }
-  if (op.cache_acked >= op.cache_chunks) FinishGet(op, Status::Ok());
+  // Everything is queued to the client, in order, ahead of the final frame: done. (Its acks only
+  // pace the window; waiting for the last one would add a round trip to every get.)
+  if (op.cache_sent >= op.cache_chunks) FinishGet(op, Status::Ok());
 }
 
 void HydfsService::OnGetFrame(GetOp& op, transport::StreamMsg& msg) {

@@ -66,6 +66,7 @@ struct HydfsService::GetOp {
   std::map<uint64_t, std::vector<RingNode>> sources;  // append id -> replicas holding it
   uint64_t size = 0;
   std::shared_ptr<Fetch> fetch;
+  uint64_t total_chunks = 0;  // of the fetch
   std::string fill_path;  // cache fill in progress
   int fill_fd = -1;
   uint64_t fill_offset = 0;
