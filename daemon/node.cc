@@ -117,6 +117,12 @@ Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOp
     return Status::Ok();
   }
   if (key.rfind("hydfs_", 0) == 0) return ApplyHydfsEntry(key, value, &o->hydfs);
+  if (key == "log_ship_interval_ms") {
+    uint64_t v = 0;
+    RS_RETURN_IF_ERROR(ParseUint(key, value, 3600000, &v));
+    o->log_ship_interval_ms = static_cast<uint32_t>(v);
+    return Status::Ok();
+  }
   if (key == "log_level") {
     o->log_level = value;
     return Status::Ok();
@@ -150,6 +156,7 @@ Status ApplyConfigText(const std::string& text, const std::string& source, NodeO
 Node::Node(NodeOptions options) : options_(std::move(options)) {}
 
 Node::~Node() {
+  if (shipper_) shipper_->Stop();
   if (admin_) admin_->Stop();
   if (hydfs_) hydfs_->Stop();
   if (membership_) membership_->Stop();
@@ -183,6 +190,9 @@ Status Node::Start() {
     return Status::IOError("cannot create data dir " + options_.data_dir + ": " + ec.message());
   fs::remove(fs::path(options_.data_dir) / "ready", ec);
   log_file_ = (fs::absolute(options_.data_dir) / "raind.log").string();
+  // This process's lines start where the log ends now (the log is appended across restarts).
+  log_start_offset_ = fs::exists(log_file_, ec) ? fs::file_size(log_file_, ec) : 0;
+  if (ec) log_start_offset_ = 0;
   LogOptions log;
   log.file = log_file_;
   log.level = options_.log_level;
@@ -204,7 +214,12 @@ Status Node::Start() {
   membership_ = std::make_unique<membership::MembershipService>(options_.membership);
   RS_RETURN_IF_ERROR(membership_->Start(*hydfs_ports));
   hydfs_->Start(membership_.get());
-  admin_->Start(membership_.get(), hydfs_.get());
+  logquery::LogQueryOptions lq;
+  lq.host = options_.host;
+  lq.log_dir = fs::absolute(options_.data_dir).string();
+  lq.log_name = "raind.log";
+  logquery_ = std::make_unique<logquery::LogQueryService>(lq);
+  admin_->Start(membership_.get(), hydfs_.get(), logquery_.get());
 
   std::string id = membership_->initial_id().str();
   RS_RETURN_IF_ERROR(WriteReadyFile(id, *port));
@@ -215,6 +230,7 @@ Status Node::Start() {
 
   if (options_.introducer.empty()) {
     membership_->Found();
+    StartShipper();
     return Status::Ok();
   }
   auto introducer = HostPort::Parse(options_.introducer);
@@ -223,7 +239,18 @@ Status Node::Start() {
   membership_->Join(*introducer, [&joined](Status st) { joined.set_value(st); });
   Status st = joined.get_future().get();  // bounded by join_timeout_ms
   if (!st.ok()) return st;
+  StartShipper();
   return Status::Ok();
+}
+
+void Node::StartShipper() {
+  if (options_.log_ship_interval_ms == 0) return;
+  logquery::LogShipperOptions o;
+  o.log_path = log_file_;
+  o.start_offset = log_start_offset_;
+  o.interval = std::chrono::milliseconds(options_.log_ship_interval_ms);
+  shipper_ = std::make_unique<logquery::LogShipper>(o, hydfs_.get(), membership_.get());
+  shipper_->Start();
 }
 
 int Node::RunUntilSignal() {
@@ -234,6 +261,7 @@ int Node::RunUntilSignal() {
   int sig = 0;
   sigwait(&set, &sig);
   Logger("node")->info("event=signal signal={} action=leave", sig);
+  if (shipper_) shipper_->Stop();  // ships what is left first
   std::promise<void> left;
   membership_->Leave([&left] { left.set_value(); });
   left.get_future().wait_for(std::chrono::seconds(5));

@@ -10,6 +10,8 @@
 
 #include "daemon/admin/admin_service.h"
 #include "daemon/hydfs/hydfs_service.h"
+#include "daemon/logquery/log_shipper.h"
+#include "daemon/logquery/logquery_service.h"
 #include "daemon/membership/membership_service.h"
 #include "shared/status.h"
 
@@ -24,6 +26,7 @@ struct NodeOptions {
   bool log_stderr = false;
   membership::ServiceOptions membership;
   hydfs::HydfsOptions hydfs;  // dir and host are filled in from data_dir and host
+  uint32_t log_ship_interval_ms = 2000;  // ship the log into HyDFS this often; 0: never
 };
 
 // Applies "key = value" lines (the config file format; '#' starts a comment) to `options`.
@@ -44,12 +47,16 @@ class Node {
 
  private:
   Status WriteReadyFile(const std::string& id, uint16_t port);
+  void StartShipper();
 
   NodeOptions options_;
   std::string log_file_;
+  uint64_t log_start_offset_ = 0;  // size of the log before this process wrote to it
   std::unique_ptr<admin::AdminService> admin_;
   std::unique_ptr<membership::MembershipService> membership_;
   std::unique_ptr<hydfs::HydfsService> hydfs_;
+  std::unique_ptr<logquery::LogQueryService> logquery_;
+  std::unique_ptr<logquery::LogShipper> shipper_;
 };
 
 }  // namespace rs

@@ -69,9 +69,11 @@ Result<uint16_t> AdminService::Bind() {
   return server_->Listen(host_, port_, opts);
 }
 
-void AdminService::Start(membership::MembershipService* membership, hydfs::HydfsService* hydfs) {
+void AdminService::Start(membership::MembershipService* membership, hydfs::HydfsService* hydfs,
+                         logquery::LogQueryService* logquery) {
   membership_ = membership;
   hydfs_ = hydfs;
+  logquery_ = logquery;
   server_->Handle(
       wire::MsgType::kAdminCommand,
       [this](const wire::Envelope& env, const transport::Responder& r) { OnCommand(env, r); });
@@ -129,6 +131,12 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
     return;
   }
   Log()->debug("event=command cmd={}", cmd);
+  if (cmd.rfind("log.", 0) == 0) {
+    logquery_->Command(cmd, args, [this, responder](Status st, wire::BodyWriter body) {
+      loop_.Post([responder, st, body] { responder.Reply(st, body); });
+    });
+    return;
+  }
   if (cmd.rfind("hydfs.", 0) == 0) {
     hydfs_->Command(cmd, std::move(args), [this, responder](Status st, wire::BodyWriter body) {
       loop_.Post([responder, st, body] { responder.Reply(st, body); });

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "daemon/hydfs/hydfs_service.h"
+#include "daemon/logquery/logquery_service.h"
 #include "daemon/membership/membership_service.h"
 #include "shared/transport/event_loop.h"
 #include "shared/transport/rpc.h"
@@ -30,8 +31,10 @@ class AdminService {
   // Binds the control port; returns the port actually bound.
   Result<uint16_t> Bind();
   // Serves requests once membership and HyDFS exist; starts the loop thread. Commands named
-  // "hydfs.*" are forwarded to `hydfs` and answered when it completes them.
-  void Start(membership::MembershipService* membership, hydfs::HydfsService* hydfs);
+  // "hydfs.*" are forwarded to `hydfs` and answered when it completes them; "log.*" go to
+  // `logquery`.
+  void Start(membership::MembershipService* membership, hydfs::HydfsService* hydfs,
+             logquery::LogQueryService* logquery);
   void Stop();
   uint64_t malformed_frames() const { return server_ ? server_->malformed_frames() : 0; }
 
@@ -49,6 +52,7 @@ class AdminService {
   std::unique_ptr<transport::RpcServer> server_;
   membership::MembershipService* membership_ = nullptr;
   hydfs::HydfsService* hydfs_ = nullptr;
+  logquery::LogQueryService* logquery_ = nullptr;
 };
 
 }  // namespace rs::admin

@@ -41,7 +41,8 @@ void HydfsService::StartPut(PutPtr op) {
   op->meta.chunk_size = options_.chunk_size;
   op->meta.wall_ms = WallMillis();
   op->chunks = (op->meta.size + options_.chunk_size - 1) / options_.chunk_size;
-  Log()->info("event=op_start op={} file={} bytes={} client={}", OpName(op->create), op->name,
+  Log()->log(op->quiet ? spdlog::level::debug : spdlog::level::info,
+             "event=op_start op={} file={} bytes={} client={}", OpName(op->create), op->name,
               op->meta.size, self_id_);
   puts_[op->stream] = op;
   if (!st.ok()) {
@@ -262,7 +263,9 @@ void HydfsService::PutOpen(PutPtr op) {
     rpc_->Call(
         op->lanes[i].node.rpc_endpoint(), wire::MsgType::kHydfsPut,
         [&](wire::Packer& pk) {
-          pk.pack_map(7);
+          pk.pack_map(8);
+          pk.pack("quiet");
+          pk.pack(op->quiet);
           pk.pack("phase");
           pk.pack("open");
           pk.pack("create");
@@ -546,7 +549,8 @@ void HydfsService::FinishPut(PutOp& op, Status status) {
   }
   uint64_t us =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - op.started).count();
-  Log()->info("event=op_done op={} file={} bytes={} replicas={} ms={} status=\"{}\"",
+  Log()->log(op.quiet && status.ok() ? spdlog::level::debug : spdlog::level::info,
+             "event=op_done op={} file={} bytes={} replicas={} ms={} status=\"{}\"",
               OpName(op.create), op.name, op.meta.size, stored.size(), us / 1000,
               status.ToString());
   if (status.ok()) {

@@ -559,10 +559,11 @@ void HydfsService::CmdRm(const Args& args, Reply done) {
 // --- in-process API ---
 
 void HydfsService::Create(const std::string& name, std::string data,
-                          std::function<void(Status)> done) {
-  loop_.Post([this, name, data = std::move(data), done = std::move(done)]() mutable {
+                          std::function<void(Status)> done, bool quiet) {
+  loop_.Post([this, name, data = std::move(data), done = std::move(done), quiet]() mutable {
     auto op = std::make_shared<PutOp>();
     op->create = true;
+    op->quiet = quiet;
     op->name = name;
     op->meta.size = data.size();
     op->data = std::move(data);
@@ -573,10 +574,11 @@ void HydfsService::Create(const std::string& name, std::string data,
 }
 
 void HydfsService::Append(const std::string& name, std::string data,
-                          std::function<void(Status)> done) {
-  loop_.Post([this, name, data = std::move(data), done = std::move(done)]() mutable {
+                          std::function<void(Status)> done, bool quiet) {
+  loop_.Post([this, name, data = std::move(data), done = std::move(done), quiet]() mutable {
     auto op = std::make_shared<PutOp>();
     op->create = false;
+    op->quiet = quiet;
     op->name = name;
     op->meta.size = data.size();
     op->data = std::move(data);

@@ -104,8 +104,12 @@ class HydfsService {
   void Command(const std::string& cmd, Args args, Reply done);
 
   // In-process client API (for the log shipper and the stream engine).
-  void Create(const std::string& name, std::string data, std::function<void(Status)> done);
-  void Append(const std::string& name, std::string data, std::function<void(Status)> done);
+  // `quiet`: logged at debug level at the client and the replicas (the log shipper's own appends
+  // must not feed the log they ship).
+  void Create(const std::string& name, std::string data, std::function<void(Status)> done,
+              bool quiet = false);
+  void Append(const std::string& name, std::string data, std::function<void(Status)> done,
+              bool quiet = false);
   void Get(const std::string& name, std::function<void(Result<std::string>)> done);
 
  private:

@@ -25,6 +25,7 @@ struct HydfsService::Lane {
 struct HydfsService::PutOp {
   uint64_t stream = 0;
   bool create = false;
+  bool quiet = false;  // log at debug level (the log shipper's appends)
   std::string name;
   FileMeta file;    // create: the new generation; append: the generation appended to
   AppendMeta meta;  // crcs unknown until the data has passed
@@ -87,6 +88,7 @@ struct HydfsService::Inbound {
   uint8_t lane = 0;
   std::string sender;  // the client's data endpoint
   bool create = false;
+  bool quiet = false;
   FileMeta file;
   std::unique_ptr<BlobWriter> writer;  // null for an empty write
   AppendMeta empty_meta;               // the append as announced (crcs empty)

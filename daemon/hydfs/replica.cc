@@ -179,7 +179,8 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
             last_write_[in.file.name] = Clock::now();
             if (in.create) reservations_.erase(in.file.name);
           }
-          Log()->info("event=replica_done op={} file={} append={} bytes={} ms={} status=\"{}\"",
+          Log()->log(in.quiet && st.ok() ? spdlog::level::debug : spdlog::level::info,
+                     "event=replica_done op={} file={} append={} bytes={} ms={} status=\"{}\"",
                       in.create ? "create" : "append", in.file.name, Hex64(in.empty_meta.id),
                       in.empty_meta.size, ToMillis(Clock::now() - in.started), st.ToString());
           inbound_.erase(it);
@@ -194,6 +195,8 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
   const msgpack::object* meta_obj = open.Map("append");
   uint64_t lane = open.Uint("lane", 126);
   std::string sender = open.Str("sender", 256);
+  bool quiet = open.BoolOr("quiet", false);
+  auto level = quiet ? spdlog::level::debug : spdlog::level::info;
   if (!open.ok()) {
     r.Reply(open.status());
     return;
@@ -217,7 +220,8 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
     return;
   }
   const std::string& name = file->name;
-  Log()->info(
+  Log()->log(
+      level,
       "event=replica_received op={} file={} gen={} append={} client={} seq={} bytes={} "
       "from={}",
       create ? "create" : "append", name, Hex64(file->gen), Hex64(meta->id), meta->client,
@@ -253,6 +257,7 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
   in->lane = static_cast<uint8_t>(lane);
   in->sender = sender;
   in->create = create;
+  in->quiet = quiet;
   in->file = *file;
   in->empty_meta = *meta;
   in->empty_meta.crcs.clear();

@@ -51,7 +51,9 @@ Result<GotFile> ReadGot(Result<Json> reply, const std::string& local) {
 }  // namespace
 
 std::vector<std::string> HydfsArgs(std::vector<std::string> more) {
-  std::vector<std::string> args = {"--set", "hydfs_chunk_size=" + std::to_string(kTestChunkSize)};
+  // Log shipping off: these scenarios count the files and bytes each node stores.
+  std::vector<std::string> args = {"--set", "hydfs_chunk_size=" + std::to_string(kTestChunkSize),
+                                   "--set", "log_ship_interval_ms=0"};
   args.insert(args.end(), more.begin(), more.end());
   return args;
 }
