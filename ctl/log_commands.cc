@@ -100,8 +100,8 @@ Result<std::vector<std::string>> Select(const std::vector<std::string>& members,
   size_t start = 0;
   while (start <= wanted.size()) {
     size_t comma = wanted.find(',', start);
-    std::string name = wanted.substr(start, comma == std::string::npos ? std::string::npos
-                                                                        : comma - start);
+    std::string name =
+        wanted.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!name.empty()) {
       std::string found;
       for (const auto& id : members) {
@@ -242,8 +242,8 @@ int GrepNodes(Context& ctx, const GrepFlags& f) {
     peers.push_back(p.get());
     owned.push_back(std::move(p));
   }
-  std::map<std::string, std::string> args = {{"pattern", f.pattern}, {"flags", f.Letters()},
-                                             {"files", f.files}};
+  std::map<std::string, std::string> args = {
+      {"pattern", f.pattern}, {"flags", f.Letters()}, {"files", f.files}};
   if (f.max_count >= 0) args["max_count"] = std::to_string(f.max_count);
   StartAll(ctx, "log.grep", args, listener.endpoint(), peers);
 
@@ -308,14 +308,15 @@ int GrepNodes(Context& ctx, const GrepFlags& f) {
     }
   }
   if (ctx.json) {
-    std::string out = "{\"total\":" + std::to_string(total) + ",\"partial\":" +
-                      (partial ? "true" : "false") + ",\"nodes\":[";
+    std::string out = "{\"total\":" + std::to_string(total) +
+                      ",\"partial\":" + (partial ? "true" : "false") + ",\"nodes\":[";
     for (size_t k = 0; k < peers.size(); ++k) {
       const Peer* p = peers[k];
       bool answered = !(p->failed && p->exit != 2);
       out += std::string(k ? "," : "") + "{\"node\":" + JsonString(p->id) +
              ",\"answered\":" + (answered ? "true" : "false") +
-             ",\"selected\":" + std::to_string(p->selected) + ",\"exit\":" + std::to_string(p->exit) +
+             ",\"selected\":" + std::to_string(p->selected) +
+             ",\"exit\":" + std::to_string(p->exit) +
              ",\"error\":" + JsonString(answered && p->exit < 2 ? "" : p->error) + "}";
     }
     out += "]}\n";
@@ -361,16 +362,16 @@ int GrepHydfs(Context& ctx, const GrepFlags& f) {
       size_t start = 0;
       while (start <= f.nodes.size()) {
         size_t comma = f.nodes.find(',', start);
-        std::string n = f.nodes.substr(start, comma == std::string::npos ? std::string::npos
-                                                                           : comma - start);
+        std::string n =
+            f.nodes.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         wanted |= n == id || Address(n) == Address(id);
         if (comma == std::string::npos) break;
         start = comma + 1;
       }
       if (!wanted) continue;
     }
-    std::string tmp = std::string(tmpdir ? tmpdir : "/tmp") + "/rainctl-grep-" +
-                      std::to_string(getpid());
+    std::string tmp =
+        std::string(tmpdir ? tmpdir : "/tmp") + "/rainctl-grep-" + std::to_string(getpid());
     TransferOutcome t = Download(ctx, name, tmp, false, {});
     if (t.local_error || !t.outcome.ok()) {
       partial = true;
@@ -451,9 +452,10 @@ int Follow(Context& ctx, const GrepFlags& f, double for_seconds) {
   std::vector<std::unique_ptr<Peer>> peers;
   std::map<uint64_t, Peer*> by_stream;
   std::set<std::string> known;
-  auto until = for_seconds > 0 ? Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(
-                                                    for_seconds * 1000))
-                               : TimePoint::max();
+  auto until =
+      for_seconds > 0
+          ? Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(for_seconds * 1000))
+          : TimePoint::max();
   auto next_refresh = Clock::now();
   auto idle = std::chrono::milliseconds(std::max(ctx.timeout_ms, 2000));
   std::map<std::string, std::string> args = {{"pattern", f.pattern}, {"flags", f.Letters()}};

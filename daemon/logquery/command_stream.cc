@@ -149,7 +149,8 @@ void CommandStream::Run() {
     if (items[2].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
       ssize_t n = ::read(child.stderr_fd(), buf.data(), buf.size());
       if (n > 0) {
-        err.append(buf.data(), std::min<size_t>(static_cast<size_t>(n), kStderrCap - std::min(kStderrCap, err.size())));
+        err.append(buf.data(), std::min<size_t>(static_cast<size_t>(n),
+                                                kStderrCap - std::min(kStderrCap, err.size())));
       } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         err_eof = true;
       }
@@ -206,7 +207,8 @@ void CommandStream::Run() {
     for (;;) {
       ssize_t n = ::read(child.stderr_fd(), buf.data(), buf.size());
       if (n <= 0) break;
-      err.append(buf.data(), std::min<size_t>(static_cast<size_t>(n), kStderrCap - std::min(kStderrCap, err.size())));
+      err.append(buf.data(), std::min<size_t>(static_cast<size_t>(n),
+                                              kStderrCap - std::min(kStderrCap, err.size())));
     }
     send(transport::EndFrame(stream, 0, Status::Ok(), [&](wire::Packer& pk) {
       pk.pack_map(5);

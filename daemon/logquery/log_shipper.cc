@@ -99,14 +99,16 @@ void LogShipper::ShipOnce() {
   if (::stat(options_.log_path.c_str(), &st) != 0) return;
   std::string batch;
   bool rotated = st.st_ino != inode_;
-  if (rotated) batch = ReadLines(FirstRotation(options_.log_path), inode_, offset_, options_.max_batch);
+  if (rotated)
+    batch = ReadLines(FirstRotation(options_.log_path), inode_, offset_, options_.max_batch);
   if (!rotated) batch = ReadLines(options_.log_path, inode_, offset_, options_.max_batch);
   if (batch.empty() && !rotated) return;
   if (!batch.empty()) {
     Status shipped = Call(/*create=*/false, file_, batch);
     if (!shipped.ok()) {
-      Logger("logquery")->debug("event=ship_failed file={} bytes={} error=\"{}\"", file_,
-                                batch.size(), shipped.ToString());
+      Logger("logquery")
+          ->debug("event=ship_failed file={} bytes={} error=\"{}\"", file_, batch.size(),
+                  shipped.ToString());
       return;  // the same bytes next time
     }
     offset_ += batch.size();

@@ -22,10 +22,10 @@
 namespace rs::logquery {
 
 struct LogShipperOptions {
-  std::string log_path;                                    // the live log (raind.log)
-  uint64_t start_offset = 0;                               // ship from here (this process's lines)
+  std::string log_path;       // the live log (raind.log)
+  uint64_t start_offset = 0;  // ship from here (this process's lines)
   Clock::duration interval = std::chrono::seconds(2);
-  size_t max_batch = 8 << 20;                              // bytes per append
+  size_t max_batch = 8 << 20;  // bytes per append
 };
 
 class LogShipper {
@@ -53,9 +53,9 @@ class LogShipper {
   bool stop_ = false;  // guarded by mu_
 
   // Shipper thread only.
-  std::string file_;      // the HyDFS file of the current member id ("" before the first)
-  ino_t inode_ = 0;       // the log file being read
-  uint64_t offset_ = 0;   // bytes of it already shipped
+  std::string file_;     // the HyDFS file of the current member id ("" before the first)
+  ino_t inode_ = 0;      // the log file being read
+  uint64_t offset_ = 0;  // bytes of it already shipped
 };
 
 }  // namespace rs::logquery

@@ -20,7 +20,8 @@ std::string Arg(const LogQueryService::Args& args, const std::string& key) {
 int RotationIndex(const std::string& name, const std::string& log_name) {
   if (name == log_name) return 0;
   size_t dot = log_name.rfind('.');
-  std::string stem = log_name.substr(0, dot), ext = dot == std::string::npos ? "" : log_name.substr(dot);
+  std::string stem = log_name.substr(0, dot),
+              ext = dot == std::string::npos ? "" : log_name.substr(dot);
   if (name.size() <= stem.size() + ext.size() + 1 || name.rfind(stem + ".", 0) != 0 ||
       name.substr(name.size() - ext.size()) != ext) {
     return -1;
@@ -38,13 +39,14 @@ int RotationIndex(const std::string& name, const std::string& log_name) {
 Result<std::vector<std::string>> QueryFiles(const std::string& dir, const std::string& log_name,
                                             const std::string& pattern) {
   if (pattern.find('/') != std::string::npos) {
-    return Status::InvalidArgument("--files takes a pattern of names in the log directory, "
-                                   "without '/'");
+    return Status::InvalidArgument(
+        "--files takes a pattern of names in the log directory, "
+        "without '/'");
   }
   size_t dot = log_name.rfind('.');
-  std::string g = pattern.empty()
-                      ? log_name.substr(0, dot) + ".*" + (dot == std::string::npos ? "" : log_name.substr(dot))
-                      : pattern;
+  std::string g = pattern.empty() ? log_name.substr(0, dot) + ".*" +
+                                        (dot == std::string::npos ? "" : log_name.substr(dot))
+                                  : pattern;
   std::vector<std::string> names;
   auto add = [&](const std::string& one) {
     glob_t gl{};
@@ -60,9 +62,10 @@ Result<std::vector<std::string>> QueryFiles(const std::string& dir, const std::s
   add(g);
   if (pattern.empty()) {
     // Only the log and its numbered rotations, oldest first.
-    names.erase(std::remove_if(names.begin(), names.end(),
-                               [&](const std::string& n) { return RotationIndex(n, log_name) < 1; }),
-                names.end());
+    names.erase(
+        std::remove_if(names.begin(), names.end(),
+                       [&](const std::string& n) { return RotationIndex(n, log_name) < 1; }),
+        names.end());
     std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
       return RotationIndex(a, log_name) > RotationIndex(b, log_name);
     });
@@ -95,8 +98,8 @@ void LogQueryService::Command(const std::string& cmd, const Args& args, Reply do
   }
   std::string max_count = Arg(args, "max_count");
   if (!max_count.empty() &&
-      (max_count.size() > 18 ||
-       !std::all_of(max_count.begin(), max_count.end(), [](char c) { return c >= '0' && c <= '9'; }))) {
+      (max_count.size() > 18 || !std::all_of(max_count.begin(), max_count.end(),
+                                             [](char c) { return c >= '0' && c <= '9'; }))) {
     done(Status::InvalidArgument("-m needs a number"), {});
     return;
   }
@@ -141,8 +144,8 @@ void LogQueryService::Command(const std::string& cmd, const Args& args, Reply do
   done(Status::InvalidArgument("unknown log command '" + cmd + "'"), {});
 }
 
-Status LogQueryService::StartQuery(std::vector<std::string> argv, bool count_mode,
-                                   const Args& args, std::vector<std::string> files, Reply done) {
+Status LogQueryService::StartQuery(std::vector<std::string> argv, bool count_mode, const Args& args,
+                                   std::vector<std::string> files, Reply done) {
   CommandStreamOptions o;
   o.bind_host = options_.host;
   o.peer = Arg(args, "endpoint");
@@ -165,8 +168,8 @@ Status LogQueryService::StartQuery(std::vector<std::string> argv, bool count_mod
   ChildOptions child;
   child.cwd = options_.log_dir;
   uint64_t stream = o.stream;
-  Logger("logquery")->info("event=query_start stream={} command={} files={}", stream, argv[0],
-                           files.size());
+  Logger("logquery")
+      ->info("event=query_start stream={} command={} files={}", stream, argv[0], files.size());
   auto started = CommandStream::Start(argv, child, o, [stream](const Status& st) {
     Logger("logquery")->info("event=query_done stream={} status=\"{}\"", stream, st.ToString());
   });

@@ -26,9 +26,9 @@ namespace rs::logquery {
 
 struct LogQueryOptions {
   std::string host = "127.0.0.1";
-  std::string log_dir;                  // where raind.log and its rotations live
+  std::string log_dir;                 // where raind.log and its rotations live
   std::string log_name = "raind.log";  // the base name
-  size_t max_queries = 32;              // concurrent queries per node
+  size_t max_queries = 32;             // concurrent queries per node
 };
 
 // The files a query searches in `dir`: `glob` (one shell pattern, no '/'), or by default the

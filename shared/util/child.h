@@ -14,11 +14,11 @@
 namespace rs {
 
 struct ChildOptions {
-  std::string cwd;              // empty: inherit
-  bool pipe_stdin = false;      // else stdin is /dev/null
-  bool pipe_stdout = true;      // else /dev/null
-  bool pipe_stderr = true;      // else /dev/null
-  std::vector<std::string> env; // "K=V" added to the inherited environment
+  std::string cwd;               // empty: inherit
+  bool pipe_stdin = false;       // else stdin is /dev/null
+  bool pipe_stdout = true;       // else /dev/null
+  bool pipe_stderr = true;       // else /dev/null
+  std::vector<std::string> env;  // "K=V" added to the inherited environment
 };
 
 struct ChildExit {
