@@ -109,6 +109,7 @@ void LogShipper::ShipOnce() {
       Logger("logquery")
           ->debug("event=ship_failed file={} bytes={} error=\"{}\"", file_, batch.size(),
                   shipped.ToString());
+      if (shipped.code() == StatusCode::kNotFound) file_.clear();  // removed: create it again
       return;  // the same bytes next time
     }
     offset_ += batch.size();
