@@ -541,7 +541,7 @@ void AddLogCommands(CLI::App& app, Context& ctx, int* exit_code) {
   grep->add_flag("-F", f.F, "fixed strings");
   grep->add_flag("-w", f.w, "match whole words");
   grep->add_option("-m", f.max_count, "stop after NUM selected lines per file")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1 << 30));
   grep->add_option("--nodes", f.nodes, "comma-separated node ids or HOST:PORT (default: all)");
   grep->add_option("--files", f.files,
                    "GLOB of files in each node's log dir (default: raind.log and its rotations)");
