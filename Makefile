@@ -1,11 +1,12 @@
 # Thin driver over meson. `make` builds (release), `make test` builds and runs every test,
-# `make demo` runs the demo on a local cluster, `make bench-membership` and `make bench-hydfs`
-# print figures.
+# `make demo` runs the demo on a local cluster, `make bench-membership`, `make bench-hydfs` and
+# `make bench-grep` print figures.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all build deps debug asan test test-asan demo bench-membership bench-hydfs clean format
+.PHONY: all build deps debug asan test test-asan demo bench-membership bench-hydfs bench-grep \
+        clean format
 
 all: build
 
@@ -40,6 +41,9 @@ bench-membership: build
 
 bench-hydfs: build
 	@python3 scripts/bench_hydfs.py --build $(BUILD)
+
+bench-grep: build
+	@python3 scripts/bench_grep.py --build $(BUILD)
 
 format:
 	@find shared daemon ctl tests operators -name '*.h' -o -name '*.cc' | xargs clang-format -i

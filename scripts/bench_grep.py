@@ -6,7 +6,7 @@ writes a generated log of --size-mib MiB into every node's data dir as bench.log
 same searches both ways in one run. The dir and the cluster are removed at the end (also on
 Ctrl-C or an error). Progress goes to stderr, result tables to stdout.
 
-  python3 scripts/bench_grep.py --build build              # 4 nodes x 100 MiB, 5 runs (~1 min)
+  python3 scripts/bench_grep.py --build build              # 4 nodes x 100 MiB, 5 rounds (~20 s)
   python3 scripts/bench_grep.py --build build --runs 9 --size-mib 200
 
 What is measured, and how (MiB = 2^20 bytes; times are wall-clock seconds of one process):
@@ -517,8 +517,9 @@ class GrepBench:
             for side in ("local", "distributed"):
                 s = self.summary(key, side)
                 self.sums[(key, side)] = s
-                raw = None if count else s["out_bytes"] / MIB / s["s"]
-                line = None if count else s["line_bytes"] / MIB / s["s"]
+                no_rate = count or not s["out_bytes"]  # -c, or the empty fixed-cost query
+                raw = None if no_rate else s["out_bytes"] / MIB / s["s"]
+                line = None if no_rate else s["line_bytes"] / MIB / s["s"]
                 rows.append([key, side, s["runs"], f"{s['s']:.3f}", f"{s['min']:.3f}",
                              f"{s['max']:.3f}", s["selected"], f"{s['out_bytes'] / MIB:.2f}",
                              fmt(raw, 1), fmt(line, 1),

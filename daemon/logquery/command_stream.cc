@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <zmq.hpp>
 
@@ -102,7 +103,7 @@ void CommandStream::Run() {
     if (options_.count_mode) {
       selected += SumCounts(data);
     } else {
-      for (char c : data) selected += c == '\n';
+      selected += static_cast<uint64_t>(std::count(data.begin(), data.end(), '\n'));
     }
     return true;
   };
