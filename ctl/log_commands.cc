@@ -66,7 +66,7 @@ struct Peer {
   std::string error;  // why it failed, or grep's stderr
   uint64_t selected = 0;
   int exit = 0;
-  TimePoint last;
+  Clock::duration silent{0};  // time rainctl waited with nothing from this node
 };
 
 std::string Address(const std::string& id) {
@@ -169,7 +169,6 @@ void StartAll(const Context& ctx, const std::string& cmd, std::map<std::string, 
       args["stream"] = std::to_string(p->stream);
       args["endpoint"] = endpoint;
       Outcome out = Command(c, cmd, args);
-      p->last = Clock::now();
       if (!out.ok()) {
         p->failed = true;
         p->error = out.status.ToString();
@@ -247,41 +246,49 @@ int GrepNodes(Context& ctx, const GrepFlags& f) {
   if (f.max_count >= 0) args["max_count"] = std::to_string(f.max_count);
   StartAll(ctx, "log.grep", args, listener.endpoint(), peers);
 
+  // A node's silence is counted only while rainctl itself waits with nothing queued: time spent
+  // writing to a slow stdout (a pager, a full pipe) or waiting for another node's start is not
+  // the node's fault. Every node sends a keepalive at least every 500 ms once acknowledged, and
+  // every chunk is acknowledged as soon as it is read, so a live node is never silent long.
   auto idle = std::chrono::milliseconds(ctx.timeout_ms);
   for (;;) {
     bool open = false;
     for (Peer* p : peers) open |= p->started && !p->ended && !p->failed;
     if (!open || g_interrupted) break;
+    auto waited_from = Clock::now();
     auto msg = listener.Receive(100);
-    auto now = Clock::now();
-    if (msg) {
-      auto it = by_stream.find(msg->stream);
-      if (it == by_stream.end()) continue;
-      Peer& p = *it->second;
-      if (p.ended || p.failed) continue;
-      p.last = now;
-      if (msg->kind == transport::StreamKind::kChunk) {
-        if (!msg->data.empty() && !f.c) PrintLines(p, msg->data, ctx.json);
-        SendFrame(p, transport::AckFrame(p.stream, msg->seq, kToolLane));
-      } else if (msg->kind == transport::StreamKind::kEnd) {
-        p.ended = true;
-        if (!msg->status.ok()) {
-          p.failed = true;
-          p.error = msg->status.ToString();
-          continue;
+    if (!msg) {
+      auto waited = Clock::now() - waited_from;
+      for (Peer* p : peers) {
+        if (!p->started || p->ended || p->failed) continue;
+        p->silent += waited;
+        if (p->silent > idle) {
+          p->failed = true;
+          p->error = "no answer for " + std::to_string(ctx.timeout_ms) + " ms";
         }
-        int64_t exit = 0;
-        if (const auto* e = wire::MapGet(msg->payload, "exit")) wire::ReadInt(*e, &exit);
-        p.exit = static_cast<int>(exit);
-        p.selected = Uint(msg->payload, "selected");
-        p.error = Str(msg->payload, "stderr");
       }
+      continue;
     }
-    for (Peer* p : peers) {
-      if (p->started && !p->ended && !p->failed && now - p->last > idle) {
-        p->failed = true;
-        p->error = "no answer for " + std::to_string(ctx.timeout_ms) + " ms";
+    auto it = by_stream.find(msg->stream);
+    if (it == by_stream.end()) continue;
+    Peer& p = *it->second;
+    if (p.ended || p.failed) continue;
+    p.silent = Clock::duration::zero();
+    if (msg->kind == transport::StreamKind::kChunk) {
+      SendFrame(p, transport::AckFrame(p.stream, msg->seq, kToolLane));  // before the slow part
+      if (!msg->data.empty() && !f.c) PrintLines(p, msg->data, ctx.json);
+    } else if (msg->kind == transport::StreamKind::kEnd) {
+      p.ended = true;
+      if (!msg->status.ok()) {
+        p.failed = true;
+        p.error = msg->status.ToString();
+        continue;
       }
+      int64_t exit = 0;
+      if (const auto* e = wire::MapGet(msg->payload, "exit")) wire::ReadInt(*e, &exit);
+      p.exit = static_cast<int>(exit);
+      p.selected = Uint(msg->payload, "selected");
+      p.error = Str(msg->payload, "stderr");
     }
   }
   std::fflush(stdout);
@@ -490,33 +497,36 @@ int Follow(Context& ctx, const GrepFlags& f, double for_seconds) {
         }
       }
     }
+    auto waited_from = Clock::now();
     auto msg = listener.Receive(50);
-    now = Clock::now();
-    if (msg) {
-      auto it = by_stream.find(msg->stream);
-      if (it != by_stream.end() && !it->second->failed && !it->second->ended) {
-        Peer& p = *it->second;
-        p.last = now;
-        if (msg->kind == transport::StreamKind::kChunk) {
-          if (!msg->data.empty()) {
-            PrintLines(p, msg->data, ctx.json);
-            std::fflush(stdout);
-          }
-          SendFrame(p, transport::AckFrame(p.stream, msg->seq, kToolLane));
-        } else if (msg->kind == transport::StreamKind::kEnd) {
-          p.ended = true;
-          std::fprintf(stderr, "rainctl: %s: follow ended: %s\n", p.id.c_str(),
-                       msg->status.ok() ? Str(msg->payload, "stderr").c_str()
-                                        : msg->status.ToString().c_str());
+    if (!msg) {
+      auto waited = Clock::now() - waited_from;
+      for (auto& p : peers) {
+        if (!p->started || p->ended || p->failed) continue;
+        p->silent += waited;
+        if (p->silent > idle) {
+          p->failed = true;
+          std::fprintf(stderr, "rainctl: %s: LOST (no data or keepalive for %lld ms)\n",
+                       p->id.c_str(), static_cast<long long>(ToMillis(idle)));
         }
       }
+      continue;
     }
-    for (auto& p : peers) {
-      if (p->started && !p->ended && !p->failed && now - p->last > idle) {
-        p->failed = true;
-        std::fprintf(stderr, "rainctl: %s: LOST (no data or keepalive for %lld ms)\n",
-                     p->id.c_str(), static_cast<long long>(ToMillis(idle)));
+    auto it = by_stream.find(msg->stream);
+    if (it == by_stream.end() || it->second->failed || it->second->ended) continue;
+    Peer& p = *it->second;
+    p.silent = Clock::duration::zero();
+    if (msg->kind == transport::StreamKind::kChunk) {
+      SendFrame(p, transport::AckFrame(p.stream, msg->seq, kToolLane));
+      if (!msg->data.empty()) {
+        PrintLines(p, msg->data, ctx.json);
+        std::fflush(stdout);
       }
+    } else if (msg->kind == transport::StreamKind::kEnd) {
+      p.ended = true;
+      std::fprintf(
+          stderr, "rainctl: %s: follow ended: %s\n", p.id.c_str(),
+          msg->status.ok() ? Str(msg->payload, "stderr").c_str() : msg->status.ToString().c_str());
     }
   }
   for (auto& p : peers) {
