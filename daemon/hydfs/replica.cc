@@ -40,6 +40,10 @@ void HydfsService::OnHead(const wire::Envelope& env, const transport::Responder&
       r.Reply(Status::Corruption("head: items must be [name, gen] pairs"));
       return;
     }
+    if (Status st = ValidateName(name); !st.ok()) {
+      r.Reply(st);
+      return;
+    }
     Row row;
     row.name = name;
     auto s = store_->Summary(name);
@@ -68,8 +72,8 @@ void HydfsService::OnHead(const wire::Envelope& env, const transport::Responder&
 void HydfsService::OnManifest(const wire::Envelope& env, const transport::Responder& r) {
   wire::FieldReader fr(env.body, "manifest request");
   std::string name = fr.Str("name", 1024);
-  if (!fr.ok()) {
-    r.Reply(fr.status());
+  if (Status st = fr.ok() ? ValidateName(name) : fr.status(); !st.ok()) {
+    r.Reply(st);
     return;
   }
   auto m = store_->GetManifest(name);
@@ -86,8 +90,8 @@ void HydfsService::OnReserve(const wire::Envelope& env, const transport::Respond
   uint64_t gen = fr.Uint("gen");
   std::string client = fr.StrOr("client", "", 256);
   bool release = fr.BoolOr("release", false);
-  if (!fr.ok()) {
-    r.Reply(fr.status());
+  if (Status st = fr.ok() ? ValidateName(name) : fr.status(); !st.ok()) {
+    r.Reply(st);
     return;
   }
   auto it = reservations_.find(name);
@@ -181,8 +185,8 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
           }
           Log()->log(in.quiet && st.ok() ? spdlog::level::debug : spdlog::level::info,
                      "event=replica_done op={} file={} append={} bytes={} ms={} status=\"{}\"",
-                      in.create ? "create" : "append", in.file.name, Hex64(in.empty_meta.id),
-                      in.empty_meta.size, ToMillis(Clock::now() - in.started), st.ToString());
+                     in.create ? "create" : "append", in.file.name, Hex64(in.empty_meta.id),
+                     in.empty_meta.size, ToMillis(Clock::now() - in.started), st.ToString());
           inbound_.erase(it);
           r.Reply(st);
         });
@@ -220,12 +224,11 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
     return;
   }
   const std::string& name = file->name;
-  Log()->log(
-      level,
-      "event=replica_received op={} file={} gen={} append={} client={} seq={} bytes={} "
-      "from={}",
-      create ? "create" : "append", name, Hex64(file->gen), Hex64(meta->id), meta->client,
-      meta->seq, meta->size, sender);
+  Log()->log(level,
+             "event=replica_received op={} file={} gen={} append={} client={} seq={} bytes={} "
+             "from={}",
+             create ? "create" : "append", name, Hex64(file->gen), Hex64(meta->id), meta->client,
+             meta->seq, meta->size, sender);
   auto summary = store_->Summary(name);
   Status refuse;
   if (create) {
@@ -347,8 +350,8 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
   uint64_t first_seq = fr.Uint("first_seq");
   uint64_t window = fr.UintOr("window", 8, 1024);
   const msgpack::object* items = fr.Array("items");
-  if (!fr.ok()) {
-    r.Reply(fr.status());
+  if (Status st = fr.ok() ? ValidateName(name) : fr.status(); !st.ok()) {
+    r.Reply(st);
     return;
   }
   auto m = store_->GetManifest(name);
@@ -682,8 +685,8 @@ void HydfsService::OnRemove(const wire::Envelope& env, const transport::Responde
   std::string name = fr.Str("name", 1024);
   uint64_t gen = fr.Uint("gen");
   bool tombstone = fr.BoolOr("tombstone", true);
-  if (!fr.ok()) {
-    r.Reply(fr.status());
+  if (Status st = fr.ok() ? ValidateName(name) : fr.status(); !st.ok()) {
+    r.Reply(st);
     return;
   }
   Log()->info("event=replica_received op=rm file={} gen={}", name, Hex64(gen));

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <msgpack.hpp>
 #include <optional>
 #include <random>
@@ -17,6 +18,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "shared/transport/data_stream.h"
 #include "shared/transport/sockets.h"
 #include "shared/wire/envelope.h"
 #include "tests/harness/checks.h"
@@ -500,6 +502,115 @@ TEST_CASE("junk on every socket raind binds leaves it alive, answering and with 
 
 // One rainctl run that must fail: `expected` exit code (0: any non-zero), stdout empty, and a
 // one-line "rainctl: ..." error on stderr (CLI usage errors may add a "Run with --help" hint).
+// A port from the node's ready file ("hydfs_port=N").
+uint16_t ReadyPort(const RaindProcess& n, const std::string& key) {
+  std::ifstream in(n.DataDir() + "/ready");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + "=", 0) == 0)
+      return static_cast<uint16_t>(std::stoi(line.substr(key.size() + 1)));
+  }
+  return 0;
+}
+
+TEST_CASE("junk on the HyDFS sockets gets error replies or is dropped, and files still work",
+          "[hydfs][hydfs-junk]") {
+  Cluster c(3, {"--set", "log_ship_interval_ms=0"});
+  REQUIRE_OK(c.Start());
+  RaindProcess& target = c.node(1);
+  uint16_t rpc_port = ReadyPort(target, "hydfs_port");
+  uint16_t data_port = ReadyPort(target, "hydfs_data_port");
+  REQUIRE(rpc_port != 0);
+  REQUIRE(data_port != 0);
+  std::mt19937_64 rng(kSeed + 3);
+  const auto junk = JunkPayloads(rng);
+  std::string local = c.dir() + "/file";
+  std::ofstream(local, std::ios::binary) << RandomBytes(rng, 300000);
+
+  auto files_still_work = [&](const std::string& phase) {
+    INFO("after " << phase);
+    REQUIRE(target.Running());
+    std::string name = "after-" + std::to_string(rng() % 1000000);
+    CommandResult w = RunCtl({"--node", target.ControlAddress(), "create", local, name});
+    INFO(w.Describe());
+    REQUIRE(w.code() == 0);
+    CommandResult r = RunCtl({"--node", c.node(0).ControlAddress(), "get", name, local + ".out"});
+    INFO(r.Describe());
+    REQUIRE(r.code() == 0);
+  };
+
+  for (uint16_t port : {rpc_port, data_port}) {
+    INFO("raw TCP to port " << port);
+    for (int i = 0; i < 10; ++i) RawTcp(port, RandomBytes(rng, 1 + rng() % 8192));
+    RawTcp(port, ZmtpGreeting() + RandomBytes(rng, 1000));
+    RawTcp(port, std::string(1 << 20, 'A'));
+  }
+  files_still_work("raw TCP junk");
+
+  // The control ROUTER answers every frame, junk or a hydfs message with a broken body, with an
+  // error.
+  zmq::socket_t dealer = Connected(zmq::socket_type::dealer, rpc_port);
+  std::vector<std::string> payloads = junk;
+  for (int type = 30; type <= 37; ++type) {
+    payloads.push_back(RawEnvelope(1, type, {}));  // nil body
+    payloads.push_back(RawEnvelope(1, type, [&](wire::Packer& pk) {
+      pk.pack_map(4);
+      pk.pack("name");
+      pk.pack_uint64(7);  // wrong type
+      pk.pack("items");
+      pk.pack("not an array");
+      pk.pack("stream");
+      pk.pack(-1);
+      pk.pack("file");
+      pk.pack_array(0);
+    }));
+    payloads.push_back(RawEnvelope(1, type, [&](wire::Packer& pk) {
+      pk.pack_map(3);
+      pk.pack("name");
+      pk.pack("../../etc/passwd");
+      pk.pack("items");
+      pk.pack_array(1);
+      pk.pack_array(3);
+      pk.pack_uint64(rng());
+      pk.pack_uint64(5);
+      pk.pack_uint64(1);  // from > to
+      pk.pack("gen");
+      pk.pack_uint64(1);
+    }));
+  }
+  size_t i = 0;
+  for (const std::string& payload : payloads) {
+    INFO("payload #" << i << " of " << payload.size() << " bytes"
+                     << (i >= junk.size()
+                             ? ", hydfs type " + std::to_string(30 + (i - junk.size()) / 3) +
+                                   " variant " + std::to_string((i - junk.size()) % 3)
+                             : std::string()));
+    ++i;
+    REQUIRE(SendParts(dealer, {payload}));
+    auto reply = Receive(dealer, 5s);
+    REQUIRE(reply.has_value());
+    auto env = wire::Decode((*reply)[0]);
+    REQUIRE_OK(env.status());
+    // A list request ignores keys it does not know: with no usable prefix it lists everything.
+    bool list = i > junk.size() && (i - 1 - junk.size()) / 3 == 7;
+    if (!list) CHECK_FALSE(wire::ReplyPayload(*env).ok());
+  }
+  files_still_work("junk frames on the HyDFS control port");
+
+  // The data PULL drops junk, malformed stream frames and frames of streams nobody opened.
+  zmq::socket_t push = Connected(zmq::socket_type::push, data_port);
+  for (const std::string& payload : junk) REQUIRE(SendParts(push, {payload}));
+  for (int k = 0; k < 200; ++k) {
+    zmq::message_t chunk = transport::ChunkFrame(rng(), k, 0, k % 2 == 0, RandomBytes(rng, 5000));
+    zmq::message_t ack = transport::AckFrame(rng(), k, 1);
+    zmq::message_t end = transport::EndFrame(rng(), 3, Status::Corruption("junk"));
+    REQUIRE(transport::TrySend(push, &chunk, 1));
+    REQUIRE(transport::TrySend(push, &ack, 1));
+    REQUIRE(transport::TrySend(push, &end, 1));
+  }
+  files_still_work("junk on the HyDFS data port");
+}
+
 void ExpectCtlError(const std::vector<std::string>& args, int expected) {
   CommandResult r = RunCtl(args);
   std::string what;
