@@ -16,6 +16,7 @@
 #include "shared/ids.h"
 #include "shared/transport/data_stream.h"
 #include "shared/transport/sockets.h"
+#include "shared/util/write_behind.h"
 #include "shared/wire/fields.h"
 
 namespace rs::ctl {
@@ -206,25 +207,6 @@ Status WriteAll(int fd, const char* data, size_t n) {
   return Status::Ok();
 }
 
-// Write-behind and drop-behind for a large download into a regular file: start writeback every
-// 8 MB and drop what was written back from the page cache, so a 1 GB get does not grow the page
-// cache by 1 GB (much slower than writing on VMs that back guest memory lazily). Best effort.
-struct WriteBehind {
-  static constexpr uint64_t kStretch = 8u << 20;
-  uint64_t behind = 0;
-  void Advance(int fd, uint64_t end) {
-    if (end < behind + 2 * kStretch) return;
-    uint64_t start_new = end - kStretch;
-    ::sync_file_range(fd, static_cast<off_t>(start_new), kStretch, SYNC_FILE_RANGE_WRITE);
-    uint64_t len = start_new - behind;
-    ::sync_file_range(
-        fd, static_cast<off_t>(behind), static_cast<off_t>(len),
-        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-    ::posix_fadvise(fd, static_cast<off_t>(behind), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
-    behind = start_new;
-  }
-};
-
 struct Fd {
   int fd = -1;
   ~Fd() {
@@ -371,7 +353,7 @@ TransferOutcome Download(const Context& ctx, const std::string& name, const std:
     return Unreachable(connected);
   }
   Progress progress(options, size);
-  WriteBehind behind;
+  WriteBehind behind;  // a 1 GB get must not grow the page cache by 1 GB
   uint64_t expected = 0, received = 0;
   auto last_heard = Clock::now();
   auto idle = std::chrono::milliseconds(std::max(ctx.timeout_ms, 10000));

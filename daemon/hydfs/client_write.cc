@@ -43,7 +43,7 @@ void HydfsService::StartPut(PutPtr op) {
   op->chunks = (op->meta.size + options_.chunk_size - 1) / options_.chunk_size;
   Log()->log(op->quiet ? spdlog::level::debug : spdlog::level::info,
              "event=op_start op={} file={} bytes={} client={}", OpName(op->create), op->name,
-              op->meta.size, self_id_);
+             op->meta.size, self_id_);
   puts_[op->stream] = op;
   if (!st.ok()) {
     FinishPut(*op, st);
@@ -551,8 +551,7 @@ void HydfsService::FinishPut(PutOp& op, Status status) {
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - op.started).count();
   Log()->log(op.quiet && status.ok() ? spdlog::level::debug : spdlog::level::info,
              "event=op_done op={} file={} bytes={} replicas={} ms={} status=\"{}\"",
-              OpName(op.create), op.name, op.meta.size, stored.size(), us / 1000,
-              status.ToString());
+             OpName(op.create), op.name, op.meta.size, stored.size(), us / 1000, status.ToString());
   if (status.ok()) {
     cache_->Invalidate(op.name);
     last_write_[op.name] = Clock::now();

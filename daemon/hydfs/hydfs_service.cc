@@ -560,24 +560,19 @@ void HydfsService::CmdRm(const Args& args, Reply done) {
 
 void HydfsService::Create(const std::string& name, std::string data,
                           std::function<void(Status)> done, bool quiet) {
-  loop_.Post([this, name, data = std::move(data), done = std::move(done), quiet]() mutable {
-    auto op = std::make_shared<PutOp>();
-    op->create = true;
-    op->quiet = quiet;
-    op->name = name;
-    op->meta.size = data.size();
-    op->data = std::move(data);
-    op->stream = transport::NewStreamId();
-    op->on_done = [done](Status st, wire::BodyWriter) { done(st); };
-    StartPut(op);
-  });
+  PutFromMemory(/*create=*/true, name, std::move(data), std::move(done), quiet);
 }
 
 void HydfsService::Append(const std::string& name, std::string data,
                           std::function<void(Status)> done, bool quiet) {
-  loop_.Post([this, name, data = std::move(data), done = std::move(done), quiet]() mutable {
+  PutFromMemory(/*create=*/false, name, std::move(data), std::move(done), quiet);
+}
+
+void HydfsService::PutFromMemory(bool create, const std::string& name, std::string data,
+                                 std::function<void(Status)> done, bool quiet) {
+  loop_.Post([this, create, name, data = std::move(data), done = std::move(done), quiet]() mutable {
     auto op = std::make_shared<PutOp>();
-    op->create = false;
+    op->create = create;
     op->quiet = quiet;
     op->name = name;
     op->meta.size = data.size();

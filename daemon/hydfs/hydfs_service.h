@@ -113,6 +113,8 @@ class HydfsService {
   void Get(const std::string& name, std::function<void(Result<std::string>)> done);
 
  private:
+  void PutFromMemory(bool create, const std::string& name, std::string data,
+                     std::function<void(Status)> done, bool quiet);
   struct Lane;
   struct PutOp;
   struct GetOp;

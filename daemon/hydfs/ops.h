@@ -68,7 +68,7 @@ struct HydfsService::GetOp {
   uint64_t size = 0;
   std::shared_ptr<Fetch> fetch;
   uint64_t total_chunks = 0;  // of the fetch
-  std::string fill_path;  // cache fill in progress
+  std::string fill_path;      // cache fill in progress
   int fill_fd = -1;
   uint64_t fill_offset = 0;
   int cache_fd = -1;  // serving from the cache

@@ -21,6 +21,7 @@
 #include "shared/logging.h"
 #include "shared/storage/lmdb.h"
 #include "shared/util/crc32c.h"
+#include "shared/util/write_behind.h"
 #include "shared/wire/fields.h"
 
 namespace rs::hydfs {
@@ -555,26 +556,9 @@ Status BlobWriter::WriteChunk(uint32_t index, std::string_view data, uint32_t cr
   }
   meta_.crcs[index] = crc;
   written_[index] = true;
-  WriteBehind(uint64_t{index} * meta_.chunk_size + data.size());
+  // Chunks arrive in order in practice; write-behind keeps a large blob out of the page cache.
+  behind_.Advance(fd_, uint64_t{index} * meta_.chunk_size + data.size());
   return Status::Ok();
-}
-
-// Write-behind and drop-behind for large sequential blobs (HDFS datanodes do the same): every
-// kWriteBehindBytes, start the writeback of the bytes just written and wait for (usually long
-// finished) writeback of the previous stretch, then drop that stretch from the page cache. A
-// 1 GB blob then holds at most ~2 stretches of dirty/cached pages instead of 1 GB, three times
-// over on a machine running three replicas. Best effort: errors surface at fdatasync.
-void BlobWriter::WriteBehind(uint64_t end) {
-  constexpr uint64_t kWriteBehindBytes = 8u << 20;
-  if (end < behind_ + 2 * kWriteBehindBytes) return;
-  uint64_t start_new = end - kWriteBehindBytes;
-  ::sync_file_range(fd_, static_cast<off_t>(start_new), kWriteBehindBytes, SYNC_FILE_RANGE_WRITE);
-  uint64_t len = start_new - behind_;
-  ::sync_file_range(
-      fd_, static_cast<off_t>(behind_), static_cast<off_t>(len),
-      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-  ::posix_fadvise(fd_, static_cast<off_t>(behind_), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
-  behind_ = start_new;
 }
 
 Result<AppendMeta> BlobWriter::Finish(bool sync) {

@@ -23,6 +23,7 @@
 
 #include "daemon/hydfs/types.h"
 #include "shared/status.h"
+#include "shared/util/write_behind.h"
 
 namespace rs::hydfs {
 
@@ -57,14 +58,13 @@ class BlobWriter {
  private:
   friend class Store;
   BlobWriter(Store* store, AppendMeta meta, std::string tmp_path, int fd);
-  void WriteBehind(uint64_t end);  // `end`: the offset just written up to
   Store* store_;
   AppendMeta meta_;  // crcs sized to the chunk count; filled as chunks arrive
   std::vector<bool> written_;
   std::string tmp_path_;
   int fd_ = -1;
   uint64_t reserved_ = 0;  // bytes counted against the quota
-  uint64_t behind_ = 0;    // bytes before this offset were written back and dropped from cache
+  WriteBehind behind_;     // write-behind and drop-behind as the blob grows
   bool finished_ = false;
 };
 
