@@ -83,6 +83,13 @@ const char* TypeName(msgpack::type::object_type t) {
   return "unknown";
 }
 
+// "an integer", "a map"...
+std::string AType(msgpack::type::object_type t) {
+  std::string name = TypeName(t);
+  bool vowel = name.find_first_of("aeiou") == 0;
+  return (vowel ? "an " : "a ") + name;
+}
+
 bool ReadBytes(const msgpack::object& o, std::string* out) {
   if (o.type == msgpack::type::STR) {
     out->assign(o.via.str.ptr, o.via.str.size);
@@ -110,7 +117,7 @@ std::optional<uint64_t> MessageTypeOf(const msgpack::object& msg) {
 std::string CheckShape(const msgpack::object& msg, uint64_t expected, const char* name) {
   auto type = MessageTypeOf(msg);
   if (!type) {
-    if (msg.type != msgpack::type::ARRAY) return std::string("a ") + TypeName(msg.type);
+    if (msg.type != msgpack::type::ARRAY) return AType(msg.type);
     return "an array without a message type";
   }
   if (*type != expected) {
@@ -129,7 +136,7 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
   if (!shape.empty()) return Status::Corruption(shape);
   const msgpack::object& info = msg.via.array.ptr[1];
   if (info.type != msgpack::type::MAP) {
-    return Status::Corruption(std::string("ready info is a ") + TypeName(info.type));
+    return Status::Corruption("ready info is " + AType(info.type));
   }
   ReadyInfo ready;
   for (uint32_t i = 0; i < info.via.map.size; ++i) {
@@ -137,12 +144,12 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
     const msgpack::object& v = info.via.map.ptr[i].val;
     if (IsString(k, "stateful")) {
       if (v.type != msgpack::type::BOOLEAN) {
-        return Status::Corruption(std::string("ready stateful is a ") + TypeName(v.type));
+        return Status::Corruption("ready stateful is " + AType(v.type));
       }
       ready.stateful = v.via.boolean;
     } else if (IsString(k, "name")) {
       if (!ReadBytes(v, &ready.name)) {
-        return Status::Corruption(std::string("ready name is a ") + TypeName(v.type));
+        return Status::Corruption("ready name is " + AType(v.type));
       }
     } else if (IsString(k, "input_partition")) {
       if (IsString(v, "key")) {
@@ -166,7 +173,7 @@ Result<std::vector<Tuples>> ParseResult(const msgpack::object& msg, size_t tuple
   if (!shape.empty()) return Status::Corruption(shape);
   const msgpack::object& outs = msg.via.array.ptr[1];
   if (outs.type != msgpack::type::ARRAY) {
-    return Status::Corruption(std::string("outputs are a ") + TypeName(outs.type));
+    return Status::Corruption("outputs are " + AType(outs.type));
   }
   if (outs.via.array.size != tuples) {
     return Status::Corruption(std::to_string(outs.via.array.size) + " outputs for " +
@@ -176,7 +183,7 @@ Result<std::vector<Tuples>> ParseResult(const msgpack::object& msg, size_t tuple
   for (size_t i = 0; i < tuples; ++i) {
     const msgpack::object& out = outs.via.array.ptr[i];
     if (out.type != msgpack::type::ARRAY) {
-      return Status::Corruption("outputs[" + std::to_string(i) + "] is a " + TypeName(out.type));
+      return Status::Corruption("outputs[" + std::to_string(i) + "] is " + AType(out.type));
     }
     result[i].resize(out.via.array.size);
     for (uint32_t j = 0; j < out.via.array.size; ++j) {
@@ -248,6 +255,9 @@ std::string ShortName(const std::vector<std::string>& argv) {
     name += a;
   }
   if (name.size() > kNameBytes) name = name.substr(0, kNameBytes) + "...";
+  for (char& c : name) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';  // one-line status messages
+  }
   return name;
 }
 
@@ -299,7 +309,8 @@ Status OperatorProcess::Launch(const std::vector<std::string>& argv, const Opera
   RS_RETURN_IF_ERROR(Receive(&oh, deadline, "the hello", options_.hello_timeout));
   Result<ReadyInfo> ready = ParseReady(oh.get());
   if (!ready.ok()) {
-    return Fail(Status::Corruption(Describe("answered the hello with " + ready.status().message())));
+    return Fail(
+        Status::Corruption(Describe("answered the hello with " + ready.status().message())));
   }
   ready_ = std::move(ready).value();
   return Status::Ok();
@@ -396,9 +407,8 @@ Status OperatorProcess::Finish() {
   while (!stdout_eof_) {
     if (!messages_.empty()) break;
     if (Clock::now() >= deadline) {
-      return Fail(Status::Timeout(Describe("did not exit within " +
-                                           Millis(options_.finish_timeout) +
-                                           " after its input ended")));
+      return Fail(Status::Timeout(Describe(
+          "did not exit within " + Millis(options_.finish_timeout) + " after its input ended")));
     }
     RS_RETURN_IF_ERROR(Pump(deadline));
   }
@@ -407,15 +417,15 @@ Status OperatorProcess::Finish() {
   }
   std::optional<ChildExit> exit = WaitExit(deadline);
   if (!exit) {
-    return Fail(Status::Timeout(Describe("closed its output but did not exit within " +
-                                         Millis(options_.finish_timeout))));
+    return Fail(Status::Timeout(
+        Describe("closed its output but did not exit within " + Millis(options_.finish_timeout))));
   }
   while (!stderr_eof_ && ReadStderr()) {
   }
   FlushStderrPartial();
   if (exit->signaled || exit->code != 0) {
-    return Fail(Status::Unavailable(Describe("exited with " + exit->ToString() +
-                                             " at the end of its input")));
+    return Fail(Status::Unavailable(
+        Describe("exited with " + exit->ToString() + " at the end of its input")));
   }
   finished_ = true;
   return Status::Ok();
@@ -520,13 +530,12 @@ Status OperatorProcess::ReadStdout() {
       messages_.push_back(std::move(oh));
     }
   } catch (const msgpack::size_overflow& e) {
-    return Fail(Status::Corruption(Describe(std::string("wrote output beyond a size limit (") +
-                                            e.what() + ")")));
+    return Fail(Status::Corruption(
+        Describe(std::string("wrote output beyond a size limit (") + e.what() + ")")));
   } catch (const std::bad_alloc&) {
     return Fail(Status::Corruption(Describe("wrote output that exhausts memory")));
   } catch (const std::exception& e) {
-    return Fail(
-        Status::Corruption(Describe(std::string("wrote undecodable output: ") + e.what())));
+    return Fail(Status::Corruption(Describe(std::string("wrote undecodable output: ") + e.what())));
   }
   if (unpacker_->message_size() > options_.max_message_bytes) {
     return Fail(Status::Corruption(
@@ -559,8 +568,8 @@ bool OperatorProcess::ReadStderr() {
   while (!data.empty()) {
     size_t nl = data.find('\n');
     size_t take = nl == std::string_view::npos ? data.size() : nl;
-    size_t room = options_.max_stderr_line - std::min(options_.max_stderr_line,
-                                                      stderr_partial_.size());
+    size_t room =
+        options_.max_stderr_line - std::min(options_.max_stderr_line, stderr_partial_.size());
     if (take > room) take = room;
     stderr_partial_.append(data.substr(0, take));
     data.remove_prefix(take);
@@ -622,14 +631,14 @@ std::optional<ChildExit> OperatorProcess::WaitExit(TimePoint deadline) {
 Status OperatorProcess::Gone(TimePoint deadline, std::string_view what) {
   std::optional<ChildExit> exit = WaitExit(deadline);
   if (!exit) {
-    return Fail(Status::Timeout(Describe("closed its input or output but did not exit " +
-                                         std::string(what))));
+    return Fail(Status::Timeout(
+        Describe("closed its input or output but did not exit " + std::string(what))));
   }
   while (!stderr_eof_ && ReadStderr()) {
   }
   FlushStderrPartial();
-  return Fail(Status::Unavailable(Describe("exited with " + exit->ToString() + " " +
-                                           std::string(what))));
+  return Fail(
+      Status::Unavailable(Describe("exited with " + exit->ToString() + " " + std::string(what))));
 }
 
 Status OperatorProcess::Fail(Status s) {
@@ -652,8 +661,7 @@ Status OperatorProcess::Fail(Status s) {
 }
 
 std::string OperatorProcess::Describe(std::string_view what) const {
-  return "operator '" + name_ + "' (pid " + std::to_string(child_.pid()) + ") " +
-         std::string(what);
+  return "operator '" + name_ + "' (pid " + std::to_string(child_.pid()) + ") " + std::string(what);
 }
 
 }  // namespace rs::stream
