@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "shared/wire/fields.h"
+
 namespace rs::stream {
 namespace {
 
@@ -57,35 +59,9 @@ std::string Timestamp() {
   return buf;
 }
 
-const char* TypeName(msgpack::type::object_type t) {
-  switch (t) {
-    case msgpack::type::NIL:
-      return "nil";
-    case msgpack::type::BOOLEAN:
-      return "bool";
-    case msgpack::type::POSITIVE_INTEGER:
-    case msgpack::type::NEGATIVE_INTEGER:
-      return "integer";
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64:
-      return "float";
-    case msgpack::type::STR:
-      return "string";
-    case msgpack::type::BIN:
-      return "binary";
-    case msgpack::type::ARRAY:
-      return "array";
-    case msgpack::type::MAP:
-      return "map";
-    case msgpack::type::EXT:
-      return "ext";
-  }
-  return "unknown";
-}
-
 // "an integer", "a map"...
 std::string AType(msgpack::type::object_type t) {
-  std::string name = TypeName(t);
+  std::string name = wire::TypeName(t);
   bool vowel = name.find_first_of("aeiou") == 0;
   return (vowel ? "an " : "a ") + name;
 }

@@ -9,6 +9,8 @@
 #include <exception>
 #include <new>
 
+#include "shared/wire/fields.h"
+
 namespace rs::op {
 namespace {
 
@@ -30,32 +32,6 @@ bool ReferenceInput(msgpack::type::object_type, std::size_t, void*) { return tru
 
 Status Violation(std::string message) { return Status::FailedPrecondition(std::move(message)); }
 
-const char* TypeName(msgpack::type::object_type t) {
-  switch (t) {
-    case msgpack::type::NIL:
-      return "nil";
-    case msgpack::type::BOOLEAN:
-      return "bool";
-    case msgpack::type::POSITIVE_INTEGER:
-    case msgpack::type::NEGATIVE_INTEGER:
-      return "integer";
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64:
-      return "float";
-    case msgpack::type::STR:
-      return "str";
-    case msgpack::type::BIN:
-      return "bin";
-    case msgpack::type::ARRAY:
-      return "array";
-    case msgpack::type::MAP:
-      return "map";
-    case msgpack::type::EXT:
-      return "ext";
-  }
-  return "unknown";
-}
-
 void PackStr(StatePacker& pk, std::string_view s) {
   pk.pack_str(static_cast<uint32_t>(s.size()));
   pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
@@ -65,7 +41,7 @@ void PackStr(StatePacker& pk, std::string_view s) {
 // the documented type.
 Status ReadContext(const msgpack::object& o, Context* ctx) {
   if (o.type != msgpack::type::MAP) {
-    return Violation(std::string("hello context is a ") + TypeName(o.type) + ", not a map");
+    return Violation(std::string("hello context is a ") + wire::TypeName(o.type) + ", not a map");
   }
   for (uint32_t i = 0; i < o.via.map.size; ++i) {
     const msgpack::object& k = o.via.map.ptr[i].key;
@@ -74,8 +50,8 @@ Status ReadContext(const msgpack::object& o, Context* ctx) {
     if (!ReadBytes(k, &key)) return Violation("hello context has a key that is not a string");
     auto need_uint = [&](uint64_t* out) -> Status {
       if (v.type != msgpack::type::POSITIVE_INTEGER) {
-        return Violation("hello context field '" + std::string(key) + "' is a " + TypeName(v.type) +
-                         ", not an unsigned integer");
+        return Violation("hello context field '" + std::string(key) + "' is a " +
+                         wire::TypeName(v.type) + ", not an unsigned integer");
       }
       *out = v.via.u64;
       return Status::Ok();
@@ -237,12 +213,12 @@ Status Session::Flush() {
 
 Status Session::Handle(const msgpack::object& msg) {
   if (msg.type != msgpack::type::ARRAY) {
-    return Violation(std::string("a message is a ") + TypeName(msg.type) + ", not an array");
+    return Violation(std::string("a message is a ") + wire::TypeName(msg.type) + ", not an array");
   }
   if (msg.via.array.size == 0) return Violation("an empty message array");
   const msgpack::object& type = msg.via.array.ptr[0];
   if (type.type != msgpack::type::POSITIVE_INTEGER) {
-    return Violation(std::string("a message type is a ") + TypeName(type.type) +
+    return Violation(std::string("a message type is a ") + wire::TypeName(type.type) +
                      ", not an unsigned integer");
   }
   switch (type.via.u64) {
@@ -301,7 +277,8 @@ Status Session::HandleBatch(const msgpack::object& msg) {
   if (msg.via.array.size != 2) return Violation("batch is not [2, tuples]");
   const msgpack::object& tuples = msg.via.array.ptr[1];
   if (tuples.type != msgpack::type::ARRAY) {
-    return Violation(std::string("batch tuples are a ") + TypeName(tuples.type) + ", not an array");
+    return Violation(std::string("batch tuples are a ") + wire::TypeName(tuples.type) +
+                     ", not an array");
   }
   // Check every tuple before processing any, so a bad batch produces no partial result.
   const uint32_t n = tuples.via.array.size;

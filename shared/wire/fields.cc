@@ -5,6 +5,32 @@
 
 namespace rs::wire {
 
+const char* TypeName(msgpack::type::object_type type) {
+  switch (type) {
+    case msgpack::type::NIL:
+      return "nil";
+    case msgpack::type::BOOLEAN:
+      return "bool";
+    case msgpack::type::POSITIVE_INTEGER:
+    case msgpack::type::NEGATIVE_INTEGER:
+      return "integer";
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64:
+      return "float";
+    case msgpack::type::STR:
+      return "str";
+    case msgpack::type::BIN:
+      return "bin";
+    case msgpack::type::ARRAY:
+      return "array";
+    case msgpack::type::MAP:
+      return "map";
+    case msgpack::type::EXT:
+      return "ext";
+  }
+  return "unknown";
+}
+
 bool ReadUint(const msgpack::object& o, uint64_t* out) {
   if (o.type != msgpack::type::POSITIVE_INTEGER) return false;
   *out = o.via.u64;

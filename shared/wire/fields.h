@@ -16,6 +16,10 @@
 
 namespace rs::wire {
 
+// The MessagePack name of a type ("nil", "bool", "integer", "float", "str", "bin", "array",
+// "map", "ext"), for error messages about hostile input.
+const char* TypeName(msgpack::type::object_type type);
+
 // Value readers: false when the object has another type or is out of range.
 bool ReadUint(const msgpack::object& o, uint64_t* out);
 bool ReadInt(const msgpack::object& o, int64_t* out);
