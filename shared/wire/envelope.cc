@@ -48,6 +48,10 @@ std::string_view MsgTypeName(uint16_t type) {
       return "stream_ack";
     case MsgType::kStreamEnd:
       return "stream_end";
+    case MsgType::kTaskData:
+      return "task_data";
+    case MsgType::kTaskAck:
+      return "task_ack";
   }
   return "unknown";
 }

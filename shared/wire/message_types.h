@@ -37,6 +37,10 @@ enum class MsgType : uint16_t {
   kStreamChunk = 40,  // [stream, seq, flags, crc32c, data]
   kStreamAck = 41,    // [stream, seq, lane]
   kStreamEnd = 42,    // [stream, lane, code, message, payload]
+
+  // Stream engine data plane (a task's PULL inbox); see daemon/stream/README.md.
+  kTaskData = 50,  // [job, from_stage, from_task, incarnation, seq, ack_to, emit_us, end, tuples]
+  kTaskAck = 51,   // [job, stage, task, incarnation, seq]
 };
 
 // Lowercase name for logs; "unknown" for values not in the enum.

@@ -1,0 +1,62 @@
+// JobSpec: what a user submits (daemon/stream/README.md). Shared by rainctl, which builds it from
+// one of three command-line forms, and by the leader, which validates and runs it. Travels as the
+// MessagePack bytes of a map in the "spec" argument of job.submit. Pure and thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "shared/status.h"
+
+namespace rs::stream {
+
+inline constexpr uint32_t kMaxStages = 16;
+inline constexpr uint32_t kMaxTasksPerStage = 64;
+
+struct JobSpec {
+  // One operator command per stage: argv[0] is a built-in name ("grep"), a path to an executable,
+  // or "hydfs:NAME" (an executable stored in HyDFS); the rest are its arguments.
+  std::vector<std::vector<std::string>> stages;
+  uint32_t tasks = 1;  // tasks per stage
+  // Input: a HyDFS file, or every file under a name prefix ending in '/' (the spec's
+  // "directory"). Empty with live = true: the input comes from rainsource.
+  std::string src;
+  bool live = false;
+  std::string dest;  // HyDFS file the output is appended to; created by the job, must not exist
+  bool exactly_once = true;
+  bool autoscale = false;  // accepted on the command line, refused by the leader ("not yet")
+  uint64_t input_rate = 0;  // tuples/s over all sources; 0 = unthrottled
+  uint64_t low_watermark = 0, high_watermark = 0;  // autoscaling thresholds (tuples/s per task)
+  std::string name;  // optional label shown by job list
+};
+
+std::string EncodeJobSpec(const JobSpec& spec);
+Result<JobSpec> DecodeJobSpec(std::string_view bytes);
+// The checks every form shares: stage and task counts in range, non-empty operators, a source
+// (or live), a destination, watermarks ordered. InvalidArgument naming the problem.
+Status ValidateJobSpec(const JobSpec& spec);
+
+// "true"/"false"/"1"/"0" (also yes/no, any case); InvalidArgument otherwise, naming `what`.
+Result<bool> ParseBool(const std::string& text, const std::string& what);
+// A non-negative decimal integer <= max; InvalidArgument naming `what` otherwise.
+Result<uint64_t> ParseCount(const std::string& text, const std::string& what,
+                            uint64_t max = UINT64_MAX);
+
+// The positional forms of `rainctl RainStorm ...` (tokens after the word RainStorm):
+//   spec form:  Nstages Ntasks op1 [args...] ... opN [args...] src dest exactly_once autoscale
+//               INPUT_RATE LW HW        (the last 7 tokens are fixed)
+//   older form: op1 op2 src dest num_tasks   (two stages, exactly-once on, unthrottled)
+// In the spec form the operator tokens are split into N commands: with exactly 2N tokens each
+// operator takes one argument; otherwise a new command starts at each token `is_operator`
+// accepts (a built-in name, a path, hydfs:NAME), and a single token holding spaces is a whole
+// command ('grep -i Parking'). An ambiguous split is an InvalidArgument that suggests quoting.
+Result<JobSpec> ParseRainStormArgs(const std::vector<std::string>& tokens,
+                                   const std::function<bool(const std::string&)>& is_operator);
+
+// Splits a command written as one string ("grep -i 'No Parking'") into argv: whitespace
+// separates words; single or double quotes group them; backslash escapes the next character.
+Result<std::vector<std::string>> SplitCommand(const std::string& command);
+
+}  // namespace rs::stream

@@ -1,0 +1,76 @@
+// The stream engine's data-plane frames (daemon/stream/README.md "Wire"): task data (type 50)
+// and task acks (type 51), each one standard envelope. DataFrameBuilder writes tuples straight
+// into the frame's bytes; ParseTaskFrame decodes without copying strings (the views point into
+// the frame, which the parsed frame keeps alive). Hostile bytes give Corruption, never a throw.
+// Pure and thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/status.h"
+
+namespace rs::stream {
+
+struct TupleRef {
+  uint64_t origin = 0;
+  std::string_view id, key, value;
+};
+
+struct DataHeader {
+  std::string job;
+  uint32_t from_stage = 0, from_task = 0;
+  uint64_t incarnation = 0, seq = 0;
+  std::string ack_to;
+  uint64_t emit_us = 0;
+  bool end = false;
+};
+
+struct AckFrame {
+  std::string job;
+  uint32_t stage = 0, task = 0;
+  uint64_t incarnation = 0, seq = 0;
+};
+
+// Builds one data frame: Begin, Add each tuple, Finish (returns the envelope bytes).
+class DataFrameBuilder {
+ public:
+  void Begin(const DataHeader& header);
+  void Add(uint64_t origin, std::string_view id, std::string_view key, std::string_view value);
+  size_t tuples() const { return count_; }
+  size_t bytes() const { return buf_.size(); }
+  // Completes the frame with the given seq, emit time and end flag (they may differ from
+  // Begin's: a frame's seq is assigned when it is sent).
+  std::string Finish(uint64_t seq, uint64_t emit_us, bool end);
+
+ private:
+  std::string buf_;      // envelope prefix + header fields up to seq (exclusive)
+  std::string tuples_;   // packed tuples
+  DataHeader header_;
+  size_t count_ = 0;
+};
+
+std::string EncodeAck(const AckFrame& ack);
+
+// A decoded frame of either type. Views in `tuples` point into `bytes`.
+struct TaskFrame {
+  uint16_t type = 0;  // 50 data, 51 ack
+  DataHeader data;
+  std::vector<TupleRef> tuples;
+  AckFrame ack;
+  std::shared_ptr<const std::string> bytes;
+};
+
+// Decodes a frame (copied once into a shared buffer when given a view).
+Result<TaskFrame> ParseTaskFrame(std::string bytes);
+
+// Big-endian id helpers: a source id (file index, line) and an output id (input id + index).
+std::string SourceId(uint32_t file_index, uint64_t line);
+void AppendIdIndex(std::string* id, uint32_t index);
+// Orders ids of one (upstream, origin) stream: shorter ids sort first, then bytes.
+int CompareIds(std::string_view a, std::string_view b);
+
+}  // namespace rs::stream
