@@ -94,6 +94,39 @@ Status ApplyHydfsEntry(const std::string& key, const std::string& value, hydfs::
   return Status::InvalidArgument("unknown key '" + key + "'");
 }
 
+// The stream engine's knobs (daemon/stream/README.md).
+Status ApplyStreamEntry(const std::string& key, const std::string& value,
+                        stream::StreamOptions* s) {
+  auto u32 = [&](uint32_t* field, uint64_t lo, uint64_t hi) -> Status {
+    uint64_t v = 0;
+    RS_RETURN_IF_ERROR(ParseUint(key, value, hi, &v));
+    if (v < lo) {
+      return Status::InvalidArgument(key + " must be at least " + std::to_string(lo));
+    }
+    *field = static_cast<uint32_t>(v);
+    return Status::Ok();
+  };
+  stream::TaskConfig& k = s->knobs;
+  if (key == "stream_window") return u32(&k.window, 1, 4096);
+  if (key == "stream_batch_tuples") return u32(&k.batch_tuples, 1, 1u << 20);
+  if (key == "stream_resend_ms") return u32(&k.resend_ms, 10, 600000);
+  if (key == "stream_checkpoint_ms") return u32(&k.checkpoint_ms, 10, 3600000);
+  if (key == "stream_sink_flush_ms") return u32(&k.sink_flush_ms, 1, 3600000);
+  if (key == "stream_test_duplicate_every") return u32(&k.test_duplicate_every, 0, 1u << 30);
+  if (key == "stream_leader_hosts_tasks") {
+    if (value == "true" || value == "1") {
+      s->leader_hosts_tasks = true;
+    } else if (value == "false" || value == "0") {
+      s->leader_hosts_tasks = false;
+    } else {
+      return Status::InvalidArgument("bad stream_leader_hosts_tasks '" + value +
+                                     "' (true or false)");
+    }
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("unknown key '" + key + "'");
+}
+
 }  // namespace
 
 Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOptions* o) {
@@ -127,6 +160,12 @@ Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOp
     o->log_level = value;
     return Status::Ok();
   }
+  if (key == "leader") {
+    if (!value.empty()) RS_RETURN_IF_ERROR(HostPort::Parse(value).status());
+    o->stream.leader = value;
+    return Status::Ok();
+  }
+  if (key.rfind("stream_", 0) == 0) return ApplyStreamEntry(key, value, &o->stream);
   return membership::SetConfigValue(&o->membership.cluster, &o->membership.local, key, value);
 }
 
@@ -157,6 +196,7 @@ Node::Node(NodeOptions options) : options_(std::move(options)) {}
 
 Node::~Node() {
   if (shipper_) shipper_->Stop();
+  if (stream_) stream_->Stop();
   if (admin_) admin_->Stop();
   if (hydfs_) hydfs_->Stop();
   if (membership_) membership_->Stop();
@@ -219,7 +259,14 @@ Status Node::Start() {
   lq.log_dir = fs::absolute(options_.data_dir).string();
   lq.log_name = "raind.log";
   logquery_ = std::make_unique<logquery::LogQueryService>(lq);
-  admin_->Start(membership_.get(), hydfs_.get(), logquery_.get());
+  options_.stream.host = options_.host;
+  options_.stream.dir = (fs::absolute(options_.data_dir) / "stream").string();
+  std::string self = options_.host + ":" + std::to_string(*port);
+  if (options_.stream.leader.empty()) options_.stream.leader = options_.introducer;
+  if (options_.stream.leader.empty()) options_.stream.leader = self;
+  stream_ = std::make_unique<stream::StreamService>(options_.stream);
+  RS_RETURN_IF_ERROR(stream_->Start(self, membership_.get(), hydfs_.get()));
+  admin_->Start(membership_.get(), hydfs_.get(), logquery_.get(), stream_.get());
 
   std::string id = membership_->initial_id().str();
   RS_RETURN_IF_ERROR(WriteReadyFile(id, *port));
@@ -265,6 +312,7 @@ int Node::RunUntilSignal() {
   std::promise<void> left;
   membership_->Leave([&left] { left.set_value(); });
   left.get_future().wait_for(std::chrono::seconds(5));
+  stream_->Stop();  // kills this node's task processes
   admin_->Stop();
   hydfs_->Stop();
   membership_->Stop();

@@ -13,6 +13,7 @@
 #include "daemon/logquery/log_shipper.h"
 #include "daemon/logquery/logquery_service.h"
 #include "daemon/membership/membership_service.h"
+#include "daemon/stream/stream_service.h"
 #include "shared/status.h"
 
 namespace rs {
@@ -27,10 +28,14 @@ struct NodeOptions {
   membership::ServiceOptions membership;
   hydfs::HydfsOptions hydfs;  // dir and host are filled in from data_dir and host
   uint32_t log_ship_interval_ms = 2000;  // ship the log into HyDFS this often; 0: never
+  // The stream engine: `leader` (HOST:PORT; empty: the introducer, or this node when it founds
+  // the cluster) and the stream_* knobs (daemon/stream/README.md).
+  stream::StreamOptions stream;
 };
 
 // Applies "key = value" lines (the config file format; '#' starts a comment) to `options`.
-// Keys: host, port, swim_port, gossip_port, data_dir, introducer, log_level, the hydfs_* keys
+// Keys: host, port, swim_port, gossip_port, data_dir, introducer, leader, log_level, the hydfs_*
+// and stream_* keys
 // (see daemon/raind.conf.example), and every membership key (rainctl config get lists them).
 Status ApplyConfigText(const std::string& text, const std::string& source, NodeOptions* options);
 Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOptions* options);
@@ -57,6 +62,7 @@ class Node {
   std::unique_ptr<hydfs::HydfsService> hydfs_;
   std::unique_ptr<logquery::LogQueryService> logquery_;
   std::unique_ptr<logquery::LogShipper> shipper_;
+  std::unique_ptr<stream::StreamService> stream_;
 };
 
 }  // namespace rs

@@ -70,10 +70,11 @@ Result<uint16_t> AdminService::Bind() {
 }
 
 void AdminService::Start(membership::MembershipService* membership, hydfs::HydfsService* hydfs,
-                         logquery::LogQueryService* logquery) {
+                         logquery::LogQueryService* logquery, stream::StreamService* stream) {
   membership_ = membership;
   hydfs_ = hydfs;
   logquery_ = logquery;
+  stream_ = stream;
   server_->Handle(
       wire::MsgType::kAdminCommand,
       [this](const wire::Envelope& env, const transport::Responder& r) { OnCommand(env, r); });
@@ -133,6 +134,12 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
   Log()->debug("event=command cmd={}", cmd);
   if (cmd.rfind("log.", 0) == 0) {
     logquery_->Command(cmd, args, [this, responder](Status st, wire::BodyWriter body) {
+      loop_.Post([responder, st, body] { responder.Reply(st, body); });
+    });
+    return;
+  }
+  if (stream_ && (cmd.rfind("job.", 0) == 0 || cmd.rfind("stream.", 0) == 0)) {
+    stream_->Command(cmd, args, [this, responder](Status st, wire::BodyWriter body) {
       loop_.Post([responder, st, body] { responder.Reply(st, body); });
     });
     return;

@@ -11,6 +11,7 @@
 #include "daemon/hydfs/hydfs_service.h"
 #include "daemon/logquery/logquery_service.h"
 #include "daemon/membership/membership_service.h"
+#include "daemon/stream/stream_service.h"
 #include "shared/transport/event_loop.h"
 #include "shared/transport/rpc.h"
 
@@ -32,9 +33,9 @@ class AdminService {
   Result<uint16_t> Bind();
   // Serves requests once membership and HyDFS exist; starts the loop thread. Commands named
   // "hydfs.*" are forwarded to `hydfs` and answered when it completes them; "log.*" go to
-  // `logquery`.
+  // `logquery`; "job.*" and "stream.*" to `stream`.
   void Start(membership::MembershipService* membership, hydfs::HydfsService* hydfs,
-             logquery::LogQueryService* logquery);
+             logquery::LogQueryService* logquery, stream::StreamService* stream);
   void Stop();
   uint64_t malformed_frames() const { return server_ ? server_->malformed_frames() : 0; }
 
@@ -53,6 +54,7 @@ class AdminService {
   membership::MembershipService* membership_ = nullptr;
   hydfs::HydfsService* hydfs_ = nullptr;
   logquery::LogQueryService* logquery_ = nullptr;
+  stream::StreamService* stream_ = nullptr;
 };
 
 }  // namespace rs::admin

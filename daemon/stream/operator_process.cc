@@ -210,7 +210,8 @@ std::string PackHello(const OperatorContext& ctx) {
   return std::string(b.data(), b.size());
 }
 
-std::string PackBatch(const Tuples& tuples) {
+template <typename Batch>
+std::string PackBatch(const Batch& tuples) {
   msgpack::sbuffer b;
   msgpack::packer<msgpack::sbuffer> pk(b);
   pk.pack_array(2);
@@ -299,18 +300,34 @@ Status OperatorProcess::Usable() const {
 }
 
 Status OperatorProcess::SendBatch(const Tuples& tuples) {
-  RS_RETURN_IF_ERROR(Usable());
   if (tuples.empty()) return Status::InvalidArgument("an empty batch");
+  return SendPacked(PackBatch(tuples), tuples.size());
+}
+
+Status OperatorProcess::SendBatchViews(const std::vector<TupleView>& tuples) {
+  if (tuples.empty()) return Status::InvalidArgument("an empty batch");
+  return SendPacked(PackBatch(tuples), tuples.size());
+}
+
+Status OperatorProcess::SendPacked(std::string bytes, size_t tuples) {
+  RS_RETURN_IF_ERROR(Usable());
   if (in_flight_.size() >= options_.max_in_flight) {
     return Status::FailedPrecondition(std::to_string(in_flight_.size()) +
                                       " batches in flight already (max_in_flight)");
   }
   uint64_t seq = ++batches_;
   TimePoint deadline = Clock::now() + options_.batch_timeout;
-  RS_RETURN_IF_ERROR(Write(PackBatch(tuples), deadline, "batch " + std::to_string(seq)));
-  in_flight_.push_back({tuples.size(), deadline, seq});
+  RS_RETURN_IF_ERROR(Write(std::move(bytes), deadline, "batch " + std::to_string(seq)));
+  in_flight_.push_back({tuples, deadline, seq});
   batch_sent_ = true;
   return Status::Ok();
+}
+
+bool OperatorProcess::ResultReady() {
+  if (in_flight_.empty()) return false;
+  if (!failed_.ok() || !messages_.empty()) return true;
+  if (!Pump(Clock::now()).ok()) return true;
+  return !messages_.empty() || stdout_eof_ || Clock::now() >= in_flight_.front().deadline;
 }
 
 Result<std::vector<Tuples>> OperatorProcess::NextResult() {

@@ -27,6 +27,7 @@ namespace rs::stream {
 
 using Tuple = std::pair<std::string, std::string>;  // [key, value], raw bytes
 using Tuples = std::vector<Tuple>;
+using TupleView = std::pair<std::string_view, std::string_view>;  // points into the caller's bytes
 
 // The hello context (PROTOCOL.md "hello: the context"); version is always 1.
 struct OperatorContext {
@@ -100,6 +101,14 @@ class OperatorProcess {
   // Sends one batch of one or more tuples. Returns once it is written to the pipe (not processed);
   // FailedPrecondition when max_in_flight batches already wait for NextResult, or empty.
   Status SendBatch(const Tuples& tuples);
+  Status SendBatchViews(const std::vector<TupleView>& tuples);  // the same, without copying
+  // Reads whatever the operator has written, without waiting. True when NextResult will not
+  // block: the oldest batch's answer has arrived, or it failed (exit, garbage, past its
+  // deadline). False with nothing in flight.
+  bool ResultReady();
+  // What an event loop waits on (readable) besides its own sockets; then call ResultReady.
+  int stdout_fd() const { return child_.stdout_fd(); }
+  int stderr_fd() const { return child_.stderr_fd(); }
   // The outputs of the oldest batch in flight, outputs[i] being those of its tuple i. Blocks up to
   // that batch's deadline. FailedPrecondition when no batch is in flight.
   Result<std::vector<Tuples>> NextResult();
@@ -118,6 +127,7 @@ class OperatorProcess {
   OperatorProcess(std::string name, OperatorProcessOptions options);
 
   Status Launch(const std::vector<std::string>& argv, const OperatorContext& ctx);
+  Status SendPacked(std::string bytes, size_t tuples);
   // failed_, or FailedPrecondition after Finish.
   Status Usable() const;
   // Writes all of `bytes` to stdin by `deadline`, reading stdout and stderr meanwhile.

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <unordered_map>
 
-#include "operators/builtin/csv.h"
+#include "shared/util/csv.h"
 
 namespace rs::op {
 

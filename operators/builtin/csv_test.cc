@@ -1,4 +1,4 @@
-#include "operators/builtin/csv.h"
+#include "shared/util/csv.h"
 
 #include <catch2/catch.hpp>
 #include <random>

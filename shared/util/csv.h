@@ -1,4 +1,4 @@
-// CSV for the built-in operators (operators/PROTOCOL.md, "CSV"): RFC 4180 line parsing and
+// CSV for the built-in operators and the stream engine (operators/PROTOCOL.md, "CSV"): RFC 4180 line parsing and
 // formatting, and resolution of column arguments ("0,3", "0-2", "OBJECTID,Sign_Type") to 0-based
 // indexes against the job's csv_header. Pure functions and value types; nothing here throws or
 // keeps state, so any thread may call anything.
@@ -12,7 +12,7 @@
 
 #include "shared/status.h"
 
-namespace rs::op {
+namespace rs {
 
 // The UTF-8 byte order mark some exporters put before the header line.
 inline constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
@@ -26,6 +26,9 @@ inline constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 // lines with the same vector does not allocate once the strings have grown.
 void ParseCsvLine(std::string_view line, std::vector<std::string>* fields);
 std::vector<std::string> ParseCsvLine(std::string_view line);
+// Field `n` (0-based) of a CSV line, as ParseCsvLine would give it; empty when the line has fewer
+// fields. Without quotes in the line the result points into `line`; otherwise into `scratch`.
+std::string_view CsvField(std::string_view line, size_t n, std::string* scratch);
 
 // True when the field must be quoted: it contains ',', '"', CR or LF, or starts or ends with a
 // space or tab.
@@ -72,4 +75,4 @@ Result<ColumnSpec> ParseColumnSpec(std::string_view text);
 Result<std::vector<size_t>> ResolveColumns(const ColumnSpec& spec,
                                            const std::optional<std::string>& csv_header);
 
-}  // namespace rs::op
+}  // namespace rs

@@ -1,8 +1,8 @@
-#include "operators/builtin/csv.h"
+#include "shared/util/csv.h"
 
 #include <charconv>
 
-namespace rs::op {
+namespace rs {
 namespace {
 
 std::string_view StripLineEnd(std::string_view line) {
@@ -79,6 +79,25 @@ void ParseCsvLine(std::string_view line, std::vector<std::string>* fields) {
     i = comma + 1;
   }
   fields->resize(n);
+}
+
+std::string_view CsvField(std::string_view line, size_t n, std::string* scratch) {
+  line = StripLineEnd(line);
+  if (line.find('"') != std::string_view::npos) {
+    thread_local std::vector<std::string> fields;
+    ParseCsvLine(line, &fields);
+    if (n >= fields.size()) return {};
+    *scratch = fields[n];
+    return *scratch;
+  }
+  size_t start = 0;
+  for (size_t i = 0; i < n; ++i) {
+    size_t comma = line.find(',', start);
+    if (comma == std::string_view::npos) return {};
+    start = comma + 1;
+  }
+  size_t end = line.find(',', start);
+  return line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
 }
 
 std::vector<std::string> ParseCsvLine(std::string_view line) {
@@ -225,4 +244,4 @@ Result<std::vector<size_t>> ResolveColumns(const ColumnSpec& spec,
   return out;
 }
 
-}  // namespace rs::op
+}  // namespace rs

@@ -1,0 +1,113 @@
+// Leader: the job table of the cluster (README.md "Life of a job"). Validates and launches
+// submitted jobs (placement, downstream-first start of every task, the sink in this process),
+// tracks them from the workers' reports and the membership view, ends them (done, failed,
+// cancelled) and answers every job.* command, including the long-polled console output.
+//
+// Threads: commands arrive on the admin thread and never block it: launches, stops and remote
+// calls run on a small pool; a ticker thread (50 ms) answers output polls and watches members.
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/hydfs/hydfs_service.h"
+#include "daemon/membership/membership_service.h"
+#include "daemon/stream/worker.h"
+#include "shared/stream/job_spec.h"
+#include "shared/util/worker_pool.h"
+
+namespace rs::stream {
+
+struct LeaderOptions {
+  std::string self_endpoint;  // HOST:PORT of this node's control port
+  bool hosts_tasks = false;   // place tasks on the leader too (always when it is alone)
+  TaskConfig knobs;           // window, batch, resend, checkpoint, flush, test knob
+};
+
+enum class JobState { kStarting, kRunning, kDone, kFailed, kCancelled };
+const char* JobStateName(JobState s);
+
+class Leader {
+ public:
+  using Args = std::map<std::string, std::string>;
+
+  Leader(LeaderOptions options, Worker* worker, hydfs::HydfsService* hydfs,
+         membership::MembershipService* membership);
+  ~Leader();
+
+  void Command(const std::string& cmd, const Args& args, Reply done);
+  void OnReports(const std::vector<TaskReport>& reports);
+  void Stop();
+
+ private:
+  struct Slot {
+    uint32_t stage = 0, task = 0;
+    std::string node;      // member id
+    std::string address;   // HOST:PORT of its control port
+    std::string inbox;     // tcp://... of the task
+    int64_t pid = 0;
+    std::string op, log;
+    TaskReport report;
+    bool reported = false;
+    bool completed_logged = false;
+  };
+  struct Job {
+    std::string id;
+    JobSpec spec;
+    JobState state = JobState::kStarting;
+    std::string reason;
+    uint64_t submitted_ms = 0, ended_ms = 0;
+    TimePoint started_at, ended_at;
+    std::vector<Slot> slots;  // every operator task, by stage then task
+    std::shared_ptr<Task> sink;
+    bool source_attached = false;
+    std::vector<std::string> src_files;
+    bool stop_sent = false;
+  };
+  using JobPtr = std::shared_ptr<Job>;
+  struct Waiter {
+    JobPtr job;
+    uint64_t offset = 0, max_bytes = 0;
+    TimePoint deadline;
+    Reply done;
+  };
+
+  void Submit(const Args& args, Reply done);
+  void Launch(JobPtr job, Reply done);
+  Status Prepare(Job& job, std::optional<std::string>* csv_header);
+  Status Place(Job& job);
+  // Ends the job (if not already ended) and stops its tasks everywhere, off the caller's thread.
+  void End(const JobPtr& job, JobState state, const std::string& reason);
+  void StopTasks(const JobPtr& job);
+  void Tick();
+  void TickLoop();
+  bool AnswerOutput(Waiter& w, bool final);
+
+  void PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const;
+  void PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const;
+  JobPtr Find(const std::string& id) const;
+
+  LeaderOptions options_;
+  Worker* worker_;
+  hydfs::HydfsService* hydfs_;
+  membership::MembershipService* membership_;
+  WorkerPool pool_{4};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, JobPtr> jobs_;  // guarded by mu_
+  std::vector<std::string> order_;      // job ids in submission order
+  std::vector<Waiter> waiters_;         // guarded by mu_
+  uint64_t next_job_ = 1;
+  bool stop_ = false;
+  std::thread ticker_;
+};
+
+}  // namespace rs::stream

@@ -1,0 +1,94 @@
+#include "daemon/stream/operator_resolver.h"
+
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+namespace rs::stream {
+namespace {
+
+bool IsExecutableFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::vector<std::string> SplitPath(const char* value) {
+  std::vector<std::string> out;
+  if (!value) return out;
+  std::string s(value);
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t colon = s.find(':', start);
+    std::string part = s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    if (!part.empty()) out.push_back(part);
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return out;
+}
+
+// Directories holding built-in operators, most specific first.
+std::vector<std::string> SearchDirs() {
+  std::vector<std::string> dirs = SplitPath(std::getenv("RAINSTORM_OPERATOR_PATH"));
+  char exe[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    std::filesystem::path build = std::filesystem::path(exe).parent_path().parent_path();
+    dirs.push_back((build / "operators" / "builtin").string());
+    dirs.push_back((build / "operators" / "python").string());
+    dirs.push_back((build.parent_path() / "operators" / "python").string());
+  }
+#ifdef RS_SOURCE_ROOT
+  dirs.push_back(std::string(RS_SOURCE_ROOT) + "/operators/python");
+#endif
+  return dirs;
+}
+
+}  // namespace
+
+std::vector<std::string> BuiltinOperatorNames() {
+  std::set<std::string> names;
+  for (const auto& dir : SearchDirs()) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      std::string f = e.path().filename().string();
+      if (!IsExecutableFile(e.path().string())) continue;
+      if (f.rfind("rainop-", 0) == 0) names.insert(f.substr(7));
+      if (f.size() > 3 && f.compare(f.size() - 3, 3, ".py") == 0 && f != "rainstorm_op.py" &&
+          f != "test_operators.py") {
+        names.insert(f.substr(0, f.size() - 3));
+      }
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+Result<std::string> ResolveOperator(const std::string& name) {
+  if (name.empty()) return Status::InvalidArgument("empty operator name");
+  if (name.find('/') != std::string::npos) {
+    if (IsExecutableFile(name)) return name;
+    return Status::NotFound("operator '" + name + "' is not an executable file");
+  }
+  for (const auto& dir : SearchDirs()) {
+    for (const std::string& cand : {dir + "/rainop-" + name, dir + "/" + name + ".py"}) {
+      if (IsExecutableFile(cand)) return cand;
+    }
+  }
+  for (const auto& dir : SplitPath(std::getenv("PATH"))) {
+    for (const std::string& cand : {dir + "/rainop-" + name, dir + "/" + name}) {
+      if (IsExecutableFile(cand)) return cand;
+    }
+  }
+  std::string known;
+  for (const auto& n : BuiltinOperatorNames()) known += (known.empty() ? "" : ", ") + n;
+  return Status::NotFound("unknown operator '" + name + "': not a built-in (" + known +
+                          "), not in $PATH; give a path to an executable or hydfs:NAME");
+}
+
+}  // namespace rs::stream

@@ -1,0 +1,148 @@
+#include "daemon/stream/stream_service.h"
+
+#include <filesystem>
+
+#include "shared/logging.h"
+#include "shared/transport/rpc.h"
+#include "shared/wire/fields.h"
+
+namespace rs::stream {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("stream"); }
+
+std::string ArgOf(const StreamService::Args& args, const std::string& key) {
+  auto it = args.find(key);
+  return it == args.end() ? "" : it->second;
+}
+
+}  // namespace
+
+StreamService::~StreamService() { Stop(); }
+
+Status StreamService::Start(const std::string& self_endpoint,
+                            membership::MembershipService* membership,
+                            hydfs::HydfsService* hydfs) {
+  self_ = self_endpoint;
+  membership_ = membership;
+  std::error_code ec;
+  std::filesystem::remove_all(options_.dir, ec);
+  std::filesystem::create_directories(options_.dir, ec);
+  if (ec) return Status::IOError("creating " + options_.dir + ": " + ec.message());
+  WorkerOptions wo;
+  wo.host = options_.host;
+  wo.dir = options_.dir;
+  wo.self_endpoint = self_;
+  bool leads = options_.leader.empty() || options_.leader == self_;
+  worker_ = std::make_unique<Worker>(
+      wo, hydfs, [membership] { return membership->view()->self.str(); },
+      [this](std::vector<TaskReport> reports) {
+        if (leader_) leader_->OnReports(reports);
+      });
+  if (leads) {
+    LeaderOptions lo;
+    lo.self_endpoint = self_;
+    lo.hosts_tasks = options_.leader_hosts_tasks;
+    lo.knobs = options_.knobs;
+    leader_ = std::make_unique<Leader>(lo, worker_.get(), hydfs, membership);
+  }
+  forwarder_ = std::make_unique<WorkerPool>(4);
+  Log()->info("event=stream_start leader={} role={}", leads ? self_ : options_.leader,
+              leads ? "leader" : "worker");
+  return Status::Ok();
+}
+
+void StreamService::Stop() {
+  if (leader_) leader_->Stop();
+  if (worker_) worker_->Stop();
+  forwarder_.reset();
+}
+
+void StreamService::Command(const std::string& cmd, const Args& args, Reply done) {
+  if (!worker_) {
+    done(Status::Unavailable("the stream engine is not running yet"), {});
+    return;
+  }
+  if (cmd == "stream.start_task") {
+    worker_->StartTask(ArgOf(args, "task"), std::move(done));
+    return;
+  }
+  if (cmd == "stream.stop_job") {
+    std::string job = ArgOf(args, "job");
+    Worker* w = worker_.get();
+    forwarder_->Submit([w, job, done] {
+      w->StopJob(job);
+      done(Status::Ok(), {});
+    });
+    return;
+  }
+  if (cmd == "stream.report") {
+    if (!leader_) {
+      done(Status::FailedPrecondition("this node is not the leader"), {});
+      return;
+    }
+    std::string bytes = ArgOf(args, "reports");
+    std::vector<TaskReport> reports;
+    try {
+      auto oh = msgpack::unpack(bytes.data(), bytes.size());
+      const msgpack::object& o = oh.get();
+      if (o.type != msgpack::type::ARRAY) throw std::runtime_error("not an array");
+      for (uint32_t i = 0; i < o.via.array.size; ++i) {
+        auto r = ReadTaskReport(o.via.array.ptr[i]);
+        if (!r.ok()) {
+          done(Status::InvalidArgument(r.status().message()), {});
+          return;
+        }
+        reports.push_back(std::move(*r));
+      }
+    } catch (const std::exception& e) {
+      done(Status::InvalidArgument(std::string("reports do not decode: ") + e.what()), {});
+      return;
+    }
+    leader_->OnReports(reports);
+    done(Status::Ok(), {});
+    return;
+  }
+  if (cmd.rfind("job.", 0) == 0) {
+    if (leader_) {
+      leader_->Command(cmd, args, std::move(done));
+    } else {
+      Forward(cmd, args, std::move(done));
+    }
+    return;
+  }
+  done(Status::Unimplemented("unknown command " + cmd), {});
+}
+
+void StreamService::Forward(const std::string& cmd, const Args& args, Reply done) {
+  std::string leader = options_.leader;
+  forwarder_->Submit([leader, cmd, args, done] {
+    auto deadline = cmd == "job.submit" ? std::chrono::seconds(120) : std::chrono::seconds(10);
+    auto env = transport::CallOnce(
+        "tcp://" + leader, wire::MsgType::kAdminCommand,
+        [&](wire::Packer& pk) {
+          pk.pack_map(2);
+          pk.pack("cmd");
+          pk.pack(cmd);
+          pk.pack("args");
+          pk.pack(args);
+        },
+        deadline);
+    if (!env.ok()) {
+      done(Status::Unavailable("the leader " + leader + " did not answer: " +
+                               env.status().message()),
+           {});
+      return;
+    }
+    auto payload = wire::ReplyPayload(*env);
+    if (!payload.ok()) {
+      done(payload.status(), {});
+      return;
+    }
+    auto keep = std::make_shared<wire::Envelope>(std::move(*env));
+    msgpack::object obj = *payload;
+    done(Status::Ok(), [keep, obj](wire::Packer& pk) { pk.pack(obj); });
+  });
+}
+
+}  // namespace rs::stream

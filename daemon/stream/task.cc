@@ -1,0 +1,1197 @@
+#include "daemon/stream/task.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <tuple>
+
+#include "daemon/stream/dedup_log.h"
+#include "daemon/stream/operator_process.h"
+#include "shared/clock.h"
+#include "shared/logging.h"
+#include "shared/stream/task_frame.h"
+#include "shared/transport/sockets.h"
+#include "shared/util/csv.h"
+#include "shared/util/hash.h"
+#include "shared/wire/fields.h"
+
+namespace rs::stream {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("stream"); }
+
+uint64_t NowUs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string UtcStamp() {
+  auto now = std::chrono::system_clock::now();
+  time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  struct tm tm_utc;
+  gmtime_r(&t, &tm_utc);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm_utc.tm_year + 1900,
+                tm_utc.tm_mon + 1, tm_utc.tm_mday, tm_utc.tm_hour, tm_utc.tm_min, tm_utc.tm_sec,
+                static_cast<int>(ms.count()));
+  return buf;
+}
+
+constexpr size_t kMaxInFlight = 4;                   // operator batches pipelined
+constexpr size_t kMaxFrameBytes = 256u << 10;        // an output frame is cut at this size
+constexpr uint64_t kSinkFlushBytes = 4u << 20;       // the sink appends at least this often
+constexpr auto kStallTimeout = std::chrono::seconds(30);   // no ack progress: the task fails
+constexpr auto kHydfsTimeout = std::chrono::seconds(120);  // one HyDFS read of an input file
+
+// Channel: the upstream task (stage, task) a frame came from; stage 0 is rainsource, and a
+// stage-1 task's own source partition is (0, its index) too (it never coexists with rainsource).
+using ChanKey = std::pair<uint32_t, uint32_t>;
+using WmKey = std::tuple<uint32_t, uint32_t, uint64_t>;  // channel + origin
+
+struct InChannel {
+  uint64_t incarnation = 0;
+  uint64_t next_seq = 1;    // the next frame accepted
+  uint64_t processed = 0;   // highest seq fully processed (with exactly-once: and committed)
+  uint64_t acked_sent = 0;  // highest seq acknowledged to the sender
+  std::string ack_to;
+  bool ended = false;  // its end frame was processed
+};
+
+struct InFrame {
+  ChanKey from;
+  uint64_t seq = 0;
+  bool end = false;
+  uint64_t emit_us = 0;
+  std::shared_ptr<const void> hold;  // keeps the views below alive
+  std::vector<TupleRef> tuples;      // only the tuples that are not duplicates
+};
+
+struct OpBatch {
+  std::vector<InFrame> frames;
+  size_t tuples = 0;
+  bool sent = false;  // handed to the operator (false: nothing to process)
+};
+
+struct OutChannel {
+  std::string endpoint;
+  DataFrameBuilder builder;
+  uint64_t emit_us = 0;  // oldest source time among the tuples in `builder`
+  uint64_t next_seq = 1;
+  struct Pending {
+    uint64_t seq;
+    std::string bytes;
+  };
+  std::deque<Pending> unacked;
+  TimePoint last_progress;  // the last ack that acknowledged something (or the first send)
+  TimePoint last_resend;
+  uint64_t acked = 0;
+};
+
+// Latency histogram: bucket b covers [2^(b/8), 2^((b+1)/8)) microseconds.
+struct LatencyHistogram {
+  std::array<uint64_t, 8 * 40> buckets{};
+  uint64_t samples = 0;
+  void Add(uint64_t us, uint64_t weight) {
+    size_t b = us <= 1 ? 0 : static_cast<size_t>(std::log2(static_cast<double>(us)) * 8);
+    b = std::min(b, buckets.size() - 1);
+    buckets[b] += weight;
+    samples += weight;
+  }
+  uint64_t Percentile(double p) const {
+    if (samples == 0) return 0;
+    uint64_t want = static_cast<uint64_t>(std::ceil(p * static_cast<double>(samples)));
+    uint64_t seen = 0;
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      seen += buckets[b];
+      if (seen >= want) return static_cast<uint64_t>(std::exp2((static_cast<double>(b) + 1) / 8));
+    }
+    return 0;
+  }
+};
+
+// The completion of an asynchronous HyDFS call, polled by the task loop.
+struct AsyncResult {
+  std::mutex mu;
+  bool done = false;
+  Status status;
+  std::string data;
+};
+
+void AppendBe32(std::string* s, uint32_t v) {
+  for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+}  // namespace
+
+struct Task::Impl {
+  Impl(Task* owner) : t(owner), cfg(owner->config_), env(owner->env_) {}
+
+  Task* t;
+  const TaskConfig& cfg;
+  const TaskEnv& env;
+
+  std::unique_ptr<zmq::socket_t> inbox;
+  std::map<std::string, std::unique_ptr<zmq::socket_t>> pushes;
+  std::unique_ptr<OperatorProcess> op;
+  std::unique_ptr<DedupLog> log;
+  int log_fd = -1;
+
+  std::map<ChanKey, InChannel> in;
+  std::map<WmKey, std::string> recv_wm;  // highest id accepted into the queue
+  std::map<WmKey, std::string> done_wm;  // highest id processed
+  std::deque<InFrame> queue;
+  size_t queued_tuples = 0;
+  std::deque<OpBatch> batches;
+  std::vector<OutChannel> out;
+  std::vector<std::pair<uint32_t, uint64_t>> acked_since_commit;  // (downstream, seq)
+  bool dirty = false;
+  bool end_sent = false;
+  Status failed;
+  TaskState state = TaskState::kStarting;
+
+  // Source (stage 1 reading HyDFS).
+  bool has_source = false, source_done = false;
+  std::vector<std::string> files;  // contents, in src_files order
+  size_t cur_file = 0, cur_off = 0;
+  uint64_t cur_line = 0;           // line number (from 1) of the line at cur_off
+  size_t end_file = 0, end_off = 0;  // exclusive end of this partition
+  uint64_t source_seq = 0;
+  double tokens = 0;
+  TimePoint tokens_at;
+
+  // Sink.
+  int spool_fd = -1;
+  std::string spool_pending;  // processed, not yet committed to the spool
+  std::string unflushed;      // committed, not yet appended to the destination
+  std::shared_ptr<AsyncResult> flush_op;
+  std::string flushing;
+  TimePoint last_flush, flush_failing_since;
+  bool flush_failing = false;
+  LatencyHistogram latency;
+
+  // Checkpoints.
+  std::shared_ptr<AsyncResult> ckpt_op;
+  bool ckpt_created = false, want_drain = false;
+  TimePoint last_ckpt;
+  uint64_t ckpts = 0, ckpt_bytes = 0;
+
+  // Counters.
+  uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0, injected = 0, resent = 0;
+  uint64_t output_lines = 0, output_bytes = 0;
+  uint64_t frames_sent = 0;
+  uint64_t last_in = 0, last_out = 0;
+  double rate_in = 0, rate_out = 0;
+  TimePoint last_report;
+  std::string scratch;
+
+  // ---- helpers ----
+  void TaskLog(const std::string& line) {
+    if (log_fd < 0) return;
+    std::string s = UtcStamp() + " " + line + "\n";
+    ssize_t w = ::write(log_fd, s.data(), s.size());
+    (void)w;
+  }
+
+  zmq::socket_t* Push(const std::string& endpoint) {
+    auto it = pushes.find(endpoint);
+    if (it != pushes.end()) return it->second.get();
+    transport::SocketOptions o;
+    o.send_hwm = 100000;
+    o.max_message_bytes = 64 << 20;
+    auto s = transport::MakeSocket(zmq::socket_type::push, o);
+    if (!s.ok()) return nullptr;
+    auto sock = std::make_unique<zmq::socket_t>(std::move(*s));
+    if (!transport::Connect(*sock, endpoint).ok()) return nullptr;
+    return pushes.emplace(endpoint, std::move(sock)).first->second.get();
+  }
+
+  void Send(const std::string& endpoint, const std::string& bytes) {
+    zmq::socket_t* s = Push(endpoint);
+    if (!s) return;
+    zmq::message_t m(bytes.data(), bytes.size());
+    transport::TrySend(*s, &m, 1);  // a dropped frame is resent; a dropped ack is re-sent
+  }
+
+  void Fail(Status s) {
+    if (!failed.ok()) return;
+    failed = std::move(s);
+    state = TaskState::kFailed;
+    TaskLog("event=task_failed reason=\"" + failed.message() + "\"");
+    Log()->warn("event=task_failed task={} reason=\"{}\"", cfg.name(), failed.message());
+  }
+
+  TaskReport MakeReport() {
+    TaskReport r;
+    r.job = cfg.job;
+    r.stage = cfg.stage;
+    r.task = cfg.task;
+    r.node = env.node_id;
+    r.pid = op ? op->pid() : ::getpid();
+    r.op = cfg.is_sink() ? "(sink)" : (op ? op->ready().name : "");
+    if (r.op.empty() && !cfg.argv.empty()) r.op = cfg.argv[0];
+    r.log = t->log_path_;
+    r.state = state;
+    r.reason = failed.ok() ? "" : failed.message();
+    r.tuples_in = tuples_in;
+    r.tuples_out = tuples_out;
+    r.duplicates = duplicates;
+    r.injected = injected;
+    r.resent_frames = resent;
+    r.rate_in = rate_in;
+    r.rate_out = rate_out;
+    r.output_lines = output_lines;
+    r.output_bytes = output_bytes;
+    r.latency_p50_us = latency.Percentile(0.5);
+    r.latency_p99_us = latency.Percentile(0.99);
+    r.latency_samples = latency.samples;
+    return r;
+  }
+
+  void Publish() {
+    TaskReport r = MakeReport();
+    {
+      std::lock_guard<std::mutex> lock(t->report_mu_);
+      t->report_ = r;
+    }
+    if (env.report) env.report(r);
+  }
+
+  // ---- source ----
+  Status LoadSource() {
+    for (const auto& name : cfg.src_files) {
+      auto res = std::make_shared<AsyncResult>();
+      env.hydfs_get(name, [res](Result<std::string> r) {
+        std::lock_guard<std::mutex> lock(res->mu);
+        res->done = true;
+        res->status = r.status();
+        if (r.ok()) res->data = std::move(*r);
+      });
+      TimePoint deadline = Clock::now() + kHydfsTimeout;
+      while (true) {
+        {
+          std::lock_guard<std::mutex> lock(res->mu);
+          if (res->done) break;
+        }
+        if (t->stop_.load()) return Status::Unavailable("stopped");
+        if (Clock::now() > deadline) {
+          return Status::Timeout("reading input file " + name + " from HyDFS");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      std::lock_guard<std::mutex> lock(res->mu);
+      if (!res->status.ok()) {
+        return Status(res->status.code(),
+                      "reading input file " + name + ": " + res->status.message());
+      }
+      files.push_back(std::move(res->data));
+    }
+    // Partition `task` of the concatenation: lines whose first byte lies in
+    // [task*S/T, (task+1)*S/T).
+    uint64_t total = 0;
+    for (const auto& f : files) total += f.size();
+    auto locate = [&](uint64_t global, size_t* file, size_t* off) {
+      // The first line start at or after `global`.
+      size_t fi = 0;
+      while (fi < files.size() && global >= files[fi].size()) {
+        global -= files[fi].size();
+        ++fi;
+      }
+      if (fi == files.size()) {
+        *file = fi;
+        *off = 0;
+        return;
+      }
+      size_t o = static_cast<size_t>(global);
+      if (o > 0 && files[fi][o - 1] != '\n') {
+        size_t nl = files[fi].find('\n', o);
+        if (nl == std::string::npos) {
+          *file = fi + 1;
+          *off = 0;
+          return;
+        }
+        o = nl + 1;
+        if (o >= files[fi].size()) {
+          *file = fi + 1;
+          *off = 0;
+          return;
+        }
+      }
+      *file = fi;
+      *off = o;
+    };
+    uint64_t a = total * cfg.task / cfg.tasks, b = total * (cfg.task + 1) / cfg.tasks;
+    locate(a, &cur_file, &cur_off);
+    locate(b, &end_file, &end_off);
+    if (cfg.task + 1 == cfg.tasks) {
+      end_file = files.size();
+      end_off = 0;
+    }
+    cur_line = cur_file < files.size()
+                   ? 1 + static_cast<uint64_t>(std::count(files[cur_file].begin(),
+                                                           files[cur_file].begin() +
+                                                               static_cast<long>(cur_off),
+                                                           '\n'))
+                   : 1;
+    tokens_at = Clock::now();
+    TaskLog("event=source_partition files=" + std::to_string(files.size()) +
+            " bytes=" + std::to_string(total) + " first_line=" + std::to_string(cur_line));
+    return Status::Ok();
+  }
+
+  bool SourceExhausted() const {
+    return cur_file > end_file || (cur_file == end_file && cur_off >= end_off) ||
+           cur_file >= files.size();
+  }
+
+  // Reads up to one batch of lines into the queue. True when it did.
+  bool ReadSource() {
+    if (!has_source || source_done) return false;
+    if (queued_tuples >= 2 * cfg.batch_tuples || !WindowOpen()) return false;
+    size_t want = cfg.batch_tuples;
+    if (cfg.rate > 0) {
+      TimePoint now = Clock::now();
+      tokens += std::chrono::duration<double>(now - tokens_at).count() * static_cast<double>(cfg.rate);
+      tokens_at = now;
+      double cap = std::max(1.0, static_cast<double>(cfg.rate) * 0.02);  // 20 ms of burst
+      tokens = std::min(tokens, cap);
+      if (tokens < 1) return false;
+      want = std::min(want, static_cast<size_t>(tokens));
+    }
+    auto arena = std::make_shared<std::string>();
+    struct Item {
+      size_t id_off, key_off, key_len;
+      std::string_view value;
+    };
+    std::vector<Item> items;
+    items.reserve(want);
+    while (items.size() < want && !SourceExhausted()) {
+      const std::string& f = files[cur_file];
+      size_t nl = f.find('\n', cur_off);
+      size_t line_end = nl == std::string::npos ? f.size() : nl;
+      std::string_view value(f.data() + cur_off, line_end - cur_off);
+      if (!value.empty() && value.back() == '\r') value.remove_suffix(1);
+      Item it;
+      it.id_off = arena->size();
+      arena->append(SourceId(static_cast<uint32_t>(cur_file), cur_line));
+      it.key_off = arena->size();
+      arena->append(cfg.src_files[cur_file]);
+      arena->push_back(':');
+      char num[24];
+      auto [p, ec] = std::to_chars(num, num + sizeof(num), cur_line);
+      arena->append(num, p);
+      it.key_len = arena->size() - it.key_off;
+      it.value = value;
+      items.push_back(it);
+      ++cur_line;
+      cur_off = nl == std::string::npos ? f.size() : nl + 1;
+      if (cur_off >= f.size()) {
+        ++cur_file;
+        cur_off = 0;
+        cur_line = 1;
+      }
+    }
+    InFrame fr;
+    fr.from = {0, cfg.task};
+    fr.seq = ++source_seq;
+    fr.emit_us = NowUs();
+    fr.end = SourceExhausted();
+    fr.tuples.reserve(items.size());
+    for (const auto& it : items) {
+      TupleRef r;
+      r.origin = cfg.task;
+      r.id = std::string_view(arena->data() + it.id_off, 12);
+      r.key = std::string_view(arena->data() + it.key_off, it.key_len);
+      r.value = it.value;
+      fr.tuples.push_back(r);
+    }
+    fr.hold = arena;
+    if (cfg.rate > 0) tokens -= static_cast<double>(items.size());
+    tuples_in += items.size();
+    queued_tuples += items.size();
+    if (fr.end) source_done = true;
+    queue.push_back(std::move(fr));
+    return true;
+  }
+
+  // ---- inbox ----
+  bool DrainInbox() {
+    bool any = false;
+    std::vector<zmq::message_t> parts;
+    for (int n = 0; n < 256 && transport::TryRecv(*inbox, &parts); ++n) {
+      any = true;
+      if (parts.size() != 1) continue;
+      auto f = ParseTaskFrame(parts[0].to_string());
+      if (!f.ok()) {
+        TaskLog("event=bad_frame error=\"" + f.status().message() + "\"");
+        continue;
+      }
+      if (f->type == static_cast<uint16_t>(wire::MsgType::kTaskAck)) {
+        OnAck(f->ack);
+      } else {
+        OnData(std::move(*f));
+      }
+    }
+    return any;
+  }
+
+  void OnAck(const AckFrame& a) {
+    if (a.job != cfg.job || a.incarnation != cfg.incarnation || a.stage != cfg.stage + 1 ||
+        a.task >= out.size()) {
+      return;
+    }
+    OutChannel& o = out[a.task];
+    bool progress = false;
+    while (!o.unacked.empty() && o.unacked.front().seq <= a.seq) {
+      o.unacked.pop_front();
+      progress = true;
+    }
+    if (progress || a.seq > o.acked) {
+      o.acked = std::max(o.acked, a.seq);
+      o.last_progress = Clock::now();
+      if (cfg.exactly_once) acked_since_commit.emplace_back(a.task, a.seq);
+    }
+  }
+
+  void OnData(TaskFrame f) {
+    const DataHeader& h = f.data;
+    uint32_t expect_stage = cfg.stage - 1;
+    if (h.job != cfg.job || h.from_stage != expect_stage ||
+        (cfg.stage == 1 && !cfg.live) || h.incarnation == 0) {
+      TaskLog("event=stray_frame from=" + std::to_string(h.from_stage) + "." +
+              std::to_string(h.from_task));
+      return;
+    }
+    ChanKey key{h.from_stage, h.from_task};
+    InChannel& ch = in[key];
+    if (h.incarnation != ch.incarnation) {
+      if (h.incarnation < ch.incarnation) return;  // an old run of the sender
+      // A new run of the sender numbers its frames from 1 again; ids keep deduplicating.
+      ch.incarnation = h.incarnation;
+      ch.next_seq = 1;
+      ch.processed = 0;
+      ch.acked_sent = 0;
+      ch.ended = false;
+    }
+    ch.ack_to = h.ack_to;
+    if (h.seq < ch.next_seq) {
+      // Already taken: a resend. Its tuples are duplicates; acknowledge again what is processed.
+      duplicates += f.tuples.size();
+      if (ch.processed > 0 && ch.processed == ch.acked_sent) {
+        Send(ch.ack_to, EncodeAck({cfg.job, cfg.stage, cfg.task, ch.incarnation, ch.processed}));
+      }
+      return;
+    }
+    if (h.seq > ch.next_seq) return;  // a gap (a frame was dropped): wait for the resend
+    ++ch.next_seq;
+    InFrame fr;
+    fr.from = key;
+    fr.seq = h.seq;
+    fr.end = h.end;
+    fr.emit_us = h.emit_us;
+    fr.hold = f.bytes;
+    if (cfg.exactly_once) {
+      fr.tuples.reserve(f.tuples.size());
+      std::string* wm = nullptr;
+      uint64_t wm_origin = UINT64_MAX;
+      for (const TupleRef& r : f.tuples) {
+        if (r.origin != wm_origin) {
+          wm = &recv_wm[WmKey{key.first, key.second, r.origin}];
+          wm_origin = r.origin;
+        }
+        if (!wm->empty() && CompareIds(r.id, *wm) <= 0) {
+          ++duplicates;
+          continue;
+        }
+        wm->assign(r.id.data(), r.id.size());
+        fr.tuples.push_back(r);
+      }
+    } else {
+      fr.tuples = std::move(f.tuples);
+    }
+    tuples_in += fr.tuples.size();
+    queued_tuples += fr.tuples.size();
+    queue.push_back(std::move(fr));
+  }
+
+  // ---- processing ----
+  bool WindowOpen() const {
+    for (const auto& o : out) {
+      if (o.unacked.size() >= cfg.window) return false;
+    }
+    return true;
+  }
+
+  bool Feed() {
+    if (queue.empty() || want_drain) return false;
+    if (cfg.is_sink()) {
+      // The sink has no operator: take every queued frame now.
+      OpBatch b;
+      while (!queue.empty()) {
+        queued_tuples -= queue.front().tuples.size();
+        b.frames.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+      batches.push_back(std::move(b));
+      return true;
+    }
+    if (op->in_flight() >= kMaxInFlight || !WindowOpen()) return false;
+    OpBatch b;
+    while (!queue.empty() && (b.tuples == 0 || b.tuples + queue.front().tuples.size() <= cfg.batch_tuples)) {
+      b.tuples += queue.front().tuples.size();
+      queued_tuples -= queue.front().tuples.size();
+      b.frames.push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
+    if (b.tuples > 0) {
+      std::vector<TupleView> views;
+      views.reserve(b.tuples);
+      for (const auto& fr : b.frames) {
+        for (const auto& r : fr.tuples) views.emplace_back(r.key, r.value);
+      }
+      Status s = op->SendBatchViews(views);
+      if (!s.ok()) {
+        Fail(s);
+        return false;
+      }
+      b.sent = true;
+    }
+    batches.push_back(std::move(b));
+    return true;
+  }
+
+  // A tuple's origin names the path it took before the task that sends it, so that ids of one
+  // (channel, origin) stream strictly increase: the stage-1 task index (its source partition),
+  // then, from stage 3 on, each stage appends the task it came through (mixed radix, base
+  // tasks; the leader refuses jobs whose paths do not fit in 64 bits).
+  uint64_t OriginOut(uint64_t origin, const ChanKey& from) const {
+    if (!cfg.exactly_once || cfg.stage < 3) return origin;
+    return origin * cfg.tasks + from.second;
+  }
+
+  uint32_t Route(std::string_view key, std::string_view value) {
+    if (out.size() <= 1) return 0;
+    uint64_t h = cfg.partition_column
+                     ? StableHash64(CsvField(value, static_cast<size_t>(*cfg.partition_column),
+                                             &scratch))
+                     : StableHash64(key);
+    return static_cast<uint32_t>(h % out.size());
+  }
+
+  void Emit(uint32_t d, uint64_t origin, std::string_view id, std::string_view key,
+            std::string_view value, uint64_t emit_us) {
+    OutChannel& o = out[d];
+    if (o.builder.tuples() == 0) {
+      o.emit_us = emit_us;
+    } else {
+      o.emit_us = std::min(o.emit_us, emit_us);
+    }
+    o.builder.Add(origin, id, key, value);
+    ++tuples_out;
+    if (o.builder.bytes() >= kMaxFrameBytes) StageFrame(d, false);
+  }
+
+  void CompleteFrames(const OpBatch& b) {
+    for (const auto& fr : b.frames) {
+      if (cfg.exactly_once && !fr.tuples.empty()) {
+        // Ids of one origin increase within a channel; the last one of each origin is its mark.
+        uint64_t origin = UINT64_MAX;
+        for (auto it = fr.tuples.rbegin(); it != fr.tuples.rend(); ++it) {
+          if (it->origin == origin) continue;
+          origin = it->origin;
+          std::string& wm = done_wm[WmKey{fr.from.first, fr.from.second, origin}];
+          if (wm.empty() || CompareIds(it->id, wm) > 0) wm.assign(it->id.data(), it->id.size());
+        }
+      }
+      InChannel& ch = in[fr.from];
+      ch.processed = std::max(ch.processed, fr.seq);
+      if (fr.end) ch.ended = true;
+    }
+    dirty = true;
+  }
+
+  void SinkConsume(const OpBatch& b) {
+    uint64_t now = NowUs();
+    for (const auto& fr : b.frames) {
+      for (const auto& r : fr.tuples) {
+        spool_pending.append(r.value.data(), r.value.size());
+        spool_pending.push_back('\n');
+        output_bytes += r.value.size() + 1;
+      }
+      output_lines += fr.tuples.size();
+      tuples_out += fr.tuples.size();
+      if (!fr.tuples.empty() && fr.emit_us > 0) {
+        latency.Add(now > fr.emit_us ? now - fr.emit_us : 0, fr.tuples.size());
+      }
+    }
+  }
+
+  bool Collect() {
+    bool any = false;
+    while (!batches.empty() && failed.ok()) {
+      OpBatch& b = batches.front();
+      if (cfg.is_sink()) {
+        SinkConsume(b);
+      } else if (b.sent) {
+        if (!op->ResultReady()) break;
+        auto outputs = op->NextResult();
+        if (!outputs.ok()) {
+          Fail(outputs.status());
+          return false;
+        }
+        size_t i = 0;
+        std::string id;
+        for (const auto& fr : b.frames) {
+          for (const auto& r : fr.tuples) {
+            const Tuples& outs = (*outputs)[i++];
+            for (size_t j = 0; j < outs.size(); ++j) {
+              const auto& [k, v] = outs[j];
+              if (cfg.exactly_once) {
+                id.assign(r.id.data(), r.id.size());
+                AppendBe32(&id, static_cast<uint32_t>(j));
+              }
+              Emit(Route(k, v), OriginOut(r.origin, fr.from), id, k, v, fr.emit_us);
+            }
+          }
+        }
+      }
+      CompleteFrames(b);
+      batches.pop_front();
+      any = true;
+    }
+    return any;
+  }
+
+  // ---- commit: log, then send and acknowledge ----
+  std::vector<std::pair<uint32_t, OutChannel::Pending>> staged;
+
+  void StageFrame(uint32_t d, bool end) {
+    OutChannel& o = out[d];
+    size_t n = o.builder.tuples();
+    uint64_t emit = o.emit_us;
+    uint64_t seq = o.next_seq++;
+    std::string bytes = o.builder.Finish(seq, emit, end);
+    ++frames_sent;
+    bool duplicate = cfg.test_duplicate_every > 0 && n > 0 &&
+                     frames_sent % cfg.test_duplicate_every == 0 && !end;
+    if (duplicate) {
+      // Test knob: the same tuples (same ids) once more, as a new frame.
+      auto parsed = ParseTaskFrame(bytes);
+      if (parsed.ok()) {
+        DataFrameBuilder again;
+        again.Begin(parsed->data);
+        for (const auto& r : parsed->tuples) again.Add(r.origin, r.id, r.key, r.value);
+        uint64_t seq2 = o.next_seq++;
+        staged.emplace_back(d, OutChannel::Pending{seq, std::move(bytes)});
+        staged.emplace_back(d, OutChannel::Pending{seq2, again.Finish(seq2, emit, false)});
+        injected += n;
+        return;
+      }
+    }
+    staged.emplace_back(d, OutChannel::Pending{seq, std::move(bytes)});
+  }
+
+  void BeginBuilders() {
+    for (size_t d = 0; d < out.size(); ++d) {
+      DataHeader h;
+      h.job = cfg.job;
+      h.from_stage = cfg.stage;
+      h.from_task = cfg.task;
+      h.incarnation = cfg.incarnation;
+      h.ack_to = t->endpoint_;
+      out[d].builder.Begin(h);
+    }
+  }
+
+  std::string LogRecord() {
+    msgpack::sbuffer buf;
+    wire::Packer pk(buf);
+    pk.pack_map(4);
+    pk.pack("wm");
+    pk.pack_array(static_cast<uint32_t>(done_wm.size()));
+    for (const auto& [k, id] : done_wm) {
+      pk.pack_array(4);
+      pk.pack_uint32(std::get<0>(k));
+      pk.pack_uint32(std::get<1>(k));
+      pk.pack_uint64(std::get<2>(k));
+      pk.pack_bin(static_cast<uint32_t>(id.size()));
+      pk.pack_bin_body(id.data(), static_cast<uint32_t>(id.size()));
+    }
+    pk.pack("in");
+    pk.pack_array(static_cast<uint32_t>(in.size()));
+    for (const auto& [k, ch] : in) {
+      pk.pack_array(5);
+      pk.pack_uint32(k.first);
+      pk.pack_uint32(k.second);
+      pk.pack_uint64(ch.incarnation);
+      pk.pack_uint64(ch.processed);
+      pk.pack(ch.ended);
+    }
+    pk.pack("out");
+    pk.pack_array(static_cast<uint32_t>(staged.size()));
+    for (const auto& [d, p] : staged) {
+      pk.pack_array(3);
+      pk.pack_uint32(d);
+      pk.pack_uint64(p.seq);
+      pk.pack_bin(static_cast<uint32_t>(p.bytes.size()));
+      pk.pack_bin_body(p.bytes.data(), static_cast<uint32_t>(p.bytes.size()));
+    }
+    pk.pack("acked");
+    pk.pack_array(static_cast<uint32_t>(acked_since_commit.size()));
+    for (const auto& [d, seq] : acked_since_commit) {
+      pk.pack_array(2);
+      pk.pack_uint32(d);
+      pk.pack_uint64(seq);
+    }
+    return std::string(buf.data(), buf.size());
+  }
+
+  void Commit() {
+    if (!dirty && staged.empty() && acked_since_commit.empty()) return;
+    for (uint32_t d = 0; d < out.size(); ++d) {
+      if (out[d].builder.tuples() > 0) StageFrame(d, false);
+    }
+    if (cfg.is_sink() && !spool_pending.empty()) {
+      // The spool write belongs to the commit: output is visible only once it is logged.
+      const char* p = spool_pending.data();
+      size_t left = spool_pending.size();
+      while (left > 0) {
+        ssize_t w = ::write(spool_fd, p, left);
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          Fail(Status::IOError(std::string("writing the output spool: ") + std::strerror(errno)));
+          return;
+        }
+        p += w;
+        left -= static_cast<size_t>(w);
+      }
+    }
+    if (cfg.exactly_once && log) {
+      auto idx = log->Append(LogRecord());
+      if (!idx.ok()) {
+        Fail(Status::IOError("dedup log: " + idx.status().message()));
+        return;
+      }
+      MaybeTrim();
+    }
+    if (cfg.is_sink() && !spool_pending.empty()) {
+      t->spool_committed_.fetch_add(spool_pending.size());
+      unflushed += spool_pending;
+      spool_pending.clear();
+    }
+    acked_since_commit.clear();
+    TimePoint now = Clock::now();
+    for (auto& [d, p] : staged) {
+      OutChannel& o = out[d];
+      if (o.unacked.empty()) o.last_progress = now;
+      Send(o.endpoint, p.bytes);
+      o.unacked.push_back(std::move(p));
+    }
+    staged.clear();
+    for (auto& [key, ch] : in) {
+      if (ch.processed > ch.acked_sent && !ch.ack_to.empty()) {
+        Send(ch.ack_to, EncodeAck({cfg.job, cfg.stage, cfg.task, ch.incarnation, ch.processed}));
+        ch.acked_sent = ch.processed;
+      }
+    }
+    dirty = false;
+  }
+
+  // Keeps the log short: every record holds the full watermarks, so records before the oldest
+  // one that still holds an unacknowledged frame carry nothing needed.
+  uint64_t trim_counter = 0;
+  void MaybeTrim() {
+    if (++trim_counter % 1024 != 0) return;
+    // Conservative: keep the last 1024 records when anything is unacknowledged.
+    bool pending = false;
+    for (const auto& o : out) pending |= !o.unacked.empty();
+    uint64_t keep_from = log->next_index() - (pending ? 1024 : 1);
+    Status s = log->TrimBefore(keep_from);
+    if (!s.ok()) TaskLog("event=log_trim_failed error=\"" + s.message() + "\"");
+  }
+
+  void Resend() {
+    TimePoint now = Clock::now();
+    auto period = std::chrono::milliseconds(cfg.resend_ms);
+    for (uint32_t d = 0; d < out.size(); ++d) {
+      OutChannel& o = out[d];
+      if (o.unacked.empty()) continue;
+      if (now - o.last_progress >= kStallTimeout) {
+        Fail(Status::Unavailable("task " + std::to_string(cfg.stage + 1) + "." +
+                                 std::to_string(d) + " (" + o.endpoint +
+                                 ") acknowledged nothing for " +
+                                 std::to_string(ToMillis(kStallTimeout) / 1000) + " s"));
+        return;
+      }
+      if (now - std::max(o.last_progress, o.last_resend) < period) continue;
+      for (const auto& p : o.unacked) Send(o.endpoint, p.bytes);
+      resent += o.unacked.size();
+      o.last_resend = now;
+      TaskLog("event=resend to=" + std::to_string(cfg.stage + 1) + "." + std::to_string(d) +
+              " frames=" + std::to_string(o.unacked.size()) +
+              " first_seq=" + std::to_string(o.unacked.front().seq));
+    }
+  }
+
+  // ---- HyDFS: checkpoints and the sink's appends ----
+  static bool Finished(const std::shared_ptr<AsyncResult>& op, Status* status) {
+    std::lock_guard<std::mutex> lock(op->mu);
+    if (!op->done) return false;
+    *status = op->status;
+    return true;
+  }
+
+  std::shared_ptr<AsyncResult> StartWrite(bool create, const std::string& name, std::string data) {
+    auto res = std::make_shared<AsyncResult>();
+    auto cb = [res](Status s) {
+      std::lock_guard<std::mutex> lock(res->mu);
+      res->done = true;
+      res->status = std::move(s);
+    };
+    if (create) {
+      env.hydfs_create(name, std::move(data), cb);
+    } else {
+      env.hydfs_append(name, std::move(data), cb);
+    }
+    return res;
+  }
+
+  std::string CheckpointName() const {
+    return "rainstorm/" + cfg.job + "/task-" + std::to_string(cfg.stage) + "-" +
+           std::to_string(cfg.task) + ".ckpt";
+  }
+
+  void Checkpoint() {
+    if (!cfg.exactly_once) return;
+    TimePoint now = Clock::now();
+    if (ckpt_op) {
+      Status s;
+      if (!Finished(ckpt_op, &s)) return;
+      if (!s.ok()) TaskLog("event=checkpoint_failed error=\"" + s.message() + "\"");
+      if (s.ok()) ckpt_created = true;
+      ckpt_op.reset();
+    }
+    if (now - last_ckpt < std::chrono::milliseconds(cfg.checkpoint_ms)) return;
+    std::string state;
+    if (op && op->ready().stateful) {
+      if (!batches.empty()) {
+        want_drain = true;  // the state must match the watermarks: snapshot between batches
+        return;
+      }
+      want_drain = false;
+      auto st = op->Snapshot();
+      if (!st.ok()) {
+        Fail(st.status());
+        return;
+      }
+      state = std::move(*st);
+    }
+    msgpack::sbuffer buf;
+    wire::Packer pk(buf);
+    pk.pack_map(6);
+    pk.pack("time_ms");
+    pk.pack_uint64(WallMillis());
+    pk.pack("log_index");
+    pk.pack_uint64(log ? log->next_index() - 1 : 0);
+    pk.pack("wm");
+    pk.pack_array(static_cast<uint32_t>(done_wm.size()));
+    for (const auto& [k, id] : done_wm) {
+      pk.pack_array(4);
+      pk.pack_uint32(std::get<0>(k));
+      pk.pack_uint32(std::get<1>(k));
+      pk.pack_uint64(std::get<2>(k));
+      pk.pack_bin(static_cast<uint32_t>(id.size()));
+      pk.pack_bin_body(id.data(), static_cast<uint32_t>(id.size()));
+    }
+    pk.pack("unacked");
+    size_t n = 0;
+    for (const auto& o : out) n += o.unacked.size();
+    pk.pack_array(static_cast<uint32_t>(n));
+    for (uint32_t d = 0; d < out.size(); ++d) {
+      for (const auto& p : out[d].unacked) {
+        pk.pack_array(3);
+        pk.pack_uint32(d);
+        pk.pack_uint64(p.seq);
+        pk.pack_bin(static_cast<uint32_t>(p.bytes.size()));
+        pk.pack_bin_body(p.bytes.data(), static_cast<uint32_t>(p.bytes.size()));
+      }
+    }
+    pk.pack("state");
+    if (state.empty()) {
+      pk.pack_nil();
+    } else {
+      pk.pack_bin(static_cast<uint32_t>(state.size()));
+      pk.pack_bin_body(state.data(), static_cast<uint32_t>(state.size()));
+    }
+    pk.pack("spool_bytes");
+    pk.pack_uint64(t->spool_committed_.load());
+    // Length-prefixed, so the records of the HyDFS file can be split again.
+    std::string rec;
+    uint32_t len = static_cast<uint32_t>(buf.size());
+    AppendBe32(&rec, len);
+    rec.append(buf.data(), buf.size());
+    ckpt_bytes += rec.size();
+    ++ckpts;
+    ckpt_op = StartWrite(!ckpt_created, CheckpointName(), std::move(rec));
+    last_ckpt = now;
+  }
+
+  void SinkFlush(bool force) {
+    if (!cfg.is_sink()) return;
+    TimePoint now = Clock::now();
+    if (flush_op) {
+      Status s;
+      if (!Finished(flush_op, &s)) return;
+      flush_op.reset();
+      if (!s.ok()) {
+        if (!flush_failing) flush_failing_since = now;
+        flush_failing = true;
+        TaskLog("event=sink_append_failed error=\"" + s.message() + "\"");
+        if (now - flush_failing_since > kStallTimeout) {
+          Fail(Status(s.code(), "appending the output to " + cfg.dest + ": " + s.message()));
+          return;
+        }
+        unflushed.insert(0, flushing);  // retried next round
+        last_flush = now;
+      } else {
+        flush_failing = false;
+      }
+      flushing.clear();
+    }
+    if (unflushed.empty()) return;
+    if (!force && unflushed.size() < kSinkFlushBytes &&
+        now - last_flush < std::chrono::milliseconds(cfg.sink_flush_ms)) {
+      return;
+    }
+    if (flush_failing && now - last_flush < std::chrono::milliseconds(500)) return;
+    flushing = std::move(unflushed);
+    unflushed.clear();
+    flush_op = StartWrite(false, cfg.dest, flushing);
+    last_flush = now;
+  }
+
+  void ReportTick(bool force) {
+    TimePoint now = Clock::now();
+    auto dt = now - last_report;
+    if (!force && dt < std::chrono::seconds(1)) return;
+    double secs = std::max(1e-3, std::chrono::duration<double>(dt).count());
+    rate_in = static_cast<double>(tuples_in - last_in) / secs;
+    rate_out = static_cast<double>(tuples_out - last_out) / secs;
+    last_in = tuples_in;
+    last_out = tuples_out;
+    last_report = now;
+    char line[256];
+    std::snprintf(line, sizeof(line),
+                  "event=task_rate in=%.0f/s out=%.0f/s tuples_in=%llu tuples_out=%llu "
+                  "duplicates=%llu",
+                  rate_in, rate_out, static_cast<unsigned long long>(tuples_in),
+                  static_cast<unsigned long long>(tuples_out),
+                  static_cast<unsigned long long>(duplicates));
+    TaskLog(line);
+    Publish();
+  }
+
+  bool InputsEnded() const {
+    if (has_source) {
+      auto it = in.find(ChanKey{0, cfg.task});
+      return source_done && it != in.end() && it->second.ended;
+    }
+    uint32_t ended = 0;
+    for (const auto& [k, ch] : in) ended += ch.ended ? 1 : 0;
+    return ended >= cfg.upstreams;
+  }
+
+  // True when the task has finished its work (done) or must stop.
+  bool CheckDone() {
+    if (!InputsEnded() || !queue.empty() || !batches.empty() || dirty) return false;
+    if (!end_sent) {
+      for (uint32_t d = 0; d < out.size(); ++d) StageFrame(d, true);
+      end_sent = true;
+      dirty = true;
+      Commit();
+      return false;
+    }
+    for (const auto& o : out) {
+      if (!o.unacked.empty()) return false;
+    }
+    if (cfg.is_sink()) {
+      SinkFlush(true);
+      if (!unflushed.empty() || flush_op) return false;
+    }
+    if (op) {
+      Status s = op->Finish();
+      if (!s.ok()) {
+        Fail(s);
+        return true;
+      }
+    }
+    state = TaskState::kDone;
+    return true;
+  }
+
+  void Wait(int timeout_ms) {
+    std::vector<zmq::pollitem_t> items;
+    items.push_back({static_cast<void*>(*inbox), 0, ZMQ_POLLIN, 0});
+    if (op) {
+      if (op->in_flight() > 0) items.push_back({nullptr, op->stdout_fd(), ZMQ_POLLIN, 0});
+      items.push_back({nullptr, op->stderr_fd(), ZMQ_POLLIN, 0});
+    }
+    try {
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(timeout_ms));
+    } catch (const zmq::error_t&) {
+    }
+  }
+
+  void Run() {
+    Log()->info("event=task_start task={} node={} op=\"{}\" pid={} log={}", cfg.name(),
+                env.node_id, cfg.argv.empty() ? "(sink)" : cfg.argv[0], op ? op->pid() : 0,
+                t->log_path_);
+    TaskLog("event=task_start task=" + cfg.name() + " exactly_once=" +
+            (cfg.exactly_once ? "true" : "false"));
+    last_report = last_ckpt = last_flush = Clock::now();
+    BeginBuilders();
+    if (has_source) {
+      Status s = LoadSource();
+      if (!s.ok()) {
+        if (!t->stop_.load()) Fail(s);
+      }
+    }
+    if (failed.ok()) state = TaskState::kRunning;
+    Publish();
+    while (failed.ok() && !t->stop_.load()) {
+      bool busy = DrainInbox();
+      busy |= ReadSource();
+      busy |= Feed();
+      busy |= Collect();
+      if (!failed.ok()) break;
+      Commit();
+      if (!failed.ok()) break;
+      Resend();
+      Checkpoint();
+      SinkFlush(false);
+      if (!failed.ok()) break;
+      ReportTick(false);
+      if (CheckDone()) break;
+      if (!busy) {
+        bool can_read = has_source && !source_done && WindowOpen() &&
+                        queued_tuples < 2 * cfg.batch_tuples;
+        Wait(can_read && cfg.rate == 0 ? 0 : (batches.empty() ? 5 : 1));
+      }
+    }
+    if (t->stop_.load() && failed.ok() && state != TaskState::kDone) state = TaskState::kStopped;
+    if (state == TaskState::kDone) {
+      TaskLog("event=task_done tuples_in=" + std::to_string(tuples_in) +
+              " tuples_out=" + std::to_string(tuples_out) +
+              " duplicates=" + std::to_string(duplicates) + " checkpoints=" +
+              std::to_string(ckpts) + " checkpoint_bytes=" + std::to_string(ckpt_bytes));
+      Log()->info("event=task_done task={} tuples_in={} tuples_out={} duplicates={}", cfg.name(),
+                  tuples_in, tuples_out, duplicates);
+    }
+    ReportTick(true);
+    op.reset();  // kills the operator if it still runs
+  }
+};
+
+Task::Task(TaskConfig config, TaskEnv env) : config_(std::move(config)), env_(std::move(env)) {
+  impl_ = std::make_unique<Impl>(this);
+}
+
+Task::~Task() {
+  Stop();
+  if (impl_ && impl_->log_fd >= 0) ::close(impl_->log_fd);
+  if (impl_ && impl_->spool_fd >= 0) ::close(impl_->spool_fd);
+}
+
+Status Task::Prepare(const std::vector<std::string>& argv) {
+  Impl& m = *impl_;
+  std::error_code ec;
+  std::filesystem::create_directories(env_.dir, ec);
+  if (ec) return Status::IOError("creating " + env_.dir + ": " + ec.message());
+  std::string base = env_.dir + "/task-" + std::to_string(config_.stage) + "-" +
+                     std::to_string(config_.task);
+  log_path_ = base + ".log";
+  m.log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (m.log_fd < 0) return Status::IOError("opening " + log_path_ + ": " + std::strerror(errno));
+
+  transport::SocketOptions o;
+  o.recv_hwm = 100000;
+  o.max_message_bytes = 64 << 20;
+  auto sock = transport::MakeSocket(zmq::socket_type::pull, o);
+  if (!sock.ok()) return sock.status();
+  m.inbox = std::make_unique<zmq::socket_t>(std::move(*sock));
+  auto port = transport::Bind(*m.inbox, env_.host, 0);
+  if (!port.ok()) return port.status();
+  endpoint_ = "tcp://" + env_.host + ":" + std::to_string(*port);
+
+  m.out.resize(config_.downstream.size());
+  for (size_t d = 0; d < m.out.size(); ++d) m.out[d].endpoint = config_.downstream[d];
+  m.has_source = config_.stage == 1 && !config_.live;
+
+  if (config_.exactly_once) {
+    std::string dir = base + ".mdb";
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IOError("creating " + dir + ": " + ec.message());
+    auto log = DedupLog::Open(dir);
+    if (!log.ok()) return log.status();
+    m.log = std::move(*log);
+  }
+  if (config_.is_sink()) {
+    spool_path_ = env_.dir + "/output.spool";
+    m.spool_fd = ::open(spool_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (m.spool_fd < 0) {
+      return Status::IOError("opening " + spool_path_ + ": " + std::strerror(errno));
+    }
+    return Status::Ok();
+  }
+
+  OperatorContext ctx;
+  ctx.job = config_.job;
+  ctx.stage = config_.stage - 1;
+  ctx.stages = config_.stages;
+  ctx.task = config_.task;
+  ctx.tasks = config_.tasks;
+  ctx.args.assign(config_.argv.begin() + (config_.argv.empty() ? 0 : 1), config_.argv.end());
+  ctx.csv_header = config_.csv_header;
+  OperatorProcessOptions po;
+  po.log_path = log_path_;
+  po.max_in_flight = kMaxInFlight;
+  po.cwd = env_.dir;
+  auto op = OperatorProcess::Start(argv, ctx, po);
+  if (!op.ok()) return op.status();
+  m.op = std::move(*op);
+  return Status::Ok();
+}
+
+void Task::Start() {
+  thread_ = std::thread([this] { impl_->Run(); });
+}
+
+void Task::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+int64_t Task::pid() const { return impl_->op ? impl_->op->pid() : ::getpid(); }
+bool Task::stateful() const { return impl_->op && impl_->op->ready().stateful; }
+std::optional<uint64_t> Task::input_partition_column() const {
+  return impl_->op ? impl_->op->ready().csv_column : std::nullopt;
+}
+
+TaskReport Task::Report() const {
+  std::lock_guard<std::mutex> lock(report_mu_);
+  return report_;
+}
+
+}  // namespace rs::stream

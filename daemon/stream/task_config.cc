@@ -1,0 +1,245 @@
+#include "daemon/stream/task_config.h"
+
+#include "shared/wire/fields.h"
+
+namespace rs::stream {
+
+std::string TaskConfig::name() const {
+  return job + "/" + std::to_string(stage) + "." + std::to_string(task);
+}
+
+void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
+  pk.pack_map(24);
+  pk.pack("job");
+  pk.pack(c.job);
+  pk.pack("stage");
+  pk.pack_uint32(c.stage);
+  pk.pack("stages");
+  pk.pack_uint32(c.stages);
+  pk.pack("task");
+  pk.pack_uint32(c.task);
+  pk.pack("tasks");
+  pk.pack_uint32(c.tasks);
+  pk.pack("argv");
+  pk.pack(c.argv);
+  pk.pack("csv_header");
+  if (c.csv_header) {
+    pk.pack(*c.csv_header);
+  } else {
+    pk.pack_nil();
+  }
+  pk.pack("exactly_once");
+  pk.pack(c.exactly_once);
+  pk.pack("incarnation");
+  pk.pack_uint64(c.incarnation);
+  pk.pack("src_files");
+  pk.pack(c.src_files);
+  pk.pack("live");
+  pk.pack(c.live);
+  pk.pack("upstreams");
+  pk.pack_uint32(c.upstreams);
+  pk.pack("rate");
+  pk.pack_uint64(c.rate);
+  pk.pack("downstream");
+  pk.pack(c.downstream);
+  pk.pack("partition_column");
+  if (c.partition_column) {
+    pk.pack_uint64(*c.partition_column);
+  } else {
+    pk.pack_nil();
+  }
+  pk.pack("dest");
+  pk.pack(c.dest);
+  pk.pack("leader");
+  pk.pack(c.leader);
+  pk.pack("window");
+  pk.pack_uint32(c.window);
+  pk.pack("batch_tuples");
+  pk.pack_uint32(c.batch_tuples);
+  pk.pack("resend_ms");
+  pk.pack_uint32(c.resend_ms);
+  pk.pack("checkpoint_ms");
+  pk.pack_uint32(c.checkpoint_ms);
+  pk.pack("sink_flush_ms");
+  pk.pack_uint32(c.sink_flush_ms);
+  pk.pack("test_duplicate_every");
+  pk.pack_uint32(c.test_duplicate_every);
+  pk.pack("v");
+  pk.pack_uint32(1);
+}
+
+std::string EncodeTaskConfig(const TaskConfig& c) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  PackTaskConfig(pk, c);
+  return std::string(buf.data(), buf.size());
+}
+
+namespace {
+
+bool ReadStrings(const msgpack::object* o, std::vector<std::string>* out) {
+  if (!o || o->type != msgpack::type::ARRAY) return false;
+  for (uint32_t i = 0; i < o->via.array.size; ++i) {
+    std::string s;
+    if (!wire::ReadString(o->via.array.ptr[i], &s)) return false;
+    out->push_back(std::move(s));
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
+  msgpack::object_handle oh;
+  try {
+    oh = msgpack::unpack(bytes.data(), bytes.size());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("task config does not decode: ") + e.what());
+  }
+  const msgpack::object& o = oh.get();
+  wire::FieldReader r(o, "task config");
+  TaskConfig c;
+  c.job = r.Str("job", 128);
+  c.stage = static_cast<uint32_t>(r.Uint("stage", 1000));
+  c.stages = static_cast<uint32_t>(r.Uint("stages", 1000));
+  c.task = static_cast<uint32_t>(r.Uint("task", 1000));
+  c.tasks = static_cast<uint32_t>(r.Uint("tasks", 1000));
+  if (!ReadStrings(r.Get("argv"), &c.argv)) r.Fail("task config: argv is not a list of strings");
+  if (const msgpack::object* h = r.Get("csv_header"); h && h->type != msgpack::type::NIL) {
+    std::string s;
+    if (!wire::ReadString(*h, &s)) r.Fail("task config: csv_header is not a string");
+    c.csv_header = s;
+  }
+  c.exactly_once = r.Bool("exactly_once");
+  c.incarnation = r.Uint("incarnation");
+  if (!ReadStrings(r.Get("src_files"), &c.src_files)) {
+    r.Fail("task config: src_files is not a list of strings");
+  }
+  c.live = r.Bool("live");
+  c.upstreams = static_cast<uint32_t>(r.Uint("upstreams", 100000));
+  c.rate = r.Uint("rate");
+  if (!ReadStrings(r.Get("downstream"), &c.downstream)) {
+    r.Fail("task config: downstream is not a list of strings");
+  }
+  if (const msgpack::object* p = r.Get("partition_column"); p && p->type != msgpack::type::NIL) {
+    uint64_t col = 0;
+    if (!wire::ReadUint(*p, &col)) r.Fail("task config: partition_column is not a uint");
+    c.partition_column = col;
+  }
+  c.dest = r.Str("dest");
+  c.leader = r.Str("leader");
+  c.window = static_cast<uint32_t>(r.Uint("window", 1u << 16));
+  c.batch_tuples = static_cast<uint32_t>(r.Uint("batch_tuples", 1u << 20));
+  c.resend_ms = static_cast<uint32_t>(r.Uint("resend_ms", 3600000));
+  c.checkpoint_ms = static_cast<uint32_t>(r.Uint("checkpoint_ms", 3600000));
+  c.sink_flush_ms = static_cast<uint32_t>(r.Uint("sink_flush_ms", 3600000));
+  c.test_duplicate_every = static_cast<uint32_t>(r.Uint("test_duplicate_every", UINT32_MAX));
+  if (!r.ok()) return Status::InvalidArgument(r.status().message());
+  if (c.stage < 1 || c.stage > c.stages + 1 || c.task >= c.tasks || c.window == 0 ||
+      c.batch_tuples == 0) {
+    return Status::InvalidArgument("task config: stage, task, window or batch out of range");
+  }
+  return c;
+}
+
+const char* TaskStateName(TaskState s) {
+  switch (s) {
+    case TaskState::kStarting:
+      return "starting";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kDone:
+      return "done";
+    case TaskState::kFailed:
+      return "failed";
+    case TaskState::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
+  pk.pack_map(21);
+  pk.pack("injected");
+  pk.pack_uint64(r.injected);
+  pk.pack("resent_frames");
+  pk.pack_uint64(r.resent_frames);
+  pk.pack("job");
+  pk.pack(r.job);
+  pk.pack("stage");
+  pk.pack_uint32(r.stage);
+  pk.pack("task");
+  pk.pack_uint32(r.task);
+  pk.pack("node");
+  pk.pack(r.node);
+  pk.pack("pid");
+  pk.pack_int64(r.pid);
+  pk.pack("op");
+  pk.pack(r.op);
+  pk.pack("log");
+  pk.pack(r.log);
+  pk.pack("state");
+  pk.pack(std::string(TaskStateName(r.state)));
+  pk.pack("reason");
+  pk.pack(r.reason);
+  pk.pack("tuples_in");
+  pk.pack_uint64(r.tuples_in);
+  pk.pack("tuples_out");
+  pk.pack_uint64(r.tuples_out);
+  pk.pack("duplicates");
+  pk.pack_uint64(r.duplicates);
+  pk.pack("rate_in");
+  pk.pack(r.rate_in);
+  pk.pack("rate_out");
+  pk.pack(r.rate_out);
+  pk.pack("output_lines");
+  pk.pack_uint64(r.output_lines);
+  pk.pack("output_bytes");
+  pk.pack_uint64(r.output_bytes);
+  pk.pack("latency_p50_us");
+  pk.pack_uint64(r.latency_p50_us);
+  pk.pack("latency_p99_us");
+  pk.pack_uint64(r.latency_p99_us);
+  pk.pack("latency_samples");
+  pk.pack_uint64(r.latency_samples);
+}
+
+Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
+  wire::FieldReader f(o, "task report");
+  TaskReport r;
+  r.job = f.Str("job", 128);
+  r.stage = static_cast<uint32_t>(f.Uint("stage", 1000));
+  r.task = static_cast<uint32_t>(f.Uint("task", 1000));
+  r.node = f.StrOr("node", "");
+  r.pid = f.Int("pid");
+  r.op = f.StrOr("op", "");
+  r.log = f.StrOr("log", "");
+  std::string state = f.Str("state", 32);
+  r.reason = f.StrOr("reason", "", 64 << 10);
+  r.tuples_in = f.UintOr("tuples_in", 0);
+  r.tuples_out = f.UintOr("tuples_out", 0);
+  r.duplicates = f.UintOr("duplicates", 0);
+  r.injected = f.UintOr("injected", 0);
+  r.resent_frames = f.UintOr("resent_frames", 0);
+  r.rate_in = f.Get("rate_in") ? f.Double("rate_in") : 0;
+  r.rate_out = f.Get("rate_out") ? f.Double("rate_out") : 0;
+  r.output_lines = f.UintOr("output_lines", 0);
+  r.output_bytes = f.UintOr("output_bytes", 0);
+  r.latency_p50_us = f.UintOr("latency_p50_us", 0);
+  r.latency_p99_us = f.UintOr("latency_p99_us", 0);
+  r.latency_samples = f.UintOr("latency_samples", 0);
+  if (!f.ok()) return f.status();
+  static const TaskState kAll[] = {TaskState::kStarting, TaskState::kRunning, TaskState::kDone,
+                                   TaskState::kFailed, TaskState::kStopped};
+  bool known = false;
+  for (TaskState s : kAll) {
+    if (state == TaskStateName(s)) {
+      r.state = s;
+      known = true;
+    }
+  }
+  if (!known) return Status::InvalidArgument("task report: unknown state '" + state + "'");
+  return r;
+}
+
+}  // namespace rs::stream

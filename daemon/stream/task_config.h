@@ -1,0 +1,80 @@
+// TaskConfig: everything a worker needs to run one task, sent by the leader in
+// stream.start_task (README.md "Commands"), and TaskReport: what a task tells the leader.
+// Both travel as MessagePack maps. Pure value types; thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <msgpack.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/status.h"
+#include "shared/wire/envelope.h"
+
+namespace rs::stream {
+
+struct TaskConfig {
+  std::string job;
+  uint32_t stage = 1;   // 1..stages; stages + 1 is the job's sink
+  uint32_t stages = 1;  // operator stages of the job
+  uint32_t task = 0, tasks = 1;
+  std::vector<std::string> argv;  // the operator command (empty for the sink)
+  std::optional<std::string> csv_header;
+  bool exactly_once = true;
+  uint64_t incarnation = 1;  // this run of the task; frames and acks carry it
+
+  // Input. Stage 1 reads partition `task` of `src_files` (HyDFS names, in order) unless `live`;
+  // every other task (and live stage 1) reads `upstreams` channels until each has ended.
+  std::vector<std::string> src_files;
+  bool live = false;
+  uint32_t upstreams = 0;
+  uint64_t rate = 0;  // tuples/s this task's source may emit; 0 = unthrottled
+
+  // Output: the next stage's inboxes by task index, and how to route to them.
+  std::vector<std::string> downstream;
+  std::optional<uint64_t> partition_column;  // nullopt: by key
+
+  std::string dest;    // the sink's HyDFS destination file
+  std::string leader;  // HOST:PORT of the leader's control port (reports go there)
+
+  // Knobs (raind config; README.md).
+  uint32_t window = 64;             // unacknowledged frames per channel
+  uint32_t batch_tuples = 1024;     // tuples per operator batch (and per source read)
+  uint32_t resend_ms = 1000;        // resend unacknowledged frames after this long
+  uint32_t checkpoint_ms = 100;     // HyDFS checkpoint period (exactly-once)
+  uint32_t sink_flush_ms = 100;     // sink: HyDFS append period
+  uint32_t test_duplicate_every = 0;
+
+  bool is_sink() const { return stage == stages + 1; }
+  std::string name() const;  // "job/stage.task" for logs
+};
+
+void PackTaskConfig(wire::Packer& pk, const TaskConfig& c);
+std::string EncodeTaskConfig(const TaskConfig& c);
+Result<TaskConfig> DecodeTaskConfig(std::string_view bytes);
+
+enum class TaskState { kStarting, kRunning, kDone, kFailed, kStopped };
+const char* TaskStateName(TaskState s);
+
+struct TaskReport {
+  std::string job;
+  uint32_t stage = 0, task = 0;
+  std::string node;  // member id of the worker
+  int64_t pid = 0;
+  std::string op, log;
+  TaskState state = TaskState::kStarting;
+  std::string reason;  // why it failed
+  uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0;
+  uint64_t injected = 0;  // tuples re-sent on purpose by stream_test_duplicate_every
+  uint64_t resent_frames = 0;
+  double rate_in = 0, rate_out = 0;  // tuples/s over the last second
+  // Sink only: output progress and source-to-sink latency.
+  uint64_t output_lines = 0, output_bytes = 0;
+  uint64_t latency_p50_us = 0, latency_p99_us = 0, latency_samples = 0;
+};
+
+void PackTaskReport(wire::Packer& pk, const TaskReport& r);
+Result<TaskReport> ReadTaskReport(const msgpack::object& o);
+
+}  // namespace rs::stream

@@ -1,0 +1,269 @@
+#include "daemon/stream/worker.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+#include "daemon/stream/operator_resolver.h"
+#include "shared/logging.h"
+#include "shared/transport/rpc.h"
+#include "shared/wire/envelope.h"
+
+namespace rs::stream {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("stream"); }
+
+bool Final(TaskState s) {
+  return s == TaskState::kDone || s == TaskState::kFailed || s == TaskState::kStopped;
+}
+
+}  // namespace
+
+Worker::Worker(WorkerOptions options, hydfs::HydfsService* hydfs,
+               std::function<std::string()> node_id,
+               std::function<void(std::vector<TaskReport>)> deliver_local)
+    : options_(std::move(options)),
+      hydfs_(hydfs),
+      node_id_(std::move(node_id)),
+      deliver_local_(std::move(deliver_local)) {
+  reporter_ = std::thread([this] { ReporterLoop(); });
+}
+
+Worker::~Worker() { Stop(); }
+
+void Worker::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (reporter_.joinable()) reporter_.join();
+  std::map<std::string, Hosted> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& [k, h] : tasks) h.task->Stop();
+}
+
+TaskEnv Worker::MakeEnv(const TaskConfig& config) {
+  TaskEnv env;
+  env.node_id = node_id_();
+  env.host = options_.host;
+  env.dir = options_.dir + "/" + config.job;
+  hydfs::HydfsService* h = hydfs_;
+  env.hydfs_get = [h](const std::string& name, std::function<void(Result<std::string>)> done) {
+    h->Get(name, std::move(done));
+  };
+  env.hydfs_create = [h](const std::string& name, std::string data,
+                         std::function<void(Status)> done) {
+    h->Create(name, std::move(data), std::move(done), /*quiet=*/true);
+  };
+  env.hydfs_append = [h](const std::string& name, std::string data,
+                         std::function<void(Status)> done) {
+    h->Append(name, std::move(data), std::move(done), /*quiet=*/true);
+  };
+  std::string leader = config.leader;
+  env.report = [this, leader](const TaskReport& r) { OnReport(r, leader); };
+  return env;
+}
+
+Result<std::vector<std::string>> Worker::ResolveArgv(const TaskConfig& config,
+                                                     const std::string& dir) {
+  std::vector<std::string> argv = config.argv;
+  if (argv.empty()) return Status::InvalidArgument("no operator");
+  const std::string& name = argv[0];
+  if (name.rfind(kHydfsOperatorPrefix, 0) == 0) {
+    std::string file = name.substr(std::string(kHydfsOperatorPrefix).size());
+    std::promise<Result<std::string>> got;
+    auto fut = got.get_future();
+    hydfs_->Get(file, [&got](Result<std::string> r) { got.set_value(std::move(r)); });
+    if (fut.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      return Status::Timeout("fetching operator " + name + " from HyDFS");
+    }
+    Result<std::string> r = fut.get();
+    if (!r.ok()) return Status(r.status().code(), "operator " + name + ": " + r.status().message());
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    std::string path = dir + "/op-" + std::to_string(config.stage) + "-" +
+                       std::to_string(config.task) + "-" +
+                       std::filesystem::path(file).filename().string();
+    {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      f.write(r->data(), static_cast<std::streamsize>(r->size()));
+      if (!f) return Status::IOError("writing " + path);
+    }
+    ::chmod(path.c_str(), 0755);
+    argv[0] = path;
+    return argv;
+  }
+  auto path = ResolveOperator(name);
+  if (!path.ok()) return path.status();
+  argv[0] = *path;
+  return argv;
+}
+
+Result<std::shared_ptr<Task>> Worker::StartLocal(TaskConfig config,
+                                                 const std::vector<std::string>& argv) {
+  std::string key = config.name();
+  std::string leader = config.leader;
+  auto task = std::make_shared<Task>(config, MakeEnv(config));
+  Status s = task->Prepare(argv);
+  if (!s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return Status::Unavailable("the worker is stopping");
+    auto old = tasks_.find(key);
+    if (old != tasks_.end()) {
+      return Status::AlreadyExists("task " + key + " already runs on this node");
+    }
+    tasks_[key] = Hosted{task, leader, {}, false, false};
+  }
+  task->Start();
+  return task;
+}
+
+void Worker::StartTask(const std::string& config_bytes, Reply done) {
+  pool_.Submit([this, config_bytes, done] {
+    auto config = DecodeTaskConfig(config_bytes);
+    if (!config.ok()) {
+      done(config.status(), {});
+      return;
+    }
+    auto argv = ResolveArgv(*config, options_.dir + "/" + config->job);
+    if (!argv.ok()) {
+      done(argv.status(), {});
+      return;
+    }
+    auto task = StartLocal(*config, *argv);
+    if (!task.ok()) {
+      Log()->warn("event=task_start_failed task={} error=\"{}\"", config->name(),
+                  task.status().message());
+      done(task.status(), {});
+      return;
+    }
+    std::shared_ptr<Task> t = *task;
+    std::string endpoint = t->endpoint(), log = t->log_path();
+    int64_t pid = t->pid();
+    bool stateful = t->stateful();
+    std::optional<uint64_t> col = t->input_partition_column();
+    done(Status::Ok(), [=](wire::Packer& pk) {
+      pk.pack_map(5);
+      pk.pack("endpoint");
+      pk.pack(endpoint);
+      pk.pack("pid");
+      pk.pack_int64(pid);
+      pk.pack("stateful");
+      pk.pack(stateful);
+      pk.pack("input_partition");
+      if (col) {
+        pk.pack_map(1);
+        pk.pack("csv_column");
+        pk.pack_uint64(*col);
+      } else {
+        pk.pack("key");
+      }
+      pk.pack("log");
+      pk.pack(log);
+    });
+  });
+}
+
+void Worker::StopJob(const std::string& job) {
+  std::vector<std::shared_ptr<Task>> stopping;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      if (it->second.task->config().job == job) {
+        stopping.push_back(it->second.task);
+        it = tasks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& t : stopping) t->Stop();
+  if (!stopping.empty()) {
+    Log()->info("event=job_tasks_stopped job={} tasks={}", job, stopping.size());
+  }
+}
+
+std::vector<TaskReport> Worker::Reports() const {
+  std::vector<TaskReport> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [k, h] : tasks_) out.push_back(h.task->Report());
+  return out;
+}
+
+void Worker::OnReport(const TaskReport& r, const std::string& leader) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tasks_.find(r.job + "/" + std::to_string(r.stage) + "." + std::to_string(r.task));
+  if (it == tasks_.end()) return;
+  bool changed = it->second.last.state != r.state;
+  it->second.last = r;
+  it->second.dirty = true;
+  (void)leader;
+  if (changed) {
+    urgent_ = true;
+    cv_.notify_all();
+  }
+}
+
+void Worker::ReporterLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || urgent_; });
+    if (stop_) break;
+    urgent_ = false;
+    std::map<std::string, std::vector<TaskReport>> by_leader;
+    std::map<std::string, std::vector<std::string>> keys;
+    for (auto& [k, h] : tasks_) {
+      if (!h.dirty) continue;
+      h.dirty = false;
+      by_leader[h.leader].push_back(h.last);
+      keys[h.leader].push_back(k);
+      if (Final(h.last.state)) h.final_sent = true;
+    }
+    lock.unlock();
+    std::vector<std::string> undelivered;
+    for (auto& [leader, reports] : by_leader) {
+      if (leader == options_.self_endpoint) {
+        if (deliver_local_) deliver_local_(reports);
+        continue;
+      }
+      msgpack::sbuffer buf;
+      wire::Packer pk(buf);
+      pk.pack_array(static_cast<uint32_t>(reports.size()));
+      for (const auto& r : reports) PackTaskReport(pk, r);
+      std::string bytes(buf.data(), buf.size());
+      auto reply = transport::CallOnce(
+          "tcp://" + leader, wire::MsgType::kAdminCommand,
+          [&](wire::Packer& p) {
+            p.pack_map(2);
+            p.pack("cmd");
+            p.pack("stream.report");
+            p.pack("args");
+            p.pack_map(1);
+            p.pack("reports");
+            p.pack(bytes);
+          },
+          std::chrono::seconds(2));
+      if (!reply.ok()) {
+        Log()->warn("event=report_failed leader={} error=\"{}\"", leader,
+                    reply.status().message());
+        for (const auto& k : keys[leader]) undelivered.push_back(k);
+      }
+    }
+    lock.lock();
+    for (const auto& k : undelivered) {
+      auto it = tasks_.find(k);
+      if (it != tasks_.end()) it->second.dirty = true;  // sent again next round
+    }
+  }
+}
+
+}  // namespace rs::stream

@@ -1,0 +1,74 @@
+// Worker: the tasks this node hosts (README.md). Starts a task when the leader asks
+// (stream.start_task: resolve the operator, bind, start the operator, answer with the inbox
+// endpoint), stops a job's tasks (stream.stop_job), and sends the tasks' reports to their leader
+// once a second and at once on a state change (stream.report).
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/hydfs/hydfs_service.h"
+#include "daemon/stream/task.h"
+#include "shared/util/worker_pool.h"
+
+namespace rs::stream {
+
+using Reply = std::function<void(Status, wire::BodyWriter)>;
+
+struct WorkerOptions {
+  std::string host = "127.0.0.1";
+  std::string dir;            // <data_dir>/stream
+  std::string self_endpoint;  // HOST:PORT of this node's control port
+};
+
+class Worker {
+ public:
+  // `deliver_local(reports)`: reports for a leader running in this process.
+  Worker(WorkerOptions options, hydfs::HydfsService* hydfs,
+         std::function<std::string()> node_id,
+         std::function<void(std::vector<TaskReport>)> deliver_local);
+  ~Worker();
+
+  // stream.start_task: answers {endpoint, pid, stateful, input_partition, log} once the
+  // operator is ready. The task runs from then on.
+  void StartTask(const std::string& config_bytes, Reply done);
+  // Starts a task in this process and returns it (the leader's sink).
+  Result<std::shared_ptr<Task>> StartLocal(TaskConfig config, const std::vector<std::string>& argv);
+  void StopJob(const std::string& job);
+  std::vector<TaskReport> Reports() const;
+  void Stop();
+
+ private:
+  TaskEnv MakeEnv(const TaskConfig& config);
+  Result<std::vector<std::string>> ResolveArgv(const TaskConfig& config, const std::string& dir);
+  void OnReport(const TaskReport& r, const std::string& leader);
+  void ReporterLoop();
+
+  WorkerOptions options_;
+  hydfs::HydfsService* hydfs_;
+  std::function<std::string()> node_id_;
+  std::function<void(std::vector<TaskReport>)> deliver_local_;
+  WorkerPool pool_{4};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  struct Hosted {
+    std::shared_ptr<Task> task;
+    std::string leader;
+    TaskReport last;
+    bool dirty = false;
+    bool final_sent = false;
+  };
+  std::map<std::string, Hosted> tasks_;  // by "job/stage.task"; guarded by mu_
+  bool urgent_ = false, stop_ = false;   // guarded by mu_
+  std::thread reporter_;
+};
+
+}  // namespace rs::stream
