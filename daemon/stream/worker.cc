@@ -187,6 +187,12 @@ void Worker::StopJob(const std::string& job) {
     }
   }
   for (auto& t : stopping) t->Stop();
+  // The dedup logs of a finished job are dead weight (its HyDFS checkpoints remain); the task
+  // logs and the sink's spool stay for reading.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(options_.dir + "/" + job, ec)) {
+    if (e.path().extension() == ".mdb") std::filesystem::remove_all(e.path(), ec);
+  }
   if (!stopping.empty()) {
     Log()->info("event=job_tasks_stopped job={} tasks={}", job, stopping.size());
   }

@@ -15,13 +15,15 @@ const char kIdentityUsage[] =
     "A RainStorm operator (operators/PROTOCOL.md) that emits every input tuple unchanged.\n";
 
 const char kGrepUsage[] =
-    "usage: rainop-grep [-v] [-i] [-E] [--column COL] PATTERN\n"
+    "usage: rainop-grep [-v] [-i] [-E] [-x] [--column COL] PATTERN\n"
     "A RainStorm operator (operators/PROTOCOL.md) that emits the tuples whose value matches\n"
     "PATTERN, unchanged.\n"
     "  PATTERN       a substring by default\n"
     "  -E            PATTERN is a POSIX extended regular expression\n"
     "  -i            ignore case (ASCII letters for substrings)\n"
     "  -v            emit the tuples that do NOT match\n"
+    "  -x            the whole value (or column) must match: equality for a substring,\n"
+    "                an anchored match for -E\n"
     "  --column COL  match one CSV column of the value instead of the whole value; COL is a\n"
     "                0-based column index or a name from the job's CSV header (a row without\n"
     "                that column has it empty). With a name, the header line itself is skipped.\n";
@@ -86,6 +88,7 @@ class GrepOperator final : public Operator {
     bool invert = false;
     bool icase = false;
     bool extended = false;
+    bool whole = false;  // -x
     std::optional<ColumnSpec> column;
     std::string pattern;
   };
@@ -105,7 +108,8 @@ class GrepOperator final : public Operator {
   Status Compile() {
     if (!options_.extended) return Status::Ok();
     int flags = REG_EXTENDED | REG_NOSUB | (options_.icase ? REG_ICASE : 0);
-    int rc = regcomp(&regex_, options_.pattern.c_str(), flags);
+    std::string pattern = options_.whole ? "^(" + options_.pattern + ")$" : options_.pattern;
+    int rc = regcomp(&regex_, pattern.c_str(), flags);
     if (rc != 0) {
       char buf[256];
       regerror(rc, &regex_, buf, sizeof(buf));
@@ -147,6 +151,12 @@ class GrepOperator final : public Operator {
       return regexec(&regex_, s.data() == nullptr ? "" : s.data(), 1, m, REG_STARTEND) == 0;
     }
     const std::string& p = options_.pattern;
+    if (options_.whole) {
+      if (s.size() != p.size()) return false;
+      if (!options_.icase) return s == p;
+      return std::equal(s.begin(), s.end(), p.begin(),
+                        [](char a, char b) { return AsciiLower(a) == b; });
+    }
     if (!options_.icase) return s.find(p) != std::string_view::npos;
     return std::search(s.begin(), s.end(), p.begin(), p.end(),
                        [](char a, char b) { return AsciiLower(a) == b; }) != s.end() ||
@@ -307,6 +317,9 @@ Result<std::unique_ptr<Operator>> MakeGrep(const std::vector<std::string>& args)
             break;
           case 'E':
             options.extended = true;
+            break;
+          case 'x':
+            options.whole = true;
             break;
           default:
             return Status::InvalidArgument("unknown option -" + std::string(1, a[j]));

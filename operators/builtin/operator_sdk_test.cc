@@ -314,7 +314,7 @@ TEST_CASE("grep options select the tuples to pass", "[operators]") {
 TEST_CASE("grep rejects bad arguments at startup", "[operators]") {
   CHECK_THAT(MakeGrep({}).status().message(), Catch::Contains("missing PATTERN"));
   CHECK_THAT(MakeGrep({"a", "b"}).status().message(), Catch::Contains("more than one"));
-  CHECK_THAT(MakeGrep({"-x", "a"}).status().message(), Catch::Contains("unknown option -x"));
+  CHECK_THAT(MakeGrep({"-q", "a"}).status().message(), Catch::Contains("unknown option -q"));
   CHECK_THAT(MakeGrep({"--nope", "a"}).status().message(), Catch::Contains("--nope"));
   CHECK_THAT(MakeGrep({"a", "--column"}).status().message(), Catch::Contains("needs a column"));
   CHECK_THAT(MakeGrep({"--column", "0-2", "a"}).status().message(),

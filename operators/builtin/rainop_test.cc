@@ -407,6 +407,13 @@ TEST_CASE("grep filters real rows by value or by a named column", "[operators]")
   CHECK(run({"--column", "Sign_Type", "-v", "Stop"}) == Kept{1, 3});  // header skipped
   CHECK(run({"--column", "3", "-v", "Stop"}) == Kept{0, 1, 3});       // by index: not skipped
   CHECK(run({"--column", "Ownership", "IDOT"}) == Kept{3});
+  // -x: the whole column must match (equality, or an anchored regex).
+  CHECK(run({"-x", "--column", "Sign_Type", "Stop"}) == Kept{2});
+  CHECK(run({"-x", "--column", "Sign_Type", "Sto"}) == Kept{});
+  CHECK(run({"-x", "-i", "--column", "Sign_Type", "STOP"}) == Kept{2});
+  CHECK(run({"-x", "-E", "--column", "Category", "Regulatory|Streetname"}) == Kept{1, 2, 3});
+  CHECK(run({"-x", "-E", "--column", "Sign_Post", "Telespar"}) == Kept{});
+  CHECK(run({"-x", "Stop"}) == Kept{});  // the whole line is not "Stop"
 }
 
 TEST_CASE("select emits named columns and ranges as csv", "[operators]") {

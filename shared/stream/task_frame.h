@@ -41,13 +41,17 @@ class DataFrameBuilder {
   void Begin(const DataHeader& header);
   void Add(uint64_t origin, std::string_view id, std::string_view key, std::string_view value);
   size_t tuples() const { return count_; }
-  size_t bytes() const { return buf_.size(); }
+  // An upper bound of the size of the frame Finish would return now (to cut batches by size).
+  size_t bytes() const {
+    return kHeaderBound + header_.job.size() + header_.ack_to.size() + tuples_.size();
+  }
   // Completes the frame with the given seq, emit time and end flag (they may differ from
   // Begin's: a frame's seq is assigned when it is sent).
   std::string Finish(uint64_t seq, uint64_t emit_us, bool end);
 
  private:
-  std::string buf_;      // envelope prefix + header fields up to seq (exclusive)
+  // Envelope and header bytes besides the job and ack_to strings, at most.
+  static constexpr size_t kHeaderBound = 64;
   std::string tuples_;   // packed tuples
   DataHeader header_;
   size_t count_ = 0;
