@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
 .PHONY: all build deps debug asan test test-asan demo bench-membership bench-hydfs bench-grep \
-        clean format
+        bench-stream clean format
 
 all: build
 
@@ -44,6 +44,9 @@ bench-hydfs: build
 
 bench-grep: build
 	@python3 scripts/bench_grep.py --build $(BUILD)
+
+bench-stream: build
+	@python3 scripts/bench_stream.py --build $(BUILD)
 
 format:
 	@find shared daemon ctl tests operators -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -235,7 +235,7 @@ class UpperTest(OperatorTest):
         self.assertClean(op)
 
     def test_all_examples_are_executable(self):
-        for name in ("upper.py", "split.py", "wordcount.py", "template.py"):
+        for name in ("upper.py", "split.py", "wordcount.py", "template.py", "filter.py"):
             path = os.path.join(HERE, name)
             with open(path) as f:
                 self.assertEqual(f.readline(), "#!/usr/bin/env python3\n", name)
@@ -249,6 +249,75 @@ class TemplateTest(OperatorTest):
         self.assertEqual(self.batch(op, ("f:0", "id,name,city"), ("f:1", "7,ann,oslo")),
                          [[], [["7", "7,ann,oslo"]]])
         self.assertClean(op)
+
+
+class FilterTest(OperatorTest):
+    EVENTS = [("e:1", "1767225600002,u7,click,44"), ("e:2", "1767225600003,u8,view,1"),
+              ("e:3", "1767225600004,u9,clicks,2"), ("e:4", "1767225600005,click,view,3"),
+              ("e:5", "1767225600006,u1"), ("e:6", "1767225600007,u2,click,")]
+
+    def test_ready_is_stateless_by_key(self):
+        op = self.start("filter.py", "--column", "2", "click")
+        self.assertEqual(self.hello(op), {"stateful": False, "input_partition": "key",
+                                          "name": "filter"})
+        self.assertClean(op)
+
+    def test_column_equals_exactly(self):
+        op = self.start("filter.py", "--column", "2", "click")
+        self.hello(op)
+        self.assertEqual(self.batch(op, *self.EVENTS),
+                         [[list(self.EVENTS[0])], [], [], [], [], [list(self.EVENTS[5])]])
+        self.assertClean(op)
+
+    def test_column_equals_form_and_missing_column_is_empty(self):
+        op = self.start("filter.py", "--column=3", "")
+        self.hello(op)
+        self.assertEqual(self.batch(op, ("k", "a,b,c,"), ("k", "a,b"), ("k", "a,b,c,d")),
+                         [[["k", "a,b,c,"]], [["k", "a,b"]], []])
+        self.assertClean(op)
+
+    def test_quoted_csv_fields(self):
+        op = self.start("filter.py", "--column", "1", 'say "hi", bye')
+        self.hello(op)
+        rows = [("k1", 'x,"say ""hi"", bye",z'), ("k2", 'x,say "hi", bye'),
+                ("k3", '"a,b","say ""hi"", bye"'), ("k4", '"x,"say ""hi"", bye"')]
+        self.assertEqual(self.batch(op, *rows), [[list(rows[0])], [], [list(rows[2])], []])
+        self.assertClean(op)
+
+    def test_substring_without_column(self):
+        op = self.start("filter.py", "click")
+        self.hello(op)
+        self.assertEqual([len(o) for o in self.batch(op, *self.EVENTS)], [1, 0, 1, 1, 0, 1])
+        self.assertClean(op)
+
+    def test_every_tuple_alike_header_included(self):
+        # With a column index the header line is data like any other (as with rainop-grep).
+        op = self.start("filter.py", "--column", "2", "action")
+        self.hello(op, dict(CTX, csv_header="ts,user,action,value"))
+        self.assertEqual(self.batch(op, ("f:1", "ts,user,action,value")),
+                         [[["f:1", "ts,user,action,value"]]])
+        self.assertClean(op)
+
+    def test_pipelined_batches_and_bytes_that_are_not_utf8(self):
+        op = self.start("filter.py", "--column", "0", "\udcff")  # the lone surrogate of 0xff
+        batches = [[[f"k{b}-{i}", f"{'x' if i % 2 else 'y'},{i}"] for i in range(b + 1)]
+                   for b in range(5)]
+        op.send([0, CTX], *([2, b] for b in batches))
+        self.assertEqual(op.recv()[0], 1)
+        for b in batches:
+            self.assertEqual(op.recv(), [3, [[] for _ in b]])
+        op.send([2, [[b"k", b"\xff,v"], [b"k", b"\xfe,v"]]], use_bin_type=False)
+        self.assertEqual(op.recv(), [3, [[["k", "\udcff,v"]], []]])
+        self.assertClean(op)
+
+    def test_bad_arguments_exit_2_with_one_line(self):
+        for args in ([], ["--column"], ["--column", "x", "v"], ["--column", "-1", "v"],
+                     ["-x", "v"], ["a", "b"]):
+            op = self.start("filter.py", *args)
+            status, rest, err = op.finish()
+            self.assertEqual((status, rest), (2, []), args)
+            self.assertEqual(len(err.strip().splitlines()), 1, (args, err))
+            self.assertIn("usage: filter.py", err)
 
 
 class WordcountTest(OperatorTest):

@@ -1,0 +1,714 @@
+#!/usr/bin/env python3
+"""Stream benchmark: a 3-stage RainStorm job against the same operators chained by Unix pipes.
+
+Workload: --events (default 10 M) generated events `ts,user,action,value` (100 K users, click
+25 %; tests/bench/gen_events, no header), and the job  grep action == click -> select user ->
+count by user.  Everything runs on this machine, in one temporary dir under /tmp that is removed
+at the end (also on Ctrl-C or an error), with every process this script starts killed. Progress
+goes to stderr, the tables to stdout.
+
+  python3 scripts/bench_stream.py --build build                     # full run
+  python3 scripts/bench_stream.py --build build --quick             # 1 M events, single runs
+  python3 scripts/bench_stream.py --build build --references-only   # no cluster (no engine yet)
+
+What is measured, and how (rates are input events per second; M = 10^6):
+  references  awk:   awk -F, '$3=="click"{c[$2]++; print $2","c[$2]}' events > out
+              chain: cat events | rainpipe lines | rainop-grep -x --column 2 click |
+                     rainpipe relay | rainop-select 1 | rainpipe relay | rainop-count 0 |
+                     rainpipe values > out    (tests/bench/rainpipe; one task per stage)
+              chain, Python filter: the same with operators/python/filter.py --column 2 click
+              in place of rainop-grep.
+              Wall time from the first process's start to the last one's exit; CPU = user + sys
+              of every process of the pipeline (os.wait4). Median of --ref-runs runs (by wall
+              time). The awk output is the reference every other output is checked against:
+              the chains must produce it byte for byte (one task, input order).
+  cluster     3 raind on 127.0.0.1 (ports from the OS, log shipping off), the events file put
+              into HyDFS as `events` (rainctl create), then through node1:
+                rainctl job submit --stage 'grep -x --column 2 click' --stage 'select 1'
+                  --stage 'count 0' --tasks 2 --src events --dest out-N [--no-exactly-once]
+                  [--rate R] --detach
+              4 ways: exactly-once on/off x C++ grep / Python filter.py (by absolute path), then
+              the latency run: exactly-once on, C++, --rate = half the tuples/s of the
+              exactly-once C++ run (--latency-all: such a run for each of the 4 configs). `rainctl --json job status J` is polled every 0.25 s until
+              the state is done, failed or cancelled.
+              tuples/s = events / elapsed_ms of the job (the leader's figure: submit to done).
+              CPU = the growth of utime + stime + cutime + cstime of every raind
+              (/proc/<pid>/stat) from before the submit to after the job's operator processes
+              were reaped (raind's children count in its cutime/cstime). rainctl's own CPU is
+              not counted. Latency = latency_p50_us / latency_p99_us of the job status (source
+              emit to sink, measured by the engine).
+              Output: `rainctl get out-N`, compared with the awk output as a multiset of lines
+              (every `user,count` exactly once; line order differs with 2 tasks). Required with
+              exactly-once; reported without it.
+  targets     (from the issue) >= 1 M tuples/s end to end with exactly-once (C++); exactly-once
+              at >= 0.85 of the throughput without it; p99 <= 20 ms with exactly-once at half
+              load; <= 2 CPU seconds per million tuples (exactly-once, C++).
+Exit status: 0 when every job finished (and every exactly-once output was right), whatever the
+figures; 1 otherwise or on an error; 130 on Ctrl-C.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_membership import CLK_TCK, RaindCluster, log, print_table  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+# Targets from the issue, printed beside the measurements.
+TARGET_TUPLES_PER_S = 1_000_000   # end to end, exactly-once on, C++ operators
+TARGET_EO_RATIO = 0.85            # exactly-once throughput / throughput without it
+TARGET_P99_MS = 20.0              # exactly-once, at half the maximum rate
+TARGET_CPU_S_PER_M = 2.0          # CPU seconds per million input tuples
+
+AWK_PROGRAM = '$3=="click"{c[$2]++; print $2","c[$2]}'
+EVENTS_NAME = "events"                 # the input's HyDFS name
+BYTES_PER_EVENT = 31                   # about, for the disk check
+POLL_S = 0.25
+FINAL_STATES = ("done", "failed", "cancelled")
+
+
+def fmt(v, digits=0):
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def shell_line(argvs, stdout):
+    """A pipeline as one shell line, for the report."""
+    return " | ".join(shlex.join(a) for a in argvs) + f" > {stdout}"
+
+
+def proc_cpu_ticks(pid):
+    """utime + stime + cutime + cstime of pid (clock ticks), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15])  # fields 14-17 of proc(5)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def children_of(pids):
+    """Pids whose parent is one of pids (a scan of /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid in pids:
+            found.append(int(entry))
+    return found
+
+
+def sorted_copy(path, out_path):
+    """out_path = the lines of path sorted bytewise; returns (lines, sha256 of the sorted file)."""
+    subprocess.run(["sort", "-S", "25%", "-o", out_path, path], check=True,
+                   env=dict(os.environ, LC_ALL="C"))
+    h = hashlib.sha256()
+    lines = 0
+    with open(out_path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            h.update(block)
+            lines += block.count(b"\n")
+    return lines, h.hexdigest()
+
+
+def count_lines(argv):
+    r = subprocess.run(argv, capture_output=True, env=dict(os.environ, LC_ALL="C"))
+    return r.stdout.count(b"\n")
+
+
+class StreamBench:
+    def __init__(self, args):
+        self.args = args
+        build = args.build
+        if not os.path.isabs(build) and not os.path.isdir(build):
+            build = os.path.join(REPO, build)
+        self.build = os.path.abspath(build)
+        b = self.build
+        self.gen_events = os.path.join(b, "tests", "bench", "gen_events")
+        self.rainpipe = os.path.join(b, "tests", "bench", "rainpipe")
+        self.ops = {name: os.path.join(b, "operators", "builtin", f"rainop-{name}")
+                    for name in ("grep", "select", "count")}
+        self.filter_py = os.path.join(REPO, "operators", "python", "filter.py")
+        self.raind = os.path.join(b, "daemon", "raind")
+        self.rainctl_bin = os.path.join(b, "ctl", "rainctl")
+        need = [self.gen_events, self.rainpipe, *self.ops.values(), self.filter_py]
+        if not args.references_only:
+            need += [self.raind, self.rainctl_bin]
+        for exe in need:
+            if not os.access(exe, os.X_OK):
+                sys.exit(f"bench_stream.py: no executable {exe} (build first: ninja -C {b}, "
+                         "or pass --build)")
+        copies = 2 if args.references_only else 6  # local file + outputs; 3 replicas + spool
+        need_bytes = args.events * BYTES_PER_EVENT * copies + (1 << 28)
+        free = shutil.disk_usage(args.tmp).free
+        if free < need_bytes:
+            sys.exit(f"bench_stream.py: only {free / 1e9:.1f} GB free in {args.tmp}; the run "
+                     f"needs about {need_bytes / 1e9:.1f} GB")
+        self.root = tempfile.mkdtemp(prefix="rainstorm-bench-stream.", dir=args.tmp)
+        self.files = os.path.join(self.root, "files")
+        os.makedirs(self.files)
+        self.events_path = os.path.join(self.files, "events.csv")
+        self.children = []
+        self.cluster = None
+        self.rows = []      # result rows, in report order
+        self.notes = []
+        self.commands = []  # (config, command line)
+        self.last_error = None  # of the last rainctl that failed
+        self.broken = False  # a job did not finish, or an exactly-once output was wrong
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def rainctl(self, node, *cmd, timeout_ms=10000, check=False):
+        """One rainctl --json command; the parsed reply, or None (with check: raises)."""
+        argv = [self.rainctl_bin, "--node", node.addr, "--timeout", str(timeout_ms), "--json"]
+        r = subprocess.run(argv + list(cmd), capture_output=True, text=True)
+        if r.returncode != 0:
+            self.last_error = (f"rainctl {shlex.join(cmd[:2])} exited {r.returncode}: "
+                               + (r.stderr.strip() or r.stdout.strip())[:300])
+            if check:
+                raise RuntimeError(f"{self.last_error} (via {node.name})")
+            return None
+        return parse_json_reply(r.stdout)
+
+    def run_pipeline(self, argvs, stdin_path, stdout_path, tag):
+        """Runs argvs chained by pipes, stdin from stdin_path and stdout to stdout_path.
+        Returns (wall seconds, CPU seconds of all its processes). Raises if any exits non-zero."""
+        procs = []
+        errs = []
+        start = time.monotonic()
+        with open(stdin_path, "rb") as fin, open(stdout_path, "wb") as fout:
+            prev = fin
+            for i, argv in enumerate(argvs):
+                last = i == len(argvs) - 1
+                err = open(os.path.join(self.root, f"{tag}-{i}.err"), "wb+")
+                errs.append(err)
+                p = subprocess.Popen(argv, stdin=prev, stdout=fout if last else subprocess.PIPE,
+                                     stderr=err)
+                self.children.append(p)
+                procs.append(p)
+                if prev is not fin:
+                    prev.close()  # the pipe's read end now belongs to p alone
+                prev = p.stdout
+            cpu = 0.0
+            failed = []
+            for p, argv, err in zip(procs, argvs, errs):
+                _, status, usage = os.wait4(p.pid, 0)
+                p.returncode = os.waitstatus_to_exitcode(status)
+                cpu += usage.ru_utime + usage.ru_stime
+                if p.returncode != 0:
+                    err.seek(0)
+                    tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
+                    failed.append(f"{os.path.basename(argv[0])} exited {p.returncode}: "
+                                  + " / ".join(tail))
+            seconds = time.monotonic() - start
+        for err in errs:
+            err.close()
+        if failed:
+            raise RuntimeError(f"{tag}: " + "; ".join(failed))
+        return seconds, cpu
+
+    def display(self, line):
+        """A command line for the report: $D for the temporary dir, paths from the repo root."""
+        return line.replace(self.files + "/", "$D/").replace(REPO + "/", "")
+
+    # --- the input and the references -------------------------------------------------------
+
+    def make_events(self):
+        a = self.args
+        log(f"events: generating {a.events:,} lines (seed {a.seed})")
+        start = time.monotonic()
+        subprocess.run([self.gen_events, "--lines", str(a.events), "--seed", str(a.seed),
+                        "--out", self.events_path], check=True)
+        size = os.path.getsize(self.events_path)
+        log(f"events: {size / 1e6:.0f} MB in {time.monotonic() - start:.1f} s")
+        self.events_bytes = size
+
+    def reference_configs(self):
+        rp, ops = self.rainpipe, self.ops
+        ev = self.events_path
+
+        def chain(first_op):
+            return [["cat", ev],
+                    [rp, "lines", "--file", EVENTS_NAME, "--stage", "0", "--stages", "3"],
+                    first_op,
+                    [rp, "relay", "--stage", "1", "--stages", "3"],
+                    [ops["select"], "1"],
+                    [rp, "relay", "--stage", "2", "--stages", "3"],
+                    [ops["count"], "0"],
+                    [rp, "values"]]
+
+        return [
+            ("awk one-liner", "awk", [["awk", "-F,", AWK_PROGRAM, ev]]),
+            ("pipe chain, C++ ops", "chain-cpp",
+             chain([ops["grep"], "-x", "--column", "2", "click"])),
+            ("pipe chain, Python filter", "chain-py",
+             chain([self.filter_py, "--column", "2", "click"])),
+        ]
+
+    def run_references(self):
+        a = self.args
+        self.reference_out = os.path.join(self.files, "reference.out")
+        for label, tag, argvs in self.reference_configs():
+            out = self.reference_out if tag == "awk" else os.path.join(self.files, f"{tag}.out")
+            self.commands.append((label, self.display(shell_line(argvs, stdout="out"))))
+            runs = []
+            for i in range(a.ref_runs):
+                seconds, cpu = self.run_pipeline(argvs, os.devnull, out, tag)
+                runs.append((seconds, cpu))
+                log(f"{label}: run {i + 1}/{a.ref_runs} {seconds:.2f} s, "
+                    f"{a.events / seconds / 1e6:.2f} M tuples/s, CPU {cpu:.2f} s")
+                if tag != "awk" and i == 0:
+                    same = subprocess.run(["cmp", "-s", self.reference_out, out]).returncode == 0
+                    if not same:
+                        raise RuntimeError(f"{label}: the output differs from awk's ({out})")
+            seconds, cpu = sorted(runs)[len(runs) // 2]
+            self.rows.append({
+                "config": label, "kind": "reference", "seconds": seconds,
+                "tuples_per_s": a.events / seconds, "cpu_s_per_m": cpu / (a.events / 1e6),
+                "p50_ms": None, "p99_ms": None, "output": "same bytes" if tag != "awk" else "-",
+                "runs": len(runs)})
+            if tag != "awk":
+                os.unlink(out)
+        self.reference_lines, self.reference_digest = sorted_copy(
+            self.reference_out, self.reference_out + ".sorted")
+        log(f"reference: {self.reference_lines:,} output lines")
+
+    # --- the cluster ------------------------------------------------------------------------
+
+    def start_cluster(self):
+        sets = ["log_ship_interval_ms=0"] + list(self.args.set)
+        for attempt in range(1, 4):
+            log(f"cluster: starting {self.args.nodes} nodes" +
+                (f" (attempt {attempt}, staggered joins)" if attempt > 1 else ""))
+            cluster = RaindCluster(self, os.path.join(self.root, f"cluster{attempt}"),
+                                   self.args.nodes, sets)
+            self.cluster = cluster
+            try:
+                cluster.up(staggered=attempt > 1)
+                break
+            except (RuntimeError, TimeoutError) as e:
+                log(f"cluster: start failed: {e}")
+                cluster.down()
+                if attempt == 3:
+                    raise
+        time.sleep(0.5)  # HyDFS polls the membership view every 100 ms for its ring
+        node1 = self.cluster.nodes[0]
+        log(f"cluster: up; rainctl create {EVENTS_NAME} ({self.events_bytes / 1e6:.0f} MB)")
+        start = time.monotonic()
+        self.rainctl(node1, "create", self.events_path, EVENTS_NAME, timeout_ms=600000,
+                     check=True)
+        log(f"cluster: {EVENTS_NAME} created in {time.monotonic() - start:.1f} s")
+
+    def job_argv(self, python_filter, exactly_once, dest, rate=None):
+        if python_filter:
+            first = shlex.join([self.filter_py, "--column", "2", "click"])
+        else:
+            first = "grep -x --column 2 click"  # rainctl splits it: no shell, no quotes
+        argv = ["job", "submit", "--stage", first, "--stage", "select 1", "--stage", "count 0",
+                "--tasks", str(self.args.tasks), "--src", EVENTS_NAME, "--dest", dest]
+        if not exactly_once:
+            argv.append("--no-exactly-once")
+        if rate:
+            argv += ["--rate", str(int(rate))]
+        argv.append("--detach")
+        return argv
+
+    def raind_pids(self):
+        return [n.pid for n in self.cluster.alive_nodes()]
+
+    def cluster_cpu_ticks(self):
+        ticks = [proc_cpu_ticks(pid) for pid in self.raind_pids()]
+        return None if None in ticks else sum(ticks)
+
+    def wait_reaped(self, timeout_s=10):
+        """Until no raind has a child process left (operators exited and reaped); False if some
+        remain after timeout_s (their CPU is then missing from cutime/cstime)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = children_of(set(self.raind_pids()))
+            if not left:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def run_job(self, label, python_filter, exactly_once, rate=None):
+        a = self.args
+        node1 = self.cluster.nodes[0]
+        self.job_seq = getattr(self, "job_seq", 0) + 1
+        dest = f"out-{self.job_seq}"
+        cmd = self.job_argv(python_filter, exactly_once, dest, rate)
+        self.commands.append((label, self.display(shlex.join(["rainctl", "--node", node1.addr]
+                                                             + cmd))))
+        row = {"config": label, "kind": "cluster", "python": python_filter, "eo": exactly_once,
+               "rate": rate, "dest": dest, "seconds": None, "tuples_per_s": None,
+               "cpu_s_per_m": None, "p50_ms": None, "p99_ms": None, "output": "-",
+               "state": None, "runs": 1}
+        self.rows.append(row)
+        if not self.wait_reaped():
+            self.notes.append(f"{label}: raind still had children before the submit")
+        cpu_before = self.cluster_cpu_ticks()
+        submit_start = time.monotonic()
+        log(f"{label}: {shlex.join(cmd)}")
+        reply = self.rainctl(node1, *cmd, timeout_ms=120000)
+        job = find_job_id(reply)
+        if job is None:
+            row["state"] = "submit failed"
+            why = self.last_error if reply is None else f"the reply names no job: {reply!r:.200}"
+            self.notes.append(f"{label}: submit failed: {why}")
+            log(f"{label}: submit failed: {why}")
+            return row
+        status = None
+        deadline = submit_start + a.job_timeout
+        while time.monotonic() < deadline:
+            status = job_entry(self.rainctl(node1, "job", "status", job), job)
+            if status and status.get("state") in FINAL_STATES:
+                break
+            time.sleep(POLL_S)
+        wall = time.monotonic() - submit_start
+        if not status or status.get("state") not in FINAL_STATES:
+            self.rainctl(node1, "job", "cancel", job)
+            row["state"] = "timeout"
+            self.notes.append(f"{label}: job {job} not finished after {a.job_timeout:g} s "
+                              f"(cancelled); last status: {json.dumps(status)[:300]}")
+            log(f"{label}: timeout")
+            return row
+        reaped = self.wait_reaped()
+        cpu_after = self.cluster_cpu_ticks()
+        row["state"] = status["state"]
+        row["job"] = job
+        row["status"] = status
+        if status["state"] != "done":
+            self.notes.append(f"{label}: job {job} {status['state']}: {status.get('reason')}")
+            log(f"{label}: {status['state']}: {status.get('reason')}")
+            return row
+        elapsed_ms = status.get("elapsed_ms")
+        seconds = elapsed_ms / 1000 if elapsed_ms else wall
+        if not elapsed_ms:
+            self.notes.append(f"{label}: no elapsed_ms in the job status; client wall time used")
+        row["seconds"] = seconds
+        row["wall_s"] = wall
+        row["tuples_per_s"] = a.events / seconds
+        if cpu_before is not None and cpu_after is not None:
+            row["cpu_s_per_m"] = (cpu_after - cpu_before) / CLK_TCK / (a.events / 1e6)
+        if not reaped:
+            self.notes.append(f"{label}: operator processes still running 10 s after the job "
+                              "ended; their CPU is missing")
+        for key, field in (("p50_ms", "latency_p50_us"), ("p99_ms", "latency_p99_us")):
+            if status.get(field) is not None:
+                row[key] = status[field] / 1000
+        row["duplicates"] = status.get("duplicates")
+        if status.get("source_tuples") not in (None, a.events):
+            self.notes.append(f"{label}: source_tuples {status['source_tuples']:,} "
+                              f"(input has {a.events:,} lines)")
+        log(f"{label}: done in {seconds:.2f} s ({row['tuples_per_s'] / 1e6:.2f} M tuples/s, "
+            f"CPU {fmt(row['cpu_s_per_m'], 2)} s/M, p50 {fmt(row['p50_ms'], 1)} ms, "
+            f"p99 {fmt(row['p99_ms'], 1)} ms)")
+        row["output"] = self.check_output(node1, label, dest, exactly_once)
+        return row
+
+    def check_output(self, node, label, dest, exactly_once):
+        got = os.path.join(self.files, f"{dest}.out")
+        if self.rainctl(node, "get", dest, got, timeout_ms=600000) is None:
+            self.notes.append(f"{label}: rainctl get {dest} failed")
+            return "get failed"
+        lines, digest = sorted_copy(got, got + ".sorted")
+        os.unlink(got)
+        if digest == self.reference_digest:
+            os.unlink(got + ".sorted")
+            return "equal"
+        want = self.reference_out + ".sorted"
+        missing = count_lines(["comm", "-23", want, got + ".sorted"])
+        extra = count_lines(["comm", "-13", want, got + ".sorted"])
+        os.unlink(got + ".sorted")
+        what = f"DIFFERS ({lines:,} lines: {missing:,} missing, {extra:,} extra)"
+        self.notes.append(f"{label}: output {what} vs the awk reference "
+                          f"({self.reference_lines:,} lines)"
+                          + ("" if exactly_once else "; exactly-once was off"))
+        return what
+
+    def run_cluster(self):
+        a = self.args
+        configs = [("RainStorm EO on, C++", False, True),
+                   ("RainStorm EO off, C++", False, False),
+                   ("RainStorm EO on, Python filter", True, True),
+                   ("RainStorm EO off, Python filter", True, False)]
+        per_config = {c[0]: [] for c in configs}
+        for r in range(a.job_runs):
+            for label, py, eo in configs:
+                tag = label if a.job_runs == 1 else f"{label} (run {r + 1})"
+                per_config[label].append(self.run_job(tag, py, eo))
+        # Several runs: keep every row, then one median row per config.
+        if a.job_runs > 1:
+            for label, _, _ in configs:
+                done = [x for x in per_config[label] if x["state"] == "done"]
+                for x in per_config[label]:
+                    x["kind"] = "cluster-run"
+                if done:
+                    m = sorted(done, key=lambda x: x["seconds"])[len(done) // 2]
+                    self.rows.append(dict(m, config=f"{label} (median of {len(done)})",
+                                          kind="cluster", runs=len(done)))
+        # Latency at half the maximum rate: exactly-once C++ (the target), or every config.
+        for label, py, eo in configs if a.latency_all else configs[:1]:
+            best = self.best(per_config[label])
+            if best is None:
+                self.notes.append(f"latency run of {label} skipped: its job did not finish")
+                continue
+            half = best["tuples_per_s"] / 2
+            self.run_job(f"{label}, --rate {int(half):,} (half)", py, eo,
+                         rate=half)["kind"] = "latency"
+
+    @staticmethod
+    def best(rows):
+        done = [x for x in rows if x["state"] == "done"]
+        return sorted(done, key=lambda x: x["seconds"])[len(done) // 2] if done else None
+
+    # --- the run and the report -------------------------------------------------------------
+
+    def run(self):
+        started = time.monotonic()
+        self.load_before = os.getloadavg()
+        self.make_events()
+        self.run_references()
+        if not self.args.references_only:
+            self.start_cluster()
+            self.run_cluster()
+        self.report(time.monotonic() - started)
+
+    def cleanup(self):
+        if self.cluster:
+            self.cluster.down()
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if not self.args.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            log(f"kept data dirs in {self.root}")
+
+    def find_row(self, kind, **match):
+        for r in self.rows:
+            if r["kind"] == kind and all(r.get(k) == v for k, v in match.items()):
+                return r
+        return None
+
+    def report(self, elapsed_s):
+        a = self.args
+        print(f"## Stream benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, "
+              f"{elapsed_s / 60:.1f} min)")
+        print(f"\ncommand: {shlex.join(['python3', 'scripts/bench_stream.py'] + sys.argv[1:])}")
+        print(f"load average before the run: {' '.join(f'{x:.2f}' for x in self.load_before)}")
+        print(f"input: {a.events:,} events, {self.events_bytes / 1e6:.0f} MB (gen_events --lines "
+              f"{a.events} --seed {a.seed}); job: grep action == click -> select user -> "
+              f"count by user" + ("" if a.references_only else
+                                  f"; {a.nodes} nodes, {a.tasks} tasks per stage"))
+
+        chain = self.find_row("reference", config="pipe chain, C++ ops")
+        eo_on = self.find_row("cluster", eo=True, python=False)
+        eo_off = self.find_row("cluster", eo=False, python=False)
+        latency = self.find_row("latency", eo=True, python=False)
+        rows = []
+        for r in self.rows:
+            if r["kind"] == "cluster-run":
+                continue
+            target = []
+            if r is eo_on:
+                if r["tuples_per_s"] is not None:
+                    target.append(f">= {TARGET_TUPLES_PER_S / 1e6:g} M/s "
+                                  f"{verdict(r['tuples_per_s'] >= TARGET_TUPLES_PER_S)}")
+                if r["cpu_s_per_m"] is not None:
+                    target.append(f"<= {TARGET_CPU_S_PER_M:g} CPU s/M "
+                                  f"{verdict(r['cpu_s_per_m'] <= TARGET_CPU_S_PER_M)}")
+            if r is latency and r["p99_ms"] is not None:
+                target.append(f"p99 <= {TARGET_P99_MS:g} ms {verdict(r['p99_ms'] <= TARGET_P99_MS)}")
+            vs_chain = "-"
+            if chain and r["tuples_per_s"] and r is not chain and r["kind"] != "latency":
+                vs_chain = f"{r['tuples_per_s'] / chain['tuples_per_s']:.2f}"
+            state = r.get("state")
+            rows.append([r["config"], fmt(r["tuples_per_s"]), fmt(r["cpu_s_per_m"], 2),
+                         fmt(r["p50_ms"], 1), fmt(r["p99_ms"], 1), vs_chain,
+                         r["output"] if state in (None, "done") else state,
+                         "; ".join(target) or "-"])
+        print_table("Throughput, CPU and latency",
+                    ["config", "tuples/s", "CPU s per M", "p50 ms", "p99 ms", "x pipe chain",
+                     "output vs awk", "vs target"], rows,
+                    ["tuples/s: input events / time (references: wall time of the pipeline; "
+                     "RainStorm: the job's elapsed_ms). CPU s per M: user+sys of every process "
+                     "(references) or of every raind and its reaped operator processes "
+                     "(RainStorm), per million input events. p50/p99: source-to-sink latency "
+                     "from the job status. x pipe chain: tuples/s / the C++ pipe chain's."])
+
+        targets = []
+        if not a.references_only:
+            def add(name, measured, ok):
+                targets.append([name, measured, "-" if ok is None else verdict(ok)])
+            v = eo_on["tuples_per_s"] if eo_on else None
+            add(f">= {TARGET_TUPLES_PER_S / 1e6:g} M tuples/s end to end, exactly-once (C++)",
+                fmt(v), None if v is None else v >= TARGET_TUPLES_PER_S)
+            ratio = None
+            if eo_on and eo_off and eo_on["tuples_per_s"] and eo_off["tuples_per_s"]:
+                ratio = eo_on["tuples_per_s"] / eo_off["tuples_per_s"]
+            add(f"exactly-once >= {TARGET_EO_RATIO:g} x the throughput without (C++)",
+                fmt(ratio, 2), None if ratio is None else ratio >= TARGET_EO_RATIO)
+            p99 = latency["p99_ms"] if latency else None
+            add(f"p99 <= {TARGET_P99_MS:g} ms, exactly-once at half the maximum rate",
+                fmt(p99, 1) + (" ms" if p99 is not None else ""),
+                None if p99 is None else p99 <= TARGET_P99_MS)
+            cpu = eo_on["cpu_s_per_m"] if eo_on else None
+            add(f"<= {TARGET_CPU_S_PER_M:g} CPU s per million tuples (exactly-once, C++)",
+                fmt(cpu, 2), None if cpu is None else cpu <= TARGET_CPU_S_PER_M)
+            checked = [r for r in self.rows if r["kind"] in ("cluster", "cluster-run", "latency")
+                       and r.get("eo") and r.get("state") == "done"]
+            wrong = [r["config"] for r in checked if r["output"] != "equal"]
+            add("exactly-once output = the awk reference (every user,count once)",
+                "no job finished" if not checked else
+                f"{len(checked)} of {len(checked)} equal" if not wrong else
+                "DIFFERS: " + ", ".join(wrong), None if not checked else not wrong)
+            print_table("Targets", ["target", "measured", "verdict"], targets)
+            jobs = [r for r in self.rows if r["kind"] in ("cluster", "cluster-run", "latency")]
+            self.broken = bool(wrong) or any(r.get("state") != "done" for r in jobs)
+
+        print("\n### Commands (paths from the repo root; $D = the temporary dir)\n")
+        for label, line in self.commands:
+            print(f"- {label}: `{line}`")
+        if self.notes:
+            print("\n### Notes\n")
+            for n in self.notes:
+                print(f"- {n}")
+        print("\nNoise: the pipelines and the daemons share this machine's cores with anything "
+              "else running; rerun on a quiet machine before quoting figures.")
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"args": vars(a), "rows": self.rows, "notes": self.notes,
+                           "commands": self.commands}, f, indent=1, default=str)
+        sys.stdout.flush()
+
+
+def parse_json_reply(text):
+    """rainctl --json prints one JSON document per line; the last one that parses, or None."""
+    doc = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+    if doc is None and text.strip():
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return {"text": text}
+    return doc if doc is not None else {}
+
+
+def find_job_id(reply):
+    """The job id of a job.submit reply ({job, tasks}); None when there is none."""
+    if isinstance(reply, dict):
+        job = reply.get("job")
+        if isinstance(job, (str, int)) and str(job):
+            return str(job)
+        if isinstance(job, dict):  # a job entry rather than an id
+            return find_job_id(job)
+        text = reply.get("text")
+        if isinstance(text, str):
+            m = re.search(r"\bjob\W+([\w.:-]+)", text)
+            return m.group(1) if m else None
+    return None
+
+
+def job_entry(reply, job):
+    """The job's status map from a job.status reply (also accepted: a job.list reply)."""
+    if not isinstance(reply, dict):
+        return None
+    if "state" in reply:
+        return reply
+    for key in ("job", "status"):
+        if isinstance(reply.get(key), dict) and "state" in reply[key]:
+            return reply[key]
+    for entry in reply.get("jobs", []) or []:
+        if isinstance(entry, dict) and str(entry.get("job")) == job:
+            return entry
+    return None
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--build", default="build",
+                   help="build dir holding daemon/raind, ctl/rainctl, operators/builtin/, "
+                        "tests/bench/ (default build)")
+    p.add_argument("--events", type=int, help="input events (default 10000000; --quick 1000000)")
+    p.add_argument("--quick", action="store_true", help="1 M events, single runs")
+    p.add_argument("--references-only", action="store_true",
+                   help="only the awk and pipe-chain references (no cluster)")
+    p.add_argument("--ref-runs", type=int, help="runs of each reference (default 3; --quick 1)")
+    p.add_argument("--job-runs", type=int, default=1, help="runs of each cluster job (default 1)")
+    p.add_argument("--latency-all", action="store_true",
+                   help="a half-rate latency run for every config, not only exactly-once C++")
+    p.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
+    p.add_argument("--tasks", type=int, default=2, help="tasks per stage (default 2)")
+    p.add_argument("--seed", type=int, default=1, help="gen_events seed (default 1)")
+    p.add_argument("--job-timeout", type=float, default=600.0,
+                   help="seconds a job may take before it is cancelled (default 600)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra raind setting for every node, repeatable")
+    p.add_argument("--tmp", default="/tmp", help="where the temporary dir goes (default /tmp)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    p.add_argument("--keep", action="store_true", help="keep the temporary dir (logs, outputs)")
+    a = p.parse_args()
+    if a.events is None:
+        a.events = 1_000_000 if a.quick else 10_000_000
+    if a.ref_runs is None:
+        a.ref_runs = 1 if a.quick else 3
+    if a.events < 1 or a.ref_runs < 1 or a.job_runs < 1 or a.nodes < 1 or a.tasks < 1:
+        p.error("--events, --ref-runs, --job-runs, --nodes and --tasks must be at least 1")
+    return a
+
+
+def main():
+    args = parse_args()
+    bench = StreamBench(args)
+    # SIGTERM/SIGINT: unwind through cleanup so no daemon or operator is left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        bench.run()
+        if bench.broken:
+            log("ERROR: a job did not finish or an exactly-once output differs (see Notes)")
+            return 1
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as e:
+        log(f"ERROR: {e}")
+        return 1
+    finally:
+        bench.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
