@@ -181,6 +181,7 @@ struct Task::Impl {
   TimePoint last_flush, flush_failing_since;
   bool flush_failing = false;
   LatencyHistogram latency;
+  uint64_t latency_max_window = 0;  // the worst latency since the last rate line
 
   // Checkpoints.
   std::shared_ptr<AsyncResult> ckpt_op;
@@ -633,7 +634,9 @@ struct Task::Impl {
       output_lines += fr.tuples.size();
       tuples_out += fr.tuples.size();
       if (!fr.tuples.empty() && fr.emit_us > 0) {
-        latency.Add(now > fr.emit_us ? now - fr.emit_us : 0, fr.tuples.size());
+        uint64_t us = now > fr.emit_us ? now - fr.emit_us : 0;
+        latency.Add(us, fr.tuples.size());
+        latency_max_window = std::max(latency_max_window, us);
       }
     }
   }
@@ -999,7 +1002,12 @@ struct Task::Impl {
                   rate_in, rate_out, static_cast<unsigned long long>(tuples_in),
                   static_cast<unsigned long long>(tuples_out),
                   static_cast<unsigned long long>(duplicates));
-    TaskLog(line);
+    std::string text = line;
+    if (cfg.is_sink()) {
+      text += " latency_max_us=" + std::to_string(latency_max_window);
+      latency_max_window = 0;
+    }
+    TaskLog(text);
     Publish();
   }
 
