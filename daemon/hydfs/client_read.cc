@@ -197,9 +197,16 @@ void HydfsService::GetPlanned(GetPtr op) {
   }
   std::vector<FetchItem> items;
   std::optional<RingNode> self = SelfNode();
+  uint64_t wanted = op->max_bytes;  // prefix reads: bytes still to cover
   for (const auto& a : op->plan.order) {
     if (a.size == 0) continue;
+    if (op->max_bytes > 0 && wanted == 0) break;
     FetchItem item{a, 0, a.chunk_count(), {}};
+    if (op->max_bytes > 0) {
+      uint64_t take = std::min<uint64_t>(wanted, a.size);
+      item.to = static_cast<uint32_t>((take + a.chunk_size - 1) / a.chunk_size);
+      wanted -= take;
+    }
     if (op->local_only) {
       if (!self) {
         FinishGet(*op, Status::Unavailable("this node is not on the ring"));
@@ -211,7 +218,7 @@ void HydfsService::GetPlanned(GetPtr op) {
     }
     items.push_back(std::move(item));
   }
-  if (!op->local_only && cache_->Fits(op->size) && op->size > 0) {
+  if (!op->local_only && op->max_bytes == 0 && cache_->Fits(op->size) && op->size > 0) {
     op->fill_path = cache_->FillPath(op->name);
     op->fill_fd = ::open(op->fill_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
   }
@@ -273,8 +280,9 @@ void HydfsService::GetFromCache(GetPtr op, const FileCache::Entry& entry) {
   op->size = entry.size;
   op->cache_chunks = (entry.size + options_.chunk_size - 1) / options_.chunk_size;
   if (op->tool.empty()) {
-    op->data.resize(entry.size);
-    Status st = PreadAll(op->cache_fd, op->data.data(), entry.size, 0);
+    uint64_t n = op->max_bytes > 0 ? std::min<uint64_t>(op->max_bytes, entry.size) : entry.size;
+    op->data.resize(n);
+    Status st = PreadAll(op->cache_fd, op->data.data(), n, 0);
     FinishGet(*op, st);
     return;
   }

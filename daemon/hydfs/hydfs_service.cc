@@ -584,15 +584,24 @@ void HydfsService::PutFromMemory(bool create, const std::string& name, std::stri
 }
 
 void HydfsService::Get(const std::string& name, std::function<void(Result<std::string>)> done) {
-  loop_.Post([this, name, done = std::move(done)] {
+  GetPrefix(name, 0, std::move(done));
+}
+
+void HydfsService::GetPrefix(const std::string& name, uint64_t max_bytes,
+                             std::function<void(Result<std::string>)> done) {
+  loop_.Post([this, name, max_bytes, done = std::move(done)] {
     auto op = std::make_shared<GetOp>();
     op->name = name;
+    op->max_bytes = max_bytes;
     op->stream = transport::NewStreamId();
     GetOp* raw = op.get();
     op->on_done = [raw, done](Status st, wire::BodyWriter) {
       if (!st.ok()) {
         done(st);
       } else {
+        if (raw->max_bytes > 0 && raw->data.size() > raw->max_bytes) {
+          raw->data.resize(raw->max_bytes);
+        }
         done(std::move(raw->data));
       }
     };

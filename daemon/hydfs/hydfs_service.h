@@ -111,6 +111,10 @@ class HydfsService {
   void Append(const std::string& name, std::string data, std::function<void(Status)> done,
               bool quiet = false);
   void Get(const std::string& name, std::function<void(Result<std::string>)> done);
+  // The first `max_bytes` bytes of the file (fewer when it is shorter), fetching only the chunks
+  // that hold them (e.g. a CSV header). Not cached.
+  void GetPrefix(const std::string& name, uint64_t max_bytes,
+                 std::function<void(Result<std::string>)> done);
 
  private:
   void PutFromMemory(bool create, const std::string& name, std::string data,

@@ -63,6 +63,7 @@ struct HydfsService::GetOp {
   bool local_only = false;  // getfromreplica: this node's own copy, in its own order
   std::string tool;         // rainctl's data endpoint, or empty for the in-process API
   std::string data;         // in-process sink
+  uint64_t max_bytes = 0;   // in-process prefix read: at least this many leading bytes; 0: all
   MergePlan plan;
   std::map<uint64_t, std::vector<RingNode>> sources;  // append id -> replicas holding it
   uint64_t size = 0;

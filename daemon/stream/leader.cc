@@ -21,6 +21,7 @@ std::shared_ptr<spdlog::logger> Log() { return Logger("stream"); }
 constexpr auto kStartTaskTimeout = std::chrono::seconds(20);
 constexpr auto kHydfsTimeout = std::chrono::seconds(60);
 constexpr uint64_t kMaxOutputChunk = 4u << 20;
+constexpr uint64_t kHeaderBytes = 64u << 10;  // the CSV header is the first line within these
 
 bool Terminal(JobState s) {
   return s == JobState::kDone || s == JobState::kFailed || s == JobState::kCancelled;
@@ -32,10 +33,11 @@ std::string ArgOf(const Leader::Args& args, const std::string& key) {
 }
 
 // Blocking wrappers over the in-process HyDFS client, for the launch thread.
-Result<std::string> HydfsGet(hydfs::HydfsService* h, const std::string& name) {
+// The first `max_bytes` of a file (a CSV header is in them), without reading the rest.
+Result<std::string> HydfsHead(hydfs::HydfsService* h, const std::string& name, uint64_t max_bytes) {
   auto p = std::make_shared<std::promise<Result<std::string>>>();
   auto f = p->get_future();
-  h->Get(name, [p](Result<std::string> r) { p->set_value(std::move(r)); });
+  h->GetPrefix(name, max_bytes, [p](Result<std::string> r) { p->set_value(std::move(r)); });
   if (f.wait_for(kHydfsTimeout) != std::future_status::ready) {
     return Status::Timeout("reading " + name + " from HyDFS");
   }
@@ -393,7 +395,7 @@ Status Leader::Prepare(Job& job, std::optional<std::string>* csv_header) {
     } else {
       job.src_files = {job.spec.src};
     }
-    auto first = HydfsGet(hydfs_, job.src_files[0]);
+    auto first = HydfsHead(hydfs_, job.src_files[0], kHeaderBytes);
     if (!first.ok()) {
       return Status(first.status().code(),
                     "source " + job.src_files[0] + ": " + first.status().message());

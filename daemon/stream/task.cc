@@ -82,6 +82,7 @@ struct InFrame {
 struct OpBatch {
   std::vector<InFrame> frames;
   size_t tuples = 0;
+  TimePoint sent_at;
   bool sent = false;  // handed to the operator (false: nothing to process)
 };
 
@@ -181,7 +182,8 @@ struct Task::Impl {
   TimePoint last_flush, flush_failing_since;
   bool flush_failing = false;
   LatencyHistogram latency;
-  uint64_t latency_max_window = 0;  // the worst latency since the last rate line
+  uint64_t latency_max_window = 0;
+  Clock::duration rtt_max{0};  // the oldest frame completed since the last rate line
 
   // Checkpoints.
   std::shared_ptr<AsyncResult> ckpt_op;
@@ -568,6 +570,7 @@ struct Task::Impl {
         return false;
       }
       b.sent = true;
+      b.sent_at = Clock::now();
     }
     batches.push_back(std::move(b));
     return true;
@@ -605,7 +608,11 @@ struct Task::Impl {
   }
 
   void CompleteFrames(const OpBatch& b) {
+    uint64_t now_us = NowUs();
     for (const auto& fr : b.frames) {
+      if (!fr.tuples.empty() && fr.emit_us > 0 && now_us > fr.emit_us) {
+        latency_max_window = std::max(latency_max_window, now_us - fr.emit_us);
+      }
       if (cfg.exactly_once && !fr.tuples.empty()) {
         // Ids of one origin increase within a channel; the last one of each origin is its mark.
         uint64_t origin = UINT64_MAX;
@@ -636,7 +643,6 @@ struct Task::Impl {
       if (!fr.tuples.empty() && fr.emit_us > 0) {
         uint64_t us = now > fr.emit_us ? now - fr.emit_us : 0;
         latency.Add(us, fr.tuples.size());
-        latency_max_window = std::max(latency_max_window, us);
       }
     }
   }
@@ -649,6 +655,7 @@ struct Task::Impl {
         SinkConsume(b);
       } else if (b.sent) {
         if (!op->ResultReady()) break;
+        rtt_max = std::max(rtt_max, Clock::now() - b.sent_at);
         auto outputs = op->NextResult();
         if (!outputs.ok()) {
           Fail(outputs.status());
@@ -1002,11 +1009,11 @@ struct Task::Impl {
                   rate_in, rate_out, static_cast<unsigned long long>(tuples_in),
                   static_cast<unsigned long long>(tuples_out),
                   static_cast<unsigned long long>(duplicates));
-    std::string text = line;
-    if (cfg.is_sink()) {
-      text += " latency_max_us=" + std::to_string(latency_max_window);
-      latency_max_window = 0;
-    }
+    // The oldest source time among the frames completed this second: where latency builds up.
+    std::string text = std::string(line) + " age_max_us=" + std::to_string(latency_max_window) +
+                       " rtt_max_us=" + std::to_string(rtt_max.count() / 1000);
+    rtt_max = Clock::duration(0);
+    latency_max_window = 0;
     TaskLog(text);
     Publish();
   }
