@@ -144,7 +144,19 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
 }
 
 // The outputs of a result for a batch of `tuples` tuples.
-Result<std::vector<Tuples>> ParseResult(const msgpack::object& msg, size_t tuples) {
+bool ReadView(const msgpack::object& o, std::string_view* out) {
+  if (o.type == msgpack::type::STR) {
+    *out = std::string_view(o.via.str.ptr, o.via.str.size);
+  } else if (o.type == msgpack::type::BIN) {
+    *out = std::string_view(o.via.bin.ptr, o.via.bin.size);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Checks a result message for a batch of `tuples` and collects views of its output tuples.
+Status ParseResultViews(const msgpack::object& msg, size_t tuples, ResultViews* r) {
   std::string shape = CheckShape(msg, kResult, "result");
   if (!shape.empty()) return Status::Corruption(shape);
   const msgpack::object& outs = msg.via.array.ptr[1];
@@ -155,24 +167,28 @@ Result<std::vector<Tuples>> ParseResult(const msgpack::object& msg, size_t tuple
     return Status::Corruption(std::to_string(outs.via.array.size) + " outputs for " +
                               std::to_string(tuples) + " input tuples");
   }
-  std::vector<Tuples> result(tuples);
+  r->offsets.assign(1, 0);
+  r->offsets.reserve(tuples + 1);
+  r->tuples.clear();
+  r->tuples.reserve(tuples);
   for (size_t i = 0; i < tuples; ++i) {
     const msgpack::object& out = outs.via.array.ptr[i];
     if (out.type != msgpack::type::ARRAY) {
       return Status::Corruption("outputs[" + std::to_string(i) + "] is " + AType(out.type));
     }
-    result[i].resize(out.via.array.size);
     for (uint32_t j = 0; j < out.via.array.size; ++j) {
       const msgpack::object& t = out.via.array.ptr[j];
+      TupleView v;
       if (t.type != msgpack::type::ARRAY || t.via.array.size != 2 ||
-          !ReadBytes(t.via.array.ptr[0], &result[i][j].first) ||
-          !ReadBytes(t.via.array.ptr[1], &result[i][j].second)) {
+          !ReadView(t.via.array.ptr[0], &v.first) || !ReadView(t.via.array.ptr[1], &v.second)) {
         return Status::Corruption("outputs[" + std::to_string(i) + "][" + std::to_string(j) +
                                   "] is not a [key, value] pair of strings");
       }
+      r->tuples.push_back(v);
     }
+    r->offsets.push_back(static_cast<uint32_t>(r->tuples.size()));
   }
-  return result;
+  return Status::Ok();
 }
 
 void PackBytes(msgpack::packer<msgpack::sbuffer>& pk, std::string_view s) {
@@ -331,19 +347,31 @@ bool OperatorProcess::ResultReady() {
 }
 
 Result<std::vector<Tuples>> OperatorProcess::NextResult() {
+  auto views = NextResultViews();
+  if (!views.ok()) return views.status();
+  std::vector<Tuples> result(views->offsets.size() - 1);
+  for (size_t i = 0; i + 1 < views->offsets.size(); ++i) {
+    for (uint32_t k = views->offsets[i]; k < views->offsets[i + 1]; ++k) {
+      result[i].emplace_back(std::string(views->tuples[k].first),
+                             std::string(views->tuples[k].second));
+    }
+  }
+  return result;
+}
+
+Result<ResultViews> OperatorProcess::NextResultViews() {
   RS_RETURN_IF_ERROR(Usable());
   if (in_flight_.empty()) return Status::FailedPrecondition("no batch in flight");
   const InFlight front = in_flight_.front();
   std::string what = "batch " + std::to_string(front.seq);
-  msgpack::object_handle oh;
-  RS_RETURN_IF_ERROR(Receive(&oh, front.deadline, what, options_.batch_timeout));
-  Result<std::vector<Tuples>> outputs = ParseResult(oh.get(), front.tuples);
-  if (!outputs.ok()) {
-    return Fail(
-        Status::Corruption(Describe("answered " + what + " with " + outputs.status().message())));
+  ResultViews r;
+  RS_RETURN_IF_ERROR(Receive(&r.handle, front.deadline, what, options_.batch_timeout));
+  Status parsed = ParseResultViews(r.handle.get(), front.tuples, &r);
+  if (!parsed.ok()) {
+    return Fail(Status::Corruption(Describe("answered " + what + " with " + parsed.message())));
   }
   in_flight_.pop_front();
-  return outputs;
+  return r;
 }
 
 Result<std::string> OperatorProcess::Snapshot() {

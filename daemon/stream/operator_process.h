@@ -29,6 +29,14 @@ using Tuple = std::pair<std::string, std::string>;  // [key, value], raw bytes
 using Tuples = std::vector<Tuple>;
 using TupleView = std::pair<std::string_view, std::string_view>;  // points into the caller's bytes
 
+// The outputs of one batch as views into the decoded message, which `handle` keeps alive:
+// the outputs of input tuple i are tuples[offsets[i] .. offsets[i + 1]).
+struct ResultViews {
+  msgpack::object_handle handle;
+  std::vector<uint32_t> offsets;
+  std::vector<TupleView> tuples;
+};
+
 // The hello context (PROTOCOL.md "hello: the context"); version is always 1.
 struct OperatorContext {
   std::string job;
@@ -112,6 +120,7 @@ class OperatorProcess {
   // The outputs of the oldest batch in flight, outputs[i] being those of its tuple i. Blocks up to
   // that batch's deadline. FailedPrecondition when no batch is in flight.
   Result<std::vector<Tuples>> NextResult();
+  Result<ResultViews> NextResultViews();  // the same, without copying strings
   // The state of a stateful operator as the raw MessagePack bytes of one value, reflecting every
   // batch sent so far. Needs no batch in flight (FailedPrecondition otherwise).
   Result<std::string> Snapshot();

@@ -189,6 +189,7 @@ struct Task::Impl {
   std::shared_ptr<AsyncResult> ckpt_op;
   bool ckpt_created = false, want_drain = false;
   TimePoint last_ckpt;
+  Clock::duration ckpt_interval{std::chrono::milliseconds(100)};
   uint64_t ckpts = 0, ckpt_bytes = 0;
 
   // Counters.
@@ -656,7 +657,7 @@ struct Task::Impl {
       } else if (b.sent) {
         if (!op->ResultReady()) break;
         rtt_max = std::max(rtt_max, Clock::now() - b.sent_at);
-        auto outputs = op->NextResult();
+        auto outputs = op->NextResultViews();
         if (!outputs.ok()) {
           Fail(outputs.status());
           return false;
@@ -665,14 +666,15 @@ struct Task::Impl {
         std::string id;
         for (const auto& fr : b.frames) {
           for (const auto& r : fr.tuples) {
-            const Tuples& outs = (*outputs)[i++];
-            for (size_t j = 0; j < outs.size(); ++j) {
-              const auto& [k, v] = outs[j];
+            uint32_t first = outputs->offsets[i], last = outputs->offsets[i + 1];
+            ++i;
+            for (uint32_t k = first; k < last; ++k) {
+              const auto& [key, value] = outputs->tuples[k];
               if (cfg.exactly_once) {
                 id.assign(r.id.data(), r.id.size());
-                AppendBe32(&id, static_cast<uint32_t>(j));
+                AppendBe32(&id, k - first);
               }
-              Emit(Route(k, v), OriginOut(r.origin, fr.from), id, k, v, fr.emit_us);
+              Emit(Route(key, value), OriginOut(r.origin, fr.from), id, key, value, fr.emit_us);
             }
           }
         }
@@ -893,7 +895,7 @@ struct Task::Impl {
       if (s.ok()) ckpt_created = true;
       ckpt_op.reset();
     }
-    if (now - last_ckpt < std::chrono::milliseconds(cfg.checkpoint_ms)) return;
+    if (now - last_ckpt < ckpt_interval) return;
     std::string state;
     if (op && op->ready().stateful) {
       if (!batches.empty()) {
@@ -901,12 +903,17 @@ struct Task::Impl {
         return;
       }
       want_drain = false;
+      TimePoint t0 = Clock::now();
       auto st = op->Snapshot();
       if (!st.ok()) {
         Fail(st.status());
         return;
       }
       state = std::move(*st);
+      // A large state is snapshotted less often, so that snapshots (and their HyDFS writes)
+      // take at most about a tenth of the task's time; a small one every checkpoint_ms.
+      ckpt_interval = std::max<Clock::duration>(std::chrono::milliseconds(cfg.checkpoint_ms),
+                                                (Clock::now() - t0) * 10);
     }
     msgpack::sbuffer buf;
     wire::Packer pk(buf);
@@ -1076,6 +1083,7 @@ struct Task::Impl {
     TaskLog("event=task_start task=" + cfg.name() + " exactly_once=" +
             (cfg.exactly_once ? "true" : "false"));
     last_report = last_ckpt = last_flush = Clock::now();
+    ckpt_interval = std::chrono::milliseconds(cfg.checkpoint_ms);
     BeginBuilders();
     if (has_source) {
       Status s = LoadSource();
