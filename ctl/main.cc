@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   rs::ctl::AddMembershipCommands(app, ctx, &exit_code);
   rs::ctl::AddHydfsCommands(app, ctx, &exit_code);
   rs::ctl::AddLogCommands(app, ctx, &exit_code);
+  rs::ctl::AddStreamCommands(app, ctx, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

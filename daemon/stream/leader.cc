@@ -642,16 +642,27 @@ void Leader::StopTasks(const JobPtr& job) {
     job->stop_sent = true;
     for (const auto& s : job->slots) nodes.insert(s.address);
   }
+  std::vector<TaskReport> finals;
   for (const auto& address : nodes) {
     if (address == options_.self_endpoint) continue;
     auto r = AdminCall(address, "stream.stop_job", {{"job", job->id}}, std::chrono::seconds(3));
-    if (!r.ok()) {
+    Result<msgpack::object> payload = r.ok() ? wire::ReplyPayload(*r) : Result<msgpack::object>(r.status());
+    if (!payload.ok()) {
       Log()->warn("event=stop_job_failed job={} node={} error=\"{}\"", job->id, address,
-                  r.status().message());
+                  payload.status().message());
+      continue;
+    }
+    const msgpack::object* reports = wire::MapGet(*payload, "reports");
+    if (reports && reports->type == msgpack::type::ARRAY) {
+      for (uint32_t i = 0; i < reports->via.array.size; ++i) {
+        auto rep = ReadTaskReport(reports->via.array.ptr[i]);
+        if (rep.ok()) finals.push_back(std::move(*rep));
+      }
     }
   }
   // The sink and any local tasks; the sink's spool stays readable for job.output.
-  worker_->StopJob(job->id);
+  for (auto& rep : worker_->StopJob(job->id)) finals.push_back(std::move(rep));
+  OnReports(finals);
 }
 
 bool Leader::AnswerOutput(Waiter& w, bool final) {
@@ -738,7 +749,15 @@ void Leader::Tick() {
       if (job->sink) {
         TaskReport r = job->sink->Report();
         if (r.state == TaskState::kDone) {
-          ends.push_back({job, {JobState::kDone, ""}});
+          // Done once every task's final report is in: stop the tasks first (their final
+          // reports come back with the stop), then end the job.
+          if (!job->finishing) {
+            job->finishing = true;
+            pool_.Submit([this, job] {
+              StopTasks(job);
+              End(job, JobState::kDone, "");
+            });
+          }
           continue;
         }
         if (r.state == TaskState::kFailed) {

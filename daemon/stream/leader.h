@@ -70,6 +70,7 @@ class Leader {
     bool source_attached = false;
     std::vector<std::string> src_files;
     bool stop_sent = false;
+    bool finishing = false;  // the sink is done; the final reports are being collected
   };
   using JobPtr = std::shared_ptr<Job>;
   struct Waiter {

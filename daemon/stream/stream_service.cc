@@ -71,8 +71,14 @@ void StreamService::Command(const std::string& cmd, const Args& args, Reply done
     std::string job = ArgOf(args, "job");
     Worker* w = worker_.get();
     forwarder_->Submit([w, job, done] {
-      w->StopJob(job);
-      done(Status::Ok(), {});
+      // The final reports travel back with the answer, so the leader never misses the last one.
+      auto finals = std::make_shared<std::vector<TaskReport>>(w->StopJob(job));
+      done(Status::Ok(), [finals](wire::Packer& pk) {
+        pk.pack_map(1);
+        pk.pack("reports");
+        pk.pack_array(static_cast<uint32_t>(finals->size()));
+        for (const auto& r : *finals) PackTaskReport(pk, r);
+      });
     });
     return;
   }

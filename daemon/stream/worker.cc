@@ -173,7 +173,7 @@ void Worker::StartTask(const std::string& config_bytes, Reply done) {
   });
 }
 
-void Worker::StopJob(const std::string& job) {
+std::vector<TaskReport> Worker::StopJob(const std::string& job) {
   std::vector<std::shared_ptr<Task>> stopping;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -196,6 +196,9 @@ void Worker::StopJob(const std::string& job) {
   if (!stopping.empty()) {
     Log()->info("event=job_tasks_stopped job={} tasks={}", job, stopping.size());
   }
+  std::vector<TaskReport> finals;
+  for (auto& t : stopping) finals.push_back(t->Report());
+  return finals;
 }
 
 std::vector<TaskReport> Worker::Reports() const {

@@ -41,7 +41,8 @@ class Worker {
   void StartTask(const std::string& config_bytes, Reply done);
   // Starts a task in this process and returns it (the leader's sink).
   Result<std::shared_ptr<Task>> StartLocal(TaskConfig config, const std::vector<std::string>& argv);
-  void StopJob(const std::string& job);
+  // Stops every task of `job` here and returns their final reports.
+  std::vector<TaskReport> StopJob(const std::string& job);
   std::vector<TaskReport> Reports() const;
   void Stop();
 

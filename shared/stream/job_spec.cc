@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 #include <msgpack.hpp>
 
 #include "shared/wire/envelope.h"
@@ -43,8 +44,10 @@ std::string EncodeJobSpec(const JobSpec& s) {
 Result<JobSpec> DecodeJobSpec(std::string_view bytes) {
   msgpack::object_handle oh;
   try {
-    oh = msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr,
+    std::size_t off = 0;
+    oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr,
                          msgpack::unpack_limit(1024, 256, 4096, 1u << 20, 0, 8));
+    if (off != bytes.size()) return Status::InvalidArgument("trailing bytes after a job spec");
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("job spec does not decode: ") + e.what());
   }
@@ -97,7 +100,7 @@ Status ValidateJobSpec(const JobSpec& s) {
   }
   for (size_t i = 0; i < s.stages.size(); ++i) {
     if (s.stages[i].empty() || s.stages[i][0].empty()) {
-      return Status::InvalidArgument("stage " + std::to_string(i) + " has no operator");
+      return Status::InvalidArgument("stage " + std::to_string(i + 1) + " has no operator");
     }
   }
   if (s.live && !s.src.empty()) {
@@ -144,7 +147,9 @@ Result<std::vector<std::string>> SplitCommand(const std::string& command) {
     if (quote) {
       if (c == quote) {
         quote = 0;
-      } else if (c == '\\' && quote == '"' && i + 1 < command.size()) {
+      } else if (c == '\\' && quote == '"' && i + 1 < command.size() && command[i + 1] != '\0' &&
+                 std::strchr("\"\\$`", command[i + 1]) != nullptr) {
+        // As in sh: inside double quotes a backslash escapes only " \ $ ` ("\." stays "\.").
         word += command[++i];
       } else {
         word += c;
@@ -181,13 +186,20 @@ Result<std::vector<std::vector<std::string>>> SplitOperators(
     const std::function<bool(const std::string&)>& is_operator) {
   std::vector<std::vector<std::string>> ops;
   // Exactly one word per operator: each is a whole command ('grep -i x' quoted into one word).
+  // Only when every word starts with an operator: `2 1 grep Parking ...` is one command too
+  // few, not a second operator named Parking (the general rule below reports it).
   if (toks.size() == n) {
+    bool whole = true;
     for (const auto& t : toks) {
       auto argv = SplitCommand(t);
-      if (!argv.ok()) return argv.status();
+      if (!argv.ok() || !is_operator((*argv)[0])) {
+        whole = false;
+        break;
+      }
       ops.push_back(std::move(*argv));
     }
-    return ops;
+    if (whole) return ops;
+    ops.clear();
   }
   // The classic form: each operator takes exactly one argument.
   if (toks.size() == 2 * n) {
@@ -200,11 +212,21 @@ Result<std::vector<std::vector<std::string>>> SplitOperators(
   }
   // Otherwise a new command starts at each operator name.
   for (const auto& t : toks) {
-    if (HasSpace(t) && is_operator(t.substr(0, t.find_first_of(" \t")))) {
+    if (HasSpace(t)) {
+      // A whole command in one word ('grep -i x') starts a stage; other words with spaces are
+      // arguments ('No Parking').
       auto argv = SplitCommand(t);
-      if (!argv.ok()) return argv.status();
-      ops.push_back(std::move(*argv));
-    } else if (is_operator(t) || ops.empty()) {
+      if (argv.ok() && is_operator((*argv)[0])) {
+        ops.push_back(std::move(*argv));
+        continue;
+      }
+      size_t first = t.find_first_not_of(" \t\n");
+      if (!argv.ok() && first != std::string::npos) {
+        std::string word = t.substr(first, t.find_first_of(" \t\n", first) - first);
+        if (is_operator(word)) return argv.status();  // a command, badly quoted
+      }
+    }
+    if (is_operator(t) || ops.empty()) {
       if (ops.empty() && !is_operator(t)) {
         return Status::InvalidArgument("'" + t +
                                        "' is not an operator (a built-in name, a path to an "

@@ -49,14 +49,18 @@ Result<uint64_t> ParseCount(const std::string& text, const std::string& what,
 //               INPUT_RATE LW HW        (the last 7 tokens are fixed)
 //   older form: op1 op2 src dest num_tasks   (two stages, exactly-once on, unthrottled)
 // In the spec form the operator tokens are split into N commands: with exactly 2N tokens each
-// operator takes one argument; otherwise a new command starts at each token `is_operator`
-// accepts (a built-in name, a path, hydfs:NAME), and a single token holding spaces is a whole
-// command ('grep -i Parking'). An ambiguous split is an InvalidArgument that suggests quoting.
+// operator takes one argument; with exactly N tokens each one starting with an operator, each
+// is a whole command; otherwise a new command starts at each token `is_operator` accepts (a
+// built-in name, a path, hydfs:NAME), and a single token holding spaces whose first word is an
+// operator is a whole command ('grep -i Parking'). An ambiguous split is an InvalidArgument that
+// suggests quoting.
 Result<JobSpec> ParseRainStormArgs(const std::vector<std::string>& tokens,
                                    const std::function<bool(const std::string&)>& is_operator);
 
-// Splits a command written as one string ("grep -i 'No Parking'") into argv: whitespace
-// separates words; single or double quotes group them; backslash escapes the next character.
+// Splits a command written as one string ("grep -i 'No Parking'") into argv as sh would:
+// whitespace separates words; single or double quotes group them; outside quotes a backslash
+// escapes the next character, inside double quotes only " \ $ and ` (so "\." stays \.), inside
+// single quotes nothing. An unterminated quote or an empty command is InvalidArgument.
 Result<std::vector<std::string>> SplitCommand(const std::string& command);
 
 }  // namespace rs::stream

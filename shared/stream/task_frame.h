@@ -52,7 +52,7 @@ class DataFrameBuilder {
  private:
   // Envelope and header bytes besides the job and ack_to strings, at most.
   static constexpr size_t kHeaderBound = 64;
-  std::string tuples_;   // packed tuples
+  std::string tuples_;  // packed tuples
   DataHeader header_;
   size_t count_ = 0;
 };

@@ -1,0 +1,665 @@
+// rainsource: the live source of a job submitted with `job submit --live`. Reads stdin lines (or,
+// with --msgpack, a stream of MessagePack [key, value] arrays), asks a node for the job's stage-1
+// inboxes (job.source) and sends them task-data frames as the job's stage 0, task 0
+// (daemon/stream/README.md "Wire" and "rainsource").
+//
+// Channels: one per stage-1 task, exactly like a task's outputs. Frames carry seq 1, 2, ... per
+// channel; the task acknowledges cumulatively on our PULL (`ack_to`). At most `window` frames
+// per channel are unacknowledged; while the next batch's channel is full, stdin is not read
+// (back-pressure reaches the writer of the pipe). A channel that has not acknowledged for
+// kResendAfter gets all its unacknowledged frames again (the task discards seqs it has already
+// processed). Batches go strictly round robin over the channels, up to --batch lines, or fewer
+// after kFlushAfter.
+// Tuples: key "stdin:LINE" (lines numbered from 1), value the line; with exactly-once, origin
+// the destination task's index and id SourceId(0, LINE), so resent frames are deduplicated;
+// without, origin 0 and an empty id (README "Wire").
+// At end of input (or the first Ctrl-C) every channel gets an `end` frame; rainsource exits once
+// everything, end frames included, is acknowledged.
+//
+// Exit codes: 0 every line acknowledged; 1 the node refused (unknown job, not live, job failed);
+// 2 usage (bad flags, undecodable --msgpack input); 3 no node answered, or no acknowledgement
+// progress for kGiveUp; 130 a second Ctrl-C.
+//
+// Single-threaded: one zmq_poll loop over stdin, the ack PULL and the timers.
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <msgpack.hpp>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ctl/client.h"
+#include "ctl/output.h"
+#include "shared/clock.h"
+#include "shared/ids.h"
+#include "shared/stream/job_spec.h"
+#include "shared/stream/task_frame.h"
+#include "shared/transport/sockets.h"
+#include "shared/wire/fields.h"
+#include "shared/wire/message_types.h"
+
+namespace rs::source {
+namespace {
+
+using ctl::kExitOk;
+using ctl::kExitRemoteError;
+using ctl::kExitUnreachable;
+using ctl::kExitUsage;
+
+constexpr auto kFlushAfter = std::chrono::milliseconds(5);      // a partial batch waits this long
+constexpr auto kResendAfter = std::chrono::milliseconds(1000);  // stream_resend_ms of a task
+constexpr auto kGiveUp = std::chrono::seconds(30);      // no ack progress at all for this long
+constexpr auto kAskJobEvery = std::chrono::seconds(5);  // while stalled: is the job still alive?
+constexpr size_t kMaxFrameBytes = 4u << 20;  // a batch is cut at this size, whatever --batch says
+constexpr size_t kReadChunk = 1u << 16;
+constexpr uint64_t kDefaultWindow = 64;  // when job.source names none
+constexpr int kExitInterrupted = 130;
+
+volatile std::sig_atomic_t g_interrupts = 0;
+void OnInterrupt(int) { g_interrupts = g_interrupts + 1; }
+
+uint64_t WallMicros() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+struct Options {
+  ctl::Context ctx;
+  std::string job;
+  uint64_t rate = 0;  // lines/s; 0 = as fast as the job takes them
+  bool msgpack = false;
+  uint32_t batch = 1000;
+};
+
+// One input record: the line (key "stdin:N"), or a [key, value] pair with --msgpack.
+struct Record {
+  std::string key, value;
+};
+
+// Cuts stdin's bytes into records. Feed() appends what read() returned; Next() returns the
+// next complete record, or, once `eof`, the unterminated last line.
+class InputReader {
+ public:
+  explicit InputReader(bool msgpack) : msgpack_(msgpack) {}
+
+  void Feed(const char* data, size_t n) {
+    if (msgpack_) {
+      unpacker_.reserve_buffer(n);
+      std::memcpy(unpacker_.buffer(), data, n);
+      unpacker_.buffer_consumed(n);
+      return;
+    }
+    if (pos_ == buf_.size()) {
+      buf_.clear();
+      pos_ = 0;
+    } else if (pos_ > (1u << 20)) {
+      buf_.erase(0, pos_);
+      pos_ = 0;
+    }
+    buf_.append(data, n);
+  }
+
+  // nullopt: no complete record yet (or none left). A malformed --msgpack record sets error().
+  std::optional<Record> Next(bool eof, uint64_t number) {
+    if (msgpack_) return NextMsgpack(number);
+    size_t nl = buf_.find('\n', pos_);
+    std::string line;
+    if (nl != std::string::npos) {
+      size_t end = nl > pos_ && buf_[nl - 1] == '\r' ? nl - 1 : nl;
+      line.assign(buf_, pos_, end - pos_);
+      pos_ = nl + 1;
+    } else if (eof && pos_ < buf_.size()) {  // the unterminated last line (its \r dropped too)
+      size_t end = buf_.back() == '\r' ? buf_.size() - 1 : buf_.size();
+      line.assign(buf_, pos_, end - pos_);
+      pos_ = buf_.size();
+    } else {
+      return std::nullopt;
+    }
+    return Record{"stdin:" + std::to_string(number), std::move(line)};
+  }
+
+  // Bytes left at end of input that never made a whole record (--msgpack): the unpacker's
+  // message_size() counts the bytes of the record under way.
+  bool HasLeftover() const { return msgpack_ && unpacker_.message_size() > 0; }
+  const Status& error() const { return error_; }
+
+ private:
+  // One [key, value] array; the unpacker keeps a record under way across reads.
+  std::optional<Record> NextMsgpack(uint64_t number) {
+    if (!error_.ok()) return std::nullopt;
+    msgpack::object_handle oh;
+    try {
+      if (!unpacker_.next(oh)) return std::nullopt;
+    } catch (const std::exception& e) {
+      error_ = Status::InvalidArgument("record " + std::to_string(number) +
+                                       " is not MessagePack: " + e.what());
+      return std::nullopt;
+    }
+    const msgpack::object& o = oh.get();
+    auto text = [](const msgpack::object& v, std::string* out) {
+      if (v.type == msgpack::type::STR) {
+        out->assign(v.via.str.ptr, v.via.str.size);
+      } else if (v.type == msgpack::type::BIN) {
+        out->assign(v.via.bin.ptr, v.via.bin.size);
+      } else {
+        return false;
+      }
+      return true;
+    };
+    Record r;
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 2 ||
+        !text(o.via.array.ptr[0], &r.key) || !text(o.via.array.ptr[1], &r.value)) {
+      error_ = Status::InvalidArgument("record " + std::to_string(number) +
+                                       " is not a [key, value] array of strings");
+      return std::nullopt;
+    }
+    return r;
+  }
+
+  bool msgpack_;
+  std::string buf_;
+  size_t pos_ = 0;
+  msgpack::unpacker unpacker_{[](msgpack::type::object_type, std::size_t, void*) { return false; },
+                              nullptr, MSGPACK_UNPACKER_INIT_BUFFER_SIZE,
+                              msgpack::unpack_limit(16, 16, 64u << 20, 64u << 20, 0, 4)};
+  Status error_;
+};
+
+// Lines per second, as a token bucket holding at most 10 ms of tokens (at least one): a
+// steady pace, not a burst of a second's worth at start.
+class RateLimiter {
+ public:
+  explicit RateLimiter(uint64_t rate)
+      : rate_(static_cast<double>(rate)),
+        capacity_(std::max(1.0, rate_ / 100)),
+        tokens_(1),
+        last_(Clock::now()) {}
+  // Whether a line may go now; Spend() then takes its token.
+  bool Ready(TimePoint now) {
+    if (rate_ <= 0) return true;
+    Refill(now);
+    return tokens_ >= 1;
+  }
+  void Spend() {
+    if (rate_ > 0) tokens_ -= 1;
+  }
+  // How long until a token is available (zero when unlimited or one is there).
+  Clock::duration Wait(TimePoint now) {
+    if (rate_ <= 0) return Clock::duration::zero();
+    Refill(now);
+    if (tokens_ >= 1) return Clock::duration::zero();
+    return std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>((1 - tokens_) / rate_));
+  }
+
+ private:
+  void Refill(TimePoint now) {
+    double secs = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    tokens_ = std::min(capacity_, tokens_ + secs * rate_);
+  }
+  double rate_, capacity_, tokens_;
+  TimePoint last_;
+};
+
+struct Frame {
+  uint64_t seq = 0;
+  std::string bytes;
+};
+
+// The channel to one stage-1 task.
+struct Channel {
+  std::string endpoint;
+  zmq::socket_t push;
+  uint64_t next_seq = 1;
+  uint64_t acked = 0;         // highest seq acknowledged
+  std::deque<Frame> unacked;  // seq order; the first `sent` were handed to ZeroMQ at least once
+  size_t sent = 0;
+  TimePoint last_heard;  // last ack progress, or when the oldest unacked frame was queued
+  bool end_queued = false;
+};
+
+// The address the job's workers can reach this machine at: the source address of the route
+// towards the node (loopback for a local cluster). Empty when it cannot be found.
+std::string LocalAddressToward(const std::string& host) {
+  if (host == "localhost" || host.rfind("127.", 0) == 0) return "127.0.0.1";
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), "9", &hints, &res) != 0 || res == nullptr) return "";
+  std::string out;
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
+    sockaddr_in local{};
+    socklen_t len = sizeof(local);
+    char buf[INET_ADDRSTRLEN];
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
+        ::inet_ntop(AF_INET, &local.sin_addr, buf, sizeof(buf)) != nullptr) {
+      out = buf;
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  ::freeaddrinfo(res);
+  return out;
+}
+
+class Source {
+ public:
+  explicit Source(Options o) : o_(std::move(o)), reader_(o_.msgpack), limiter_(o_.rate) {}
+
+  int Run();
+
+ private:
+  int Fail(const std::string& message, int code) {
+    std::fprintf(stderr, "rainsource: %s\n", message.c_str());
+    return code;
+  }
+  Status Setup(int* code);
+  void QueueFrame(Channel& c, std::string bytes, uint64_t seq);
+  void OpenBatch();
+  void FlushBatch();
+  void SendPending(Channel& c);
+  void Resend(Channel& c, TimePoint now);
+  void ReceiveAcks(TimePoint now);
+  bool ChannelHasRoom(const Channel& c) const { return c.unacked.size() < window_; }
+  size_t Outstanding() const {
+    size_t n = 0;
+    for (const auto& c : channels_) n += c.unacked.size();
+    return n;
+  }
+  // job.status while stalled: a job that ended will never acknowledge. Returns an exit code
+  // when it did.
+  std::optional<int> CheckJob();
+
+  Options o_;
+  InputReader reader_;
+  RateLimiter limiter_;
+  std::vector<Channel> channels_;
+  zmq::socket_t pull_;
+  std::string ack_to_;
+  uint64_t incarnation_ = 0;
+  uint64_t window_ = kDefaultWindow;
+  bool exactly_once_ = true;
+
+  stream::DataFrameBuilder builder_;
+  stream::DataHeader header_;
+  int batch_channel_ = -1;  // the channel of the open batch; -1 when none is open
+  TimePoint batch_started_;
+  uint64_t batch_emit_us_ = 0;
+  size_t rr_ = 0;  // the next channel to try
+
+  uint64_t lines_ = 0, frames_ = 0, resent_ = 0, bad_acks_ = 0;
+};
+
+Status Source::Setup(int* code) {
+  ctl::Outcome out = ctl::Command(o_.ctx, "job.source", {{"job", o_.job}});
+  if (!out.ok()) {
+    *code = out.usage ? kExitUsage : out.remote ? kExitRemoteError : kExitUnreachable;
+    return out.status;
+  }
+  const msgpack::object& p = out.reply.payload;
+  const msgpack::object* eps = wire::MapGet(p, "endpoints");
+  *code = kExitRemoteError;
+  if (eps == nullptr || eps->type != msgpack::type::ARRAY || eps->via.array.size == 0) {
+    return Status::Corruption("job.source reply has no stage-1 endpoints");
+  }
+  uint64_t window = ctl::Uint(p, "window");
+  window_ = window == 0 ? kDefaultWindow : std::min<uint64_t>(window, 1u << 16);
+  exactly_once_ = wire::MapGet(p, "exactly_once") == nullptr || ctl::Bool(p, "exactly_once");
+
+  // Our ack inbox, on the address the workers reach us at.
+  auto resolved = ctl::ResolveEndpoint(o_.ctx);
+  std::string host = "127.0.0.1";
+  if (resolved.ok()) {
+    auto hp = HostPort::Parse(resolved->substr(6));  // "tcp://" + HOST:PORT
+    if (hp.ok()) host = hp->host;
+  }
+  std::string local = LocalAddressToward(host);
+  if (local.empty()) local = host;
+  transport::SocketOptions po;
+  po.recv_hwm = 100000;
+  po.max_message_bytes = 1 << 20;
+  auto pull = transport::MakeSocket(zmq::socket_type::pull, po);
+  *code = kExitUnreachable;
+  if (!pull.ok()) return pull.status();
+  pull_ = std::move(pull.value());
+  auto port = transport::Bind(pull_, local, 0);
+  if (!port.ok()) return port.status();
+  ack_to_ = "tcp://" + local + ":" + std::to_string(*port);
+
+  transport::SocketOptions so;
+  so.send_hwm = static_cast<int>(std::min<uint64_t>(window_ * 2 + 16, 1u << 20));
+  so.linger_ms = 0;
+  channels_.resize(eps->via.array.size);
+  TimePoint now = Clock::now();
+  for (uint32_t i = 0; i < eps->via.array.size; ++i) {
+    Channel& c = channels_[i];
+    if (!wire::ReadString(eps->via.array.ptr[i], &c.endpoint) || c.endpoint.empty()) {
+      *code = kExitRemoteError;
+      return Status::Corruption("job.source reply: endpoint " + std::to_string(i) +
+                                " is not a string");
+    }
+    auto push = transport::MakeSocket(zmq::socket_type::push, so);
+    if (!push.ok()) return push.status();
+    c.push = std::move(push.value());
+    Status connected = transport::Connect(c.push, c.endpoint);
+    if (!connected.ok()) return connected;
+    c.last_heard = now;
+  }
+
+  // The run's incarnation: wall-clock microseconds with 8 random low bits. Tasks take a lower
+  // incarnation than the one they know for an old run of the sender, so a later run must be
+  // higher; the random bits keep two sources started in the same microsecond apart.
+  std::random_device rd;
+  incarnation_ = (WallMicros() << 8) | (rd() & 0xff);
+  header_.job = o_.job;
+  header_.from_stage = 0;
+  header_.from_task = 0;
+  header_.incarnation = incarnation_;
+  header_.ack_to = ack_to_;
+  *code = kExitOk;
+  return Status::Ok();
+}
+
+void Source::QueueFrame(Channel& c, std::string bytes, uint64_t seq) {
+  if (c.unacked.empty()) c.last_heard = Clock::now();
+  c.unacked.push_back(Frame{seq, std::move(bytes)});
+  ++frames_;
+  SendPending(c);
+}
+
+// Strict round robin: the next batch waits for its channel's room, so every stage-1 task gets
+// the same share of the input and a slow task slows the source (back-pressure) instead of
+// being skipped.
+void Source::OpenBatch() {
+  Channel& c = channels_[rr_];
+  if (c.end_queued || !ChannelHasRoom(c)) return;
+  batch_channel_ = static_cast<int>(rr_);
+  rr_ = (rr_ + 1) % channels_.size();
+  builder_.Begin(header_);
+}
+
+void Source::FlushBatch() {
+  if (batch_channel_ < 0) return;
+  Channel& c = channels_[static_cast<size_t>(batch_channel_)];
+  batch_channel_ = -1;
+  if (builder_.tuples() == 0) {  // nothing to send: the channel keeps its turn
+    rr_ = static_cast<size_t>(&c - channels_.data());
+    return;
+  }
+  uint64_t seq = c.next_seq++;
+  QueueFrame(c, builder_.Finish(seq, batch_emit_us_, /*end=*/false), seq);
+}
+
+void Source::SendPending(Channel& c) {
+  while (c.sent < c.unacked.size()) {
+    if (!transport::TrySend(c.push, c.unacked[c.sent].bytes)) return;  // full: retried later
+    ++c.sent;
+  }
+}
+
+void Source::Resend(Channel& c, TimePoint now) {
+  if (c.sent == 0 || now - c.last_heard < kResendAfter) return;
+  c.last_heard = now;
+  size_t n = c.sent;
+  c.sent = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!transport::TrySend(c.push, c.unacked[i].bytes)) break;
+    ++c.sent;
+    ++resent_;
+  }
+}
+
+void Source::ReceiveAcks(TimePoint now) {
+  std::vector<zmq::message_t> parts;
+  while (transport::TryRecv(pull_, &parts)) {
+    if (parts.size() != 1) {
+      ++bad_acks_;
+      continue;
+    }
+    auto f = stream::ParseTaskFrame(std::string(parts[0].to_string_view()));
+    if (!f.ok() || f->type != static_cast<uint16_t>(wire::MsgType::kTaskAck) ||
+        f->ack.job != o_.job || f->ack.incarnation != incarnation_ || f->ack.stage != 1 ||
+        f->ack.task >= channels_.size()) {
+      ++bad_acks_;
+      continue;
+    }
+    Channel& c = channels_[f->ack.task];
+    if (f->ack.seq >= c.next_seq) {  // acknowledges a frame never sent
+      ++bad_acks_;
+      continue;
+    }
+    if (f->ack.seq <= c.acked) continue;  // an old ack, overtaken
+    c.acked = f->ack.seq;
+    size_t popped = 0;
+    while (!c.unacked.empty() && c.unacked.front().seq <= c.acked) {
+      c.unacked.pop_front();
+      ++popped;
+    }
+    c.sent = c.sent > popped ? c.sent - popped : 0;
+    c.last_heard = now;
+  }
+}
+
+std::optional<int> Source::CheckJob() {
+  ctl::Outcome out = ctl::Command(o_.ctx, "job.status", {{"job", o_.job}});
+  if (!out.ok()) {
+    if (out.remote) {
+      return Fail("job " + o_.job + ": " + out.status.ToString(), kExitRemoteError);
+    }
+    return std::nullopt;  // the node is slow or down: the ack deadline decides
+  }
+  std::string state = ctl::Str(out.reply.payload, "state");
+  if (state == "done" || state == "failed" || state == "cancelled") {
+    std::string reason = ctl::Str(out.reply.payload, "reason");
+    return Fail("job " + o_.job + " is " + state + (reason.empty() ? "" : ": " + reason) + "; " +
+                    std::to_string(Outstanding()) + " frame(s) were never acknowledged",
+                kExitRemoteError);
+  }
+  return std::nullopt;
+}
+
+int Source::Run() {
+  int code = kExitOk;
+  Status set = Setup(&code);
+  if (!set.ok()) return Fail("job " + o_.job + ": " + set.ToString(), code);
+
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  TimePoint started = Clock::now();
+  TimePoint last_progress = started, next_job_check = started + kAskJobEvery;
+  bool eof = false;         // stdin is exhausted (or Ctrl-C)
+  bool input_done = false;  // every record is in a frame
+  std::vector<char> chunk(kReadChunk);
+  int exit_code = kExitOk;
+
+  for (;;) {
+    TimePoint now = Clock::now();
+    if (g_interrupts >= 2) {
+      return Fail(
+          "interrupted; " + std::to_string(Outstanding()) + " frame(s) were not acknowledged",
+          kExitInterrupted);
+    }
+    if (g_interrupts == 1 && !eof) {
+      std::fprintf(stderr, "rainsource: ending the input (Ctrl-C again to quit at once)\n");
+      eof = true;
+    }
+
+    // Records into batches, while a channel has room and the rate allows.
+    bool want_input = false;
+    while (!input_done) {
+      if (batch_channel_ < 0) OpenBatch();
+      if (batch_channel_ < 0) break;  // every channel is full: back-pressure
+      if (!limiter_.Ready(now)) break;
+      auto r = reader_.Next(eof, lines_ + 1);
+      if (!r) {
+        if (!reader_.error().ok()) {
+          std::fprintf(stderr, "rainsource: %s; ending the input there\n",
+                       reader_.error().ToString().c_str());
+          exit_code = kExitUsage;
+          eof = true;
+          input_done = true;
+        } else if (eof) {
+          if (reader_.HasLeftover()) {
+            std::fprintf(stderr, "rainsource: the input ends inside a MessagePack record\n");
+            exit_code = kExitUsage;
+          }
+          input_done = true;
+        } else {
+          want_input = true;
+        }
+        break;
+      }
+      limiter_.Spend();
+      ++lines_;
+      if (builder_.tuples() == 0) {  // the batch's first line: its age and emit time start now
+        batch_started_ = now;
+        batch_emit_us_ = WallMicros();
+      }
+      std::string id = exactly_once_ ? stream::SourceId(0, lines_) : std::string();
+      uint64_t origin = exactly_once_ ? static_cast<uint64_t>(batch_channel_) : 0;
+      builder_.Add(origin, id, r->key, r->value);
+      if (builder_.tuples() >= o_.batch || builder_.bytes() >= kMaxFrameBytes) FlushBatch();
+    }
+    // A partial batch goes after kFlushAfter; an empty one does not hold its channel.
+    if (batch_channel_ >= 0 &&
+        (input_done || builder_.tuples() == 0 || now - batch_started_ >= kFlushAfter)) {
+      FlushBatch();
+    }
+    if (input_done) {
+      for (auto& c : channels_) {
+        if (c.end_queued || !ChannelHasRoom(c)) continue;
+        builder_.Begin(header_);
+        uint64_t seq = c.next_seq++;
+        QueueFrame(c, builder_.Finish(seq, WallMicros(), /*end=*/true), seq);
+        c.end_queued = true;
+      }
+    }
+
+    bool unsent = false;
+    for (auto& c : channels_) {
+      SendPending(c);
+      Resend(c, now);
+      unsent |= c.sent < c.unacked.size();
+    }
+    size_t outstanding = Outstanding();
+    bool all_ended = std::all_of(channels_.begin(), channels_.end(),
+                                 [](const Channel& c) { return c.end_queued; });
+    if (input_done && all_ended && outstanding == 0) break;
+
+    if (outstanding == 0) last_progress = now;
+    if (now - last_progress >= kGiveUp) {
+      return Fail("no acknowledgement from job " + o_.job + "'s stage-1 tasks for " +
+                      std::to_string(ToMillis(kGiveUp) / 1000) + " s (" +
+                      std::to_string(outstanding) + " frame(s) outstanding); giving up",
+                  kExitUnreachable);
+    }
+    if (now - last_progress >= kAskJobEvery && now >= next_job_check) {
+      next_job_check = now + kAskJobEvery;
+      if (auto ended = CheckJob()) return *ended;
+    }
+
+    // Wait for acks, input, or the next deadline.
+    Clock::duration wait = std::chrono::milliseconds(200);
+    if (batch_channel_ >= 0 && builder_.tuples() > 0) {
+      wait = std::min(wait, batch_started_ + kFlushAfter - now);
+    }
+    for (const auto& c : channels_) {
+      if (c.sent > 0) wait = std::min(wait, c.last_heard + kResendAfter - now);
+    }
+    if (unsent) wait = std::min<Clock::duration>(wait, std::chrono::milliseconds(2));
+    bool throttled = !input_done && !want_input && !limiter_.Ready(now);
+    if (throttled) wait = std::min(wait, limiter_.Wait(now));
+    bool read_stdin = want_input && !eof;
+    zmq::pollitem_t items[2] = {{static_cast<void*>(pull_), 0, ZMQ_POLLIN, 0},
+                                {nullptr, STDIN_FILENO, ZMQ_POLLIN, 0}};
+    long ms = std::max<long>(0, static_cast<long>(std::chrono::ceil<std::chrono::milliseconds>(
+                                                      std::max(wait, Clock::duration::zero()))
+                                                      .count()));
+    int rc = zmq_poll(items, read_stdin ? 2 : 1, ms);
+    if (rc < 0 && zmq_errno() != EINTR) {
+      return Fail(std::string("poll: ") + zmq_strerror(zmq_errno()), kExitUnreachable);
+    }
+    now = Clock::now();
+    size_t before = Outstanding();
+    ReceiveAcks(now);
+    if (Outstanding() < before) last_progress = now;
+    if (read_stdin && rc > 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
+      ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
+      if (n > 0) {
+        reader_.Feed(chunk.data(), static_cast<size_t>(n));
+      } else if (n == 0) {
+        eof = true;
+      } else if (errno != EINTR && errno != EAGAIN) {
+        std::fprintf(stderr, "rainsource: reading stdin: %s; ending the input there\n",
+                     std::strerror(errno));
+        exit_code = kExitUsage;
+        eof = true;
+      }
+    }
+  }
+
+  double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  std::fprintf(
+      stderr,
+      "rainsource: %" PRIu64 " %s sent to job %s in %.1f s (%" PRIu64 " frames over %zu task(s)",
+      lines_, o_.msgpack ? "records" : "lines", o_.job.c_str(), secs, frames_, channels_.size());
+  if (resent_ != 0) std::fprintf(stderr, ", %" PRIu64 " resent", resent_);
+  if (bad_acks_ != 0) std::fprintf(stderr, ", %" PRIu64 " malformed acks ignored", bad_acks_);
+  std::fprintf(stderr, ")\n");
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace rs::source
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  rs::source::Options o;
+  CLI::App app{"rainsource: feed stdin lines (or MessagePack [key, value] arrays) to a live job"};
+  app.add_option("--job", o.job, "the job (submitted with job submit --live)")->required();
+  app.add_option("--node", o.ctx.node, "HOST:PORT of any node (default: $RAIN_NODE, else node1)");
+  app.add_option("--rate", o.rate, "at most N lines/s (default: as fast as the job takes them)");
+  app.add_flag("--msgpack", o.msgpack, "stdin is a stream of MessagePack [key, value] arrays");
+  app.add_option("--batch", o.batch, "lines per frame, at most")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
+  app.add_option("--timeout", o.ctx.timeout_ms, "deadline of each request to the node, in ms")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  app.footer(
+      "Exit codes: 0 every line acknowledged, 1 the node refused (unknown job, not live, job "
+      "ended), 2 usage or undecodable input, 3 no node answered or the tasks stopped "
+      "acknowledging (30 s), 130 interrupted twice.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "rainsource: %s\nRun with --help for usage.\n", e.what());
+    return rs::ctl::kExitUsage;
+  }
+  rs::source::Source source(std::move(o));
+  return source.Run();
+}

@@ -1,0 +1,692 @@
+// Stream engine commands (design and replies: daemon/stream/README.md):
+//   RainStorm TOKENS...          the positional job forms (shared/stream/job_spec.h)
+//   job submit --stage CMD ...   the same job with named flags
+//   job list | status JOB | cancel JOB | tasks [JOB], and list_tasks [--job JOB]
+//
+// A submitted job is attached unless --detach: rainctl long-polls job.output and copies the
+// job's output bytes to stdout as they come, draws a progress line on stderr (when it is a
+// terminal) from job.status once a second, and exits with the job: 0 done, 1 failed or
+// cancelled. Ctrl-C detaches (exit 130) and leaves the job running. A node that gives no answer
+// for kGiveUp ends the wait with exit 3.
+//
+// Single-threaded; the SIGINT handler only sets a flag.
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ctl/commands.h"
+#include "ctl/json.h"
+#include "ctl/output.h"
+#include "shared/clock.h"
+#include "shared/stream/job_spec.h"
+#include "shared/wire/fields.h"
+
+namespace rs::ctl {
+namespace {
+
+constexpr int kExitInterrupted = 130;    // 128 + SIGINT: detached, the job keeps running
+constexpr int kSubmitTimeoutMs = 120000;  // the leader answers job.submit once every task runs
+constexpr int kOutputWaitMs = 500;       // job.output long-poll
+constexpr auto kGiveUp = std::chrono::seconds(10);  // no answer at all for this long: exit 3
+constexpr auto kProgressEvery = std::chrono::seconds(1);
+
+// The operators every node knows by name: the C++ built-ins (operators/builtin) and the Python
+// examples (operators/python). Anything else must be a path, hydfs:NAME, or rainop-NAME on the
+// operator search path.
+const std::vector<std::string>& BuiltinOperators() {
+  static const std::vector<std::string> names = {
+      "identity", "grep",  "select",    "count",               // C++
+      "upper",    "split", "wordcount", "filter", "template",  // Python
+  };
+  return names;
+}
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+void OnInterrupt(int) { g_interrupted = 1; }
+
+// SIGINT sets a flag; no SA_RESTART, so a blocking poll returns at once.
+void CatchInterrupt() {
+  g_interrupted = 0;
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+bool IsExecutableFile(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// rainop-NAME in one of the colon-separated directories of the environment variable `var`.
+bool InSearchPath(const char* var, const std::string& name) {
+  const char* value = std::getenv(var);
+  if (value == nullptr || name.empty() || name.find('/') != std::string::npos) return false;
+  std::string dirs = value;
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t colon = dirs.find(':', start);
+    std::string dir =
+        dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    if (!dir.empty() && IsExecutableFile(dir + "/rainop-" + name)) return true;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return false;
+}
+
+// Whether a RainStorm token starts an operator command (splits the positional form).
+bool IsOperator(const std::string& token) {
+  if (token.rfind("hydfs:", 0) == 0) return token.size() > 6;
+  if (token.find('/') != std::string::npos) return IsExecutableFile(token);
+  const auto& names = BuiltinOperators();
+  if (std::find(names.begin(), names.end(), token) != names.end()) return true;
+  return InSearchPath("RAINSTORM_OPERATOR_PATH", token) || InSearchPath("PATH", token);
+}
+
+// Operator paths become absolute (workers start them from their own directories); a path that
+// is not an executable file is refused here rather than on every worker.
+Status ResolveOperatorPaths(stream::JobSpec* spec) {
+  for (auto& argv : spec->stages) {
+    if (argv.empty()) continue;
+    std::string& op = argv[0];
+    if (op.rfind("hydfs:", 0) == 0 || op.find('/') == std::string::npos) continue;
+    if (!IsExecutableFile(op)) {
+      return Status::InvalidArgument("operator " + op + " is not an executable file");
+    }
+    char* real = ::realpath(op.c_str(), nullptr);
+    if (real == nullptr) return Status::InvalidArgument("operator " + op + ": cannot resolve path");
+    op = real;
+    std::free(real);
+  }
+  return Status::Ok();
+}
+
+// ---- reading replies ----------------------------------------------------------------------
+
+// A number field that may be an integer or a float (rates); 0 when absent.
+double Number(const msgpack::object& map, const char* key) {
+  const msgpack::object* v = wire::MapGet(map, key);
+  double out = 0;
+  if (v != nullptr) (void)wire::ReadDouble(*v, &out);
+  return out;
+}
+
+// A field shown as text: strings as they are, numbers and booleans printed, an array of
+// strings joined by spaces (an operator's argv).
+std::string Text(const msgpack::object& map, const char* key) {
+  const msgpack::object* v = wire::MapGet(map, key);
+  if (v != nullptr && v->type == msgpack::type::ARRAY) {
+    std::string out;
+    for (uint32_t i = 0; i < v->via.array.size; ++i) {
+      std::string word;
+      if (!wire::ReadString(v->via.array.ptr[i], &word)) continue;
+      if (!out.empty()) out += ' ';
+      out += word;
+    }
+    return out;
+  }
+  return Str(map, key);
+}
+
+// A count that may be sent as a number or as an array (of stages, of tasks).
+uint64_t Count(const msgpack::object& map, const char* key) {
+  const msgpack::object* v = wire::MapGet(map, key);
+  if (v != nullptr && v->type == msgpack::type::ARRAY) return v->via.array.size;
+  return Uint(map, key);
+}
+
+std::string Rate(double per_second) {
+  char buf[32];
+  if (per_second >= 100 || per_second == std::floor(per_second)) {
+    std::snprintf(buf, sizeof(buf), "%.0f", per_second);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f", per_second);
+  }
+  return buf;
+}
+
+std::string Seconds(uint64_t ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(ms) / 1000);
+  return buf;
+}
+
+const msgpack::object* ArrayField(const msgpack::object& map, const char* key) {
+  const msgpack::object* v = wire::MapGet(map, key);
+  return v != nullptr && v->type == msgpack::type::ARRAY ? v : nullptr;
+}
+
+// job.status's per-stage entries: `stages_detail` (the list entry's `stages` is the count), or
+// `stages` when that is the array.
+const msgpack::object* StageDetails(const msgpack::object& status) {
+  const msgpack::object* v = ArrayField(status, "stages_detail");
+  return v != nullptr ? v : ArrayField(status, "stages");
+}
+
+// A plain text table: columns padded to their widest cell, numbers right-aligned.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> head, std::vector<bool> right = {})
+      : right_(std::move(right)) {
+    rows_.push_back(std::move(head));
+    right_.resize(rows_[0].size(), false);
+  }
+  void Row(std::vector<std::string> cells) {
+    cells.resize(rows_[0].size());
+    rows_.push_back(std::move(cells));
+  }
+  void Print() const {
+    std::vector<size_t> width(rows_[0].size(), 0);
+    for (const auto& r : rows_) {
+      for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+    }
+    for (const auto& r : rows_) {
+      std::string line;
+      for (size_t c = 0; c < r.size(); ++c) {
+        std::string pad(width[c] - r[c].size(), ' ');
+        if (c > 0) line += "  ";
+        line += right_[c] ? pad + r[c] : r[c] + pad;
+      }
+      line.erase(line.find_last_not_of(' ') + 1);
+      std::printf("%s\n", line.c_str());
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+  std::vector<bool> right_;
+};
+
+// ---- printing replies ---------------------------------------------------------------------
+
+void PrintTasks(const msgpack::object& p) {
+  const msgpack::object* tasks = ArrayField(p, "tasks");
+  if (tasks == nullptr || tasks->via.array.size == 0) {
+    std::printf("no tasks\n");
+    return;
+  }
+  Table t({"JOB", "STAGE", "TASK", "NODE", "PID", "OP", "LOG", "STATE", "IN/S", "OUT/S",
+           "TUPLES_IN", "TUPLES_OUT", "DUPS"},
+          {false, true, true, false, true, false, false, false, true, true, true, true, true});
+  std::vector<std::string> reasons;
+  for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
+    const msgpack::object& e = tasks->via.array.ptr[i];
+    t.Row({Str(e, "job"), Str(e, "stage"), Str(e, "task"), Str(e, "node"), Str(e, "pid"),
+           Text(e, "op"), Str(e, "log"), Str(e, "state"), Rate(Number(e, "rate_in")),
+           Rate(Number(e, "rate_out")), std::to_string(Uint(e, "tuples_in")),
+           std::to_string(Uint(e, "tuples_out")), std::to_string(Uint(e, "duplicates"))});
+    std::string reason = Str(e, "reason");
+    if (!reason.empty()) {
+      reasons.push_back("task " + Str(e, "job") + " " + Str(e, "stage") + "-" + Str(e, "task") +
+                        ": " + reason);
+    }
+  }
+  t.Print();
+  for (const auto& r : reasons) std::printf("%s\n", r.c_str());
+}
+
+void PrintJobs(const msgpack::object& p) {
+  const msgpack::object* jobs = ArrayField(p, "jobs");
+  if (jobs == nullptr || jobs->via.array.size == 0) {
+    std::printf("no jobs\n");
+    return;
+  }
+  Table t({"JOB", "NAME", "STATE", "STAGES", "TASKS", "SRC", "DEST", "EXACTLY_ONCE", "SUBMITTED",
+           "ELAPSED", "REASON"},
+          {false, false, false, true, true, false, false, false, false, true, false});
+  for (uint32_t i = 0; i < jobs->via.array.size; ++i) {
+    const msgpack::object& j = jobs->via.array.ptr[i];
+    std::string src = Str(j, "src");
+    uint64_t submitted = Uint(j, "submitted_ms");
+    t.Row({Str(j, "job"), Str(j, "name"), Str(j, "state"), std::to_string(Count(j, "stages")),
+           std::to_string(Count(j, "tasks")), src.empty() ? "(live)" : src, Str(j, "dest"),
+           Bool(j, "exactly_once") ? "yes" : "no", submitted ? FormatTime(submitted) : "",
+           Seconds(Uint(j, "elapsed_ms")), Str(j, "reason")});
+  }
+  t.Print();
+}
+
+void PrintStatus(const msgpack::object& p) {
+  std::string name = Str(p, "name");
+  std::string reason = Str(p, "reason");
+  std::printf("job %s%s: %s%s\n", Str(p, "job").c_str(),
+              name.empty() ? "" : (" (" + name + ")").c_str(), Str(p, "state").c_str(),
+              reason.empty() ? "" : (": " + reason).c_str());
+  std::string src = Str(p, "src");
+  std::printf("%s -> %s, %" PRIu64 " stage(s), exactly-once %s\n",
+              src.empty() ? "(live source)" : src.c_str(), Str(p, "dest").c_str(),
+              Count(p, "stages"), Bool(p, "exactly_once") ? "on" : "off");
+  uint64_t submitted = Uint(p, "submitted_ms");
+  if (submitted != 0) {
+    std::printf("submitted %s, elapsed %s\n", FormatTime(submitted).c_str(),
+                Seconds(Uint(p, "elapsed_ms")).c_str());
+  }
+  std::printf("source tuples %" PRIu64 ", output %" PRIu64
+              " lines (%s), duplicates discarded %" PRIu64 "\n",
+              Uint(p, "source_tuples"), Uint(p, "output_lines"),
+              FormatBytes(Uint(p, "output_bytes")).c_str(), Uint(p, "duplicates"));
+  if (Uint(p, "resent_frames") != 0 || Uint(p, "injected") != 0) {
+    std::printf("frames resent %" PRIu64 ", duplicate frames injected (test knob) %" PRIu64 "\n",
+                Uint(p, "resent_frames"), Uint(p, "injected"));
+  }
+  if (Uint(p, "latency_samples") != 0) {
+    std::printf("latency p50 %.1f ms, p99 %.1f ms (%" PRIu64 " samples)\n",
+                Number(p, "latency_p50_us") / 1000, Number(p, "latency_p99_us") / 1000,
+                Uint(p, "latency_samples"));
+  }
+  const msgpack::object* stages = StageDetails(p);
+  if (stages == nullptr || stages->via.array.size == 0) return;
+  Table t({"STAGE", "OP", "TASKS", "TUPLES_IN", "TUPLES_OUT", "IN/S", "OUT/S", "DUPS"},
+          {true, false, true, true, true, true, true, true});
+  for (uint32_t i = 0; i < stages->via.array.size; ++i) {
+    const msgpack::object& s = stages->via.array.ptr[i];
+    if (s.type != msgpack::type::MAP) continue;
+    t.Row({Str(s, "stage"), Text(s, "op"), std::to_string(Count(s, "tasks")),
+           std::to_string(Uint(s, "tuples_in")), std::to_string(Uint(s, "tuples_out")),
+           Rate(Number(s, "rate_in")), Rate(Number(s, "rate_out")),
+           std::to_string(Uint(s, "duplicates"))});
+  }
+  t.Print();
+}
+
+// ---- attached mode ------------------------------------------------------------------------
+
+bool Terminal(const std::string& state) {
+  return state == "done" || state == "failed" || state == "cancelled";
+}
+
+// The live progress line on stderr (a terminal): drawn over itself with \r, cleared before
+// anything else is written.
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled) {}
+  void Draw(const msgpack::object& status, TimePoint started) {
+    if (!enabled_) return;
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.0f s", ToMillis(Clock::now() - started) / 1000.0);
+    std::string line = Str(status, "state") + " " + buf;
+    const msgpack::object* stages = StageDetails(status);
+    for (uint32_t i = 0; stages != nullptr && i < stages->via.array.size; ++i) {
+      const msgpack::object& s = stages->via.array.ptr[i];
+      if (s.type != msgpack::type::MAP) continue;
+      std::string stage = Str(s, "stage");
+      std::string op = Text(s, "op");
+      op = op.substr(0, op.find(' '));
+      op = op.substr(op.rfind('/') + 1);  // a path's file name
+      line += " | " + (stage.empty() ? std::to_string(i + 1) : stage) + ":" + op + " in " +
+              Rate(Number(s, "rate_in")) + "/s out " + Rate(Number(s, "rate_out")) + "/s";
+    }
+    line += " | " + std::to_string(Uint(status, "output_lines")) + " lines out";
+    uint64_t dups = Uint(status, "duplicates");
+    if (dups != 0) line += " | " + std::to_string(dups) + " dups";
+    struct winsize ws {};
+    size_t cols = ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col : 80;
+    if (line.size() >= cols) line.resize(cols - 1);
+    std::fprintf(stderr, "\r%s\033[K", line.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void Clear() {
+    if (!shown_) return;
+    std::fputs("\r\033[K", stderr);
+    std::fflush(stderr);
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+};
+
+// Sleeps up to `d`, returning early on Ctrl-C.
+void Nap(std::chrono::milliseconds d) {
+  auto until = Clock::now() + d;
+  while (!g_interrupted && Clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::string_view BytesField(const msgpack::object& map, const char* key) {
+  const msgpack::object* v = wire::MapGet(map, key);
+  if (v == nullptr) return {};
+  if (v->type == msgpack::type::BIN) return {v->via.bin.ptr, v->via.bin.size};
+  if (v->type == msgpack::type::STR) return {v->via.str.ptr, v->via.str.size};
+  return {};
+}
+
+void PrintFinalJson(const std::string& job, const std::string& state, const std::string& reason,
+                    uint64_t lines, uint64_t bytes) {
+  std::printf("{\"job\":%s,\"state\":%s,\"reason\":%s,\"output_lines\":%" PRIu64
+              ",\"output_bytes\":%" PRIu64 "}\n",
+              JsonString(job).c_str(), JsonString(state).c_str(), JsonString(reason).c_str(), lines,
+              bytes);
+  std::fflush(stdout);
+}
+
+// Follows a running job until it ends: its output to stdout (not with --json), progress on
+// stderr. Returns the exit code.
+int Attach(const Context& ctx, const std::string& job) {
+  Progress progress(!ctx.json && ::isatty(STDERR_FILENO));
+  TimePoint started = Clock::now();
+  TimePoint last_answer = started;
+  TimePoint next_progress = started + kProgressEvery;
+  uint64_t offset = 0, lines = 0;
+  bool partial_line = false;  // the output so far does not end with '\n'
+  std::string state, reason;
+  Status last_error;
+  for (;;) {
+    if (g_interrupted) {
+      progress.Clear();
+      std::fprintf(stderr,
+                   "rainctl: detached; job %s keeps running (rainctl job cancel %s to stop it)\n",
+                   job.c_str(), job.c_str());
+      return kExitInterrupted;
+    }
+    if (Clock::now() - last_answer > kGiveUp) {
+      progress.Clear();
+      std::fprintf(stderr,
+                   "rainctl: job %s: no answer from the node for %lld s (%s); the job may still "
+                   "be running\n",
+                   job.c_str(), static_cast<long long>(ToMillis(kGiveUp) / 1000),
+                   last_error.ToString().c_str());
+      if (ctx.json) PrintFinalJson(job, state.empty() ? "unknown" : state, reason, lines, offset);
+      return kExitUnreachable;
+    }
+    Outcome out = Command(ctx, "job.output",
+                          {{"job", job},
+                           {"offset", std::to_string(offset)},
+                           {"max_bytes", std::to_string(1u << 20)},
+                           {"wait_ms", std::to_string(kOutputWaitMs)}},
+                          kOutputWaitMs + ctx.timeout_ms);
+    if (g_interrupted) continue;
+    if (!out.ok()) {
+      // A node that cannot reach the leader answers Unavailable or Timeout itself: as transient
+      // as no answer at all. Any other answer (NotFound...) is final.
+      StatusCode code = out.status.code();
+      bool transient = code == StatusCode::kUnavailable || code == StatusCode::kTimeout;
+      if (out.usage || (out.remote && !transient)) {
+        progress.Clear();
+        return Fail(ctx, out);
+      }
+      last_error = out.status;
+      Nap(std::chrono::milliseconds(200));
+      continue;
+    }
+    last_answer = Clock::now();
+    std::string_view data = BytesField(out.reply.payload, "data");
+    if (!data.empty()) {
+      progress.Clear();
+      if (!ctx.json) {
+        std::fwrite(data.data(), 1, data.size(), stdout);
+        std::fflush(stdout);
+      }
+      offset += data.size();
+      lines += static_cast<uint64_t>(std::count(data.begin(), data.end(), '\n'));
+      partial_line = data.back() != '\n';
+    }
+    state = Str(out.reply.payload, "state");
+    reason = Str(out.reply.payload, "reason");
+    // Over when the job ended and every output byte is printed: the leader says so
+    // (`complete`), or an ended job has no more data.
+    if (Terminal(state) && (Bool(out.reply.payload, "complete") || data.empty())) break;
+    if (Clock::now() >= next_progress && !ctx.json && ::isatty(STDERR_FILENO)) {
+      next_progress = Clock::now() + kProgressEvery;
+      Outcome st = Command(ctx, "job.status", {{"job", job}});
+      if (st.ok()) {
+        last_answer = Clock::now();
+        progress.Draw(st.reply.payload, started);
+      }
+    }
+  }
+  progress.Clear();
+  if (partial_line) ++lines;
+  if (ctx.json) PrintFinalJson(job, state, reason, lines, offset);
+  if (state == "done") {
+    if (!ctx.json) {
+      std::fprintf(stderr, "rainctl: job %s done: %" PRIu64 " lines (%s) in %.1f s\n", job.c_str(),
+                   lines, FormatBytes(offset).c_str(), ToMillis(Clock::now() - started) / 1000.0);
+    }
+    return kExitOk;
+  }
+  std::fprintf(stderr, "rainctl: job %s %s: %s\n", job.c_str(), state.c_str(),
+               reason.empty() ? "(no reason given)" : reason.c_str());
+  return kExitRemoteError;
+}
+
+struct SubmitOptions {
+  bool detach = false;
+  bool dry_run = false;  // print the spec as JSON instead of submitting it
+};
+
+// Submits `spec` (already validated) and, unless detached, follows the job.
+int Submit(Context& ctx, stream::JobSpec spec, const SubmitOptions& o) {
+  Status paths = ResolveOperatorPaths(&spec);
+  if (!paths.ok()) return Fail(ctx, paths, kExitUsage);
+  Status valid = stream::ValidateJobSpec(spec);
+  if (!valid.ok()) return Fail(ctx, valid, kExitUsage);
+  std::string bytes = stream::EncodeJobSpec(spec);
+  if (o.dry_run) {
+    msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size());  // our own bytes
+    PrintJson(oh.get());
+    return kExitOk;
+  }
+  CatchInterrupt();
+  Outcome out =
+      Command(ctx, "job.submit", {{"spec", bytes}}, std::max(ctx.timeout_ms, kSubmitTimeoutMs));
+  if (g_interrupted) {
+    std::fprintf(stderr,
+                 "rainctl: interrupted while submitting; the job may still start (rainctl job "
+                 "list)\n");
+    return kExitInterrupted;
+  }
+  if (!out.ok()) return Fail(ctx, out);
+  std::string job = Str(out.reply.payload, "job");
+  if (job.empty()) {
+    return Fail(ctx, Status::Corruption("job.submit reply names no job"), kExitRemoteError);
+  }
+  if (o.detach) {
+    if (ctx.json) {
+      std::printf("{\"job\":%s}\n", JsonString(job).c_str());
+    } else {
+      std::printf("%s\n", job.c_str());
+    }
+    return kExitOk;
+  }
+  std::fprintf(stderr, "rainctl: job %s submitted\n", job.c_str());
+  return Attach(ctx, job);
+}
+
+// ---- RainStorm TOKENS... ------------------------------------------------------------------
+
+// Global and submit flags written after the positional tokens (`... 0 0 0 --json`) are taken
+// off the end; written before the first token CLI11 has parsed them already.
+Status TakeTrailingFlags(std::vector<std::string>* words, Context* ctx, SubmitOptions* o,
+                         std::string* name) {
+  auto value_flag = [&](const std::string& flag, const std::string& value) -> Status {
+    if (flag == "--node") {
+      ctx->node = value;
+    } else if (flag == "--name") {
+      *name = value;
+    } else {
+      auto ms = stream::ParseCount(value, "--timeout", 3600000);
+      if (!ms.ok()) return ms.status();
+      if (*ms == 0) return Status::InvalidArgument("--timeout must be at least 1");
+      ctx->timeout_ms = static_cast<int>(*ms);
+    }
+    return Status::Ok();
+  };
+  const std::vector<std::string> valued = {"--node", "--timeout", "--name"};
+  while (!words->empty()) {
+    const std::string& last = words->back();
+    if (last == "--json" || last == "--detach" || last == "--dry-run") {
+      if (last == "--json") ctx->json = true;
+      if (last == "--detach") o->detach = true;
+      if (last == "--dry-run") o->dry_run = true;
+      words->pop_back();
+      continue;
+    }
+    bool taken = false;
+    for (const auto& flag : valued) {
+      if (last.rfind(flag + "=", 0) == 0) {
+        Status s = value_flag(flag, last.substr(flag.size() + 1));
+        if (!s.ok()) return s;
+        words->pop_back();
+        taken = true;
+      } else if (words->size() >= 2 && (*words)[words->size() - 2] == flag) {
+        Status s = value_flag(flag, last);
+        if (!s.ok()) return s;
+        words->pop_back();
+        words->pop_back();
+        taken = true;
+      }
+      if (taken) break;
+    }
+    if (!taken) break;
+  }
+  return Status::Ok();
+}
+
+int RainStorm(Context& ctx, std::vector<std::string> words, SubmitOptions o, std::string name) {
+  Status flags = TakeTrailingFlags(&words, &ctx, &o, &name);
+  if (!flags.ok()) return Fail(ctx, flags, kExitUsage);
+  if (words.empty()) {
+    std::fprintf(stderr,
+                 "rainctl: RainStorm: expected <Nstages> <Ntasks> <op1> [args] ... <src> <dest> "
+                 "<exactly_once> <autoscale> <INPUT_RATE> <LW> <HW>\n"
+                 "Run with RainStorm --help for usage.\n");
+    return kExitUsage;
+  }
+  auto spec = stream::ParseRainStormArgs(words, IsOperator);
+  if (!spec.ok()) return Fail(ctx, spec.status(), kExitUsage);
+  spec->name = name;
+  return Submit(ctx, std::move(*spec), o);
+}
+
+}  // namespace
+
+void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
+  // RainStorm: every word after the command is a token of the job (operator arguments such as
+  // -i included), so the subcommand is a prefix command that keeps them in order.
+  static SubmitOptions rs_opts;
+  static std::string rs_name;
+  auto* rainstorm = app.add_subcommand(
+      "RainStorm",
+      "run a job: RainStorm <Nstages> <Ntasks> <op1> [args] ... <opN> [args] <src> <dest> "
+      "<exactly_once> <autoscale> <INPUT_RATE> <LW> <HW>, or RainStorm <op1> <op2> <src> "
+      "<dest> <num_tasks>");
+  rainstorm->prefix_command();
+  rainstorm->fallthrough(false);  // the tokens are ours, not the parent's
+  rainstorm->add_flag("--detach", rs_opts.detach, "print the job id and return at once");
+  rainstorm->add_flag("--dry-run", rs_opts.dry_run, "print the job spec as JSON, submit nothing");
+  rainstorm->add_option("--name", rs_name, "a label shown by job list");
+  rainstorm->add_option("--node", ctx.node, "HOST:PORT of the node to talk to");
+  rainstorm->add_flag("--json", ctx.json, "machine-readable output");
+  rainstorm->add_option("--timeout", ctx.timeout_ms, "deadline of each request, in ms")
+      ->check(CLI::Range(1, 3600000));
+  rainstorm->footer(
+      "Operators: a built-in name (identity grep select count upper split wordcount filter "
+      "template), a path to an executable, or hydfs:NAME. Quote an operator with its arguments "
+      "as one word ('grep -i Parking') when the split is ambiguous. Flags go before the first "
+      "token or after the last one.");
+  rainstorm->callback([rainstorm, &ctx, exit_code] {
+    *exit_code = RainStorm(ctx, rainstorm->remaining(), rs_opts, rs_name);
+  });
+
+  auto* job = app.add_subcommand("job", "stream jobs: submit, list, status, cancel, tasks");
+  job->require_subcommand(1);
+
+  static std::vector<std::string> stages;
+  static uint32_t tasks = 1;
+  static std::string src, dest, name;
+  static bool live = false, exactly_once = true;
+  static uint64_t rate = 0;
+  static SubmitOptions submit_opts;
+  auto* submit = job->add_subcommand(
+      "submit", "submit a job and follow its output (until it ends, or Ctrl-C detaches)");
+  submit->add_option("--stage", stages, "an operator command, one per stage in order ('grep -i X')")
+      ->required();
+  submit->add_option("--tasks", tasks, "tasks per stage")
+      ->check(CLI::Range(1u, stream::kMaxTasksPerStage))
+      ->capture_default_str();
+  auto* src_opt = submit->add_option("--src", src, "HyDFS input file, or a prefix ending in /");
+  auto* live_opt = submit->add_flag("--live", live, "the input comes from rainsource");
+  src_opt->excludes(live_opt);
+  submit->add_option("--dest", dest, "HyDFS output file (must not exist)")->required();
+  submit->add_flag("--exactly-once,!--no-exactly-once", exactly_once,
+                   "exactly-once delivery (default on)");
+  submit->add_option("--rate", rate, "input tuples/s over all sources (default: unthrottled)");
+  submit->add_option("--name", name, "a label shown by job list");
+  submit->add_flag("--detach", submit_opts.detach, "print the job id and return at once");
+  submit->add_flag("--dry-run", submit_opts.dry_run, "print the job spec as JSON, submit nothing");
+  submit->callback([&ctx, exit_code] {
+    stream::JobSpec spec;
+    for (const auto& s : stages) {
+      auto argv = stream::SplitCommand(s);
+      if (!argv.ok()) {
+        *exit_code = Fail(ctx, argv.status(), kExitUsage);
+        return;
+      }
+      spec.stages.push_back(std::move(*argv));
+    }
+    if (src.empty() && !live) {
+      *exit_code = Fail(ctx, Status::InvalidArgument("give --src FILE or --live"), kExitUsage);
+      return;
+    }
+    spec.tasks = tasks;
+    spec.src = src;
+    spec.live = live;
+    spec.dest = dest;
+    spec.exactly_once = exactly_once;
+    spec.input_rate = rate;
+    spec.name = name;
+    *exit_code = Submit(ctx, std::move(spec), submit_opts);
+  });
+
+  job->add_subcommand("list", "every job the leader knows, with its state")
+      ->callback([&ctx, exit_code] { *exit_code = Run(ctx, "job.list", {}, PrintJobs); });
+
+  static std::string job_id;
+  auto* status = job->add_subcommand("status", "one job: counters, rates, latency per stage");
+  status->add_option("JOB", job_id, "job id")->required();
+  status->callback([&ctx, exit_code] {
+    *exit_code = Run(ctx, "job.status", {{"job", job_id}}, PrintStatus);
+  });
+
+  auto* cancel = job->add_subcommand("cancel", "stop a job (every task is killed)");
+  cancel->add_option("JOB", job_id, "job id")->required();
+  cancel->callback([&ctx, exit_code] {
+    *exit_code = Run(ctx, "job.cancel", {{"job", job_id}}, [](const msgpack::object& p) {
+      std::printf("job %s %s\n", Str(p, "job").c_str(), Str(p, "state").c_str());
+    });
+  });
+
+  auto run_tasks = [&ctx, exit_code] {
+    std::map<std::string, std::string> args;
+    if (!job_id.empty()) args["job"] = job_id;
+    *exit_code = Run(ctx, "job.tasks", args, PrintTasks);
+  };
+  auto* job_tasks = job->add_subcommand("tasks", "tasks of every job (or of JOB)");
+  job_tasks->add_option("JOB,--job", job_id, "only this job's tasks");
+  job_tasks->callback(run_tasks);
+  auto* list_tasks =
+      app.add_subcommand("list_tasks", "tasks of every job: node, pid, op, log, rates");
+  list_tasks->add_option("--job", job_id, "only this job's tasks");
+  list_tasks->callback(run_tasks);
+}
+
+}  // namespace rs::ctl
