@@ -162,7 +162,7 @@ std::string Rate(double per_second) {
 
 std::string Seconds(uint64_t ms) {
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(ms) / 1000);
+  std::snprintf(buf, sizeof(buf), ms < 10000 ? "%.3f s" : "%.1f s", static_cast<double>(ms) / 1000);
   return buf;
 }
 
@@ -458,7 +458,7 @@ int Attach(const Context& ctx, const std::string& job) {
   if (ctx.json) PrintFinalJson(job, state, reason, lines, offset);
   if (state == "done") {
     if (!ctx.json) {
-      std::fprintf(stderr, "rainctl: job %s done: %" PRIu64 " lines (%s) in %.1f s\n", job.c_str(),
+      std::fprintf(stderr, "rainctl: job %s done: %" PRIu64 " lines (%s) in %.3f s\n", job.c_str(),
                    lines, FormatBytes(offset).c_str(), ToMillis(Clock::now() - started) / 1000.0);
     }
     return kExitOk;
