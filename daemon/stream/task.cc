@@ -51,6 +51,7 @@ std::string UtcStamp() {
 }
 
 constexpr size_t kMaxInFlight = 4;                   // operator batches pipelined
+constexpr double kSourceLinger = 0.002;              // seconds of input a rate-limited read waits for
 constexpr size_t kMaxFrameBytes = 256u << 10;        // an output frame is cut at this size
 constexpr uint64_t kSinkFlushBytes = 4u << 20;       // the sink appends at least this often
 constexpr auto kStallTimeout = std::chrono::seconds(30);   // no ack progress: the task fails
@@ -195,7 +196,8 @@ struct Task::Impl {
   // Counters.
   uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0, injected = 0, resent = 0;
   uint64_t output_lines = 0, output_bytes = 0;
-  uint64_t frames_sent = 0;
+  TimePoint last_commit;
+  uint64_t frames_sent = 0, frames_received = 0, op_batches = 0, commits = 0, loops = 0;
   uint64_t last_in = 0, last_out = 0;
   double rate_in = 0, rate_out = 0;
   TimePoint last_report;
@@ -355,6 +357,20 @@ struct Task::Impl {
     return Status::Ok();
   }
 
+  double MinSourceBatch() const {
+    return std::clamp(static_cast<double>(cfg.rate) * kSourceLinger, 1.0,
+                      static_cast<double>(cfg.batch_tuples));
+  }
+
+  // With a rate limit: how long until MinSourceBatch() tokens are there.
+  int SourceWaitMs() const {
+    if (!has_source || source_done || cfg.rate == 0) return 5;
+    double missing = MinSourceBatch() - tokens;
+    if (missing <= 0) return 0;
+    return std::clamp(static_cast<int>(std::ceil(missing * 1000 / static_cast<double>(cfg.rate))), 0,
+                      5);
+  }
+
   bool SourceExhausted() const {
     return cur_file > end_file || (cur_file == end_file && cur_off >= end_off) ||
            cur_file >= files.size();
@@ -371,7 +387,9 @@ struct Task::Impl {
       tokens_at = now;
       double cap = std::max(1.0, static_cast<double>(cfg.rate) * 0.02);  // 20 ms of burst
       tokens = std::min(tokens, cap);
-      if (tokens < 1) return false;
+      // Read in batches of at least ~2 ms of input (a whole batch when that is less): tiny
+      // batches would cost more per tuple at every stage than the latency they save.
+      if (tokens < MinSourceBatch()) return false;
       want = std::min(want, static_cast<size_t>(tokens));
     }
     auto arena = std::make_shared<std::string>();
@@ -500,6 +518,7 @@ struct Task::Impl {
     }
     if (h.seq > ch.next_seq) return;  // a gap (a frame was dropped): wait for the resend
     ++ch.next_seq;
+    ++frames_received;
     InFrame fr;
     fr.from = key;
     fr.seq = h.seq;
@@ -572,6 +591,7 @@ struct Task::Impl {
       }
       b.sent = true;
       b.sent_at = Clock::now();
+      ++op_batches;
     }
     batches.push_back(std::move(b));
     return true;
@@ -772,6 +792,12 @@ struct Task::Impl {
 
   void Commit() {
     if (!dirty && staged.empty() && acked_since_commit.empty()) return;
+    // Acks alone change nothing a rebuilt task would need urgently: log them with the next
+    // commit, or within 10 ms.
+    if (!dirty && staged.empty() && Clock::now() - last_commit < std::chrono::milliseconds(10)) {
+      return;
+    }
+    last_commit = Clock::now();
     for (uint32_t d = 0; d < out.size(); ++d) {
       if (out[d].builder.tuples() > 0) StageFrame(d, false);
     }
@@ -790,6 +816,7 @@ struct Task::Impl {
         left -= static_cast<size_t>(w);
       }
     }
+    ++commits;
     if (cfg.exactly_once && log) {
       auto idx = log->Append(LogRecord());
       if (!idx.ok()) {
@@ -1094,6 +1121,7 @@ struct Task::Impl {
     if (failed.ok()) state = TaskState::kRunning;
     Publish();
     while (failed.ok() && !t->stop_.load()) {
+      ++loops;
       bool busy = DrainInbox();
       busy |= ReadSource();
       busy |= Feed();
@@ -1110,14 +1138,19 @@ struct Task::Impl {
       if (!busy) {
         bool can_read = has_source && !source_done && WindowOpen() &&
                         queued_tuples < 2 * cfg.batch_tuples;
-        Wait(can_read && cfg.rate == 0 ? 0 : (batches.empty() ? 5 : 1));
+        int wait = batches.empty() ? 5 : 1;
+        if (can_read) wait = std::min(wait, SourceWaitMs());
+        Wait(wait);
       }
     }
     if (t->stop_.load() && failed.ok() && state != TaskState::kDone) state = TaskState::kStopped;
     if (state == TaskState::kDone) {
       TaskLog("event=task_done tuples_in=" + std::to_string(tuples_in) +
               " tuples_out=" + std::to_string(tuples_out) +
-              " duplicates=" + std::to_string(duplicates) + " checkpoints=" +
+              " duplicates=" + std::to_string(duplicates) + " frames_in=" +
+              std::to_string(frames_received) + " frames_out=" + std::to_string(frames_sent) +
+              " operator_batches=" + std::to_string(op_batches) + " commits=" +
+              std::to_string(commits) + " loops=" + std::to_string(loops) + " checkpoints=" +
               std::to_string(ckpts) + " checkpoint_bytes=" + std::to_string(ckpt_bytes));
       Log()->info("event=task_done task={} tuples_in={} tuples_out={} duplicates={}", cfg.name(),
                   tuples_in, tuples_out, duplicates);
