@@ -454,10 +454,13 @@ struct Task::Impl {
     std::vector<zmq::message_t> parts;
     for (int n = 0; n < 256 && transport::TryRecv(*inbox, &parts); ++n) {
       any = true;
-      if (parts.size() != 1) continue;
+      if (parts.size() != 1) {
+        Malformed("a multipart message");
+        continue;
+      }
       auto f = ParseTaskFrame(parts[0].to_string());
       if (!f.ok()) {
-        TaskLog("event=bad_frame error=\"" + f.status().message() + "\"");
+        Malformed(f.status().message());
         continue;
       }
       if (f->type == static_cast<uint16_t>(wire::MsgType::kTaskAck)) {
@@ -467,6 +470,16 @@ struct Task::Impl {
       }
     }
     return any;
+  }
+
+  // Junk on the inbox is dropped and counted; the task log says so at most once a second.
+  uint64_t malformed = 0;
+  TimePoint malformed_logged;
+  void Malformed(const std::string& what) {
+    ++malformed;
+    if (Clock::now() - malformed_logged < std::chrono::seconds(1)) return;
+    malformed_logged = Clock::now();
+    TaskLog("event=bad_frame count=" + std::to_string(malformed) + " last=\"" + what + "\"");
   }
 
   void OnAck(const AckFrame& a) {
@@ -492,8 +505,8 @@ struct Task::Impl {
     uint32_t expect_stage = cfg.stage - 1;
     if (h.job != cfg.job || h.from_stage != expect_stage ||
         (cfg.stage == 1 && !cfg.live) || h.incarnation == 0) {
-      TaskLog("event=stray_frame from=" + std::to_string(h.from_stage) + "." +
-              std::to_string(h.from_task));
+      Malformed("a frame from " + std::to_string(h.from_stage) + "." +
+                std::to_string(h.from_task) + " of job '" + h.job + "', not an upstream task");
       return;
     }
     ChanKey key{h.from_stage, h.from_task};
@@ -1231,7 +1244,16 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
 }
 
 void Task::Start() {
-  thread_ = std::thread([this] { impl_->Run(); });
+  thread_ = std::thread([this] {
+    try {
+      impl_->Run();
+    } catch (const std::exception& e) {
+      // Nothing in the loop is meant to throw; if something does, the task fails, not raind.
+      impl_->Fail(Status::Internal(std::string("task loop: ") + e.what()));
+      impl_->op.reset();
+      impl_->Publish();
+    }
+  });
 }
 
 void Task::Stop() {
