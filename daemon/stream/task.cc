@@ -73,6 +73,7 @@ struct InChannel {
 
 struct InFrame {
   ChanKey from;
+  uint64_t incarnation = 0;  // of the sender's run
   uint64_t seq = 0;
   bool end = false;
   uint64_t emit_us = 0;
@@ -503,7 +504,8 @@ struct Task::Impl {
   void OnData(TaskFrame f) {
     const DataHeader& h = f.data;
     uint32_t expect_stage = cfg.stage - 1;
-    if (h.job != cfg.job || h.from_stage != expect_stage ||
+    uint32_t senders = cfg.stage == 1 ? 1 : cfg.upstreams;
+    if (h.job != cfg.job || h.from_stage != expect_stage || h.from_task >= senders ||
         (cfg.stage == 1 && !cfg.live) || h.incarnation == 0) {
       Malformed("a frame from " + std::to_string(h.from_stage) + "." +
                 std::to_string(h.from_task) + " of job '" + h.job + "', not an upstream task");
@@ -534,6 +536,7 @@ struct Task::Impl {
     ++frames_received;
     InFrame fr;
     fr.from = key;
+    fr.incarnation = h.incarnation;
     fr.seq = h.seq;
     fr.end = h.end;
     fr.emit_us = h.emit_us;
@@ -658,6 +661,7 @@ struct Task::Impl {
         }
       }
       InChannel& ch = in[fr.from];
+      if (ch.incarnation != fr.incarnation) continue;  // the sender restarted meanwhile
       ch.processed = std::max(ch.processed, fr.seq);
       if (fr.end) ch.ended = true;
     }
