@@ -19,6 +19,10 @@ namespace {
 std::shared_ptr<spdlog::logger> Log() { return Logger("stream"); }
 
 constexpr auto kStartTaskTimeout = std::chrono::seconds(20);
+// A task whose run fails is restarted where it was this many times (when its node is alive),
+// then moved; after kMaxTaskFailures failed runs the job fails.
+constexpr uint32_t kInPlaceRestarts = 2;
+constexpr uint32_t kMaxTaskFailures = 5;
 constexpr auto kHydfsTimeout = std::chrono::seconds(60);
 constexpr uint64_t kMaxOutputChunk = 4u << 20;
 constexpr uint64_t kHeaderBytes = 64u << 10;  // the CSV header is the first line within these
@@ -478,6 +482,11 @@ void Leader::Launch(JobPtr job, Reply done) {
   base.incarnation = 1;
   base.live = job->spec.live;
   base.leader = options_.self_endpoint;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job->base = base;
+    job->input_partition.assign(stages + 1, std::nullopt);
+  }
 
   // The sink, in this process.
   TaskConfig sink_cfg = base;
@@ -577,7 +586,10 @@ void Leader::Launch(JobPtr job, Reply done) {
       s.log = r.log;
       s.op = job->spec.stages[stage - 1][0];
       inboxes[s.task] = r.inbox;
-      if (s.task == 0) column = r.column;
+      if (s.task == 0) {
+        column = r.column;
+        job->input_partition[stage - 1] = r.column;
+      }
       Log()->info("event=task_scheduled job={} task={}.{} node={} pid={} op=\"{}\" log={}",
                   job->id, stage, s.task, s.node, r.pid, s.op, r.log);
     }
@@ -709,6 +721,7 @@ void Leader::OnReports(const std::vector<TaskReport>& reports) {
       if (!job) continue;
       for (auto& s : job->slots) {
         if (s.stage != r.stage || s.task != r.task) continue;
+        if (r.incarnation != 0 && r.incarnation != s.incarnation) continue;  // an earlier run
         s.report = r;
         s.reported = true;
         if (r.pid > 0) s.pid = r.pid;
@@ -718,19 +731,211 @@ void Leader::OnReports(const std::vector<TaskReport>& reports) {
                       "duplicates={}",
                       job->id, s.stage, s.task, s.node, r.tuples_in, r.tuples_out, r.duplicates);
         }
-        if (r.state == TaskState::kFailed && !Terminal(job->state)) {
-          failures.emplace_back(job, "task " + std::to_string(s.stage) + "." +
-                                         std::to_string(s.task) + " on " + s.node +
-                                         " failed: " + r.reason);
+        if (r.state == TaskState::kFailed && !Terminal(job->state) && !s.rebuilding) {
+          failures.emplace_back(job, std::to_string(s.stage) + "." + std::to_string(s.task) +
+                                         "\n" + r.reason);
         }
       }
     }
   }
-  for (auto& [job, why] : failures) End(job, JobState::kFailed, why);
+  for (auto& [job, what] : failures) {
+    size_t dot = what.find('.'), nl = what.find('\n');
+    uint32_t stage = static_cast<uint32_t>(std::stoul(what.substr(0, dot)));
+    uint32_t task = static_cast<uint32_t>(std::stoul(what.substr(dot + 1, nl - dot - 1)));
+    ScheduleRebuild(job, stage, task, what.substr(nl + 1), false);
+  }
+}
+
+void Leader::ScheduleRebuild(const JobPtr& job, uint32_t stage, uint32_t task,
+                             std::string reason, bool node_lost) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (Terminal(job->state)) return;
+    for (auto& s : job->slots) {
+      if (s.stage == stage && s.task == task) {
+        if (s.rebuilding) return;
+        s.rebuilding = true;
+      }
+    }
+  }
+  pool_.Submit([this, job, stage, task, reason = std::move(reason), node_lost] {
+    Rebuild(job, stage, task, reason, node_lost);
+  });
+}
+
+std::pair<std::string, std::string> Leader::PickWorker(const Job& job, uint32_t stage,
+                                                       const std::set<std::string>& avoid) {
+  membership::ViewPtr view = membership_->view();
+  std::map<std::string, size_t> load;
+  std::map<std::string, std::string> ids;  // address -> member id
+  for (const auto& m : view->members) {
+    if (m.record.state != membership::MemberState::kAlive) continue;
+    std::string addr = m.record.id.host() + ":" + std::to_string(m.record.id.port());
+    if (avoid.count(addr)) continue;
+    if (addr == options_.self_endpoint && !options_.hosts_tasks && view->members.size() > 1) {
+      continue;
+    }
+    load[addr] = 0;
+    ids[addr] = m.record.id.str();
+  }
+  for (const auto& [id, j] : jobs_) {
+    if (Terminal(j->state)) continue;
+    for (const auto& s : j->slots) {
+      // A task of the same stage weighs more: spread a stage's tasks.
+      if (load.count(s.address)) load[s.address] += (j.get() == &job && s.stage == stage) ? 4 : 1;
+    }
+  }
+  std::pair<std::string, std::string> best;
+  size_t best_load = SIZE_MAX;
+  for (const auto& [addr, l] : load) {
+    if (l < best_load) {
+      best_load = l;
+      best = {ids[addr], addr};
+    }
+  }
+  return best;
+}
+
+void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std::string& reason,
+                     bool node_lost) {
+  std::lock_guard<std::mutex> rebuild(job->rebuild_mu);
+  Slot* slot = nullptr;
+  TaskConfig c;
+  std::string old_node, old_address;
+  std::set<std::string> avoid;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& s : job->slots) {
+      if (s.stage == stage && s.task == task) slot = &s;
+    }
+    if (!slot || Terminal(job->state)) {
+      if (slot) slot->rebuilding = false;
+      return;
+    }
+    ++slot->failures;
+    old_node = slot->node;
+    old_address = slot->address;
+    if (slot->failures > kMaxTaskFailures) {
+      slot->rebuilding = false;
+      std::string why = "task " + std::to_string(stage) + "." + std::to_string(task) +
+                        " failed " + std::to_string(slot->failures) + " times; the last: " +
+                        reason;
+      pool_.Submit([this, job, why] { End(job, JobState::kFailed, why); });
+      return;
+    }
+    if (node_lost || slot->failures > kInPlaceRestarts) avoid.insert(old_address);
+    c = job->base;
+    c.stage = stage;
+    c.task = task;
+    c.argv = job->spec.stages[stage - 1];
+    c.incarnation = ++slot->incarnation;
+    c.recover = job->spec.exactly_once;
+    uint32_t stages = static_cast<uint32_t>(job->spec.stages.size());
+    uint32_t tasks = job->spec.tasks;
+    c.upstreams = stage == 1 ? (job->spec.live ? 1 : 0) : tasks;
+    if (stage == 1 && !job->spec.live) {
+      c.src_files = job->src_files;
+      c.rate = job->spec.input_rate == 0 ? 0 : (job->spec.input_rate + tasks - 1) / tasks;
+    }
+    if (stage == stages) {
+      c.downstream = {job->sink ? job->sink->endpoint() : ""};
+      c.partition_column = std::nullopt;
+    } else {
+      c.downstream.assign(tasks, "");
+      for (const auto& s : job->slots) {
+        if (s.stage == stage + 1) c.downstream[s.task] = s.inbox;
+      }
+      c.partition_column = job->input_partition[stage];
+    }
+    if (!job->spec.exactly_once) job->lossy = true;
+  }
+  Log()->warn("event=task_failed_run job={} task={}.{} node={} failures={} reason=\"{}\"",
+              job->id, stage, task, old_node, slot->failures, reason);
+  if (!node_lost) {
+    // The failed run may still hold its slot on its node (and its port).
+    AdminCall(old_address, "stream.stop_task",
+              {{"job", job->id}, {"stage", std::to_string(stage)}, {"task", std::to_string(task)}},
+              std::chrono::seconds(3));
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::pair<std::string, std::string> target;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (Terminal(job->state)) {
+        slot->rebuilding = false;
+        return;
+      }
+      target = avoid.count(old_address) ? PickWorker(*job, stage, avoid)
+                                        : std::make_pair(old_node, old_address);
+    }
+    if (target.second.empty()) break;
+    auto env = AdminCall(target.second, "stream.start_task", {{"task", EncodeTaskConfig(c)}},
+                         kStartTaskTimeout);
+    Result<msgpack::object> payload =
+        env.ok() ? wire::ReplyPayload(*env) : Result<msgpack::object>(env.status());
+    if (!payload.ok()) {
+      Log()->warn("event=rebuild_attempt_failed job={} task={}.{} node={} error=\"{}\"", job->id,
+                  stage, task, target.first, payload.status().message());
+      avoid.insert(target.second);
+      continue;
+    }
+    wire::FieldReader f(*payload, "start_task reply");
+    std::string inbox = f.Str("endpoint");
+    int64_t pid = f.Int("pid");
+    std::string log = f.StrOr("log", "");
+    std::set<std::string> upstream_nodes;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      slot->node = target.first;
+      slot->address = target.second;
+      slot->inbox = inbox;
+      slot->pid = pid;
+      slot->log = log;
+      slot->reported = false;
+      slot->report = TaskReport{};
+      slot->rebuilding = false;
+      ++job->rebuilds;
+      for (const auto& s : job->slots) {
+        if (s.stage + 1 == stage) upstream_nodes.insert(s.address);
+      }
+    }
+    Log()->warn(
+        "event=task_rescheduled job={} task={}.{} old_node={} new_node={} incarnation={} "
+        "reason=\"{}\"",
+        job->id, stage, task, old_node, target.first, c.incarnation, reason);
+    for (const auto& address : upstream_nodes) {
+      std::map<std::string, std::string> args{{"job", job->id},
+                                              {"stage", std::to_string(stage)},
+                                              {"task", std::to_string(task)},
+                                              {"endpoint", inbox}};
+      if (address == options_.self_endpoint) {
+        worker_->Rewire(job->id, stage, task, inbox);
+        continue;
+      }
+      auto r = AdminCall(address, "stream.rewire", args, std::chrono::seconds(3));
+      if (!r.ok()) {
+        Log()->warn("event=rewire_failed job={} node={} error=\"{}\"", job->id, address,
+                    r.status().message());
+      }
+    }
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    slot->rebuilding = false;
+  }
+  End(job, JobState::kFailed,
+      "task " + std::to_string(stage) + "." + std::to_string(task) +
+          " could not be restarted on any node (" + reason + ")");
 }
 
 void Leader::Tick() {
   std::vector<std::pair<JobPtr, std::pair<JobState, std::string>>> ends;
+  struct Lost {
+    uint32_t stage, task;
+    std::string reason;
+  };
+  std::vector<std::pair<JobPtr, Lost>> lost;
   {
     std::lock_guard<std::mutex> lock(mu_);
     TimePoint now = Clock::now();
@@ -766,22 +971,20 @@ void Leader::Tick() {
         }
       }
       if (job->state != JobState::kRunning) continue;
-      for (const auto& s : job->slots) {
+      // Downstream stages first, so a rebuilt task starts with its downstream's new inbox.
+      for (auto it = job->slots.rbegin(); it != job->slots.rend(); ++it) {
+        const Slot& s = *it;
         auto st = states.find(s.node);
         bool gone = st == states.end() || st->second == membership::MemberState::kFailed ||
                     st->second == membership::MemberState::kLeft;
-        if (gone && !(s.reported && s.report.state == TaskState::kDone)) {
-          ends.push_back({job,
-                          {JobState::kFailed,
-                           "node " + s.node + " hosting task " + std::to_string(s.stage) + "." +
-                               std::to_string(s.task) +
-                               " left the cluster (rescheduling is not in this release)"}});
-          break;
+        if (gone && !s.rebuilding && !(s.reported && s.report.state == TaskState::kDone)) {
+          lost.push_back({job, {s.stage, s.task, "node " + s.node + " failed"}});
         }
       }
     }
   }
   for (auto& [job, e] : ends) End(job, e.first, e.second);
+  for (auto& [job, l] : lost) ScheduleRebuild(job, l.stage, l.task, l.reason, true);
 }
 
 void Leader::TickLoop() {
@@ -797,7 +1000,11 @@ void Leader::TickLoop() {
 
 void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   const TaskReport& r = s.report;
-  pk.pack_map(15);
+  pk.pack_map(17);
+  pk.pack("incarnation");
+  pk.pack_uint64(s.incarnation);
+  pk.pack("failures");
+  pk.pack_uint32(s.failures);
   pk.pack("job");
   pk.pack(job.id);
   pk.pack("stage");
@@ -832,7 +1039,7 @@ void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
 
 void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const {
   uint64_t end_ms = Terminal(job.state) ? job.ended_ms : WallMillis();
-  pk.pack_map(detail ? 24 : 13);
+  pk.pack_map(detail ? 26 : 13);
   pk.pack("job");
   pk.pack(job.id);
   pk.pack("name");
@@ -920,6 +1127,12 @@ void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const
   pk.pack_uint64(resent);
   pk.pack("sink_duplicates");
   pk.pack_uint64(sink.duplicates);
+  pk.pack("rebuilds");
+  pk.pack_uint32(job.rebuilds);
+  pk.pack("note");
+  pk.pack(job.lossy ? std::string("exactly-once is off and tasks were rebuilt: results may have "
+                                  "been lost or repeated")
+                    : std::string());
 }
 
 }  // namespace rs::stream

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,6 +58,9 @@ class Leader {
     TaskReport report;
     bool reported = false;
     bool completed_logged = false;
+    uint64_t incarnation = 1;
+    uint32_t failures = 0;    // runs of this task that failed (operator crash, node loss)
+    bool rebuilding = false;  // a replacement is being started
   };
   struct Job {
     std::string id;
@@ -71,6 +75,11 @@ class Leader {
     std::vector<std::string> src_files;
     bool stop_sent = false;
     bool finishing = false;  // the sink is done; the final reports are being collected
+    TaskConfig base;         // what every task of the job shares (for rebuilds)
+    std::vector<std::optional<uint64_t>> input_partition;  // per stage (index stage - 1)
+    uint32_t rebuilds = 0;   // tasks rebuilt after a failure
+    bool lossy = false;      // rebuilt without exactly-once: results may be lost or repeated
+    std::mutex rebuild_mu;   // one rebuild at a time per job (held across remote calls)
   };
   using JobPtr = std::shared_ptr<Job>;
   struct Waiter {
@@ -87,6 +96,16 @@ class Leader {
   // Ends the job (if not already ended) and stops its tasks everywhere, off the caller's thread.
   void End(const JobPtr& job, JobState state, const std::string& reason);
   void StopTasks(const JobPtr& job);
+  // A task failed (its operator crashed or hung, its node left): start a replacement that
+  // recovers from the task's last checkpoint, in place for the first failures of a task whose
+  // node is alive, elsewhere after, and point the upstream tasks at it. Off the caller's thread.
+  void ScheduleRebuild(const JobPtr& job, uint32_t stage, uint32_t task, std::string reason,
+                       bool node_lost);
+  void Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std::string& reason,
+               bool node_lost);
+  // Least-loaded alive worker other than `avoid`; empty when there is none.
+  std::pair<std::string, std::string> PickWorker(const Job& job, uint32_t stage,
+                                                 const std::set<std::string>& avoid);
   void Tick();
   void TickLoop();
   bool AnswerOutput(Waiter& w, bool final);

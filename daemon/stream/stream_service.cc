@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "shared/logging.h"
+#include "shared/stream/job_spec.h"
 #include "shared/transport/rpc.h"
 #include "shared/wire/fields.h"
 
@@ -79,6 +80,58 @@ void StreamService::Command(const std::string& cmd, const Args& args, Reply done
         pk.pack_array(static_cast<uint32_t>(finals->size()));
         for (const auto& r : *finals) PackTaskReport(pk, r);
       });
+    });
+    return;
+  }
+  if (cmd == "stream.stop_task" || cmd == "stream.rewire") {
+    auto stage = ParseCount(ArgOf(args, "stage"), "stage", 1000);
+    auto task = ParseCount(ArgOf(args, "task"), "task", 1000);
+    if (!stage.ok() || !task.ok()) {
+      done(!stage.ok() ? stage.status() : task.status(), {});
+      return;
+    }
+    std::string job = ArgOf(args, "job"), endpoint = ArgOf(args, "endpoint");
+    Worker* w = worker_.get();
+    if (cmd == "stream.rewire") {
+      size_t n = w->Rewire(job, static_cast<uint32_t>(*stage), static_cast<uint32_t>(*task),
+                           endpoint);
+      done(Status::Ok(), [n](wire::Packer& pk) {
+        pk.pack_map(1);
+        pk.pack("tasks");
+        pk.pack_uint64(n);
+      });
+      return;
+    }
+    forwarder_->Submit([w, job, stage, task, done] {
+      auto r = w->StopTask(job, static_cast<uint32_t>(*stage), static_cast<uint32_t>(*task));
+      if (!r.ok()) {
+        done(r.status(), {});
+        return;
+      }
+      TaskReport rep = *r;
+      done(Status::Ok(), [rep](wire::Packer& pk) { PackTaskReport(pk, rep); });
+    });
+    return;
+  }
+  if (cmd == "stream.kill_task") {
+    auto pid = ParseCount(ArgOf(args, "pid"), "pid", INT32_MAX);
+    if (!pid.ok()) {
+      done(pid.status(), {});
+      return;
+    }
+    auto killed = worker_->KillTask(static_cast<int64_t>(*pid));
+    if (!killed.ok()) {
+      done(killed.status(), {});
+      return;
+    }
+    std::string name = *killed;
+    uint64_t p = *pid;
+    done(Status::Ok(), [name, p](wire::Packer& pk) {
+      pk.pack_map(2);
+      pk.pack("task");
+      pk.pack(name);
+      pk.pack("pid");
+      pk.pack_uint64(p);
     });
     return;
   }

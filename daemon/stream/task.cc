@@ -51,7 +51,8 @@ std::string UtcStamp() {
 }
 
 constexpr size_t kMaxInFlight = 4;                   // operator batches pipelined
-constexpr double kSourceLinger = 0.002;              // seconds of input a rate-limited read waits for
+constexpr double kSourceLinger = 0.002;
+constexpr size_t kRetainFactor = 16;  // frames kept for replay: at most this many windows              // seconds of input a rate-limited read waits for
 constexpr size_t kMaxFrameBytes = 256u << 10;        // an output frame is cut at this size
 constexpr uint64_t kSinkFlushBytes = 4u << 20;       // the sink appends at least this often
 constexpr auto kStallTimeout = std::chrono::seconds(30);   // no ack progress: the task fails
@@ -67,6 +68,7 @@ struct InChannel {
   uint64_t next_seq = 1;    // the next frame accepted
   uint64_t processed = 0;   // highest seq fully processed (with exactly-once: and committed)
   uint64_t acked_sent = 0;  // highest seq acknowledged to the sender
+  uint64_t durable = 0;     // highest seq covered by this task's last durable checkpoint
   std::string ack_to;
   bool ended = false;  // its end frame was processed
 };
@@ -97,10 +99,22 @@ struct OutChannel {
     uint64_t seq;
     std::string bytes;
   };
-  std::deque<Pending> unacked;
+  // Every frame sent and not yet covered by the receiver's durable checkpoint, in seq order:
+  // frames <= acked are processed there (no longer count against the window), frames <=
+  // durable are forgotten. A rebuilt receiver gets everything above durable again.
+  std::deque<Pending> pending;
   TimePoint last_progress;  // the last ack that acknowledged something (or the first send)
   TimePoint last_resend;
-  uint64_t acked = 0;
+  uint64_t acked = 0, durable = 0;
+  std::string rewired_to;  // set by Rewire(): resend everything above durable there
+
+  // A stateful task with several inputs holds its outputs until a durable checkpoint covers
+  // them (README.md "Recovery"); `released` is the highest seq sent.
+  std::deque<Pending> held;
+  uint64_t released = 0;
+
+  uint64_t sent() const { return released; }
+  uint64_t in_flight() const { return released > acked ? released - acked : 0; }
 };
 
 // Latency histogram: bucket b covers [2^(b/8), 2^((b+1)/8)) microseconds.
@@ -187,7 +201,12 @@ struct Task::Impl {
   uint64_t latency_max_window = 0;
   Clock::duration rtt_max{0};  // the oldest frame completed since the last rate line
 
-  // Checkpoints.
+  // Checkpoints. A stateful operator fed by several channels sees its inputs interleaved in an
+  // order a rebuilt task could not reproduce, so its outputs wait for the checkpoint that
+  // covers them (`holds_outputs`).
+  bool holds_outputs = false;
+  std::map<ChanKey, uint64_t> ckpt_processed;  // per channel, in the checkpoint being written
+  std::vector<size_t> ckpt_held;                // per downstream, held frames it covers
   std::shared_ptr<AsyncResult> ckpt_op;
   bool ckpt_created = false, want_drain = false;
   TimePoint last_ckpt;
@@ -245,6 +264,7 @@ struct Task::Impl {
     r.job = cfg.job;
     r.stage = cfg.stage;
     r.task = cfg.task;
+    r.incarnation = cfg.incarnation;
     r.node = env.node_id;
     r.pid = op ? op->pid() : ::getpid();
     r.op = cfg.is_sink() ? "(sink)" : (op ? op->ready().name : "");
@@ -355,7 +375,32 @@ struct Task::Impl {
     tokens_at = Clock::now();
     TaskLog("event=source_partition files=" + std::to_string(files.size()) +
             " bytes=" + std::to_string(total) + " first_line=" + std::to_string(cur_line));
+    // A rebuilt task resumes after the last line its checkpoint covers.
+    auto wm = done_wm.find(WmKey{0, cfg.task, cfg.task});
+    if (wm != done_wm.end()) {
+      uint64_t skipped = 0;
+      while (!SourceExhausted() &&
+             CompareIds(SourceId(static_cast<uint32_t>(cur_file), cur_line), wm->second) <= 0) {
+        NextLine();
+        ++skipped;
+      }
+      TaskLog("event=source_resume skipped_lines=" + std::to_string(skipped) +
+              " next_line=" + std::to_string(cur_line));
+    }
     return Status::Ok();
+  }
+
+  // Moves the read position past the current line.
+  void NextLine() {
+    const std::string& f = files[cur_file];
+    size_t nl = f.find('\n', cur_off);
+    ++cur_line;
+    cur_off = nl == std::string::npos ? f.size() : nl + 1;
+    if (cur_off >= f.size()) {
+      ++cur_file;
+      cur_off = 0;
+      cur_line = 1;
+    }
   }
 
   double MinSourceBatch() const {
@@ -489,15 +534,18 @@ struct Task::Impl {
       return;
     }
     OutChannel& o = out[a.task];
-    bool progress = false;
-    while (!o.unacked.empty() && o.unacked.front().seq <= a.seq) {
-      o.unacked.pop_front();
-      progress = true;
-    }
-    if (progress || a.seq > o.acked) {
-      o.acked = std::max(o.acked, a.seq);
+    uint64_t seq = std::min(a.seq, o.sent());
+    // Without exactly-once nothing is replayed: processed is as good as durable.
+    uint64_t durable = cfg.exactly_once ? std::min(a.durable, seq) : seq;
+    if (seq > o.acked) {
+      o.acked = seq;
       o.last_progress = Clock::now();
-      if (cfg.exactly_once) acked_since_commit.emplace_back(a.task, a.seq);
+      if (cfg.exactly_once) acked_since_commit.emplace_back(a.task, seq);
+    }
+    if (durable > o.durable) {
+      o.durable = durable;
+      o.last_progress = Clock::now();
+      while (!o.pending.empty() && o.pending.front().seq <= durable) o.pending.pop_front();
     }
   }
 
@@ -526,9 +574,7 @@ struct Task::Impl {
     if (h.seq < ch.next_seq) {
       // Already taken: a resend. Its tuples are duplicates; acknowledge again what is processed.
       duplicates += f.tuples.size();
-      if (ch.processed > 0 && ch.processed == ch.acked_sent) {
-        Send(ch.ack_to, EncodeAck({cfg.job, cfg.stage, cfg.task, ch.incarnation, ch.processed}));
-      }
+      if (ch.processed > 0 && ch.processed == ch.acked_sent) SendAck(ch);
       return;
     }
     if (h.seq > ch.next_seq) return;  // a gap (a frame was dropped): wait for the resend
@@ -568,7 +614,11 @@ struct Task::Impl {
   // ---- processing ----
   bool WindowOpen() const {
     for (const auto& o : out) {
-      if (o.unacked.size() >= cfg.window) return false;
+      // In flight at the receiver, and everything kept for a replay, are both bounded.
+      if (o.in_flight() >= cfg.window ||
+          o.pending.size() + o.held.size() >= kRetainFactor * cfg.window) {
+        return false;
+      }
     }
     return true;
   }
@@ -848,21 +898,36 @@ struct Task::Impl {
       spool_pending.clear();
     }
     acked_since_commit.clear();
-    TimePoint now = Clock::now();
     for (auto& [d, p] : staged) {
-      OutChannel& o = out[d];
-      if (o.unacked.empty()) o.last_progress = now;
-      Send(o.endpoint, p.bytes);
-      o.unacked.push_back(std::move(p));
+      if (holds_outputs) {
+        out[d].held.push_back(std::move(p));
+      } else {
+        Release(d, std::move(p));
+      }
     }
     staged.clear();
     for (auto& [key, ch] : in) {
-      if (ch.processed > ch.acked_sent && !ch.ack_to.empty()) {
-        Send(ch.ack_to, EncodeAck({cfg.job, cfg.stage, cfg.task, ch.incarnation, ch.processed}));
-        ch.acked_sent = ch.processed;
-      }
+      if (ch.processed > ch.acked_sent) SendAck(ch);
     }
     dirty = false;
+  }
+
+  void Release(uint32_t d, OutChannel::Pending p) {
+    OutChannel& o = out[d];
+    if (o.in_flight() == 0) o.last_progress = Clock::now();
+    o.released = p.seq;
+    Send(o.endpoint, p.bytes);
+    o.pending.push_back(std::move(p));
+  }
+
+  // Acknowledges what is processed, and what the last durable checkpoint covers. Without
+  // exactly-once (and at the sink, which is never rebuilt) processed is durable.
+  void SendAck(InChannel& ch) {
+    if (ch.ack_to.empty()) return;
+    uint64_t durable = cfg.exactly_once && !cfg.is_sink() ? ch.durable : ch.processed;
+    AckFrame a{cfg.job, cfg.stage, cfg.task, ch.incarnation, ch.processed, durable};
+    Send(ch.ack_to, EncodeAck(a));
+    ch.acked_sent = ch.processed;
   }
 
   // Keeps the log short: every record holds the full watermarks, so records before the oldest
@@ -872,18 +937,40 @@ struct Task::Impl {
     if (++trim_counter % 1024 != 0) return;
     // Conservative: keep the last 1024 records when anything is unacknowledged.
     bool pending = false;
-    for (const auto& o : out) pending |= !o.unacked.empty();
+    for (const auto& o : out) pending |= !o.pending.empty();
     uint64_t keep_from = log->next_index() - (pending ? 1024 : 1);
     Status s = log->TrimBefore(keep_from);
     if (!s.ok()) TaskLog("event=log_trim_failed error=\"" + s.message() + "\"");
   }
 
+  void TakeRewires() {
+    std::lock_guard<std::mutex> lock(t->rewire_mu_);
+    for (auto& [d, endpoint] : t->rewires_) {
+      if (d < out.size()) out[d].rewired_to = std::move(endpoint);
+    }
+    t->rewires_.clear();
+  }
+
   void Resend() {
+    TakeRewires();
     TimePoint now = Clock::now();
     auto period = std::chrono::milliseconds(cfg.resend_ms);
     for (uint32_t d = 0; d < out.size(); ++d) {
       OutChannel& o = out[d];
-      if (o.unacked.empty()) continue;
+      if (!o.rewired_to.empty()) {
+        // The receiver was rebuilt elsewhere: it restored its checkpoint and expects every
+        // frame above what that checkpoint covers (our `durable`) again.
+        o.endpoint = std::move(o.rewired_to);
+        o.rewired_to.clear();
+        o.acked = o.durable;
+        o.last_progress = o.last_resend = now;
+        for (const auto& p : o.pending) Send(o.endpoint, p.bytes);
+        resent += o.pending.size();
+        TaskLog("event=rewired to=" + std::to_string(cfg.stage + 1) + "." + std::to_string(d) +
+                " endpoint=" + o.endpoint + " resent=" + std::to_string(o.pending.size()));
+        continue;
+      }
+      if (o.pending.empty()) continue;
       if (now - o.last_progress >= kStallTimeout) {
         Fail(Status::Unavailable("task " + std::to_string(cfg.stage + 1) + "." +
                                  std::to_string(d) + " (" + o.endpoint +
@@ -891,13 +978,17 @@ struct Task::Impl {
                                  std::to_string(ToMillis(kStallTimeout) / 1000) + " s"));
         return;
       }
-      if (now - std::max(o.last_progress, o.last_resend) < period) continue;
-      for (const auto& p : o.unacked) Send(o.endpoint, p.bytes);
-      resent += o.unacked.size();
+      if (o.in_flight() == 0 || now - std::max(o.last_progress, o.last_resend) < period) continue;
+      size_t n = 0;
+      for (const auto& p : o.pending) {
+        if (p.seq <= o.acked) continue;
+        Send(o.endpoint, p.bytes);
+        ++n;
+      }
+      resent += n;
       o.last_resend = now;
       TaskLog("event=resend to=" + std::to_string(cfg.stage + 1) + "." + std::to_string(d) +
-              " frames=" + std::to_string(o.unacked.size()) +
-              " first_seq=" + std::to_string(o.unacked.front().seq));
+              " frames=" + std::to_string(n) + " after_seq=" + std::to_string(o.acked));
     }
   }
 
@@ -930,14 +1021,20 @@ struct Task::Impl {
   }
 
   void Checkpoint() {
-    if (!cfg.exactly_once) return;
+    if (!cfg.exactly_once || cfg.is_sink()) return;  // the sink lives on the leader
     TimePoint now = Clock::now();
     if (ckpt_op) {
       Status s;
       if (!Finished(ckpt_op, &s)) return;
-      if (!s.ok()) TaskLog("event=checkpoint_failed error=\"" + s.message() + "\"");
-      if (s.ok()) ckpt_created = true;
       ckpt_op.reset();
+      if (s.ok()) {
+        ckpt_created = true;
+        OnCheckpointDurable();
+      } else {
+        TaskLog("event=checkpoint_failed error=\"" + s.message() + "\"");
+        // Our own earlier run created it: append from now on.
+        if (s.code() == StatusCode::kAlreadyExists) ckpt_created = true;
+      }
     }
     if (now - last_ckpt < ckpt_interval) return;
     std::string state;
@@ -961,7 +1058,7 @@ struct Task::Impl {
     }
     msgpack::sbuffer buf;
     wire::Packer pk(buf);
-    pk.pack_map(6);
+    pk.pack_map(7);
     pk.pack("time_ms");
     pk.pack_uint64(WallMillis());
     pk.pack("log_index");
@@ -976,18 +1073,37 @@ struct Task::Impl {
       pk.pack_bin(static_cast<uint32_t>(id.size()));
       pk.pack_bin_body(id.data(), static_cast<uint32_t>(id.size()));
     }
-    pk.pack("unacked");
+    pk.pack("in");
+    pk.pack_array(static_cast<uint32_t>(in.size()));
+    ckpt_processed.clear();
+    for (const auto& [k, ch] : in) {
+      pk.pack_array(5);
+      pk.pack_uint32(k.first);
+      pk.pack_uint32(k.second);
+      pk.pack_uint64(ch.incarnation);
+      pk.pack_uint64(ch.processed);
+      pk.pack(ch.ended);
+      ckpt_processed[k] = ch.processed;
+      ckpt_incarnation[k] = ch.incarnation;
+    }
+    // Every output frame a rebuilt task must still deliver: sent and not covered by the
+    // receiver's checkpoint, and held back.
+    pk.pack("pending");
     size_t n = 0;
-    for (const auto& o : out) n += o.unacked.size();
+    for (const auto& o : out) n += o.pending.size() + o.held.size();
     pk.pack_array(static_cast<uint32_t>(n));
+    ckpt_held.assign(out.size(), 0);
     for (uint32_t d = 0; d < out.size(); ++d) {
-      for (const auto& p : out[d].unacked) {
-        pk.pack_array(3);
-        pk.pack_uint32(d);
-        pk.pack_uint64(p.seq);
-        pk.pack_bin(static_cast<uint32_t>(p.bytes.size()));
-        pk.pack_bin_body(p.bytes.data(), static_cast<uint32_t>(p.bytes.size()));
+      for (const auto* list : {&out[d].pending, &out[d].held}) {
+        for (const auto& p : *list) {
+          pk.pack_array(3);
+          pk.pack_uint32(d);
+          pk.pack_uint64(p.seq);
+          pk.pack_bin(static_cast<uint32_t>(p.bytes.size()));
+          pk.pack_bin_body(p.bytes.data(), static_cast<uint32_t>(p.bytes.size()));
+        }
       }
+      ckpt_held[d] = out[d].held.size();
     }
     pk.pack("state");
     if (state.empty()) {
@@ -1007,6 +1123,161 @@ struct Task::Impl {
     ++ckpts;
     ckpt_op = StartWrite(!ckpt_created, CheckpointName(), std::move(rec));
     last_ckpt = now;
+  }
+
+  // The checkpoint just written is durable: upstream tasks may forget what it covers, and the
+  // outputs it holds may go out.
+  std::map<ChanKey, uint64_t> ckpt_incarnation;
+  void OnCheckpointDurable() {
+    for (const auto& [k, processed] : ckpt_processed) {
+      auto it = in.find(k);
+      if (it == in.end() || it->second.incarnation != ckpt_incarnation[k]) continue;
+      InChannel& ch = it->second;
+      if (processed > ch.durable) {
+        ch.durable = processed;
+        SendAck(ch);
+      }
+    }
+    for (uint32_t d = 0; d < out.size() && d < ckpt_held.size(); ++d) {
+      for (size_t i = 0; i < ckpt_held[d] && !out[d].held.empty(); ++i) {
+        OutChannel::Pending p = std::move(out[d].held.front());
+        out[d].held.pop_front();
+        Release(d, std::move(p));
+      }
+    }
+    ckpt_held.clear();
+  }
+
+  // ---- recovery from the last checkpoint in HyDFS ----
+  Status Recover() {
+    auto res = std::make_shared<AsyncResult>();
+    env.hydfs_get(CheckpointName(), [res](Result<std::string> r) {
+      std::lock_guard<std::mutex> lock(res->mu);
+      res->done = true;
+      res->status = r.status();
+      if (r.ok()) res->data = std::move(*r);
+    });
+    TimePoint deadline = Clock::now() + kHydfsTimeout;
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(res->mu);
+        if (res->done) break;
+      }
+      if (t->stop_.load()) return Status::Unavailable("stopped");
+      if (Clock::now() > deadline) return Status::Timeout("reading " + CheckpointName());
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::lock_guard<std::mutex> lock(res->mu);
+    if (res->status.code() == StatusCode::kNotFound) {
+      TaskLog("event=task_recovered checkpoint=none (starting over; upstream replays all)");
+      return Status::Ok();
+    }
+    if (!res->status.ok()) return res->status;
+    ckpt_created = true;
+    // The last complete record wins (a torn tail is ignored).
+    const std::string& b = res->data;
+    size_t off = 0, last = std::string::npos, last_len = 0, records = 0;
+    while (off + 4 <= b.size()) {
+      uint32_t len = (static_cast<uint32_t>(static_cast<uint8_t>(b[off])) << 24) |
+                     (static_cast<uint32_t>(static_cast<uint8_t>(b[off + 1])) << 16) |
+                     (static_cast<uint32_t>(static_cast<uint8_t>(b[off + 2])) << 8) |
+                     static_cast<uint32_t>(static_cast<uint8_t>(b[off + 3]));
+      if (off + 4 + len > b.size()) break;
+      last = off + 4;
+      last_len = len;
+      ++records;
+      off += 4 + len;
+    }
+    if (last == std::string::npos) {
+      TaskLog("event=task_recovered checkpoint=empty (starting over)");
+      return Status::Ok();
+    }
+    msgpack::object_handle oh;
+    try {
+      oh = msgpack::unpack(b.data() + last, last_len);
+    } catch (const std::exception& e) {
+      return Status::Corruption(std::string("checkpoint record does not decode: ") + e.what());
+    }
+    const msgpack::object& rec = oh.get();
+    auto array_of = [&](const char* key) -> const msgpack::object* {
+      const msgpack::object* a = wire::MapGet(rec, key);
+      return a && a->type == msgpack::type::ARRAY ? a : nullptr;
+    };
+    auto u = [](const msgpack::object& o) {
+      uint64_t v = 0;
+      wire::ReadUint(o, &v);
+      return v;
+    };
+    auto bytes = [](const msgpack::object& o) {
+      if (o.type == msgpack::type::BIN) return std::string(o.via.bin.ptr, o.via.bin.size);
+      if (o.type == msgpack::type::STR) return std::string(o.via.str.ptr, o.via.str.size);
+      return std::string();
+    };
+    if (const msgpack::object* wm = array_of("wm")) {
+      for (uint32_t i = 0; i < wm->via.array.size; ++i) {
+        const msgpack::object& e = wm->via.array.ptr[i];
+        if (e.type != msgpack::type::ARRAY || e.via.array.size != 4) continue;
+        WmKey k{static_cast<uint32_t>(u(e.via.array.ptr[0])),
+                static_cast<uint32_t>(u(e.via.array.ptr[1])), u(e.via.array.ptr[2])};
+        done_wm[k] = recv_wm[k] = bytes(e.via.array.ptr[3]);
+      }
+    }
+    if (const msgpack::object* ins = array_of("in")) {
+      for (uint32_t i = 0; i < ins->via.array.size; ++i) {
+        const msgpack::object& e = ins->via.array.ptr[i];
+        if (e.type != msgpack::type::ARRAY || e.via.array.size != 5) continue;
+        ChanKey k{static_cast<uint32_t>(u(e.via.array.ptr[0])),
+                  static_cast<uint32_t>(u(e.via.array.ptr[1]))};
+        InChannel& ch = in[k];
+        ch.incarnation = u(e.via.array.ptr[2]);
+        ch.processed = ch.acked_sent = ch.durable = u(e.via.array.ptr[3]);
+        ch.next_seq = ch.processed + 1;
+        ch.ended = e.via.array.ptr[4].type == msgpack::type::BOOLEAN && e.via.array.ptr[4].via.boolean;
+      }
+    }
+    size_t replayed = 0;
+    if (const msgpack::object* pend = array_of("pending")) {
+      // Our outputs the receivers may lack, renumbered for this run (the receivers dedup by id).
+      for (uint32_t i = 0; i < pend->via.array.size; ++i) {
+        const msgpack::object& e = pend->via.array.ptr[i];
+        if (e.type != msgpack::type::ARRAY || e.via.array.size != 3) continue;
+        uint64_t d = u(e.via.array.ptr[0]);
+        if (d >= out.size()) continue;
+        auto f = ParseTaskFrame(bytes(e.via.array.ptr[2]));
+        if (!f.ok()) return Status::Corruption("a frame in the checkpoint: " + f.status().message());
+        OutChannel& o = out[d];
+        DataFrameBuilder again;
+        DataHeader h = f->data;
+        h.incarnation = cfg.incarnation;
+        h.ack_to = t->endpoint_;
+        again.Begin(h);
+        for (const auto& r : f->tuples) again.Add(r.origin, r.id, r.key, r.value);
+        uint64_t seq = o.next_seq++;
+        staged.emplace_back(static_cast<uint32_t>(d),
+                            OutChannel::Pending{seq, again.Finish(seq, h.emit_us, h.end)});
+        ++replayed;
+      }
+    }
+    for (auto& [d, p] : staged) Release(d, std::move(p));
+    staged.clear();
+    auto src = in.find(ChanKey{0, cfg.task});
+    if (src != in.end()) source_seq = src->second.processed;
+    std::string state;
+    if (const msgpack::object* st = wire::MapGet(rec, "state");
+        st && st->type != msgpack::type::NIL) {
+      state = bytes(*st);
+    }
+    if (!state.empty() && op && op->ready().stateful) {
+      Status s = op->Restore(state);
+      if (!s.ok()) return s;
+    }
+    TaskLog("event=task_recovered records=" + std::to_string(records) +
+            " watermarks=" + std::to_string(done_wm.size()) + " channels=" +
+            std::to_string(in.size()) + " replayed_frames=" + std::to_string(replayed) +
+            " state_bytes=" + std::to_string(state.size()));
+    Log()->info("event=task_recovered task={} records={} replayed_frames={} state_bytes={}",
+                cfg.name(), records, replayed, state.size());
+    return Status::Ok();
   }
 
   void SinkFlush(bool force) {
@@ -1089,8 +1360,9 @@ struct Task::Impl {
       Commit();
       return false;
     }
+    // Every output must be durable downstream (a rebuilt receiver would ask for it again).
     for (const auto& o : out) {
-      if (!o.unacked.empty()) return false;
+      if (!o.pending.empty() || !o.held.empty()) return false;
     }
     if (cfg.is_sink()) {
       SinkFlush(true);
@@ -1102,6 +1374,11 @@ struct Task::Impl {
         Fail(s);
         return true;
       }
+    }
+    // Done: nothing of ours will ever be replayed, so the senders may forget everything.
+    for (auto& [k, ch] : in) {
+      ch.durable = ch.processed;
+      SendAck(ch);
     }
     state = TaskState::kDone;
     return true;
@@ -1128,8 +1405,13 @@ struct Task::Impl {
             (cfg.exactly_once ? "true" : "false"));
     last_report = last_ckpt = last_flush = Clock::now();
     ckpt_interval = std::chrono::milliseconds(cfg.checkpoint_ms);
+    holds_outputs = cfg.exactly_once && op && op->ready().stateful && cfg.upstreams > 1;
     BeginBuilders();
-    if (has_source) {
+    if (cfg.recover && cfg.exactly_once) {
+      Status s = Recover();
+      if (!s.ok() && !t->stop_.load()) Fail(Status(s.code(), "recovering: " + s.message()));
+    }
+    if (has_source && failed.ok()) {
       Status s = LoadSource();
       if (!s.ok()) {
         if (!t->stop_.load()) Fail(s);
@@ -1220,6 +1502,7 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
     if (!log.ok()) return log.status();
     m.log = std::move(*log);
   }
+  pid_ = ::getpid();
   if (config_.is_sink()) {
     spool_path_ = env_.dir + "/output.spool";
     m.spool_fd = ::open(spool_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -1244,6 +1527,7 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
   auto op = OperatorProcess::Start(argv, ctx, po);
   if (!op.ok()) return op.status();
   m.op = std::move(*op);
+  pid_ = m.op->pid();
   return Status::Ok();
 }
 
@@ -1260,12 +1544,17 @@ void Task::Start() {
   });
 }
 
+void Task::Rewire(uint32_t index, const std::string& endpoint) {
+  std::lock_guard<std::mutex> lock(rewire_mu_);
+  rewires_.emplace_back(index, endpoint);
+}
+
 void Task::Stop() {
   stop_.store(true);
   if (thread_.joinable()) thread_.join();
 }
 
-int64_t Task::pid() const { return impl_->op ? impl_->op->pid() : ::getpid(); }
+int64_t Task::pid() const { return pid_; }
 bool Task::stateful() const { return impl_->op && impl_->op->ready().stateful; }
 std::optional<uint64_t> Task::input_partition_column() const {
   return impl_->op ? impl_->op->ready().csv_column : std::nullopt;

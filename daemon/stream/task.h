@@ -50,6 +50,9 @@ class Task {
   void Start();  // runs the loop on the task's thread
   // Ends the task now (the operator is killed); joins the thread. Idempotent.
   void Stop();
+  // The downstream task `index` was rebuilt at `endpoint`: send there from now on, starting
+  // with every frame its checkpoint does not cover. Thread-safe.
+  void Rewire(uint32_t index, const std::string& endpoint);
 
   const TaskConfig& config() const { return config_; }
   const std::string& endpoint() const { return endpoint_; }
@@ -69,12 +72,15 @@ class Task {
   TaskConfig config_;
   TaskEnv env_;
   std::string endpoint_, log_path_, spool_path_;
+  int64_t pid_ = 0;  // the operator's (raind's own for the sink), fixed at Prepare
   std::unique_ptr<Impl> impl_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> spool_committed_{0};
   mutable std::mutex report_mu_;
   TaskReport report_;  // guarded by report_mu_
+  std::mutex rewire_mu_;
+  std::vector<std::pair<uint32_t, std::string>> rewires_;  // guarded by rewire_mu_
 };
 
 }  // namespace rs::stream

@@ -9,7 +9,9 @@ std::string TaskConfig::name() const {
 }
 
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
-  pk.pack_map(24);
+  pk.pack_map(25);
+  pk.pack("recover");
+  pk.pack(c.recover);
   pk.pack("job");
   pk.pack(c.job);
   pk.pack("stage");
@@ -112,6 +114,7 @@ Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
   }
   c.exactly_once = r.Bool("exactly_once");
   c.incarnation = r.Uint("incarnation");
+  c.recover = r.BoolOr("recover", false);
   if (!ReadStrings(r.Get("src_files"), &c.src_files)) {
     r.Fail("task config: src_files is not a list of strings");
   }
@@ -159,7 +162,9 @@ const char* TaskStateName(TaskState s) {
 }
 
 void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
-  pk.pack_map(21);
+  pk.pack_map(22);
+  pk.pack("incarnation");
+  pk.pack_uint64(r.incarnation);
   pk.pack("injected");
   pk.pack_uint64(r.injected);
   pk.pack("resent_frames");
@@ -220,6 +225,7 @@ Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
   r.tuples_out = f.UintOr("tuples_out", 0);
   r.duplicates = f.UintOr("duplicates", 0);
   r.injected = f.UintOr("injected", 0);
+  r.incarnation = f.UintOr("incarnation", 0);
   r.resent_frames = f.UintOr("resent_frames", 0);
   r.rate_in = f.Get("rate_in") ? f.Double("rate_in") : 0;
   r.rate_out = f.Get("rate_out") ? f.Double("rate_out") : 0;

@@ -23,6 +23,9 @@ struct TaskConfig {
   std::optional<std::string> csv_header;
   bool exactly_once = true;
   uint64_t incarnation = 1;  // this run of the task; frames and acks carry it
+  // A rebuilt task: restore the last checkpoint from HyDFS (state, watermarks, outputs not yet
+  // durable downstream) before anything else.
+  bool recover = false;
 
   // Input. Stage 1 reads partition `task` of `src_files` (HyDFS names, in order) unless `live`;
   // every other task (and live stage 1) reads `upstreams` channels until each has ended.
@@ -60,6 +63,7 @@ const char* TaskStateName(TaskState s);
 struct TaskReport {
   std::string job;
   uint32_t stage = 0, task = 0;
+  uint64_t incarnation = 0;  // which run of the task
   std::string node;  // member id of the worker
   int64_t pid = 0;
   std::string op, log;

@@ -1,6 +1,10 @@
 #include "daemon/stream/worker.h"
 
+#include <signal.h>
 #include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -199,6 +203,50 @@ std::vector<TaskReport> Worker::StopJob(const std::string& job) {
   std::vector<TaskReport> finals;
   for (auto& t : stopping) finals.push_back(t->Report());
   return finals;
+}
+
+Result<TaskReport> Worker::StopTask(const std::string& job, uint32_t stage, uint32_t task) {
+  std::shared_ptr<Task> t;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = tasks_.find(job + "/" + std::to_string(stage) + "." + std::to_string(task));
+    if (it == tasks_.end()) return Status::NotFound("no such task here");
+    t = it->second.task;
+    tasks_.erase(it);
+  }
+  t->Stop();
+  return t->Report();
+}
+
+size_t Worker::Rewire(const std::string& job, uint32_t stage, uint32_t index,
+                      const std::string& endpoint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (auto& [k, h] : tasks_) {
+    const TaskConfig& c = h.task->config();
+    if (c.job == job && c.stage + 1 == stage) {
+      h.task->Rewire(index, endpoint);
+      ++n;
+    }
+  }
+  return n;
+}
+
+Result<std::string> Worker::KillTask(int64_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [k, h] : tasks_) {
+    if (h.task->pid() != pid || h.task->config().is_sink()) continue;
+    TaskState st = h.task->Report().state;
+    if (st != TaskState::kRunning && st != TaskState::kStarting) {
+      return Status::FailedPrecondition("task " + k + " is " + TaskStateName(st));
+    }
+    if (::kill(static_cast<pid_t>(pid), SIGKILL) != 0) {
+      return Status::IOError("kill " + std::to_string(pid) + ": " + std::strerror(errno));
+    }
+    Log()->warn("event=task_killed task={} pid={} by=kill_task", k, pid);
+    return k;
+  }
+  return Status::NotFound("no task of this node has operator pid " + std::to_string(pid));
 }
 
 std::vector<TaskReport> Worker::Reports() const {

@@ -43,6 +43,15 @@ class Worker {
   Result<std::shared_ptr<Task>> StartLocal(TaskConfig config, const std::vector<std::string>& argv);
   // Stops every task of `job` here and returns their final reports.
   std::vector<TaskReport> StopJob(const std::string& job);
+  // Stops one task (before it is rebuilt); NotFound when it is not here.
+  Result<TaskReport> StopTask(const std::string& job, uint32_t stage, uint32_t task);
+  // Task (stage, index) of `job` now listens at `endpoint`: the tasks of the stage before it
+  // send there (stage 0: nothing to do here). Returns how many tasks were told.
+  size_t Rewire(const std::string& job, uint32_t stage, uint32_t index,
+                const std::string& endpoint);
+  // SIGKILLs the operator process `pid` of a task hosted here (never any other process);
+  // returns the task's name, NotFound otherwise.
+  Result<std::string> KillTask(int64_t pid);
   std::vector<TaskReport> Reports() const;
   void Stop();
 

@@ -136,12 +136,13 @@ std::string DataFrameBuilder::Finish(uint64_t seq, uint64_t emit_us, bool end) {
 std::string EncodeAck(const AckFrame& a) {
   std::string s;
   PutEnvelopeHead(&s, wire::MsgType::kTaskAck);
-  PutArray(&s, 5);
+  PutArray(&s, 6);
   PutStr(&s, a.job);
   PutUint(&s, a.stage);
   PutUint(&s, a.task);
   PutUint(&s, a.incarnation);
   PutUint(&s, a.seq);
+  PutUint(&s, a.durable);
   return s;
 }
 
@@ -180,9 +181,10 @@ Result<TaskFrame> ParseTaskFrame(std::string bytes) {
   };
   f.type = static_cast<uint16_t>(type);
   if (type == static_cast<uint16_t>(wire::MsgType::kTaskAck)) {
-    if (n != 5 || !wire::ReadString(it[0], &f.ack.job) || !u32(it[1], &f.ack.stage) ||
-        !u32(it[2], &f.ack.task) || !wire::ReadUint(it[3], &f.ack.incarnation) ||
-        !wire::ReadUint(it[4], &f.ack.seq)) {
+    if ((n != 5 && n != 6) || !wire::ReadString(it[0], &f.ack.job) ||
+        !u32(it[1], &f.ack.stage) || !u32(it[2], &f.ack.task) ||
+        !wire::ReadUint(it[3], &f.ack.incarnation) || !wire::ReadUint(it[4], &f.ack.seq) ||
+        (n == 6 && !wire::ReadUint(it[5], &f.ack.durable))) {
       return Status::Corruption("malformed task ack");
     }
     return f;

@@ -33,6 +33,10 @@ struct AckFrame {
   std::string job;
   uint32_t stage = 0, task = 0;
   uint64_t incarnation = 0, seq = 0;
+  // Frames <= durable are covered by the receiver's last durable checkpoint: the sender may
+  // forget them (until then it keeps them to replay to a rebuilt receiver). Optional on the
+  // wire (a 5-element ack has durable 0).
+  uint64_t durable = 0;
 };
 
 // Builds one data frame: Begin, Add each tuple, Finish (returns the envelope bytes).
