@@ -235,7 +235,8 @@ TEST_CASE("App 1 (grep | select) matches python's csv over the same file, line b
     if (pattern == "Nonexistent Sign") {
       REQUIRE(want.empty());
     } else {
-      REQUIRE(want.size() > 100);
+      // The Champaign export has hundreds of matches; the 200-row sample a few dozen.
+      REQUIRE(want.size() > (local == kSampleLocal ? 5u : 100u));
     }
     for (int tasks : {1, 3}) {
       for (bool eo : {true, false}) {
