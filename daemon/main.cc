@@ -4,6 +4,7 @@
 // Exit codes: 0 after a graceful leave (SIGTERM/SIGINT), 1 on a startup error (bad flags,
 // unbindable port, unreadable config), 2 when the join fails.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -21,6 +22,12 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Stream tasks open a socket per peer task: use every file descriptor the hard limit allows.
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
 
   CLI::App app{"raind: RainStorm node daemon (membership; HyDFS and the stream engine to come)"};
   std::string host = "127.0.0.1", data_dir = "./raind-data", introducer, config_file,

@@ -143,7 +143,8 @@ void StreamService::Command(const std::string& cmd, const Args& args, Reply done
     std::string bytes = ArgOf(args, "reports");
     std::vector<TaskReport> reports;
     try {
-      auto oh = msgpack::unpack(bytes.data(), bytes.size());
+      auto oh = msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr,
+                                msgpack::unpack_limit(4096, 64, 64u << 10, 1u << 20, 0, 8));
       const msgpack::object& o = oh.get();
       if (o.type != msgpack::type::ARRAY) throw std::runtime_error("not an array");
       for (uint32_t i = 0; i < o.via.array.size; ++i) {

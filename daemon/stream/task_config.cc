@@ -94,7 +94,9 @@ bool ReadStrings(const msgpack::object* o, std::vector<std::string>* out) {
 Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
   msgpack::object_handle oh;
   try {
-    oh = msgpack::unpack(bytes.data(), bytes.size());
+    // Limits, so a few hostile bytes cannot claim a huge array (msgpack reserves it at once).
+    oh = msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr,
+                         msgpack::unpack_limit(4096, 256, 4096, 1u << 20, 0, 8));
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("task config does not decode: ") + e.what());
   }

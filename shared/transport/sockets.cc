@@ -1,10 +1,27 @@
 #include "shared/transport/sockets.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+
 namespace rs::transport {
 
 zmq::context_t& Context() {
-  static zmq::context_t* context =
-      new zmq::context_t(2);  // never destroyed: sockets may outlive main
+  static zmq::context_t* context = [] {
+    auto* c = new zmq::context_t(2);  // never destroyed: sockets may outlive main
+    // ZeroMQ allows 1023 sockets by default; a node hosting wide stream jobs needs more (each
+    // task has a socket per peer task). The file-descriptor limit is the real bound.
+    struct rlimit nofile;
+    int max_sockets = 8192;
+    if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+      max_sockets = static_cast<int>(std::clamp<rlim_t>(nofile.rlim_cur / 2, 1023, 65535));
+    }
+    try {
+      c->set(zmq::ctxopt::max_sockets, max_sockets);
+    } catch (const zmq::error_t&) {
+    }
+    return c;
+  }();
   return *context;
 }
 

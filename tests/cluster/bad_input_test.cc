@@ -22,6 +22,8 @@
 #include "shared/transport/sockets.h"
 #include "shared/wire/envelope.h"
 #include "tests/harness/checks.h"
+#include "tests/harness/eventually.h"
+#include "tests/harness/hydfs.h"
 
 namespace rs::harness {
 namespace {
@@ -517,6 +519,9 @@ TEST_CASE("junk on the HyDFS sockets gets error replies or is dropped, and files
           "[hydfs][hydfs-junk]") {
   Cluster c(3, {"--set", "log_ship_interval_ms=0"});
   REQUIRE_OK(c.Start());
+  // Membership converged; HyDFS builds its ring from the view a little later.
+  std::vector<RaindProcess*> everyone = c.Running();
+  REQUIRE_EVENTUALLY(10s, [&](std::string* why) { return RingsHave(everyone, 3, why); });
   RaindProcess& target = c.node(1);
   uint16_t rpc_port = ReadyPort(target, "hydfs_port");
   uint16_t data_port = ReadyPort(target, "hydfs_data_port");

@@ -251,9 +251,11 @@ TEST_CASE("an operator that hangs times out within the deadline and is killed", 
   INFO(r.status().ToString());
   CHECK(r.status().code() == StatusCode::kTimeout);
   CHECK(took >= 300ms);
-  CHECK(took < 1500ms);
+  CHECK(took < 10s);  // the deadline, not the operator's 30 s (generous: shared machines)
 
-  // Hangs after ready: the batch's result times out; the process group is gone.
+  // Hangs after ready: the batch's result times out; the process group is gone. (python3 may
+  // take more than 300 ms to start on a loaded machine: only the batch deadline is short.)
+  options.hello_timeout = 20s;
   auto p = MustStart(PythonOperator("{'name': 'hangs'}",
                                     "print('stuck', file=sys.stderr, flush=True); "
                                     "import time; time.sleep(30)"),
@@ -267,7 +269,7 @@ TEST_CASE("an operator that hangs times out within the deadline and is killed", 
   INFO(result.status().ToString());
   CHECK(result.status().code() == StatusCode::kTimeout);
   CHECK(result.status().message().find("stuck") != std::string::npos);
-  CHECK(took < 1500ms);
+  CHECK(took < 10s);
   CHECK(ProcessGone(pid));
 }
 

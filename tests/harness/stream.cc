@@ -1,0 +1,342 @@
+#include "tests/harness/stream.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/harness/checks.h"
+#include "tests/harness/hydfs.h"
+#include "tests/harness/raind_process.h"
+
+namespace rs::harness {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// `rainctl --node VIA --json ARGS...` parsed; a non-zero exit becomes a status with stderr.
+Result<Json> JsonQuery(const RaindProcess& via, const std::vector<std::string>& args) {
+  return CtlJson(via.ControlAddress(), args);
+}
+
+Result<std::vector<Json>> ArrayOf(Result<Json> reply, const char* key) {
+  if (!reply.ok()) return reply.status();
+  const Json& a = (*reply)[key];
+  if (!a.is_array()) return Status::Corruption(std::string("reply has no '") + key + "' array");
+  return a.items();
+}
+
+// The oracle: see Oracle() in stream.h. Kept independent of the C++ CSV code on purpose.
+constexpr const char* kOracleScript = R"PY(
+import csv, sys
+
+BOM = '\ufeff'
+
+def lines(path):
+    data = open(path, 'rb').read()
+    parts = data.split(b'\n')
+    if parts and parts[-1] == b'':
+        parts.pop()
+    for p in parts:
+        if p.endswith(b'\r'):
+            p = p[:-1]
+        yield p.decode('utf-8', 'surrogateescape')
+
+def fields(line):
+    row = next(csv.reader([line]), [])
+    return row if row else ['']
+
+def col(row, i):
+    return row[i] if i < len(row) else ''
+
+def quote(f):
+    if f and (f[0] in ' \t' or f[-1] in ' \t' or any(c in f for c in ',"\r\n')):
+        return '"' + f.replace('"', '""') + '"'
+    return f
+
+def out(s):
+    sys.stdout.buffer.write((s + '\n').encode('utf-8', 'surrogateescape'))
+
+def strip_bom(s):
+    return s[1:] if s.startswith(BOM) else s
+
+def resolve(header, spec):
+    """Column indexes of a COLS argument, and whether it named a column."""
+    names = fields(strip_bom(header))
+    idx, by_name = [], False
+    for item in spec.split(','):
+        if item.isdigit():
+            idx.append(int(item))
+        else:
+            idx.append(names.index(item))
+            by_name = True
+    return idx, by_name
+
+def ascii_lower(s):
+    return ''.join(chr(ord(c) + 32) if 'A' <= c <= 'Z' else c for c in s)
+
+def grep(header, args):
+    """A predicate (line -> keep) for rainop-grep's -v -i -x --column PATTERN (no -E)."""
+    invert = icase = whole = False
+    column = None
+    while args and args[0].startswith('-'):
+        a = args.pop(0)
+        if a == '--':
+            break
+        if a == '--column':
+            column = args.pop(0)
+            continue
+        for c in a[1:]:
+            invert |= c == 'v'
+            icase |= c == 'i'
+            whole |= c == 'x'
+    (pattern,) = args
+    index, by_name = None, False
+    if column is not None:
+        cols, by_name = resolve(header, column)
+        index = cols[0]
+    def keep(line):
+        if by_name and strip_bom(line) == strip_bom(header):
+            return False
+        v = line if index is None else col(fields(line), index)
+        p = pattern
+        if icase:
+            v, p = ascii_lower(v), ascii_lower(p)
+        hit = v == p if whole else p in v
+        return hit != invert
+    return keep
+
+mode, path = sys.argv[1], sys.argv[2]
+header = next(lines(path), '')
+keep = lambda line: True
+if mode in ('select', 'count') and len(sys.argv) > 4:
+    keep = grep(header, sys.argv[4:])
+if mode == 'select':
+    idx, by_name = resolve(header, sys.argv[3])
+    for line in lines(path):
+        if not keep(line) or (by_name and strip_bom(line) == strip_bom(header)):
+            continue
+        row = fields(line)
+        out(','.join(quote(col(row, i)) for i in idx))
+elif mode == 'count':
+    (c,), by_name = resolve(header, sys.argv[3])
+    counts = {}
+    for line in lines(path):
+        if not keep(line) or (by_name and strip_bom(line) == strip_bom(header)):
+            continue
+        k = col(fields(line), c)
+        counts[k] = counts.get(k, 0) + 1
+    for k, n in counts.items():
+        out(quote(k) + ',' + str(n))
+elif mode == 'filter':
+    conds = [(int(sys.argv[i]), sys.argv[i + 1]) for i in range(3, len(sys.argv), 2)]
+    for line in lines(path):
+        row = fields(line)
+        if all(col(row, i) == v for i, v in conds):
+            out(line)
+elif mode == 'lines':
+    for line in lines(path):
+        out(line)
+else:
+    sys.exit('unknown mode ' + mode)
+)PY";
+
+}  // namespace
+
+Result<std::string> RainsourceBinary() {
+  const char* path = std::getenv("RAINSOURCE");
+  if (path != nullptr && *path != '\0') {
+    if (access(path, X_OK) != 0) {
+      return Status::NotFound(std::string("$RAINSOURCE=") + path + " is not executable");
+    }
+    return std::string(path);
+  }
+  // rainsource is built beside rainctl.
+  auto ctl = RainctlBinary();
+  if (!ctl.ok()) return ctl.status();
+  std::string guess = (fs::path(*ctl).parent_path() / "rainsource").string();
+  if (access(guess.c_str(), X_OK) != 0) {
+    return Status::NotFound("$RAINSOURCE is not set and " + guess + " is not executable");
+  }
+  return guess;
+}
+
+std::vector<std::string> JobRun::Lines() const { return SplitLines(result.out); }
+
+JobRun RunJob(const RaindProcess& via, const std::vector<std::string>& args,
+              Clock::duration timeout) {
+  JobRun run;
+  run.result = Ctl(via, args, timeout);
+  const std::string marker = "rainctl: job ";
+  size_t at = run.result.err.find(marker);
+  if (at != std::string::npos) {
+    size_t start = at + marker.size();
+    size_t end = run.result.err.find(' ', start);
+    if (end != std::string::npos &&
+        run.result.err.compare(end, std::string(" submitted").size(), " submitted") == 0) {
+      run.job = run.result.err.substr(start, end - start);
+    }
+  }
+  bool detach = std::find(args.begin(), args.end(), "--detach") != args.end();
+  if (run.job.empty() && detach && run.result.code() == 0) {
+    std::string first = FirstLine(run.result.out);
+    auto json = Json::Parse(first);
+    run.job = json.ok() && json->is_object() ? (*json)["job"].Str() : first;
+  }
+  return run;
+}
+
+Result<Json> JobStatus(const RaindProcess& via, const std::string& job) {
+  return JsonQuery(via, {"job", "status", job});
+}
+
+Result<std::string> JobState(const RaindProcess& via, const std::string& job) {
+  auto st = JobStatus(via, job);
+  if (!st.ok()) return st.status();
+  return (*st)["state"].Str();
+}
+
+bool JobIn(const RaindProcess& via, const std::string& job, const std::set<std::string>& states,
+           std::string* why) {
+  auto st = JobState(via, job);
+  if (!st.ok()) {
+    *why = st.status().ToString();
+    return false;
+  }
+  *why = "job " + job + " is " + *st;
+  return states.count(*st) > 0;
+}
+
+Result<std::vector<Json>> JobTasks(const RaindProcess& via, const std::string& job) {
+  return ArrayOf(JsonQuery(via, {"list_tasks", "--job", job}), "tasks");
+}
+
+Result<std::vector<Json>> JobList(const RaindProcess& via) {
+  return ArrayOf(JsonQuery(via, {"job", "list"}), "jobs");
+}
+
+Result<std::string> HydfsCat(const RaindProcess& via, const std::string& name) {
+  CommandResult r = Ctl(via, {"--timeout", "10000", "cat", name}, kTransferTimeout);
+  if (r.code() != 0) {
+    return Status::Internal("rainctl cat " + name + ": exit " + std::to_string(r.code()) + ": " +
+                            FirstLine(r.err));
+  }
+  return r.out;
+}
+
+Status StartRainsource(const RaindProcess& via, const std::string& job, const std::string& input,
+                       const std::vector<std::string>& args, Subprocess* process) {
+  auto binary = RainsourceBinary();
+  if (!binary.ok()) return binary.status();
+  // The shell only opens the input; exec leaves rainsource itself as the child.
+  std::vector<std::string> argv = {
+      "/bin/sh",
+      "-c",
+      "bin=$1; node=$2; job=$3; in=$4; shift 4; exec \"$bin\" --node \"$node\" --job "
+      "\"$job\" \"$@\" < \"$in\"",
+      "sh",
+      *binary,
+      via.ControlAddress(),
+      job,
+      input};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return process->Start(argv);
+}
+
+bool ProcessAlive(int64_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return false;
+  std::string line;
+  std::getline(stat, line);
+  size_t paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+  char state = line[paren + 2];
+  return state != 'Z' && state != 'X';
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> lines) {
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+std::string MultisetDifference(const std::vector<std::string>& got,
+                               const std::vector<std::string>& want) {
+  std::map<std::string, int64_t> balance;
+  for (const auto& l : got) ++balance[l];
+  for (const auto& l : want) --balance[l];
+  std::vector<std::string> missing, extra;
+  for (const auto& [line, n] : balance) {
+    for (int64_t k = 0; k < -n; ++k) missing.push_back(line);
+    for (int64_t k = 0; k < n; ++k) extra.push_back(line);
+  }
+  if (missing.empty() && extra.empty()) return "";
+  std::ostringstream s;
+  s << got.size() << " lines, expected " << want.size() << "; " << missing.size() << " missing, "
+    << extra.size() << " extra";
+  for (size_t k = 0; k < std::min<size_t>(missing.size(), 5); ++k) {
+    s << "\n  missing: '" << missing[k] << "'";
+  }
+  for (size_t k = 0; k < std::min<size_t>(extra.size(), 5); ++k) {
+    s << "\n  extra:   '" << extra[k] << "'";
+  }
+  return s.str();
+}
+
+std::map<std::string, uint64_t> RunningCounts::Final() const {
+  std::map<std::string, uint64_t> out;
+  for (const auto& [value, counts] : by_value) out[value] = counts.back();
+  return out;
+}
+
+std::string RunningCounts::CheckIncreasing() const {
+  for (const auto& [value, counts] : by_value) {
+    for (size_t k = 0; k < counts.size(); ++k) {
+      if (counts[k] != k + 1) {
+        std::ostringstream s;
+        s << "value '" << value << "': count #" << (k + 1) << " in output order is " << counts[k]
+          << " (counts:";
+        for (size_t i = 0; i < std::min<size_t>(counts.size(), 20); ++i) s << " " << counts[i];
+        s << (counts.size() > 20 ? " ...)" : ")");
+        return s.str();
+      }
+    }
+  }
+  return "";
+}
+
+RunningCounts ParseRunningCounts(const std::vector<std::string>& lines) {
+  RunningCounts rc;
+  for (const auto& line : lines) {
+    size_t comma = line.rfind(',');
+    std::string number = comma == std::string::npos ? "" : line.substr(comma + 1);
+    bool digits =
+        !number.empty() && number.size() < 19 &&
+        std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) {
+      rc.malformed.push_back(line);
+      continue;
+    }
+    rc.by_value[line.substr(0, comma)].push_back(std::stoull(number));
+  }
+  return rc;
+}
+
+Result<std::vector<std::string>> Oracle(const std::string& dir,
+                                        const std::vector<std::string>& args) {
+  std::string script = dir + "/oracle.py";
+  if (!LocalExists(script)) RS_RETURN_IF_ERROR(WriteLocal(script, kOracleScript));
+  std::vector<std::string> argv = {"/usr/bin/python3", script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CommandResult r = RunCommand(argv, std::chrono::seconds(60));
+  if (r.code() != 0) return Status::Internal("oracle failed: " + r.Describe());
+  return SplitLines(r.out);
+}
+
+}  // namespace rs::harness

@@ -1,0 +1,102 @@
+// Stream-engine helpers for cluster tests: jobs run through the real rainctl (attached, so
+// stdout is the job's output, or --detach), typed job queries (`job status`, `list_tasks`,
+// `job list`, all --json), the destination read back with `rainctl cat`, `rainsource` fed from a
+// local file, and the independent computation (an oracle run by /usr/bin/python3 with its csv
+// module, line by line) that job outputs are compared with. Every query returns a Result, so an
+// Eventually() predicate can treat "no answer yet" as "not yet". Thread-compatible.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "shared/status.h"
+#include "tests/harness/cluster.h"
+#include "tests/harness/ctl.h"
+#include "tests/harness/json.h"
+#include "tests/harness/logquery.h"  // SplitLines
+#include "tests/harness/subprocess.h"
+
+namespace rs::harness {
+
+// An attached job over the test datasets ends in a few seconds; this bounds a stuck one (and
+// stays under each scenario's meson timeout).
+inline constexpr auto kJobTimeout = std::chrono::seconds(60);
+
+// $RAINSOURCE, else ctl/rainsource of the build dir next to the test binary.
+Result<std::string> RainsourceBinary();
+
+// One `rainctl --node VIA ARGS...` run of a job command, attached unless ARGS say --detach.
+struct JobRun {
+  CommandResult result;
+  std::string job;  // from "rainctl: job J submitted" (attached) or the printed id (--detach)
+  std::vector<std::string> Lines() const;  // stdout split into lines
+};
+JobRun RunJob(const RaindProcess& via, const std::vector<std::string>& args,
+              Clock::duration timeout = kJobTimeout);
+
+// `job status J --json`: the job's list entry plus stages_detail, output_lines, duplicates,
+// injected, resent_frames, ...
+Result<Json> JobStatus(const RaindProcess& via, const std::string& job);
+// The job's state ("running", "done", ...), from job status.
+Result<std::string> JobState(const RaindProcess& via, const std::string& job);
+// True when the job's state is one of `states`; `why` tells what it is.
+bool JobIn(const RaindProcess& via, const std::string& job, const std::set<std::string>& states,
+           std::string* why);
+// `list_tasks --job J --json`: the task entries.
+Result<std::vector<Json>> JobTasks(const RaindProcess& via, const std::string& job);
+// `job list --json`: the job entries.
+Result<std::vector<Json>> JobList(const RaindProcess& via);
+
+// `rainctl cat NAME`: the HyDFS file's bytes.
+Result<std::string> HydfsCat(const RaindProcess& via, const std::string& name);
+
+// `sh -c 'exec rainsource --node VIA --job JOB ARGS... < INPUT'` started in the background
+// (its own process group; the Subprocess kills it at the latest when it goes out of scope).
+Status StartRainsource(const RaindProcess& via, const std::string& job, const std::string& input,
+                       const std::vector<std::string>& args, Subprocess* process);
+
+// True when process `pid` exists (and is not a zombie).
+bool ProcessAlive(int64_t pid);
+
+// --- comparing outputs ---
+
+std::vector<std::string> Sorted(std::vector<std::string> lines);
+// "" when `got` and `want` are equal as multisets; else a short description of the difference
+// (counts and a few missing and extra lines).
+std::string MultisetDifference(const std::vector<std::string>& got,
+                               const std::vector<std::string>& want);
+
+// A running count output (`count`: "VALUE,N" with VALUE CSV-quoted when needed), split at the
+// last comma: per formatted value, its counts in output order.
+struct RunningCounts {
+  std::map<std::string, std::vector<uint64_t>> by_value;
+  std::vector<std::string> malformed;  // lines without ",N"
+  // Per value, the last count.
+  std::map<std::string, uint64_t> Final() const;
+  // "" when every value's counts are exactly 1, 2, ..., n in output order; else the first value
+  // that is not.
+  std::string CheckIncreasing() const;
+};
+RunningCounts ParseRunningCounts(const std::vector<std::string>& lines);
+
+// --- the independent computation ---
+
+// Writes the oracle script (Python 3, csv module) into `dir` and runs it as
+// `/usr/bin/python3 SCRIPT ARGS...`; its stdout lines. It reads FILE line by line like the
+// engine's sources do (physical lines, a trailing \r dropped, the header line included) and
+// formats CSV like the built-in operators (RFC 4180; quoted when a field holds a comma, quote,
+// CR or LF or starts or ends with a space or tab). GREP is rainop-grep's arguments (-v -i -x
+// --column COL, then the pattern; no -E), applied first when given. Modes:
+//   select FILE COLS [GREP...]      `grep GREP | select COLS` (COLS: names or indexes; with a
+//                                   name, in COLS or --column, the header line is skipped)
+//   count FILE COL [GREP...]        `grep GREP | count COL`: the final count of every COL value,
+//                                   as the "VALUE,N" line count writes last for it
+//   filter FILE [INDEX VALUE]...    `filter.py --column INDEX VALUE` chained: the lines whose
+//                                   column INDEX equals VALUE for every pair (header included)
+//   lines FILE                      every line (identity)
+Result<std::vector<std::string>> Oracle(const std::string& dir,
+                                        const std::vector<std::string>& args);
+
+}  // namespace rs::harness
