@@ -687,6 +687,25 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
       app.add_subcommand("list_tasks", "tasks of every job: node, pid, op, log, rates");
   list_tasks->add_option("--job", job_id, "only this job's tasks");
   list_tasks->callback(run_tasks);
+
+  // kill_task NODE PID: SIGKILL one task's operator process (a failure drill). NODE is the
+  // node's HOST:PORT or member id (as list_tasks prints it); the node refuses a pid that is not
+  // one of its tasks' operators.
+  static std::string kill_node, kill_pid;
+  auto* kill = app.add_subcommand(
+      "kill_task", "SIGKILL a task's operator process on NODE (list_tasks shows NODE and PID)");
+  kill->add_option("NODE", kill_node, "HOST:PORT or member id of the node")->required();
+  kill->add_option("PID", kill_pid, "the operator's pid")->required();
+  kill->callback([&ctx, exit_code] {
+    Context node_ctx = ctx;
+    size_t hash = kill_node.find('#');
+    node_ctx.node = hash == std::string::npos ? kill_node : kill_node.substr(0, hash);
+    *exit_code = Run(node_ctx, "stream.kill_task", {{"pid", kill_pid}},
+                     [](const msgpack::object& p) {
+                       std::printf("killed task %s (pid %s)\n", Str(p, "task").c_str(),
+                                   Str(p, "pid").c_str());
+                     });
+  });
 }
 
 }  // namespace rs::ctl

@@ -383,6 +383,7 @@ class Harness {
     a.task = task;
     a.incarnation = incarnation ? incarnation : cfg_.incarnation;
     a.seq = seq;
+    a.durable = seq;  // as the sink does (a real task says so after its checkpoint)
     SendRaw(EncodeAck(a));
   }
   const std::map<uint64_t, OutFrame>& frames() const { return frames_; }
@@ -1006,8 +1007,8 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
         std::set<std::string> keys;
         for (uint32_t i = 0; i < m.via.map.size; ++i)
           keys.insert(m.via.map.ptr[i].key.as<std::string>());
-        CHECK(keys == std::set<std::string>{"time_ms", "log_index", "wm", "unacked", "state",
-                                            "spool_bytes"});
+        CHECK(keys == std::set<std::string>{"time_ms", "log_index", "wm", "in", "pending",
+                                            "state", "spool_bytes"});
         const msgpack::object* st = Field(m, "state");
         REQUIRE(st != nullptr);
         REQUIRE(st->type == msgpack::type::BIN);  // a stateful operator always has a state
@@ -1028,7 +1029,8 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
         }
         CHECK(Field(m, "time_ms")->as<uint64_t>() > 1600000000000ull);
         log_index = Field(m, "log_index")->as<uint64_t>();  // 0 before the first commit
-        CHECK(Field(m, "unacked")->type == msgpack::type::ARRAY);
+        CHECK(Field(m, "pending")->type == msgpack::type::ARRAY);
+        CHECK(Field(m, "in")->type == msgpack::type::ARRAY);
         CHECK(Field(m, "spool_bytes")->as<uint64_t>() == 0);
         return state == expected && wm_id == SourceId(0, 6);
       },
