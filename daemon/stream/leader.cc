@@ -903,21 +903,36 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
         "event=task_rescheduled job={} task={}.{} old_node={} new_node={} incarnation={} "
         "reason=\"{}\"",
         job->id, stage, task, old_node, target.first, c.incarnation, reason);
+    // Point the upstream tasks at the new inbox, in parallel; a node that is gone is skipped
+    // (its tasks are rebuilt with the current inboxes anyway).
+    std::set<std::string> alive;
+    for (const auto& m : membership_->view()->members) {
+      if (m.record.state == membership::MemberState::kAlive ||
+          m.record.state == membership::MemberState::kSuspect) {
+        alive.insert(m.record.id.host() + ":" + std::to_string(m.record.id.port()));
+      }
+    }
+    std::vector<std::future<void>> rewires;
     for (const auto& address : upstream_nodes) {
-      std::map<std::string, std::string> args{{"job", job->id},
-                                              {"stage", std::to_string(stage)},
-                                              {"task", std::to_string(task)},
-                                              {"endpoint", inbox}};
       if (address == options_.self_endpoint) {
         worker_->Rewire(job->id, stage, task, inbox);
         continue;
       }
-      auto r = AdminCall(address, "stream.rewire", args, std::chrono::seconds(3));
-      if (!r.ok()) {
-        Log()->warn("event=rewire_failed job={} node={} error=\"{}\"", job->id, address,
-                    r.status().message());
-      }
+      if (!alive.count(address)) continue;
+      std::map<std::string, std::string> args{{"job", job->id},
+                                              {"stage", std::to_string(stage)},
+                                              {"task", std::to_string(task)},
+                                              {"endpoint", inbox}};
+      std::string id = job->id;
+      rewires.push_back(std::async(std::launch::async, [address, args, id] {
+        auto r = AdminCall(address, "stream.rewire", args, std::chrono::seconds(2));
+        if (!r.ok()) {
+          Log()->warn("event=rewire_failed job={} node={} error=\"{}\"", id, address,
+                      r.status().message());
+        }
+      }));
     }
+    for (auto& f : rewires) f.get();
     return;
   }
   {

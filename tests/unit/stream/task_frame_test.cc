@@ -215,15 +215,25 @@ TEST_CASE("an ack round-trips and its bytes are pinned", "[stream][frame]") {
   a.task = 2;
   a.incarnation = 3;
   a.seq = 4;
+  a.durable = 2;
   std::string bytes = EncodeAck(a);
   CHECK(Hex(bytes) ==
         "94013300"
-        "95"
+        "96"
         "a16a"
         "01"
         "02"
         "03"
-        "04");
+        "04"
+        "02");
+  // The 5-element form (before durable acks) still parses, with durable 0.
+  auto old_form = ParseTaskFrame(std::string("\x94\x01\x33\x00\x95\xa1j\x01\x02\x03\x04", 11));
+  REQUIRE(old_form.ok());
+  CHECK(old_form->ack.seq == 4);
+  CHECK(old_form->ack.durable == 0);
+  auto pinned = ParseTaskFrame(bytes);
+  REQUIRE(pinned.ok());
+  CHECK(pinned->ack.durable == 2);
   AckFrame big{"job-x", UINT32_MAX, 63, UINT64_MAX, UINT64_MAX - 1};
   auto f = ParseTaskFrame(EncodeAck(big));
   REQUIRE(f.ok());
