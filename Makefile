@@ -45,6 +45,9 @@ bench-hydfs: build
 bench-grep: build
 	@python3 scripts/bench_grep.py --build $(BUILD)
 
+bench-recovery: build
+	@python3 scripts/bench_recovery.py --build $(BUILD)
+
 bench-stream: build
 	@python3 scripts/bench_stream.py --build $(BUILD)
 
