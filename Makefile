@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
 .PHONY: all build deps debug asan test test-asan demo bench-membership bench-hydfs bench-grep \
-        bench-stream clean format
+        bench-stream bench-recovery clean format
 
 all: build
 
