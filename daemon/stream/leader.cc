@@ -58,45 +58,14 @@ Status HydfsCreate(hydfs::HydfsService* h, const std::string& name, std::string 
   return f.get();
 }
 
-// The names of the HyDFS files under `prefix`, sorted.
 Result<std::vector<std::string>> HydfsList(hydfs::HydfsService* h, const std::string& prefix) {
-  auto p = std::make_shared<std::promise<Result<std::string>>>();
+  auto p = std::make_shared<std::promise<Result<std::vector<std::string>>>>();
   auto f = p->get_future();
-  h->Command("hydfs.lsall", {{"prefix", prefix}}, [p](Status s, wire::BodyWriter body) {
-    if (!s.ok()) {
-      p->set_value(s);
-      return;
-    }
-    msgpack::sbuffer buf;
-    wire::Packer pk(buf);
-    if (body) {
-      body(pk);
-    } else {
-      pk.pack_nil();
-    }
-    p->set_value(std::string(buf.data(), buf.size()));
-  });
+  ListHydfs(h, prefix, [p](Result<std::vector<std::string>> r) { p->set_value(std::move(r)); });
   if (f.wait_for(kHydfsTimeout) != std::future_status::ready) {
     return Status::Timeout("listing " + prefix + " in HyDFS");
   }
-  auto bytes = f.get();
-  if (!bytes.ok()) return bytes.status();
-  std::vector<std::string> names;
-  try {
-    auto oh = msgpack::unpack(bytes->data(), bytes->size());
-    const msgpack::object* files = wire::MapGet(oh.get(), "files");
-    if (files && files->type == msgpack::type::ARRAY) {
-      for (uint32_t i = 0; i < files->via.array.size; ++i) {
-        std::string name;
-        const msgpack::object* n = wire::MapGet(files->via.array.ptr[i], "name");
-        if (n && wire::ReadString(*n, &name) && name.rfind(prefix, 0) == 0) names.push_back(name);
-      }
-    }
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("HyDFS listing: ") + e.what());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
+  return f.get();
 }
 
 // One admin command to another node, blocking until its reply or the deadline.

@@ -52,7 +52,8 @@ std::string UtcStamp() {
 
 constexpr size_t kMaxInFlight = 4;                   // operator batches pipelined
 constexpr double kSourceLinger = 0.002;
-constexpr size_t kRetainFactor = 16;  // frames kept for replay: at most this many windows              // seconds of input a rate-limited read waits for
+constexpr size_t kRetainFactor = 16;
+constexpr uint64_t kCheckpointRollBytes = 8u << 20;  // frames kept for replay: at most this many windows              // seconds of input a rate-limited read waits for
 constexpr size_t kMaxFrameBytes = 256u << 10;        // an output frame is cut at this size
 constexpr uint64_t kSinkFlushBytes = 4u << 20;       // the sink appends at least this often
 constexpr auto kStallTimeout = std::chrono::seconds(30);   // no ack progress: the task fails
@@ -1015,10 +1016,15 @@ struct Task::Impl {
     return res;
   }
 
-  std::string CheckpointName() const {
+  // Checkpoints go to generations of files, CheckpointPrefix() + N: a new one once the current
+  // holds kCheckpointRollBytes, the previous removed once the new one has a durable record, so
+  // recovery reads one bounded file.
+  std::string CheckpointPrefix() const {
     return "rainstorm/" + cfg.job + "/task-" + std::to_string(cfg.stage) + "-" +
-           std::to_string(cfg.task) + ".ckpt";
+           std::to_string(cfg.task) + ".ckpt.";
   }
+  std::string CheckpointName() const { return CheckpointPrefix() + std::to_string(ckpt_gen); }
+  uint64_t ckpt_gen = 1, ckpt_file_bytes = 0, ckpt_remove_gen = 0;
 
   void Checkpoint() {
     if (!cfg.exactly_once || cfg.is_sink()) return;  // the sink lives on the leader
@@ -1030,6 +1036,15 @@ struct Task::Impl {
       if (s.ok()) {
         ckpt_created = true;
         OnCheckpointDurable();
+        if (ckpt_remove_gen > 0 && env.hydfs_remove) {
+          env.hydfs_remove(CheckpointPrefix() + std::to_string(ckpt_remove_gen), [](Status) {});
+          ckpt_remove_gen = 0;
+        }
+        if (ckpt_file_bytes >= kCheckpointRollBytes) {
+          ckpt_remove_gen = ckpt_gen++;
+          ckpt_created = false;
+          ckpt_file_bytes = 0;
+        }
       } else {
         TaskLog("event=checkpoint_failed error=\"" + s.message() + "\"");
         // Our own earlier run created it: append from now on.
@@ -1120,6 +1135,7 @@ struct Task::Impl {
     AppendBe32(&rec, len);
     rec.append(buf.data(), buf.size());
     ckpt_bytes += rec.size();
+    ckpt_file_bytes += rec.size();
     ++ckpts;
     ckpt_op = StartWrite(!ckpt_created, CheckpointName(), std::move(rec));
     last_ckpt = now;
@@ -1150,6 +1166,38 @@ struct Task::Impl {
 
   // ---- recovery from the last checkpoint in HyDFS ----
   Status Recover() {
+    // The newest generation of the checkpoint file.
+    if (env.hydfs_list) {
+      auto names = std::make_shared<std::pair<std::mutex, std::optional<Result<std::vector<std::string>>>>>();
+      env.hydfs_list(CheckpointPrefix(), [names](Result<std::vector<std::string>> r) {
+        std::lock_guard<std::mutex> lock(names->first);
+        names->second = std::move(r);
+      });
+      TimePoint deadline = Clock::now() + kHydfsTimeout;
+      while (true) {
+        {
+          std::lock_guard<std::mutex> lock(names->first);
+          if (names->second) break;
+        }
+        if (t->stop_.load()) return Status::Unavailable("stopped");
+        if (Clock::now() > deadline) return Status::Timeout("listing " + CheckpointPrefix());
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      std::lock_guard<std::mutex> lock(names->first);
+      if (!names->second->ok()) return names->second->status();
+      uint64_t newest = 0;
+      for (const auto& n : **names->second) {
+        uint64_t g = 0;
+        std::string tail = n.substr(CheckpointPrefix().size());
+        auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), g);
+        if (ec == std::errc() && p == tail.data() + tail.size()) newest = std::max(newest, g);
+      }
+      if (newest == 0) {
+        TaskLog("event=task_recovered checkpoint=none (starting over; upstream replays all)");
+        return Status::Ok();
+      }
+      ckpt_gen = newest;
+    }
     auto res = std::make_shared<AsyncResult>();
     env.hydfs_get(CheckpointName(), [res](Result<std::string> r) {
       std::lock_guard<std::mutex> lock(res->mu);
@@ -1174,6 +1222,7 @@ struct Task::Impl {
     }
     if (!res->status.ok()) return res->status;
     ckpt_created = true;
+    ckpt_file_bytes = res->data.size();
     // The last complete record wins (a torn tail is ignored).
     const std::string& b = res->data;
     size_t off = 0, last = std::string::npos, last_len = 0, records = 0;

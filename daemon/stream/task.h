@@ -33,6 +33,10 @@ struct TaskEnv {
       hydfs_create;
   std::function<void(const std::string& name, std::string data, std::function<void(Status)>)>
       hydfs_append;
+  std::function<void(const std::string& prefix,
+                     std::function<void(Result<std::vector<std::string>>)>)>
+      hydfs_list;  // names under prefix, sorted
+  std::function<void(const std::string& name, std::function<void(Status)>)> hydfs_remove;
   // Called from the task thread once a second and at every state change. Must not block long.
   std::function<void(const TaskReport&)> report;
 };

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -14,6 +15,7 @@
 #include "shared/logging.h"
 #include "shared/transport/rpc.h"
 #include "shared/wire/envelope.h"
+#include "shared/wire/fields.h"
 
 namespace rs::stream {
 namespace {
@@ -25,6 +27,42 @@ bool Final(TaskState s) {
 }
 
 }  // namespace
+
+void ListHydfs(hydfs::HydfsService* h, const std::string& prefix,
+               std::function<void(Result<std::vector<std::string>>)> done) {
+  h->Command("hydfs.lsall", {{"prefix", prefix}}, [prefix, done](Status s, wire::BodyWriter body) {
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+    msgpack::sbuffer buf;
+    wire::Packer pk(buf);
+    if (body) {
+      body(pk);
+    } else {
+      pk.pack_nil();
+    }
+    std::vector<std::string> names;
+    try {
+      auto oh = msgpack::unpack(buf.data(), buf.size());
+      const msgpack::object* files = wire::MapGet(oh.get(), "files");
+      if (files && files->type == msgpack::type::ARRAY) {
+        for (uint32_t i = 0; i < files->via.array.size; ++i) {
+          std::string name;
+          const msgpack::object* n = wire::MapGet(files->via.array.ptr[i], "name");
+          if (n && wire::ReadString(*n, &name) && name.rfind(prefix, 0) == 0) {
+            names.push_back(name);
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      done(Status::Corruption(std::string("HyDFS listing: ") + e.what()));
+      return;
+    }
+    std::sort(names.begin(), names.end());
+    done(std::move(names));
+  });
+}
 
 Worker::Worker(WorkerOptions options, hydfs::HydfsService* hydfs,
                std::function<std::string()> node_id,
@@ -70,6 +108,14 @@ TaskEnv Worker::MakeEnv(const TaskConfig& config) {
   env.hydfs_append = [h](const std::string& name, std::string data,
                          std::function<void(Status)> done) {
     h->Append(name, std::move(data), std::move(done), /*quiet=*/true);
+  };
+  env.hydfs_list = [h](const std::string& prefix,
+                       std::function<void(Result<std::vector<std::string>>)> done) {
+    ListHydfs(h, prefix, std::move(done));
+  };
+  env.hydfs_remove = [h](const std::string& name, std::function<void(Status)> done) {
+    h->Command("hydfs.rm", {{"name", name}},
+               [done](Status s, wire::BodyWriter) { done(std::move(s)); });
   };
   std::string leader = config.leader;
   env.report = [this, leader](const TaskReport& r) { OnReport(r, leader); };

@@ -22,6 +22,10 @@ namespace rs::stream {
 
 using Reply = std::function<void(Status, wire::BodyWriter)>;
 
+// The names of the HyDFS files under `prefix`, sorted; `done` runs on the HyDFS loop thread.
+void ListHydfs(hydfs::HydfsService* h, const std::string& prefix,
+               std::function<void(Result<std::vector<std::string>>)> done);
+
 struct WorkerOptions {
   std::string host = "127.0.0.1";
   std::string dir;            // <data_dir>/stream

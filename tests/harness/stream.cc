@@ -261,6 +261,83 @@ bool ProcessAlive(int64_t pid) {
   return state != 'Z' && state != 'X';
 }
 
+Status StartAttachedJob(const RaindProcess& via, const std::vector<std::string>& args,
+                        Subprocess* process) {
+  std::vector<std::string> argv = {"--node", via.ControlAddress()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return StartCtl(argv, process);
+}
+
+JobRun FinishAttachedJob(Subprocess& process, const std::string& job, Clock::duration timeout) {
+  JobRun run;
+  run.job = job;
+  auto exit = process.Wait(timeout);
+  if (!exit.has_value()) {
+    run.result.timed_out = true;
+    run.result.status = process.Kill();
+  } else {
+    run.result.status = *exit;
+  }
+  run.result.out = process.Stdout();
+  run.result.err = process.Stderr();
+  const std::string marker = "rainctl: job ";
+  size_t at = run.result.err.find(marker);
+  if (run.job.empty() && at != std::string::npos) {
+    size_t start = at + marker.size();
+    run.job = run.result.err.substr(start, run.result.err.find(' ', start) - start);
+  }
+  return run;
+}
+
+std::string FindJobWriting(const RaindProcess& via, const std::string& dest,
+                           const std::string& state, std::string* why) {
+  auto jobs = JobList(via);
+  if (!jobs.ok()) {
+    *why = jobs.status().ToString();
+    return "";
+  }
+  for (const Json& j : *jobs) {
+    if (j["dest"].Str() == dest && j["state"].Str() == state) return j["job"].Str();
+  }
+  *why = "no " + state + " job writes " + dest;
+  return "";
+}
+
+Result<std::vector<TaskEntry>> OperatorTasks(const RaindProcess& via, const std::string& job,
+                                             uint32_t stages) {
+  auto tasks = JobTasks(via, job);
+  if (!tasks.ok()) return tasks.status();
+  std::vector<TaskEntry> out;
+  for (const Json& t : *tasks) {
+    TaskEntry e;
+    e.stage = static_cast<uint32_t>(t["stage"].Uint());
+    if (e.stage < 1 || e.stage > stages) continue;
+    e.task = static_cast<uint32_t>(t["task"].Uint());
+    e.node = t["node"].Str();
+    e.pid = static_cast<int64_t>(t["pid"].Uint());
+    e.incarnation = t["incarnation"].Uint();
+    e.state = t["state"].Str();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+bool OperatorsGone(const std::set<int64_t>& pids, std::string* why) {
+  for (int64_t pid : pids) {
+    if (!ProcessAlive(pid)) continue;
+    // argv[0] and argv[1] (a python operator runs as `python3 SCRIPT`).
+    std::string cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find("rainop-") == std::string::npos &&
+        cmdline.find("operators/") == std::string::npos) {
+      continue;  // the pid was reused by some other process
+    }
+    *why = "operator process " + std::to_string(pid) + " (" + cmdline + ") still runs";
+    return false;
+  }
+  return true;
+}
+
 std::vector<std::string> Sorted(std::vector<std::string> lines) {
   std::sort(lines.begin(), lines.end());
   return lines;
@@ -326,6 +403,35 @@ RunningCounts ParseRunningCounts(const std::vector<std::string>& lines) {
     rc.by_value[line.substr(0, comma)].push_back(std::stoull(number));
   }
   return rc;
+}
+
+std::string RunningCountsDifference(const std::vector<std::string>& got,
+                                    const std::vector<std::string>& want) {
+  RunningCounts rc = ParseRunningCounts(got);
+  if (!rc.malformed.empty()) {
+    return std::to_string(rc.malformed.size()) + " lines without a count, e.g. '" +
+           rc.malformed[0] + "'";
+  }
+  std::string order = rc.CheckIncreasing();
+  if (!order.empty()) return order;
+  RunningCounts expected = ParseRunningCounts(want);
+  if (!expected.malformed.empty()) return "python's output has a line without a count";
+  std::map<std::string, uint64_t> final_got = rc.Final(), final_want = expected.Final();
+  if (final_got == final_want) return "";
+  std::ostringstream s;
+  s << "final counts differ:";
+  for (const auto& [value, n] : final_want) {
+    auto it = final_got.find(value);
+    if (it == final_got.end()) {
+      s << "\n  '" << value << "': missing, expected " << n;
+    } else if (it->second != n) {
+      s << "\n  '" << value << "': " << it->second << ", expected " << n;
+    }
+  }
+  for (const auto& [value, n] : final_got) {
+    if (!final_want.count(value)) s << "\n  '" << value << "': " << n << ", not expected";
+  }
+  return s.str();
 }
 
 Result<std::vector<std::string>> Oracle(const std::string& dir,

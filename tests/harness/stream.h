@@ -60,6 +60,39 @@ Status StartRainsource(const RaindProcess& via, const std::string& job, const st
 // True when process `pid` exists (and is not a zombie).
 bool ProcessAlive(int64_t pid);
 
+// --- attached jobs in the background, and their tasks ---
+
+// `rainctl --node VIA ARGS...` started in the background: an attached job keeps running while
+// the test acts on the cluster. Collect it with FinishAttachedJob().
+Status StartAttachedJob(const RaindProcess& via, const std::vector<std::string>& args,
+                        Subprocess* process);
+// Waits (up to `timeout`) for an attached rainctl started by StartAttachedJob() to exit; its
+// result as a JobRun (`job` given, or read from its "rainctl: job J submitted" line). A rainctl
+// still running at the timeout is killed and reported as timed out.
+JobRun FinishAttachedJob(Subprocess& process, const std::string& job,
+                         Clock::duration timeout = kJobTimeout);
+// The id of the job `job list` shows writing `dest` in state `state`, or "" (`why` tells what
+// it saw).
+std::string FindJobWriting(const RaindProcess& via, const std::string& dest,
+                           const std::string& state, std::string* why);
+
+// One operator task of `list_tasks --json` (the sink, stage stages+1, is left out).
+struct TaskEntry {
+  uint32_t stage = 0;
+  uint32_t task = 0;
+  std::string node;  // member id
+  int64_t pid = 0;
+  uint64_t incarnation = 0;
+  std::string state;
+  std::string Name() const { return std::to_string(stage) + "." + std::to_string(task); }
+};
+// The job's operator tasks (stages 1..`stages`), in list order.
+Result<std::vector<TaskEntry>> OperatorTasks(const RaindProcess& via, const std::string& job,
+                                             uint32_t stages);
+// True when none of `pids` is a live operator process (a pid the OS gave to a process that is
+// no operator, "rainop-" or a python operator, does not count). `why` names the first one left.
+bool OperatorsGone(const std::set<int64_t>& pids, std::string* why);
+
 // --- comparing outputs ---
 
 std::vector<std::string> Sorted(std::vector<std::string> lines);
@@ -80,6 +113,11 @@ struct RunningCounts {
   std::string CheckIncreasing() const;
 };
 RunningCounts ParseRunningCounts(const std::vector<std::string>& lines);
+// "" when `got` is a correct running count output for the final counts `want` (python's
+// "VALUE,N" lines): no malformed line, every value's counts are exactly 1..n in output order
+// (none lost, none twice), and the last count of every value is python's. Else what differs.
+std::string RunningCountsDifference(const std::vector<std::string>& got,
+                                    const std::vector<std::string>& want);
 
 // --- the independent computation ---
 

@@ -991,7 +991,7 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
     CHECK(out[i].value == want[i]);
   }
 
-  const std::string name = std::string("rainstorm/") + kJob + "/task-2-0.ckpt";
+  const std::string name = std::string("rainstorm/") + kJob + "/task-2-0.ckpt.1";
   std::map<std::string, uint64_t> expected = {{"a", 3}, {"b", 2}, {"c", 1}};
   std::map<std::string, uint64_t> state;
   std::string wm_id;

@@ -1,0 +1,511 @@
+// Cluster tests of the stream engine's recovery: jobs keep their exactly-once results through
+// failures. Each trial starts an attached App 1 (`grep Parking | select OBJECTID,Sign_Type`) or
+// App 2 (`grep -x --column Sign_Post 'Punched Telespar' | count Category`, whose stage 2 is
+// stateful) with 3 tasks per stage on a fresh cluster of 6 raind (node 0 is the leader and hosts
+// no task, so it and the sink survive), rate-limited to run ~4.5 s over the Champaign export,
+// and about 1.5 s in breaks it: SIGKILLs worker nodes, `rainctl kill_task` on one operator, or a
+// second crash while the first is being recovered. The console (the attached rainctl's stdout)
+// and the HyDFS destination must then equal the failure-free run and python's computation
+// (tests/harness/stream.h): nothing lost, nothing twice, every running count 1..n. The leader's
+// log and `job status`/`list_tasks` must show the rebuilds; afterwards no operator process of
+// the job is left and every surviving raind runs. Without exactly-once a crash leaves the job
+// done with a note that results may be off.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/harness/checks.h"
+#include "tests/harness/hydfs.h"
+#include "tests/harness/raind_process.h"
+#include "tests/harness/stream.h"
+
+#ifndef RS_SOURCE_ROOT
+#error "tests/cluster/meson.build passes RS_SOURCE_ROOT"
+#endif
+
+namespace rs::harness {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// 6 nodes: the leader and 5 workers, so two crashes leave 3 workers for 6 tasks.
+constexpr size_t kNodes = 6;
+constexpr int kTasks = 3;
+constexpr uint32_t kStages = 2;
+// The failure-free job runs this long (the input rate is set from the file's length) and the
+// failure strikes this far into it.
+constexpr double kJobSeconds = 4.5;
+constexpr auto kIntoJob = 1500ms;
+// A job ends within seconds of its input even after a rebuild: failure detection (~2 s), a
+// task restart, its checkpoint read and the replay. This bounds a stuck one.
+constexpr auto kJobDeadline = 50s;
+constexpr auto kStartDeadline = 20s;
+constexpr auto kCleanupDeadline = 15s;
+
+const std::string kSampleLocal = std::string(RS_SOURCE_ROOT) + "/datasets/traffic_signs_sample.csv";
+const std::string kChampaignLocal =
+    std::string(RS_SOURCE_ROOT) + "/../shared/datasets/traffic-signs-champaign/Traffic_Signs.csv";
+const std::string kSrc = "data/signs.csv";  // HyDFS name of whichever is used
+
+// The input: the Champaign export, or the repo sample (with a warning) when it is missing.
+const std::string& InputLocal() {
+  static const std::string path = fs::is_regular_file(kChampaignLocal) ? kChampaignLocal
+                                                                       : kSampleLocal;
+  return path;
+}
+
+// INPUT_RATE (tuples/s over all stage-1 tasks) for a ~kJobSeconds job over the input.
+uint64_t InputRate() {
+  auto data = ReadLocal(InputLocal());
+  REQUIRE_OK(data.status());
+  uint64_t lines = std::count(data->begin(), data->end(), '\n');
+  return std::max<uint64_t>(10, static_cast<uint64_t>(lines / kJobSeconds));
+}
+
+struct App {
+  std::string name;
+  std::string stage1, stage2;  // each one quoted word of the spec form
+  std::vector<std::string> oracle;
+  bool counts;  // App 2: running counts
+};
+
+App App1() {
+  return {"app1", "grep Parking", "select OBJECTID,Sign_Type",
+          {"select", InputLocal(), "OBJECTID,Sign_Type", "Parking"}, false};
+}
+
+App App2() {
+  return {"app2", "grep -x --column Sign_Post 'Punched Telespar'", "count Category",
+          {"count", InputLocal(), "Category", "-x", "--column", "Sign_Post", "Punched Telespar"},
+          true};
+}
+
+// `RainStorm 2 3 STAGE1 STAGE2 SRC DEST EO false RATE 0 0`, attached through the leader (which
+// no failure touches, so the console survives every failure).
+std::vector<std::string> SpecArgs(const App& app, const std::string& dest, bool eo,
+                                  uint64_t rate) {
+  return {"RainStorm",         "2",   std::to_string(kTasks), app.stage1, app.stage2, kSrc, dest,
+          eo ? "true" : "false", "false", std::to_string(rate), "0",        "0"};
+}
+
+std::string Dest(const std::string& what) {
+  static int n = 0;
+  return "out/" + std::to_string(++n) + "-" + what;
+}
+
+// The value of `key=` in a key=value log line ("" when absent; a quoted value without quotes).
+std::string LogField(const std::string& line, const std::string& key) {
+  size_t at = line.find(" " + key + "=");
+  if (at == std::string::npos) return "";
+  size_t start = at + key.size() + 2;
+  if (start < line.size() && line[start] == '"') {
+    size_t end = line.find('"', start + 1);
+    return line.substr(start + 1, end == std::string::npos ? end : end - start - 1);
+  }
+  size_t end = line.find(' ', start);
+  return line.substr(start, end == std::string::npos ? end : end - start);
+}
+
+// The leader's `event=task_rescheduled` lines of `job`.
+std::vector<std::string> Rescheduled(Cluster& c, const std::string& job) {
+  return LogLinesWith(c.node(0), {"event=task_rescheduled", "job=" + job + " "});
+}
+
+// One cluster: the leader (node 0) and workers, every node on the HyDFS ring, the input stored.
+class RecoveryCluster {
+ public:
+  explicit RecoveryCluster(std::vector<std::string> more = {}) : c_(kNodes, Args(more)) {
+    RequireOperatorsBuilt();
+    REQUIRE_OK(StartHydfs(c_));
+    if (InputLocal() == kSampleLocal) {
+      WARN(kChampaignLocal << " is missing: the repo sample stands in (a short job)");
+    }
+    REQUIRE_OK(HydfsCreate(c_.node(0), InputLocal(), kSrc).status());
+  }
+
+  Cluster& c() { return c_; }
+
+  // python's output for `app`.
+  std::vector<std::string> Want(const App& app) {
+    auto want = Oracle(c_.dir(), app.oracle);
+    REQUIRE_OK(want.status());
+    REQUIRE(!want.empty());
+    return *want;
+  }
+
+  // A running node other than the leader (to read files through), else the leader.
+  RaindProcess& Reader() {
+    for (size_t i = 1; i < c_.size(); ++i) {
+      if (c_.node(i).Running()) return c_.node(i);
+    }
+    return c_.node(0);
+  }
+
+  // The node process whose member id is `id` (nullptr when none runs it).
+  RaindProcess* Node(const std::string& id) { return NodeWithId(c_, id); }
+
+ private:
+  // Log shipping off: it only adds HyDFS traffic.
+  static std::vector<std::string> Args(const std::vector<std::string>& more) {
+    std::vector<std::string> args = {"--set", "log_ship_interval_ms=0"};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
+
+  // raind finds the built-in operators beside its build tree.
+  static void RequireOperatorsBuilt() {
+    auto raind = RaindBinary();
+    REQUIRE_OK(raind.status());
+    fs::path dir = fs::path(*raind).parent_path().parent_path() / "operators" / "builtin";
+    for (const char* op : {"rainop-grep", "rainop-select", "rainop-count"}) {
+      INFO((dir / op).string() << " is missing: build everything first (ninja -C BUILD)");
+      REQUIRE(access((dir / op).c_str(), X_OK) == 0);
+    }
+  }
+
+  Cluster c_;
+};
+
+void RequireSameLines(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                      const std::string& what) {
+  std::string diff = MultisetDifference(got, want);
+  INFO(what << ": " << diff);
+  REQUIRE(diff.empty());
+}
+
+void RequireCounts(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                   const std::string& what) {
+  std::string diff = RunningCountsDifference(got, want);
+  INFO(what << ": " << diff);
+  REQUIRE(diff.empty());
+}
+
+// What a trial saw of its job.
+struct Trial {
+  std::string job;
+  JobRun run;
+  std::vector<TaskEntry> before;      // the tasks when the failure struck
+  std::vector<TaskEntry> after;       // the tasks once the job ended
+  std::set<int64_t> pids;             // every operator pid list_tasks showed meanwhile
+  std::vector<std::string> console;   // the attached rainctl's lines
+  std::vector<std::string> dest;      // the destination's lines
+  Json status;                        // job status once ended
+};
+
+// The failure a trial injects once the job has run kIntoJob; it gets the tasks of that moment.
+using Failure = std::function<void(RecoveryCluster&, const Trial&)>;
+
+// Runs `app` attached through the leader at `rate` (0: unlimited), strikes with `failure` (when
+// given) kIntoJob after the job runs, waits for the end, and checks what holds for every job
+// that ended done: the console equals the destination, job status counts them, no operator
+// process is left, every surviving raind runs and sees the others alive.
+Trial RunTrial(RecoveryCluster& rc, const App& app, bool eo, uint64_t rate,
+               const Failure& failure) {
+  Cluster& c = rc.c();
+  Trial t;
+  std::string dest = Dest(app.name);
+  Subprocess ctl;
+  REQUIRE_OK(StartAttachedJob(c.node(0), SpecArgs(app, dest, eo, rate), &ctl));
+  auto gather = [&](std::string* why) {
+    auto tasks = OperatorTasks(c.node(0), t.job, kStages);
+    if (!tasks.ok()) {
+      *why = tasks.status().ToString();
+      return false;
+    }
+    for (const auto& e : *tasks) {
+      if (e.pid > 0) t.pids.insert(e.pid);
+    }
+    return true;
+  };
+  if (failure) {
+    REQUIRE_EVENTUALLY(kStartDeadline, [&](std::string* why) {
+      if (!ctl.Running()) {
+        *why = "rainctl exited";
+        return true;
+      }
+      t.job = FindJobWriting(c.node(0), dest, "running", why);
+      return !t.job.empty();
+    });
+    INFO("rainctl: " << ctl.Stderr());
+    REQUIRE(!t.job.empty());
+    TimePoint running = Clock::now();
+    std::this_thread::sleep_until(running + kIntoJob);
+    auto tasks = OperatorTasks(c.node(0), t.job, kStages);
+    REQUIRE_OK(tasks.status());
+    REQUIRE(tasks->size() == kStages * kTasks);
+    t.before = *tasks;
+    for (const auto& e : t.before) t.pids.insert(e.pid);
+    {
+      std::string why;
+      INFO("the job ended before the failure: rate too high? " << why);
+      REQUIRE(JobIn(c.node(0), t.job, {"running"}, &why));
+    }
+    failure(rc, t);
+    // Until the attached rainctl ends, note every operator pid the job shows (rebuilt runs too).
+    REQUIRE_EVENTUALLY(kJobDeadline, [&](std::string* why) {
+      gather(why);
+      *why = "rainctl still runs";
+      return !ctl.Running();
+    });
+  }
+  t.run = FinishAttachedJob(ctl, t.job, kJobDeadline);
+  t.job = t.run.job;
+  INFO("job " << t.job << ": " << t.run.result.Describe());
+  REQUIRE(!t.job.empty());
+  REQUIRE(t.run.result.code() == 0);
+  REQUIRE(t.run.result.err.find("job " + t.job + " done") != std::string::npos);
+  t.console = t.run.Lines();
+  auto file = HydfsCat(rc.Reader(), dest);
+  REQUIRE_OK(file.status());
+  t.dest = SplitLines(*file);
+  RequireSameLines(t.dest, t.console, "destination " + dest + " vs console");
+  auto status = JobStatus(c.node(0), t.job);
+  REQUIRE_OK(status.status());
+  t.status = *status;
+  CHECK(t.status["state"].Str() == "done");
+  CHECK(t.status["output_lines"].Uint() == t.console.size());
+  auto after = OperatorTasks(c.node(0), t.job, kStages);
+  REQUIRE_OK(after.status());
+  t.after = *after;
+  for (const auto& e : t.after) t.pids.insert(e.pid);
+  t.pids.erase(0);
+  REQUIRE_EVENTUALLY(kCleanupDeadline,
+                     [&](std::string* why) { return OperatorsGone(t.pids, why); });
+  std::vector<RaindProcess*> running = c.Running();
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (!c.node(i).Running()) continue;
+    INFO(c.node(i).name() << " (" << c.node(i).Id() << ") answers");
+    CHECK(ListMem(c.node(i).ControlAddress()).ok());
+  }
+  REQUIRE_EVENTUALLY(kConvergeDeadline,
+                     [&](std::string* why) { return AllAlive(running, why); });
+  return t;
+}
+
+// The exact result: equal to the failure-free run and to python (App 2: running counts 1..n on
+// the console and in the destination, in order).
+void RequireExact(const App& app, const Trial& t, const std::vector<std::string>& baseline,
+                  const std::vector<std::string>& want) {
+  RequireSameLines(t.console, baseline, "console vs the failure-free run");
+  if (app.counts) {
+    RequireCounts(t.console, want, "console vs python");
+    RequireCounts(t.dest, want, "destination vs python");
+  } else {
+    RequireSameLines(t.console, want, "console vs python");
+  }
+}
+
+// The failure-free run (unlimited rate): python's output.
+std::vector<std::string> Baseline(RecoveryCluster& rc, const App& app,
+                                  const std::vector<std::string>& want) {
+  INFO("failure-free run of " << app.name);
+  Trial t = RunTrial(rc, app, true, 0, nullptr);
+  if (app.counts) {
+    RequireCounts(t.console, want, "failure-free console vs python");
+  } else {
+    RequireSameLines(t.console, want, "failure-free console vs python");
+  }
+  CHECK(t.status["rebuilds"].Uint() == 0);
+  return t.console;
+}
+
+// Every task that ran on a node of `killed` when the failure struck was rescheduled (leader
+// log) away from it and runs a later incarnation elsewhere.
+void RequireRescheduledFrom(RecoveryCluster& rc, const Trial& t,
+                            const std::set<std::string>& killed) {
+  std::vector<std::string> lines = Rescheduled(rc.c(), t.job);
+  INFO("leader's task_rescheduled lines:\n" << Join(lines));
+  for (const auto& e : t.before) {
+    if (!killed.count(e.node)) continue;
+    CAPTURE(e.Name(), e.node);
+    bool logged = false;
+    for (const auto& l : lines) {
+      logged |= LogField(l, "task") == e.Name() && LogField(l, "old_node") == e.node;
+    }
+    CHECK(logged);
+    for (const auto& a : t.after) {
+      if (a.stage != e.stage || a.task != e.task) continue;
+      CHECK(a.incarnation >= 2);
+      CHECK(!killed.count(a.node));
+    }
+  }
+  CHECK(t.status["rebuilds"].Uint() >= 1);
+}
+
+// SIGKILLs the node with member id `id`; returns the id.
+std::string KillNode(RecoveryCluster& rc, const std::string& id) {
+  RaindProcess* n = rc.Node(id);
+  INFO("no running node has id " << id);
+  REQUIRE(n != nullptr);
+  REQUIRE(n != &rc.c().node(0));
+  n->Kill();
+  return id;
+}
+
+// The tasks' nodes, stage-`stage` tasks' first (by task index from `offset`), then the others:
+// the candidates for a crash.
+std::vector<std::string> NodesByStage(const std::vector<TaskEntry>& tasks, uint32_t stage,
+                                      size_t offset) {
+  std::vector<std::string> first, rest;
+  auto add = [](std::vector<std::string>& v, const std::string& id) {
+    if (std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
+  };
+  for (size_t k = 0; k < tasks.size(); ++k) {
+    const TaskEntry& e = tasks[(k + offset) % tasks.size()];
+    add(e.stage == stage ? first : rest, e.node);
+  }
+  for (const auto& id : rest) add(first, id);
+  return first;
+}
+
+TEST_CASE("two workers crash mid-job, one with a stage-2 task: the output is exact",
+          "[stream-recover-kill2]") {
+  for (const App& app : {App1(), App2()}) {
+    std::vector<std::string> baseline;
+    for (int trial = 0; trial < 2; ++trial) {
+      CAPTURE(app.name, trial);
+      RecoveryCluster rc;
+      std::vector<std::string> want = rc.Want(app);
+      if (baseline.empty()) baseline = Baseline(rc, app, want);
+      std::set<std::string> killed;
+      Trial t = RunTrial(rc, app, true, InputRate(), [&](RecoveryCluster& r, const Trial& now) {
+        // A stage-2 task's node (a different task each trial), then a node with a stage-1 task.
+        std::vector<std::string> nodes = NodesByStage(now.before, 2, 3 + trial);
+        REQUIRE(nodes.size() >= 2);
+        std::string other;
+        for (const auto& e : now.before) {
+          if (e.stage == 1 && e.node != nodes[0] && other.empty()) other = e.node;
+        }
+        if (other.empty()) other = nodes[1];
+        killed = {KillNode(r, nodes[0]), KillNode(r, other)};
+      });
+      RequireExact(app, t, baseline, want);
+      RequireRescheduledFrom(rc, t, killed);
+    }
+  }
+}
+
+// `rainctl kill_task NODE PID` through the leader on the task (stage, task index).
+std::string KillTask(RecoveryCluster& rc, const Trial& now, uint32_t stage, uint32_t task) {
+  for (const auto& e : now.before) {
+    if (e.stage != stage || e.task != task) continue;
+    CommandResult r = Ctl(rc.c().node(0), {"kill_task", e.node, std::to_string(e.pid)});
+    INFO(r.Describe());
+    REQUIRE(r.code() == 0);
+    REQUIRE(r.out.find("pid " + std::to_string(e.pid)) != std::string::npos);
+    return e.node;
+  }
+  FAIL("no task " << stage << "." << task);
+  return "";
+}
+
+TEST_CASE("kill_task on a stage-1 task and on a stateful stage-2 task: the output is exact",
+          "[stream-recover-killtask]") {
+  struct Case {
+    App app;
+    uint32_t stage, task;
+  };
+  RecoveryCluster rc;
+  for (const Case& k : {Case{App1(), 1, 1}, Case{App2(), 1, 0}, Case{App2(), 2, 2}}) {
+    CAPTURE(k.app.name, k.stage, k.task);
+    std::vector<std::string> want = rc.Want(k.app);
+    Trial t = RunTrial(rc, k.app, true, InputRate(), [&](RecoveryCluster& r, const Trial& now) {
+      KillTask(r, now, k.stage, k.task);
+    });
+    // python's output is the failure-free run's (stream-recover-kill2 runs both).
+    RequireExact(k.app, t, want, want);
+    CHECK(t.status["rebuilds"].Uint() == 1);
+    std::vector<std::string> lines = Rescheduled(rc.c(), t.job);
+    INFO("leader's task_rescheduled lines:\n" << Join(lines));
+    REQUIRE(lines.size() == 1);
+    const std::string name = std::to_string(k.stage) + "." + std::to_string(k.task);
+    CHECK(LogField(lines[0], "task") == name);
+    CHECK(LogField(lines[0], "incarnation") == "2");
+    // Restarted in place: its node is alive.
+    CHECK(LogField(lines[0], "new_node") == LogField(lines[0], "old_node"));
+    for (const auto& e : t.after) {
+      CAPTURE(e.Name());
+      CHECK(e.incarnation == (e.Name() == name ? 2u : 1u));
+    }
+  }
+}
+
+TEST_CASE("a second crash while the first is being recovered: the output is exact",
+          "[stream-recover-double]") {
+  for (const App& app : {App2(), App1()}) {
+    CAPTURE(app.name);
+    RecoveryCluster rc;
+    std::vector<std::string> want = rc.Want(app);
+    std::set<std::string> killed;
+    Trial t = RunTrial(rc, app, true, InputRate(), [&](RecoveryCluster& r, const Trial& now) {
+      std::vector<std::string> nodes = NodesByStage(now.before, 2, 0);
+      killed.insert(KillNode(r, nodes[0]));
+      // As soon as the leader rescheduled a task, crash where it went (when that is a worker)
+      // or another worker with a task: the rebuilt task is reading its checkpoint.
+      std::string line;
+      auto seen = Eventually(
+          [&](std::string* why) {
+            auto lines = Rescheduled(r.c(), now.job);
+            *why = "no task_rescheduled yet";
+            if (lines.empty()) return false;
+            line = lines[0];
+            return true;
+          },
+          kJobDeadline, 20ms);
+      INFO("waited " << seen.ToString());
+      REQUIRE(seen.ok);
+      std::string second = LogField(line, "new_node");
+      RaindProcess* n = r.Node(second);
+      if (n == nullptr || n == &r.c().node(0) || killed.count(second)) {
+        second.clear();
+        for (const auto& id : nodes) {
+          if (!killed.count(id)) {
+            second = id;
+            break;
+          }
+        }
+      }
+      REQUIRE(!second.empty());
+      killed.insert(KillNode(r, second));
+    });
+    RequireExact(app, t, want, want);
+    RequireRescheduledFrom(rc, t, killed);
+  }
+}
+
+TEST_CASE("without exactly-once a crash still ends the job done, with a note on the results",
+          "[stream-recover-eo-off]") {
+  RecoveryCluster rc;
+  const App app = App1();
+  std::vector<std::string> want = rc.Want(app);
+  std::set<std::string> killed;
+  Trial t = RunTrial(rc, app, false, InputRate(), [&](RecoveryCluster& r, const Trial& now) {
+    killed.insert(KillNode(r, NodesByStage(now.before, 2, 1)[0]));
+  });
+  std::string note = t.status["note"].Str();
+  INFO("note: " << note);
+  CHECK(note.find("lost or repeated") != std::string::npos);
+  CHECK(t.status["rebuilds"].Uint() >= 1);
+  // Lost or repeated, but no line that python does not have.
+  std::set<std::string> allowed(want.begin(), want.end());
+  for (const auto& l : t.console) {
+    INFO("console line '" << l << "' is not in python's output");
+    CHECK(allowed.count(l));
+  }
+  // A failure-free job on the same cluster has no note.
+  Trial clean = RunTrial(rc, app, false, 0, nullptr);
+  CHECK(clean.status["note"].Str().empty());
+  RequireSameLines(clean.console, want, "failure-free console vs python");
+}
+
+}  // namespace
+}  // namespace rs::harness
