@@ -162,7 +162,10 @@ class RecoveryBench:
         owned = victim_task["task"]
         mine = [(t, l) for t, l in arrivals
                 if stable_hash64(l.split(",", 1)[0].encode()) % self.args.tasks == owned]
-        resumed = next((t - kill_at for t, l in mine if t > kill_at), None)
+        # Lines already in flight at the kill still arrive: output resumes with the first line
+        # of the victim's users after the failure was detected.
+        since = kill_at + (detection or 0)
+        resumed = next((t - kill_at for t, l in mine if t > since), None)
         before = sum(1 for t, _ in arrivals if kill_at - 1.0 <= t < kill_at)
         back = None
         times = [t for t, _ in arrivals if t > kill_at]

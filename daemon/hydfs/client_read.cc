@@ -11,6 +11,11 @@
 #include "shared/wire/fields.h"
 
 namespace rs::hydfs {
+
+namespace {
+// After a read quorum answered, how long the other replicas may still answer.
+constexpr auto kReadGrace = std::chrono::milliseconds(100);
+}  // namespace
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("hydfs"); }
@@ -45,9 +50,11 @@ Status PreadAll(int fd, char* out, size_t n, uint64_t offset) {
 
 void HydfsService::CollectManifests(
     const std::string& name, const std::vector<RingNode>& nodes,
-    std::function<void(std::vector<std::optional<Manifest>>, std::vector<bool>)> done) {
+    std::function<void(std::vector<std::optional<Manifest>>, std::vector<bool>)> done,
+    size_t read_quorum) {
   struct Acc {
-    size_t pending = 0;
+    size_t pending = 0, heard = 0;
+    bool finished = false;
     std::vector<std::optional<Manifest>> copies;
     std::vector<bool> answered;
   };
@@ -59,6 +66,11 @@ void HydfsService::CollectManifests(
     done({}, {});
     return;
   }
+  auto finish = [acc, done] {
+    if (acc->finished) return;
+    acc->finished = true;
+    done(acc->copies, acc->answered);
+  };
   for (size_t i = 0; i < nodes.size(); ++i) {
     rpc_->Call(
         nodes[i].rpc_endpoint(), wire::MsgType::kHydfsManifest,
@@ -68,7 +80,8 @@ void HydfsService::CollectManifests(
           pk.pack(name);
         },
         std::chrono::milliseconds(options_.rpc_timeout_ms),
-        [acc, i, done](Result<wire::Envelope> reply) {
+        [this, acc, i, finish, read_quorum](Result<wire::Envelope> reply) {
+          if (acc->finished) return;
           if (reply.ok()) {
             auto payload = wire::ReplyPayload(*reply);
             if (payload.ok()) {
@@ -81,7 +94,10 @@ void HydfsService::CollectManifests(
               acc->answered[i] = true;
             }
           }
-          if (--acc->pending == 0) done(std::move(acc->copies), std::move(acc->answered));
+          if (acc->answered[i] && ++acc->heard == read_quorum && acc->pending > 1) {
+            loop_.AddTimer(kReadGrace, finish);
+          }
+          if (--acc->pending == 0) finish();
         });
   }
 }
@@ -128,6 +144,10 @@ void HydfsService::StartGet(GetPtr op) {
     FinishGet(*op, Status::Unavailable("no HyDFS node is on the ring"));
     return;
   }
+  // Any replicas - write_quorum + 1 answers meet every acknowledged write (read-my-writes).
+  size_t read_quorum = options_.replicas >= options_.write_quorum
+                           ? options_.replicas - options_.write_quorum + 1
+                           : 1;
   CollectManifests(
       op->name, replicas,
       [this, op, replicas](std::vector<std::optional<Manifest>> copies,
@@ -161,7 +181,8 @@ void HydfsService::StartGet(GetPtr op) {
         op->plan.holders.clear();
         op->sources = std::move(holders);
         GetPlanned(op);
-      });
+      },
+      read_quorum);
 }
 
 void HydfsService::GetPlanned(GetPtr op) {

@@ -179,10 +179,14 @@ class HydfsService {
   void PumpCacheRead(GetOp& op);
   void OnGetFrame(GetOp& op, transport::StreamMsg& msg);
   void FinishGet(GetOp& op, Status status);
-  // Collects the manifests of `name` from `nodes` (nullopt: no copy or no answer).
+  // Collects the manifests of `name` from `nodes` (nullopt: no copy or no answer). With
+  // `read_quorum` > 0, answers once that many replicas answered and the others stayed silent
+  // for kReadGrace more (a read needs only a quorum that meets every write quorum; waiting for a
+  // dead replica's RPC deadline would stall reads right after a failure).
   void CollectManifests(
       const std::string& name, const std::vector<RingNode>& nodes,
-      std::function<void(std::vector<std::optional<Manifest>>, std::vector<bool> answered)> done);
+      std::function<void(std::vector<std::optional<Manifest>>, std::vector<bool> answered)> done,
+      size_t read_quorum = 0);
 
   // --- merge and repair (reconcile.cc) ---
   // Makes every reachable replica of `name` hold the merged order; `extra` (a copy held by this

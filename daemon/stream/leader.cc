@@ -799,6 +799,7 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
     c.argv = job->spec.stages[stage - 1];
     c.incarnation = ++slot->incarnation;
     c.recover = job->spec.exactly_once;
+    c.ckpt_gen_hint = slot->report.ckpt_gen;
     uint32_t stages = static_cast<uint32_t>(job->spec.stages.size());
     uint32_t tasks = job->spec.tasks;
     c.upstreams = stage == 1 ? (job->spec.live ? 1 : 0) : tasks;

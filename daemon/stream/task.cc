@@ -266,6 +266,7 @@ struct Task::Impl {
     r.stage = cfg.stage;
     r.task = cfg.task;
     r.incarnation = cfg.incarnation;
+    r.ckpt_gen = ckpt_gen;
     r.node = env.node_id;
     r.pid = op ? op->pid() : ::getpid();
     r.op = cfg.is_sink() ? "(sink)" : (op ? op->ready().name : "");
@@ -1165,9 +1166,45 @@ struct Task::Impl {
   }
 
   // ---- recovery from the last checkpoint in HyDFS ----
+  // Blocking HyDFS read for recovery; NotFound passes through.
+  Result<std::string> ReadWhole(const std::string& name) {
+    auto res = std::make_shared<AsyncResult>();
+    env.hydfs_get(name, [res](Result<std::string> r) {
+      std::lock_guard<std::mutex> lock(res->mu);
+      res->done = true;
+      res->status = r.status();
+      if (r.ok()) res->data = std::move(*r);
+    });
+    TimePoint deadline = Clock::now() + kHydfsTimeout;
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(res->mu);
+        if (res->done) break;
+      }
+      if (t->stop_.load()) return Status::Unavailable("stopped");
+      if (Clock::now() > deadline) return Status::Timeout("reading " + name);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::lock_guard<std::mutex> lock(res->mu);
+    if (!res->status.ok()) return res->status;
+    return std::move(res->data);
+  }
+
   Status Recover() {
-    // The newest generation of the checkpoint file.
-    if (env.hydfs_list) {
+    // The newest generation of the checkpoint file: the failed run's last reported one (or the
+    // one after it, should it have rolled over since), else a listing.
+    std::optional<std::string> found;
+    for (uint64_t g : {cfg.ckpt_gen_hint + 1, cfg.ckpt_gen_hint}) {
+      if (g == 0 || cfg.ckpt_gen_hint == 0) break;
+      auto data = ReadWhole(CheckpointPrefix() + std::to_string(g));
+      if (data.ok()) {
+        ckpt_gen = g;
+        found = std::move(*data);
+        break;
+      }
+      if (data.status().code() != StatusCode::kNotFound) return data.status();
+    }
+    if (!found && env.hydfs_list) {
       auto names = std::make_shared<std::pair<std::mutex, std::optional<Result<std::vector<std::string>>>>>();
       env.hydfs_list(CheckpointPrefix(), [names](Result<std::vector<std::string>> r) {
         std::lock_guard<std::mutex> lock(names->first);
@@ -1198,33 +1235,19 @@ struct Task::Impl {
       }
       ckpt_gen = newest;
     }
-    auto res = std::make_shared<AsyncResult>();
-    env.hydfs_get(CheckpointName(), [res](Result<std::string> r) {
-      std::lock_guard<std::mutex> lock(res->mu);
-      res->done = true;
-      res->status = r.status();
-      if (r.ok()) res->data = std::move(*r);
-    });
-    TimePoint deadline = Clock::now() + kHydfsTimeout;
-    while (true) {
-      {
-        std::lock_guard<std::mutex> lock(res->mu);
-        if (res->done) break;
+    if (!found) {
+      auto data = ReadWhole(CheckpointName());
+      if (data.status().code() == StatusCode::kNotFound) {
+        TaskLog("event=task_recovered checkpoint=none (starting over; upstream replays all)");
+        return Status::Ok();
       }
-      if (t->stop_.load()) return Status::Unavailable("stopped");
-      if (Clock::now() > deadline) return Status::Timeout("reading " + CheckpointName());
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (!data.ok()) return data.status();
+      found = std::move(*data);
     }
-    std::lock_guard<std::mutex> lock(res->mu);
-    if (res->status.code() == StatusCode::kNotFound) {
-      TaskLog("event=task_recovered checkpoint=none (starting over; upstream replays all)");
-      return Status::Ok();
-    }
-    if (!res->status.ok()) return res->status;
     ckpt_created = true;
-    ckpt_file_bytes = res->data.size();
+    ckpt_file_bytes = found->size();
     // The last complete record wins (a torn tail is ignored).
-    const std::string& b = res->data;
+    const std::string& b = *found;
     size_t off = 0, last = std::string::npos, last_len = 0, records = 0;
     while (off + 4 <= b.size()) {
       uint32_t len = (static_cast<uint32_t>(static_cast<uint8_t>(b[off])) << 24) |

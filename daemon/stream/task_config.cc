@@ -9,9 +9,11 @@ std::string TaskConfig::name() const {
 }
 
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
-  pk.pack_map(25);
+  pk.pack_map(26);
   pk.pack("recover");
   pk.pack(c.recover);
+  pk.pack("ckpt_gen_hint");
+  pk.pack_uint64(c.ckpt_gen_hint);
   pk.pack("job");
   pk.pack(c.job);
   pk.pack("stage");
@@ -117,6 +119,7 @@ Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
   c.exactly_once = r.Bool("exactly_once");
   c.incarnation = r.Uint("incarnation");
   c.recover = r.BoolOr("recover", false);
+  c.ckpt_gen_hint = r.UintOr("ckpt_gen_hint", 0);
   if (!ReadStrings(r.Get("src_files"), &c.src_files)) {
     r.Fail("task config: src_files is not a list of strings");
   }
@@ -164,7 +167,9 @@ const char* TaskStateName(TaskState s) {
 }
 
 void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
-  pk.pack_map(22);
+  pk.pack_map(23);
+  pk.pack("ckpt_gen");
+  pk.pack_uint64(r.ckpt_gen);
   pk.pack("incarnation");
   pk.pack_uint64(r.incarnation);
   pk.pack("injected");
@@ -228,6 +233,7 @@ Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
   r.duplicates = f.UintOr("duplicates", 0);
   r.injected = f.UintOr("injected", 0);
   r.incarnation = f.UintOr("incarnation", 0);
+  r.ckpt_gen = f.UintOr("ckpt_gen", 0);
   r.resent_frames = f.UintOr("resent_frames", 0);
   r.rate_in = f.Get("rate_in") ? f.Double("rate_in") : 0;
   r.rate_out = f.Get("rate_out") ? f.Double("rate_out") : 0;

@@ -26,6 +26,7 @@ struct TaskConfig {
   // A rebuilt task: restore the last checkpoint from HyDFS (state, watermarks, outputs not yet
   // durable downstream) before anything else.
   bool recover = false;
+  uint64_t ckpt_gen_hint = 0;  // the checkpoint generation the failed run last reported
 
   // Input. Stage 1 reads partition `task` of `src_files` (HyDFS names, in order) unless `live`;
   // every other task (and live stage 1) reads `upstreams` channels until each has ended.
@@ -71,6 +72,7 @@ struct TaskReport {
   std::string reason;  // why it failed
   uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0;
   uint64_t injected = 0;  // tuples re-sent on purpose by stream_test_duplicate_every
+  uint64_t ckpt_gen = 0;  // the checkpoint file generation being written
   uint64_t resent_frames = 0;
   double rate_in = 0, rate_out = 0;  // tuples/s over the last second
   // Sink only: output progress and source-to-sink latency.
