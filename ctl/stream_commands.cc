@@ -220,13 +220,16 @@ void PrintTasks(const msgpack::object& p) {
     std::printf("no tasks\n");
     return;
   }
-  Table t({"JOB", "STAGE", "TASK", "NODE", "PID", "OP", "LOG", "STATE", "IN/S", "OUT/S",
+  Table t({"JOB", "STAGE", "TASK", "RUN", "NODE", "PID", "OP", "LOG", "STATE", "IN/S", "OUT/S",
            "TUPLES_IN", "TUPLES_OUT", "DUPS"},
-          {false, true, true, false, true, false, false, false, true, true, true, true, true});
+          {false, true, true, true, false, true, false, false, false, true, true, true, true,
+           true});
   std::vector<std::string> reasons;
   for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
     const msgpack::object& e = tasks->via.array.ptr[i];
-    t.Row({Str(e, "job"), Str(e, "stage"), Str(e, "task"), Str(e, "node"), Str(e, "pid"),
+    // RUN: the task's incarnation (2 and up after a restart or a move).
+    std::string run = Uint(e, "incarnation") == 0 ? "-" : std::to_string(Uint(e, "incarnation"));
+    t.Row({Str(e, "job"), Str(e, "stage"), Str(e, "task"), run, Str(e, "node"), Str(e, "pid"),
            Text(e, "op"), Str(e, "log"), Str(e, "state"), Rate(Number(e, "rate_in")),
            Rate(Number(e, "rate_out")), std::to_string(Uint(e, "tuples_in")),
            std::to_string(Uint(e, "tuples_out")), std::to_string(Uint(e, "duplicates"))});
