@@ -16,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <set>
 #include <string>
@@ -50,6 +51,7 @@ constexpr auto kIntoJob = 1500ms;
 constexpr auto kJobDeadline = 50s;
 constexpr auto kStartDeadline = 20s;
 constexpr auto kCleanupDeadline = 15s;
+constexpr int64_t kPromptRecoveryMs = 20000;
 
 const std::string kSampleLocal = std::string(RS_SOURCE_ROOT) + "/datasets/traffic_signs_sample.csv";
 const std::string kChampaignLocal =
@@ -202,6 +204,7 @@ struct Trial {
   std::vector<std::string> console;   // the attached rainctl's lines
   std::vector<std::string> dest;      // the destination's lines
   Json status;                        // job status once ended
+  int64_t after_failure_ms = 0;       // from the failure to the end of the attached rainctl
 };
 
 // The failure a trial injects once the job has run kIntoJob; it gets the tasks of that moment.
@@ -249,16 +252,26 @@ Trial RunTrial(RecoveryCluster& rc, const App& app, bool eo, uint64_t rate,
     for (const auto& e : t.before) t.pids.insert(e.pid);
     {
       std::string why;
-      INFO("the job ended before the failure: rate too high? " << why);
-      REQUIRE(JobIn(c.node(0), t.job, {"running"}, &why));
+      bool still_running = JobIn(c.node(0), t.job, {"running"}, &why);
+      INFO("the job must still run when the failure strikes (is the rate too high?): " << why);
+      REQUIRE(still_running);
     }
     failure(rc, t);
+    TimePoint struck = Clock::now();
     // Until the attached rainctl ends, note every operator pid the job shows (rebuilt runs too).
     REQUIRE_EVENTUALLY(kJobDeadline, [&](std::string* why) {
       gather(why);
       *why = "rainctl still runs";
       return !ctl.Running();
     });
+    t.after_failure_ms = ToMillis(Clock::now() - struck);
+    // With exactly-once the job ends a few seconds after the failure (detection ~2 s, the
+    // restart, the checkpoint read, the replay: 3-7 s on 2 cores); 20 s means a channel stalled
+    // until some timeout.
+    if (eo) {
+      INFO("job " << t.job << " ended " << t.after_failure_ms << " ms after the failure");
+      CHECK(t.after_failure_ms < kPromptRecoveryMs);
+    }
   }
   t.run = FinishAttachedJob(ctl, t.job, kJobDeadline);
   t.job = t.run.job;
@@ -291,6 +304,12 @@ Trial RunTrial(RecoveryCluster& rc, const App& app, bool eo, uint64_t rate,
   }
   REQUIRE_EVENTUALLY(kConvergeDeadline,
                      [&](std::string* why) { return AllAlive(running, why); });
+  // One line per job for the test log: how long recovery took.
+  std::cerr << "job " << t.job << " (" << app.name << (eo ? "" : ", exactly-once off")
+            << "): done, " << t.console.size() << " lines, rebuilds " << t.status["rebuilds"].Uint()
+            << ", elapsed " << t.status["elapsed_ms"].Uint() << " ms"
+            << (failure ? ", " + std::to_string(t.after_failure_ms) + " ms after the failure" : "")
+            << "\n";
   return t;
 }
 
@@ -508,6 +527,12 @@ TEST_CASE("without exactly-once a crash still ends the job done, with a note on 
   for (const auto& l : t.console) {
     INFO("console line '" << l << "' is not in python's output");
     CHECK(allowed.count(l));
+  }
+  // Known bug (reported): without exactly-once a rebuilt receiver expects seq 1 while its
+  // upstream tasks resend from where the dead one had acknowledged, so they stall until the
+  // 30 s no-ack timeout fails and restarts them. The job still ends done; this only tells.
+  if (t.after_failure_ms > 20000) {
+    WARN("the job took " << t.after_failure_ms << " ms after the crash (the eo-off rewire stall)");
   }
   // A failure-free job on the same cluster has no note.
   Trial clean = RunTrial(rc, app, false, 0, nullptr);
