@@ -53,7 +53,8 @@ std::string UtcStamp() {
 constexpr size_t kMaxInFlight = 4;                   // operator batches pipelined
 constexpr double kSourceLinger = 0.002;
 constexpr size_t kRetainFactor = 16;
-constexpr uint64_t kCheckpointRollBytes = 8u << 20;  // frames kept for replay: at most this many windows              // seconds of input a rate-limited read waits for
+constexpr uint64_t kCheckpointRollBytes = 8u << 20;
+constexpr auto kCheckpointStall = std::chrono::seconds(2);  // frames kept for replay: at most this many windows              // seconds of input a rate-limited read waits for
 constexpr size_t kMaxFrameBytes = 256u << 10;        // an output frame is cut at this size
 constexpr uint64_t kSinkFlushBytes = 4u << 20;       // the sink appends at least this often
 constexpr auto kStallTimeout = std::chrono::seconds(30);   // no ack progress: the task fails
@@ -573,6 +574,11 @@ struct Task::Impl {
       ch.ended = false;
     }
     ch.ack_to = h.ack_to;
+    if (!cfg.exactly_once && ch.processed == 0 && ch.next_seq == 1 && h.seq > 1) {
+      // Without exactly-once nothing is replayed: a rebuilt receiver takes the stream from
+      // wherever its sender is (what was in flight is lost, and the job says so).
+      ch.next_seq = h.seq;
+    }
     if (h.seq < ch.next_seq) {
       // Already taken: a resend. Its tuples are duplicates; acknowledge again what is processed.
       duplicates += f.tuples.size();
@@ -1026,14 +1032,28 @@ struct Task::Impl {
   }
   std::string CheckpointName() const { return CheckpointPrefix() + std::to_string(ckpt_gen); }
   uint64_t ckpt_gen = 1, ckpt_file_bytes = 0, ckpt_remove_gen = 0;
+  TimePoint ckpt_started;
 
   void Checkpoint() {
     if (!cfg.exactly_once || cfg.is_sink()) return;  // the sink lives on the leader
     TimePoint now = Clock::now();
     if (ckpt_op) {
       Status s;
-      if (!Finished(ckpt_op, &s)) return;
-      ckpt_op.reset();
+      if (!Finished(ckpt_op, &s)) {
+        if (now - ckpt_started < kCheckpointStall) return;
+        // A HyDFS write can hang on a replica that just failed; a stateful task holds its
+        // outputs (and its inputs' durable acks) until a checkpoint lands, so it must not wait
+        // for that write: a new file generation gets replicas from the current ring.
+        TaskLog("event=checkpoint_stalled file=" + CheckpointName() + " after_ms=" +
+                std::to_string(ToMillis(now - ckpt_started)) + " (writing a new generation)");
+        ckpt_op.reset();
+        if (ckpt_created && ckpt_remove_gen == 0) ckpt_remove_gen = ckpt_gen;
+        ++ckpt_gen;
+        ckpt_created = false;
+        ckpt_file_bytes = 0;
+        last_ckpt = now - ckpt_interval;  // write the new generation now
+      } else {
+        ckpt_op.reset();
       if (s.ok()) {
         ckpt_created = true;
         OnCheckpointDurable();
@@ -1050,6 +1070,7 @@ struct Task::Impl {
         TaskLog("event=checkpoint_failed error=\"" + s.message() + "\"");
         // Our own earlier run created it: append from now on.
         if (s.code() == StatusCode::kAlreadyExists) ckpt_created = true;
+      }
       }
     }
     if (now - last_ckpt < ckpt_interval) return;
@@ -1139,6 +1160,7 @@ struct Task::Impl {
     ckpt_file_bytes += rec.size();
     ++ckpts;
     ckpt_op = StartWrite(!ckpt_created, CheckpointName(), std::move(rec));
+    ckpt_started = now;
     last_ckpt = now;
   }
 

@@ -528,9 +528,8 @@ TEST_CASE("without exactly-once a crash still ends the job done, with a note on 
     INFO("console line '" << l << "' is not in python's output");
     CHECK(allowed.count(l));
   }
-  // Known bug (reported): without exactly-once a rebuilt receiver expects seq 1 while its
-  // upstream tasks resend from where the dead one had acknowledged, so they stall until the
-  // 30 s no-ack timeout fails and restarts them. The job still ends done; this only tells.
+  // Without exactly-once a rebuilt receiver once expected seq 1 while its upstream tasks resent
+  // from where the dead one had acknowledged (a 30 s stall, now fixed). This only tells.
   if (t.after_failure_ms > 20000) {
     WARN("the job took " << t.after_failure_ms << " ms after the crash (the eo-off rewire stall)");
   }
