@@ -751,9 +751,10 @@ TEST_CASE("a live job takes its input from rainsource and ends when rainsource c
   }
 }
 
-// An operator (python3 + msgpack, no SDK) that answers hello, then fails on its first batch
-// holding more than a few tuples' worth: `crash` exits 3, `garbage` writes bytes that are no
-// MessagePack message and keeps reading.
+// An operator (python3 + msgpack, no SDK) that answers hello, then fails on the first batch
+// holding a tuple from past line 60 of the input (`file:line` keys): `crash` exits 3, `garbage`
+// writes bytes that are no MessagePack message and keeps reading. It fails on the same tuple
+// in every run, so the restarts from checkpoints fail too and the job fails in the end.
 std::string BadOperator(Cluster& c, const std::string& kind) {
   std::string path = c.dir() + "/" + kind + ".py";
   std::string body = R"PY(#!/usr/bin/python3
@@ -761,12 +762,17 @@ import sys, msgpack
 kind = sys.argv[1]
 out = sys.stdout.buffer
 seen = 0
+def late(key):
+    try:
+        return int(key.rsplit(':', 1)[1]) > 60
+    except (IndexError, ValueError):
+        return False
 for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=False):
     if msg[0] == 0:
         out.write(msgpack.packb([1, {"name": kind}]))
     elif msg[0] == 2:
         seen += len(msg[1])
-        if seen > 20:
+        if any(late(t[0]) for t in msg[1]):
             if kind == 'crash':
                 print('crashing on purpose after %d tuples' % seen, file=sys.stderr, flush=True)
                 sys.exit(3)
