@@ -302,31 +302,12 @@ struct Task::Impl {
   // ---- source ----
   Status LoadSource() {
     for (const auto& name : cfg.src_files) {
-      auto res = std::make_shared<AsyncResult>();
-      env.hydfs_get(name, [res](Result<std::string> r) {
-        std::lock_guard<std::mutex> lock(res->mu);
-        res->done = true;
-        res->status = r.status();
-        if (r.ok()) res->data = std::move(*r);
-      });
-      TimePoint deadline = Clock::now() + kHydfsTimeout;
-      while (true) {
-        {
-          std::lock_guard<std::mutex> lock(res->mu);
-          if (res->done) break;
-        }
-        if (t->stop_.load()) return Status::Unavailable("stopped");
-        if (Clock::now() > deadline) {
-          return Status::Timeout("reading input file " + name + " from HyDFS");
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      auto data = ReadWhole(name);
+      if (!data.ok()) {
+        return Status(data.status().code(),
+                      "reading input file " + name + ": " + data.status().message());
       }
-      std::lock_guard<std::mutex> lock(res->mu);
-      if (!res->status.ok()) {
-        return Status(res->status.code(),
-                      "reading input file " + name + ": " + res->status.message());
-      }
-      files.push_back(std::move(res->data));
+      files.push_back(std::move(*data));
     }
     // Partition `task` of the concatenation: lines whose first byte lies in
     // [task*S/T, (task+1)*S/T).
