@@ -50,11 +50,11 @@ std::string UtcStamp() {
   return buf;
 }
 
-constexpr size_t kMaxInFlight = 4;                   // operator batches pipelined
-constexpr double kSourceLinger = 0.002;
-constexpr size_t kRetainFactor = 16;
-constexpr uint64_t kCheckpointRollBytes = 8u << 20;
-constexpr auto kCheckpointStall = std::chrono::seconds(2);  // frames kept for replay: at most this many windows              // seconds of input a rate-limited read waits for
+constexpr size_t kMaxInFlight = 4;        // operator batches pipelined
+constexpr double kSourceLinger = 0.002;   // seconds of input a rate-limited read waits for
+constexpr size_t kRetainFactor = 16;      // frames kept for replay: at most this many windows
+constexpr uint64_t kCheckpointRollBytes = 8u << 20;         // a new checkpoint file after this
+constexpr auto kCheckpointStall = std::chrono::seconds(2);  // ... or when a write hangs this long
 constexpr size_t kMaxFrameBytes = 256u << 10;        // an output frame is cut at this size
 constexpr uint64_t kSinkFlushBytes = 4u << 20;       // the sink appends at least this often
 constexpr auto kStallTimeout = std::chrono::seconds(30);   // no ack progress: the task fails
