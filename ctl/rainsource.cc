@@ -4,17 +4,23 @@
 // (daemon/stream/README.md "Wire" and "rainsource").
 //
 // Channels: one per stage-1 task, exactly like a task's outputs. Frames carry seq 1, 2, ... per
-// channel; the task acknowledges cumulatively on our PULL (`ack_to`). At most `window` frames
-// per channel are unacknowledged; while the next batch's channel is full, stdin is not read
-// (back-pressure reaches the writer of the pipe). A channel that has not acknowledged for
-// kResendAfter gets all its unacknowledged frames again (the task discards seqs it has already
-// processed). Batches go strictly round robin over the channels, up to --batch lines, or fewer
-// after kFlushAfter.
+// channel; the task acknowledges cumulatively on our PULL (`ack_to`): `seq` once processed,
+// `durable` once its HyDFS checkpoint covers it. A frame is kept until it is durable, since a
+// rebuilt task restarts from its checkpoint and needs everything after it again. At most
+// `window` frames per channel are unprocessed and kRetainWindows windows kept; while the next
+// batch's channel is full, stdin is not read (back-pressure reaches the writer of the pipe). A
+// channel that has not acknowledged for kResendAfter gets its unprocessed frames again (the task
+// discards seqs it has already processed). Batches go strictly round robin over the channels, up
+// to --batch lines, or fewer after kFlushAfter.
+// Rebuilds: while a channel makes no progress, job.tasks is asked (every kLookupEvery) for the
+// stage-1 tasks' runs and inboxes; a task with a new run or inbox was rebuilt, so the channel
+// connects to the new inbox and sends every frame that is not durable (the same as a task's
+// stream.rewire).
 // Tuples: key "stdin:LINE" (lines numbered from 1), value the line; with exactly-once, origin
 // the destination task's index and id SourceId(0, LINE), so resent frames are deduplicated;
 // without, origin 0 and an empty id (README "Wire").
 // At end of input (or the first Ctrl-C) every channel gets an `end` frame; rainsource exits once
-// everything, end frames included, is acknowledged.
+// everything, end frames included, is durable at the stage-1 tasks.
 //
 // Exit codes: 0 every line acknowledged; 1 the node refused (unknown job, not live, job failed);
 // 2 usage (bad flags, undecodable --msgpack input); 3 no node answered, or no acknowledgement
@@ -65,6 +71,9 @@ constexpr auto kFlushAfter = std::chrono::milliseconds(5);      // a partial bat
 constexpr auto kResendAfter = std::chrono::milliseconds(1000);  // stream_resend_ms of a task
 constexpr auto kGiveUp = std::chrono::seconds(30);      // no ack progress at all for this long
 constexpr auto kAskJobEvery = std::chrono::seconds(5);  // while stalled: is the job still alive?
+constexpr auto kLookupEvery = std::chrono::seconds(1);  // while a channel is stalled: rebuilt?
+constexpr int kLookupTimeoutMs = 2000;                  // one job.tasks request, at most
+constexpr uint64_t kRetainWindows = 16;  // frames kept until durable: at most this many windows
 constexpr size_t kMaxFrameBytes = 4u << 20;  // a batch is cut at this size, whatever --batch says
 constexpr size_t kReadChunk = 1u << 16;
 constexpr uint64_t kDefaultWindow = 64;  // when job.source names none
@@ -226,13 +235,20 @@ struct Frame {
 // The channel to one stage-1 task.
 struct Channel {
   std::string endpoint;
+  uint64_t run = 0;  // the task's incarnation as the leader reports it (0: not known)
   zmq::socket_t push;
   uint64_t next_seq = 1;
-  uint64_t acked = 0;         // highest seq acknowledged
-  std::deque<Frame> unacked;  // seq order; the first `sent` were handed to ZeroMQ at least once
+  uint64_t acked = 0;    // highest seq processed by the task
+  uint64_t durable = 0;  // highest seq its durable checkpoint covers
+  // Every frame above `durable`, in seq order; the first `sent` were handed to ZeroMQ (since
+  // the last rewire) at least once.
+  std::deque<Frame> kept;
   size_t sent = 0;
-  TimePoint last_heard;  // last ack progress, or when the oldest unacked frame was queued
+  TimePoint last_heard;     // last ack progress, or when the oldest kept frame was queued
+  TimePoint last_progress;  // last ack or durable progress (a stall means: look the task up)
   bool end_queued = false;
+
+  uint64_t unprocessed() const { return next_seq - 1 - acked; }
 };
 
 // The address the job's workers can reach this machine at: the source address of the route
@@ -278,10 +294,15 @@ class Source {
   void SendPending(Channel& c);
   void Resend(Channel& c, TimePoint now);
   void ReceiveAcks(TimePoint now);
-  bool ChannelHasRoom(const Channel& c) const { return c.unacked.size() < window_; }
+  // job.tasks: reconnects each channel whose task has a new run or inbox (rebuilt).
+  void LookupTasks(TimePoint now);
+  Status Rewire(Channel& c, const std::string& endpoint, TimePoint now);
+  bool ChannelHasRoom(const Channel& c) const {
+    return c.unprocessed() < window_ && c.kept.size() < kRetainWindows * window_;
+  }
   size_t Outstanding() const {
     size_t n = 0;
-    for (const auto& c : channels_) n += c.unacked.size();
+    for (const auto& c : channels_) n += c.kept.size();
     return n;
   }
   // job.status while stalled: a job that ended will never acknowledge. Returns an exit code
@@ -305,7 +326,10 @@ class Source {
   uint64_t batch_emit_us_ = 0;
   size_t rr_ = 0;  // the next channel to try
 
-  uint64_t lines_ = 0, frames_ = 0, resent_ = 0, bad_acks_ = 0;
+  transport::SocketOptions push_options_;
+  TimePoint next_lookup_;
+
+  uint64_t lines_ = 0, frames_ = 0, resent_ = 0, bad_acks_ = 0, rewires_ = 0;
 };
 
 Status Source::Setup(int* code) {
@@ -320,6 +344,7 @@ Status Source::Setup(int* code) {
   if (eps == nullptr || eps->type != msgpack::type::ARRAY || eps->via.array.size == 0) {
     return Status::Corruption("job.source reply has no stage-1 endpoints");
   }
+  const msgpack::object* runs = wire::MapGet(p, "incarnations");
   uint64_t window = ctl::Uint(p, "window");
   window_ = window == 0 ? kDefaultWindow : std::min<uint64_t>(window, 1u << 16);
   exactly_once_ = wire::MapGet(p, "exactly_once") == nullptr || ctl::Bool(p, "exactly_once");
@@ -344,9 +369,8 @@ Status Source::Setup(int* code) {
   if (!port.ok()) return port.status();
   ack_to_ = "tcp://" + local + ":" + std::to_string(*port);
 
-  transport::SocketOptions so;
-  so.send_hwm = static_cast<int>(std::min<uint64_t>(window_ * 2 + 16, 1u << 20));
-  so.linger_ms = 0;
+  push_options_.send_hwm = static_cast<int>(std::min<uint64_t>(window_ * 2 + 16, 1u << 20));
+  push_options_.linger_ms = 0;
   channels_.resize(eps->via.array.size);
   TimePoint now = Clock::now();
   for (uint32_t i = 0; i < eps->via.array.size; ++i) {
@@ -356,13 +380,18 @@ Status Source::Setup(int* code) {
       return Status::Corruption("job.source reply: endpoint " + std::to_string(i) +
                                 " is not a string");
     }
-    auto push = transport::MakeSocket(zmq::socket_type::push, so);
+    if (runs != nullptr && runs->type == msgpack::type::ARRAY && i < runs->via.array.size &&
+        runs->via.array.ptr[i].type == msgpack::type::POSITIVE_INTEGER) {
+      c.run = runs->via.array.ptr[i].via.u64;
+    }
+    auto push = transport::MakeSocket(zmq::socket_type::push, push_options_);
     if (!push.ok()) return push.status();
     c.push = std::move(push.value());
     Status connected = transport::Connect(c.push, c.endpoint);
     if (!connected.ok()) return connected;
-    c.last_heard = now;
+    c.last_heard = c.last_progress = now;
   }
+  next_lookup_ = now;
 
   // The run's incarnation: wall-clock microseconds with 8 random low bits. Tasks take a lower
   // incarnation than the one they know for an old run of the sender, so a later run must be
@@ -379,8 +408,8 @@ Status Source::Setup(int* code) {
 }
 
 void Source::QueueFrame(Channel& c, std::string bytes, uint64_t seq) {
-  if (c.unacked.empty()) c.last_heard = Clock::now();
-  c.unacked.push_back(Frame{seq, std::move(bytes)});
+  if (c.kept.empty()) c.last_heard = c.last_progress = Clock::now();
+  c.kept.push_back(Frame{seq, std::move(bytes)});
   ++frames_;
   SendPending(c);
 }
@@ -409,21 +438,71 @@ void Source::FlushBatch() {
 }
 
 void Source::SendPending(Channel& c) {
-  while (c.sent < c.unacked.size()) {
-    if (!transport::TrySend(c.push, c.unacked[c.sent].bytes)) return;  // full: retried later
+  while (c.sent < c.kept.size()) {
+    if (!transport::TrySend(c.push, c.kept[c.sent].bytes)) return;  // full: retried later
     ++c.sent;
   }
 }
 
+// The frames sent and not processed, again (processed ones wait for `durable` only).
 void Source::Resend(Channel& c, TimePoint now) {
-  if (c.sent == 0 || now - c.last_heard < kResendAfter) return;
+  if (c.sent == 0 || c.kept[c.sent - 1].seq <= c.acked || now - c.last_heard < kResendAfter) {
+    return;
+  }
   c.last_heard = now;
-  size_t n = c.sent;
-  c.sent = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!transport::TrySend(c.push, c.unacked[i].bytes)) break;
-    ++c.sent;
+  for (size_t i = 0; i < c.sent; ++i) {
+    if (c.kept[i].seq <= c.acked) continue;
+    if (!transport::TrySend(c.push, c.kept[i].bytes)) break;
     ++resent_;
+  }
+}
+
+Status Source::Rewire(Channel& c, const std::string& endpoint, TimePoint now) {
+  auto push = transport::MakeSocket(zmq::socket_type::push, push_options_);
+  if (!push.ok()) return push.status();
+  Status connected = transport::Connect(push.value(), endpoint);
+  if (!connected.ok()) return connected;
+  c.push = std::move(push.value());  // the old socket closes without lingering
+  c.endpoint = endpoint;
+  // The new run restored its checkpoint: it expects every frame above `durable` again.
+  c.acked = c.durable;
+  resent_ += c.sent;
+  c.sent = 0;
+  c.last_heard = c.last_progress = now;
+  ++rewires_;
+  SendPending(c);
+  return Status::Ok();
+}
+
+void Source::LookupTasks(TimePoint now) {
+  ctl::Context ctx = o_.ctx;
+  ctx.timeout_ms = std::min(ctx.timeout_ms, kLookupTimeoutMs);
+  ctl::Outcome out = ctl::Command(ctx, "job.tasks", {{"job", o_.job}});
+  if (!out.ok()) return;  // the node is slow or down: CheckJob and the ack deadline decide
+  const msgpack::object* tasks = wire::MapGet(out.reply.payload, "tasks");
+  if (tasks == nullptr || tasks->type != msgpack::type::ARRAY) return;
+  for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
+    const msgpack::object& t = tasks->via.array.ptr[i];
+    if (t.type != msgpack::type::MAP || ctl::Uint(t, "stage") != 1) continue;
+    uint64_t index = ctl::Uint(t, "task");
+    std::string inbox = ctl::Str(t, "inbox");
+    uint64_t run = ctl::Uint(t, "incarnation");
+    if (index >= channels_.size() || inbox.empty()) continue;
+    Channel& c = channels_[index];
+    if (inbox == c.endpoint && (run == c.run || c.run == 0)) {
+      c.run = run;
+      continue;
+    }
+    std::fprintf(stderr, "rainsource: task 1.%" PRIu64 " was rebuilt (run %" PRIu64 ", %s); "
+                 "sending it the %zu frame(s) its checkpoint does not cover\n",
+                 index, run, inbox.c_str(), c.kept.size());
+    Status s = Rewire(c, inbox, now);
+    if (!s.ok()) {
+      std::fprintf(stderr, "rainsource: reconnecting to %s: %s\n", inbox.c_str(),
+                   s.ToString().c_str());
+      continue;  // the next lookup tries again
+    }
+    c.run = run;
   }
 }
 
@@ -446,15 +525,22 @@ void Source::ReceiveAcks(TimePoint now) {
       ++bad_acks_;
       continue;
     }
-    if (f->ack.seq <= c.acked) continue;  // an old ack, overtaken
-    c.acked = f->ack.seq;
-    size_t popped = 0;
-    while (!c.unacked.empty() && c.unacked.front().seq <= c.acked) {
-      c.unacked.pop_front();
-      ++popped;
+    // Without exactly-once nothing is replayed: processed is as good as durable.
+    uint64_t durable = exactly_once_ ? std::min(f->ack.durable, f->ack.seq) : f->ack.seq;
+    if (f->ack.seq > c.acked) {
+      c.acked = f->ack.seq;
+      c.last_heard = c.last_progress = now;
     }
-    c.sent = c.sent > popped ? c.sent - popped : 0;
-    c.last_heard = now;
+    if (durable > c.durable) {
+      c.durable = durable;
+      c.last_progress = now;
+      size_t popped = 0;
+      while (!c.kept.empty() && c.kept.front().seq <= c.durable) {
+        c.kept.pop_front();
+        ++popped;
+      }
+      c.sent = c.sent > popped ? c.sent - popped : 0;
+    }
   }
 }
 
@@ -561,7 +647,7 @@ int Source::Run() {
     for (auto& c : channels_) {
       SendPending(c);
       Resend(c, now);
-      unsent |= c.sent < c.unacked.size();
+      unsent |= c.sent < c.kept.size();
     }
     size_t outstanding = Outstanding();
     bool all_ended = std::all_of(channels_.begin(), channels_.end(),
@@ -574,6 +660,14 @@ int Source::Run() {
                       std::to_string(ToMillis(kGiveUp) / 1000) + " s (" +
                       std::to_string(outstanding) + " frame(s) outstanding); giving up",
                   kExitUnreachable);
+    }
+    bool stalled = std::any_of(channels_.begin(), channels_.end(), [&](const Channel& c) {
+      return !c.kept.empty() && now - c.last_progress >= kResendAfter;
+    });
+    if (stalled && now >= next_lookup_) {
+      next_lookup_ = now + kLookupEvery;
+      LookupTasks(now);
+      now = Clock::now();
     }
     if (now - last_progress >= kAskJobEvery && now >= next_job_check) {
       next_job_check = now + kAskJobEvery;
@@ -626,6 +720,7 @@ int Source::Run() {
       "rainsource: %" PRIu64 " %s sent to job %s in %.1f s (%" PRIu64 " frames over %zu task(s)",
       lines_, o_.msgpack ? "records" : "lines", o_.job.c_str(), secs, frames_, channels_.size());
   if (resent_ != 0) std::fprintf(stderr, ", %" PRIu64 " resent", resent_);
+  if (rewires_ != 0) std::fprintf(stderr, ", %" PRIu64 " task rebuild(s) followed", rewires_);
   if (bad_acks_ != 0) std::fprintf(stderr, ", %" PRIu64 " malformed acks ignored", bad_acks_);
   std::fprintf(stderr, ")\n");
   return exit_code;

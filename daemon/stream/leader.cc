@@ -262,17 +262,22 @@ void Leader::Command(const std::string& cmd, const Args& args, Reply done) {
     }
     job->source_attached = true;
     std::vector<std::string> inboxes;
+    std::vector<uint64_t> runs;  // rainsource follows rebuilds by these (and the inboxes)
     for (const auto& s : job->slots) {
-      if (s.stage == 1) inboxes.push_back(s.inbox);
+      if (s.stage != 1) continue;
+      inboxes.push_back(s.inbox);
+      runs.push_back(s.incarnation);
     }
     bool eo = job->spec.exactly_once;
     uint32_t window = options_.knobs.window;
-    done(Status::Ok(), [id, inboxes, eo, window](wire::Packer& pk) {
-      pk.pack_map(4);
+    done(Status::Ok(), [id, inboxes, runs, eo, window](wire::Packer& pk) {
+      pk.pack_map(5);
       pk.pack("job");
       pk.pack(id);
       pk.pack("endpoints");
       pk.pack(inboxes);
+      pk.pack("incarnations");
+      pk.pack(runs);
       pk.pack("exactly_once");
       pk.pack(eo);
       pk.pack("window");

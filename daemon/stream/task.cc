@@ -43,7 +43,7 @@ std::string UtcStamp() {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   struct tm tm_utc;
   gmtime_r(&t, &tm_utc);
-  char buf[40];
+  char buf[64];
   std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm_utc.tm_year + 1900,
                 tm_utc.tm_mon + 1, tm_utc.tm_mday, tm_utc.tm_hour, tm_utc.tm_min, tm_utc.tm_sec,
                 static_cast<int>(ms.count()));
@@ -552,6 +552,7 @@ struct Task::Impl {
       ch.next_seq = 1;
       ch.processed = 0;
       ch.acked_sent = 0;
+      ch.durable = 0;  // the old run's checkpointed seqs say nothing about the new run's frames
       ch.ended = false;
     }
     ch.ack_to = h.ack_to;

@@ -539,5 +539,90 @@ TEST_CASE("without exactly-once a crash still ends the job done, with a note on 
   RequireSameLines(clean.console, want, "failure-free console vs python");
 }
 
+// A live job (App 1 by column index: a live input has no header) fed by rainsource at a rate
+// for ~kJobSeconds; kIntoJob in, one stage-1 task fails: `kill_task` (restarted in place, on a
+// new inbox) or a SIGKILL of its node (moved). rainsource must follow the rebuild (job.tasks)
+// and send the new run every frame its checkpoint did not cover: the destination equals
+// python's output exactly.
+TEST_CASE("a live job's stage-1 task is rebuilt: rainsource follows it and nothing is lost",
+          "[stream-recover-live]") {
+  RecoveryCluster rc;
+  Cluster& c = rc.c();
+  auto want = Oracle(c.dir(), {"select", InputLocal(), "2,3", "Parking"});
+  REQUIRE_OK(want.status());
+  REQUIRE(!want->empty());
+  for (bool kill_node : {false, true}) {
+    CAPTURE(kill_node);
+    std::string dest = Dest(kill_node ? "live-node" : "live-task");
+    JobRun run = RunJob(c.node(0), {"job", "submit", "--live", "--stage", "grep Parking",
+                                    "--stage", "select 2,3", "--tasks", std::to_string(kTasks),
+                                    "--dest", dest, "--exactly-once", "--detach"});
+    INFO(run.result.Describe());
+    REQUIRE(run.result.code() == 0);
+    REQUIRE(!run.job.empty());
+    Subprocess source;
+    REQUIRE_OK(StartRainsource(c.node(0), run.job, InputLocal(),
+                               {"--rate", std::to_string(InputRate())}, &source));
+    REQUIRE_EVENTUALLY(kStartDeadline, [&](std::string* why) {
+      auto st = JobStatus(c.node(0), run.job);
+      if (!st.ok()) {
+        *why = st.status().ToString();
+        return false;
+      }
+      *why = "source_tuples " + (*st)["source_tuples"].Str();
+      return (*st)["source_tuples"].Uint() > 0;
+    });
+    std::this_thread::sleep_for(kIntoJob);
+    auto tasks = OperatorTasks(c.node(0), run.job, kStages);
+    REQUIRE_OK(tasks.status());
+    std::set<int64_t> pids;
+    const TaskEntry* victim = nullptr;
+    for (const auto& e : *tasks) {
+      pids.insert(e.pid);
+      if (e.stage == 1 && e.task == 1) victim = &e;
+    }
+    REQUIRE(victim != nullptr);
+    {
+      INFO("rainsource must still be feeding the job (is the rate too high?)");
+      REQUIRE(source.Running());
+    }
+    if (kill_node) {
+      KillNode(rc, victim->node);
+    } else {
+      CommandResult r = Ctl(c.node(0), {"kill_task", victim->node, std::to_string(victim->pid)});
+      INFO(r.Describe());
+      REQUIRE(r.code() == 0);
+    }
+    auto exit = source.Wait(kJobDeadline);
+    REQUIRE(exit.has_value());
+    INFO("rainsource: " << exit->ToString() << "\n" << source.Stderr());
+    REQUIRE(exit->code == 0);
+    CHECK(source.Stderr().find("task 1.1 was rebuilt") != std::string::npos);
+    REQUIRE_EVENTUALLY(kJobDeadline, [&](std::string* why) {
+      return JobIn(c.node(0), run.job, {"done", "failed", "cancelled"}, why);
+    });
+    auto status = JobStatus(c.node(0), run.job);
+    REQUIRE_OK(status.status());
+    INFO("job status: " << (*status)["state"].Str() << " " << (*status)["reason"].Str());
+    REQUIRE((*status)["state"].Str() == "done");
+    CHECK((*status)["rebuilds"].Uint() >= 1);
+    auto file = HydfsCat(rc.Reader(), dest);
+    REQUIRE_OK(file.status());
+    RequireSameLines(SplitLines(*file), *want, "destination vs python");
+    CHECK((*status)["output_lines"].Uint() == want->size());
+    auto after = OperatorTasks(c.node(0), run.job, kStages);
+    REQUIRE_OK(after.status());
+    for (const auto& e : *after) {
+      pids.insert(e.pid);
+      if (e.stage == 1 && e.task == 1) CHECK(e.incarnation >= 2);
+    }
+    pids.erase(0);
+    REQUIRE_EVENTUALLY(kCleanupDeadline,
+                       [&](std::string* why) { return OperatorsGone(pids, why); });
+    std::cerr << "live job " << run.job << (kill_node ? " (node killed)" : " (kill_task)")
+              << ": done, " << want->size() << " lines; " << source.Stderr();
+  }
+}
+
 }  // namespace
 }  // namespace rs::harness
