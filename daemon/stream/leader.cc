@@ -827,10 +827,16 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
   Log()->warn("event=task_failed_run job={} task={}.{} node={} failures={} reason=\"{}\"",
               job->id, stage, task, old_node, slot->failures, reason);
   if (!node_lost) {
-    // The failed run may still hold its slot on its node (and its port).
-    AdminCall(old_address, "stream.stop_task",
-              {{"job", job->id}, {"stage", std::to_string(stage)}, {"task", std::to_string(task)}},
-              std::chrono::seconds(3));
+    // The failed run may still hold its slot on its node (and its port). If the node does not
+    // answer, the start below finds out whether it is usable.
+    auto stopped = AdminCall(
+        old_address, "stream.stop_task",
+        {{"job", job->id}, {"stage", std::to_string(stage)}, {"task", std::to_string(task)}},
+        std::chrono::seconds(3));
+    if (!stopped.ok()) {
+      Log()->warn("event=stop_task_failed job={} task={}.{} node={} error=\"{}\"", job->id, stage,
+                  task, old_node, stopped.status().message());
+    }
   }
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::pair<std::string, std::string> target;
