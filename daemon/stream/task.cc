@@ -804,10 +804,10 @@ struct Task::Impl {
     }
   }
 
-  std::string LogRecord() {
-    msgpack::sbuffer buf;
-    wire::Packer pk(buf);
-    pk.pack_map(4);
+  // The "wm" and "in" entries of a log or checkpoint record: the watermarks processed
+  // ([stage, task, origin, id]) and the input channels ([stage, task, sender run, processed
+  // seq, ended]), the same in both so recovery reads either.
+  void PackPositions(wire::Packer& pk) const {
     pk.pack("wm");
     pk.pack_array(static_cast<uint32_t>(done_wm.size()));
     for (const auto& [k, id] : done_wm) {
@@ -828,6 +828,13 @@ struct Task::Impl {
       pk.pack_uint64(ch.processed);
       pk.pack(ch.ended);
     }
+  }
+
+  std::string LogRecord() {
+    msgpack::sbuffer buf;
+    wire::Packer pk(buf);
+    pk.pack_map(4);
+    PackPositions(pk);
     pk.pack("out");
     pk.pack_array(static_cast<uint32_t>(staged.size()));
     for (const auto& [d, p] : staged) {
@@ -1082,26 +1089,9 @@ struct Task::Impl {
     pk.pack_uint64(WallMillis());
     pk.pack("log_index");
     pk.pack_uint64(log ? log->next_index() - 1 : 0);
-    pk.pack("wm");
-    pk.pack_array(static_cast<uint32_t>(done_wm.size()));
-    for (const auto& [k, id] : done_wm) {
-      pk.pack_array(4);
-      pk.pack_uint32(std::get<0>(k));
-      pk.pack_uint32(std::get<1>(k));
-      pk.pack_uint64(std::get<2>(k));
-      pk.pack_bin(static_cast<uint32_t>(id.size()));
-      pk.pack_bin_body(id.data(), static_cast<uint32_t>(id.size()));
-    }
-    pk.pack("in");
-    pk.pack_array(static_cast<uint32_t>(in.size()));
+    PackPositions(pk);
     ckpt_processed.clear();
     for (const auto& [k, ch] : in) {
-      pk.pack_array(5);
-      pk.pack_uint32(k.first);
-      pk.pack_uint32(k.second);
-      pk.pack_uint64(ch.incarnation);
-      pk.pack_uint64(ch.processed);
-      pk.pack(ch.ended);
       ckpt_processed[k] = ch.processed;
       ckpt_incarnation[k] = ch.incarnation;
     }
