@@ -416,6 +416,30 @@ TEST_CASE("two workers crash mid-job, one with a stage-2 task: the output is exa
       });
       RequireExact(app, t, baseline, want);
       RequireRescheduledFrom(rc, t, killed);
+      if (app.counts && trial == 1) {
+        // The two killed nodes rejoin (new member ids): the next job places tasks on them.
+        std::vector<RaindProcess*> rejoined;
+        for (size_t i = 1; i < rc.c().size(); ++i) {
+          RaindProcess& n = rc.c().node(i);
+          if (n.Running()) continue;
+          REQUIRE_OK(n.Restart());
+          REQUIRE_OK(n.WaitReady(kStartDeadline));
+          rejoined.push_back(&n);
+        }
+        REQUIRE(rejoined.size() == 2);
+        std::vector<RaindProcess*> running = rc.c().Running();
+        REQUIRE_EVENTUALLY(kConvergeDeadline,
+                           [&](std::string* why) { return AllAlive(running, why); });
+        Trial next = RunTrial(rc, app, true, 0, nullptr);
+        RequireExact(app, next, baseline, want);
+        std::set<std::string> nodes;
+        for (const auto& e : next.after) nodes.insert(e.node);
+        for (RaindProcess* n : rejoined) {
+          INFO(n->name() << " rejoined as " << n->Id() << "; the job's tasks ran on "
+                         << Join(std::vector<std::string>(nodes.begin(), nodes.end())));
+          CHECK(nodes.count(n->Id()));
+        }
+      }
     }
   }
 }
