@@ -56,7 +56,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_membership import RaindCluster, log, print_table, wait_until  # noqa: E402
+from bench_membership import log, print_table, start_cluster, wait_until  # noqa: E402
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -269,20 +269,8 @@ class HydfsBench:
     def start_cluster(self):
         # Log shipping off: its appends would add files and traffic to what is measured.
         sets = ["log_ship_interval_ms=0"] + list(self.args.set)
-        for attempt in range(1, 4):
-            log(f"cluster: starting {self.args.nodes} nodes" +
-                (f" (attempt {attempt}, staggered joins)" if attempt > 1 else ""))
-            cluster = RaindCluster(self, os.path.join(self.root, f"cluster{attempt}"),
-                                   self.args.nodes, sets)
-            self.cluster = cluster
-            try:
-                cluster.up(staggered=attempt > 1)
-                break
-            except (RuntimeError, TimeoutError) as e:
-                log(f"cluster: start failed: {e}")
-                cluster.down()
-                if attempt == 3:
-                    raise
+        self.cluster, _ = start_cluster(self, "cluster", os.path.join(self.root, "cluster"),
+                                        self.args.nodes, sets)
         time.sleep(0.5)  # HyDFS polls the membership view every 100 ms for its ring
         first = self.nodes()[0]
         before = vm_hwm_kib(first.pid)

@@ -310,6 +310,24 @@ class RaindCluster:
             node.poll_log()
 
 
+def start_cluster(bench, tag, root, n, sets, attempts=3):
+    """A converged cluster of `n` raind, and how many starts before it did not converge. The
+    first start is concurrent (every node joins at once); retries are fresh clusters in fresh
+    dirs (ROOT-tryN) whose nodes join one at a time (the failed one's logs stay for a look)."""
+    for attempt in range(1, attempts + 1):
+        log(f"{tag}: starting {n} nodes" +
+            (f" (attempt {attempt}, staggered joins)" if attempt > 1 else ""))
+        cluster = RaindCluster(bench, f"{root}-try{attempt}", n, sets)
+        try:
+            cluster.up(staggered=attempt > 1)
+            return cluster, attempt - 1
+        except (RuntimeError, TimeoutError) as e:
+            log(f"{tag}: cluster start failed: {e}")
+            cluster.down()
+            if attempt == attempts:
+                raise
+
+
 def measure_usage(pids_and_bytes, window_s):
     """pids_and_bytes: list of (pid, fn() -> (sent, received) or None). Returns per-node
     (sent B/s, received B/s, cpu %) over a window in which nothing else is done."""
@@ -531,21 +549,7 @@ class Bench:
             log(f"kept data dirs in {self.root}")
 
     def start_cluster(self, tag, root, n, sets, attempts=3):
-        """A converged cluster, and how many starts before it did not converge. The first start
-        is concurrent (every node joins at once); retries are fresh clusters in fresh dirs whose
-        nodes join one at a time (the failed one's logs stay for a look with --keep)."""
-        for attempt in range(1, attempts + 1):
-            log(f"{tag}: starting cluster" +
-                (f" (attempt {attempt}, staggered joins)" if attempt > 1 else ""))
-            cluster = RaindCluster(self, f"{root}-try{attempt}", n, sets)
-            try:
-                cluster.up(staggered=attempt > 1)
-                return cluster, attempt - 1
-            except (RuntimeError, TimeoutError) as e:
-                log(f"{tag}: cluster start failed: {e}")
-                cluster.down()
-                if attempt == attempts:
-                    raise
+        return start_cluster(self, tag, root, n, sets, attempts)
 
     def rejoin(self, tag, cluster, node, attempts=3):
         """Restarts a killed node as a new member until the cluster converges; returns how

@@ -31,7 +31,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_membership import RaindCluster, log, print_table  # noqa: E402
+from bench_membership import log, print_table, start_cluster  # noqa: E402
 from bench_stream import parse_json_reply  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -196,9 +196,8 @@ class RecoveryBench:
         subprocess.run([self.gen_events, "--lines", str(a.events), "--out", self.events_path],
                        check=True)
         want = self.expected()
-        self.cluster = RaindCluster(self, os.path.join(self.root, "cluster"), a.nodes,
-                                    ["log_ship_interval_ms=0"])
-        self.cluster.up()
+        self.cluster, _ = start_cluster(self, "cluster", os.path.join(self.root, "cluster"),
+                                        a.nodes, ["log_ship_interval_ms=0"])
         time.sleep(0.5)
         self.rainctl(self.cluster.nodes[0], "create", self.events_path, EVENTS_NAME,
                      timeout_ms=600000, check=True)

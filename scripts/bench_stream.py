@@ -61,7 +61,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_membership import CLK_TCK, RaindCluster, log, print_table  # noqa: E402
+from bench_membership import CLK_TCK, log, print_table, start_cluster  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -299,20 +299,8 @@ class StreamBench:
 
     def start_cluster(self):
         sets = ["log_ship_interval_ms=0"] + list(self.args.set)
-        for attempt in range(1, 4):
-            log(f"cluster: starting {self.args.nodes} nodes" +
-                (f" (attempt {attempt}, staggered joins)" if attempt > 1 else ""))
-            cluster = RaindCluster(self, os.path.join(self.root, f"cluster{attempt}"),
-                                   self.args.nodes, sets)
-            self.cluster = cluster
-            try:
-                cluster.up(staggered=attempt > 1)
-                break
-            except (RuntimeError, TimeoutError) as e:
-                log(f"cluster: start failed: {e}")
-                cluster.down()
-                if attempt == 3:
-                    raise
+        self.cluster, _ = start_cluster(self, "cluster", os.path.join(self.root, "cluster"),
+                                        self.args.nodes, sets)
         time.sleep(0.5)  # HyDFS polls the membership view every 100 ms for its ring
         node1 = self.cluster.nodes[0]
         log(f"cluster: up; rainctl create {EVENTS_NAME} ({self.events_bytes / 1e6:.0f} MB)")
