@@ -10,6 +10,7 @@
 
 #include "daemon/stream/operator_resolver.h"
 #include "shared/logging.h"
+#include "shared/stream/checkpoint.h"
 #include "shared/transport/rpc.h"
 #include "shared/wire/fields.h"
 
@@ -996,7 +997,13 @@ void Leader::TickLoop() {
 
 void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   const TaskReport& r = s.report;
-  pk.pack_map(17);
+  pk.pack_map(18);
+  // The checkpoint file the task writes (rainctl job checkpoint reads it); "" without
+  // exactly-once or before the task's first report.
+  pk.pack("checkpoint");
+  pk.pack(job.spec.exactly_once && s.reported && r.ckpt_gen > 0
+              ? CheckpointFileName(job.id, s.stage, s.task, r.ckpt_gen)
+              : std::string());
   pk.pack("incarnation");
   pk.pack_uint64(s.incarnation);
   pk.pack("failures");

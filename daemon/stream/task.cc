@@ -20,6 +20,7 @@
 #include "daemon/stream/operator_process.h"
 #include "shared/clock.h"
 #include "shared/logging.h"
+#include "shared/stream/checkpoint.h"
 #include "shared/stream/task_frame.h"
 #include "shared/transport/sockets.h"
 #include "shared/util/csv.h"
@@ -1016,8 +1017,7 @@ struct Task::Impl {
   // holds kCheckpointRollBytes, the previous removed once the new one has a durable record, so
   // recovery reads one bounded file.
   std::string CheckpointPrefix() const {
-    return "rainstorm/" + cfg.job + "/task-" + std::to_string(cfg.stage) + "-" +
-           std::to_string(cfg.task) + ".ckpt.";
+    return CheckpointFilePrefix(cfg.job, cfg.stage, cfg.task);
   }
   std::string CheckpointName() const { return CheckpointPrefix() + std::to_string(ckpt_gen); }
   uint64_t ckpt_gen = 1, ckpt_file_bytes = 0, ckpt_remove_gen = 0;
@@ -1082,52 +1082,32 @@ struct Task::Impl {
       ckpt_interval = std::max<Clock::duration>(std::chrono::milliseconds(cfg.checkpoint_ms),
                                                 (Clock::now() - t0) * 10);
     }
-    msgpack::sbuffer buf;
-    wire::Packer pk(buf);
-    pk.pack_map(7);
-    pk.pack("time_ms");
-    pk.pack_uint64(WallMillis());
-    pk.pack("log_index");
-    pk.pack_uint64(log ? log->next_index() - 1 : 0);
-    PackPositions(pk);
+    CheckpointRecord r;
+    r.time_ms = WallMillis();
+    r.log_index = log ? log->next_index() - 1 : 0;
+    r.wm.reserve(done_wm.size());
+    for (const auto& [k, id] : done_wm) {
+      r.wm.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), id});
+    }
     ckpt_processed.clear();
     for (const auto& [k, ch] : in) {
+      r.in.push_back({k.first, k.second, ch.incarnation, ch.processed, ch.ended});
       ckpt_processed[k] = ch.processed;
       ckpt_incarnation[k] = ch.incarnation;
     }
     // Every output frame a rebuilt task must still deliver: sent and not covered by the
     // receiver's checkpoint, and held back.
-    pk.pack("pending");
-    size_t n = 0;
-    for (const auto& o : out) n += o.pending.size() + o.held.size();
-    pk.pack_array(static_cast<uint32_t>(n));
     ckpt_held.assign(out.size(), 0);
     for (uint32_t d = 0; d < out.size(); ++d) {
       for (const auto* list : {&out[d].pending, &out[d].held}) {
-        for (const auto& p : *list) {
-          pk.pack_array(3);
-          pk.pack_uint32(d);
-          pk.pack_uint64(p.seq);
-          pk.pack_bin(static_cast<uint32_t>(p.bytes.size()));
-          pk.pack_bin_body(p.bytes.data(), static_cast<uint32_t>(p.bytes.size()));
-        }
+        for (const auto& p : *list) r.pending.push_back({d, p.seq, p.bytes});
       }
       ckpt_held[d] = out[d].held.size();
     }
-    pk.pack("state");
-    if (state.empty()) {
-      pk.pack_nil();
-    } else {
-      pk.pack_bin(static_cast<uint32_t>(state.size()));
-      pk.pack_bin_body(state.data(), static_cast<uint32_t>(state.size()));
-    }
-    pk.pack("spool_bytes");
-    pk.pack_uint64(t->spool_committed_.load());
-    // Length-prefixed, so the records of the HyDFS file can be split again.
+    if (!state.empty()) r.state = state;
+    r.spool_bytes = t->spool_committed_.load();
     std::string rec;
-    uint32_t len = static_cast<uint32_t>(buf.size());
-    AppendBe32(&rec, len);
-    rec.append(buf.data(), buf.size());
+    AppendCheckpointRecord(r, &rec);
     ckpt_bytes += rec.size();
     ckpt_file_bytes += rec.size();
     ++ckpts;
@@ -1241,98 +1221,47 @@ struct Task::Impl {
     ckpt_created = true;
     ckpt_file_bytes = found->size();
     // The last complete record wins (a torn tail is ignored).
-    const std::string& b = *found;
-    size_t off = 0, last = std::string::npos, last_len = 0, records = 0;
-    while (off + 4 <= b.size()) {
-      uint32_t len = (static_cast<uint32_t>(static_cast<uint8_t>(b[off])) << 24) |
-                     (static_cast<uint32_t>(static_cast<uint8_t>(b[off + 1])) << 16) |
-                     (static_cast<uint32_t>(static_cast<uint8_t>(b[off + 2])) << 8) |
-                     static_cast<uint32_t>(static_cast<uint8_t>(b[off + 3]));
-      if (off + 4 + len > b.size()) break;
-      last = off + 4;
-      last_len = len;
-      ++records;
-      off += 4 + len;
-    }
-    if (last == std::string::npos) {
+    CheckpointRecords file = SplitCheckpointFile(*found);
+    size_t records = file.records.size();
+    if (records == 0) {
       TaskLog("event=task_recovered checkpoint=empty (starting over)");
       return Status::Ok();
     }
-    msgpack::object_handle oh;
-    try {
-      oh = msgpack::unpack(b.data() + last, last_len);
-    } catch (const std::exception& e) {
-      return Status::Corruption(std::string("checkpoint record does not decode: ") + e.what());
+    auto rec = DecodeCheckpointRecord(file.records.back());
+    if (!rec.ok()) return rec.status();
+    for (const auto& w : rec->wm) {
+      WmKey k{w.stage, w.task, w.origin};
+      done_wm[k] = recv_wm[k] = std::string(w.id);
     }
-    const msgpack::object& rec = oh.get();
-    auto array_of = [&](const char* key) -> const msgpack::object* {
-      const msgpack::object* a = wire::MapGet(rec, key);
-      return a && a->type == msgpack::type::ARRAY ? a : nullptr;
-    };
-    auto u = [](const msgpack::object& o) {
-      uint64_t v = 0;
-      wire::ReadUint(o, &v);
-      return v;
-    };
-    auto bytes = [](const msgpack::object& o) {
-      if (o.type == msgpack::type::BIN) return std::string(o.via.bin.ptr, o.via.bin.size);
-      if (o.type == msgpack::type::STR) return std::string(o.via.str.ptr, o.via.str.size);
-      return std::string();
-    };
-    if (const msgpack::object* wm = array_of("wm")) {
-      for (uint32_t i = 0; i < wm->via.array.size; ++i) {
-        const msgpack::object& e = wm->via.array.ptr[i];
-        if (e.type != msgpack::type::ARRAY || e.via.array.size != 4) continue;
-        WmKey k{static_cast<uint32_t>(u(e.via.array.ptr[0])),
-                static_cast<uint32_t>(u(e.via.array.ptr[1])), u(e.via.array.ptr[2])};
-        done_wm[k] = recv_wm[k] = bytes(e.via.array.ptr[3]);
-      }
-    }
-    if (const msgpack::object* ins = array_of("in")) {
-      for (uint32_t i = 0; i < ins->via.array.size; ++i) {
-        const msgpack::object& e = ins->via.array.ptr[i];
-        if (e.type != msgpack::type::ARRAY || e.via.array.size != 5) continue;
-        ChanKey k{static_cast<uint32_t>(u(e.via.array.ptr[0])),
-                  static_cast<uint32_t>(u(e.via.array.ptr[1]))};
-        InChannel& ch = in[k];
-        ch.incarnation = u(e.via.array.ptr[2]);
-        ch.processed = ch.acked_sent = ch.durable = u(e.via.array.ptr[3]);
-        ch.next_seq = ch.processed + 1;
-        ch.ended = e.via.array.ptr[4].type == msgpack::type::BOOLEAN && e.via.array.ptr[4].via.boolean;
-      }
+    for (const auto& c : rec->in) {
+      InChannel& ch = in[ChanKey{c.stage, c.task}];
+      ch.incarnation = c.incarnation;
+      ch.processed = ch.acked_sent = ch.durable = c.processed;
+      ch.next_seq = ch.processed + 1;
+      ch.ended = c.ended;
     }
     size_t replayed = 0;
-    if (const msgpack::object* pend = array_of("pending")) {
-      // Our outputs the receivers may lack, renumbered for this run (the receivers dedup by id).
-      for (uint32_t i = 0; i < pend->via.array.size; ++i) {
-        const msgpack::object& e = pend->via.array.ptr[i];
-        if (e.type != msgpack::type::ARRAY || e.via.array.size != 3) continue;
-        uint64_t d = u(e.via.array.ptr[0]);
-        if (d >= out.size()) continue;
-        auto f = ParseTaskFrame(bytes(e.via.array.ptr[2]));
-        if (!f.ok()) return Status::Corruption("a frame in the checkpoint: " + f.status().message());
-        OutChannel& o = out[d];
-        DataFrameBuilder again;
-        DataHeader h = f->data;
-        h.incarnation = cfg.incarnation;
-        h.ack_to = t->endpoint_;
-        again.Begin(h);
-        for (const auto& r : f->tuples) again.Add(r.origin, r.id, r.key, r.value);
-        uint64_t seq = o.next_seq++;
-        staged.emplace_back(static_cast<uint32_t>(d),
-                            OutChannel::Pending{seq, again.Finish(seq, h.emit_us, h.end)});
-        ++replayed;
-      }
+    // Our outputs the receivers may lack, renumbered for this run (the receivers dedup by id).
+    for (const auto& p : rec->pending) {
+      if (p.to >= out.size()) continue;
+      auto f = ParseTaskFrame(std::string(p.bytes));
+      if (!f.ok()) return Status::Corruption("a frame in the checkpoint: " + f.status().message());
+      OutChannel& o = out[p.to];
+      DataFrameBuilder again;
+      DataHeader h = f->data;
+      h.incarnation = cfg.incarnation;
+      h.ack_to = t->endpoint_;
+      again.Begin(h);
+      for (const auto& r : f->tuples) again.Add(r.origin, r.id, r.key, r.value);
+      uint64_t seq = o.next_seq++;
+      staged.emplace_back(p.to, OutChannel::Pending{seq, again.Finish(seq, h.emit_us, h.end)});
+      ++replayed;
     }
     for (auto& [d, p] : staged) Release(d, std::move(p));
     staged.clear();
     auto src = in.find(ChanKey{0, cfg.task});
     if (src != in.end()) source_seq = src->second.processed;
-    std::string state;
-    if (const msgpack::object* st = wire::MapGet(rec, "state");
-        st && st->type != msgpack::type::NIL) {
-      state = bytes(*st);
-    }
+    std::string state(rec->state.value_or(std::string_view()));
     if (!state.empty() && op && op->ready().stateful) {
       Status s = op->Restore(state);
       if (!s.ok()) return s;

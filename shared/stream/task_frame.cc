@@ -181,10 +181,9 @@ Result<TaskFrame> ParseTaskFrame(std::string bytes) {
   };
   f.type = static_cast<uint16_t>(type);
   if (type == static_cast<uint16_t>(wire::MsgType::kTaskAck)) {
-    if ((n != 5 && n != 6) || !wire::ReadString(it[0], &f.ack.job) ||
-        !u32(it[1], &f.ack.stage) || !u32(it[2], &f.ack.task) ||
-        !wire::ReadUint(it[3], &f.ack.incarnation) || !wire::ReadUint(it[4], &f.ack.seq) ||
-        (n == 6 && !wire::ReadUint(it[5], &f.ack.durable))) {
+    if ((n != 5 && n != 6) || !wire::ReadString(it[0], &f.ack.job) || !u32(it[1], &f.ack.stage) ||
+        !u32(it[2], &f.ack.task) || !wire::ReadUint(it[3], &f.ack.incarnation) ||
+        !wire::ReadUint(it[4], &f.ack.seq) || (n == 6 && !wire::ReadUint(it[5], &f.ack.durable))) {
       return Status::Corruption("malformed task ack");
     }
     return f;
@@ -226,6 +225,31 @@ std::string SourceId(uint32_t file_index, uint64_t line) {
 }
 
 void AppendIdIndex(std::string* id, uint32_t index) { PutBe(id, index, 4); }
+
+std::string FormatId(std::string_view id) {
+  auto be = [&](size_t at, int bytes) {
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<uint8_t>(id[at + i]);
+    return v;
+  };
+  if (id.size() < 12 || (id.size() - 12) % 4 != 0) {
+    static const char* digits = "0123456789abcdef";
+    std::string hex = "0x";
+    for (unsigned char c : id) {
+      hex += digits[c >> 4];
+      hex += digits[c & 15];
+    }
+    return hex;
+  }
+  std::string out = std::to_string(be(0, 4));
+  out += ':';
+  out += std::to_string(be(4, 8));
+  for (size_t at = 12; at < id.size(); at += 4) {
+    out += '/';
+    out += std::to_string(be(at, 4));
+  }
+  return out;
+}
 
 int CompareIds(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;

@@ -78,6 +78,9 @@ Result<TaskFrame> ParseTaskFrame(std::string bytes);
 // Big-endian id helpers: a source id (file index, line) and an output id (input id + index).
 std::string SourceId(uint32_t file_index, uint64_t line);
 void AppendIdIndex(std::string* id, uint32_t index);
+// An id for people: "FILE:LINE" then "/INDEX" per stage ("0:4411/0/2"); hex when it is not
+// shaped like an id.
+std::string FormatId(std::string_view id);
 // Orders ids of one (upstream, origin) stream: shorter ids sort first, then bytes.
 int CompareIds(std::string_view a, std::string_view b);
 

@@ -410,4 +410,15 @@ TEST_CASE("tuple ids order by length, then bytes", "[stream][frame]") {
   CHECK(CompareIds("\x80", "\x7f") > 0);
 }
 
+TEST_CASE("ids print as FILE:LINE/INDEX..., anything else as hex", "[stream][frame]") {
+  CHECK(FormatId(SourceId(0, 4411)) == "0:4411");
+  std::string id = SourceId(3, 1ull << 40);
+  AppendIdIndex(&id, 0);
+  AppendIdIndex(&id, 4294967295u);
+  CHECK(FormatId(id) == "3:1099511627776/0/4294967295");
+  CHECK(FormatId("") == "0x");
+  CHECK(FormatId(std::string("\x00\xab\x10", 3)) == "0x00ab10");
+  CHECK(FormatId(SourceId(1, 2) + "x") == "0x" + std::string("00000001") + "0000000000000002" + "78");
+}
+
 }  // namespace rs::stream

@@ -1,0 +1,71 @@
+// A task's checkpoint file in HyDFS (`rainstorm/<job>/task-S-T.ckpt.<gen>`, daemon/stream/README.md
+// "HyDFS checkpoints"): records appended one after another, each a 4-byte big-endian length and
+// a MessagePack map {time_ms, log_index, wm, in, pending, state, spool_bytes}. The task writes
+// them (AppendCheckpointRecord), a rebuilt task reads the last one back, and `rainctl job
+// checkpoint` prints them. Hostile bytes give Corruption, never a throw. Pure and
+// thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/status.h"
+
+namespace rs::stream {
+
+// The highest tuple id processed from one (upstream stage, task, origin).
+struct CheckpointWatermark {
+  uint32_t stage = 0, task = 0;
+  uint64_t origin = 0;
+  std::string_view id;
+};
+
+// One input channel: the sender's run and the last frame processed from it.
+struct CheckpointChannel {
+  uint32_t stage = 0, task = 0;
+  uint64_t incarnation = 0, processed = 0;
+  bool ended = false;
+};
+
+// An output frame (a whole task-data envelope) a rebuilt task must deliver again.
+struct CheckpointFrame {
+  uint32_t to = 0;  // the downstream task's index
+  uint64_t seq = 0;
+  std::string_view bytes;
+};
+
+// One record. Writing, the views point into the task's own data; read back, into `hold`.
+struct CheckpointRecord {
+  uint64_t time_ms = 0;    // wall clock when it was taken
+  uint64_t log_index = 0;  // the task's dedup-log record it matches
+  std::vector<CheckpointWatermark> wm;
+  std::vector<CheckpointChannel> in;
+  std::vector<CheckpointFrame> pending;
+  std::optional<std::string_view> state;  // the operator's snapshot; none when stateless
+  uint64_t spool_bytes = 0;               // the sink: bytes of its spool committed
+  std::shared_ptr<const void> hold;
+};
+
+// "rainstorm/<job>/task-S-T.ckpt." and, with the generation, a checkpoint file's HyDFS name.
+std::string CheckpointFilePrefix(std::string_view job, uint32_t stage, uint32_t task);
+std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t task, uint64_t gen);
+
+// Appends `record`, length prefix included, to `out`.
+void AppendCheckpointRecord(const CheckpointRecord& record, std::string* out);
+
+// The records of a checkpoint file, each a view into `file`, in order. A torn tail (an append
+// cut short by a crash) is left out and its size reported.
+struct CheckpointRecords {
+  std::vector<std::string_view> records;
+  size_t torn_bytes = 0;
+};
+CheckpointRecords SplitCheckpointFile(std::string_view file);
+
+// Decodes one record (a view from SplitCheckpointFile; the result copies what it needs).
+Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view record);
+
+}  // namespace rs::stream

@@ -1,0 +1,220 @@
+// Checkpoint files: records round trip field by field (binary ids and state, nil state, empty
+// lists), files split into records with a torn tail left out, and hostile bytes (truncations,
+// wrong types, random bytes) give Corruption, never a throw.
+#include "shared/stream/checkpoint.h"
+
+#include <catch2/catch.hpp>
+#include <msgpack.hpp>
+#include <random>
+#include <string>
+
+#include "shared/wire/envelope.h"
+
+namespace rs::stream {
+namespace {
+
+// A record with a bit of everything; its strings live in `store`.
+CheckpointRecord Sample(std::vector<std::string>& store) {
+  store = {std::string("\x00\x01\xff id", 6), std::string(70000, 'f'),
+           std::string("state\0bytes", 11), std::string("\x00", 1)};
+  CheckpointRecord r;
+  r.time_ms = 1795257988812;
+  r.log_index = 12345;
+  r.wm = {{0, 2, 2, store[0]}, {1, 0, 0xffffffffffffull, store[3]}};
+  r.in = {{0, 2, 7, 41, false}, {1, 0, (1ull << 60) + 3, 0, true}};
+  r.pending = {{0, 5, store[1]}, {2, 6, "x"}};
+  r.state = store[2];
+  r.spool_bytes = 99;
+  return r;
+}
+
+TEST_CASE("a checkpoint record round-trips every field", "[checkpoint]") {
+  std::vector<std::string> store;
+  CheckpointRecord r = Sample(store);
+  std::string file;
+  AppendCheckpointRecord(r, &file);
+  CheckpointRecords split = SplitCheckpointFile(file);
+  REQUIRE(split.records.size() == 1);
+  CHECK(split.torn_bytes == 0);
+  auto got = DecodeCheckpointRecord(split.records[0]);
+  REQUIRE(got.ok());
+  CHECK(got->time_ms == r.time_ms);
+  CHECK(got->log_index == r.log_index);
+  CHECK(got->spool_bytes == 99);
+  REQUIRE(got->wm.size() == 2);
+  CHECK(got->wm[0].stage == 0);
+  CHECK(got->wm[0].task == 2);
+  CHECK(got->wm[0].origin == 2);
+  CHECK(got->wm[0].id == store[0]);
+  CHECK(got->wm[1].origin == 0xffffffffffffull);
+  CHECK(got->wm[1].id == store[3]);
+  REQUIRE(got->in.size() == 2);
+  CHECK(got->in[0].incarnation == 7);
+  CHECK(got->in[0].processed == 41);
+  CHECK_FALSE(got->in[0].ended);
+  CHECK(got->in[1].incarnation == (1ull << 60) + 3);
+  CHECK(got->in[1].ended);
+  REQUIRE(got->pending.size() == 2);
+  CHECK(got->pending[0].to == 0);
+  CHECK(got->pending[0].seq == 5);
+  CHECK(got->pending[0].bytes == store[1]);
+  CHECK(got->pending[1].to == 2);
+  CHECK(got->pending[1].bytes == "x");
+  REQUIRE(got->state.has_value());
+  CHECK(*got->state == store[2]);
+}
+
+TEST_CASE("the decoded views outlive the file they came from", "[checkpoint]") {
+  std::vector<std::string> store;
+  CheckpointRecord r = Sample(store);
+  auto file = std::make_unique<std::string>();
+  AppendCheckpointRecord(r, file.get());
+  auto got = DecodeCheckpointRecord(SplitCheckpointFile(*file).records[0]);
+  REQUIRE(got.ok());
+  std::fill(file->begin(), file->end(), '\xee');
+  file.reset();
+  CHECK(got->wm[0].id == store[0]);
+  CHECK(got->pending[0].bytes == store[1]);
+  CHECK(*got->state == store[2]);
+}
+
+TEST_CASE("an empty record: no state is nil, lists are empty", "[checkpoint]") {
+  std::string file;
+  AppendCheckpointRecord(CheckpointRecord{}, &file);
+  auto got = DecodeCheckpointRecord(SplitCheckpointFile(file).records.at(0));
+  REQUIRE(got.ok());
+  CHECK(got->wm.empty());
+  CHECK(got->in.empty());
+  CHECK(got->pending.empty());
+  CHECK_FALSE(got->state.has_value());
+}
+
+TEST_CASE("a file splits into its records; a torn tail is left out", "[checkpoint]") {
+  std::vector<std::string> store;
+  std::string file;
+  for (uint64_t i = 1; i <= 3; ++i) {
+    CheckpointRecord r = Sample(store);
+    r.log_index = i;
+    AppendCheckpointRecord(r, &file);
+  }
+  size_t whole = file.size();
+  CheckpointRecord last;
+  last.log_index = 4;
+  AppendCheckpointRecord(last, &file);
+  for (size_t cut : {whole + 1, whole + 3, whole + 4, file.size() - 1}) {
+    CAPTURE(cut);
+    CheckpointRecords split = SplitCheckpointFile(std::string_view(file).substr(0, cut));
+    REQUIRE(split.records.size() == 3);
+    CHECK(split.torn_bytes == cut - whole);
+    auto got = DecodeCheckpointRecord(split.records.back());
+    REQUIRE(got.ok());
+    CHECK(got->log_index == 3);
+  }
+  CheckpointRecords all = SplitCheckpointFile(file);
+  REQUIRE(all.records.size() == 4);
+  CHECK(DecodeCheckpointRecord(all.records.back())->log_index == 4);
+  CHECK(SplitCheckpointFile("").records.empty());
+  // A length that claims more than the file holds (4 GiB - 1) is a torn tail, not a read past.
+  CheckpointRecords huge =
+      SplitCheckpointFile(std::string("\xff\xff\xff\xff"
+                                      "abc",
+                                      7));
+  CHECK(huge.records.empty());
+  CHECK(huge.torn_bytes == 7);
+}
+
+std::string Packed(const std::function<void(wire::Packer&)>& body) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  body(pk);
+  return std::string(buf.data(), buf.size());
+}
+
+TEST_CASE("hostile records give Corruption, never a throw", "[checkpoint]") {
+  std::vector<std::string> store;
+  std::string file;
+  AppendCheckpointRecord(Sample(store), &file);
+  std::string_view rec = SplitCheckpointFile(file).records.at(0);
+  SECTION("every truncation") {
+    for (size_t n = 0; n < rec.size(); n += (n < 200 ? 1 : 997)) {
+      CAPTURE(n);
+      auto got = DecodeCheckpointRecord(rec.substr(0, n));
+      CHECK_FALSE(got.ok());
+    }
+  }
+  SECTION("wrong shapes and types") {
+    auto bad = [](const std::function<void(wire::Packer&)>& body) {
+      auto got = DecodeCheckpointRecord(Packed(body));
+      INFO(got.status().ToString());
+      CHECK(got.status().code() == StatusCode::kCorruption);
+    };
+    bad([](wire::Packer& pk) { pk.pack_array(0); });
+    bad([](wire::Packer& pk) { pk.pack("not a map"); });
+    bad([](wire::Packer& pk) {
+      pk.pack_map(1);
+      pk.pack("time_ms");
+      pk.pack("soon");
+    });
+    bad([](wire::Packer& pk) {
+      pk.pack_map(1);
+      pk.pack("wm");
+      pk.pack(7);
+    });
+    bad([](wire::Packer& pk) {
+      pk.pack_map(1);
+      pk.pack("wm");
+      pk.pack_array(1);
+      pk.pack_array(3);  // one short
+      pk.pack(0);
+      pk.pack(0);
+      pk.pack(0);
+    });
+    bad([](wire::Packer& pk) {
+      pk.pack_map(1);
+      pk.pack("in");
+      pk.pack_array(1);
+      pk.pack_array(5);
+      pk.pack(1ull << 40);  // a stage beyond 32 bits
+      pk.pack(0);
+      pk.pack(0);
+      pk.pack(0);
+      pk.pack(false);
+    });
+    bad([](wire::Packer& pk) {
+      pk.pack_map(1);
+      pk.pack("pending");
+      pk.pack_array(1);
+      pk.pack_array(3);
+      pk.pack(0);
+      pk.pack(1);
+      pk.pack(2);  // frame bytes that are a number
+    });
+    bad([](wire::Packer& pk) {
+      pk.pack_map(1);
+      pk.pack("state");
+      pk.pack(3.5);
+    });
+    bad([](wire::Packer& pk) {  // trailing bytes after the map
+      pk.pack_map(0);
+      pk.pack(1);
+    });
+  }
+  SECTION("random bytes") {
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 2000; ++i) {
+      std::string junk(rng() % 64, '\0');
+      for (auto& c : junk) c = static_cast<char>(rng());
+      (void)DecodeCheckpointRecord(junk);
+      (void)SplitCheckpointFile(junk);
+    }
+    // The sample with bytes flipped: decodes or is refused.
+    for (int i = 0; i < 2000; ++i) {
+      std::string flipped(rec);
+      flipped[rng() % flipped.size()] ^= static_cast<char>(1 + rng() % 255);
+      (void)DecodeCheckpointRecord(flipped);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rs::stream
