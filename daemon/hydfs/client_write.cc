@@ -431,6 +431,9 @@ void HydfsService::PutLaneFailed(PutOp& op, size_t i, const Status& why) {
     PutCommitSettled(op, i, why);  // its commit is not waited for any longer
     return;
   }
+  // Opens still in flight: no lane counts as healthy yet, so the quorum is judged by PutOpen
+  // once every open has been answered.
+  if (!op.opened) return;
   if (lane.open) {
     serve_->Send(lane.node.data_endpoint(), transport::EndFrame(op.stream, static_cast<uint8_t>(i),
                                                                 Status::Unavailable("aborted")));
