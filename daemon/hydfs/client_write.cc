@@ -427,6 +427,13 @@ void HydfsService::PutLaneFailed(PutOp& op, size_t i, const Status& why) {
   lane.status = why;
   Log()->warn("event=replica_lost op={} file={} node={} error=\"{}\"", OpName(op.create), op.name,
               lane.node.id.str(), why.ToString());
+  if (op.committing) {
+    PutCommitSettled(op, i, why);  // its commit is not waited for any longer
+    return;
+  }
+  // Opens still in flight: no lane counts as healthy yet, so the quorum is judged by PutOpen
+  // once every open has been answered.
+  if (!op.opened) return;
   if (lane.open) {
     serve_->Send(lane.node.data_endpoint(), transport::EndFrame(op.stream, static_cast<uint8_t>(i),
                                                                 Status::Unavailable("aborted")));
@@ -458,9 +465,6 @@ void HydfsService::PutMaybeDone(PutOp& op) {
   size_t need = std::min<size_t>(options_.write_quorum, op.lanes.size());
   std::string phase = ready >= need ? "commit" : "abort";
   op.committing = true;
-  auto pending = std::make_shared<size_t>(0);
-  auto committed = std::make_shared<size_t>(0);
-  auto first_error = std::make_shared<Status>();
   auto deadline = std::chrono::milliseconds(30000 + op.meta.size / (50 << 10));  // fsync time
   auto found = puts_.find(op.stream);
   if (found == puts_.end()) return;  // cannot happen while the op is unfinished
@@ -496,7 +500,8 @@ void HydfsService::PutMaybeDone(PutOp& op) {
     FinishPut(op, why);
     return;
   }
-  *pending = targets.size();
+  op.commits_pending = targets.size();
+  for (size_t i : targets) op.lanes[i].committing = true;
   for (size_t i : targets) {
     rpc_->Call(
         op.lanes[i].node.rpc_endpoint(), wire::MsgType::kHydfsPut,
@@ -508,23 +513,35 @@ void HydfsService::PutMaybeDone(PutOp& op) {
           pk.pack_uint64(op.stream);
         },
         deadline,
-        [this, self, i, pending, committed, first_error, need](Result<wire::Envelope> reply) {
-          Status st = reply.ok() ? wire::ReplyPayload(*reply).status() : reply.status();
-          if (st.ok()) {
-            ++*committed;
-            self->lanes[i].committed = true;
-          } else if (first_error->ok()) {
-            *first_error = Status(st.code(), self->lanes[i].node.id.str() + ": " + st.message());
-          }
-          if (--*pending > 0 || self->finished) return;
-          if (*committed >= need) {
-            FinishPut(*self, Status::Ok());
-          } else {
-            FinishPut(*self, Status(first_error->code(), "only " + std::to_string(*committed) +
-                                                             " replicas committed the write: " +
-                                                             first_error->message()));
-          }
+        [this, self, i](Result<wire::Envelope> reply) {
+          PutCommitSettled(*self, i,
+                           reply.ok() ? wire::ReplyPayload(*reply).status() : reply.status());
         });
+  }
+}
+
+// A commit is settled by its reply, its deadline, or the replica being declared failed
+// (PutLaneFailed), whichever comes first; a later answer changes nothing. Without the third, a
+// replica that crashed between "ready" and its commit reply held the write for the whole commit
+// deadline (30 s), long after membership had declared it failed.
+void HydfsService::PutCommitSettled(PutOp& op, size_t i, const Status& st) {
+  Lane& lane = op.lanes[i];
+  if (op.finished || !lane.committing) return;
+  lane.committing = false;
+  if (st.ok()) {
+    lane.committed = true;
+    ++op.commits_ok;
+  } else if (op.commit_error.ok()) {
+    op.commit_error = Status(st.code(), lane.node.id.str() + ": " + st.message());
+  }
+  if (--op.commits_pending > 0) return;
+  size_t need = std::min<size_t>(options_.write_quorum, op.lanes.size());
+  if (op.commits_ok >= need) {
+    FinishPut(op, Status::Ok());
+  } else {
+    FinishPut(op, Status(op.commit_error.code(),
+                         "only " + std::to_string(op.commits_ok) +
+                             " replicas committed the write: " + op.commit_error.message()));
   }
 }
 

@@ -169,6 +169,7 @@ class HydfsService {
   void OnPutFrame(PutOp& op, transport::StreamMsg& msg);
   void PutLaneFailed(PutOp& op, size_t lane, const Status& why);
   void PutMaybeDone(PutOp& op);
+  void PutCommitSettled(PutOp& op, size_t lane, const Status& st);
   void FinishPut(PutOp& op, Status status);
   void ReleaseReservation(const PutOp& op);
 

@@ -12,8 +12,9 @@ inline constexpr uint8_t kToolLane = 127;  // the lane of rainctl's frames
 // One replica of a write.
 struct HydfsService::Lane {
   RingNode node;
-  bool open = false;   // the replica accepted the put
-  bool ready = false;  // every chunk is written there; it waits for commit or abort
+  bool open = false;        // the replica accepted the put
+  bool ready = false;       // every chunk is written there; it waits for commit or abort
+  bool committing = false;  // commit sent, not settled yet (answered or declared failed)
   bool committed = false;
   bool failed = false;  // given up on (no answer, declared failed, error)
   Status status;
@@ -37,6 +38,9 @@ struct HydfsService::PutOp {
   uint64_t tool_acked = 0;  // chunks acknowledged to the tool
   TimePoint started, last_tool;
   bool opened = false, committing = false, finished = false;
+  // The commit phase: lanes whose commit is not settled yet, lanes committed, the first failure.
+  size_t commits_pending = 0, commits_ok = 0;
+  Status commit_error;
   std::function<void(Status, wire::BodyWriter)> on_open;  // rainctl's command reply
   std::function<void(Status, wire::BodyWriter)> on_done;
   transport::EventLoop::TimerId timer = 0;

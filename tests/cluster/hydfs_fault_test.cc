@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shared/util/hash.h"
@@ -211,6 +212,177 @@ TEST_CASE("an append right after two of a file's three replicas crash succeeds o
   auto after = HydfsGet(*survivors[2], name, FreshLocal(c));
   REQUIRE_OK(after.status());
   CHECK(after->data == first + more);
+}
+
+constexpr size_t kRecordBytes = 16 * 1024;
+
+// One append of the crash test: a fixed-size record that names its file and its position, so a
+// get shows any lost, repeated or reordered append.
+std::string AppendRecord(size_t file, size_t seq) {
+  std::string head = "file=" + std::to_string(file) + " seq=" + std::to_string(seq) + "\n";
+  return head + RandomBytes(kRecordBytes - head.size(), 1000 * file + seq);
+}
+
+// Empty when `got` equals `want`; otherwise the first record where they part, by its header.
+std::string RecordDiff(const std::string& got, const std::string& want) {
+  if (got == want) return "";
+  size_t at =
+      std::mismatch(got.begin(), got.begin() + std::min(got.size(), want.size()), want.begin())
+          .first -
+      got.begin();
+  size_t start = at / kRecordBytes * kRecordBytes;
+  auto header = [start](const std::string& s) {
+    if (start >= s.size()) return std::string("(end)");
+    return "'" + s.substr(start, std::min<size_t>(s.find('\n', start) - start, 40)) + "'";
+  };
+  return std::to_string(got.size() / kRecordBytes) + " records read, " +
+         std::to_string(want.size() / kRecordBytes) + " expected; record " +
+         std::to_string(start / kRecordBytes) + " reads " + header(got) + ", expected " +
+         header(want);
+}
+
+// A file written by one client node, one `rainctl append` at a time (so in that client's order).
+struct AppendLoop {
+  size_t index = 0;
+  std::string name;
+  RaindProcess* via = nullptr;
+  size_t next = 1;  // record 0 is the create
+  Subprocess ctl;
+  bool busy = false;
+  Clock::time_point started;
+  std::set<size_t> acked, failed;  // records whose append exited 0 / non-zero
+  std::vector<std::string> slow;   // appends that took longer than the bound, described
+};
+
+// How many of `ids` are among the file's replicas on `ring`.
+size_t ReplicasAmong(const std::vector<RingEntry>& ring, const std::string& name,
+                     const std::vector<std::string>& ids) {
+  auto reps = SuccessorsOf(ring, StableHash64(name));
+  size_t n = 0;
+  for (const auto& id : ids) n += std::count(reps.begin(), reps.end(), id);
+  return n;
+}
+
+// Regression for the stream engine's stalled checkpoints. An append whose commit had gone to a
+// replica that then crashed waited for that commit's reply deadline (30 s, as long as the
+// default cleanup_ms) although membership declared the replica failed within seconds. And an
+// append whose opens were in flight when the ring dropped one of its replicas failed with "lost
+// too many replicas" although two were alive. Both phases are short, so the appends run in
+// tight loops, with hydfs_fsync to lengthen the commit, through two rounds of crashes.
+// cleanup_ms is stretched so that no append can pass by waiting for the removal.
+TEST_CASE(
+    "appends in flight when two replicas crash finish on the survivors without waiting "
+    "for the dead to be cleaned up",
+    "[hydfs][hydfs-append-crash]") {
+  Cluster c(8, HydfsArgs({"--set", "cleanup_ms=60000", "--set", "hydfs_fsync=true"}));
+  REQUIRE_OK(StartHydfs(c));
+  std::vector<RaindProcess*> clients = {&c.node(0), &c.node(1), &c.node(2), &c.node(3)};
+  std::vector<std::vector<RaindProcess*>> rounds = {{&c.node(4), &c.node(5)},
+                                                    {&c.node(6), &c.node(7)}};
+  auto ring = RingAt(c.node(0));
+  REQUIRE_OK(ring.status());
+  REQUIRE(ring->size() == 8);
+  std::vector<std::string> first = IdsOf(rounds[0]), second = IdsOf(rounds[1]);
+  std::vector<RingEntry> after_first;
+  for (const auto& e : *ring) {
+    if (std::count(first.begin(), first.end(), e.id) == 0) after_first.push_back(e);
+  }
+  // Files with exactly one replica on each round's victims (on the ring of that round): every
+  // append keeps a write quorum, so every append must succeed, during the crashes too.
+  std::vector<AppendLoop> loops(6);
+  for (size_t i = 0, k = 0; k < loops.size(); ++i) {
+    REQUIRE(i < 1000);
+    std::string name = "crash/file-" + std::to_string(i);
+    if (ReplicasAmong(*ring, name, first) != 1 || ReplicasAmong(after_first, name, second) != 1) {
+      continue;
+    }
+    loops[k].index = k;
+    loops[k].name = name;
+    loops[k].via = clients[k % clients.size()];
+    REQUIRE_OK(WriteLocal(Local(c, name), AppendRecord(k, 0)));
+    REQUIRE_OK(HydfsCreate(*loops[k].via, Local(c, name), name).status());
+    ++k;
+  }
+
+  // Without the hang an append takes at most the detection of the crash (kDetect) plus a few
+  // RPC deadlines; with it, 30 s.
+  constexpr auto kBound = kDetect + 5s;
+  Clock::time_point killed_at = Clock::now();
+  // Reaps finished appends and starts the next one on each idle file (while `more`).
+  auto pump = [&](bool more) {
+    bool busy = false;
+    for (auto& l : loops) {
+      if (l.busy) {
+        if (auto exit = l.ctl.Poll()) {
+          l.busy = false;
+          auto took = Clock::now() - l.started;
+          (exit->code == 0 && !exit->signaled ? l.acked : l.failed).insert(l.next);
+          if (took > kBound) {
+            l.slow.push_back(l.name + " record " + std::to_string(l.next) + " took " +
+                             std::to_string(ToMillis(took)) + " ms (started " +
+                             std::to_string(ToMillis(l.started - killed_at)) +
+                             " ms after the last kill): " + exit->ToString() + " " +
+                             l.ctl.Stderr());
+          }
+          ++l.next;
+        }
+      }
+      if (!l.busy && more) {
+        std::string local = Local(c, l.name + ".rec-" + std::to_string(l.next));
+        REQUIRE_OK(WriteLocal(local, AppendRecord(l.index, l.next)));
+        REQUIRE_OK(StartCtl({"--node", l.via->ControlAddress(), "--json", "--timeout", "60000",
+                             "append", local, l.name},
+                            &l.ctl));
+        l.busy = true;
+        l.started = Clock::now();
+      }
+      busy |= l.busy;
+    }
+    return busy;
+  };
+  auto append_for = [&](Clock::duration d) {
+    for (auto until = Clock::now() + d; Clock::now() < until;) {
+      pump(true);
+      std::this_thread::sleep_for(5ms);
+    }
+  };
+
+  // Each round: appends running, SIGKILL two nodes at once, appends on through the detection
+  // until every survivor's ring has dropped them, and a little after (repairs before writes).
+  append_for(1500ms);
+  for (const auto& victims : rounds) {
+    for (RaindProcess* v : victims) REQUIRE(v->Kill().signaled);
+    killed_at = Clock::now();
+    append_for(3s);
+    auto survivors = c.Running();
+    REQUIRE_EVENTUALLY(kDetect, [&](std::string* why) {
+      pump(true);
+      return RingsHave(survivors, survivors.size(), why);
+    });
+    append_for(2s);
+  }
+  // The last appends finish (rainctl's own limits end each well within this).
+  REQUIRE_EVENTUALLY(60s, [&] { return !pump(false); });
+
+  std::vector<std::string> slow;
+  for (const auto& l : loops) slow.insert(slow.end(), l.slow.begin(), l.slow.end());
+  INFO(Join(slow, "\n"));
+  CHECK(slow.empty());
+
+  // Every append succeeded, and the file holds each exactly once, in the client's order.
+  auto survivors = c.Running();
+  for (const auto& l : loops) {
+    std::vector<std::string> failed;
+    for (size_t seq : l.failed) failed.push_back(std::to_string(seq));
+    INFO(l.name << ": " << l.acked.size()
+                << " appends acknowledged, failed: " << Join(failed, ","));
+    CHECK(l.failed.empty());
+    std::string want = AppendRecord(l.index, 0);
+    for (size_t seq : l.acked) want += AppendRecord(l.index, seq);
+    auto got = HydfsGet(*survivors[l.index % survivors.size()], l.name, FreshLocal(c));
+    REQUIRE_OK(got.status());
+    CHECK(RecordDiff(got->data, want) == "");
+  }
 }
 
 // Overwrites `n` bytes at `offset` of `path` with bytes that differ from the current ones.
