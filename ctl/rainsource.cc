@@ -73,7 +73,7 @@ constexpr auto kGiveUp = std::chrono::seconds(30);      // no ack progress at al
 constexpr auto kAskJobEvery = std::chrono::seconds(5);  // while stalled: is the job still alive?
 constexpr auto kLookupEvery = std::chrono::seconds(1);  // while a channel is stalled: rebuilt?
 constexpr int kLookupTimeoutMs = 2000;                  // one job.tasks request, at most
-constexpr uint64_t kRetainWindows = 16;  // frames kept until durable: at most this many windows
+constexpr uint64_t kRetainWindows = 16;      // frames kept until durable: at most this many windows
 constexpr size_t kMaxFrameBytes = 4u << 20;  // a batch is cut at this size, whatever --batch says
 constexpr size_t kReadChunk = 1u << 16;
 constexpr uint64_t kDefaultWindow = 64;  // when job.source names none
@@ -493,7 +493,9 @@ void Source::LookupTasks(TimePoint now) {
       c.run = run;
       continue;
     }
-    std::fprintf(stderr, "rainsource: task 1.%" PRIu64 " was rebuilt (run %" PRIu64 ", %s); "
+    std::fprintf(stderr,
+                 "rainsource: task 1.%" PRIu64 " was rebuilt (run %" PRIu64
+                 ", %s); "
                  "sending it the %zu frame(s) its checkpoint does not cover\n",
                  index, run, inbox.c_str(), c.kept.size());
     Status s = Rewire(c, inbox, now);
