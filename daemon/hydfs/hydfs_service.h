@@ -74,6 +74,10 @@ struct HydfsOptions {
   uint32_t repair_parallel = 4;               // concurrent repairs started by this node
   uint64_t repair_rate_bytes = 256ull << 20;  // repair bytes/s fetched by this node; 0 = no cap
   uint32_t quiet_ms = 1000;  // a file written within this long is not auto-merged yet
+  // Fault injection for tests, 0 (default) in production: a replica waits this long before it
+  // commits a write, which widens the window in which a crash leaves a write committed on fewer
+  // replicas than the quorum (tests/cluster hydfs-append-retry).
+  uint32_t test_commit_delay_ms = 0;
 };
 
 struct HydfsStats {

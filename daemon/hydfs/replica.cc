@@ -1,6 +1,7 @@
 // The replica side of HyDFS: the control RPCs peers send to this node and the data streams it
 // serves. Every write is logged when received and when done.
 #include <algorithm>
+#include <thread>
 
 #include "daemon/hydfs/codec.h"
 #include "daemon/hydfs/hydfs_service.h"
@@ -161,6 +162,9 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
     AppendMeta empty = in.empty_meta;
     Io(
         [this, writer, file, create, empty] {
+          if (options_.test_commit_delay_ms > 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_commit_delay_ms));
+          }
           AppendMeta meta = empty;
           if (writer != nullptr) {
             auto finished = writer->Finish(options_.fsync_before_ack);
