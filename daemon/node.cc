@@ -65,6 +65,7 @@ Status ApplyHydfsEntry(const std::string& key, const std::string& value, hydfs::
   if (key == "hydfs_repair_settle_ms") return u32(&h->repair_settle_ms, 0, 3600000);
   if (key == "hydfs_repair_parallel") return u32(&h->repair_parallel, 1, 64);
   if (key == "hydfs_quiet_ms") return u32(&h->quiet_ms, 0, 3600000);
+  if (key == "hydfs_test_commit_delay_ms") return u32(&h->test_commit_delay_ms, 0, 60000);
   if (key == "hydfs_fsync") {
     if (value == "true" || value == "1") {
       h->fsync_before_ack = true;

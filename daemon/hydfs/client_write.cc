@@ -5,11 +5,14 @@
 //   2. when every lane is ready or failed: with at least write_quorum ready, send commit to the
 //      ready ones (each fsyncs the blob and commits the manifest entry durably) and succeed once
 //      write_quorum commits are acknowledged; otherwise send abort, and nothing changed.
+// In-process writes (data in memory) are retried on a transient failure under the same append
+// id (retry.h, LaunchMemoryPut); writes streamed from rainctl fail and rainctl reports it.
 #include <random>
 
 #include "daemon/hydfs/codec.h"
 #include "daemon/hydfs/hydfs_service.h"
 #include "daemon/hydfs/ops.h"
+#include "daemon/hydfs/retry.h"
 #include "shared/logging.h"
 #include "shared/wire/fields.h"
 
@@ -27,7 +30,79 @@ uint64_t RandomGen() {
 
 const char* OpName(bool create) { return create ? "create" : "append"; }
 
+const WriteRetryPolicy kRetryPolicy;
+
 }  // namespace
+
+// Runs one attempt of an in-process write; on a transient failure schedules the next one under
+// the same append id. Ordering rule: the append's place among this client's appends to the file
+// is its seq, chosen by its first attempt; a retry keeps it and never takes a new one, and
+// next_seq_ is not touched. An append started by this client while a retry is pending gets a
+// higher seq and so lands after the retried one once merged, as with any two concurrent appends
+// from one client. A caller that wants completion order to be file order waits for `done` before
+// its next append (the stream engine and the log shipper do).
+void HydfsService::LaunchMemoryPut(std::shared_ptr<MemoryPut> mp) {
+  auto op = std::make_shared<PutOp>();
+  op->create = mp->create;
+  op->quiet = mp->quiet;
+  op->name = mp->name;
+  op->meta.size = mp->data.size();
+  op->data = std::move(mp->data);
+  op->stream = transport::NewStreamId();
+  if (mp->attempts == 0) {
+    mp->first_started = Clock::now();
+    mp->wall_ms = WallMillis();
+    // The caller's retry of an append that failed unsettled: the same bytes as the very next
+    // append to the file get the same id, so they land once (StartPut forgets the entry).
+    auto u = mp->create ? unsettled_.end() : unsettled_.find(mp->name);
+    if (u != unsettled_.end() && u->second.size == op->data.size() &&
+        u->second.hash == StableHash64(op->data)) {
+      mp->id_fixed = mp->resumed = true;
+      mp->file = FileMeta{mp->name, u->second.gen, 0, ""};
+      mp->seq = u->second.seq;
+      mp->wall_ms = u->second.wall_ms;
+      Log()->info("event=append_resumed file={} seq={} reason=\"the same bytes as an unsettled "
+                  "append\"",
+                  mp->name, mp->seq);
+    }
+  }
+  ++mp->attempts;
+  if (mp->id_fixed) {
+    op->id_fixed = true;
+    op->resumed = mp->resumed;
+    op->file = mp->file;
+    op->meta.seq = mp->seq;
+  }
+  op->meta.wall_ms = mp->wall_ms;
+  PutOp* raw = op.get();
+  op->on_done = [this, mp, raw](Status st, wire::BodyWriter) {
+    if (raw->id_assigned) {
+      mp->id_fixed = true;
+      mp->resumed = raw->resumed;
+      mp->file = raw->file;
+      mp->seq = raw->meta.seq;
+    }
+    auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - mp->first_started);
+    std::optional<std::chrono::milliseconds> wait;
+    if (!st.ok()) wait = kRetryPolicy.Next(mp->attempts, elapsed, raw->transient);
+    if (wait) {
+      Log()->info("event=op_retry op={} file={} seq={} attempt={} in_ms={} error=\"{}\"",
+                  OpName(mp->create), mp->name, mp->seq, mp->attempts + 1, wait->count(),
+                  st.ToString());
+      mp->data = std::move(raw->data);
+      loop_.AddTimer(*wait, [this, mp] { LaunchMemoryPut(mp); });
+      return;
+    }
+    if (!st.ok() && !mp->create && mp->id_fixed) {
+      unsettled_[mp->name] = Unsettled{mp->file.gen, mp->seq, raw->meta.size,
+                                       StableHash64(raw->data), mp->wall_ms};
+    }
+    auto done = std::move(mp->done);
+    done(st);
+  };
+  StartPut(op);
+}
 
 void HydfsService::StartPut(PutPtr op) {
   op->started = op->last_tool = Clock::now();
@@ -39,7 +114,9 @@ void HydfsService::StartPut(PutPtr op) {
   }
   op->meta.client = self_id_;
   op->meta.chunk_size = options_.chunk_size;
-  op->meta.wall_ms = WallMillis();
+  if (op->meta.wall_ms == 0) op->meta.wall_ms = WallMillis();
+  // Only the very next append to a file may resume an unsettled one (LaunchMemoryPut).
+  if (!op->create) unsettled_.erase(op->name);
   op->chunks = (op->meta.size + options_.chunk_size - 1) / options_.chunk_size;
   Log()->log(op->quiet ? spdlog::level::debug : spdlog::level::info,
              "event=op_start op={} file={} bytes={} client={}", OpName(op->create), op->name,
@@ -71,8 +148,10 @@ void HydfsService::StartPut(PutPtr op) {
     }
   });
   if (op->create) {
-    op->file = FileMeta{op->name, RandomGen(), WallMillis(), self_id_};
+    // A retried create keeps its generation: of its attempts at most one file ever exists.
+    if (!op->id_fixed) op->file = FileMeta{op->name, RandomGen(), WallMillis(), self_id_};
     op->meta.seq = 0;
+    op->id_assigned = true;
     PutReserve(op, 0);
   } else {
     PutHead(op);
@@ -131,6 +210,7 @@ void HydfsService::PutReserve(PutPtr op, int attempt) {
           } else if (acc->conflict > 0) {
             FinishPut(*op, Status::AlreadyExists(op->name + " is being created by another client"));
           } else {
+            op->transient = true;
             FinishPut(*op, Status::Unavailable(
                                "only " + std::to_string(acc->ok) + " of " +
                                std::to_string(replicas.size()) +
@@ -213,14 +293,26 @@ void HydfsService::PutHead(PutPtr op) {
             }
           }
           if (!gen) {
+            op->transient = acc->answered == 0;
             FinishPut(*op, acc->answered == 0
                                ? Status::Unavailable("no replica of " + op->name + " answered")
                                : Status::NotFound("no such file: " + op->name));
             return;
           }
-          op->file = FileMeta{op->name, *gen, 0, ""};
-          uint64_t& next = next_seq_[*gen];
-          op->meta.seq = ++next;  // 0 is the create
+          if (op->id_fixed && op->resumed && op->file.gen != *gen) {
+            op->id_fixed = op->resumed = false;  // the unsettled append's file is gone
+          }
+          if (op->id_fixed && op->file.gen != *gen) {
+            FinishPut(*op, Status::NotFound(op->name + " was removed or replaced (generation " +
+                                            Hex64(op->file.gen) + " is gone)"));
+            return;
+          }
+          if (!op->id_fixed) {
+            op->file = FileMeta{op->name, *gen, 0, ""};
+            uint64_t& next = next_seq_[*gen];
+            op->meta.seq = ++next;  // 0 is the create
+          }
+          op->id_assigned = true;
           // A replica that answered without a copy is new to the file (the ring moved and the
           // repair scan has not reached it yet): repair now, or the append could miss its
           // quorum although the file is readable.
@@ -293,6 +385,9 @@ void HydfsService::PutOpen(PutPtr op) {
             bool ready = false;
             if (const auto* r = wire::MapGet(*payload, "ready")) wire::ReadBool(*r, &ready);
             lane.ready = ready;
+            // Ready at once: an empty write, or a retry this replica already committed (it
+            // lists the append id). It needs no data.
+            if (ready) lane.acked = op->chunks;
           } else {
             lane.failed = true;
             lane.status = payload.status();
@@ -305,11 +400,9 @@ void HydfsService::PutOpen(PutPtr op) {
           if (op->Healthy() < need) {
             Status why = Status::Unavailable("fewer than " + std::to_string(need) +
                                              " replicas accepted the write");
+            op->transient = op->FailuresTransient();
             for (const auto& l : op->lanes) {
-              bool transient = l.status.code() == StatusCode::kTimeout ||
-                               l.status.code() == StatusCode::kUnavailable ||
-                               (!op->create && l.status.code() == StatusCode::kNotFound);
-              if (l.failed && !transient) {
+              if (l.failed && !TransientWriteError(l.status.code())) {
                 why = l.status;  // a definitive answer (exists, not found, disk full) beats "down"
                 break;
               }
@@ -354,7 +447,7 @@ void HydfsService::PutPump(PutOp& op) {
     zmq::message_t frame = transport::ChunkFrame(op.stream, op.sent, 0, op.sent + 1 == op.chunks,
                                                  std::string_view(op.data).substr(begin, len));
     for (auto& lane : op.lanes) {
-      if (lane.open && !lane.failed) {
+      if (lane.open && !lane.failed && !lane.ready) {
         serve_->Send(lane.node.data_endpoint(), transport::ShareFrame(frame));
       }
     }
@@ -388,7 +481,7 @@ void HydfsService::OnPutFrame(PutOp& op, transport::StreamMsg& msg) {
       stats_.chunk_bytes_in += msg.data.size();
     }
     for (auto& lane : op.lanes) {
-      if (lane.open && !lane.failed) {
+      if (lane.open && !lane.failed && !lane.ready) {
         serve_->Send(lane.node.data_endpoint(), transport::ShareFrame(*msg.frame));
       }
     }
@@ -441,6 +534,7 @@ void HydfsService::PutLaneFailed(PutOp& op, size_t i, const Status& why) {
   size_t need = std::min<size_t>(options_.write_quorum, op.lanes.size());
   if (op.Healthy() < need && !op.committing) {
     Status st = why;
+    op.transient = op.FailuresTransient();
     FinishPut(op, Status(st.code(), "the write lost too many replicas (" + lane.node.id.str() +
                                         ": " + st.message() + ")"));
     return;
@@ -489,6 +583,7 @@ void HydfsService::PutMaybeDone(PutOp& op) {
     Status why = Status::Unavailable("only " + std::to_string(ready) + " of " +
                                      std::to_string(op.lanes.size()) +
                                      " replicas stored the data; nothing was written");
+    op.transient = op.FailuresTransient();
     for (const auto& l : op.lanes) {
       if (l.failed) {
         why =
@@ -531,14 +626,20 @@ void HydfsService::PutCommitSettled(PutOp& op, size_t i, const Status& st) {
   if (st.ok()) {
     lane.committed = true;
     ++op.commits_ok;
-  } else if (op.commit_error.ok()) {
-    op.commit_error = Status(st.code(), lane.node.id.str() + ": " + st.message());
+  } else {
+    if (!TransientWriteError(st.code())) op.commit_definitive = true;
+    if (op.commit_error.ok()) {
+      op.commit_error = Status(st.code(), lane.node.id.str() + ": " + st.message());
+    }
   }
   if (--op.commits_pending > 0) return;
   size_t need = std::min<size_t>(options_.write_quorum, op.lanes.size());
   if (op.commits_ok >= need) {
     FinishPut(op, Status::Ok());
   } else {
+    // Some replicas may hold the append now: a retry under the same id completes it without
+    // duplicating it.
+    op.transient = !op.commit_definitive;
     FinishPut(op, Status(op.commit_error.code(),
                          "only " + std::to_string(op.commits_ok) +
                              " replicas committed the write: " + op.commit_error.message()));

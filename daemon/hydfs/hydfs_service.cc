@@ -570,17 +570,13 @@ void HydfsService::Append(const std::string& name, std::string data,
 
 void HydfsService::PutFromMemory(bool create, const std::string& name, std::string data,
                                  std::function<void(Status)> done, bool quiet) {
-  loop_.Post([this, create, name, data = std::move(data), done = std::move(done), quiet]() mutable {
-    auto op = std::make_shared<PutOp>();
-    op->create = create;
-    op->quiet = quiet;
-    op->name = name;
-    op->meta.size = data.size();
-    op->data = std::move(data);
-    op->stream = transport::NewStreamId();
-    op->on_done = [done](Status st, wire::BodyWriter) { done(st); };
-    StartPut(op);
-  });
+  auto mp = std::make_shared<MemoryPut>();
+  mp->create = create;
+  mp->quiet = quiet;
+  mp->name = name;
+  mp->data = std::move(data);
+  mp->done = std::move(done);
+  loop_.Post([this, mp] { LaunchMemoryPut(mp); });
 }
 
 void HydfsService::Get(const std::string& name, std::function<void(Result<std::string>)> done) {

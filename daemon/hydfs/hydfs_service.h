@@ -74,6 +74,10 @@ struct HydfsOptions {
   uint32_t repair_parallel = 4;               // concurrent repairs started by this node
   uint64_t repair_rate_bytes = 256ull << 20;  // repair bytes/s fetched by this node; 0 = no cap
   uint32_t quiet_ms = 1000;  // a file written within this long is not auto-merged yet
+  // Fault injection for tests, 0 (default) in production: a replica waits this long before it
+  // commits a write, which widens the window in which a crash leaves a write committed on fewer
+  // replicas than the quorum (tests/cluster hydfs-append-retry).
+  uint32_t test_commit_delay_ms = 0;
 };
 
 struct HydfsStats {
@@ -106,6 +110,11 @@ class HydfsService {
   // In-process client API (for the log shipper and the stream engine).
   // `quiet`: logged at debug level at the client and the replicas (the log shipper's own appends
   // must not feed the log they ship).
+  // Create and Append retry a transient failure themselves under the same append id (retry.h),
+  // so `done` reports either success or a failure that survived the retries. After such a
+  // failure the append may still be on some replica; an Append of the same name with the same
+  // bytes as the very next append this node starts on that file reuses the failed append's id,
+  // so a caller that retries a failed append gets it once, never twice (see README.md).
   void Create(const std::string& name, std::string data, std::function<void(Status)> done,
               bool quiet = false);
   void Append(const std::string& name, std::string data, std::function<void(Status)> done,
@@ -119,6 +128,8 @@ class HydfsService {
  private:
   void PutFromMemory(bool create, const std::string& name, std::string data,
                      std::function<void(Status)> done, bool quiet);
+  struct MemoryPut;
+  void LaunchMemoryPut(std::shared_ptr<MemoryPut> mp);
   struct Lane;
   struct PutOp;
   struct GetOp;
@@ -227,6 +238,12 @@ class HydfsService {
   std::unordered_map<uint64_t, std::shared_ptr<Fetch>> fetches_;        // repair fetches, by stream
   std::map<std::string, std::pair<uint64_t, TimePoint>> reservations_;  // name -> (gen, expiry)
   std::map<uint64_t, uint64_t> next_seq_;            // gen -> this client's next append seq
+  // An in-process append that failed after its id was chosen, so it may sit on some replica:
+  // name -> its id and a fingerprint of its data. Only the next append to the name may reuse it.
+  struct Unsettled {
+    uint64_t gen = 0, seq = 0, size = 0, hash = 0, wall_ms = 0;
+  };
+  std::map<std::string, Unsettled> unsettled_;
   std::map<std::string, TimePoint> last_write_;      // name -> when this replica last took a write
   std::set<std::string> applying_;                   // names with an ApplyOrder in progress
   std::set<std::string> repairing_;                  // names this node is reconciling

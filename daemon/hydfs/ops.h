@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "daemon/hydfs/hydfs_service.h"
+#include "daemon/hydfs/retry.h"
 
 namespace rs::hydfs {
 
@@ -13,7 +14,7 @@ inline constexpr uint8_t kToolLane = 127;  // the lane of rainctl's frames
 struct HydfsService::Lane {
   RingNode node;
   bool open = false;        // the replica accepted the put
-  bool ready = false;       // every chunk is written there; it waits for commit or abort
+  bool ready = false;       // every chunk is written there (or it listed the append already)
   bool committing = false;  // commit sent, not settled yet (answered or declared failed)
   bool committed = false;
   bool failed = false;  // given up on (no answer, declared failed, error)
@@ -45,6 +46,13 @@ struct HydfsService::PutOp {
   std::function<void(Status, wire::BodyWriter)> on_done;
   transport::EventLoop::TimerId timer = 0;
   std::vector<uint32_t> crcs;  // of chunks forwarded from the tool
+  // Retries (retry.h). `id_fixed`: file.gen and meta.seq come from an earlier attempt of this
+  // write and are kept, so replicas that committed that attempt see the same append id.
+  // `id_assigned`: file.gen and meta.seq are chosen (a later attempt must reuse them).
+  bool id_fixed = false, id_assigned = false;
+  bool resumed = false;  // the fixed id is an unsettled append's (LaunchMemoryPut), not a retry's
+  bool transient = false;        // the failure reported by FinishPut may pass (retry.h)
+  bool commit_definitive = false;  // a commit was refused for a reason a retry cannot fix
 
   uint64_t MinAcked() const {
     uint64_t m = UINT64_MAX;
@@ -53,11 +61,35 @@ struct HydfsService::PutOp {
     }
     return m == UINT64_MAX ? 0 : m;
   }
+  // Whether every lane given up on failed for a reason that may pass (retry.h).
+  bool FailuresTransient() const {
+    for (const auto& l : lanes) {
+      if (l.failed && !TransientWriteError(l.status.code())) return false;
+    }
+    return true;
+  }
   size_t Healthy() const {
     size_t n = 0;
     for (const auto& l : lanes) n += (l.open && !l.failed) ? 1 : 0;
     return n;
   }
+};
+
+// An in-process create or append across its attempts (retry.h). Loop thread only.
+struct HydfsService::MemoryPut {
+  bool create = false;
+  bool quiet = false;
+  std::string name;
+  std::string data;  // moved into each attempt's PutOp and back out when it fails
+  std::function<void(Status)> done;
+  int attempts = 0;  // started so far
+  TimePoint first_started;
+  // Once an attempt has chosen the append id, every later attempt keeps it.
+  bool id_fixed = false;
+  FileMeta file;
+  uint64_t seq = 0;
+  uint64_t wall_ms = 0;
+  bool resumed = false;  // the id came from unsettled_ (the caller's retry of a failed append)
 };
 
 // A get (or getfromreplica, or an in-process Get) run by this node as the client.
@@ -101,6 +133,7 @@ struct HydfsService::Inbound {
   uint64_t chunks = 0;
   bool ready = false;       // every chunk written; waiting for the client's commit or abort
   bool committing = false;  // the commit is running on the IO pool
+  bool listed = false;      // the append is already in this replica's manifest: no data needed
   TimePoint last;
   TimePoint started;
 };

@@ -1,6 +1,7 @@
 // The replica side of HyDFS: the control RPCs peers send to this node and the data streams it
 // serves. Every write is logged when received and when done.
 #include <algorithm>
+#include <thread>
 
 #include "daemon/hydfs/codec.h"
 #include "daemon/hydfs/hydfs_service.h"
@@ -161,6 +162,9 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
     AppendMeta empty = in.empty_meta;
     Io(
         [this, writer, file, create, empty] {
+          if (options_.test_commit_delay_ms > 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_commit_delay_ms));
+          }
           AppendMeta meta = empty;
           if (writer != nullptr) {
             auto finished = writer->Finish(options_.fsync_before_ack);
@@ -229,20 +233,34 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
              "from={}",
              create ? "create" : "append", name, Hex64(file->gen), Hex64(meta->id), meta->client,
              meta->seq, meta->size, sender);
-  auto summary = store_->Summary(name);
+  auto copy = store_->GetManifest(name);
   Status refuse;
   if (create) {
-    if (summary.ok() && summary->gen != file->gen) {
+    if (copy.ok() && copy->file.gen != file->gen) {
       refuse = Status::AlreadyExists(name + " already exists");
     } else if (store_->IsRemoved(name, file->gen)) {
       refuse = Status::FailedPrecondition(name + ": this generation was removed");
     }
-  } else if (!summary.ok() || summary->gen != file->gen) {
+  } else if (!copy.ok() || copy->file.gen != file->gen) {
     refuse = Status::NotFound("this replica holds no copy of " + name +
-                              (summary.ok() ? " (it holds another generation)" : ""));
+                              (copy.ok() ? " (it holds another generation)" : ""));
+  }
+  // A retried write (retry.h) whose append this copy already lists: answer "ready" at once, take
+  // no data, and make the commit a no-op (CommitAppend/CommitCreate find it listed). Without this
+  // the data was sent again and the blob rewritten in place, to the same effect but for nothing.
+  const AppendMeta* listed = nullptr;
+  if (refuse.ok() && copy.ok() && copy->file.gen == file->gen) {
+    for (const auto& a : copy->appends) {
+      if (a.id == meta->id) listed = &a;
+    }
+    if (listed != nullptr && listed->size != meta->size) {
+      refuse = Status::InvalidArgument("append " + Hex64(meta->id) + " is listed here with " +
+                                       std::to_string(listed->size) + " bytes, not " +
+                                       std::to_string(meta->size));
+    }
   }
   auto in = std::make_unique<Inbound>();
-  if (refuse.ok() && meta->size > 0) {
+  if (refuse.ok() && listed == nullptr && meta->size > 0) {
     auto writer = store_->NewBlob(*meta);
     if (!writer.ok()) {
       refuse = writer.status();
@@ -266,6 +284,12 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
   in->empty_meta.crcs.clear();
   in->chunks = meta->chunk_count();
   in->ready = in->chunks == 0;
+  if (listed != nullptr) {
+    in->listed = in->ready = true;
+    in->empty_meta = *listed;  // with its CRCs: the commit re-checks the listed append
+    Log()->log(level, "event=replica_already_listed op={} file={} append={}",
+               create ? "create" : "append", name, Hex64(meta->id));
+  }
   in->last = in->started = Clock::now();
   bool ready = in->ready;
   inbound_[stream] = std::move(in);

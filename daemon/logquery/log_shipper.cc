@@ -99,6 +99,22 @@ void LogShipper::ShipOnce() {
   if (::stat(options_.log_path.c_str(), &st) != 0) return;
   std::string batch;
   bool rotated = st.st_ino != inode_;
+  if (!unshipped_.empty()) {
+    // The same bytes as the failed append, so HyDFS can resume its append id: a longer batch
+    // would be a new append, and a failed append that some replica committed would then show
+    // its lines twice.
+    Status shipped = Call(/*create=*/false, file_, unshipped_);
+    if (!shipped.ok()) {
+      Logger("logquery")
+          ->debug("event=ship_failed file={} bytes={} error=\"{}\"", file_, unshipped_.size(),
+                  shipped.ToString());
+      if (shipped.code() == StatusCode::kNotFound) file_.clear();
+      return;
+    }
+    offset_ += unshipped_.size();
+    unshipped_.clear();
+    return;  // a rotation is dealt with at the next interval
+  }
   if (rotated)
     batch = ReadLines(FirstRotation(options_.log_path), inode_, offset_, options_.max_batch);
   if (!rotated) batch = ReadLines(options_.log_path, inode_, offset_, options_.max_batch);
@@ -110,7 +126,8 @@ void LogShipper::ShipOnce() {
           ->debug("event=ship_failed file={} bytes={} error=\"{}\"", file_, batch.size(),
                   shipped.ToString());
       if (shipped.code() == StatusCode::kNotFound) file_.clear();  // removed: create it again
-      return;  // the same bytes next time
+      unshipped_ = std::move(batch);  // the same bytes next time
+      return;
     }
     offset_ += batch.size();
   }

@@ -2,8 +2,10 @@
 // batched appends every `interval`, so the history of a node survives its death and
 // `rainctl grep --hydfs` can search the logs of dead nodes. Whole lines only; rotations of the
 // log (raind.log -> raind.1.log) are followed by inode. Shipping appends are logged at debug
-// level only, so shipping does not feed itself. A failed append is retried at the next interval
-// (the same bytes: a timeout that did commit can ship lines twice; nothing is skipped).
+// level only, so shipping does not feed itself. HyDFS retries a failed append itself; one that
+// still fails is sent again at the next interval with exactly the same bytes (not a longer batch),
+// so HyDFS resumes it under its append id (HydfsService::Append) and lines are shipped once,
+// never twice; nothing is skipped.
 // Thread-safety: Start() and Stop() from one thread; the shipper runs its own thread.
 #pragma once
 
@@ -56,6 +58,7 @@ class LogShipper {
   std::string file_;     // the HyDFS file of the current member id ("" before the first)
   ino_t inode_ = 0;      // the log file being read
   uint64_t offset_ = 0;  // bytes of it already shipped
+  std::string unshipped_;  // a batch whose append failed: the next one, byte for byte
 };
 
 }  // namespace rs::logquery
