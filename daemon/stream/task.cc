@@ -196,8 +196,8 @@ struct Task::Impl {
   int spool_fd = -1;
   std::string spool_pending;  // processed, not yet committed to the spool
   std::string unflushed;      // committed, not yet appended to the destination
+  std::string flushing;       // the append under way (or failed, to be retried as it is)
   std::shared_ptr<AsyncResult> flush_op;
-  std::string flushing;
   TimePoint last_flush, flush_failing_since;
   bool flush_failing = false;
   LatencyHistogram latency;
@@ -1290,19 +1290,25 @@ struct Task::Impl {
           Fail(Status(s.code(), "appending the output to " + cfg.dest + ": " + s.message()));
           return;
         }
-        unflushed.insert(0, flushing);  // retried next round
+        // Retried alone with the same bytes: HyDFS then resumes the failed append's id, so a
+        // copy that reached some replicas is not appended twice (daemon/hydfs/retry.h).
         last_flush = now;
       } else {
         flush_failing = false;
+        flushing.clear();
       }
-      flushing.clear();
+    }
+    if (flush_failing) {
+      if (now - last_flush < std::chrono::milliseconds(500)) return;
+      flush_op = StartWrite(false, cfg.dest, flushing);
+      last_flush = now;
+      return;
     }
     if (unflushed.empty()) return;
     if (!force && unflushed.size() < kSinkFlushBytes &&
         now - last_flush < std::chrono::milliseconds(cfg.sink_flush_ms)) {
       return;
     }
-    if (flush_failing && now - last_flush < std::chrono::milliseconds(500)) return;
     flushing = std::move(unflushed);
     unflushed.clear();
     flush_op = StartWrite(false, cfg.dest, flushing);
@@ -1361,7 +1367,7 @@ struct Task::Impl {
     }
     if (cfg.is_sink()) {
       SinkFlush(true);
-      if (!unflushed.empty() || flush_op) return false;
+      if (!unflushed.empty() || !flushing.empty() || flush_op) return false;
     }
     if (op) {
       Status s = op->Finish();
