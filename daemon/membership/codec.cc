@@ -31,7 +31,8 @@ wire::MsgType TypeOf(MsgKind kind) {
 }  // namespace
 
 void PackRecord(wire::Packer& pk, const MemberRecord& r) {
-  pk.pack_array(4);
+  bool with_suspecter = r.state == MemberState::kSuspect && !r.suspecter.empty();
+  pk.pack_array(with_suspecter ? 5 : 4);
   pk.pack(r.id.str());
   pk.pack_uint8(static_cast<uint8_t>(r.state));
   pk.pack_uint64(r.incarnation);
@@ -40,11 +41,13 @@ void PackRecord(wire::Packer& pk, const MemberRecord& r) {
     pk.pack(name);
     pk.pack_uint16(port);
   }
+  if (with_suspecter) pk.pack(r.suspecter.str());
 }
 
 Result<MemberRecord> UnpackRecord(const msgpack::object& o) {
-  if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) {
-    return Status::Corruption("member record is not a 4-element array");
+  // 4 elements, or 5 with a suspect record's suspecter (older nodes send 4).
+  if (o.type != msgpack::type::ARRAY || o.via.array.size < 4 || o.via.array.size > 5) {
+    return Status::Corruption("member record is not a 4- or 5-element array");
   }
   const msgpack::object* a = o.via.array.ptr;
   std::string id_text;
@@ -69,6 +72,17 @@ Result<MemberRecord> UnpackRecord(const msgpack::object& o) {
       return Status::Corruption("member record has a bad port entry");
     }
     r.ports[name] = static_cast<uint16_t>(port);
+  }
+  if (o.via.array.size == 5) {
+    std::string text;
+    if (!wire::ReadString(a[4], &text)) {
+      return Status::Corruption("member record: the suspecter is not a string");
+    }
+    auto suspecter = NodeId::Parse(text);
+    if (!suspecter.ok()) {
+      return Status::Corruption("member record: suspecter: " + suspecter.status().message());
+    }
+    if (r.state == MemberState::kSuspect) r.suspecter = *suspecter;
   }
   return r;
 }

@@ -50,6 +50,45 @@ milliseconds Swim::HeartbeatTimeout() const {
   return Ms(std::max(config_.heartbeat_timeout_ms, 2 * config_.heartbeat_interval_ms));
 }
 
+// Lifeguard (Dadgar et al., 2018): every member that suspects a node on its own probes is an
+// independent confirmation; a real failure is confirmed by several quickly, a lossy link to one
+// prober rarely. With C confirmations beyond the first and K = min(3, members that could
+// confirm), the timeout falls from max = suspicion_timeout_ms towards min = max / 4:
+//   max - (max - min) * log(C + 1) / log(K + 1)
+// so 1000 ms becomes 625, 406 and 250 ms with 1, 2 and 3 confirmations. Relayed gossip of one
+// suspicion does not count again: confirmations are distinct suspecters.
+milliseconds Swim::SuspicionTimeout(const Member& m) const {
+  double max = config_.suspicion_timeout_ms;
+  double min = max / 4;
+  // Who could confirm: the active members (members_ holds them, the suspect included, but not
+  // us), plus us, minus the suspect and the first suspecter.
+  size_t active = 0;
+  for (const auto& [id, o] : members_) active += Active(o) ? 1 : 0;
+  size_t confirmers = active > 0 ? active - 1 : 0;
+  double k = static_cast<double>(std::min<size_t>(3, confirmers));
+  double c = m.suspecters.empty() ? 0 : static_cast<double>(m.suspecters.size() - 1);
+  if (k < 1 || c < 1) return Ms(config_.suspicion_timeout_ms);
+  c = std::min(c, k);
+  double t = max - (max - min) * std::log(c + 1) / std::log(k + 1);
+  return milliseconds(static_cast<int64_t>(std::max(min, t)));
+}
+
+void Swim::SuspectOwn(Member& m, TimePoint now, const std::string& detail) {
+  if (m.record.state == MemberState::kAlive) {
+    m.record.suspecter = self_.id;
+    SetState(m, MemberState::kSuspect, m.record.incarnation, now, EventKind::kSuspect, detail);
+    m.suspecters = {self_.id};
+    Message tell = NewMessage(MsgKind::kGossip, m.record.id);
+    Send(m.record.id, std::move(tell));  // lets the suspect refute quickly
+    return;
+  }
+  if (m.record.state == MemberState::kSuspect && m.suspecters.insert(self_.id).second) {
+    MemberRecord confirm = m.record;
+    confirm.suspecter = self_.id;
+    Enqueue(confirm);
+  }
+}
+
 bool Swim::Active(const Member& m) const {
   return m.record.state == MemberState::kAlive || m.record.state == MemberState::kSuspect;
 }
@@ -141,6 +180,10 @@ std::vector<NodeId> Swim::RandomMembers(size_t k, const std::vector<NodeId>& exc
 
 void Swim::SetState(Member& m, MemberState state, uint64_t incarnation, TimePoint now,
                     EventKind event, const std::string& detail) {
+  if (state != MemberState::kSuspect) {
+    m.record.suspecter = NodeId();
+    m.suspecters.clear();
+  }
   m.record.state = state;
   m.record.incarnation = incarnation;
   m.state_since = now;
@@ -196,7 +239,16 @@ void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
   if (Final(m.record.state)) return;
   bool newer = rec.incarnation > m.record.incarnation ||
                (rec.incarnation == m.record.incarnation && Rank(rec.state) > Rank(m.record.state));
-  if (!newer) return;
+  if (!newer) {
+    // Another member's own suspicion of a suspect we know: an independent confirmation,
+    // gossiped on so every member counts it.
+    if (rec.state == MemberState::kSuspect && m.record.state == MemberState::kSuspect &&
+        rec.incarnation == m.record.incarnation && !rec.suspecter.empty() &&
+        rec.suspecter != rec.id && m.suspecters.insert(rec.suspecter).second) {
+      Enqueue(rec);
+    }
+    return;
+  }
   if (rec.state == MemberState::kAlive) {
     bool was_suspect = m.record.state == MemberState::kSuspect;
     m.record.ports = rec.ports;
@@ -209,8 +261,11 @@ void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
     }
     m.heartbeat_seen = now;
   } else if (rec.state == MemberState::kSuspect) {
+    m.record.suspecter = rec.suspecter;
     SetState(m, MemberState::kSuspect, rec.incarnation, now, EventKind::kSuspect,
              "via " + via.str());
+    m.suspecters.clear();
+    if (!rec.suspecter.empty() && rec.suspecter != rec.id) m.suspecters.insert(rec.suspecter);
   } else if (rec.state == MemberState::kFailed) {
     SetState(m, MemberState::kFailed, rec.incarnation, now, EventKind::kFail, "via " + via.str());
   } else {
@@ -461,12 +516,7 @@ void Swim::ProbeFailed(const NodeId& target, TimePoint now) {
   ++stats_.probe_failures;
   Member& m = it->second;
   if (config_.suspicion) {
-    if (m.record.state == MemberState::kAlive) {
-      SetState(m, MemberState::kSuspect, m.record.incarnation, now, EventKind::kSuspect,
-               "no ack (direct or indirect), by " + self_.id.str());
-      Message tell = NewMessage(MsgKind::kGossip, target);
-      Send(target, std::move(tell));  // lets the suspect refute quickly
-    }
+    SuspectOwn(m, now, "no ack (direct or indirect), by " + self_.id.str());
   } else {
     SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
              "no ack (direct or indirect), by " + self_.id.str());
@@ -572,10 +622,7 @@ void Swim::TickHeartbeat(TimePoint now) {
     if (now - m.heartbeat_seen < HeartbeatTimeout()) continue;
     ++stats_.probe_failures;
     if (config_.suspicion) {
-      SetState(m, MemberState::kSuspect, m.record.incarnation, now, EventKind::kSuspect,
-               "heartbeat stale, by " + self_.id.str());
-      Message tell = NewMessage(MsgKind::kGossip, id);
-      Send(id, std::move(tell));
+      SuspectOwn(m, now, "heartbeat stale, by " + self_.id.str());
     } else {
       SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
                "heartbeat stale, by " + self_.id.str());
@@ -585,10 +632,10 @@ void Swim::TickHeartbeat(TimePoint now) {
 
 void Swim::TickSuspects(TimePoint now) {
   for (auto& [id, m] : members_) {
-    if (m.record.state == MemberState::kSuspect &&
-        now - m.state_since >= Ms(config_.suspicion_timeout_ms)) {
+    if (m.record.state == MemberState::kSuspect && now - m.state_since >= SuspicionTimeout(m)) {
       SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
-               "suspicion timed out, by " + self_.id.str());
+               "suspicion timed out (" + std::to_string(m.suspecters.size()) +
+                   " suspecters), by " + self_.id.str());
     }
   }
 }

@@ -43,6 +43,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -104,6 +105,9 @@ class Swim {
     TimePoint state_since;
     uint64_t heartbeat = 0;
     TimePoint heartbeat_seen;
+    // While suspect: the distinct members that suspected it on their own (Lifeguard's
+    // independent confirmations; SuspicionTimeout()).
+    std::set<NodeId> suspecters;
   };
   struct Probe {
     NodeId target;
@@ -131,6 +135,12 @@ class Swim {
   // Effective timeouts: a merge of concurrent changes may pair values no single change could.
   milliseconds ProbeTimeout() const;
   milliseconds HeartbeatTimeout() const;
+  // How long a suspect has to refute: suspicion_timeout_ms, shortened by independent
+  // confirmations down to a quarter of it (Lifeguard's dynamic suspicion).
+  milliseconds SuspicionTimeout(const Member& m) const;
+  // We suspect `m` on our own evidence (probe or heartbeat): a new suspicion, or a confirmation
+  // of one we heard, which is gossiped so the others count it too.
+  void SuspectOwn(Member& m, TimePoint now, const std::string& detail);
   void SetState(Member& m, MemberState state, uint64_t incarnation, TimePoint now, EventKind event,
                 const std::string& detail);
   void Enqueue(const MemberRecord& record);

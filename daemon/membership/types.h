@@ -31,6 +31,10 @@ struct MemberRecord {
   MemberState state = MemberState::kAlive;
   uint64_t incarnation = 0;
   Ports ports;
+  // For a suspect record: the member whose own probe (or heartbeat timer) suspected it. Distinct
+  // suspecters are independent confirmations that shorten the suspicion timeout (Lifeguard).
+  // Empty for other states, and from nodes that do not send it.
+  NodeId suspecter = NodeId();
 };
 
 // Settings every node of a cluster shares. Each key is a last-writer-wins register: a change

@@ -60,6 +60,29 @@ TEST_CASE("a datagram survives encode and decode", "[membership][codec]") {
   CHECK(back->config->suspicion_timeout_ms == 2500);
 }
 
+TEST_CASE("a suspect record carries its suspecter; other records and older senders do not",
+          "[membership][codec]") {
+  Message m = Datagram(MsgKind::kGossip, 0, 1);
+  NodeId suspecter("127.0.0.1", 7009, 1732150000999ULL);
+  MemberRecord suspect{NodeId("127.0.0.1", 7003, 1732150000789ULL), MemberState::kSuspect, 2,
+                       {{"swim", 40005}}};
+  suspect.suspecter = suspecter;
+  MemberRecord alive = suspect;
+  alive.state = MemberState::kAlive;  // its stale suspecter is not sent
+  MemberRecord old_style = suspect;
+  old_style.suspecter = NodeId();
+  m.updates = {suspect, alive, old_style};
+  auto env = wire::Decode(EncodeMessage(m));
+  REQUIRE(env.ok());
+  auto back = DecodeMessage(*env);
+  REQUIRE(back.ok());
+  REQUIRE(back->updates.size() == 3);
+  CHECK(back->updates[0].suspecter == suspecter);
+  CHECK(back->updates[1].suspecter.empty());
+  CHECK(back->updates[2].suspecter.empty());
+  CHECK(back->updates[2].state == MemberState::kSuspect);
+}
+
 TEST_CASE("a ping with one update stays small", "[membership][codec]") {
   Message m = Datagram(MsgKind::kPing, 0, 1000);
   m.config_digest = 0xfedcba9876543210ULL;

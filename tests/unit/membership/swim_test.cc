@@ -265,6 +265,145 @@ TEST_CASE("a suspected member that answers refutes with a higher incarnation",
   CHECK(all_alive);
 }
 
+// One node O alone with members A B C D X, fed suspicion gossip by hand; O's own probes are
+// too rare (60 s) to interfere within the test.
+struct Observer {
+  std::vector<MemberRecord> peers;  // A B C D X
+  std::unique_ptr<Swim> o;
+  TimePoint t0{};
+
+  Observer() {
+    ClusterConfig c = Config(Protocol::kPing, true);
+    c.probe_interval_ms = 60000;
+    c.probe_timeout_ms = 100;
+    c.version = 1;
+    c.origin = "test";
+    for (uint16_t i = 0; i < 6; ++i) {
+      MemberRecord r{NodeId("127.0.0.1", static_cast<uint16_t>(7101 + i), 1732150000000ULL + i),
+                     MemberState::kAlive,
+                     0,
+                     {{"swim", static_cast<uint16_t>(8101 + i)}}};
+      if (i == 0) {
+        o = std::make_unique<Swim>(r, c, 1, t0);
+      } else {
+        peers.push_back(r);
+      }
+    }
+    o->ApplyJoin(peers, c, t0);
+  }
+  const NodeId& x() const { return peers[4].id; }
+  // Gossip from peer `via` saying X is suspect, suspected by peer `by` (-1: no suspecter, as an
+  // older node sends it).
+  void Suspicion(int via, int by, TimePoint at) {
+    Message m;
+    m.kind = MsgKind::kGossip;
+    m.from = peers[static_cast<size_t>(via)];
+    MemberRecord r = peers[4];
+    r.state = MemberState::kSuspect;
+    if (by >= 0) r.suspecter = peers[static_cast<size_t>(by)].id;
+    m.updates.push_back(r);
+    o->Step(m, at);
+  }
+  MemberState StateOfX(TimePoint at) {
+    o->Tick(at);
+    for (const auto& r : o->Records()) {
+      if (r.id == x()) return r.state;
+    }
+    return MemberState::kLeft;
+  }
+};
+
+TEST_CASE("independent suspicions shorten the suspicion timeout; relays of one do not",
+          "[membership][swim]") {
+  using std::chrono::milliseconds;
+  Observer w;
+  TimePoint t = w.t0 + milliseconds(10);
+  SECTION("one suspecter, relayed by three members: the full 1000 ms") {
+    w.Suspicion(0, 0, t);
+    w.Suspicion(1, 0, t + milliseconds(20));
+    w.Suspicion(2, 0, t + milliseconds(40));
+    CHECK(w.StateOfX(t + milliseconds(980)) == MemberState::kSuspect);
+    CHECK(w.StateOfX(t + milliseconds(1010)) == MemberState::kFailed);
+  }
+  SECTION("records without a suspecter (older nodes): the full 1000 ms") {
+    w.Suspicion(0, -1, t);
+    w.Suspicion(1, -1, t);
+    w.Suspicion(2, -1, t);
+    CHECK(w.StateOfX(t + milliseconds(980)) == MemberState::kSuspect);
+    CHECK(w.StateOfX(t + milliseconds(1010)) == MemberState::kFailed);
+  }
+  SECTION("two suspecters: 625 ms") {
+    w.Suspicion(0, 0, t);
+    w.Suspicion(1, 1, t + milliseconds(100));
+    CHECK(w.StateOfX(t + milliseconds(600)) == MemberState::kSuspect);
+    CHECK(w.StateOfX(t + milliseconds(640)) == MemberState::kFailed);
+  }
+  SECTION("three suspecters: 406 ms") {
+    w.Suspicion(0, 0, t);
+    w.Suspicion(1, 1, t);
+    w.Suspicion(0, 2, t);  // relayed by A: the suspecter counts, not the sender
+    CHECK(w.StateOfX(t + milliseconds(390)) == MemberState::kSuspect);
+    CHECK(w.StateOfX(t + milliseconds(420)) == MemberState::kFailed);
+  }
+  SECTION("four or more suspecters: a quarter, 250 ms, and no less") {
+    for (int i = 0; i < 4; ++i) w.Suspicion(i, i, t);
+    CHECK(w.StateOfX(t + milliseconds(240)) == MemberState::kSuspect);
+    CHECK(w.StateOfX(t + milliseconds(260)) == MemberState::kFailed);
+  }
+  SECTION("a refutation resets the count") {
+    w.Suspicion(0, 0, t);
+    w.Suspicion(1, 1, t);
+    w.Suspicion(2, 2, t);
+    Message alive;
+    alive.kind = MsgKind::kGossip;
+    alive.from = w.peers[4];
+    alive.from.incarnation = 1;
+    alive.updates.push_back(alive.from);
+    w.o->Step(alive, t + milliseconds(50));
+    CHECK(w.StateOfX(t + milliseconds(60)) == MemberState::kAlive);
+    Message again;  // suspected at the new incarnation by one member: the full timeout again
+    again.kind = MsgKind::kGossip;
+    again.from = w.peers[0];
+    MemberRecord r = alive.from;
+    r.state = MemberState::kSuspect;
+    r.suspecter = w.peers[0].id;
+    again.updates.push_back(r);
+    w.o->Step(again, t + milliseconds(100));
+    CHECK(w.StateOfX(t + milliseconds(1050)) == MemberState::kSuspect);
+    CHECK(w.StateOfX(t + milliseconds(1110)) == MemberState::kFailed);
+  }
+}
+
+TEST_CASE("a killed member is failed sooner than the suspicion timeout plus detection when several "
+          "members probe it",
+          "[membership][swim]") {
+  // 10 members probing every 250 ms: several confirm the suspicion of a dead member within its
+  // timeout, so the verdict comes well before first-suspect + 1000 ms.
+  SimNet net(Config(Protocol::kPing, true), 11);
+  for (int i = 0; i < 10; ++i) net.Add();
+  net.Run(std::chrono::milliseconds(2000));
+  REQUIRE(EveryoneListsAllAlive(net));
+  NodeId victim = net.ids()[6];
+  net.Kill(victim);
+  net.RunUntil([&] { return net.CountEvents(EventKind::kSuspect, victim) > 0; },
+               std::chrono::milliseconds(5000));
+  TimePoint suspected = net.now();
+  auto took = net.RunUntil([&] { return net.AllAliveSee(victim, MemberState::kFailed); },
+                           std::chrono::milliseconds(5000));
+  REQUIRE(net.AllAliveSee(victim, MemberState::kFailed));
+  (void)suspected;
+  CHECK(took < std::chrono::milliseconds(900));
+  bool confirmed = false;
+  for (const auto& [observer, e] : net.events) {
+    if (e.kind == EventKind::kFail && e.member == victim &&
+        e.detail.find("(1 suspecters)") == std::string::npos &&
+        e.detail.find("suspicion timed out") != std::string::npos) {
+      confirmed = true;
+    }
+  }
+  CHECK(confirmed);
+}
+
 TEST_CASE("with suspicion, 10% loss for a simulated minute fails nobody", "[membership][swim]") {
   auto protocol = GENERATE(Protocol::kPing, Protocol::kGossip);
   CAPTURE(ProtocolName(protocol));
