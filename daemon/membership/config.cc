@@ -125,7 +125,7 @@ const U32Key kU32Keys[] = {
      "failed without suspicion) (default 1000). Must cover a few gossip hops."},
     {"suspicion_timeout_ms", &ClusterConfig::suspicion_timeout_ms, 50, 600000,
      "a suspect not refuted within this time is declared failed (default 1000); independent "
-     "suspicions by other members shorten it to a quarter. Longer tolerates more loss, "
+     "suspicions by other members shorten it to half. Longer tolerates more loss, "
      "detects later."},
     {"retransmit_mult", &ClusterConfig::retransmit_mult, 1, 20,
      "each update is sent retransmit_mult * ceil(log2(N+1)) times (default 3)."},

@@ -52,22 +52,25 @@ milliseconds Swim::HeartbeatTimeout() const {
 
 // Lifeguard (Dadgar et al., 2018): every member that suspects a node on its own probes is an
 // independent confirmation; a real failure is confirmed by several quickly, a lossy link to one
-// prober rarely. With C confirmations beyond the first and K = min(3, members that could
-// confirm), the timeout falls from max = suspicion_timeout_ms towards min = max / 4:
+// prober rarely. With C confirmations beyond the first (at most K = 3), the timeout falls from
+// max = suspicion_timeout_ms towards min = max / 2:
 //   max - (max - min) * log(C + 1) / log(K + 1)
-// so 1000 ms becomes 625, 406 and 250 ms with 1, 2 and 3 confirmations. Relayed gossip of one
-// suspicion does not count again: confirmations are distinct suspecters.
+// so 1000 ms becomes 750, 604 and 500 ms with 1, 2 and 3 confirmations. Relayed gossip of one
+// suspicion does not count again: confirmations are distinct suspecters. A cluster with fewer
+// than K possible confirmers (under 5 members) keeps the full timeout, as memberlist does: there
+// one slow member's probers are most of the cluster, and their suspicions are not independent.
 milliseconds Swim::SuspicionTimeout(const Member& m) const {
+  constexpr size_t kConfirmations = 3;
   double max = config_.suspicion_timeout_ms;
-  double min = max / 4;
+  double min = max / 2;
   // Who could confirm: the active members (members_ holds them, the suspect included, but not
   // us), plus us, minus the suspect and the first suspecter.
   size_t active = 0;
   for (const auto& [id, o] : members_) active += Active(o) ? 1 : 0;
   size_t confirmers = active > 0 ? active - 1 : 0;
-  double k = static_cast<double>(std::min<size_t>(3, confirmers));
+  double k = static_cast<double>(kConfirmations);
   double c = m.suspecters.empty() ? 0 : static_cast<double>(m.suspecters.size() - 1);
-  if (k < 1 || c < 1) return Ms(config_.suspicion_timeout_ms);
+  if (confirmers < kConfirmations || c < 1) return Ms(config_.suspicion_timeout_ms);
   c = std::min(c, k);
   double t = max - (max - min) * std::log(c + 1) / std::log(k + 1);
   return milliseconds(static_cast<int64_t>(std::max(min, t)));

@@ -19,7 +19,13 @@ namespace {
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("stream"); }
 
+// Starting a task: resolving its operator (a hydfs: operator is fetched from HyDFS first),
+// starting the process and its hello.
 constexpr auto kStartTaskTimeout = std::chrono::seconds(20);
+// Starting a replacement: a built-in or path operator starts in well under a second, and a
+// target that died unnoticed (two nodes killed at once, the second not yet declared failed)
+// must not hold the rebuild, and every other rebuild of the job, for kStartTaskTimeout.
+constexpr auto kRestartTaskTimeout = std::chrono::seconds(4);
 // A task whose run fails is restarted where it was this many times (when its node is alive),
 // then moved; after kMaxTaskFailures failed runs the job fails.
 constexpr uint32_t kInPlaceRestarts = 2;
@@ -851,8 +857,9 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
                                         : std::make_pair(old_node, old_address);
     }
     if (target.second.empty()) break;
+    bool fetched = !c.argv.empty() && c.argv[0].rfind("hydfs:", 0) == 0;
     auto env = AdminCall(target.second, "stream.start_task", {{"task", EncodeTaskConfig(c)}},
-                         kStartTaskTimeout);
+                         fetched ? kStartTaskTimeout : kRestartTaskTimeout);
     Result<msgpack::object> payload =
         env.ok() ? wire::ReplyPayload(*env) : Result<msgpack::object>(env.status());
     if (!payload.ok()) {

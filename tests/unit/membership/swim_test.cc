@@ -332,23 +332,23 @@ TEST_CASE("independent suspicions shorten the suspicion timeout; relays of one d
     CHECK(w.StateOfX(t + milliseconds(980)) == MemberState::kSuspect);
     CHECK(w.StateOfX(t + milliseconds(1010)) == MemberState::kFailed);
   }
-  SECTION("two suspecters: 625 ms") {
+  SECTION("two suspecters: 750 ms") {
     w.Suspicion(0, 0, t);
     w.Suspicion(1, 1, t + milliseconds(100));
-    CHECK(w.StateOfX(t + milliseconds(600)) == MemberState::kSuspect);
-    CHECK(w.StateOfX(t + milliseconds(640)) == MemberState::kFailed);
+    CHECK(w.StateOfX(t + milliseconds(730)) == MemberState::kSuspect);
+    CHECK(w.StateOfX(t + milliseconds(770)) == MemberState::kFailed);
   }
-  SECTION("three suspecters: 406 ms") {
+  SECTION("three suspecters: 604 ms") {
     w.Suspicion(0, 0, t);
     w.Suspicion(1, 1, t);
     w.Suspicion(0, 2, t);  // relayed by A: the suspecter counts, not the sender
-    CHECK(w.StateOfX(t + milliseconds(390)) == MemberState::kSuspect);
-    CHECK(w.StateOfX(t + milliseconds(420)) == MemberState::kFailed);
+    CHECK(w.StateOfX(t + milliseconds(590)) == MemberState::kSuspect);
+    CHECK(w.StateOfX(t + milliseconds(620)) == MemberState::kFailed);
   }
-  SECTION("four or more suspecters: a quarter, 250 ms, and no less") {
+  SECTION("four or more suspecters: half, 500 ms, and no less") {
     for (int i = 0; i < 4; ++i) w.Suspicion(i, i, t);
-    CHECK(w.StateOfX(t + milliseconds(240)) == MemberState::kSuspect);
-    CHECK(w.StateOfX(t + milliseconds(260)) == MemberState::kFailed);
+    CHECK(w.StateOfX(t + milliseconds(490)) == MemberState::kSuspect);
+    CHECK(w.StateOfX(t + milliseconds(510)) == MemberState::kFailed);
   }
   SECTION("a refutation resets the count") {
     w.Suspicion(0, 0, t);
@@ -374,34 +374,52 @@ TEST_CASE("independent suspicions shorten the suspicion timeout; relays of one d
   }
 }
 
-TEST_CASE("a killed member is failed sooner than the suspicion timeout plus detection when several "
-          "members probe it",
+TEST_CASE("in a cluster of fewer than 5, confirmations do not shorten the timeout",
           "[membership][swim]") {
-  // 10 members probing every 250 ms: several confirm the suspicion of a dead member within its
-  // timeout, so the verdict comes well before first-suspect + 1000 ms.
+  using std::chrono::milliseconds;
+  Observer w;
+  // O sees only A B and X: two possible confirmers, fewer than K = 3.
+  for (int i : {2, 3}) {
+    Message left;
+    left.kind = MsgKind::kGossip;
+    left.from = w.peers[0];
+    MemberRecord r = w.peers[static_cast<size_t>(i)];
+    r.state = MemberState::kLeft;
+    r.incarnation = 1;
+    left.updates.push_back(r);
+    w.o->Step(left, w.t0);
+  }
+  TimePoint t = w.t0 + milliseconds(10);
+  w.Suspicion(0, 0, t);
+  w.Suspicion(1, 1, t);
+  CHECK(w.StateOfX(t + milliseconds(980)) == MemberState::kSuspect);
+  CHECK(w.StateOfX(t + milliseconds(1010)) == MemberState::kFailed);
+}
+
+TEST_CASE("killed members are failed sooner than the suspicion timeout when several probe them",
+          "[membership][swim]") {
+  // 10 members probing every 250 ms: other members usually confirm the suspicion of a dead one
+  // within its timeout (each probes it about every 2.25 s), so the first verdict comes before
+  // the 1000 ms an unconfirmed suspicion takes. Not always (no prober may reach it in time), so
+  // 3 kills, and at least 2 must be confirmed.
   SimNet net(Config(Protocol::kPing, true), 11);
   for (int i = 0; i < 10; ++i) net.Add();
   net.Run(std::chrono::milliseconds(2000));
   REQUIRE(EveryoneListsAllAlive(net));
-  NodeId victim = net.ids()[6];
-  net.Kill(victim);
-  net.RunUntil([&] { return net.CountEvents(EventKind::kSuspect, victim) > 0; },
-               std::chrono::milliseconds(5000));
-  TimePoint suspected = net.now();
-  auto took = net.RunUntil([&] { return net.AllAliveSee(victim, MemberState::kFailed); },
-                           std::chrono::milliseconds(5000));
-  REQUIRE(net.AllAliveSee(victim, MemberState::kFailed));
-  (void)suspected;
-  CHECK(took < std::chrono::milliseconds(900));
-  bool confirmed = false;
-  for (const auto& [observer, e] : net.events) {
-    if (e.kind == EventKind::kFail && e.member == victim &&
-        e.detail.find("(1 suspecters)") == std::string::npos &&
-        e.detail.find("suspicion timed out") != std::string::npos) {
-      confirmed = true;
-    }
+  int confirmed = 0;
+  for (int v : {6, 3, 8}) {
+    NodeId victim = net.ids()[static_cast<size_t>(v)];
+    net.Kill(victim);
+    net.RunUntil([&] { return net.CountEvents(EventKind::kSuspect, victim) > 0; },
+                 std::chrono::milliseconds(5000));
+    auto first = net.RunUntil([&] { return net.CountEvents(EventKind::kFail, victim) > 0; },
+                              std::chrono::milliseconds(5000));
+    if (first < std::chrono::milliseconds(1000)) ++confirmed;
+    net.RunUntil([&] { return net.AllAliveSee(victim, MemberState::kFailed); },
+                 std::chrono::milliseconds(5000));
+    REQUIRE(net.AllAliveSee(victim, MemberState::kFailed));
   }
-  CHECK(confirmed);
+  CHECK(confirmed >= 2);
 }
 
 TEST_CASE("with suspicion, 10% loss for a simulated minute fails nobody", "[membership][swim]") {
