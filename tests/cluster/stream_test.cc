@@ -199,19 +199,9 @@ std::string JobWriting(Cluster& c, const std::string& dest, const std::string& s
 
 // A finished background rainctl (attached job) as a JobRun.
 JobRun Collect(Subprocess& p, const std::string& job) {
-  JobRun run;
-  run.job = job;
-  auto st = p.Wait(kJobTimeout);
-  REQUIRE(st.has_value());
-  run.result.status = *st;
-  run.result.out = p.Stdout();
-  run.result.err = p.Stderr();
-  const std::string marker = "rainctl: job ";
-  size_t at = run.result.err.find(marker);
-  if (run.job.empty() && at != std::string::npos) {
-    size_t start = at + marker.size();
-    run.job = run.result.err.substr(start, run.result.err.find(' ', start) - start);
-  }
+  JobRun run = FinishAttachedJob(p, job, kJobTimeout);
+  INFO(run.result.Describe());
+  REQUIRE_FALSE(run.result.timed_out);
   return run;
 }
 
