@@ -555,6 +555,17 @@ std::optional<int> Source::CheckJob() {
     return std::nullopt;  // the node is slow or down: the ack deadline decides
   }
   std::string state = ctl::Str(out.reply.payload, "state");
+  bool all_ended = std::all_of(channels_.begin(), channels_.end(),
+                               [](const Channel& c) { return c.end_queued; });
+  if (state == "done" && all_ended) {
+    // A live job is done only once every stage-1 task processed our end frame, so it processed
+    // every frame; the last acks were lost as the tasks closed their sockets.
+    for (auto& c : channels_) {
+      c.kept.clear();
+      c.sent = 0;
+    }
+    return std::nullopt;
+  }
   if (state == "done" || state == "failed" || state == "cancelled") {
     std::string reason = ctl::Str(out.reply.payload, "reason");
     return Fail("job " + o_.job + " is " + state + (reason.empty() ? "" : ": " + reason) + "; " +
