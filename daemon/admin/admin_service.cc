@@ -359,7 +359,7 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
         {"probe_failures", s.probe_failures},
         {"refutations", s.refutations},
         {"verdicts_withheld", s.verdicts_withheld},
-        {"verdicts_delayed", s.verdicts_delayed},
+        {"canvasses", s.canvasses},
     };
     responder.Ok([&](wire::Packer& pk) {
       pk.pack_map(static_cast<uint32_t>(std::size(counters)));

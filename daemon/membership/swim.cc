@@ -145,7 +145,7 @@ void Swim::SetState(Member& m, MemberState state, uint64_t incarnation, TimePoin
     m.record.suspecter = NodeId();
     m.suspecters.clear();
   }
-  m.quorum_at = TimePoint{};
+  m.canvassed_at = TimePoint{};
   m.withheld = false;
   m.pending_since = TimePoint{};
   m.record.state = state;
@@ -331,9 +331,13 @@ void Swim::Step(const Message& msg, TimePoint now) {
       break;
     }
     case MsgKind::kAck: {
+      if (canvass_.seq_lo != 0 && msg.seq >= canvass_.seq_lo && msg.seq <= canvass_.seq_hi) {
+        canvass_.answered.insert(msg.from.id);
+      }
+      if (msg.target != msg.from.id) Heard(msg.target, now);  // relayed: the target is up
       if (probe_ && !probe_->acked && msg.seq == probe_->seq && msg.target == probe_->target) {
         probe_->acked = true;
-        Heard(probe_->target, now);  // directly, or relayed: either way it reaches us
+        Heard(probe_->target, now);  // directly, or relayed: either way it is up
         break;
       }
       auto relay = relays_.find(msg.seq);
@@ -500,9 +504,12 @@ void Swim::TickHeartbeat(TimePoint now) {
     if (++probe_rounds_ % kDeadContactEvery == 0) ContactTheDead();
     if (probe_rounds_ % kSyncEvery == 0) SyncWithRandomMember(now);
   }
+  // Without suspicion a stale heartbeat is put to a canvass a little before it is due, so the
+  // verdict comes on time (TickVerdicts).
+  const Clock::duration lead = config_.suspicion ? milliseconds(0) : CanvassWindow();
   for (auto& [id, m] : members_) {
     if (m.record.state != MemberState::kAlive || m.pending_since != TimePoint{}) continue;
-    if (now - m.heartbeat_seen < HeartbeatTimeout()) continue;
+    if (now - m.heartbeat_seen < HeartbeatTimeout() - lead) continue;
     ++stats_.probe_failures;
     OwnEvidence(m, now, "heartbeat stale, by " + self_.id.str());
   }

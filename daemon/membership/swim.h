@@ -21,10 +21,9 @@
 // periods was itself cut off: it extends its timers by the silence instead of convicting
 // members for its own deafness (after Lifeguard's local health).
 //
-// A minority convicts nobody (swim_verdicts.cc): a verdict on our own evidence needs a majority
-// of the active members heard from while the suspicion ran; a node on the small side of a
-// partition withholds its verdicts, and those it would make when the majority comes back late
-// first give the suspect a full suspicion timeout to refute.
+// A minority convicts nobody (swim_verdicts.cc): a verdict on our own evidence is first put to a
+// canvass, and stands only if a majority of the active members answers and the accused does
+// not; a node on the small side of a partition withholds its verdicts.
 //
 // Anti-entropy: every ~30 s (120 rounds) a node exchanges its whole list with one random member
 // (kSync / kSyncReply over the direct channel), and at once with a gossip sender whose heartbeat
@@ -70,11 +69,10 @@ struct Stats {
   uint64_t indirect_probes = 0;
   uint64_t probe_failures = 0;
   uint64_t refutations = 0;
-  // Verdicts this node held back because it did not hear a majority of the cluster while the
-  // member was suspected (it was on the minority side of a partition), and verdicts given a
-  // second chance because that majority was heard only late (the suspect was told and waited on).
+  // Verdicts this node held back because no majority of the cluster answered its canvass (it
+  // was on the minority side of a partition), and canvasses it made.
   uint64_t verdicts_withheld = 0;
-  uint64_t verdicts_delayed = 0;
+  uint64_t canvasses = 0;
 };
 
 class Swim {
@@ -120,17 +118,26 @@ class Swim {
     // While suspect: the distinct members that suspected it on their own (Lifeguard's
     // independent confirmations; SuspicionTimeout()).
     std::set<NodeId> suspecters;
-    // Last direct sign of this member reaching us: a datagram from it, an ack of our probe of it
-    // (direct or relayed), or its heartbeat rising. The majority rule counts these.
+    // Last sign of this member being up: a datagram from it, an ack from it (direct, or relayed
+    // by a member we asked), or its heartbeat rising.
     TimePoint heard{};
-    // A verdict under way (see "A minority convicts nobody" in swim_verdicts.cc): when a
-    // majority of the cluster was first heard since the suspicion began (zero: not yet), whether
-    // the verdict was counted as withheld, and, without suspicion, since when a failed probe or
-    // stale heartbeat waits for that majority (zero: no verdict pending).
-    TimePoint quorum_at{};
+    // A verdict under way (see "A minority convicts nobody" in swim_verdicts.cc): when it was
+    // last put to a canvass (zero: not yet), whether it was counted as withheld, and, without
+    // suspicion, since when a failed probe or stale heartbeat makes its failure pending (zero:
+    // none), when that failure is due, and what the evidence was, for the fail event.
+    TimePoint canvassed_at{};
     bool withheld = false;
     TimePoint pending_since{};
-    std::string evidence;  // what made it pending, for the fail event
+    TimePoint due{};
+    std::string evidence;
+  };
+  // One round of asking the cluster, shared by every verdict due at the time: a ping to enough
+  // members to make up a majority, each also asked to probe the accused (PingReq), and a direct
+  // ping to each accused. Acks with seq in [seq_lo, seq_hi] prove whom we can reach.
+  struct Canvass {
+    TimePoint at{};
+    uint64_t seq_lo = 0, seq_hi = 0;
+    std::set<NodeId> answered;
   };
   struct Probe {
     NodeId target;
@@ -167,10 +174,14 @@ class Swim {
   // Our own probe or heartbeat timer found `m` unresponsive: suspect it (suspicion on), or
   // make its failure pending on the majority rule (suspicion off).
   void OwnEvidence(Member& m, TimePoint now, const std::string& detail);
-  // The majority rule: since `since`, we heard from a strict majority of the active members,
-  // ourselves included (at exactly half: the half holding the lowest ring id).
-  bool HeardMajoritySince(TimePoint since) const;
   void Heard(const NodeId& id, TimePoint now);
+  // The majority rule: the current canvass was answered by a strict majority of the active
+  // members, ourselves included (at exactly half: the half holding the lowest ring id).
+  bool CanvassMajority() const;
+  void StartCanvass(const std::vector<NodeId>& accused, TimePoint now);
+  // How long a canvass waits for answers before it is judged.
+  milliseconds CanvassWindow() const;
+  Canvass canvass_;
   milliseconds DetectionPeriod() const;  // probe_interval_ms or heartbeat_interval_ms
   void TickVerdicts(TimePoint now);
   void Convict(Member& m, TimePoint now, const std::string& why);

@@ -2,33 +2,29 @@
 // convicted member that still talks learns its verdict. The rest of the protocol is in swim.cc.
 //
 // A minority convicts nobody. A member that cannot hear most of the cluster is the one cut off,
-// not the others, so its failed probes are no evidence against them. The rule, applied to every
-// verdict this node makes on its own evidence (a suspicion timing out, or without suspicion a
-// failed probe or stale heartbeat):
+// not the others, so its failed probes are no evidence against them. Every verdict this node
+// makes on its own evidence (a suspicion timing out; without suspicion, a failed probe or a stale
+// heartbeat) is therefore put to a canvass first: a ping to enough live members to make up a
+// majority, each also asked to probe the accused (PingReq), and a direct ping to the accused.
+// The verdict stands only if, within the canvass window,
 //
-//   since the suspicion began, we heard directly from a strict majority of the active members
-//   (alive and suspect, ourselves included); at exactly half, from the half that holds the
-//   lowest ring id, so of two equal halves exactly one may convict.
+//   a strict majority of the active members (alive and suspect, ourselves included) answered,
+//   or exactly half holding the lowest ring id (so of two equal halves exactly one may convict),
+//   and the accused did not answer, directly or through any of them.
 //
-// "Heard" means a datagram from the member, an ack of our probe of it (a relayed ack too: the
-// member reaches us through a relay), or its heartbeat counter rising in gossip mode. Nothing
-// from before the suspicion counts, so a partition that begins just before it cannot lend the
-// isolated side a majority it no longer has.
+// Otherwise it is withheld and canvassed again, once a window, for as long as the suspicion
+// lasts. Answers are replies to pings sent at the canvass's start, so they prove our link worked
+// at that moment, when the accused was asked too, and through members that kept their own
+// connections to it (after a heal, our connection to it may still wait on TCP's backoff).
 //
-//   t=0   link of X cut; X suspects A, B, C, D in turn (it hears nobody)
-//   t=1s  X's suspicion of A times out: heard 1 of 5 since it began -> withheld, A stays suspect
-//         the other four suspect X; each hears 4 of 5 -> they convict X
-//   heal  X's next probe reaches A, which answers with X's verdict: X rejoins under a new id
+//   t=0    link of X cut; X suspects A, B, C, D in turn (it hears nobody)
+//   t=1s   X's suspicion of A is due: X canvasses, nobody answers -> withheld, A stays suspect
+//          the other four suspect X; each canvasses, hears 3 of 4 others -> they convict X
+//   heal   X's next probe reaches A, which answers with X's verdict: X rejoins under a new id
 //
-// Hearing the majority is not enough on its own: the partition may have just healed, and the
-// suspect, on the majority side, may simply not have spoken to us yet. So when the majority is
-// first heard, the suspect is pinged directly (and told of its suspicion) and gets twice the
-// probe timeout to answer; any datagram from it then postpones the verdict (it reaches us) until it
-// refutes or falls silent again. For a dead member this costs nothing when the majority was
-// heard at least a probe interval before its suspicion timed out, the usual case. Without
-// suspicion, a failed probe or stale heartbeat makes the failure pending, and the same rule
-// applies with no timeout. Verdicts gossiped by others are applied as they come: each was made
-// under the same rule by its maker.
+// The canvass starts one window before the verdict is due, so a dead member is not failed any
+// later than before. Verdicts gossiped by others are applied as they come: each was made under
+// the same rule by its maker.
 #include <algorithm>
 #include <cmath>
 
@@ -76,25 +72,71 @@ void Swim::Heard(const NodeId& id, TimePoint now) {
   auto it = members_.find(id);
   if (it == members_.end()) return;
   it->second.heard = now;
-  // Without suspicion, a member we were about to fail has just shown it reaches us.
+  // Without suspicion, a member whose failure was pending has just shown it is up.
   it->second.pending_since = TimePoint{};
 }
 
-bool Swim::HeardMajoritySince(TimePoint since) const {
-  size_t active = 1, heard = 1;  // ourselves
+bool Swim::CanvassMajority() const {
+  size_t active = 1, answered = 1;  // ourselves
   uint64_t lowest = RingId(self_.id);
-  bool lowest_heard = true;
+  bool lowest_answered = true;
   for (const auto& [id, m] : members_) {
     if (!Active(m)) continue;
     ++active;
-    bool h = m.heard != TimePoint{} && m.heard >= since;
-    heard += h ? 1 : 0;
+    bool a = canvass_.answered.count(id) > 0;
+    answered += a ? 1 : 0;
     if (m.ring_id < lowest) {
       lowest = m.ring_id;
-      lowest_heard = h;
+      lowest_answered = a;
     }
   }
-  return 2 * heard > active || (2 * heard == active && lowest_heard);
+  return 2 * answered > active || (2 * answered == active && lowest_answered);
+}
+
+milliseconds Swim::CanvassWindow() const {
+  // A probe timeout: the answers are one or two round trips. The accused is also asked through
+  // the helpers, whose connections to it are not the ones a partition just cut, so a healed link
+  // of ours that TCP has not yet resent on cannot make it look silent.
+  return ProbeTimeout();
+}
+
+void Swim::StartCanvass(const std::vector<NodeId>& accused, TimePoint now) {
+  constexpr size_t kMaxAccused = 4;  // PingReqs per helper; the rest wait for the next canvass
+  std::vector<NodeId> asked(accused.begin(),
+                            accused.begin() + static_cast<long>(std::min(accused.size(), kMaxAccused)));
+  canvass_ = Canvass{now, seq_ + 1, 0, {}};
+  std::vector<NodeId> helpers;
+  for (const auto& [id, m] : members_) {
+    if (m.record.state == MemberState::kAlive && m.pending_since == TimePoint{}) {
+      helpers.push_back(id);
+    }
+  }
+  std::shuffle(helpers.begin(), helpers.end(), rng_);
+  size_t need = ActiveCount() / 2 + 1;  // a spare beyond the bare majority
+  if (helpers.size() > need) helpers.resize(need);
+  for (const NodeId& h : helpers) {
+    Message ping = NewMessage(MsgKind::kPing, h);
+    ping.seq = ++seq_;
+    Send(h, std::move(ping));
+    for (const NodeId& a : asked) {
+      Message req = NewMessage(MsgKind::kPingReq, a);
+      req.seq = ++seq_;
+      Send(h, std::move(req));
+    }
+  }
+  for (const NodeId& a : asked) {
+    Message ping = NewMessage(MsgKind::kPing, a);
+    ping.seq = ++seq_;
+    Send(a, std::move(ping));
+    Member& m = members_.at(a);
+    m.canvassed_at = now;
+    if (m.record.state == MemberState::kSuspect) {
+      told_suspect_.erase(a);
+      SeenAlive(a, now);  // tells it of the suspicion, so it can refute
+    }
+  }
+  canvass_.seq_hi = seq_;
+  ++stats_.canvasses;
 }
 
 void Swim::SuspectOwn(Member& m, TimePoint now, const std::string& detail) {
@@ -117,10 +159,14 @@ void Swim::OwnEvidence(Member& m, TimePoint now, const std::string& detail) {
   if (config_.suspicion) {
     SuspectOwn(m, now, detail);
   } else if (m.record.state == MemberState::kAlive && m.pending_since == TimePoint{}) {
-    m.pending_since = now;  // TickVerdicts fails it once a majority is heard from
+    m.pending_since = now;  // TickVerdicts canvasses and fails it
     m.evidence = detail;
-    m.quorum_at = TimePoint{};
+    m.canvassed_at = TimePoint{};
     m.withheld = false;
+    // A failed probe is due at once; a stale heartbeat when it is HeartbeatTimeout old (it was
+    // made pending a canvass window early).
+    m.due = config_.protocol == Protocol::kPing ? now
+                                                : std::max(now, m.heartbeat_seen + HeartbeatTimeout());
   }
 }
 
@@ -130,54 +176,47 @@ void Swim::Convict(Member& m, TimePoint now, const std::string& why) {
 }
 
 void Swim::TickVerdicts(TimePoint now) {
-  // The member's chance to answer once we know we hear the cluster: a direct ping (and, when it
-  // is suspect, the suspicion) sent when the majority is first heard, and twice the probe
-  // timeout for an answer. A dead member is not delayed by it when the majority came early.
-  const milliseconds chance = 2 * ProbeTimeout();
-  const milliseconds quick = 2 * DetectionPeriod();
+  const milliseconds window = CanvassWindow();
+  std::vector<NodeId> to_canvass;
   for (auto& [id, m] : members_) {
     bool suspect = m.record.state == MemberState::kSuspect;
     bool pending = !suspect && m.record.state == MemberState::kAlive &&
                    m.pending_since != TimePoint{};
     if (!suspect && !pending) continue;
-    TimePoint since = suspect ? m.state_since : m.pending_since;
-    milliseconds timeout = suspect ? SuspicionTimeout(m) : milliseconds(0);
-    if (m.quorum_at != TimePoint{} && m.heard >= m.quorum_at) {
-      m.quorum_at = TimePoint{};  // it answered after we asked: it reaches us; ask again later
-      if (pending) {
-        m.pending_since = TimePoint{};
+    TimePoint due = suspect ? m.state_since + SuspicionTimeout(m) : m.due;
+    if (now + window < due) continue;  // not yet time to ask
+    if (m.canvassed_at != TimePoint{} && m.heard >= m.canvassed_at) {
+      m.canvassed_at = TimePoint{};  // it answered: it is up (a suspect was told to refute)
+      continue;
+    }
+    bool current = m.canvassed_at != TimePoint{} && m.canvassed_at == canvass_.at;
+    if (!current) {
+      to_canvass.push_back(id);
+    } else if (now - m.canvassed_at >= window) {
+      if (CanvassMajority()) {
+        if (now < due) continue;
+        if (suspect) {
+          Convict(m, now,
+                  "suspicion timed out (" + std::to_string(m.suspecters.size()) + " suspecters)");
+        } else {
+          SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
+                   m.evidence);
+        }
         continue;
       }
-    }
-    if (m.quorum_at == TimePoint{} && HeardMajoritySince(since)) {
-      m.quorum_at = now;
-      if (now - since > std::max(timeout, quick)) ++stats_.verdicts_delayed;
-      Message ping = NewMessage(MsgKind::kPing, id);
-      ping.seq = ++seq_;  // not our probe: its ack only counts as hearing from it
-      Send(id, std::move(ping));
-      if (suspect) {
-        told_suspect_.erase(id);
-        SeenAlive(id, now);  // tells it of the suspicion, so it can refute
-      }
-    }
-    if (m.quorum_at == TimePoint{}) {
-      if (!m.withheld && now - since >= timeout + 2 * quick) {
+      to_canvass.push_back(id);  // no majority answered: we may be the one cut off
+      if (!m.withheld && now >= due) {
         m.withheld = true;
         ++stats_.verdicts_withheld;
         events_.push_back(Event{EventKind::kWithheld, id, m.record.incarnation,
-                                "no majority of " + std::to_string(ActiveCount()) +
-                                    " members heard since the suspicion began, by " +
-                                    self_.id.str()});
+                                std::to_string(canvass_.answered.size() + 1) + " of " +
+                                    std::to_string(ActiveCount()) +
+                                    " members answered the canvass, by " + self_.id.str()});
       }
-      continue;
     }
-    if (now - since < timeout || now - m.quorum_at < chance) continue;
-    if (suspect) {
-      Convict(m, now,
-              "suspicion timed out (" + std::to_string(m.suspecters.size()) + " suspecters)");
-    } else {
-      SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail, m.evidence);
-    }
+  }
+  if (!to_canvass.empty() && (canvass_.at == TimePoint{} || now - canvass_.at >= window)) {
+    StartCanvass(to_canvass, now);
   }
 }
 

@@ -34,6 +34,13 @@ Result<zmq::socket_t> MakeSocket(zmq::socket_type type, const SocketOptions& opt
     socket.set(zmq::sockopt::maxmsgsize, options.max_message_bytes);
     if (options.immediate) socket.set(zmq::sockopt::immediate, 1);
     if (!options.routing_id.empty()) socket.set(zmq::sockopt::routing_id, options.routing_id);
+    if (options.heartbeat_ivl_ms > 0) {
+      socket.set(zmq::sockopt::heartbeat_ivl, options.heartbeat_ivl_ms);
+      socket.set(zmq::sockopt::heartbeat_timeout, options.heartbeat_timeout_ms);
+      socket.set(zmq::sockopt::heartbeat_ttl, options.heartbeat_timeout_ms);
+    }
+    socket.set(zmq::sockopt::connect_timeout, options.connect_timeout_ms);
+    socket.set(zmq::sockopt::reconnect_ivl, options.reconnect_ms);
     if (type == zmq::socket_type::router) socket.set(zmq::sockopt::router_mandatory, 0);
     return socket;
   } catch (const zmq::error_t& e) {

@@ -23,6 +23,16 @@ struct SocketOptions {
   bool immediate = false;  // queue only to completed connections (datagram-like sends)
   int linger_ms = 0;       // pending messages are dropped at close
   std::string routing_id;  // DEALER identity, optional
+  // Dead-connection detection (ZMTP heartbeats): a connection that hears nothing from its peer,
+  // not even a heartbeat, for heartbeat_timeout_ms is closed, and a connecting socket dials
+  // again every reconnect_ms, each dial giving up after connect_timeout_ms. Without this, a TCP
+  // connection cut by a partition (packets dropped, no reset) resumes only when TCP's
+  // retransmission backoff next fires, up to minutes after the heal, and a dial started during
+  // the partition waits out its SYN retries. 0 turns heartbeats off.
+  int heartbeat_ivl_ms = 1000;
+  int heartbeat_timeout_ms = 5000;
+  int connect_timeout_ms = 1000;
+  int reconnect_ms = 100;
 };
 
 Result<zmq::socket_t> MakeSocket(zmq::socket_type type, const SocketOptions& options = {});
