@@ -955,6 +955,21 @@ Status Store::SyncBlob(uint64_t append_id) {
   return s;
 }
 
+Status Store::MoveBlobTo(Store& dest, uint64_t append_id) {
+  std::string from = impl_->BlobPath(append_id), to = dest.impl_->BlobPath(append_id);
+  int64_t size = FileSize(from);
+  if (size < 0) return Status::NotFound("no blob " + Hex16(append_id));
+  {
+    std::lock_guard lock(dest.impl_->space_mu);
+    int64_t old_size = FileSize(to);
+    if (::rename(from.c_str(), to.c_str()) != 0) return IoStatus(errno, "rename " + from);
+    if (old_size > 0) dest.impl_->used -= std::min(dest.impl_->used, uint64_t(old_size));
+    dest.impl_->used += static_cast<uint64_t>(size);
+  }
+  impl_->Release(static_cast<uint64_t>(size));
+  return FsyncDir(dest.impl_->BlobDir(append_id));
+}
+
 uint64_t Store::used_bytes() const {
   std::lock_guard lock(impl_->space_mu);
   return impl_->used;

@@ -116,6 +116,11 @@ class Store {
   // A repair: overwrites chunk `index` of an existing blob with `data` (CRC-checked) and fsyncs.
   Status RewriteChunk(const AppendMeta& append, uint32_t index, std::string_view data);
 
+  // Moves a finished blob into `dest`'s blob directory (a rename: both stores must be on one
+  // filesystem), moving its bytes from this store's used_bytes to dest's. NotFound when absent.
+  // Used to quarantine a node's old copies (legacy.h).
+  Status MoveBlobTo(Store& dest, uint64_t append_id);
+
   uint64_t used_bytes() const;   // blob bytes held, including blobs being written
   uint64_t quota_bytes() const;  // 0 = unlimited
   const std::string& dir() const;
