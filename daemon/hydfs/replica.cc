@@ -5,6 +5,7 @@
 
 #include "daemon/hydfs/codec.h"
 #include "daemon/hydfs/hydfs_service.h"
+#include "daemon/hydfs/legacy.h"
 #include "daemon/hydfs/ops.h"
 #include "shared/logging.h"
 #include "shared/wire/fields.h"
@@ -29,17 +30,34 @@ void HydfsService::OnHead(const wire::Envelope& env, const transport::Responder&
     std::string name;
     std::optional<FileSummary> summary;
     bool removed = false;
+    std::optional<uint64_t> lacks;  // of the ids asked, how many this copy lacks
   };
   std::vector<Row> rows;
   for (uint32_t i = 0; i < items->via.array.size && i < 100000; ++i) {
     const msgpack::object& it = items->via.array.ptr[i];
     std::string name;
     uint64_t gen = 0;
-    if (it.type != msgpack::type::ARRAY || it.via.array.size != 2 ||
+    // [name, gen] or [name, gen, [append id...]] (version 2: the ids a holder outside the
+    // replica set asks about; the row then says how many of them this copy lacks).
+    if (it.type != msgpack::type::ARRAY || it.via.array.size < 2 || it.via.array.size > 3 ||
         !wire::ReadString(it.via.array.ptr[0], &name) ||
-        !wire::ReadUint(it.via.array.ptr[1], &gen)) {
-      r.Reply(Status::Corruption("head: items must be [name, gen] pairs"));
+        !wire::ReadUint(it.via.array.ptr[1], &gen) ||
+        (it.via.array.size == 3 && it.via.array.ptr[2].type != msgpack::type::ARRAY)) {
+      r.Reply(Status::Corruption("head: items must be [name, gen] or [name, gen, [ids]]"));
       return;
+    }
+    std::optional<std::vector<uint64_t>> ids;
+    if (it.via.array.size == 3) {
+      const msgpack::object& list = it.via.array.ptr[2];
+      ids.emplace();
+      for (uint32_t k = 0; k < list.via.array.size; ++k) {
+        uint64_t id = 0;
+        if (!wire::ReadUint(list.via.array.ptr[k], &id)) {
+          r.Reply(Status::Corruption("head: append ids must be unsigned integers"));
+          return;
+        }
+        ids->push_back(id);
+      }
     }
     if (Status st = ValidateName(name); !st.ok()) {
       r.Reply(st);
@@ -47,19 +65,33 @@ void HydfsService::OnHead(const wire::Envelope& env, const transport::Responder&
     }
     Row row;
     row.name = name;
-    auto s = store_->Summary(name);
-    if (s.ok()) row.summary = *s;
+    if (ids) {
+      auto m = store_->GetManifest(name);
+      std::optional<Manifest> copy;
+      if (m.ok()) copy = std::move(m.value());
+      if (copy) row.summary = FileSummary{name, copy->file.gen, copy->size(),
+                                          copy->appends.size(), copy->merged,
+                                          OrderDigest(copy->file.gen, copy->appends)};
+      row.lacks = CountLacking(copy, gen, *ids);
+    } else {
+      auto s = store_->Summary(name);
+      if (s.ok()) row.summary = *s;
+    }
     row.removed = gen != 0 && store_->IsRemoved(name, gen);
     rows.push_back(std::move(row));
   }
   r.Ok([&](wire::Packer& pk) {
     pk.pack_array(static_cast<uint32_t>(rows.size()));
     for (const auto& row : rows) {
-      pk.pack_map(3);
+      pk.pack_map(row.lacks ? 4 : 3);
       pk.pack("name");
       pk.pack(row.name);
       pk.pack("removed");
       pk.pack(row.removed);
+      if (row.lacks) {
+        pk.pack("lacks");
+        pk.pack_uint64(*row.lacks);
+      }
       pk.pack("summary");
       if (row.summary) {
         PackSummary(pk, *row.summary);
@@ -378,17 +410,24 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
     r.Reply(st);
     return;
   }
-  auto m = store_->GetManifest(name);
-  if (!m.ok()) {
-    r.Reply(m.status());
+  // The live copy first; a legacy copy of the generation serves the appends it lacks (this node
+  // is a hand-over source, legacy.h).
+  std::optional<Manifest> live, old;
+  if (auto m = store_->GetManifest(name); m.ok() && m->file.gen == gen) live = std::move(*m);
+  if (auto m = legacy_->GetManifest(name); m.ok() && m->file.gen == gen) old = std::move(*m);
+  if (!live && !old) {
+    auto m = store_->GetManifest(name);
+    r.Reply(m.ok() ? Status::NotFound("this replica holds another generation of " + name)
+                   : m.status());
     return;
   }
-  if (m->file.gen != gen) {
-    r.Reply(Status::NotFound("this replica holds another generation of " + name));
-    return;
+  std::map<uint64_t, std::pair<const AppendMeta*, bool>> by_id;  // id -> (append, legacy)
+  if (old) {
+    for (const auto& a : old->appends) by_id[a.id] = {&a, true};
   }
-  std::map<uint64_t, const AppendMeta*> by_id;
-  for (const auto& a : m->appends) by_id[a.id] = &a;
+  if (live) {
+    for (const auto& a : live->appends) by_id[a.id] = {&a, false};
+  }
   auto out = std::make_unique<Outbound>();
   uint64_t total = 0;
   for (uint32_t i = 0; i < items->via.array.size; ++i) {
@@ -405,11 +444,12 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
       r.Reply(Status::NotFound("this replica lacks append " + Hex64(id) + " of " + name));
       return;
     }
-    if (from > to || to > found->second->chunk_count()) {
+    if (from > to || to > found->second.first->chunk_count()) {
       r.Reply(Status::InvalidArgument("read: chunk range out of bounds"));
       return;
     }
-    out->ranges.push_back({*found->second, static_cast<uint32_t>(from), static_cast<uint32_t>(to)});
+    out->ranges.push_back({*found->second.first, static_cast<uint32_t>(from),
+                           static_cast<uint32_t>(to), found->second.second});
     total += to - from;
   }
   out->stream = stream;
@@ -420,7 +460,7 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
   out->window = static_cast<uint32_t>(std::max<uint64_t>(1, window));
   out->chunk = out->ranges.empty() ? 0 : out->ranges[0].from;
   out->last = Clock::now();
-  out->manifest = std::move(m.value());
+  out->manifest = live ? std::move(*live) : std::move(*old);
   Log()->info("event=replica_received op=read file={} chunks={} first_seq={} reader={}", name,
               total, first_seq, reader);
   r.Ok();
@@ -439,11 +479,13 @@ void HydfsService::PumpOutbound(Outbound& out) {
     }
     if (out.range >= out.ranges.size()) break;
     const AppendMeta& meta = out.ranges[out.range].meta;
+    Store* from = out.ranges[out.range].legacy ? legacy_.get() : store_.get();
+    bool from_legacy = out.ranges[out.range].legacy;
     uint32_t chunk = out.chunk;
     bool last = out.next_seq + 1 == out.end_seq;
     auto frame = transport::ChunkFrameFilled(
         out.stream, out.next_seq, out.lane, last, meta.ChunkBytes(chunk),
-        [&](char* buf) { return store_->ReadChunk(meta, chunk, buf); });
+        [&](char* buf) { return from->ReadChunk(meta, chunk, buf); });
     if (!frame.ok()) {
       Log()->error("event=corruption file={} append={} chunk={} node={} error=\"{}\"",
                    out.manifest.file.name, Hex64(meta.id), chunk, self_id_,
@@ -456,7 +498,7 @@ void HydfsService::PumpOutbound(Outbound& out) {
       AppendMeta bad = meta;
       serve_->Send(out.reader, transport::EndFrame(out.stream, out.lane, frame.status()));
       outbound_.erase(key);  // `out` is gone
-      RepairChunk(m, bad, chunk);
+      if (!from_legacy) RepairChunk(m, bad, chunk);  // a legacy copy is never repaired
       return;
     }
     {
@@ -597,6 +639,13 @@ void HydfsService::OnApplyOrder(const wire::Envelope& env, const transport::Resp
   }
   std::vector<FetchItem> items;
   std::vector<std::unique_ptr<BlobWriter>> writers;
+  // Appends this node holds in a legacy copy of the generation (it hands that copy over to
+  // itself as a new replica) are copied from the legacy store, not fetched.
+  auto local = std::make_shared<std::vector<std::pair<AppendMeta, size_t>>>();  // (meta, writer)
+  std::map<uint64_t, AppendMeta> old;
+  if (auto m = legacy_->GetManifest(name); m.ok() && m->file.gen == file->gen) {
+    for (const auto& a : m->appends) old.emplace(a.id, a);
+  }
   uint64_t missing_bytes = 0;
   for (const auto& a : order) {
     if (a.size == 0 || store_->HasBlob(a.id)) continue;
@@ -606,6 +655,10 @@ void HydfsService::OnApplyOrder(const wire::Envelope& env, const transport::Resp
       return;
     }
     writers.push_back(std::move(w.value()));
+    if (auto o = old.find(a.id); o != old.end() && o->second.crcs == a.crcs) {
+      local->emplace_back(o->second, writers.size() - 1);
+      continue;
+    }
     items.push_back(FetchItem{a, 0, a.chunk_count(), holders[a.id]});
     missing_bytes += a.size;
   }
@@ -618,8 +671,8 @@ void HydfsService::OnApplyOrder(const wire::Envelope& env, const transport::Resp
   auto shared_writers =
       std::make_shared<std::vector<std::unique_ptr<BlobWriter>>>(std::move(writers));
   FileMeta f = *file;
-  auto commit = [this, r, f, order, merged, shared_writers, name, start,
-                 missing_bytes](Status fetched) {
+  auto commit = [this, r, f, order, merged, shared_writers, name, start, missing_bytes,
+                 local](Status fetched) {
     if (!fetched.ok()) {
       applying_.erase(name);
       Log()->warn("event=replica_done op=apply_order file={} status=\"{}\"", name,
@@ -628,7 +681,15 @@ void HydfsService::OnApplyOrder(const wire::Envelope& env, const transport::Resp
       return;
     }
     Io(
-        [this, f, order, merged, shared_writers] {
+        [this, f, order, merged, shared_writers, local] {
+          for (const auto& [meta, k] : *local) {
+            std::string buf;
+            for (uint32_t c = 0; c < meta.chunk_count(); ++c) {
+              buf.resize(meta.ChunkBytes(c));
+              RS_RETURN_IF_ERROR(legacy_->ReadChunk(meta, c, buf.data()));
+              RS_RETURN_IF_ERROR((*shared_writers)[k]->WriteChunk(c, buf, meta.crcs[c]));
+            }
+          }
           for (auto& w : *shared_writers) {
             auto done = w->Finish(options_.fsync_before_ack);
             if (!done.ok()) return done.status();
