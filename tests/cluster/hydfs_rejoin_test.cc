@@ -1,0 +1,330 @@
+// Cluster tests of HyDFS when membership changes under it: a node expelled by a wrong verdict
+// rejoins under a new id and must lose nothing (its old copies are quarantined as legacy copies,
+// handed over, then dropped), and a node joining while appends run must leave no copy outside
+// the replica set and no repair work behind. Real raind processes, real rainctl.
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "shared/util/hash.h"
+#include "tests/harness/checks.h"
+#include "tests/harness/hydfs.h"
+
+namespace rs::harness {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kDetect = 15s;  // failure detection (and a rejoin) on a loaded 2-core machine
+constexpr auto kRepair = 30s;  // settle + a few scans + transfers of small files
+
+// Every append is one 128-byte line naming its writer: the content splits back into appends.
+std::string Record(const std::string& tag) {
+  std::string line = tag;
+  line.resize(127, '.');
+  return line + "\n";
+}
+
+std::vector<std::string> Lines(const std::string& data) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at < data.size()) {
+    size_t nl = data.find('\n', at);
+    if (nl == std::string::npos) nl = data.size() - 1;
+    out.push_back(data.substr(at, nl - at + 1));
+    at = nl + 1;
+  }
+  return out;
+}
+
+struct Tracked {
+  std::string name;
+  std::vector<std::string> acked;  // acknowledged appends (the create first)
+  std::set<std::string> maybe;     // appends that failed: they may appear, at most once
+};
+
+// The file's content holds the create first, every acknowledged append exactly once, failed
+// ones at most once, and nothing else.
+bool ContentExact(const Tracked& t, const std::string& data, std::string* why) {
+  auto lines = Lines(data);
+  std::map<std::string, int> seen;
+  for (const auto& l : lines) ++seen[l];
+  if (lines.empty() || lines[0] != t.acked[0]) return (*why = t.name + ": create not first"), false;
+  for (const auto& a : t.acked) {
+    if (seen[a] != 1) {
+      *why = t.name + ": acknowledged append " + a.substr(0, 40) + " appears " +
+             std::to_string(seen[a]) + " times";
+      return false;
+    }
+  }
+  for (const auto& [line, n] : seen) {
+    bool known = std::find(t.acked.begin(), t.acked.end(), line) != t.acked.end();
+    if (!known && (!t.maybe.count(line) || n > 1)) {
+      *why = t.name + ": unexpected content " + line.substr(0, 40);
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Local(Cluster& c, const std::string& name) { return c.dir() + "/files/" + name; }
+
+Status Write(Cluster& c, RaindProcess& via, Tracked& t, const std::string& tag, bool create) {
+  static int n = 0;
+  std::string path = Local(c, "w-" + std::to_string(++n));
+  std::string rec = Record(tag);
+  RS_RETURN_IF_ERROR(WriteLocal(path, rec));
+  auto r = create ? HydfsCreate(via, path, t.name) : HydfsAppend(via, path, t.name);
+  if (r.ok()) {
+    t.acked.push_back(rec);
+  } else {
+    t.maybe.insert(rec);
+  }
+  return r.status();
+}
+
+bool AllReadable(Cluster& c, const std::vector<Tracked>& files, std::string* why) {
+  static int n = 0;
+  auto nodes = c.Running();
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto got = HydfsGet(*nodes[i % nodes.size()], files[i].name,
+                        Local(c, "got-" + std::to_string(++n)));
+    if (!got.ok()) return (*why = files[i].name + ": " + got.status().ToString()), false;
+    if (!ContentExact(files[i], got->data, why)) return false;
+  }
+  return true;
+}
+
+// Every replica `ls` names answered with a copy of the file's version.
+bool ReplicasIdentical(RaindProcess& via, const std::string& name, std::string* why) {
+  auto ls = HydfsLs(via, name);
+  if (!ls.ok()) return (*why = name + ": " + ls.status().ToString()), false;
+  if ((*ls)["replicas"].size() != kHydfsReplicas) return (*why = name + ": replicas"), false;
+  for (const Json& r : (*ls)["replicas"].items()) {
+    if (!r["answered"].Bool() || !r["has_copy"].Bool() ||
+        r["version"].Str() != (*ls)["version"].Str()) {
+      *why = name + ": replica " + r["node"].Str() + " version " + r["version"].Str() +
+             " differs from " + (*ls)["version"].Str();
+      return false;
+    }
+  }
+  return true;
+}
+
+// liststore on every node: each file is stored exactly on its first 3 successors.
+bool PlacementExact(Cluster& c, const std::vector<Tracked>& files, std::string* why) {
+  auto nodes = c.Running();
+  auto ring = RingAt(*nodes[0]);
+  if (!ring.ok()) return (*why = ring.status().ToString()), false;
+  std::map<std::string, std::set<std::string>> holders;
+  for (RaindProcess* n : nodes) {
+    auto stored = StoredNames(*n);
+    if (!stored.ok()) return (*why = n->name() + ": " + stored.status().ToString()), false;
+    std::string id = SelfId(*n);
+    for (const auto& name : *stored) holders[name].insert(id);
+  }
+  for (const auto& f : files) {
+    auto expected = SuccessorsOf(*ring, StableHash64(f.name));
+    if (holders[f.name] != std::set<std::string>(expected.begin(), expected.end())) {
+      *why = f.name + " is stored on " +
+             Join(std::vector<std::string>(holders[f.name].begin(), holders[f.name].end()), ",") +
+             " but belongs on " + Join(expected, ",");
+      return false;
+    }
+  }
+  return true;
+}
+
+// A hydfs-stats counter summed over the running nodes.
+Result<uint64_t> SumStat(Cluster& c, const std::string& key) {
+  uint64_t sum = 0;
+  for (RaindProcess* n : c.Running()) {
+    auto s = HydfsStats(*n);
+    if (!s.ok()) return s.status();
+    if (!(*s).Has(key)) return Status::NotFound("hydfs-stats has no " + key);
+    sum += (*s)[key].Uint();
+  }
+  return sum;
+}
+
+Result<uint64_t> Stat(RaindProcess& n, const std::string& key) {
+  auto s = HydfsStats(n);
+  if (!s.ok()) return s.status();
+  if (!(*s).Has(key)) return Status::NotFound("hydfs-stats has no " + key);
+  return (*s)[key].Uint();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a node expelled by a wrong verdict rejoins under a new id and loses nothing: its old copies "
+    "are handed over and then dropped",
+    "[hydfs][hydfs-rejoin-keeps-data]") {
+  Cluster c(4, HydfsArgs());
+  REQUIRE_OK(StartHydfs(c));
+  RaindProcess& x = c.node(1);
+  std::vector<RaindProcess*> others = {&c.node(0), &c.node(2), &c.node(3)};
+  std::vector<Tracked> files;
+  for (int i = 0; i < 6; ++i) {
+    Tracked t{"rejoin/file-" + std::to_string(i), {}, {}};
+    REQUIRE_OK(Write(c, c.node(i % 4), t, t.name + " create", /*create=*/true));
+    REQUIRE_OK(Write(c, c.node((i + 1) % 4), t, t.name + " before", false));
+    files.push_back(t);
+  }
+  std::set<std::string> held;
+  REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) {
+    auto s = StoredNames(x);
+    if (!s.ok()) return (*why = s.status().ToString()), false;
+    held = *s;
+    *why = std::to_string(held.size()) + " files on " + x.name();
+    return held.size() >= 3;
+  });
+  std::string old_id = SelfId(x);
+  REQUIRE_FALSE(old_id.empty());
+
+  // A wrong verdict: x hears no membership datagram, so the others declare it failed (and it
+  // declares them failed: alone on its ring, it is a one-node side of a partition).
+  REQUIRE_EXIT(Ctl(x, {"drop", "100"}), 0);
+  REQUIRE_EVENTUALLY(kDetect, [&](std::string* why) {
+    auto mine = Stat(x, "ring_nodes");
+    if (!mine.ok() || *mine != 1) return (*why = x.name() + " still sees others"), false;
+    return RingsHave(others, 3, why);
+  });
+  // Meanwhile clients write on both sides: the majority to every file, x (which sees only
+  // itself, so its write quorum is 1) to the files it holds. Both are acknowledged.
+  for (auto& t : files) {
+    REQUIRE_OK(Write(c, *others[files.size() % 3], t, t.name + " during-majority", false));
+    if (held.count(t.name)) REQUIRE_OK(Write(c, x, t, t.name + " during-x-alone", false));
+    REQUIRE_OK(Write(c, *others[1], t, t.name + " during-majority-2", false));
+  }
+
+  REQUIRE_EXIT(Ctl(x, {"drop", "0"}), 0);
+  std::string new_id;
+  REQUIRE_EVENTUALLY(kDetect, [&](std::string* why) {
+    new_id = SelfId(x);
+    *why = "x reports " + new_id;
+    return !new_id.empty() && new_id != old_id;
+  });
+  auto everyone = c.Running();
+  REQUIRE_EVENTUALLY(kDetect, [&](std::string* why) { return RingsHave(everyone, 4, why); });
+
+  // The old copies were quarantined, not wiped; they are handed over (the appends only x took
+  // are on no other node) and then dropped: disk usage returns.
+  CHECK(LogLinesWith(x, {"event=store_wiped"}).empty());
+  CHECK_FALSE(LogLinesWith(x, {"event=store_quarantined"}).empty());
+  REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) {
+    auto s = HydfsStats(x);
+    if (!s.ok()) return (*why = s.status().ToString()), false;
+    *why = "legacy_files=" + (*s)["legacy_files"].Str() +
+           " legacy_used_bytes=" + (*s)["legacy_used_bytes"].Str() +
+           " handed_over=" + (*s)["legacy_handed_over"].Str();
+    return (*s).Has("legacy_files") && (*s)["legacy_files"].Uint() == 0 &&
+           (*s)["legacy_used_bytes"].Uint() == 0;
+  });
+  auto stats = HydfsStats(x);
+  REQUIRE_OK(stats.status());
+  CHECK((*stats)["legacy_quarantined"].Uint() == held.size());
+  CHECK((*stats)["legacy_handed_over"].Uint() >= 1);
+  CHECK((*stats)["legacy_dropped"].Uint() == held.size());
+  std::fprintf(stderr, "rejoin: x held %zu files; legacy handed_over=%llu dropped=%llu\n",
+               held.size(), (unsigned long long)(*stats)["legacy_handed_over"].Uint(),
+               (unsigned long long)(*stats)["legacy_dropped"].Uint());
+  WARN("x held " << held.size() << " files; legacy handed over "
+                 << (*stats)["legacy_handed_over"].Uint() << ", dropped "
+                 << (*stats)["legacy_dropped"].Uint() << "; repairs started "
+                 << (*stats)["repairs_started"].Uint());
+
+  // Every file is readable everywhere with every acknowledged append exactly once, both sides'.
+  REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return AllReadable(c, files, why); });
+  // merge makes the replicas identical.
+  for (const auto& t : files) {
+    REQUIRE_EXIT(Ctl(c.node(0), {"merge", t.name}), 0);
+    REQUIRE_EVENTUALLY(10s,
+                       [&](std::string* why) { return ReplicasIdentical(c.node(2), t.name, why); });
+  }
+  std::string why;
+  CHECK(AllReadable(c, files, &why));
+  INFO(why);
+}
+
+TEST_CASE(
+    "after a node joins while appends run, no copy stays outside the replica set and the "
+    "repair work stops",
+    "[hydfs][hydfs-join-quiet]") {
+  Cluster c(4, HydfsArgs());
+  REQUIRE_OK(StartHydfs(c));
+  std::vector<Tracked> files;
+  for (int i = 0; i < 8; ++i) {
+    Tracked t{"joinq/file-" + std::to_string(i), {}, {}};
+    REQUIRE_OK(Write(c, c.node(i % 4), t, t.name + " create", /*create=*/true));
+    files.push_back(t);
+  }
+  auto added = c.AddNode();
+  REQUIRE_OK(added.status());
+  // Appends run while the node joins and the ring moves under them (failures are tolerated
+  // here: a failed append may or may not appear, once).
+  auto start = Clock::now();
+  int round = 0;
+  while (Clock::now() - start < 10s) {
+    for (size_t i = 0; i < files.size(); ++i) {
+      (void)Write(c, c.node((round + i) % 4), files[i],
+                  files[i].name + " r" + std::to_string(round), false);
+    }
+    ++round;
+  }
+  REQUIRE_OK((*added)->WaitReady(kReadyDeadline));
+  auto everyone = c.Running();
+  REQUIRE_EVENTUALLY(kDetect, [&](std::string* why) { return RingsHave(everyone, 5, why); });
+  size_t acked = 0;
+  for (const auto& t : files) acked += t.acked.size();
+  INFO(acked << " writes acknowledged in " << round << " rounds");
+  REQUIRE(acked > files.size() * 3);
+
+  // No copy outside the replica set remains.
+  REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return PlacementExact(c, files, why); });
+  // A quiet cluster does no repair work: within a bounded time the repair counters stop rising
+  // (unchanged over 6 s, three scan periods), and then stay put.
+  uint64_t after = 0;
+  auto settled = Eventually(
+      [&](std::string* why) {
+        auto a = SumStat(c, "repairs_started");
+        if (!a.ok()) return (*why = a.status().ToString()), false;
+        after = *a;
+        auto held = Consistently(
+            [&](std::string* w) {
+              auto b = SumStat(c, "repairs_started");
+              *w = b.ok() ? "repairs_started " + std::to_string(after) + " -> " +
+                                std::to_string(*b)
+                          : b.status().ToString();
+              return b.ok() && *b == after;
+            },
+            6s, 500ms);
+        *why = held.last;
+        return held.ok;
+      },
+      40s);
+  INFO("waited " << settled.ToString());
+  REQUIRE(settled.ok);
+  std::fprintf(stderr, "repair counters settled after %lld ms\n",
+               static_cast<long long>(settled.waited_ms));
+  auto dropped = SumStat(c, "extras_dropped");
+  auto empty = SumStat(c, "repairs_empty");
+  auto scans = SumStat(c, "repair_scans");
+  REQUIRE_OK(dropped.status());
+  std::fprintf(stderr, "join under appends: %zu acked, repairs_started=%llu empty=%llu "
+               "extras_dropped=%llu scans=%llu\n", acked, (unsigned long long)after,
+               (unsigned long long)(empty.ok() ? *empty : 0), (unsigned long long)*dropped,
+               (unsigned long long)(scans.ok() ? *scans : 0));
+  WARN("join under appends: " << acked << " writes acknowledged; repairs started " << after
+                              << ", of which changed nothing " << (empty.ok() ? *empty : 0)
+                              << "; extras dropped " << *dropped << "; scans "
+                              << (scans.ok() ? *scans : 0));
+  CHECK(*dropped >= 1);
+  REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return AllReadable(c, files, why); });
+}
+
+}  // namespace rs::harness
