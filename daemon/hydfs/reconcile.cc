@@ -422,10 +422,17 @@ void HydfsService::DropLocalCopy(const FileSummary& s, bool tombstone, const std
   repairing_.insert(s.name);
   std::string name = s.name;
   uint64_t gen = s.gen;
-  Io([this, name, gen, tombstone] { return store_->Remove(name, gen, tombstone); },
+  Io(
+      [this, name, gen, tombstone] {
+        // A scan that started before an earlier drop may decide it again: count it once.
+        auto held = store_->Summary(name);
+        if (!held.ok() || held->gen != gen) return Status::NotFound("already dropped");
+        return store_->Remove(name, gen, tombstone);
+      },
      [this, name, why](Status st) {
        repairing_.erase(name);
        backoff_.Forget(name);
+       if (st.code() == StatusCode::kNotFound) return;  // dropped by an earlier scan
        Log()->info("event=replica_dropped file={} reason=\"{}\" status=\"{}\"", name, why,
                    st.ToString());
        if (st.ok()) {
@@ -440,10 +447,16 @@ void HydfsService::DropLegacyCopy(const FileSummary& s, const std::string& why) 
   repairing_.insert(s.name);
   std::string name = s.name;
   uint64_t gen = s.gen;
-  Io([this, name, gen] { return legacy_->Remove(name, gen, /*tombstone=*/false); },
+  Io(
+      [this, name, gen] {
+        auto held = legacy_->Summary(name);
+        if (!held.ok() || held->gen != gen) return Status::NotFound("already dropped");
+        return legacy_->Remove(name, gen, /*tombstone=*/false);
+      },
      [this, name, why, size = s.size](Status st) {
        repairing_.erase(name);
        backoff_.Forget(name);
+       if (st.code() == StatusCode::kNotFound) return;  // dropped by an earlier scan
        Log()->info("event=legacy_dropped file={} bytes={} reason=\"{}\" status=\"{}\"", name, size,
                    why, st.ToString());
        if (st.ok()) {
