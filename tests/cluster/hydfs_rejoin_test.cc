@@ -87,6 +87,21 @@ Status Write(Cluster& c, RaindProcess& via, Tracked& t, const std::string& tag, 
   return r.status();
 }
 
+// A client that retries a failed write as a new append (a distinct record: the failed one may
+// still appear once), for a while: membership may be moving under the cluster.
+Status WriteRetrying(Cluster& c, RaindProcess& via, Tracked& t, const std::string& tag) {
+  Status last;
+  auto wait = Eventually(
+      [&](std::string* why) {
+        static int attempt = 0;
+        last = Write(c, via, t, tag + " try " + std::to_string(++attempt), false);
+        *why = last.ToString();
+        return last.ok();
+      },
+      20s, 500ms);
+  return wait.ok ? Status::Ok() : last;
+}
+
 bool AllReadable(Cluster& c, const std::vector<Tracked>& files, std::string* why) {
   static int n = 0;
   auto nodes = c.Running();
@@ -169,20 +184,18 @@ TEST_CASE(
   RaindProcess& x = c.node(1);
   std::vector<RaindProcess*> others = {&c.node(0), &c.node(2), &c.node(3)};
   std::vector<Tracked> files;
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < 8; ++i) {
     Tracked t{"rejoin/file-" + std::to_string(i), {}, {}};
     REQUIRE_OK(Write(c, c.node(i % 4), t, t.name + " create", /*create=*/true));
     REQUIRE_OK(Write(c, c.node((i + 1) % 4), t, t.name + " before", false));
     files.push_back(t);
   }
-  std::set<std::string> held;
-  REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) {
-    auto s = StoredNames(x);
-    if (!s.ok()) return (*why = s.status().ToString()), false;
-    held = *s;
-    *why = std::to_string(held.size()) + " files on " + x.name();
-    return held.size() >= 3;
-  });
+  // Each file on its 3 successors; x holds about 3/4 of them (its share depends on the ids).
+  REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return PlacementExact(c, files, why); });
+  auto stored = StoredNames(x);
+  REQUIRE_OK(stored.status());
+  std::set<std::string> held = *stored;
+  REQUIRE_FALSE(held.empty());
   std::string old_id = SelfId(x);
   REQUIRE_FALSE(old_id.empty());
 
@@ -196,10 +209,12 @@ TEST_CASE(
   });
   // Meanwhile clients write on both sides: the majority to every file, x (which sees only
   // itself, so its write quorum is 1) to the files it holds. Both are acknowledged.
+  // (While x is cut off it declares the others failed and may tell them so: they can be
+  // expelled and rejoin too, the incident's pattern, so the majority's clients retry.)
   for (auto& t : files) {
-    REQUIRE_OK(Write(c, *others[files.size() % 3], t, t.name + " during-majority", false));
+    REQUIRE_OK(WriteRetrying(c, *others[0], t, t.name + " during-majority"));
     if (held.count(t.name)) REQUIRE_OK(Write(c, x, t, t.name + " during-x-alone", false));
-    REQUIRE_OK(Write(c, *others[1], t, t.name + " during-majority-2", false));
+    REQUIRE_OK(WriteRetrying(c, *others[1], t, t.name + " during-majority-2"));
   }
 
   REQUIRE_EXIT(Ctl(x, {"drop", "0"}), 0);
@@ -227,9 +242,10 @@ TEST_CASE(
   });
   auto stats = HydfsStats(x);
   REQUIRE_OK(stats.status());
-  CHECK((*stats)["legacy_quarantined"].Uint() == held.size());
+  // (x may be expelled more than once while membership settles: then it quarantines again.)
+  CHECK((*stats)["legacy_quarantined"].Uint() >= held.size());
   CHECK((*stats)["legacy_handed_over"].Uint() >= 1);
-  CHECK((*stats)["legacy_dropped"].Uint() == held.size());
+  CHECK((*stats)["legacy_dropped"].Uint() >= held.size());
   std::fprintf(stderr, "rejoin: x held %zu files; legacy handed_over=%llu dropped=%llu\n",
                held.size(), (unsigned long long)(*stats)["legacy_handed_over"].Uint(),
                (unsigned long long)(*stats)["legacy_dropped"].Uint());
