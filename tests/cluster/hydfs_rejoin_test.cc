@@ -1,7 +1,8 @@
 // Cluster tests of HyDFS when membership changes under it: a node expelled by a wrong verdict
 // rejoins under a new id and must lose nothing (its old copies are quarantined as legacy copies,
-// handed over, then dropped), and a node joining while appends run must leave no copy outside
-// the replica set and no repair work behind. Real raind processes, real rainctl.
+// handed over, then dropped); a node joining while appends run must leave no copy outside the
+// replica set and no repair work behind; a write cut off from its quorum fails naming it.
+// Real raind processes, real rainctl.
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -216,6 +217,15 @@ TEST_CASE(
     if (held.count(t.name)) REQUIRE_OK(Write(c, x, t, t.name + " during-x-alone", false));
     REQUIRE_OK(WriteRetrying(c, *others[1], t, t.name + " during-majority-2"));
   }
+  // One file x holds is removed meanwhile: x's old copy must not bring it back.
+  const std::string removed = *held.begin();
+  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
+    auto r = Ctl(*others[0], {"rm", removed});
+    *why = r.Describe();
+    return r.code() == 0;
+  });
+  files.erase(std::find_if(files.begin(), files.end(),
+                           [&](const Tracked& t) { return t.name == removed; }));
 
   REQUIRE_EXIT(Ctl(x, {"drop", "0"}), 0);
   std::string new_id;
@@ -256,6 +266,14 @@ TEST_CASE(
 
   // Every file is readable everywhere with every acknowledged append exactly once, both sides'.
   REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return AllReadable(c, files, why); });
+  for (RaindProcess* n : c.Running()) {
+    auto gone = HydfsLs(*n, removed);
+    INFO(n->name() << ": ls " << removed << " -> " << gone.status().ToString());
+    CHECK(gone.status().message().find("no such file") != std::string::npos);
+    auto names = StoredNames(*n);
+    REQUIRE_OK(names.status());
+    CHECK(names->count(removed) == 0);
+  }
   // merge makes the replicas identical.
   for (const auto& t : files) {
     REQUIRE_EXIT(Ctl(c.node(0), {"merge", t.name}), 0);
@@ -341,6 +359,38 @@ TEST_CASE(
                               << (scans.ok() ? *scans : 0));
   CHECK(*dropped >= 1);
   REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return AllReadable(c, files, why); });
+}
+
+
+TEST_CASE(
+    "a write that cannot reach its quorum fails naming the quorum and changes nothing; reads "
+    "still answer from the reachable replica",
+    "[hydfs][hydfs-quorum-error]") {
+  // Suspected members stay on the ring: with a long suspicion timeout two stopped nodes stay
+  // replicas, as right after a partition cuts them off.
+  Cluster c(3, HydfsArgs({"--set", "suspicion_timeout_ms=60000"}));
+  REQUIRE_OK(StartHydfs(c));
+  Tracked t{"quorum/file", {}, {}};
+  REQUIRE_OK(Write(c, c.node(0), t, "quorum create", /*create=*/true));
+  c.node(1).Pause();
+  c.node(2).Pause();
+  Status st = Write(c, c.node(0), t, "quorum lost append", /*create=*/false);
+  INFO(st.ToString());
+  CHECK_FALSE(st.ok());
+  CHECK(st.message().find("unavailable: 1 of 3 replicas reachable, write quorum is 2") !=
+        std::string::npos);
+  auto got = HydfsGet(c.node(0), t.name, Local(c, "quorum-got-1"));
+  REQUIRE_OK(got.status());
+  CHECK(got->data == t.acked[0]);  // the failed append left nothing
+  c.node(1).Resume();
+  c.node(2).Resume();
+  REQUIRE_OK(Write(c, c.node(1), t, "quorum append after", /*create=*/false));
+  got = HydfsGet(c.node(2), t.name, Local(c, "quorum-got-2"));
+  REQUIRE_OK(got.status());
+  t.maybe.clear();  // the failed append was aborted before any commit: it must not appear
+  std::string why;
+  CHECK(ContentExact(t, got->data, &why));
+  INFO(why);
 }
 
 }  // namespace rs::harness
