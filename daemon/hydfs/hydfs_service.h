@@ -49,7 +49,7 @@ struct HydfsOptions {
   std::string host = "127.0.0.1";
   uint16_t rpc_port = 0;   // 0: the OS picks
   uint16_t data_port = 0;  // 0: the OS picks
-  std::string dir;         // <data_dir>/hydfs: store/ and cache/ (both emptied at start)
+  std::string dir;  // <data_dir>/hydfs: store/, legacy/ and cache/ (all emptied at start)
   // Replicas per file. Every node of a cluster must use the same value.
   uint32_t replicas = 3;
   // Replicas that must commit (fsync) a create or append before it is acknowledged. With the
@@ -105,8 +105,9 @@ class HydfsService {
   explicit HydfsService(HydfsOptions options);
   ~HydfsService();
 
-  // Opens the store (emptied: a new member holds no blocks) and binds the sockets. Returns the
-  // ports to advertise in the member record.
+  // Opens the store and the legacy store (both emptied: a new process is a new member and holds
+  // no blocks) and binds the sockets. Returns the ports to advertise in the member record.
+  // (A rejoin under a new id later moves the live copies to the legacy store; see legacy.h.)
   Result<membership::Ports> Bind();
   void Start(membership::MembershipService* membership);
   void Stop();

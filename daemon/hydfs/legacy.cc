@@ -4,7 +4,12 @@
 
 namespace rs::hydfs {
 
-Status QuarantineFile(Store& live, Store& legacy, const std::string& name, QuarantineResult* out) {
+namespace {
+
+// One pass: moves the blobs of the live copy's appends the legacy copy lacks, merges the orders,
+// and removes the live copy unless an append was committed to it meanwhile (FailedPrecondition:
+// the caller runs another pass, which moves that one too).
+Status QuarantineOnce(Store& live, Store& legacy, const std::string& name, QuarantineResult* out) {
   auto m = live.GetManifest(name);
   if (!m.ok()) return m.status();
   std::vector<AppendMeta> order;
@@ -34,9 +39,19 @@ Status QuarantineFile(Store& live, Store& legacy, const std::string& name, Quara
   }
   RS_RETURN_IF_ERROR(legacy.SetOrder(m->file, order, 0, /*replace_other_gen=*/true));
   // Its blobs are in the legacy store now: Remove finds none to delete.
-  RS_RETURN_IF_ERROR(live.Remove(name, m->file.gen, /*tombstone=*/false));
-  if (out) ++out->files;
-  return Status::Ok();
+  return live.Remove(name, m->file.gen, /*tombstone=*/false, m->appends.size());
+}
+
+}  // namespace
+
+Status QuarantineFile(Store& live, Store& legacy, const std::string& name, QuarantineResult* out) {
+  Status st;
+  for (int pass = 0; pass < 5; ++pass) {
+    st = QuarantineOnce(live, legacy, name, out);
+    if (st.code() != StatusCode::kFailedPrecondition) break;
+  }
+  if (st.ok() && out) ++out->files;
+  return st;
 }
 
 QuarantineResult QuarantineAll(Store& live, Store& legacy) {

@@ -848,7 +848,8 @@ Status Store::SetOrder(const FileMeta& file, const std::vector<AppendMeta>& orde
   return Status::Ok();
 }
 
-Status Store::Remove(const std::string& name, uint64_t gen, bool tombstone) {
+Status Store::Remove(const std::string& name, uint64_t gen, bool tombstone,
+                     std::optional<uint64_t> expect_appends) {
   RS_RETURN_IF_ERROR(impl_->CheckName(name));
   std::vector<AppendMeta> doomed;
   {
@@ -861,6 +862,11 @@ Status Store::Remove(const std::string& name, uint64_t gen, bool tombstone) {
     if (rec.live && rec.file.gen == gen) {
       auto list = impl_->LoadAppends(*txn, rec);
       if (!list.ok()) return list.status();
+      if (expect_appends && list->size() != *expect_appends) {
+        return Status::FailedPrecondition("'" + name + "' changed: " +
+                                          std::to_string(list->size()) + " appends, expected " +
+                                          std::to_string(*expect_appends));
+      }
       doomed = std::move(*list);
       RS_RETURN_IF_ERROR(impl_->DeleteAppends(*txn, gen));
       rec.live = false;

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,7 +105,10 @@ class Store {
                   bool replace_other_gen = false);
   // Deletes the local copy and its blobs. With `tombstone`, remembers (name, gen) as removed so a
   // stale copy elsewhere is recognised (the last 16 generations per name are kept).
-  Status Remove(const std::string& name, uint64_t gen, bool tombstone);
+  // With `expect_appends`, FailedPrecondition (and nothing removed) unless the copy holds exactly
+  // that many appends: a caller that moved the blobs it saw away loses no append committed since.
+  Status Remove(const std::string& name, uint64_t gen, bool tombstone,
+                std::optional<uint64_t> expect_appends = std::nullopt);
 
   // --- chunk data ---
   // Reads chunk `index` of `append` into `out` (capacity append.ChunkBytes(index)) and checks its

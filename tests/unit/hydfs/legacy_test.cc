@@ -121,6 +121,27 @@ TEST_CASE("quarantined copies leave the live store and keep every byte in the le
   CHECK(legacy->List().empty());
 }
 
+TEST_CASE("a remove that expects an append count removes nothing when an append came meanwhile",
+          "[hydfs][legacy]") {
+  TempDir dir;
+  auto live = Open(dir.path + "/store");
+  FileMeta f{"f", 7, 1, "n1"};
+  std::string d0(1500, 'a'), d1(10, 'b');
+  auto a0 = Meta(7, "n1", 0, d0), a1 = Meta(7, "n2", 1, d1);
+  Blob(*live, a0, d0);
+  Blob(*live, a1, d1);
+  REQUIRE(live->CommitCreate(f, a0).ok());
+  REQUIRE(live->CommitAppend("f", 7, a1).ok());  // committed after the caller looked
+  Status st = live->Remove("f", 7, /*tombstone=*/false, /*expect_appends=*/1);
+  CHECK(st.code() == StatusCode::kFailedPrecondition);
+  auto m = live->GetManifest("f");
+  REQUIRE(m.ok());
+  CHECK(m->appends.size() == 2);
+  CHECK(live->HasBlob(a1.id));
+  CHECK(live->Remove("f", 7, false, 2).ok());
+  CHECK(live->List().empty());
+}
+
 TEST_CASE("CountLacking compares append ids, not order", "[hydfs][legacy]") {
   Manifest m;
   m.file = FileMeta{"f", 7, 1, "n1"};
