@@ -27,8 +27,8 @@ Status QuarantineOnce(Store& live, Store& legacy, const std::string& name, Quara
       if (!moved.ok()) {
         // A blob missing here was lost already (the manifest named it: corruption); the
         // replicas hold it, and this copy cannot hand it over.
-        Logger("hydfs")->warn("event=legacy_blob_missing file={} append={:016x} error=\"{}\"",
-                              name, a.id, moved.ToString());
+        Logger("hydfs")->warn("event=legacy_blob_missing file={} append={:016x} error=\"{}\"", name,
+                              a.id, moved.ToString());
         if (out) ++out->appends_lost;
         continue;
       }

@@ -184,7 +184,6 @@ void HydfsService::Reconcile(const std::string& name, bool background, bool incl
       });
 }
 
-
 // One copy under scan: a live copy (replica or extra) or a legacy copy, with its replicas'
 // heads as they arrive.
 struct HydfsService::ScanEntry {
@@ -257,8 +256,8 @@ void HydfsService::RepairScan() {
       }
     }
     auto lw = last_write_.find(f.name);
-    e.facts.recently_written = lw != last_write_.end() &&
-                               now - lw->second < std::chrono::milliseconds(options_.quiet_ms);
+    e.facts.recently_written =
+        lw != last_write_.end() && now - lw->second < std::chrono::milliseconds(options_.quiet_ms);
     entries->push_back(std::move(e));
   };
   for (const auto& f : live) add(f, false);
@@ -429,17 +428,17 @@ void HydfsService::DropLocalCopy(const FileSummary& s, bool tombstone, const std
         if (!held.ok() || held->gen != gen) return Status::NotFound("already dropped");
         return store_->Remove(name, gen, tombstone);
       },
-     [this, name, why](Status st) {
-       repairing_.erase(name);
-       backoff_.Forget(name);
-       if (st.code() == StatusCode::kNotFound) return;  // dropped by an earlier scan
-       Log()->info("event=replica_dropped file={} reason=\"{}\" status=\"{}\"", name, why,
-                   st.ToString());
-       if (st.ok()) {
-         std::lock_guard<std::mutex> lock(stats_mu_);
-         ++stats_.extras_dropped;
-       }
-     });
+      [this, name, why](Status st) {
+        repairing_.erase(name);
+        backoff_.Forget(name);
+        if (st.code() == StatusCode::kNotFound) return;  // dropped by an earlier scan
+        Log()->info("event=replica_dropped file={} reason=\"{}\" status=\"{}\"", name, why,
+                    st.ToString());
+        if (st.ok()) {
+          std::lock_guard<std::mutex> lock(stats_mu_);
+          ++stats_.extras_dropped;
+        }
+      });
 }
 
 void HydfsService::DropLegacyCopy(const FileSummary& s, const std::string& why) {
@@ -453,17 +452,17 @@ void HydfsService::DropLegacyCopy(const FileSummary& s, const std::string& why) 
         if (!held.ok() || held->gen != gen) return Status::NotFound("already dropped");
         return legacy_->Remove(name, gen, /*tombstone=*/false);
       },
-     [this, name, why, size = s.size](Status st) {
-       repairing_.erase(name);
-       backoff_.Forget(name);
-       if (st.code() == StatusCode::kNotFound) return;  // dropped by an earlier scan
-       Log()->info("event=legacy_dropped file={} bytes={} reason=\"{}\" status=\"{}\"", name, size,
-                   why, st.ToString());
-       if (st.ok()) {
-         std::lock_guard<std::mutex> lock(stats_mu_);
-         ++stats_.legacy_dropped;
-       }
-     });
+      [this, name, why, size = s.size](Status st) {
+        repairing_.erase(name);
+        backoff_.Forget(name);
+        if (st.code() == StatusCode::kNotFound) return;  // dropped by an earlier scan
+        Log()->info("event=legacy_dropped file={} bytes={} reason=\"{}\" status=\"{}\"", name, size,
+                    why, st.ToString());
+        if (st.ok()) {
+          std::lock_guard<std::mutex> lock(stats_mu_);
+          ++stats_.legacy_dropped;
+        }
+      });
 }
 
 }  // namespace rs::hydfs

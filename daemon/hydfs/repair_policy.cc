@@ -75,8 +75,8 @@ ScanDecision DecideCopy(const CopyFacts& f) {
   if (KeptGeneration(f) != f.gen) {
     return {ScanAction::kDropSuperseded, "the replicas keep another generation of the name"};
   }
-  return {ScanAction::kHandOver, f.kind == CopyKind::kLegacy ? "legacy_copy_handover"
-                                                             : "copy_outside_replica_set"};
+  return {ScanAction::kHandOver,
+          f.kind == CopyKind::kLegacy ? "legacy_copy_handover" : "copy_outside_replica_set"};
 }
 
 const char* ScanActionName(ScanAction a) {

@@ -5,9 +5,9 @@
 // Real raind processes, real rainctl.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <set>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -107,8 +107,8 @@ bool AllReadable(Cluster& c, const std::vector<Tracked>& files, std::string* why
   static int n = 0;
   auto nodes = c.Running();
   for (size_t i = 0; i < files.size(); ++i) {
-    auto got = HydfsGet(*nodes[i % nodes.size()], files[i].name,
-                        Local(c, "got-" + std::to_string(++n)));
+    auto got =
+        HydfsGet(*nodes[i % nodes.size()], files[i].name, Local(c, "got-" + std::to_string(++n)));
     if (!got.ok()) return (*why = files[i].name + ": " + got.status().ToString()), false;
     if (!ContentExact(files[i], got->data, why)) return false;
   }
@@ -331,8 +331,7 @@ TEST_CASE(
         auto held = Consistently(
             [&](std::string* w) {
               auto b = SumStat(c, "repairs_started");
-              *w = b.ok() ? "repairs_started " + std::to_string(after) + " -> " +
-                                std::to_string(*b)
+              *w = b.ok() ? "repairs_started " + std::to_string(after) + " -> " + std::to_string(*b)
                           : b.status().ToString();
               return b.ok() && *b == after;
             },
@@ -349,10 +348,11 @@ TEST_CASE(
   auto empty = SumStat(c, "repairs_empty");
   auto scans = SumStat(c, "repair_scans");
   REQUIRE_OK(dropped.status());
-  std::fprintf(stderr, "join under appends: %zu acked, repairs_started=%llu empty=%llu "
-               "extras_dropped=%llu scans=%llu\n", acked, (unsigned long long)after,
-               (unsigned long long)(empty.ok() ? *empty : 0), (unsigned long long)*dropped,
-               (unsigned long long)(scans.ok() ? *scans : 0));
+  std::fprintf(stderr,
+               "join under appends: %zu acked, repairs_started=%llu empty=%llu "
+               "extras_dropped=%llu scans=%llu\n",
+               acked, (unsigned long long)after, (unsigned long long)(empty.ok() ? *empty : 0),
+               (unsigned long long)*dropped, (unsigned long long)(scans.ok() ? *scans : 0));
   WARN("join under appends: " << acked << " writes acknowledged; repairs started " << after
                               << ", of which changed nothing " << (empty.ok() ? *empty : 0)
                               << "; extras dropped " << *dropped << "; scans "
@@ -360,7 +360,6 @@ TEST_CASE(
   CHECK(*dropped >= 1);
   REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return AllReadable(c, files, why); });
 }
-
 
 TEST_CASE(
     "a write that cannot reach its quorum fails naming the quorum and changes nothing; reads "

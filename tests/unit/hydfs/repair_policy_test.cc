@@ -96,9 +96,10 @@ TEST_CASE("a removed generation drops any copy, a replica's too", "[hydfs][repai
   }
 }
 
-TEST_CASE("a legacy copy is handed over when the replicas lack its appends, dropped once they "
-          "hold them",
-          "[hydfs][repair-policy]") {
+TEST_CASE(
+    "a legacy copy is handed over when the replicas lack its appends, dropped once they "
+    "hold them",
+    "[hydfs][repair-policy]") {
   // This node rejoined under a new id and is itself one of the replicas: its own live copy
   // counts like any other replica's.
   ReplicaHead self = Self();
@@ -135,9 +136,10 @@ TEST_CASE("a replica repairs only when it is the first holder and the file is qu
   CHECK(Decide(h) == ScanAction::kRepair);  // the first holder is this node
 }
 
-TEST_CASE("a repair that changes nothing backs off exponentially up to a bound; a useful one "
-          "clears it",
-          "[hydfs][repair-policy]") {
+TEST_CASE(
+    "a repair that changes nothing backs off exponentially up to a bound; a useful one "
+    "clears it",
+    "[hydfs][repair-policy]") {
   RepairBackoff b(2s, 60s);
   TimePoint t0{};
   CHECK(b.Ready("f", t0));
@@ -161,9 +163,10 @@ TEST_CASE("a repair that changes nothing backs off exponentially up to a bound; 
   CHECK(b.waiting() == 0);
 }
 
-TEST_CASE("with backoff an extra copy that cannot be dropped is repaired a bounded number of "
-          "times",
-          "[hydfs][repair-policy]") {
+TEST_CASE(
+    "with backoff an extra copy that cannot be dropped is repaired a bounded number of "
+    "times",
+    "[hydfs][repair-policy]") {
   // A minute of scans every 2 s of a copy whose hand-over keeps changing nothing: the old loop
   // ran 100-460 repairs a second; with the backoff it is a handful.
   RepairBackoff b(2s, 60s);
