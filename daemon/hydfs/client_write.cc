@@ -19,6 +19,13 @@
 namespace rs::hydfs {
 namespace {
 
+// "1 of 3 replicas reachable, write quorum is 2": every write that misses its quorum names the
+// quorum, over the replica set of the ring this node sees.
+std::string QuorumText(size_t got, size_t replicas, size_t quorum, const std::string& what) {
+  return std::to_string(got) + " of " + std::to_string(replicas) + " replicas " + what +
+         ", write quorum is " + std::to_string(quorum);
+}
+
 std::shared_ptr<spdlog::logger> Log() { return Logger("hydfs"); }
 
 uint64_t RandomGen() {
@@ -212,9 +219,8 @@ void HydfsService::PutReserve(PutPtr op, int attempt) {
           } else {
             op->transient = true;
             FinishPut(*op, Status::Unavailable(
-                               "only " + std::to_string(acc->ok) + " of " +
-                               std::to_string(replicas.size()) +
-                               " replicas answered the create: " + acc->first_error.ToString()));
+                               QuorumText(acc->ok, replicas.size(), need, "reachable") +
+                               ": " + acc->first_error.ToString()));
           }
         });
   }
@@ -398,8 +404,8 @@ void HydfsService::PutOpen(PutPtr op) {
           if (--*pending > 0) return;
           size_t need = std::min<size_t>(options_.write_quorum, op->lanes.size());
           if (op->Healthy() < need) {
-            Status why = Status::Unavailable("fewer than " + std::to_string(need) +
-                                             " replicas accepted the write");
+            Status why = Status::Unavailable(QuorumText(op->Healthy(), op->lanes.size(), need,
+                                                        "reachable"));
             op->transient = op->FailuresTransient();
             for (const auto& l : op->lanes) {
               if (l.failed && !TransientWriteError(l.status.code())) {
@@ -535,8 +541,9 @@ void HydfsService::PutLaneFailed(PutOp& op, size_t i, const Status& why) {
   if (op.Healthy() < need && !op.committing) {
     Status st = why;
     op.transient = op.FailuresTransient();
-    FinishPut(op, Status(st.code(), "the write lost too many replicas (" + lane.node.id.str() +
-                                        ": " + st.message() + ")"));
+    FinishPut(op, Status(st.code(), QuorumText(op.Healthy(), op.lanes.size(), need, "reachable") +
+                                        ": the write lost too many replicas (" +
+                                        lane.node.id.str() + ": " + st.message() + ")"));
     return;
   }
   // The slowest lane may have been this one: the window can move.
@@ -580,9 +587,8 @@ void HydfsService::PutMaybeDone(PutOp& op) {
           },
           std::chrono::milliseconds(options_.rpc_timeout_ms), [](Result<wire::Envelope>) {});
     }
-    Status why = Status::Unavailable("only " + std::to_string(ready) + " of " +
-                                     std::to_string(op.lanes.size()) +
-                                     " replicas stored the data; nothing was written");
+    Status why = Status::Unavailable(QuorumText(ready, op.lanes.size(), need, "stored the data") +
+                                     "; nothing was written");
     op.transient = op.FailuresTransient();
     for (const auto& l : op.lanes) {
       if (l.failed) {
@@ -641,8 +647,8 @@ void HydfsService::PutCommitSettled(PutOp& op, size_t i, const Status& st) {
     // duplicating it.
     op.transient = !op.commit_definitive;
     FinishPut(op, Status(op.commit_error.code(),
-                         "only " + std::to_string(op.commits_ok) +
-                             " replicas committed the write: " + op.commit_error.message()));
+                         QuorumText(op.commits_ok, op.lanes.size(), need, "committed the write") +
+                             ": " + op.commit_error.message()));
   }
 }
 

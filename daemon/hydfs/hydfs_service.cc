@@ -6,6 +6,7 @@
 #include <future>
 
 #include "daemon/hydfs/codec.h"
+#include "daemon/hydfs/legacy.h"
 #include "daemon/hydfs/ops.h"
 #include "shared/logging.h"
 #include "shared/wire/fields.h"
@@ -53,6 +54,12 @@ Result<membership::Ports> HydfsService::Bind() {
   auto store = Store::Open(so);
   if (!store.ok()) return store.status();
   store_ = std::move(store.value());
+  StoreOptions lo = so;
+  lo.dir = options_.dir + "/legacy";
+  lo.quota_bytes = 0;  // legacy blobs were counted when written; they only ever shrink
+  auto legacy = Store::Open(lo);
+  if (!legacy.ok()) return legacy.status();
+  legacy_ = std::move(legacy.value());
   cache_ = std::make_unique<FileCache>(options_.dir + "/cache", options_.cache_bytes);
   RS_RETURN_IF_ERROR(cache_->Init());
 
@@ -157,20 +164,33 @@ void HydfsService::PollView() {
   if (view == view_) return;
   view_ = view;
   std::string self = view->self.str();
-  if (!self_id_.empty() && self != self_id_) {
-    // This process came back under a new member id (it was expelled and rejoined): the cluster
-    // re-replicated its files meanwhile, so its old blocks are stale. A new member starts empty.
-    auto files = store_->List();
-    for (const auto& f : files) (void)store_->Remove(f.name, f.gen, /*tombstone=*/false);
-    Log()->info("event=store_wiped reason=new_member_id old={} new={} files={}", self_id_, self,
-                files.size());
-  }
+  if (!self_id_.empty() && self != self_id_) QuarantineStore(self_id_, self);
   self_id_ = self;
   auto ring = std::make_shared<Ring>(Ring::FromView(*view));
   if (ring->Fingerprint() == ring_->Fingerprint()) return;
   RingPtr old = ring_;
   ring_ = ring;
   OnRingChanged(old);
+}
+
+// This process came back under a new member id (it was expelled and rejoined). The new member
+// holds no replica of its own, but its old copies may hold the only copy of acknowledged appends
+// (a wrong verdict can expel healthy nodes, even a majority): they become legacy copies, handed
+// over to the current replicas by the repair scan and dropped once those hold every append.
+// Runs on the loop thread on purpose: no head, manifest or read may see an old copy as the new
+// member's replica in between. Renames and one LMDB commit per file, once per rejoin.
+void HydfsService::QuarantineStore(const std::string& old_id, const std::string& new_id) {
+  auto start = Clock::now();
+  QuarantineResult r = QuarantineAll(*store_, *legacy_);
+  last_write_.clear();
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.legacy_quarantined += r.files;
+  }
+  Log()->warn(
+      "event=store_quarantined reason=new_member_id old={} new={} files={} bytes={} "
+      "appends_missing={} ms={}",
+      old_id, new_id, r.files, r.bytes, r.appends_lost, ToMillis(Clock::now() - start));
 }
 
 void HydfsService::OnRingChanged(const RingPtr& old_ring) {
@@ -341,8 +361,31 @@ void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply do
     uint64_t cache_used = cache_->used_bytes(), cache_cap = cache_->capacity_bytes();
     uint64_t used = store_->used_bytes();
     size_t files = store_->List().size();
+    uint64_t legacy_used = legacy_->used_bytes();
+    size_t legacy_files = legacy_->List().size();
+    size_t backing_off = backoff_.waiting();
     done(Status::Ok(), [=, this](wire::Packer& pk) {
-      pk.pack_map(16);
+      pk.pack_map(26);
+      pk.pack("repair_scans");
+      pk.pack_uint64(s.repair_scans);
+      pk.pack("repair_bytes_moved");
+      pk.pack_uint64(s.repair_bytes_moved);
+      pk.pack("repairs_empty");
+      pk.pack_uint64(s.repairs_empty);
+      pk.pack("repair_backoff_files");
+      pk.pack_uint64(backing_off);
+      pk.pack("legacy_quarantined");
+      pk.pack_uint64(s.legacy_quarantined);
+      pk.pack("legacy_handed_over");
+      pk.pack_uint64(s.legacy_handed_over);
+      pk.pack("legacy_dropped");
+      pk.pack_uint64(s.legacy_dropped);
+      pk.pack("legacy_files");
+      pk.pack_uint64(legacy_files);
+      pk.pack("legacy_used_bytes");
+      pk.pack_uint64(legacy_used);
+      pk.pack("self");
+      pk.pack(self_id_);
       pk.pack("chunk_bytes_in");
       pk.pack_uint64(s.chunk_bytes_in);
       pk.pack("chunk_bytes_out");

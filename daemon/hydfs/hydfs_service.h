@@ -34,6 +34,7 @@
 #include "daemon/hydfs/cache.h"
 #include "daemon/hydfs/fetch.h"
 #include "daemon/hydfs/merge.h"
+#include "daemon/hydfs/repair_policy.h"
 #include "daemon/hydfs/ring.h"
 #include "daemon/hydfs/store.h"
 #include "daemon/membership/membership_service.h"
@@ -48,7 +49,7 @@ struct HydfsOptions {
   std::string host = "127.0.0.1";
   uint16_t rpc_port = 0;   // 0: the OS picks
   uint16_t data_port = 0;  // 0: the OS picks
-  std::string dir;         // <data_dir>/hydfs: store/ and cache/ (both emptied at start)
+  std::string dir;  // <data_dir>/hydfs: store/, legacy/ and cache/ (all emptied at start)
   // Replicas per file. Every node of a cluster must use the same value.
   uint32_t replicas = 3;
   // Replicas that must commit (fsync) a create or append before it is acknowledged. With the
@@ -86,6 +87,12 @@ struct HydfsStats {
   uint64_t chunk_bytes_stored = 0;  // chunk payload written into this node's store
   uint64_t corruptions_detected = 0, chunks_repaired = 0;
   uint64_t repairs_started = 0, repairs_done = 0, extras_dropped = 0;
+  uint64_t repair_scans = 0;        // scans that asked the replicas (one per period at most)
+  uint64_t repair_bytes_moved = 0;  // bytes fetched by replicas in repairs this node ran
+  uint64_t repairs_empty = 0;       // repairs that failed or changed nothing (then backed off)
+  uint64_t legacy_quarantined = 0;  // copies moved to legacy on a rejoin under a new id
+  uint64_t legacy_handed_over = 0;  // hand-overs of a legacy copy that changed a replica
+  uint64_t legacy_dropped = 0;      // legacy copies dropped (safe, removed or superseded)
   uint64_t cache_hits = 0, cache_misses = 0;
 };
 
@@ -98,8 +105,9 @@ class HydfsService {
   explicit HydfsService(HydfsOptions options);
   ~HydfsService();
 
-  // Opens the store (emptied: a new member holds no blocks) and binds the sockets. Returns the
-  // ports to advertise in the member record.
+  // Opens the store and the legacy store (both emptied: a new process is a new member and holds
+  // no blocks) and binds the sockets. Returns the ports to advertise in the member record.
+  // (A rejoin under a new id later moves the live copies to the legacy store; see legacy.h.)
   Result<membership::Ports> Bind();
   void Start(membership::MembershipService* membership);
   void Stop();
@@ -204,20 +212,26 @@ class HydfsService {
   // Makes every reachable replica of `name` hold the merged order; `extra` (a copy held by this
   // node outside the replica set) joins the merge as a source. done(status, bytes moved,
   // replicas changed).
+  // `legacy_source` (a legacy copy of this node) also joins as a source; the replicas fetch
+  // its appends from this node, which serves them from the legacy store.
   void Reconcile(const std::string& name, bool background, bool include_self_copy,
-                 std::function<void(Status, uint64_t, uint32_t)> done, int attempt = 0);
+                 std::function<void(Status, uint64_t, uint32_t)> done, int attempt = 0,
+                 std::shared_ptr<const Manifest> legacy_source = nullptr);
   void RepairScan();
   void RequestScan();  // a scan soon: now, or right after the one in progress
-  void ScanDecide(const std::vector<FileSummary>& local,
-                  const std::map<std::string, std::vector<std::optional<FileSummary>>>& heads,
-                  const std::map<std::string, std::vector<bool>>& removed,
-                  const std::map<std::string, std::vector<bool>>& answered);
+  struct ScanEntry;
+  void ScanDecide(std::vector<ScanEntry>& entries);
+  void StartRepair(const ScanEntry& e, const ScanDecision& d);
   void DropLocalCopy(const FileSummary& s, bool tombstone, const std::string& why);
+  void DropLegacyCopy(const FileSummary& s, const std::string& why);
+  // On a rejoin under a new member id: every live copy becomes a legacy copy (legacy.h).
+  void QuarantineStore(const std::string& old_id, const std::string& new_id);
   Clock::duration RepairDelay(uint64_t bytes);
 
   HydfsOptions options_;
   transport::EventLoop loop_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<Store> legacy_;  // copies held under an earlier member id (legacy.h)
   std::unique_ptr<FileCache> cache_;
   std::unique_ptr<transport::RpcServer> server_;
   std::unique_ptr<transport::DataPort> serve_;   // advertised data port
@@ -247,7 +261,8 @@ class HydfsService {
   std::map<std::string, TimePoint> last_write_;      // name -> when this replica last took a write
   std::set<std::string> applying_;                   // names with an ApplyOrder in progress
   std::set<std::string> repairing_;                  // names this node is reconciling
-  std::map<std::string, TimePoint> repair_backoff_;  // name -> not before
+  // Per file, after a repair that failed or changed nothing: 2 s doubling up to 60 s.
+  RepairBackoff backoff_{std::chrono::seconds(2), std::chrono::seconds(60)};
   TimePoint ring_changed_at_;
   bool scan_pending_ = false;  // another scan is wanted once the current one has decided
   bool scanning_ = false;

@@ -147,6 +147,7 @@ struct HydfsService::Outbound {
   struct Range {
     AppendMeta meta;
     uint32_t from = 0, to = 0;
+    bool legacy = false;  // read from the legacy store (a hand-over source)
   };
   std::vector<Range> ranges;
   size_t range = 0;

@@ -1,26 +1,25 @@
 // Merge and repair.
 //
 // Reconcile(name): collect the manifests of the file's replicas (plus, for an extra copy this
-// node holds outside the replica set, its own), compute the merged order (merge.h), and send it
-// to every replica whose copy differs: each fetches the appends it lacks from the holders and
-// adopts the order atomically (Store::SetOrder never drops an append). Replicas already equal to
-// the merge get nothing, so a repeated merge moves no data.
+// node holds outside the replica set, its own; plus, for a legacy copy, that one), compute the
+// merged order (merge.h), and send it to every replica whose copy differs: each fetches the
+// appends it lacks from the holders and adopts the order atomically (Store::SetOrder never drops
+// an append). Replicas already equal to the merge get nothing, so a repeated merge moves no data.
 //
 // The repair scan runs on every node every repair_interval_ms, and repair_settle_ms after each
 // ring change (so a burst of membership changes causes one round of repairs, not one per change).
-// For each file the node stores it asks the file's replicas for their digests, then:
-//   - a replica reports the generation removed: drop the local copy (rm reached it late);
-//   - this node is not a replica (the ring moved): if every replica holds exactly its copy, drop
-//     it (rebalancing); otherwise reconcile with the local copy as a source first;
-//   - this node is a replica and some replica differs (missing, behind, other order): the first
-//     replica in ring order that holds a copy reconciles (re-replication and anti-entropy merge),
-//     once the file has been quiet for quiet_ms.
-// Replicas that do not answer are waited for: membership removes dead ones from the ring within
-// seconds, and the next scan repairs onto the new successor. Limits against copy storms: at most
-// repair_parallel reconciles per node, a per-file backoff after a failure, and repair fetches
-// paced to repair_rate_bytes per second per node (acks are delayed, so senders slow down too).
+// For each copy the node stores (live or legacy) it asks the file's current replicas for their
+// heads in one batched request per node; extra and legacy copies send their append ids, and each
+// replica answers how many of them it lacks. repair_policy.h decides, per copy: nothing, wait,
+// drop (removed, safe, superseded), repair (this node coordinates a merge of its replicas) or
+// hand over (merge with this copy as a source). No copy outside the replica set is deleted before
+// every replica of a full set holds every append of it. Limits against copy storms and busy
+// loops: at most repair_parallel reconciles per node, a per-file bounded exponential backoff after
+// a repair that failed or changed nothing, and repair fetches paced to repair_rate_bytes per
+// second per node (acks are delayed, so senders slow down too).
 #include "daemon/hydfs/codec.h"
 #include "daemon/hydfs/hydfs_service.h"
+#include "daemon/hydfs/legacy.h"
 #include "daemon/hydfs/ops.h"
 #include "shared/logging.h"
 #include "shared/wire/fields.h"
@@ -29,8 +28,6 @@ namespace rs::hydfs {
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("hydfs"); }
-
-constexpr auto kRepairBackoff = std::chrono::seconds(3);
 
 }  // namespace
 
@@ -48,23 +45,35 @@ Clock::duration HydfsService::RepairDelay(uint64_t bytes) {
 }
 
 void HydfsService::Reconcile(const std::string& name, bool background, bool include_self_copy,
-                             std::function<void(Status, uint64_t, uint32_t)> done, int attempt) {
+                             std::function<void(Status, uint64_t, uint32_t)> done, int attempt,
+                             std::shared_ptr<const Manifest> legacy_source) {
   auto replicas = ReplicasOf(name);
   if (replicas.empty()) {
     done(Status::Unavailable("no HyDFS node is on the ring"), 0, 0);
     return;
   }
   std::vector<RingNode> nodes = replicas;
+  auto self = SelfNode();
   if (include_self_copy) {
     bool in = false;
     for (const auto& r : replicas) in |= r.id.str() == self_id_;
-    auto self = SelfNode();
     if (!in && self) nodes.push_back(*self);
+  }
+  if (legacy_source && !self) {
+    done(Status::Unavailable("this node is not on the ring: it cannot serve its legacy copy"), 0,
+         0);
+    return;
   }
   CollectManifests(
       name, nodes,
-      [this, name, background, include_self_copy, done, attempt, replicas, nodes](
-          std::vector<std::optional<Manifest>> copies, std::vector<bool> answered) {
+      [this, name, background, include_self_copy, done, attempt, replicas, nodes, self,
+       legacy_source](std::vector<std::optional<Manifest>> copies,
+                      std::vector<bool> answered) mutable {
+        if (legacy_source) {  // this node serves it (OnRead falls back to the legacy store)
+          copies.push_back(*legacy_source);
+          answered.push_back(true);
+          nodes.push_back(*self);
+        }
         auto plan = PlanMerge(copies);
         if (!plan.ok()) {
           done(plan.status().code() == StatusCode::kNotFound
@@ -95,10 +104,11 @@ void HydfsService::Reconcile(const std::string& name, bool background, bool incl
           }
           targets.push_back(i);
         }
-        auto finish = [this, name, background, include_self_copy, done, attempt, acc] {
+        auto finish = [this, name, background, include_self_copy, done, attempt, acc,
+                       legacy_source] {
           if (acc->retry && attempt < 3) {
             loop_.AddTimer(std::chrono::milliseconds(300), [=, this] {
-              Reconcile(name, background, include_self_copy, done, attempt + 1);
+              Reconcile(name, background, include_self_copy, done, attempt + 1, legacy_source);
             });
             return;
           }
@@ -174,6 +184,16 @@ void HydfsService::Reconcile(const std::string& name, bool background, bool incl
       });
 }
 
+// One copy under scan: a live copy (replica or extra) or a legacy copy, with its replicas'
+// heads as they arrive.
+struct HydfsService::ScanEntry {
+  FileSummary copy;
+  CopyKind kind = CopyKind::kReplica;
+  std::vector<RingNode> replicas;
+  std::vector<uint64_t> ids;  // extra and legacy copies: their append ids, sent with the heads
+  CopyFacts facts;
+};
+
 void HydfsService::RequestScan() {
   if (scanning_) {
     scan_pending_ = true;  // run again as soon as the current scan has decided
@@ -191,172 +211,209 @@ void HydfsService::RepairScan() {
   auto now = Clock::now();
   if (now - ring_changed_at_ < std::chrono::milliseconds(options_.repair_settle_ms)) return;
   scan_pending_ = false;
-  auto local = store_->List();
-  if (local.empty() || ring_->size() == 0) return;
+  auto live = store_->List();
+  auto legacy = legacy_->List();
+  if ((live.empty() && legacy.empty()) || ring_->size() == 0) return;
   scanning_ = true;
-  // One batched head per node, for every file both it and this node should know about.
-  std::map<std::string, std::pair<RingNode, std::vector<FileSummary>>> per_node;
-  for (const auto& f : local) {
-    for (const auto& r : ReplicasOf(f.name)) {
-      if (r.id.str() == self_id_) continue;
-      auto& entry = per_node[r.id.str()];
-      entry.first = r;
-      entry.second.push_back(f);
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.repair_scans;
+  }
+  auto entries = std::make_shared<std::vector<ScanEntry>>();
+  size_t full = std::min<size_t>(options_.replicas, ring_->size());
+  auto add = [&](const FileSummary& f, bool is_legacy) {
+    ScanEntry e;
+    e.copy = f;
+    e.replicas = ReplicasOf(f.name);
+    bool in = false;
+    for (const auto& r : e.replicas) in |= r.id.str() == self_id_;
+    e.kind = is_legacy ? CopyKind::kLegacy : in ? CopyKind::kReplica : CopyKind::kExtra;
+    if (e.kind != CopyKind::kReplica) {
+      auto m = (is_legacy ? legacy_ : store_)->GetManifest(f.name);
+      if (!m.ok()) return;
+      e.ids = AppendIds(*m);
+    }
+    e.facts.kind = e.kind;
+    e.facts.gen = f.gen;
+    e.facts.digest = f.digest;
+    e.facts.full_count = full;
+    e.facts.replicas.resize(e.replicas.size());
+    for (size_t i = 0; i < e.replicas.size(); ++i) {
+      ReplicaHead& h = e.facts.replicas[i];
+      if (e.replicas[i].id.str() != self_id_) continue;
+      // This node's own slot: its live copy (a legacy copy's replica set may include it).
+      h.self = h.answered = true;
+      if (e.kind == CopyKind::kLegacy) {
+        auto m = store_->GetManifest(f.name);
+        std::optional<Manifest> copy;
+        if (m.ok()) copy = std::move(m.value());
+        h.has_copy = copy.has_value();
+        h.gen = copy ? copy->file.gen : 0;
+        h.digest = copy ? OrderDigest(copy->file.gen, copy->appends) : 0;
+        h.removed = store_->IsRemoved(f.name, f.gen);
+        h.ids_checked = true;
+        h.lacks = CountLacking(copy, f.gen, e.ids);
+      }
+    }
+    auto lw = last_write_.find(f.name);
+    e.facts.recently_written =
+        lw != last_write_.end() && now - lw->second < std::chrono::milliseconds(options_.quiet_ms);
+    entries->push_back(std::move(e));
+  };
+  for (const auto& f : live) add(f, false);
+  for (const auto& f : legacy) add(f, true);
+  // One batched head per node, for every copy whose replica set includes it.
+  std::map<std::string, std::pair<RingNode, std::vector<std::pair<size_t, size_t>>>> per_node;
+  for (size_t k = 0; k < entries->size(); ++k) {
+    const auto& e = (*entries)[k];
+    for (size_t i = 0; i < e.replicas.size(); ++i) {
+      if (e.replicas[i].id.str() == self_id_) continue;
+      auto& slot = per_node[e.replicas[i].id.str()];
+      slot.first = e.replicas[i];
+      slot.second.emplace_back(k, i);
     }
   }
-  struct Acc {
-    size_t pending = 0;
-    std::map<std::string, std::vector<std::optional<FileSummary>>> heads;  // by file, per node
-    std::map<std::string, std::vector<bool>> removed, answered;
-    std::map<std::string, std::map<std::string, size_t>> slot;  // file -> node -> index
-  };
-  auto acc = std::make_shared<Acc>();
-  for (const auto& f : local) {
-    auto replicas = ReplicasOf(f.name);
-    acc->heads[f.name].resize(replicas.size());
-    acc->removed[f.name].resize(replicas.size(), false);
-    acc->answered[f.name].resize(replicas.size(), false);
-    for (size_t i = 0; i < replicas.size(); ++i) acc->slot[f.name][replicas[i].id.str()] = i;
-  }
-  acc->pending = per_node.size();
-  auto decide = [this, local, acc] {
+  auto pending = std::make_shared<size_t>(per_node.size());
+  uint64_t fingerprint = ring_->Fingerprint();
+  auto decide = [this, entries, fingerprint] {
     scanning_ = false;
-    ScanDecide(local, acc->heads, acc->removed, acc->answered);
+    // The ring moved during the scan: the heads describe the old replica sets. The scan that
+    // follows the ring change decides instead.
+    if (ring_->Fingerprint() == fingerprint) ScanDecide(*entries);
     if (scan_pending_) RequestScan();
   };
   if (per_node.empty()) {
     decide();
     return;
   }
-  for (const auto& [id, entry] : per_node) {
-    const RingNode& node = entry.first;
-    std::vector<FileSummary> files = entry.second;
+  for (const auto& [id, slot] : per_node) {
+    const RingNode& node = slot.first;
+    auto items = slot.second;
     rpc_->Call(
         node.rpc_endpoint(), wire::MsgType::kHydfsHead,
         [&](wire::Packer& pk) {
           pk.pack_map(1);
           pk.pack("items");
-          pk.pack_array(static_cast<uint32_t>(files.size()));
-          for (const auto& f : files) {
-            pk.pack_array(2);
-            pk.pack(f.name);
-            pk.pack_uint64(f.gen);
+          pk.pack_array(static_cast<uint32_t>(items.size()));
+          for (const auto& [k, i] : items) {
+            const ScanEntry& e = (*entries)[k];
+            bool ids = e.kind != CopyKind::kReplica;
+            pk.pack_array(ids ? 3 : 2);
+            pk.pack(e.copy.name);
+            pk.pack_uint64(e.copy.gen);
+            if (ids) pk.pack(e.ids);
           }
         },
-        std::chrono::milliseconds(options_.rpc_timeout_ms /
-                                  2),  // a dead node must not hold repairs up
-        [acc, files, node, decide](Result<wire::Envelope> reply) {
+        // A dead node must not hold repairs up.
+        std::chrono::milliseconds(options_.rpc_timeout_ms / 2),
+        [entries, items, pending, decide](Result<wire::Envelope> reply) {
           Result<msgpack::object> payload =
               reply.ok() ? wire::ReplyPayload(*reply) : Result<msgpack::object>(reply.status());
           if (payload.ok() && payload->type == msgpack::type::ARRAY &&
-              payload->via.array.size == files.size()) {
-            for (uint32_t k = 0; k < files.size(); ++k) {
-              const std::string& name = files[k].name;
-              auto slot = acc->slot[name].find(node.id.str());
-              if (slot == acc->slot[name].end()) continue;
-              size_t i = slot->second;
-              const msgpack::object& row = payload->via.array.ptr[k];
-              acc->answered[name][i] = true;
-              if (const auto* r = wire::MapGet(row, "removed")) {
-                bool removed = false;
-                wire::ReadBool(*r, &removed);
-                acc->removed[name][i] = removed;
+              payload->via.array.size == items.size()) {
+            for (uint32_t n = 0; n < items.size(); ++n) {
+              ReplicaHead& h = (*entries)[items[n].first].facts.replicas[items[n].second];
+              const msgpack::object& row = payload->via.array.ptr[n];
+              h.answered = true;
+              if (const auto* r = wire::MapGet(row, "removed")) wire::ReadBool(*r, &h.removed);
+              if (const auto* l = wire::MapGet(row, "lacks")) {
+                h.ids_checked = wire::ReadUint(*l, &h.lacks);
               }
               const msgpack::object* s = wire::MapGet(row, "summary");
               if (s && s->type != msgpack::type::NIL) {
                 auto summary = ReadSummary(*s);
-                if (summary.ok()) acc->heads[name][i] = *summary;
+                if (summary.ok()) {
+                  h.has_copy = true;
+                  h.gen = summary->gen;
+                  h.digest = summary->digest;
+                }
               }
             }
           }
-          if (--acc->pending == 0) decide();
+          if (--*pending == 0) decide();
         });
   }
 }
 
-void HydfsService::ScanDecide(
-    const std::vector<FileSummary>& local,
-    const std::map<std::string, std::vector<std::optional<FileSummary>>>& heads,
-    const std::map<std::string, std::vector<bool>>& removed,
-    const std::map<std::string, std::vector<bool>>& answered) {
+void HydfsService::ScanDecide(std::vector<ScanEntry>& entries) {
   auto now = Clock::now();
-  for (const auto& f : local) {
-    if (repairing_.count(f.name)) continue;
-    auto backoff = repair_backoff_.find(f.name);
-    if (backoff != repair_backoff_.end() && backoff->second > now) continue;
-    auto replicas = ReplicasOf(f.name);
-    const auto& h = heads.at(f.name);
-    const auto& rm = removed.at(f.name);
-    const auto& ans = answered.at(f.name);
-    if (h.size() != replicas.size()) continue;  // the ring moved during the scan: next time
-    int self_rank = -1;
-    bool any_removed = false, all_answered = true, equal = true;
-    for (size_t i = 0; i < replicas.size(); ++i) {
-      if (replicas[i].id.str() == self_id_) {
-        self_rank = static_cast<int>(i);
-        continue;
-      }
-      any_removed |= rm[i];
-      all_answered &= ans[i];
-      equal &= h[i].has_value() && h[i]->gen == f.gen && h[i]->digest == f.digest;
+  for (const auto& e : entries) {
+    if (repairing_.count(e.copy.name)) continue;
+    ScanDecision d = DecideCopy(e.facts);
+    bool is_legacy = e.kind == CopyKind::kLegacy;
+    switch (d.action) {
+      case ScanAction::kNone:
+      case ScanAction::kWait:
+        break;
+      case ScanAction::kDropRemoved:
+        if (is_legacy) {
+          DropLegacyCopy(e.copy, d.reason);
+        } else {
+          DropLocalCopy(e.copy, /*tombstone=*/true, d.reason);
+        }
+        break;
+      case ScanAction::kDropSafe:
+      case ScanAction::kDropSuperseded:
+        if (is_legacy) {
+          DropLegacyCopy(e.copy, d.reason);
+        } else if (e.kind == CopyKind::kExtra) {
+          DropLocalCopy(e.copy, /*tombstone=*/false,
+                        std::string("rebalanced: this node is no longer a replica; ") + d.reason);
+        }
+        break;
+      case ScanAction::kRepair:
+      case ScanAction::kHandOver:
+        if (!backoff_.Ready(e.copy.name, now)) break;  // its last repair changed nothing
+        if (repairing_.size() >= options_.repair_parallel) {
+          scan_pending_ = true;  // more to do: scan again as soon as a repair finishes
+          return;
+        }
+        StartRepair(e, d);
+        break;
     }
-    if (any_removed) {
-      DropLocalCopy(f, /*tombstone=*/true, "the file was removed");
-      continue;
-    }
-    if (!all_answered) continue;  // wait until membership settles who is alive
-    if (self_rank < 0 && equal) {
-      DropLocalCopy(f, /*tombstone=*/false, "rebalanced: this node is no longer a replica");
-      continue;
-    }
-    if (equal) continue;
-    if (self_rank >= 0) {
-      auto lw = last_write_.find(f.name);
-      if (lw != last_write_.end() &&
-          now - lw->second < std::chrono::milliseconds(options_.quiet_ms)) {
-        continue;  // still being written: merge once quiet
-      }
-      bool earlier_holder = false;
-      for (int i = 0; i < self_rank; ++i) {
-        earlier_holder |= h[i].has_value() && h[i]->gen == f.gen;
-      }
-      if (earlier_holder) continue;  // that replica coordinates the repair
-    }
-    if (repairing_.size() >= options_.repair_parallel) {
-      scan_pending_ = true;  // more to do: scan again as soon as a repair finishes
-      break;
-    }
-    repairing_.insert(f.name);
-    {
-      std::lock_guard<std::mutex> lock(stats_mu_);
-      ++stats_.repairs_started;
-    }
-    bool extra = self_rank < 0;
-    Log()->info("event=repair_start file={} reason={} replicas={}", f.name,
-                extra ? "copy_outside_replica_set" : "replicas_differ", replicas.size());
-    auto start = Clock::now();
-    FileSummary summary = f;
-    Reconcile(f.name, /*background=*/true, /*include_self_copy=*/extra,
-              [this, summary, extra, start](Status st, uint64_t moved, uint32_t changed) {
-                repairing_.erase(summary.name);
-                if (scan_pending_ || extra) RequestScan();
-                Log()->info(
-                    "event=repair_done file={} moved_bytes={} replicas_changed={} ms={} "
-                    "status=\"{}\"",
-                    summary.name, moved, changed, ToMillis(Clock::now() - start), st.ToString());
-                if (!st.ok()) {
-                  repair_backoff_[summary.name] = Clock::now() + kRepairBackoff;
-                  return;
-                }
-                repair_backoff_.erase(summary.name);
-                {
-                  std::lock_guard<std::mutex> lock(stats_mu_);
-                  ++stats_.repairs_done;
-                }
-                // The replicas now hold everything this copy had: the scan requested above
-                // drops the extra copy once it sees them equal.
-              });
   }
+}
+
+void HydfsService::StartRepair(const ScanEntry& e, const ScanDecision& d) {
+  const std::string name = e.copy.name;
+  std::shared_ptr<const Manifest> legacy_source;
+  if (e.kind == CopyKind::kLegacy) {
+    auto m = legacy_->GetManifest(name);
+    if (!m.ok()) return;  // dropped meanwhile
+    legacy_source = std::make_shared<const Manifest>(std::move(m.value()));
+  }
+  repairing_.insert(name);
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.repairs_started;
+  }
+  Log()->info("event=repair_start file={} reason={} replicas={} backoff_ms={}", name, d.reason,
+              e.replicas.size(), ToMillis(backoff_.Delay(name)));
+  auto start = Clock::now();
+  bool is_legacy = e.kind == CopyKind::kLegacy;
+  Reconcile(
+      name, /*background=*/true, /*include_self_copy=*/e.kind == CopyKind::kExtra,
+      [this, name, is_legacy, start](Status st, uint64_t moved, uint32_t changed) {
+        repairing_.erase(name);
+        bool useful = st.ok() && (moved > 0 || changed > 0);
+        backoff_.Record(name, Clock::now(), useful);
+        {
+          std::lock_guard<std::mutex> lock(stats_mu_);
+          stats_.repair_bytes_moved += moved;
+          if (st.ok()) ++stats_.repairs_done;
+          if (!useful) ++stats_.repairs_empty;
+          if (useful && is_legacy) ++stats_.legacy_handed_over;
+        }
+        Log()->info(
+            "event=repair_done file={} moved_bytes={} replicas_changed={} ms={} next_backoff_ms={} "
+            "status=\"{}\"",
+            name, moved, changed, ToMillis(Clock::now() - start), ToMillis(backoff_.Delay(name)),
+            st.ToString());
+        // A repair that changed the replicas: the next scan can drop an extra or legacy copy
+        // now. One that changed nothing never asks for a scan (no busy loop): its backoff runs.
+        if (scan_pending_ || useful) RequestScan();
+      },
+      0, legacy_source);
 }
 
 void HydfsService::DropLocalCopy(const FileSummary& s, bool tombstone, const std::string& why) {
@@ -364,16 +421,48 @@ void HydfsService::DropLocalCopy(const FileSummary& s, bool tombstone, const std
   repairing_.insert(s.name);
   std::string name = s.name;
   uint64_t gen = s.gen;
-  Io([this, name, gen, tombstone] { return store_->Remove(name, gen, tombstone); },
-     [this, name, why](Status st) {
-       repairing_.erase(name);
-       Log()->info("event=replica_dropped file={} reason=\"{}\" status=\"{}\"", name, why,
-                   st.ToString());
-       if (st.ok()) {
-         std::lock_guard<std::mutex> lock(stats_mu_);
-         ++stats_.extras_dropped;
-       }
-     });
+  Io(
+      [this, name, gen, tombstone] {
+        // A scan that started before an earlier drop may decide it again: count it once.
+        auto held = store_->Summary(name);
+        if (!held.ok() || held->gen != gen) return Status::NotFound("already dropped");
+        return store_->Remove(name, gen, tombstone);
+      },
+      [this, name, why](Status st) {
+        repairing_.erase(name);
+        backoff_.Forget(name);
+        if (st.code() == StatusCode::kNotFound) return;  // dropped by an earlier scan
+        Log()->info("event=replica_dropped file={} reason=\"{}\" status=\"{}\"", name, why,
+                    st.ToString());
+        if (st.ok()) {
+          std::lock_guard<std::mutex> lock(stats_mu_);
+          ++stats_.extras_dropped;
+        }
+      });
+}
+
+void HydfsService::DropLegacyCopy(const FileSummary& s, const std::string& why) {
+  if (repairing_.count(s.name)) return;
+  repairing_.insert(s.name);
+  std::string name = s.name;
+  uint64_t gen = s.gen;
+  Io(
+      [this, name, gen] {
+        auto held = legacy_->Summary(name);
+        if (!held.ok() || held->gen != gen) return Status::NotFound("already dropped");
+        return legacy_->Remove(name, gen, /*tombstone=*/false);
+      },
+      [this, name, why, size = s.size](Status st) {
+        repairing_.erase(name);
+        backoff_.Forget(name);
+        if (st.code() == StatusCode::kNotFound) return;  // dropped by an earlier scan
+        Log()->info("event=legacy_dropped file={} bytes={} reason=\"{}\" status=\"{}\"", name, size,
+                    why, st.ToString());
+        if (st.ok()) {
+          std::lock_guard<std::mutex> lock(stats_mu_);
+          ++stats_.legacy_dropped;
+        }
+      });
 }
 
 }  // namespace rs::hydfs

@@ -5,6 +5,7 @@
 
 #include "daemon/hydfs/codec.h"
 #include "daemon/hydfs/hydfs_service.h"
+#include "daemon/hydfs/legacy.h"
 #include "daemon/hydfs/ops.h"
 #include "shared/logging.h"
 #include "shared/wire/fields.h"
@@ -29,17 +30,34 @@ void HydfsService::OnHead(const wire::Envelope& env, const transport::Responder&
     std::string name;
     std::optional<FileSummary> summary;
     bool removed = false;
+    std::optional<uint64_t> lacks;  // of the ids asked, how many this copy lacks
   };
   std::vector<Row> rows;
   for (uint32_t i = 0; i < items->via.array.size && i < 100000; ++i) {
     const msgpack::object& it = items->via.array.ptr[i];
     std::string name;
     uint64_t gen = 0;
-    if (it.type != msgpack::type::ARRAY || it.via.array.size != 2 ||
+    // [name, gen] or [name, gen, [append id...]] (version 2: the ids a holder outside the
+    // replica set asks about; the row then says how many of them this copy lacks).
+    if (it.type != msgpack::type::ARRAY || it.via.array.size < 2 || it.via.array.size > 3 ||
         !wire::ReadString(it.via.array.ptr[0], &name) ||
-        !wire::ReadUint(it.via.array.ptr[1], &gen)) {
-      r.Reply(Status::Corruption("head: items must be [name, gen] pairs"));
+        !wire::ReadUint(it.via.array.ptr[1], &gen) ||
+        (it.via.array.size == 3 && it.via.array.ptr[2].type != msgpack::type::ARRAY)) {
+      r.Reply(Status::Corruption("head: items must be [name, gen] or [name, gen, [ids]]"));
       return;
+    }
+    std::optional<std::vector<uint64_t>> ids;
+    if (it.via.array.size == 3) {
+      const msgpack::object& list = it.via.array.ptr[2];
+      ids.emplace();
+      for (uint32_t k = 0; k < list.via.array.size; ++k) {
+        uint64_t id = 0;
+        if (!wire::ReadUint(list.via.array.ptr[k], &id)) {
+          r.Reply(Status::Corruption("head: append ids must be unsigned integers"));
+          return;
+        }
+        ids->push_back(id);
+      }
     }
     if (Status st = ValidateName(name); !st.ok()) {
       r.Reply(st);
@@ -47,19 +65,33 @@ void HydfsService::OnHead(const wire::Envelope& env, const transport::Responder&
     }
     Row row;
     row.name = name;
-    auto s = store_->Summary(name);
-    if (s.ok()) row.summary = *s;
+    if (ids) {
+      auto m = store_->GetManifest(name);
+      std::optional<Manifest> copy;
+      if (m.ok()) copy = std::move(m.value());
+      if (copy) row.summary = FileSummary{name, copy->file.gen, copy->size(),
+                                          copy->appends.size(), copy->merged,
+                                          OrderDigest(copy->file.gen, copy->appends)};
+      row.lacks = CountLacking(copy, gen, *ids);
+    } else {
+      auto s = store_->Summary(name);
+      if (s.ok()) row.summary = *s;
+    }
     row.removed = gen != 0 && store_->IsRemoved(name, gen);
     rows.push_back(std::move(row));
   }
   r.Ok([&](wire::Packer& pk) {
     pk.pack_array(static_cast<uint32_t>(rows.size()));
     for (const auto& row : rows) {
-      pk.pack_map(3);
+      pk.pack_map(row.lacks ? 4 : 3);
       pk.pack("name");
       pk.pack(row.name);
       pk.pack("removed");
       pk.pack(row.removed);
+      if (row.lacks) {
+        pk.pack("lacks");
+        pk.pack_uint64(*row.lacks);
+      }
       pk.pack("summary");
       if (row.summary) {
         PackSummary(pk, *row.summary);
@@ -378,17 +410,24 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
     r.Reply(st);
     return;
   }
-  auto m = store_->GetManifest(name);
-  if (!m.ok()) {
-    r.Reply(m.status());
+  // The live copy first; a legacy copy of the generation serves the appends it lacks (this node
+  // is a hand-over source, legacy.h).
+  std::optional<Manifest> live, old;
+  if (auto m = store_->GetManifest(name); m.ok() && m->file.gen == gen) live = std::move(*m);
+  if (auto m = legacy_->GetManifest(name); m.ok() && m->file.gen == gen) old = std::move(*m);
+  if (!live && !old) {
+    auto m = store_->GetManifest(name);
+    r.Reply(m.ok() ? Status::NotFound("this replica holds another generation of " + name)
+                   : m.status());
     return;
   }
-  if (m->file.gen != gen) {
-    r.Reply(Status::NotFound("this replica holds another generation of " + name));
-    return;
+  std::map<uint64_t, std::pair<const AppendMeta*, bool>> by_id;  // id -> (append, legacy)
+  if (old) {
+    for (const auto& a : old->appends) by_id[a.id] = {&a, true};
   }
-  std::map<uint64_t, const AppendMeta*> by_id;
-  for (const auto& a : m->appends) by_id[a.id] = &a;
+  if (live) {
+    for (const auto& a : live->appends) by_id[a.id] = {&a, false};
+  }
   auto out = std::make_unique<Outbound>();
   uint64_t total = 0;
   for (uint32_t i = 0; i < items->via.array.size; ++i) {
@@ -405,11 +444,12 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
       r.Reply(Status::NotFound("this replica lacks append " + Hex64(id) + " of " + name));
       return;
     }
-    if (from > to || to > found->second->chunk_count()) {
+    if (from > to || to > found->second.first->chunk_count()) {
       r.Reply(Status::InvalidArgument("read: chunk range out of bounds"));
       return;
     }
-    out->ranges.push_back({*found->second, static_cast<uint32_t>(from), static_cast<uint32_t>(to)});
+    out->ranges.push_back({*found->second.first, static_cast<uint32_t>(from),
+                           static_cast<uint32_t>(to), found->second.second});
     total += to - from;
   }
   out->stream = stream;
@@ -420,7 +460,7 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
   out->window = static_cast<uint32_t>(std::max<uint64_t>(1, window));
   out->chunk = out->ranges.empty() ? 0 : out->ranges[0].from;
   out->last = Clock::now();
-  out->manifest = std::move(m.value());
+  out->manifest = live ? std::move(*live) : std::move(*old);
   Log()->info("event=replica_received op=read file={} chunks={} first_seq={} reader={}", name,
               total, first_seq, reader);
   r.Ok();
@@ -439,11 +479,13 @@ void HydfsService::PumpOutbound(Outbound& out) {
     }
     if (out.range >= out.ranges.size()) break;
     const AppendMeta& meta = out.ranges[out.range].meta;
+    Store* from = out.ranges[out.range].legacy ? legacy_.get() : store_.get();
+    bool from_legacy = out.ranges[out.range].legacy;
     uint32_t chunk = out.chunk;
     bool last = out.next_seq + 1 == out.end_seq;
     auto frame = transport::ChunkFrameFilled(
         out.stream, out.next_seq, out.lane, last, meta.ChunkBytes(chunk),
-        [&](char* buf) { return store_->ReadChunk(meta, chunk, buf); });
+        [&](char* buf) { return from->ReadChunk(meta, chunk, buf); });
     if (!frame.ok()) {
       Log()->error("event=corruption file={} append={} chunk={} node={} error=\"{}\"",
                    out.manifest.file.name, Hex64(meta.id), chunk, self_id_,
@@ -456,7 +498,7 @@ void HydfsService::PumpOutbound(Outbound& out) {
       AppendMeta bad = meta;
       serve_->Send(out.reader, transport::EndFrame(out.stream, out.lane, frame.status()));
       outbound_.erase(key);  // `out` is gone
-      RepairChunk(m, bad, chunk);
+      if (!from_legacy) RepairChunk(m, bad, chunk);  // a legacy copy is never repaired
       return;
     }
     {
@@ -500,208 +542,6 @@ void HydfsService::CheckServeIdle() {
       ++it;
     }
   }
-}
-
-void HydfsService::RepairChunk(const Manifest& m, const AppendMeta& a, uint32_t chunk) {
-  std::vector<RingNode> sources;
-  for (const auto& n : ReplicasOf(m.file.name)) {
-    if (n.id.str() != self_id_) sources.push_back(n);
-  }
-  if (sources.empty()) {
-    Log()->error("event=chunk_repair_failed file={} append={} chunk={} reason=\"no other replica\"",
-                 m.file.name, Hex64(a.id), chunk);
-    return;
-  }
-  uint64_t stream = transport::NewStreamId();
-  auto fetch = std::make_shared<Fetch>(
-      MakeFetchEnv(std::chrono::milliseconds(options_.transfer_timeout_ms)), stream, m.file.name,
-      m.file.gen, std::vector<FetchItem>{FetchItem{a, chunk, chunk + 1, sources}});
-  std::string name = m.file.name;
-  fetch->on_chunk = [this, a, name](transport::StreamMsg& msg, const FetchItem&, uint32_t c) {
-    Status st = store_->RewriteChunk(a, c, msg.data);  // rare: a sync write on the loop is fine
-    if (st.ok()) {
-      std::lock_guard<std::mutex> lock(stats_mu_);
-      ++stats_.chunks_repaired;
-    }
-    return st;
-  };
-  fetch->on_done = [this, stream, name, a, chunk](Status st) {
-    if (st.ok()) {
-      Log()->warn("event=chunk_repaired file={} append={} chunk={} node={}", name, Hex64(a.id),
-                  chunk, self_id_);
-    } else {
-      Log()->error("event=chunk_repair_failed file={} append={} chunk={} error=\"{}\"", name,
-                   Hex64(a.id), chunk, st.ToString());
-    }
-    client_->Unregister(stream);
-    loop_.Post([this, stream] { fetches_.erase(stream); });
-  };
-  fetches_[stream] = fetch;
-  Fetch* raw = fetch.get();
-  client_->Register(stream, [raw](transport::StreamMsg& msg) { raw->OnFrame(msg); });
-  fetch->Start();
-}
-
-void HydfsService::OnApplyOrder(const wire::Envelope& env, const transport::Responder& r) {
-  wire::FieldReader fr(env.body, "apply_order");
-  const msgpack::object* file_obj = fr.Map("file");
-  const msgpack::object* order_obj = fr.Array("order");
-  const msgpack::object* sources_obj = fr.Array("sources");
-  uint64_t merged = fr.UintOr("merged", 0);
-  bool background = fr.BoolOr("background", false);
-  if (!fr.ok()) {
-    r.Reply(fr.status());
-    return;
-  }
-  auto file = ReadFile(*file_obj);
-  if (!file.ok()) {
-    r.Reply(file.status());
-    return;
-  }
-  std::vector<AppendMeta> order;
-  for (uint32_t i = 0; i < order_obj->via.array.size; ++i) {
-    auto a = ReadAppend(order_obj->via.array.ptr[i]);
-    if (!a.ok()) {
-      r.Reply(a.status());
-      return;
-    }
-    order.push_back(std::move(a.value()));
-  }
-  std::map<uint64_t, std::vector<RingNode>> holders;
-  for (uint32_t i = 0; i < sources_obj->via.array.size; ++i) {
-    const msgpack::object& it = sources_obj->via.array.ptr[i];
-    uint64_t id = 0;
-    if (it.type != msgpack::type::ARRAY || it.via.array.size != 2 ||
-        !wire::ReadUint(it.via.array.ptr[0], &id) ||
-        it.via.array.ptr[1].type != msgpack::type::ARRAY) {
-      r.Reply(Status::Corruption("apply_order: sources must be [append id, [node ids]]"));
-      return;
-    }
-    const msgpack::object& nodes = it.via.array.ptr[1];
-    for (uint32_t k = 0; k < nodes.via.array.size; ++k) {
-      std::string node;
-      if (!wire::ReadString(nodes.via.array.ptr[k], &node)) continue;
-      auto parsed = NodeId::Parse(node);
-      if (!parsed.ok() || parsed->str() == self_id_) continue;
-      if (auto rn = ring_->Find(*parsed)) holders[id].push_back(*rn);
-    }
-  }
-  const std::string name = file->name;
-  if (store_->IsRemoved(name, file->gen)) {
-    r.Reply(Status::FailedPrecondition(name + ": this generation was removed here"));
-    return;
-  }
-  if (applying_.count(name)) {
-    r.Reply(Status::FailedPrecondition("a merge of " + name + " is already running here"));
-    return;
-  }
-  std::vector<FetchItem> items;
-  std::vector<std::unique_ptr<BlobWriter>> writers;
-  uint64_t missing_bytes = 0;
-  for (const auto& a : order) {
-    if (a.size == 0 || store_->HasBlob(a.id)) continue;
-    auto w = store_->NewBlob(a);
-    if (!w.ok()) {
-      r.Reply(w.status());
-      return;
-    }
-    writers.push_back(std::move(w.value()));
-    items.push_back(FetchItem{a, 0, a.chunk_count(), holders[a.id]});
-    missing_bytes += a.size;
-  }
-  Log()->info(
-      "event=replica_received op=apply_order file={} appends={} missing={} "
-      "missing_bytes={} background={}",
-      name, order.size(), items.size(), missing_bytes, background);
-  applying_.insert(name);
-  auto start = Clock::now();
-  auto shared_writers =
-      std::make_shared<std::vector<std::unique_ptr<BlobWriter>>>(std::move(writers));
-  FileMeta f = *file;
-  auto commit = [this, r, f, order, merged, shared_writers, name, start,
-                 missing_bytes](Status fetched) {
-    if (!fetched.ok()) {
-      applying_.erase(name);
-      Log()->warn("event=replica_done op=apply_order file={} status=\"{}\"", name,
-                  fetched.ToString());
-      r.Reply(fetched);
-      return;
-    }
-    Io(
-        [this, f, order, merged, shared_writers] {
-          for (auto& w : *shared_writers) {
-            auto done = w->Finish(options_.fsync_before_ack);
-            if (!done.ok()) return done.status();
-          }
-          Status st = store_->SetOrder(f, order, merged, /*replace_other_gen=*/true);
-          if (st.ok()) {
-            for (auto& w : *shared_writers) SyncLater(w->meta().id);
-          }
-          return st;
-        },
-        [this, r, name, start, missing_bytes, shared_writers](Status st) {
-          applying_.erase(name);
-          if (st.ok()) last_write_.erase(name);
-          Log()->info(
-              "event=replica_done op=apply_order file={} fetched_bytes={} ms={} "
-              "status=\"{}\"",
-              name, missing_bytes, ToMillis(Clock::now() - start), st.ToString());
-          shared_writers->clear();
-          if (!st.ok()) {
-            r.Reply(st);
-          } else {
-            r.Ok([=](wire::Packer& pk) {
-              pk.pack_map(1);
-              pk.pack("fetched_bytes");
-              pk.pack_uint64(missing_bytes);
-            });
-          }
-        });
-  };
-  if (items.empty()) {
-    commit(Status::Ok());
-    return;
-  }
-  // Map each item back to its writer by append id.
-  auto writer_of = std::make_shared<std::map<uint64_t, BlobWriter*>>();
-  for (auto& w : *shared_writers) (*writer_of)[w->meta().id] = w.get();
-  uint64_t stream = transport::NewStreamId();
-  auto fetch =
-      std::make_shared<Fetch>(MakeFetchEnv(std::chrono::milliseconds(options_.transfer_timeout_ms)),
-                              stream, name, f.gen, std::move(items));
-  fetch->manual_ack = background;  // background repairs are paced by the repair rate limit
-  std::weak_ptr<Fetch> weak = fetch;
-  fetch->on_chunk = [this, writer_of, background, weak](transport::StreamMsg& msg,
-                                                        const FetchItem& item, uint32_t chunk) {
-    Status st = (*writer_of)[item.meta.id]->WriteChunk(chunk, msg.data, msg.crc);
-    if (!st.ok()) return st;
-    {
-      std::lock_guard<std::mutex> lock(stats_mu_);
-      stats_.chunk_bytes_stored += msg.data.size();
-    }
-    if (background) {
-      uint64_t seq = msg.seq;
-      auto delay = RepairDelay(msg.data.size());
-      loop_.AddTimer(delay, [weak, seq] {
-        if (auto f = weak.lock()) f->AckThrough(seq);
-      });
-    }
-    return Status::Ok();
-  };
-  fetch->on_corrupt = [this, name](const RingNode& source, const AppendMeta& a, uint32_t chunk,
-                                   const std::string& what) {
-    Log()->warn("event=corruption_reported file={} append={} chunk={} source={} what=\"{}\"", name,
-                Hex64(a.id), chunk, source.id.str(), what);
-  };
-  fetch->on_done = [this, stream, commit](Status st) {
-    client_->Unregister(stream);
-    loop_.Post([this, stream] { fetches_.erase(stream); });
-    commit(st);
-  };
-  fetches_[stream] = fetch;
-  Fetch* raw = fetch.get();
-  client_->Register(stream, [raw](transport::StreamMsg& msg) { raw->OnFrame(msg); });
-  fetch->Start();
 }
 
 void HydfsService::OnRemove(const wire::Envelope& env, const transport::Responder& r) {

@@ -848,7 +848,8 @@ Status Store::SetOrder(const FileMeta& file, const std::vector<AppendMeta>& orde
   return Status::Ok();
 }
 
-Status Store::Remove(const std::string& name, uint64_t gen, bool tombstone) {
+Status Store::Remove(const std::string& name, uint64_t gen, bool tombstone,
+                     std::optional<uint64_t> expect_appends) {
   RS_RETURN_IF_ERROR(impl_->CheckName(name));
   std::vector<AppendMeta> doomed;
   {
@@ -861,6 +862,11 @@ Status Store::Remove(const std::string& name, uint64_t gen, bool tombstone) {
     if (rec.live && rec.file.gen == gen) {
       auto list = impl_->LoadAppends(*txn, rec);
       if (!list.ok()) return list.status();
+      if (expect_appends && list->size() != *expect_appends) {
+        return Status::FailedPrecondition("'" + name + "' changed: " +
+                                          std::to_string(list->size()) + " appends, expected " +
+                                          std::to_string(*expect_appends));
+      }
       doomed = std::move(*list);
       RS_RETURN_IF_ERROR(impl_->DeleteAppends(*txn, gen));
       rec.live = false;
@@ -953,6 +959,21 @@ Status Store::SyncBlob(uint64_t append_id) {
   ::close(fd);
   if (s.ok()) s = FsyncDir(impl_->BlobDir(append_id));
   return s;
+}
+
+Status Store::MoveBlobTo(Store& dest, uint64_t append_id) {
+  std::string from = impl_->BlobPath(append_id), to = dest.impl_->BlobPath(append_id);
+  int64_t size = FileSize(from);
+  if (size < 0) return Status::NotFound("no blob " + Hex16(append_id));
+  {
+    std::lock_guard lock(dest.impl_->space_mu);
+    int64_t old_size = FileSize(to);
+    if (::rename(from.c_str(), to.c_str()) != 0) return IoStatus(errno, "rename " + from);
+    if (old_size > 0) dest.impl_->used -= std::min(dest.impl_->used, uint64_t(old_size));
+    dest.impl_->used += static_cast<uint64_t>(size);
+  }
+  impl_->Release(static_cast<uint64_t>(size));
+  return FsyncDir(dest.impl_->BlobDir(append_id));
 }
 
 uint64_t Store::used_bytes() const {

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,7 +105,10 @@ class Store {
                   bool replace_other_gen = false);
   // Deletes the local copy and its blobs. With `tombstone`, remembers (name, gen) as removed so a
   // stale copy elsewhere is recognised (the last 16 generations per name are kept).
-  Status Remove(const std::string& name, uint64_t gen, bool tombstone);
+  // With `expect_appends`, FailedPrecondition (and nothing removed) unless the copy holds exactly
+  // that many appends: a caller that moved the blobs it saw away loses no append committed since.
+  Status Remove(const std::string& name, uint64_t gen, bool tombstone,
+                std::optional<uint64_t> expect_appends = std::nullopt);
 
   // --- chunk data ---
   // Reads chunk `index` of `append` into `out` (capacity append.ChunkBytes(index)) and checks its
@@ -115,6 +119,11 @@ class Store {
   Status SyncBlob(uint64_t append_id);
   // A repair: overwrites chunk `index` of an existing blob with `data` (CRC-checked) and fsyncs.
   Status RewriteChunk(const AppendMeta& append, uint32_t index, std::string_view data);
+
+  // Moves a finished blob into `dest`'s blob directory (a rename: both stores must be on one
+  // filesystem), moving its bytes from this store's used_bytes to dest's. NotFound when absent.
+  // Used to quarantine a node's old copies (legacy.h).
+  Status MoveBlobTo(Store& dest, uint64_t append_id);
 
   uint64_t used_bytes() const;   // blob bytes held, including blobs being written
   uint64_t quota_bytes() const;  // 0 = unlimited
