@@ -150,7 +150,8 @@ int Run(const Flags& flags) {
 
     PartitionOptions options;
     options.hosts = kHosts;
-    options.converge_deadline = 60s;
+    // Six times the targets: enough to measure a slow heal, short enough for 20 trials.
+    options.converge_deadline = 30s;
     options.replicate_deadline = 60s;
     auto h = PartitionHarness::Create(options);
     if (!h.ok()) {

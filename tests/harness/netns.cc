@@ -167,6 +167,7 @@ Status Network::Build(size_t hosts) {
     RS_RETURN_IF_ERROR(NftScript(host.ns, TableScript()));
     hosts_.push_back(host);
     dropped_.push_back(0);
+    rules_.push_back("");
     RouteCtlHost(host.address, Exec(i));
   }
   return Status::Ok();
@@ -214,12 +215,17 @@ std::string Network::AddressSet(const std::set<size_t>& hosts) const {
 
 Status Network::SetRules(size_t host, const std::vector<std::string>& input,
                          const std::vector<std::string>& output) {
-  dropped_.at(host) += CurrentDrops(host);
   std::string t = std::string(" inet ") + kTable + " ";
-  std::string script = "flush chain" + t + "input\nflush chain" + t + "output\n";
-  for (const auto& r : input) script += "add rule" + t + "input " + r + "\n";
-  for (const auto& r : output) script += "add rule" + t + "output " + r + "\n";
-  return NftScript(Namespace(host), script);
+  std::string rules;
+  for (const auto& r : input) rules += "add rule" + t + "input " + r + "\n";
+  for (const auto& r : output) rules += "add rule" + t + "output " + r + "\n";
+  // Unchanged hosts are left alone: a flapping link touches one host per step.
+  if (rules == rules_.at(host)) return Status::Ok();
+  if (!rules_[host].empty()) dropped_[host] += CurrentDrops(host);
+  RS_RETURN_IF_ERROR(NftScript(Namespace(host), "flush chain" + t + "input\nflush chain" + t +
+                                                    "output\n" + rules));
+  rules_[host] = rules;
+  return Status::Ok();
 }
 
 Status Network::Isolate(const std::set<size_t>& cut) {
@@ -309,7 +315,7 @@ uint64_t Network::CurrentDrops(size_t host) const {
 }
 
 uint64_t Network::DroppedPackets(size_t host) const {
-  return dropped_.at(host) + CurrentDrops(host);
+  return dropped_.at(host) + (rules_.at(host).empty() ? 0 : CurrentDrops(host));
 }
 
 }  // namespace rs::harness

@@ -87,6 +87,7 @@ class Network {
   std::vector<Host> hosts_;
   std::vector<std::string> made_;  // namespaces to delete, in creation order
   std::vector<uint64_t> dropped_;   // per host: packets dropped by rules already replaced
+  std::vector<std::string> rules_;  // per host: the rules in force ("" = none)
   std::string fault_ = "none";
 };
 

@@ -19,7 +19,7 @@ namespace {
 // refuse at once; this keeps such a client from spinning).
 constexpr auto kPauseAfterAck = 20ms;
 constexpr auto kPauseAfterFailure = 200ms;
-constexpr auto kMergeDeadline = 30s;
+constexpr auto kMergeDeadline = 15s;
 constexpr size_t kListedViolations = 8;
 
 std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
@@ -311,9 +311,16 @@ void PartitionHarness::CheckFiles(const std::set<size_t>& cut,
         kMergeDeadline, 500ms);
     if (!merged.ok) r->violations.push_back(file + ": merge never succeeded: " + merged.last);
 
+    // A file no copy of which can be read has lost every acknowledged record, as clients see.
+    auto unreadable = [&](const std::string& why) {
+      size_t acked = CheckFileContent(file, "", history).acked;
+      r->lost += acked;
+      r->violations.push_back(file + ": unreadable after the merge (" + why + "): its " +
+                              std::to_string(acked) + " acknowledged records count as lost");
+    };
     auto ls = HydfsLs(via, file);
     if (!ls.ok()) {
-      r->violations.push_back(file + ": ls failed after the merge: " + ls.status().ToString());
+      unreadable("ls: " + ls.status().ToString());
       continue;
     }
     // The merged view (get) and every replica's own copy.
@@ -337,7 +344,10 @@ void PartitionHarness::CheckFiles(const std::set<size_t>& cut,
       r->violations.push_back(file + " has " + std::to_string(ReplicaIds(*ls).size()) +
                               " replicas after the merge");
     }
-    if (copies.empty()) continue;
+    if (copies.empty()) {
+      unreadable("no copy could be read");
+      continue;
+    }
     // Count the violations of the worst copy; list each distinct copy's problems.
     FileVerdict worst;
     std::set<std::string> listed;
