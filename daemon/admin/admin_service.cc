@@ -357,6 +357,8 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
         {"indirect_probes", s.indirect_probes},
         {"probe_failures", s.probe_failures},
         {"refutations", s.refutations},
+        {"verdicts_withheld", s.verdicts_withheld},
+        {"verdicts_delayed", s.verdicts_delayed},
     };
     responder.Ok([&](wire::Packer& pk) {
       pk.pack_map(static_cast<uint32_t>(std::size(counters)));

@@ -47,6 +47,8 @@ const char* EventName(EventKind kind) {
       return "expelled";
     case EventKind::kConfig:
       return "config";
+    case EventKind::kWithheld:
+      return "withheld";
   }
   return "unknown";
 }

@@ -13,10 +13,11 @@ constexpr auto kTickPeriod = milliseconds(5);
 constexpr auto kJoinAttemptDeadline = milliseconds(1000);
 constexpr size_t kHistoryMax = 10000;
 constexpr int kMaxBatch = 256;
-// An expelled node retries its rejoin with exponential backoff, for a bounded time.
+// An expelled node retries its rejoin with exponential backoff up to every 30 s, for a day (as
+// serf's reconnect_timeout): a partition that outlasts the first attempts still heals by itself.
 constexpr Clock::duration kFirstRejoinBackoff = milliseconds(1000);
 constexpr Clock::duration kMaxRejoinBackoff = milliseconds(30000);
-constexpr Clock::duration kRejoinFor = std::chrono::minutes(10);
+constexpr Clock::duration kRejoinFor = std::chrono::hours(24);
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("membership"); }
 

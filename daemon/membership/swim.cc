@@ -50,48 +50,6 @@ milliseconds Swim::HeartbeatTimeout() const {
   return Ms(std::max(config_.heartbeat_timeout_ms, 2 * config_.heartbeat_interval_ms));
 }
 
-// Lifeguard (Dadgar et al., 2018): every member that suspects a node on its own probes is an
-// independent confirmation; a real failure is confirmed by several quickly, a lossy link to one
-// prober rarely. With C confirmations beyond the first (at most K = 3), the timeout falls from
-// max = suspicion_timeout_ms towards min = max / 2:
-//   max - (max - min) * log(C + 1) / log(K + 1)
-// so 1000 ms becomes 750, 604 and 500 ms with 1, 2 and 3 confirmations. Relayed gossip of one
-// suspicion does not count again: confirmations are distinct suspecters. A cluster with fewer
-// than K possible confirmers (under 5 members) keeps the full timeout, as memberlist does: there
-// one slow member's probers are most of the cluster, and their suspicions are not independent.
-milliseconds Swim::SuspicionTimeout(const Member& m) const {
-  constexpr size_t kConfirmations = 3;
-  double max = config_.suspicion_timeout_ms;
-  double min = max / 2;
-  // Who could confirm: the active members (members_ holds them, the suspect included, but not
-  // us), plus us, minus the suspect and the first suspecter.
-  size_t active = 0;
-  for (const auto& [id, o] : members_) active += Active(o) ? 1 : 0;
-  size_t confirmers = active > 0 ? active - 1 : 0;
-  double k = static_cast<double>(kConfirmations);
-  double c = m.suspecters.empty() ? 0 : static_cast<double>(m.suspecters.size() - 1);
-  if (confirmers < kConfirmations || c < 1) return Ms(config_.suspicion_timeout_ms);
-  c = std::min(c, k);
-  double t = max - (max - min) * std::log(c + 1) / std::log(k + 1);
-  return milliseconds(static_cast<int64_t>(std::max(min, t)));
-}
-
-void Swim::SuspectOwn(Member& m, TimePoint now, const std::string& detail) {
-  if (m.record.state == MemberState::kAlive) {
-    m.record.suspecter = self_.id;
-    SetState(m, MemberState::kSuspect, m.record.incarnation, now, EventKind::kSuspect, detail);
-    m.suspecters = {self_.id};
-    Message tell = NewMessage(MsgKind::kGossip, m.record.id);
-    Send(m.record.id, std::move(tell));  // lets the suspect refute quickly
-    return;
-  }
-  if (m.record.state == MemberState::kSuspect && m.suspecters.insert(self_.id).second) {
-    MemberRecord confirm = m.record;
-    confirm.suspecter = self_.id;
-    Enqueue(confirm);
-  }
-}
-
 bool Swim::Active(const Member& m) const {
   return m.record.state == MemberState::kAlive || m.record.state == MemberState::kSuspect;
 }
@@ -187,6 +145,9 @@ void Swim::SetState(Member& m, MemberState state, uint64_t incarnation, TimePoin
     m.record.suspecter = NodeId();
     m.suspecters.clear();
   }
+  m.quorum_at = TimePoint{};
+  m.withheld = false;
+  m.pending_since = TimePoint{};
   m.record.state = state;
   m.record.incarnation = incarnation;
   m.state_since = now;
@@ -221,7 +182,7 @@ void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
   auto it = members_.find(rec.id);
   if (it == members_.end()) {
     if (Final(rec.state)) {
-      removed_[rec.id] = now + 10 * Ms(config_.cleanup_ms);  // never knew it; remember the end
+      removed_[rec.id] = now + TombstoneFor();  // never knew it; remember the end
       return;
     }
     Member m;
@@ -321,61 +282,6 @@ Status Swim::UpdateConfig(const ClusterConfig& desired, TimePoint now) {
   return Status::Ok();
 }
 
-void Swim::HeardAfterSilence(TimePoint now) {
-  // Local health (after Lifeguard): if we heard nothing for several periods, we were the one cut
-  // off. Our suspicion and heartbeat timers ran while we were deaf; do not let them convict
-  // members who had no chance to reach us.
-  uint32_t period = config_.protocol == Protocol::kPing ? config_.probe_interval_ms
-                                                        : config_.heartbeat_interval_ms;
-  if (last_heard_ != TimePoint{} && now - last_heard_ > 2 * Ms(period)) {
-    auto gap = now - last_heard_;
-    for (auto& [id, m] : members_) {
-      if (m.record.state == MemberState::kSuspect)
-        m.state_since = std::min(now, m.state_since + gap);
-      m.heartbeat_seen = std::min(now, m.heartbeat_seen + gap);
-    }
-  }
-  last_heard_ = now;
-}
-
-void Swim::SeenAlive(const NodeId& id, TimePoint now) {
-  // Evidence that a suspect is up but has not refuted: it has not heard of the suspicion (the
-  // broadcasts may have been lost). Tell it directly, at most every gossip interval.
-  auto it = members_.find(id);
-  if (it == members_.end() || it->second.record.state != MemberState::kSuspect) return;
-  auto& last = told_suspect_[id];
-  if (now - last < Ms(config_.gossip_interval_ms)) return;
-  last = now;
-  Message tell = NewMessage(MsgKind::kGossip, id);
-  tell.updates.push_back(it->second.record);
-  Send(id, std::move(tell));
-}
-
-bool Swim::TellTheDead(const MemberRecord& sender, TimePoint now) {
-  // A member we declared failed is still talking: it missed its own conviction. Tell it, so it
-  // can rejoin under a new id, instead of leaving it in a cluster of one.
-  MemberRecord verdict;
-  auto it = members_.find(sender.id);
-  if (it != members_.end() && it->second.record.state == MemberState::kFailed) {
-    verdict = it->second.record;
-  } else if (it == members_.end() && removed_.count(sender.id)) {
-    verdict = sender;
-    verdict.state = MemberState::kFailed;
-  } else {
-    return false;
-  }
-  auto& last = told_suspect_[sender.id];
-  if (now - last >= Ms(config_.gossip_interval_ms)) {
-    last = now;
-    // Verdicts travel as seq-0 pings over the direct channel: the convicted node's gossip
-    // subscriptions to us may be gone (it may have convicted us in turn).
-    Message tell = NewMessage(MsgKind::kPing, sender.id);
-    tell.updates.push_back(verdict);
-    outbox_.push_back(Outgoing{sender.id, sender.ports, std::move(tell)});
-  }
-  return true;
-}
-
 void Swim::Step(const Message& msg, TimePoint now) {
   if (left_ || expelled_) return;
   if (msg.from.id == self_.id) return;
@@ -389,6 +295,7 @@ void Swim::Step(const Message& msg, TimePoint now) {
   }
   // The sender is alive (it just spoke); its record also teaches us its ports.
   Apply(msg.from, msg.from.id, now);
+  Heard(msg.from.id, now);
   SeenAlive(msg.from.id, now);
   for (const auto& rec : msg.updates) Apply(rec, msg.from.id, now);
   if (msg.config) ApplyConfig(*msg.config, now);
@@ -426,6 +333,7 @@ void Swim::Step(const Message& msg, TimePoint now) {
     case MsgKind::kAck: {
       if (probe_ && !probe_->acked && msg.seq == probe_->seq && msg.target == probe_->target) {
         probe_->acked = true;
+        Heard(probe_->target, now);  // directly, or relayed: either way it reaches us
         break;
       }
       auto relay = relays_.find(msg.seq);
@@ -460,6 +368,7 @@ void Swim::Step(const Message& msg, TimePoint now) {
         if (hb > m->second.heartbeat) {
           m->second.heartbeat = hb;
           m->second.heartbeat_seen = now;
+          Heard(m->first, now);
           SeenAlive(m->first, now);
         }
       }
@@ -513,19 +422,6 @@ void Swim::Leave(TimePoint now) {
   next_gossip_ = now + Ms(config_.gossip_interval_ms);
 }
 
-void Swim::ProbeFailed(const NodeId& target, TimePoint now) {
-  auto it = members_.find(target);
-  if (it == members_.end() || !Active(it->second)) return;
-  ++stats_.probe_failures;
-  Member& m = it->second;
-  if (config_.suspicion) {
-    SuspectOwn(m, now, "no ack (direct or indirect), by " + self_.id.str());
-  } else {
-    SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
-             "no ack (direct or indirect), by " + self_.id.str());
-  }
-}
-
 void Swim::RequestSync(const NodeId& peer, TimePoint now) {
   auto& last = synced_[peer];
   if (last != TimePoint{} && now - last < milliseconds(1000)) return;
@@ -545,22 +441,6 @@ std::vector<MemberRecord> Swim::SyncRecords() const {
 
 void Swim::SyncWithRandomMember(TimePoint now) {
   for (const NodeId& peer : RandomMembers(1, {})) RequestSync(peer, now);
-}
-
-void Swim::ContactTheDead() {
-  // A member failed during a partition may be alive on the other side and, having failed us in
-  // turn, never speak again. Now and then send one recently failed member its verdict: if it is
-  // alive it learns it was expelled (and rejoins under a new id); if it is dead this is one lost
-  // datagram. Left members are not contacted.
-  std::vector<NodeId> failed;
-  for (const auto& [id, m] : members_) {
-    if (m.record.state == MemberState::kFailed) failed.push_back(id);
-  }
-  if (failed.empty()) return;
-  const NodeId& to = failed[std::uniform_int_distribution<size_t>(0, failed.size() - 1)(rng_)];
-  Message verdict = NewMessage(MsgKind::kPing, to);  // seq 0: a verdict, not a probe
-  verdict.updates.push_back(members_.at(to).record);
-  Send(to, std::move(verdict));
 }
 
 void Swim::TickProbe(TimePoint now) {
@@ -621,25 +501,10 @@ void Swim::TickHeartbeat(TimePoint now) {
     if (probe_rounds_ % kSyncEvery == 0) SyncWithRandomMember(now);
   }
   for (auto& [id, m] : members_) {
-    if (m.record.state != MemberState::kAlive) continue;
+    if (m.record.state != MemberState::kAlive || m.pending_since != TimePoint{}) continue;
     if (now - m.heartbeat_seen < HeartbeatTimeout()) continue;
     ++stats_.probe_failures;
-    if (config_.suspicion) {
-      SuspectOwn(m, now, "heartbeat stale, by " + self_.id.str());
-    } else {
-      SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
-               "heartbeat stale, by " + self_.id.str());
-    }
-  }
-}
-
-void Swim::TickSuspects(TimePoint now) {
-  for (auto& [id, m] : members_) {
-    if (m.record.state == MemberState::kSuspect && now - m.state_since >= SuspicionTimeout(m)) {
-      SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
-               "suspicion timed out (" + std::to_string(m.suspecters.size()) +
-                   " suspecters), by " + self_.id.str());
-    }
+    OwnEvidence(m, now, "heartbeat stale, by " + self_.id.str());
   }
 }
 
@@ -660,7 +525,7 @@ void Swim::TickCleanup(TimePoint now) {
     if (Final(m.record.state) && now - m.state_since >= Ms(config_.cleanup_ms)) {
       events_.push_back(Event{EventKind::kRemove, it->first, m.record.incarnation,
                               std::string("was ") + StateName(m.record.state)});
-      removed_[it->first] = now + 10 * Ms(config_.cleanup_ms);
+      removed_[it->first] = now + TombstoneFor();
       by_short_id_.erase(ShortId(m.ring_id));
       told_suspect_.erase(it->first);
       config_pushed_.erase(it->first);
@@ -694,7 +559,7 @@ void Swim::Tick(TimePoint now) {
   } else {
     TickHeartbeat(now);
   }
-  TickSuspects(now);
+  TickVerdicts(now);
   TickGossip(now);
   TickCleanup(now);
 }

@@ -21,6 +21,11 @@
 // periods was itself cut off: it extends its timers by the silence instead of convicting
 // members for its own deafness (after Lifeguard's local health).
 //
+// A minority convicts nobody (swim_verdicts.cc): a verdict on our own evidence needs a majority
+// of the active members heard from while the suspicion ran; a node on the small side of a
+// partition withholds its verdicts, and those it would make when the majority comes back late
+// first give the suspect a full suspicion timeout to refute.
+//
 // Anti-entropy: every ~30 s (120 rounds) a node exchanges its whole list with one random member
 // (kSync / kSyncReply over the direct channel), and at once with a gossip sender whose heartbeat
 // table names members it has never heard of. Dissemination can lose an update; this cannot.
@@ -35,7 +40,9 @@
 // rejoining process has a new id. A failed member that still sends us datagrams is told its
 // verdict, and every 8th round one recently failed member is sent its verdict unasked (so a
 // partition that heals does not leave a node alone forever); a node that learns it was declared
-// failed reports kExpelled and stops probing (the service rejoins it under a new id).
+// failed reports kExpelled and stops probing (the service rejoins it under a new id). Removed
+// ids are remembered for a day (TombstoneFor), so a node that was cut off for hours is still
+// told its verdict instead of slipping back in under its old id.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +70,11 @@ struct Stats {
   uint64_t indirect_probes = 0;
   uint64_t probe_failures = 0;
   uint64_t refutations = 0;
+  // Verdicts this node held back because it did not hear a majority of the cluster while the
+  // member was suspected (it was on the minority side of a partition), and verdicts given a
+  // second chance because that majority was heard only late (the suspect was told and waited on).
+  uint64_t verdicts_withheld = 0;
+  uint64_t verdicts_delayed = 0;
 };
 
 class Swim {
@@ -108,6 +120,16 @@ class Swim {
     // While suspect: the distinct members that suspected it on their own (Lifeguard's
     // independent confirmations; SuspicionTimeout()).
     std::set<NodeId> suspecters;
+    // Last direct sign of this member reaching us: a datagram from it, an ack of our probe of it
+    // (direct or relayed), or its heartbeat rising. The majority rule counts these.
+    TimePoint heard{};
+    // A verdict under way (see "A minority convicts nobody" in swim_verdicts.cc): when a
+    // majority of the cluster was first heard since the suspicion began (zero: not yet), whether
+    // the verdict was counted as withheld, and, without suspicion, since when a failed probe or
+    // stale heartbeat waits for that majority (zero: no verdict pending).
+    TimePoint quorum_at{};
+    bool withheld = false;
+    TimePoint pending_since{};
   };
   struct Probe {
     NodeId target;
@@ -141,6 +163,16 @@ class Swim {
   // We suspect `m` on our own evidence (probe or heartbeat): a new suspicion, or a confirmation
   // of one we heard, which is gossiped so the others count it too.
   void SuspectOwn(Member& m, TimePoint now, const std::string& detail);
+  // Our own probe or heartbeat timer found `m` unresponsive: suspect it (suspicion on), or
+  // make its failure pending on the majority rule (suspicion off).
+  void OwnEvidence(Member& m, TimePoint now, const std::string& detail);
+  // The majority rule: since `since`, we heard from a strict majority of the active members,
+  // ourselves included (at exactly half: the half holding the lowest ring id).
+  bool HeardMajoritySince(TimePoint since) const;
+  void Heard(const NodeId& id, TimePoint now);
+  milliseconds DetectionPeriod() const;  // probe_interval_ms or heartbeat_interval_ms
+  void TickVerdicts(TimePoint now);
+  void Convict(Member& m, TimePoint now, const std::string& why);
   void SetState(Member& m, MemberState state, uint64_t incarnation, TimePoint now, EventKind event,
                 const std::string& detail);
   void Enqueue(const MemberRecord& record);
@@ -152,13 +184,18 @@ class Swim {
   void RequestSync(const NodeId& peer, TimePoint now);
   void SyncWithRandomMember(TimePoint now);
   std::vector<MemberRecord> SyncRecords() const;
+  // How long a removed id is remembered (and refused, and told its verdict if it speaks): at
+  // least a day, as serf keeps trying to reconnect for a day, so a member cut off for hours
+  // still learns it was expelled instead of slipping back in under its old id.
+  Clock::duration TombstoneFor() const {
+    return std::max<Clock::duration>(10 * milliseconds(config_.cleanup_ms), std::chrono::hours(24));
+  }
   static constexpr size_t kMaxSyncRecords = 180;
   static constexpr uint64_t kSyncEvery = 120;       // rounds between push-pull syncs (~30 s)
   static constexpr uint64_t kDeadContactEvery = 8;  // probe/heartbeat rounds between contacts
 
   void TickProbe(TimePoint now);
   void TickHeartbeat(TimePoint now);
-  void TickSuspects(TimePoint now);
   void TickGossip(TimePoint now);
   void TickCleanup(TimePoint now);
   void ProbeFailed(const NodeId& target, TimePoint now);

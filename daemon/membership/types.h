@@ -106,6 +106,7 @@ enum class EventKind : uint8_t {
   kRefute,    // this node refuted a suspicion about itself
   kExpelled,  // this node learned it was declared failed
   kConfig,    // the cluster configuration changed
+  kWithheld,  // this node would fail a member but hears no majority: it may be the one cut off
 };
 const char* EventName(EventKind kind);
 

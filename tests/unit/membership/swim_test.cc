@@ -3,193 +3,10 @@
 #include "daemon/membership/swim.h"
 
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <map>
-#include <random>
-#include <set>
 
-#include "daemon/membership/codec.h"
+#include "tests/unit/membership/sim_net.h"
 
 namespace rs::membership {
-namespace {
-
-struct InFlight {
-  TimePoint at;
-  NodeId to;
-  std::string bytes;
-};
-
-class SimNet {
- public:
-  // RS_SIM_SEED=<n> in the environment shifts every seed, to explore other interleavings.
-  explicit SimNet(ClusterConfig config, uint64_t seed = 7)
-      : config_(config),
-        rng_(seed + (std::getenv("RS_SIM_SEED")
-                         ? std::strtoull(std::getenv("RS_SIM_SEED"), nullptr, 10)
-                         : 0)) {}
-
-  NodeId Add(bool found = false) {
-    uint16_t port = static_cast<uint16_t>(7000 + nodes_.size() + 1);
-    NodeId id("127.0.0.1", port, 1732150000000ULL + nodes_.size());
-    MemberRecord rec{id,
-                     MemberState::kAlive,
-                     0,
-                     {{"swim", static_cast<uint16_t>(port + 1000)},
-                      {"gossip", static_cast<uint16_t>(port + 2000)}}};
-    ClusterConfig config = config_;
-    if (found || nodes_.empty()) {
-      config.version = 1;
-      config.origin = id.str();
-    }
-    auto swim = std::make_unique<Swim>(rec, config, rng_(), now_);
-    if (!nodes_.empty()) {
-      Swim& introducer = *nodes_.begin()->second;
-      REQUIRE(introducer.AddMember(rec, now_).ok());
-      swim->ApplyJoin(introducer.Records(), introducer.config(), now_);
-    }
-    order_.push_back(id);
-    nodes_[id] = std::move(swim);
-    return id;
-  }
-
-  Swim& node(const NodeId& id) { return *nodes_.at(id); }
-  const std::vector<NodeId>& ids() const { return order_; }
-  void Kill(const NodeId& id) { dead_.insert(id); }
-  void Isolate(const NodeId& id, bool on) {
-    if (on) {
-      isolated_.insert(id);
-    } else {
-      isolated_.erase(id);
-    }
-  }
-  void Mute(const NodeId& id, bool on) {  // its datagrams are lost; it still hears everything
-    if (on) {
-      muted_.insert(id);
-    } else {
-      muted_.erase(id);
-    }
-  }
-  void SetDrop(double p) { drop_ = p; }
-  TimePoint now() const { return now_; }
-
-  void Run(milliseconds duration) {
-    TimePoint end = now_ + duration;
-    while (now_ < end) {
-      now_ += milliseconds(1);
-      Deliver();
-      if ((now_.time_since_epoch() / milliseconds(1)) % 5 == 0) {
-        for (const NodeId& id : order_) {
-          if (dead_.count(id)) continue;
-          nodes_[id]->Tick(now_);
-          Collect(id);
-        }
-      }
-    }
-  }
-
-  // Runs until pred() or the deadline; returns the simulated time it took.
-  milliseconds RunUntil(const std::function<bool()>& pred, milliseconds deadline) {
-    TimePoint start = now_;
-    while (!pred() && now_ - start < deadline) Run(milliseconds(5));
-    return std::chrono::duration_cast<milliseconds>(now_ - start);
-  }
-
-  std::optional<MemberState> StateAt(const NodeId& observer, const NodeId& subject) {
-    for (const auto& r : node(observer).Records()) {
-      if (r.id == subject) return r.state;
-    }
-    return std::nullopt;
-  }
-
-  bool AllAliveSee(const NodeId& subject, MemberState state) {
-    for (const NodeId& id : order_) {
-      if (dead_.count(id) || id == subject) continue;
-      if (StateAt(id, subject) != state) return false;
-    }
-    return true;
-  }
-
-  // Every event seen by every live node, and datagrams sent by kind.
-  std::vector<std::pair<NodeId, Event>> events;
-  std::map<MsgKind, size_t> sent;
-
-  size_t CountEvents(EventKind kind, const NodeId& subject) {
-    size_t n = 0;
-    for (const auto& [observer, e] : events) n += (e.kind == kind && e.member == subject) ? 1 : 0;
-    return n;
-  }
-
- private:
-  void Collect(const NodeId& from) {
-    for (auto& e : nodes_[from]->TakeEvents()) events.emplace_back(from, e);
-    for (auto& out : nodes_[from]->TakeOutbox()) {
-      if (isolated_.count(from) || muted_.count(from)) continue;
-      ++sent[out.message.kind];
-      in_flight_.push_back(InFlight{now_ + milliseconds(1), out.to, EncodeMessage(out.message)});
-    }
-  }
-
-  // Like MembershipService: a node's SUB is connected only to members it lists alive or
-  // suspect, so gossip from anyone else never reaches it.
-  bool Subscribed(const NodeId& receiver, const NodeId& sender) {
-    auto state = StateAt(receiver, sender);
-    return state == MemberState::kAlive || state == MemberState::kSuspect;
-  }
-
-  void Deliver() {
-    std::vector<InFlight> due;
-    for (auto it = in_flight_.begin(); it != in_flight_.end();) {
-      if (it->at <= now_) {
-        due.push_back(std::move(*it));
-        it = in_flight_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (auto& m : due) {
-      if (dead_.count(m.to) || isolated_.count(m.to) || !nodes_.count(m.to)) continue;
-      if (drop_ > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < drop_) continue;
-      auto env = wire::Decode(m.bytes);
-      REQUIRE(env.ok());
-      auto msg = DecodeMessage(*env);
-      REQUIRE(msg.ok());
-      if (msg->kind == MsgKind::kGossip && !Subscribed(m.to, msg->from.id)) continue;
-      nodes_[m.to]->Step(*msg, now_);
-      Collect(m.to);
-    }
-  }
-
-  ClusterConfig config_;
-  std::mt19937_64 rng_;
-  TimePoint now_{};
-  std::map<NodeId, std::unique_ptr<Swim>> nodes_;
-  std::vector<NodeId> order_;
-  std::set<NodeId> dead_, isolated_, muted_;
-  std::deque<InFlight> in_flight_;
-  double drop_ = 0;
-};
-
-ClusterConfig Config(Protocol protocol, bool suspicion) {
-  ClusterConfig c;
-  c.protocol = protocol;
-  c.suspicion = suspicion;
-  return c;
-}
-
-bool EveryoneListsAllAlive(SimNet& net) {
-  for (const NodeId& a : net.ids()) {
-    for (const NodeId& b : net.ids()) {
-      if (net.StateAt(a, b) != MemberState::kAlive) {
-        UNSCOPED_INFO(a.str() << " sees " << b.str() << " as "
-                              << (net.StateAt(a, b) ? StateName(*net.StateAt(a, b)) : "absent"));
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
-}  // namespace
 
 TEST_CASE("five members join and every member lists all five alive", "[membership][swim]") {
   auto protocol = GENERATE(Protocol::kPing, Protocol::kGossip);
@@ -304,6 +121,17 @@ struct Observer {
     m.updates.push_back(r);
     o->Step(m, at);
   }
+  // Peers A-D speak (plain gossip): the observer hears a majority, so the majority rule lets it
+  // convict X; these tests are about the timeouts.
+  void HearMajority(TimePoint at) {
+    for (size_t i = 0; i < 4; ++i) {
+      Message m;
+      m.kind = MsgKind::kGossip;
+      m.from = peers[i];
+      o->Step(m, at);
+    }
+    o->Tick(at);
+  }
   MemberState StateOfX(TimePoint at) {
     o->Tick(at);
     for (const auto& r : o->Records()) {
@@ -322,6 +150,7 @@ TEST_CASE("independent suspicions shorten the suspicion timeout; relays of one d
     w.Suspicion(0, 0, t);
     w.Suspicion(1, 0, t + milliseconds(20));
     w.Suspicion(2, 0, t + milliseconds(40));
+    w.HearMajority(t + milliseconds(200));
     CHECK(w.StateOfX(t + milliseconds(980)) == MemberState::kSuspect);
     CHECK(w.StateOfX(t + milliseconds(1010)) == MemberState::kFailed);
   }
@@ -329,12 +158,14 @@ TEST_CASE("independent suspicions shorten the suspicion timeout; relays of one d
     w.Suspicion(0, -1, t);
     w.Suspicion(1, -1, t);
     w.Suspicion(2, -1, t);
+    w.HearMajority(t + milliseconds(200));
     CHECK(w.StateOfX(t + milliseconds(980)) == MemberState::kSuspect);
     CHECK(w.StateOfX(t + milliseconds(1010)) == MemberState::kFailed);
   }
   SECTION("two suspecters: 750 ms") {
     w.Suspicion(0, 0, t);
     w.Suspicion(1, 1, t + milliseconds(100));
+    w.HearMajority(t + milliseconds(200));
     CHECK(w.StateOfX(t + milliseconds(730)) == MemberState::kSuspect);
     CHECK(w.StateOfX(t + milliseconds(770)) == MemberState::kFailed);
   }
@@ -342,11 +173,13 @@ TEST_CASE("independent suspicions shorten the suspicion timeout; relays of one d
     w.Suspicion(0, 0, t);
     w.Suspicion(1, 1, t);
     w.Suspicion(0, 2, t);  // relayed by A: the suspecter counts, not the sender
+    w.HearMajority(t + milliseconds(200));
     CHECK(w.StateOfX(t + milliseconds(590)) == MemberState::kSuspect);
     CHECK(w.StateOfX(t + milliseconds(620)) == MemberState::kFailed);
   }
   SECTION("four or more suspecters: half, 500 ms, and no less") {
     for (int i = 0; i < 4; ++i) w.Suspicion(i, i, t);
+    w.HearMajority(t + milliseconds(200));
     CHECK(w.StateOfX(t + milliseconds(490)) == MemberState::kSuspect);
     CHECK(w.StateOfX(t + milliseconds(510)) == MemberState::kFailed);
   }
@@ -369,6 +202,7 @@ TEST_CASE("independent suspicions shorten the suspicion timeout; relays of one d
     r.suspecter = w.peers[0].id;
     again.updates.push_back(r);
     w.o->Step(again, t + milliseconds(100));
+    w.HearMajority(t + milliseconds(300));
     CHECK(w.StateOfX(t + milliseconds(1050)) == MemberState::kSuspect);
     CHECK(w.StateOfX(t + milliseconds(1110)) == MemberState::kFailed);
   }
@@ -392,6 +226,7 @@ TEST_CASE("in a cluster of fewer than 5, confirmations do not shorten the timeou
   TimePoint t = w.t0 + milliseconds(10);
   w.Suspicion(0, 0, t);
   w.Suspicion(1, 1, t);
+  w.HearMajority(t + milliseconds(200));
   CHECK(w.StateOfX(t + milliseconds(980)) == MemberState::kSuspect);
   CHECK(w.StateOfX(t + milliseconds(1010)) == MemberState::kFailed);
 }

@@ -1,0 +1,256 @@
+// Swim, part two: suspicion and verdicts. Who may declare a member failed, and when; how a
+// convicted member that still talks learns its verdict. The rest of the protocol is in swim.cc.
+//
+// A minority convicts nobody. A member that cannot hear most of the cluster is the one cut off,
+// not the others, so its failed probes are no evidence against them. The rule, applied to every
+// verdict this node makes on its own evidence (a suspicion timing out, or without suspicion a
+// failed probe or stale heartbeat):
+//
+//   since the suspicion began, we heard directly from a strict majority of the active members
+//   (alive and suspect, ourselves included); at exactly half, from the half that holds the
+//   lowest ring id, so of two equal halves exactly one may convict.
+//
+// "Heard" means a datagram from the member, an ack of our probe of it (a relayed ack too: the
+// member reaches us through a relay), or its heartbeat counter rising in gossip mode. Nothing
+// from before the suspicion counts, so a partition that begins just before it cannot lend the
+// isolated side a majority it no longer has.
+//
+//   t=0   link of X cut; X suspects A, B, C, D in turn (it hears nobody)
+//   t=1s  X's suspicion of A times out: heard 1 of 5 since it began -> withheld, A stays suspect
+//         the other four suspect X; each hears 4 of 5 -> they convict X
+//   heal  X's next probe reaches A, which answers with X's verdict: X rejoins under a new id
+//
+// Hearing the majority is not enough on its own: the partition may have just healed, and the
+// suspect, on the majority side, may simply not have spoken to us yet. So when the majority is
+// first heard, the suspect is pinged directly (and told of its suspicion) and gets twice the
+// probe timeout to answer; any datagram from it then postpones the verdict (it reaches us) until it
+// refutes or falls silent again. For a dead member this costs nothing when the majority was
+// heard at least a probe interval before its suspicion timed out, the usual case. Without
+// suspicion, a failed probe or stale heartbeat makes the failure pending, and the same rule
+// applies with no timeout. Verdicts gossiped by others are applied as they come: each was made
+// under the same rule by its maker.
+#include <algorithm>
+#include <cmath>
+
+#include "daemon/membership/swim.h"
+
+namespace rs::membership {
+namespace {
+
+milliseconds Ms(uint32_t v) { return milliseconds(v); }
+
+}  // namespace
+
+// Lifeguard (Dadgar et al., 2018): every member that suspects a node on its own probes is an
+// independent confirmation; a real failure is confirmed by several quickly, a lossy link to one
+// prober rarely. With C confirmations beyond the first (at most K = 3), the timeout falls from
+// max = suspicion_timeout_ms towards min = max / 2:
+//   max - (max - min) * log(C + 1) / log(K + 1)
+// so 1000 ms becomes 750, 604 and 500 ms with 1, 2 and 3 confirmations. Relayed gossip of one
+// suspicion does not count again: confirmations are distinct suspecters. A cluster with fewer
+// than K possible confirmers (under 5 members) keeps the full timeout, as memberlist does: there
+// one slow member's probers are most of the cluster, and their suspicions are not independent.
+milliseconds Swim::SuspicionTimeout(const Member& m) const {
+  constexpr size_t kConfirmations = 3;
+  double max = config_.suspicion_timeout_ms;
+  double min = max / 2;
+  // Who could confirm: the active members (members_ holds them, the suspect included, but not
+  // us), plus us, minus the suspect and the first suspecter.
+  size_t active = 0;
+  for (const auto& [id, o] : members_) active += Active(o) ? 1 : 0;
+  size_t confirmers = active > 0 ? active - 1 : 0;
+  double k = static_cast<double>(kConfirmations);
+  double c = m.suspecters.empty() ? 0 : static_cast<double>(m.suspecters.size() - 1);
+  if (confirmers < kConfirmations || c < 1) return Ms(config_.suspicion_timeout_ms);
+  c = std::min(c, k);
+  double t = max - (max - min) * std::log(c + 1) / std::log(k + 1);
+  return milliseconds(static_cast<int64_t>(std::max(min, t)));
+}
+
+milliseconds Swim::DetectionPeriod() const {
+  return Ms(config_.protocol == Protocol::kPing ? config_.probe_interval_ms
+                                                : config_.heartbeat_interval_ms);
+}
+
+void Swim::Heard(const NodeId& id, TimePoint now) {
+  auto it = members_.find(id);
+  if (it == members_.end()) return;
+  it->second.heard = now;
+  // Without suspicion, a member we were about to fail has just shown it reaches us.
+  it->second.pending_since = TimePoint{};
+}
+
+bool Swim::HeardMajoritySince(TimePoint since) const {
+  size_t active = 1, heard = 1;  // ourselves
+  uint64_t lowest = RingId(self_.id);
+  bool lowest_heard = true;
+  for (const auto& [id, m] : members_) {
+    if (!Active(m)) continue;
+    ++active;
+    bool h = m.heard != TimePoint{} && m.heard >= since;
+    heard += h ? 1 : 0;
+    if (m.ring_id < lowest) {
+      lowest = m.ring_id;
+      lowest_heard = h;
+    }
+  }
+  return 2 * heard > active || (2 * heard == active && lowest_heard);
+}
+
+void Swim::SuspectOwn(Member& m, TimePoint now, const std::string& detail) {
+  if (m.record.state == MemberState::kAlive) {
+    m.record.suspecter = self_.id;
+    SetState(m, MemberState::kSuspect, m.record.incarnation, now, EventKind::kSuspect, detail);
+    m.suspecters = {self_.id};
+    Message tell = NewMessage(MsgKind::kGossip, m.record.id);
+    Send(m.record.id, std::move(tell));  // lets the suspect refute quickly
+    return;
+  }
+  if (m.record.state == MemberState::kSuspect && m.suspecters.insert(self_.id).second) {
+    MemberRecord confirm = m.record;
+    confirm.suspecter = self_.id;
+    Enqueue(confirm);
+  }
+}
+
+void Swim::OwnEvidence(Member& m, TimePoint now, const std::string& detail) {
+  if (config_.suspicion) {
+    SuspectOwn(m, now, detail);
+  } else if (m.record.state == MemberState::kAlive && m.pending_since == TimePoint{}) {
+    m.pending_since = now;  // TickVerdicts fails it once a majority is heard from
+    m.quorum_at = TimePoint{};
+    m.withheld = false;
+  }
+}
+
+void Swim::Convict(Member& m, TimePoint now, const std::string& why) {
+  SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail,
+           why + ", by " + self_.id.str());
+}
+
+void Swim::TickVerdicts(TimePoint now) {
+  // The member's chance to answer once we know we hear the cluster: a direct ping (and, when it
+  // is suspect, the suspicion) sent when the majority is first heard, and twice the probe
+  // timeout for an answer. A dead member is not delayed by it when the majority came early.
+  const milliseconds chance = 2 * ProbeTimeout();
+  const milliseconds quick = 2 * DetectionPeriod();
+  for (auto& [id, m] : members_) {
+    bool suspect = m.record.state == MemberState::kSuspect;
+    bool pending = !suspect && m.record.state == MemberState::kAlive &&
+                   m.pending_since != TimePoint{};
+    if (!suspect && !pending) continue;
+    TimePoint since = suspect ? m.state_since : m.pending_since;
+    milliseconds timeout = suspect ? SuspicionTimeout(m) : milliseconds(0);
+    if (m.quorum_at != TimePoint{} && m.heard >= m.quorum_at) {
+      m.quorum_at = TimePoint{};  // it answered after we asked: it reaches us; ask again later
+      if (pending) {
+        m.pending_since = TimePoint{};
+        continue;
+      }
+    }
+    if (m.quorum_at == TimePoint{} && HeardMajoritySince(since)) {
+      m.quorum_at = now;
+      if (now - since > std::max(timeout, quick)) ++stats_.verdicts_delayed;
+      Message ping = NewMessage(MsgKind::kPing, id);
+      ping.seq = ++seq_;  // not our probe: its ack only counts as hearing from it
+      Send(id, std::move(ping));
+      if (suspect) {
+        told_suspect_.erase(id);
+        SeenAlive(id, now);  // tells it of the suspicion, so it can refute
+      }
+    }
+    if (m.quorum_at == TimePoint{}) {
+      if (!m.withheld && now - since >= timeout + 2 * quick) {
+        m.withheld = true;
+        ++stats_.verdicts_withheld;
+        events_.push_back(Event{EventKind::kWithheld, id, m.record.incarnation,
+                                "no majority of " + std::to_string(ActiveCount()) +
+                                    " members heard since the suspicion began, by " +
+                                    self_.id.str()});
+      }
+      continue;
+    }
+    if (now - since < timeout || now - m.quorum_at < chance) continue;
+    Convict(m, now, suspect ? "suspicion timed out (" + std::to_string(m.suspecters.size()) +
+                                  " suspecters)"
+                            : "no ack or heartbeat");
+  }
+}
+
+void Swim::HeardAfterSilence(TimePoint now) {
+  // Local health (after Lifeguard): if we heard nothing for several periods, we were the one cut
+  // off. Our suspicion and heartbeat timers ran while we were deaf; do not let them convict
+  // members who had no chance to reach us.
+  if (last_heard_ != TimePoint{} && now - last_heard_ > 2 * DetectionPeriod()) {
+    auto gap = now - last_heard_;
+    for (auto& [id, m] : members_) {
+      if (m.record.state == MemberState::kSuspect)
+        m.state_since = std::min(now, m.state_since + gap);
+      m.heartbeat_seen = std::min(now, m.heartbeat_seen + gap);
+    }
+  }
+  last_heard_ = now;
+}
+
+void Swim::SeenAlive(const NodeId& id, TimePoint now) {
+  // Evidence that a suspect is up but has not refuted: it has not heard of the suspicion (the
+  // broadcasts may have been lost). Tell it directly, at most every gossip interval.
+  auto it = members_.find(id);
+  if (it == members_.end() || it->second.record.state != MemberState::kSuspect) return;
+  auto& last = told_suspect_[id];
+  if (now - last < Ms(config_.gossip_interval_ms)) return;
+  last = now;
+  Message tell = NewMessage(MsgKind::kGossip, id);
+  tell.updates.push_back(it->second.record);
+  Send(id, std::move(tell));
+}
+
+bool Swim::TellTheDead(const MemberRecord& sender, TimePoint now) {
+  // A member we declared failed is still talking: it missed its own conviction. Tell it, so it
+  // can rejoin under a new id, instead of leaving it in a cluster of one.
+  MemberRecord verdict;
+  auto it = members_.find(sender.id);
+  if (it != members_.end() && it->second.record.state == MemberState::kFailed) {
+    verdict = it->second.record;
+  } else if (it == members_.end() && removed_.count(sender.id)) {
+    verdict = sender;
+    verdict.state = MemberState::kFailed;
+  } else {
+    return false;
+  }
+  auto& last = told_suspect_[sender.id];
+  if (now - last >= Ms(config_.gossip_interval_ms)) {
+    last = now;
+    // Verdicts travel as seq-0 pings over the direct channel: the convicted node's gossip
+    // subscriptions to us may be gone (it may have convicted us in turn).
+    Message tell = NewMessage(MsgKind::kPing, sender.id);
+    tell.updates.push_back(verdict);
+    outbox_.push_back(Outgoing{sender.id, sender.ports, std::move(tell)});
+  }
+  return true;
+}
+
+void Swim::ContactTheDead() {
+  // A member failed during a partition may be alive on the other side and, having failed us in
+  // turn, never speak again. Now and then send one recently failed member its verdict: if it is
+  // alive it learns it was expelled (and rejoins under a new id); if it is dead this is one lost
+  // datagram. Left members are not contacted.
+  std::vector<NodeId> failed;
+  for (const auto& [id, m] : members_) {
+    if (m.record.state == MemberState::kFailed) failed.push_back(id);
+  }
+  if (failed.empty()) return;
+  const NodeId& to = failed[std::uniform_int_distribution<size_t>(0, failed.size() - 1)(rng_)];
+  Message verdict = NewMessage(MsgKind::kPing, to);  // seq 0: a verdict, not a probe
+  verdict.updates.push_back(members_.at(to).record);
+  Send(to, std::move(verdict));
+}
+
+void Swim::ProbeFailed(const NodeId& target, TimePoint now) {
+  auto it = members_.find(target);
+  if (it == members_.end() || !Active(it->second)) return;
+  ++stats_.probe_failures;
+  OwnEvidence(it->second, now, "no ack (direct or indirect), by " + self_.id.str());
+}
+
+}  // namespace rs::membership
