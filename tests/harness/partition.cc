@@ -124,7 +124,9 @@ size_t AppendWorkload::Count(AppendOutcome outcome) const {
 
 std::string PartitionReport::ToString() const {
   std::ostringstream s;
-  s << "fault: " << fault << " (healed at +" << healed_ms << " ms on the workload's clock)\n"
+  s << "fault: " << fault;
+  if (healed_ms > 0) s << " (healed at +" << healed_ms << " ms on the workload's clock)";
+  s << "\n"
     << "appends: " << acked << " acknowledged, " << failed << " failed, " << hung << " hung; "
     << "lost " << lost << ", duplicated " << duplicated << ", reordered " << reordered
     << ", garbage " << garbage << ", unacknowledged present " << unacked_present << "\n"

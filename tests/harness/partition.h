@@ -49,7 +49,9 @@ class AppendWorkload {
   std::vector<AppendAttempt> History() const;
   size_t Count(AppendOutcome outcome) const;
   // `t` on the workload's clock (AppendAttempt::start_ms).
-  int64_t MsSinceStart(TimePoint t) const { return ToMillis(t - started_); }
+  int64_t MsSinceStart(TimePoint t) const {
+    return started_ == TimePoint{} ? 0 : ToMillis(t - started_);
+  }
 
  private:
   void Run(uint32_t client);
