@@ -179,6 +179,17 @@ int Run(const Flags& flags) {
     for (size_t i = 0; i < r.violations.size() && i < 6; ++i) {
       std::printf("      ! %s\n", r.violations[i].substr(0, 300).c_str());
     }
+    if (!r.ok()) {
+      // The whole report and the nodes' logs, for a look afterwards.
+      (*h)->cluster().KeepDir();
+      std::string report = (*h)->cluster().dir() + "/report.txt";
+      FILE* out = std::fopen(report.c_str(), "w");
+      if (out != nullptr) {
+        std::fputs(r.ToString().c_str(), out);
+        std::fclose(out);
+      }
+      std::printf("      full report and logs: %s\n", report.c_str());
+    }
     std::fflush(stdout);
     acked += r.acked;
     lost += r.lost;

@@ -73,7 +73,7 @@ Cluster::~Cluster() {
   if (failed) DumpLogs();
   const char* keep = std::getenv("RS_CLUSTER_KEEP_DIR");
   std::string policy = keep != nullptr ? keep : "on-failure";
-  if (policy == "always" || (failed && policy != "never")) {
+  if (policy == "always" || ((failed || keep_dir_) && policy != "never")) {
     std::cerr << "cluster dir kept for inspection: " << dir_ << "\n";
     return;
   }

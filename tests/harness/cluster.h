@@ -58,6 +58,10 @@ class Cluster {
   // The nodes whose process is running.
   std::vector<RaindProcess*> Running();
 
+  // Keeps the temp dir when the fixture goes, whatever the outcome (unless
+  // $RS_CLUSTER_KEEP_DIR=never), e.g. for a benchmark trial that saw a violation.
+  void KeepDir() { keep_dir_ = true; }
+
   // Prints the tail of every node's log to stderr (once per cluster unless forced).
   void DumpLogs(bool force = false);
 
@@ -67,6 +71,7 @@ class Cluster {
   std::string dir_;
   std::vector<std::unique_ptr<RaindProcess>> nodes_;
   Placement placement_;
+  bool keep_dir_ = false;
   bool dumped_ = false;
 };
 
