@@ -352,6 +352,7 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
         {"messages_received", t.messages_received},
         {"dropped_injected", t.dropped_injected},
         {"malformed_datagrams", t.malformed},
+        {"flood_dropped_datagrams", t.flood_dropped},
         {"malformed_control_frames", server_->malformed_frames()},
         {"probes", s.probes},
         {"indirect_probes", s.indirect_probes},

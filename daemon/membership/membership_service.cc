@@ -13,6 +13,11 @@ constexpr auto kTickPeriod = milliseconds(5);
 constexpr auto kJoinAttemptDeadline = milliseconds(1000);
 constexpr size_t kHistoryMax = 10000;
 constexpr int kMaxBatch = 256;
+// Per ROUTER connection: after this many malformed frames in a window, the connection's frames
+// are dropped undecoded until the window ends. A real member never sends a malformed frame.
+constexpr uint32_t kMalformedPerWindow = 64;
+constexpr Clock::duration kBudgetWindow = milliseconds(1000);
+constexpr size_t kMaxBudgets = 4096;
 // An expelled node retries its rejoin with exponential backoff up to every 30 s, for a day (as
 // serf's reconnect_timeout): a partition that outlasts the first attempts still heals by itself.
 constexpr Clock::duration kFirstRejoinBackoff = milliseconds(1000);
@@ -49,21 +54,8 @@ Status MembershipService::Start(const Ports& extra_ports) {
   ports_["swim"] = *swim_port;
   ports_["gossip"] = *gossip_port;
 
-  // Both inbound sockets deliver [routing id or topic, payload]; anything else is malformed.
-  auto drain = [this](zmq::socket_t* socket) {
-    std::vector<zmq::message_t> parts;
-    for (int i = 0; i < kMaxBatch && transport::TryRecv(*socket, &parts); ++i) {
-      if (parts.size() != 2) {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++traffic_.malformed;
-        continue;
-      }
-      OnDatagram(parts[1].to_string_view());
-    }
-    Flush();
-  };
-  loop_.AddSocket(router_.get(), [this, drain] { drain(router_.get()); });
-  loop_.AddSocket(sub_.get(), [this, drain] { drain(sub_.get()); });
+  loop_.AddSocket(router_.get(), [this] { DrainRouter(); });
+  loop_.AddSocket(sub_.get(), [this] { DrainSub(); });
   rpc_ = std::make_unique<transport::AsyncRpcClient>(&loop_);
   loop_.AddPeriodic(kTickPeriod, [this] { OnTick(); });
   self_id_ = NodeId(options_.host, options_.control_port, WallMillis());
@@ -273,7 +265,52 @@ void MembershipService::Switch(Protocol protocol, bool suspicion,
   });
 }
 
-void MembershipService::OnDatagram(std::string_view payload) {
+// Both inbound sockets deliver [routing id or topic, payload]; anything else is malformed. Each
+// readiness callback handles at most kMaxBatch frames, so timers (probes, acks, suspicion
+// deadlines) run between batches however fast frames arrive; ZeroMQ's fair queueing across
+// connections puts a peer's ping within the first frames of a batch even during a flood.
+void MembershipService::DrainRouter() {
+  std::vector<zmq::message_t> parts;
+  TimePoint now = Clock::now();
+  uint64_t dropped = 0, malformed = 0;
+  for (int i = 0; i < kMaxBatch && transport::TryRecv(*router_, &parts); ++i) {
+    if (parts.empty()) continue;
+    std::string sender = parts[0].to_string();
+    if (budgets_.size() > kMaxBudgets && !budgets_.count(sender)) budgets_.clear();
+    SenderBudget& budget = budgets_[sender];
+    if (now - budget.window_start >= kBudgetWindow) budget = SenderBudget{now, 0};
+    if (budget.malformed >= kMalformedPerWindow) {
+      ++dropped;  // a flooder: not even decoded until its window ends
+      continue;
+    }
+    if (parts.size() != 2 || !OnDatagram(parts[1].to_string_view())) {
+      if (parts.size() != 2) ++malformed;
+      ++budget.malformed;
+    }
+  }
+  if (dropped + malformed > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    traffic_.flood_dropped += dropped;
+    traffic_.malformed += malformed;
+  }
+  Flush();
+}
+
+void MembershipService::DrainSub() {
+  // A SUB frame names no sender (only a topic), so only the batch bound applies here.
+  std::vector<zmq::message_t> parts;
+  for (int i = 0; i < kMaxBatch && transport::TryRecv(*sub_, &parts); ++i) {
+    if (parts.size() != 2) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++traffic_.malformed;
+      continue;
+    }
+    OnDatagram(parts[1].to_string_view());
+  }
+  Flush();
+}
+
+bool MembershipService::OnDatagram(std::string_view payload) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     traffic_.bytes_received += payload.size();
@@ -283,10 +320,17 @@ void MembershipService::OnDatagram(std::string_view payload) {
       std::uniform_real_distribution<double>(0, 100)(rng_) < options_.local.drop_rate) {
     std::lock_guard<std::mutex> lock(mu_);
     ++traffic_.dropped_injected;
-    return;
+    return true;
   }
+  // A datagram holds at most a few hundred member records and a heartbeat table per member:
+  // far below the generic limits, so hostile length headers cost nothing to refuse.
   wire::DecodeLimits limits;
   limits.max_bytes = 1 << 20;
+  limits.max_array = 1 << 14;
+  limits.max_map = 1 << 10;
+  limits.max_str = 1 << 16;
+  limits.max_bin = 1 << 16;
+  limits.max_depth = 12;
   auto env = wire::Decode(payload, limits);
   Result<Message> msg = env.ok() ? DecodeMessage(*env) : Result<Message>(env.status());
   if (!msg.ok()) {
@@ -294,10 +338,10 @@ void MembershipService::OnDatagram(std::string_view payload) {
     ++traffic_.malformed;
     Log()->debug("event=malformed_datagram bytes={} error=\"{}\"", payload.size(),
                  msg.status().ToString());
-    return;
+    return false;
   }
-  if (!swim_) return;
-  swim_->Step(*msg, Clock::now());
+  if (swim_) swim_->Step(*msg, Clock::now());
+  return true;
 }
 
 void MembershipService::OnTick() {

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <random>
 #include <set>
 
@@ -45,6 +46,8 @@ struct TrafficStats {
   uint64_t bytes_sent = 0, bytes_received = 0;
   uint64_t messages_sent = 0, messages_received = 0;
   uint64_t dropped_injected = 0, malformed = 0;
+  // Frames dropped undecoded from a connection that sent too many malformed ones (a flood).
+  uint64_t flood_dropped = 0;
 };
 
 class MembershipService {
@@ -75,7 +78,16 @@ class MembershipService {
 
  private:
   void StartSwim(const NodeId& id, bool found);
-  void OnDatagram(std::string_view payload);
+  // Returns false for a malformed datagram (counted here).
+  bool OnDatagram(std::string_view payload);
+  // The ROUTER's frames, read in a bounded batch; a connection that floods malformed frames
+  // has the rest of its frames dropped undecoded for the rest of the second.
+  void DrainRouter();
+  void DrainSub();
+  struct SenderBudget {
+    TimePoint window_start{};
+    uint32_t malformed = 0;
+  };
   void OnTick();
   void Flush();
   void Publish(bool force);
@@ -104,6 +116,7 @@ class MembershipService {
   bool joining_ = false;
   uint64_t join_attempt_ = 0;
   std::mt19937_64 rng_;
+  std::unordered_map<std::string, SenderBudget> budgets_;  // by ROUTER routing id; loop thread
   TimePoint last_publish_;
   std::vector<HostPort> last_known_;  // control addresses of members, for rejoin after expulsion
 

@@ -130,6 +130,7 @@ class Swim {
     TimePoint quorum_at{};
     bool withheld = false;
     TimePoint pending_since{};
+    std::string evidence;  // what made it pending, for the fail event
   };
   struct Probe {
     NodeId target;

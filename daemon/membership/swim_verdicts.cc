@@ -118,6 +118,7 @@ void Swim::OwnEvidence(Member& m, TimePoint now, const std::string& detail) {
     SuspectOwn(m, now, detail);
   } else if (m.record.state == MemberState::kAlive && m.pending_since == TimePoint{}) {
     m.pending_since = now;  // TickVerdicts fails it once a majority is heard from
+    m.evidence = detail;
     m.quorum_at = TimePoint{};
     m.withheld = false;
   }
@@ -171,9 +172,12 @@ void Swim::TickVerdicts(TimePoint now) {
       continue;
     }
     if (now - since < timeout || now - m.quorum_at < chance) continue;
-    Convict(m, now, suspect ? "suspicion timed out (" + std::to_string(m.suspecters.size()) +
-                                  " suspecters)"
-                            : "no ack or heartbeat");
+    if (suspect) {
+      Convict(m, now,
+              "suspicion timed out (" + std::to_string(m.suspecters.size()) + " suspecters)");
+    } else {
+      SetState(m, MemberState::kFailed, m.record.incarnation, now, EventKind::kFail, m.evidence);
+    }
   }
 }
 

@@ -368,8 +368,10 @@ TEST_CASE("junk on every socket raind binds leaves it alive, answering and with 
     CHECK(Counter(target, "malformed_control_frames") > before);
   }
 
-  SECTION("ZeroMQ frames of junk to the swim port are counted as malformed datagrams") {
-    uint64_t before = Counter(target, "malformed_datagrams");
+  SECTION("ZeroMQ frames of junk to the swim port are counted as malformed or flood-dropped") {
+    uint64_t before =
+        Counter(target, "malformed_datagrams") + Counter(target, "flood_dropped_datagrams");
+    uint64_t flood_before = Counter(target, "flood_dropped_datagrams");
     zmq::socket_t dealer = Connected(zmq::socket_type::dealer, target.SwimPort());
     uint64_t sent = 0;
     for (const std::string& payload : junk) {
@@ -396,11 +398,41 @@ TEST_CASE("junk on every socket raind binds leaves it alive, answering and with 
     zmq::socket_t big = Connected(zmq::socket_type::dealer, target.SwimPort());
     REQUIRE(SendParts(big, {std::string(2 << 20, 'x')}));  // above the 1 MB datagram limit
     REQUIRE_EVENTUALLY(10s, [&](std::string* why) {
-      uint64_t seen = Counter(target, "malformed_datagrams") - before;
+      uint64_t seen = Counter(target, "malformed_datagrams") +
+                      Counter(target, "flood_dropped_datagrams") - before;
       *why = std::to_string(seen) + " of " + std::to_string(sent) + " counted";
       return seen == sent;
     });
+    // The burst of 2000 from one connection went over its budget: most were never decoded.
+    CHECK(Counter(target, "flood_dropped_datagrams") - flood_before > 1000);
     still_serving("junk frames on the swim port");
+  }
+
+  SECTION("a sustained junk flood on the swim port does not get the node suspected or failed") {
+    // Four connections send junk as fast as they can for 4 s (8 probe periods of every peer):
+    // the node must keep answering probes in time.
+    std::vector<zmq::socket_t> flooders;
+    for (int k = 0; k < 4; ++k) {
+      flooders.push_back(Connected(zmq::socket_type::dealer, target.SwimPort()));
+      flooders.back().set(zmq::sockopt::sndtimeo, 0);  // drop at the high-water mark
+    }
+    uint64_t flood_before = Counter(target, "flood_dropped_datagrams");
+    auto end = std::chrono::steady_clock::now() + 4s;
+    uint64_t sent = 0;
+    while (std::chrono::steady_clock::now() < end) {
+      for (auto& f : flooders) {
+        for (int k = 0; k < 64; ++k) {
+          sent += SendParts(f, {junk[rng() % junk.size()]}) ? 1 : 0;
+        }
+      }
+    }
+    INFO(sent << " junk frames sent");
+    CHECK(sent > 10000);
+    CHECK(Counter(target, "flood_dropped_datagrams") > flood_before);
+    auto suspicions = EventsAbout(nodes, {target.Id()}, {"suspect", "fail", "expelled"});
+    INFO(Join(suspicions));
+    CHECK(suspicions.empty());
+    still_serving("a sustained flood on the swim port");
   }
 
   SECTION("junk toward the gossip PUB port") {
