@@ -1,12 +1,12 @@
 # Thin driver over meson. `make` builds (release), `make test` builds and runs every test,
-# `make demo` runs the demo on a local cluster, `make bench-membership`, `make bench-hydfs` and
-# `make bench-grep` print figures.
+# `make demo` runs the demo on a local cluster, `make bench-membership`, `make bench-hydfs`,
+# `make bench-grep` and `make bench-partition` print figures.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
 .PHONY: all build deps debug asan test test-asan demo bench-membership bench-hydfs bench-grep \
-        bench-stream bench-recovery clean format
+        bench-stream bench-recovery bench-partition clean format
 
 all: build
 
@@ -50,6 +50,12 @@ bench-recovery: build
 
 bench-stream: build
 	@python3 scripts/bench_stream.py --build $(BUILD)
+
+# Randomized partitions on 5 hosts in network namespaces (root, iproute2, nftables).
+# BENCH_ARGS, e.g. `make bench-partition BENCH_ARGS="--trials 5 --seed 42"`.
+BENCH_ARGS ?=
+bench-partition: build
+	@$(BUILD)/tests/bench/partition_bench $(BENCH_ARGS)
 
 format:
 	@find shared daemon ctl tests operators -name '*.h' -o -name '*.cc' | xargs clang-format -i

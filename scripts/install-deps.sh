@@ -3,7 +3,8 @@
 # otherwise prints exactly what to install. Idempotent and quiet when all is present.
 set -euo pipefail
 pkgs=(g++ make meson ninja-build pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
-      liblmdb-dev libcli11-dev libspdlog-dev libfmt-dev catch2 python3 python3-msgpack procps)
+      liblmdb-dev libcli11-dev libspdlog-dev libfmt-dev catch2 python3 python3-msgpack procps
+      iproute2 nftables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -320,7 +320,9 @@ TEST_CASE("joining through a dead introducer fails with exit code 2 and the clus
 
   // `retries`: the introducer gives no answer, so the joiner retries for join_timeout_ms.
   auto join_fails = [&](const std::string& introducer, bool retries) {
-    RaindProcess& joiner = c.NewNode(RaindOptions{introducer, {}});
+    RaindOptions options;
+    options.introducer = introducer;
+    RaindProcess& joiner = c.NewNode(std::move(options));
     TimePoint start = Clock::now();
     REQUIRE_OK(joiner.Start());
     // join_timeout_ms is 3000; allow for a slow machine.

@@ -73,7 +73,7 @@ Cluster::~Cluster() {
   if (failed) DumpLogs();
   const char* keep = std::getenv("RS_CLUSTER_KEEP_DIR");
   std::string policy = keep != nullptr ? keep : "on-failure";
-  if (policy == "always" || (failed && policy != "never")) {
+  if (policy == "always" || ((failed || keep_dir_) && policy != "never")) {
     std::cerr << "cluster dir kept for inspection: " << dir_ << "\n";
     return;
   }
@@ -85,6 +85,7 @@ RaindProcess& Cluster::NewNode(RaindOptions options) {
   size_t index = nodes_.size() + 1;
   std::string name = "node" + std::to_string(index);
   options.extra_args.insert(options.extra_args.begin(), extra_args_.begin(), extra_args_.end());
+  if (placement_) placement_(index - 1, &options);
   nodes_.push_back(std::make_unique<RaindProcess>(name, dir_ + "/" + name, std::move(options)));
   return *nodes_.back();
 }
@@ -100,7 +101,9 @@ Result<RaindProcess*> Cluster::AddNode(const std::string& introducer) {
     }
   }
   if (via.empty()) return Status::FailedPrecondition("no running node to join through");
-  RaindProcess& n = NewNode(RaindOptions{via, {}});
+  RaindOptions options;
+  options.introducer = via;
+  RaindProcess& n = NewNode(std::move(options));
   RS_RETURN_IF_ERROR(n.Start());
   return &n;
 }

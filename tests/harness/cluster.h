@@ -11,6 +11,7 @@
 //   c.node(2).Kill();
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -38,6 +39,12 @@ class Cluster {
   // every node alive.
   Status Start();
 
+  // Where each node runs: called with the node's index (0 = the founder, in start order) and
+  // its options before the handle is made, e.g. to set its host and an `ip netns exec` prefix
+  // (tests/harness/netns.h). Set it before Start(); default: every node on 127.0.0.1.
+  using Placement = std::function<void(size_t index, RaindOptions* options)>;
+  void set_placement(Placement placement) { placement_ = std::move(placement); }
+
   size_t size() const { return nodes_.size(); }
   RaindProcess& node(size_t i) { return *nodes_.at(i); }
   const std::string& dir() const { return dir_; }
@@ -51,6 +58,10 @@ class Cluster {
   // The nodes whose process is running.
   std::vector<RaindProcess*> Running();
 
+  // Keeps the temp dir when the fixture goes, whatever the outcome (unless
+  // $RS_CLUSTER_KEEP_DIR=never), e.g. for a benchmark trial that saw a violation.
+  void KeepDir() { keep_dir_ = true; }
+
   // Prints the tail of every node's log to stderr (once per cluster unless forced).
   void DumpLogs(bool force = false);
 
@@ -59,6 +70,8 @@ class Cluster {
   std::vector<std::string> extra_args_;
   std::string dir_;
   std::vector<std::unique_ptr<RaindProcess>> nodes_;
+  Placement placement_;
+  bool keep_dir_ = false;
   bool dumped_ = false;
 };
 

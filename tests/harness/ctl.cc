@@ -1,5 +1,6 @@
 #include "tests/harness/ctl.h"
 
+#include <mutex>
 #include <sstream>
 
 #include "tests/harness/raind_process.h"
@@ -20,7 +21,36 @@ Status CommandStatus(const std::vector<std::string>& args, const CommandResult& 
   return r.code() == 3 ? Status::Unavailable(msg) : Status::Internal(msg);
 }
 
+std::mutex g_routes_mu;
+std::map<std::string, std::vector<std::string>>& Routes() {
+  static std::map<std::string, std::vector<std::string>> routes;  // guarded by g_routes_mu
+  return routes;
+}
+
 }  // namespace
+
+void RouteCtlHost(const std::string& host, std::vector<std::string> prefix) {
+  std::lock_guard lock(g_routes_mu);
+  Routes()[host] = std::move(prefix);
+}
+
+void UnrouteCtlHost(const std::string& host) {
+  std::lock_guard lock(g_routes_mu);
+  Routes().erase(host);
+}
+
+std::vector<std::string> CtlPrefixFor(const std::vector<std::string>& args) {
+  std::string node;
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--node") node = args[i + 1];
+  }
+  // HOST:PORT or a member id HOST:PORT#ms.
+  std::string host = node.substr(0, node.find('#'));
+  host = host.substr(0, host.rfind(':'));
+  std::lock_guard lock(g_routes_mu);
+  auto it = Routes().find(host);
+  return it == Routes().end() ? std::vector<std::string>{} : it->second;
+}
 
 CommandResult RunCtl(const std::vector<std::string>& args, Clock::duration timeout) {
   auto binary = RainctlBinary();
@@ -30,7 +60,8 @@ CommandResult RunCtl(const std::vector<std::string>& args, Clock::duration timeo
     r.err = binary.status().ToString();
     return r;
   }
-  std::vector<std::string> argv = {*binary};
+  std::vector<std::string> argv = CtlPrefixFor(args);
+  argv.push_back(*binary);
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, timeout);
 }
@@ -38,7 +69,8 @@ CommandResult RunCtl(const std::vector<std::string>& args, Clock::duration timeo
 Status StartCtl(const std::vector<std::string>& args, Subprocess* process) {
   auto binary = RainctlBinary();
   if (!binary.ok()) return binary.status();
-  std::vector<std::string> argv = {*binary};
+  std::vector<std::string> argv = CtlPrefixFor(args);
+  argv.push_back(*binary);
   argv.insert(argv.end(), args.begin(), args.end());
   return process->Start(argv);
 }

@@ -17,6 +17,15 @@ namespace rs::harness {
 
 inline constexpr auto kCtlTimeout = std::chrono::seconds(10);
 
+// Routes for nodes on hosts of their own (tests/harness/netns.h): a rainctl whose `--node` names
+// a host registered here runs as `PREFIX... rainctl ARGS...`, e.g. with the prefix
+// {"/usr/sbin/ip", "netns", "exec", NS}, inside that host's network namespace, where the node's
+// address is reachable. Unregistered hosts (127.0.0.1) run rainctl directly. Thread-safe.
+void RouteCtlHost(const std::string& host, std::vector<std::string> prefix);
+void UnrouteCtlHost(const std::string& host);
+// The prefix RunCtl/StartCtl put before rainctl for these arguments (empty: none).
+std::vector<std::string> CtlPrefixFor(const std::vector<std::string>& args);
+
 // Runs `rainctl args...`. A missing $RAINCTL shows up as exit code 127 with the reason in err.
 CommandResult RunCtl(const std::vector<std::string>& args, Clock::duration timeout = kCtlTimeout);
 

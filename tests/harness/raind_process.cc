@@ -54,7 +54,10 @@ Result<std::string> RaindBinary() { return FindBinary("RAIND", "../../daemon/rai
 Result<std::string> RainctlBinary() { return FindBinary("RAINCTL", "../../ctl/rainctl"); }
 
 RaindProcess::RaindProcess(std::string name, std::string data_dir, RaindOptions options)
-    : name_(std::move(name)), dir_(std::move(data_dir)), options_(std::move(options)) {}
+    : name_(std::move(name)),
+      dir_(std::move(data_dir)),
+      options_(std::move(options)),
+      host_(options_.host) {}
 
 RaindProcess::~RaindProcess() {
   if (process_.started()) process_.Kill();
@@ -71,8 +74,10 @@ Status RaindProcess::Start(uint16_t port) {
   id_.clear();
   port_ = swim_port_ = gossip_port_ = 0;
 
-  std::vector<std::string> argv = {*binary,      "--host", host_, "--port", std::to_string(port),
-                                   "--data-dir", dir_};
+  host_ = options_.host;
+  std::vector<std::string> argv = options_.exec_prefix;
+  argv.insert(argv.end(), {*binary, "--host", host_, "--port", std::to_string(port), "--data-dir",
+                           dir_});
   if (!options_.introducer.empty()) {
     argv.push_back("--introducer");
     argv.push_back(options_.introducer);

@@ -31,6 +31,12 @@ struct RaindOptions {
   std::string introducer;  // HOST:PORT to join through; empty: found a cluster
   std::vector<std::string>
       extra_args;  // e.g. {"--set", "cleanup_ms=60000", "--log-level", "debug"}
+  // The address raind binds and advertises (--host).
+  std::string host = "127.0.0.1";
+  // Words run before raind's own argv, e.g. {"/usr/sbin/ip", "netns", "exec", NS} to start it
+  // inside a network namespace (tests/harness/netns.h). The wrapper must exec raind in place
+  // (same pid), so process-group kills and the parent-death signal still reach it.
+  std::vector<std::string> exec_prefix;
 };
 
 class RaindProcess {
@@ -88,7 +94,7 @@ class RaindProcess {
   Subprocess process_;
   int starts_ = 0;
   std::string id_;
-  std::string host_ = "127.0.0.1";
+  std::string host_;
   uint16_t port_ = 0;
   uint16_t swim_port_ = 0;
   uint16_t gossip_port_ = 0;
