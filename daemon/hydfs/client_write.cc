@@ -119,7 +119,7 @@ void HydfsService::StartPut(PutPtr op) {
   if (st.ok() && !op->create && op->meta.size == 0) {
     st = Status::InvalidArgument("nothing to append: the data is empty");
   }
-  op->meta.client = self_id_;
+  op->meta.client = client_id_;
   op->meta.chunk_size = options_.chunk_size;
   if (op->meta.wall_ms == 0) op->meta.wall_ms = WallMillis();
   // Only the very next append to a file may resume an unsettled one (LaunchMemoryPut).

@@ -166,6 +166,7 @@ void HydfsService::PollView() {
   std::string self = view->self.str();
   if (!self_id_.empty() && self != self_id_) QuarantineStore(self_id_, self);
   self_id_ = self;
+  if (client_id_.empty()) client_id_ = self;
   auto ring = std::make_shared<Ring>(Ring::FromView(*view));
   if (ring->Fingerprint() == ring_->Fingerprint()) return;
   RingPtr old = ring_;

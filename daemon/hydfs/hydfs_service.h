@@ -245,6 +245,9 @@ class HydfsService {
   membership::ViewPtr view_;
   RingPtr ring_;
   std::string self_id_;                                             // this node's current member id
+  // The client name this process writes under: its first member id, kept across rejoins under
+  // new ids, so one process's appends stay one client's, in one order (next_seq_ continues).
+  std::string client_id_;
   std::unordered_map<uint64_t, PutPtr> puts_;                       // by stream
   std::unordered_map<uint64_t, GetPtr> gets_;                       // by stream
   std::unordered_map<uint64_t, std::unique_ptr<Inbound>> inbound_;  // replica writes, by stream
