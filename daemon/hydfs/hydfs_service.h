@@ -49,7 +49,7 @@ struct HydfsOptions {
   std::string host = "127.0.0.1";
   uint16_t rpc_port = 0;   // 0: the OS picks
   uint16_t data_port = 0;  // 0: the OS picks
-  std::string dir;  // <data_dir>/hydfs: store/, legacy/ and cache/ (all emptied at start)
+  std::string dir;         // <data_dir>/hydfs: store/, legacy/ and cache/ (all emptied at start)
   // Replicas per file. Every node of a cluster must use the same value.
   uint32_t replicas = 3;
   // Replicas that must commit (fsync) a create or append before it is acknowledged. With the
@@ -244,7 +244,7 @@ class HydfsService {
   // Loop thread only.
   membership::ViewPtr view_;
   RingPtr ring_;
-  std::string self_id_;                                             // this node's current member id
+  std::string self_id_;  // this node's current member id
   // The client name this process writes under: its first member id, kept across rejoins under
   // new ids, so one process's appends stay one client's, in one order (next_seq_ continues).
   std::string client_id_;
@@ -254,16 +254,16 @@ class HydfsService {
   std::map<std::pair<uint64_t, uint8_t>, std::unique_ptr<Outbound>> outbound_;  // replica reads
   std::unordered_map<uint64_t, std::shared_ptr<Fetch>> fetches_;        // repair fetches, by stream
   std::map<std::string, std::pair<uint64_t, TimePoint>> reservations_;  // name -> (gen, expiry)
-  std::map<uint64_t, uint64_t> next_seq_;            // gen -> this client's next append seq
+  std::map<uint64_t, uint64_t> next_seq_;  // gen -> this client's next append seq
   // An in-process append that failed after its id was chosen, so it may sit on some replica:
   // name -> its id and a fingerprint of its data. Only the next append to the name may reuse it.
   struct Unsettled {
     uint64_t gen = 0, seq = 0, size = 0, hash = 0, wall_ms = 0;
   };
   std::map<std::string, Unsettled> unsettled_;
-  std::map<std::string, TimePoint> last_write_;      // name -> when this replica last took a write
-  std::set<std::string> applying_;                   // names with an ApplyOrder in progress
-  std::set<std::string> repairing_;                  // names this node is reconciling
+  std::map<std::string, TimePoint> last_write_;  // name -> when this replica last took a write
+  std::set<std::string> applying_;               // names with an ApplyOrder in progress
+  std::set<std::string> repairing_;              // names this node is reconciling
   // Per file, after a repair that failed or changed nothing: 2 s doubling up to 60 s.
   RepairBackoff backoff_{std::chrono::seconds(2), std::chrono::seconds(60)};
   TimePoint ring_changed_at_;

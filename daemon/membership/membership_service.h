@@ -21,9 +21,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <random>
 #include <set>
+#include <unordered_map>
 
 #include "daemon/membership/swim.h"
 #include "daemon/membership/types.h"

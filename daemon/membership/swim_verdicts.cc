@@ -102,8 +102,8 @@ milliseconds Swim::CanvassWindow() const {
 
 void Swim::StartCanvass(const std::vector<NodeId>& accused, TimePoint now) {
   constexpr size_t kMaxAccused = 4;  // PingReqs per helper; the rest wait for the next canvass
-  std::vector<NodeId> asked(accused.begin(),
-                            accused.begin() + static_cast<long>(std::min(accused.size(), kMaxAccused)));
+  std::vector<NodeId> asked(
+      accused.begin(), accused.begin() + static_cast<long>(std::min(accused.size(), kMaxAccused)));
   canvass_ = Canvass{now, seq_ + 1, 0, {}};
   std::vector<NodeId> helpers;
   for (const auto& [id, m] : members_) {
@@ -165,8 +165,9 @@ void Swim::OwnEvidence(Member& m, TimePoint now, const std::string& detail) {
     m.withheld = false;
     // A failed probe is due at once; a stale heartbeat when it is HeartbeatTimeout old (it was
     // made pending a canvass window early).
-    m.due = config_.protocol == Protocol::kPing ? now
-                                                : std::max(now, m.heartbeat_seen + HeartbeatTimeout());
+    m.due = config_.protocol == Protocol::kPing
+                ? now
+                : std::max(now, m.heartbeat_seen + HeartbeatTimeout());
   }
 }
 
@@ -180,8 +181,8 @@ void Swim::TickVerdicts(TimePoint now) {
   std::vector<NodeId> to_canvass;
   for (auto& [id, m] : members_) {
     bool suspect = m.record.state == MemberState::kSuspect;
-    bool pending = !suspect && m.record.state == MemberState::kAlive &&
-                   m.pending_since != TimePoint{};
+    bool pending =
+        !suspect && m.record.state == MemberState::kAlive && m.pending_since != TimePoint{};
     if (!suspect && !pending) continue;
     TimePoint due = suspect ? m.state_since + SuspicionTimeout(m) : m.due;
     if (now + window < due) continue;  // not yet time to ask

@@ -64,8 +64,8 @@ TEST_CASE("a suspect record carries its suspecter; other records and older sende
           "[membership][codec]") {
   Message m = Datagram(MsgKind::kGossip, 0, 1);
   NodeId suspecter("127.0.0.1", 7009, 1732150000999ULL);
-  MemberRecord suspect{NodeId("127.0.0.1", 7003, 1732150000789ULL), MemberState::kSuspect, 2,
-                       {{"swim", 40005}}};
+  MemberRecord suspect{
+      NodeId("127.0.0.1", 7003, 1732150000789ULL), MemberState::kSuspect, 2, {{"swim", 40005}}};
   suspect.suspecter = suspecter;
   MemberRecord alive = suspect;
   alive.state = MemberState::kAlive;  // its stale suspecter is not sent

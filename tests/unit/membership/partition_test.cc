@@ -49,8 +49,8 @@ struct Split {
 Split MakeSplit(SimNet& net, const std::vector<size_t>& minority_indexes) {
   Split s;
   for (size_t i = 0; i < net.ids().size(); ++i) {
-    bool minor = std::find(minority_indexes.begin(), minority_indexes.end(), i) !=
-                 minority_indexes.end();
+    bool minor =
+        std::find(minority_indexes.begin(), minority_indexes.end(), i) != minority_indexes.end();
     (minor ? s.minority : s.majority).insert(net.ids()[i]);
     if (minor) net.SetSide(net.ids()[i], 1);
   }

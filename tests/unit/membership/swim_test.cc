@@ -388,9 +388,8 @@ TEST_CASE("a member declared failed while alive learns it was expelled", "[membe
   net.Run(milliseconds(2000));
   NodeId x = net.ids()[3];
   net.Mute(x, true);  // nobody hears x, x hears everybody (e.g. a full outbound queue)
-  net.RunUntil(
-      [&] { return net.node(x).expelled() && net.AllAliveSee(x, MemberState::kFailed); },
-      milliseconds(5000));
+  net.RunUntil([&] { return net.node(x).expelled() && net.AllAliveSee(x, MemberState::kFailed); },
+               milliseconds(5000));
   CHECK(net.AllAliveSee(x, MemberState::kFailed));
   CHECK(net.node(x).expelled());
 }
