@@ -1,5 +1,6 @@
 #include "shared/wire/envelope.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "shared/wire/fields.h"
@@ -79,8 +80,14 @@ Result<Envelope> Decode(std::string_view bytes, const DecodeLimits& limits) {
   msgpack::object_handle handle;
   try {
     size_t offset = 0;
-    msgpack::unpack_limit limit(limits.max_array, limits.max_map, limits.max_str, limits.max_bin,
-                                limits.max_bin, limits.max_depth);
+    // No container can hold more elements than the frame has bytes (each takes at least one,
+    // each map entry two), nor a string more bytes: msgpack-cxx reserves an array's storage from
+    // its header before reading it, so a 200-byte frame of 40 nested "1M-element" headers would
+    // otherwise reserve 24 MB per level and stall its reader for seconds on a loaded machine.
+    size_t n = bytes.size();
+    msgpack::unpack_limit limit(std::min(limits.max_array, n), std::min(limits.max_map, n / 2),
+                                std::min(limits.max_str, n), std::min(limits.max_bin, n),
+                                std::min(limits.max_bin, n), limits.max_depth);
     msgpack::unpack_reference_func reference = nullptr;
     if (limits.reference_bins) {
       reference = [](msgpack::type::object_type type, size_t, void*) {
