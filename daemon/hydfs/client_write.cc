@@ -37,6 +37,15 @@ uint64_t RandomGen() {
 
 const char* OpName(bool create) { return create ? "create" : "append"; }
 
+// The ring can empty while a write is under way: this node was expelled and is rejoining under
+// a new id (its view has no member until the join is answered). Every phase checks, because a
+// fan-out over no replica would never call back, and the write would hang.
+Status NoRing() {
+  return Status::Unavailable(
+      "no HyDFS node is on the ring (this node is not in a cluster, or is "
+      "rejoining it)");
+}
+
 const WriteRetryPolicy kRetryPolicy;
 
 }  // namespace
@@ -68,9 +77,10 @@ void HydfsService::LaunchMemoryPut(std::shared_ptr<MemoryPut> mp) {
       mp->file = FileMeta{mp->name, u->second.gen, 0, ""};
       mp->seq = u->second.seq;
       mp->wall_ms = u->second.wall_ms;
-      Log()->info("event=append_resumed file={} seq={} reason=\"the same bytes as an unsettled "
-                  "append\"",
-                  mp->name, mp->seq);
+      Log()->info(
+          "event=append_resumed file={} seq={} reason=\"the same bytes as an unsettled "
+          "append\"",
+          mp->name, mp->seq);
     }
   }
   ++mp->attempts;
@@ -102,8 +112,8 @@ void HydfsService::LaunchMemoryPut(std::shared_ptr<MemoryPut> mp) {
       return;
     }
     if (!st.ok() && !mp->create && mp->id_fixed) {
-      unsettled_[mp->name] = Unsettled{mp->file.gen, mp->seq, raw->meta.size,
-                                       StableHash64(raw->data), mp->wall_ms};
+      unsettled_[mp->name] =
+          Unsettled{mp->file.gen, mp->seq, raw->meta.size, StableHash64(raw->data), mp->wall_ms};
     }
     auto done = std::move(mp->done);
     done(st);
@@ -115,7 +125,7 @@ void HydfsService::StartPut(PutPtr op) {
   op->started = op->last_tool = Clock::now();
   Status st = ValidateName(op->name);
   if (st.ok() && puts_.count(op->stream)) st = Status::AlreadyExists("stream id in use");
-  if (st.ok() && ring_->size() == 0) st = Status::Unavailable("no HyDFS node is on the ring");
+  if (st.ok() && ring_->size() == 0) st = NoRing();
   if (st.ok() && !op->create && op->meta.size == 0) {
     st = Status::InvalidArgument("nothing to append: the data is empty");
   }
@@ -165,8 +175,16 @@ void HydfsService::StartPut(PutPtr op) {
   }
 }
 
+bool HydfsService::PutLostRing(PutOp& op, const std::vector<RingNode>& replicas) {
+  if (!replicas.empty()) return false;
+  op.transient = true;
+  FinishPut(op, NoRing());
+  return true;
+}
+
 void HydfsService::PutReserve(PutPtr op, int attempt) {
   auto replicas = ReplicasOf(op->name);
+  if (PutLostRing(*op, replicas)) return;
   size_t need = std::min<size_t>(options_.write_quorum, replicas.size());
   struct Acc {
     size_t pending = 0, ok = 0, exists = 0, conflict = 0, failed = 0;
@@ -218,9 +236,9 @@ void HydfsService::PutReserve(PutPtr op, int attempt) {
             FinishPut(*op, Status::AlreadyExists(op->name + " is being created by another client"));
           } else {
             op->transient = true;
-            FinishPut(*op, Status::Unavailable(
-                               QuorumText(acc->ok, replicas.size(), need, "reachable") +
-                               ": " + acc->first_error.ToString()));
+            FinishPut(*op,
+                      Status::Unavailable(QuorumText(acc->ok, replicas.size(), need, "reachable") +
+                                          ": " + acc->first_error.ToString()));
           }
         });
   }
@@ -245,6 +263,7 @@ void HydfsService::ReleaseReservation(const PutOp& op) {
 
 void HydfsService::PutHead(PutPtr op) {
   auto replicas = ReplicasOf(op->name);
+  if (PutLostRing(*op, replicas)) return;
   struct Acc {
     size_t pending = 0, answered = 0;
     std::vector<std::optional<FileSummary>> found;
@@ -349,6 +368,7 @@ void HydfsService::PutOpen(PutPtr op) {
   op->meta.id = AppendId(op->file.gen, op->meta.client, op->meta.seq);
   op->meta.crcs.assign(op->chunks, 0);  // filled in by the replicas as chunks arrive
   auto replicas = ReplicasOf(op->name);
+  if (PutLostRing(*op, replicas)) return;
   op->lanes.clear();
   for (const auto& node : replicas) {
     Lane lane;
@@ -404,8 +424,8 @@ void HydfsService::PutOpen(PutPtr op) {
           if (--*pending > 0) return;
           size_t need = std::min<size_t>(options_.write_quorum, op->lanes.size());
           if (op->Healthy() < need) {
-            Status why = Status::Unavailable(QuorumText(op->Healthy(), op->lanes.size(), need,
-                                                        "reachable"));
+            Status why =
+                Status::Unavailable(QuorumText(op->Healthy(), op->lanes.size(), need, "reachable"));
             op->transient = op->FailuresTransient();
             for (const auto& l : op->lanes) {
               if (l.failed && !TransientWriteError(l.status.code())) {

@@ -181,6 +181,8 @@ class HydfsService {
 
   // --- writes (client_write.cc) ---
   void StartPut(PutPtr op);
+  // Finishes `op` (transient) when the ring has no replica for it; true if it did.
+  bool PutLostRing(PutOp& op, const std::vector<RingNode>& replicas);
   void PutReserve(PutPtr op, int attempt);
   void PutHead(PutPtr op);
   void PutOpen(PutPtr op);
