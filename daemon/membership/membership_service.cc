@@ -11,6 +11,7 @@ namespace {
 
 constexpr auto kTickPeriod = milliseconds(5);
 constexpr auto kJoinAttemptDeadline = milliseconds(1000);
+constexpr size_t kJoinFanout = 2;  // introducers asked at once in one round of a join
 constexpr size_t kHistoryMax = 10000;
 constexpr int kMaxBatch = 256;
 // Per ROUTER connection: after this many malformed frames in a window, the connection's frames
@@ -23,6 +24,8 @@ constexpr size_t kMaxBudgets = 4096;
 constexpr Clock::duration kFirstRejoinBackoff = milliseconds(1000);
 constexpr Clock::duration kMaxRejoinBackoff = milliseconds(30000);
 constexpr Clock::duration kRejoinFor = std::chrono::hours(24);
+// Earlier ids of this process remembered, so records of them are buried at once (Swim).
+constexpr size_t kFormerIdsKept = 16;
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("membership"); }
 
@@ -91,6 +94,7 @@ void MembershipService::StartSwim(const NodeId& id, bool found) {
     config.version = 0;
   }
   swim_ = std::make_unique<Swim>(self, config, rng_(), Clock::now());
+  swim_->SetFormerIds(former_ids_);
   leaving_ = false;
   SyncPeers();
   Log()->info("event=self_up node={} founded={}", id.str(), found);
@@ -122,67 +126,88 @@ void MembershipService::Join(const HostPort& introducer, std::function<void(Stat
   });
 }
 
+// One round asks up to kJoinFanout introducers at once, from `index` on; the first to admit us
+// wins (being admitted twice under one id is harmless: both spread the same record). A round
+// in which none did is followed by the next candidates after 100 ms, until `until`. Asking
+// several at once matters after a heal: one candidate may still be expelled itself, or our
+// connection to it may still wait out a TCP connect attempt made during the cut.
 void MembershipService::DoJoin(const std::vector<HostPort>& introducers, size_t index,
                                TimePoint until, uint64_t attempt,
                                std::function<void(Status)> done) {
-  const HostPort& target = introducers[index % introducers.size()];
   auto left = until - Clock::now();
   auto deadline = std::min<Clock::duration>(kJoinAttemptDeadline, left);
   MemberRecord me{self_id_, MemberState::kAlive, 0, ports_};
-  Log()->info("event=join_attempt node={} introducer={}", self_id_.str(), target.ToString());
-  rpc_->Call(
-      target.TcpEndpoint(), wire::MsgType::kJoinRequest,
-      [me](wire::Packer& pk) { PackRecord(pk, me); }, deadline,
-      [this, introducers, index, until, attempt, target,
-       done = std::move(done)](Result<wire::Envelope> reply) mutable {
-        if (attempt != join_attempt_) return;  // superseded
-        Status error;
-        if (reply.ok()) {
-          auto payload = wire::ReplyPayload(*reply);
-          if (payload.ok()) {
-            auto join = UnpackJoinReply(*payload);
-            if (join.ok()) {
+  size_t fanout = std::min(kJoinFanout, introducers.size());
+  struct Round {
+    size_t pending = 0;
+    Status error;
+    HostPort target;
+    std::function<void(Status)> done;
+  };
+  auto round = std::make_shared<Round>();
+  round->pending = fanout;
+  round->done = std::move(done);
+  for (size_t k = 0; k < fanout; ++k) {
+    const HostPort& target = introducers[(index + k) % introducers.size()];
+    Log()->info("event=join_attempt node={} introducer={}", self_id_.str(), target.ToString());
+    rpc_->Call(
+        target.TcpEndpoint(), wire::MsgType::kJoinRequest,
+        [me](wire::Packer& pk) { PackRecord(pk, me); }, deadline,
+        [this, introducers, index, fanout, until, attempt, target,
+         round](Result<wire::Envelope> reply) {
+          // Superseded, or another introducer of this round admitted us already.
+          if (attempt != join_attempt_ || !joining_) return;
+          Status error;
+          if (reply.ok()) {
+            auto payload = wire::ReplyPayload(*reply);
+            if (payload.ok()) {
+              auto join = UnpackJoinReply(*payload);
+              if (join.ok()) {
+                joining_ = false;
+                StartSwim(self_id_, false);
+                swim_->ApplyJoin(join->members, join->config, Clock::now());
+                Log()->info("event=joined node={} introducer={} members={}", self_id_.str(),
+                            target.ToString(), join->members.size());
+                Flush();
+                Publish(true);
+                round->done(Status::Ok());
+                return;
+              }
+              error = join.status();
+            } else {
+              error = payload.status();
+            }
+            // The only introducer answered with a definite refusal: do not retry it.
+            if (error.code() != StatusCode::kTimeout && introducers.size() == 1) {
               joining_ = false;
-              StartSwim(self_id_, false);
-              swim_->ApplyJoin(join->members, join->config, Clock::now());
-              Log()->info("event=joined node={} introducer={} members={}", self_id_.str(),
-                          target.ToString(), join->members.size());
-              Flush();
-              Publish(true);
-              done(Status::Ok());
+              Log()->error("event=join_failed introducer={} error=\"{}\"", target.ToString(),
+                           error.ToString());
+              round->done(Status(error.code(),
+                                 "join via " + target.ToString() + " refused: " + error.message()));
               return;
             }
-            error = join.status();
           } else {
-            error = payload.status();
+            error = reply.status();
           }
-          // The introducer answered with a definite refusal: do not retry it.
-          if (error.code() != StatusCode::kTimeout && introducers.size() == 1) {
+          round->error = error;
+          round->target = target;
+          if (--round->pending > 0) return;
+          if (Clock::now() + milliseconds(50) >= until) {
             joining_ = false;
             Log()->error("event=join_failed introducer={} error=\"{}\"", target.ToString(),
                          error.ToString());
-            done(Status(error.code(),
-                        "join via " + target.ToString() + " refused: " + error.message()));
+            round->done(Status::Unavailable(
+                "join failed: introducer " + target.ToString() + " did not admit us within " +
+                std::to_string(options_.local.join_timeout_ms) + " ms (" + error.ToString() + ")"));
             return;
           }
-        } else {
-          error = reply.status();
-        }
-        if (Clock::now() + milliseconds(50) >= until) {
-          joining_ = false;
-          Log()->error("event=join_failed introducer={} error=\"{}\"", target.ToString(),
-                       error.ToString());
-          done(Status::Unavailable(
-              "join failed: introducer " + target.ToString() + " did not admit us within " +
-              std::to_string(options_.local.join_timeout_ms) + " ms (" + error.ToString() + ")"));
-          return;
-        }
-        // Retry shortly (next introducer when several are known).
-        loop_.AddTimer(milliseconds(100), [this, introducers, index, until, attempt,
-                                           done = std::move(done)]() mutable {
-          DoJoin(introducers, index + 1, until, attempt, std::move(done));
+          // Retry shortly with the next candidates (the same one when only one is known).
+          loop_.AddTimer(
+              milliseconds(100), [this, introducers, index, fanout, until, attempt, round] {
+                DoJoin(introducers, index + fanout, until, attempt, std::move(round->done));
+              });
         });
-      });
+  }
 }
 
 void MembershipService::HandleJoinRequest(MemberRecord joiner,
@@ -399,16 +424,26 @@ void MembershipService::Flush() {
   if (expelled && swim_) {
     // Crash-stop: our old id is dead to the cluster. Rejoin under a new id through the members
     // we last knew, so a false failure costs a rejoin, not a node.
-    // Everyone we knew except those who left, the ones we still believed alive first (we may
-    // have convicted the others ourselves while cut off).
+    // The member that told us first: it is on the side that convicted us, and it just reached
+    // us. Then everyone we knew except those who left, the ones we still believed alive first
+    // (we may have convicted the others ourselves while cut off).
     std::vector<HostPort> introducers, convicted;
+    const NodeId& by = swim_->expelled_by();
     for (const auto& r : swim_->Records()) {
-      if (r.id == self_id_ || r.state == MemberState::kLeft) continue;
+      if (r.id == self_id_ || r.id == by || r.state == MemberState::kLeft) continue;
       (r.state == MemberState::kFailed ? convicted : introducers).push_back(r.id.address());
     }
     std::shuffle(introducers.begin(), introducers.end(), rng_);
     std::shuffle(convicted.begin(), convicted.end(), rng_);
     introducers.insert(introducers.end(), convicted.begin(), convicted.end());
+    if (!by.empty() && by != self_id_) introducers.insert(introducers.begin(), by.address());
+    former_ids_[self_id_] = swim_->self().incarnation;
+    while (former_ids_.size() > kFormerIdsKept) {  // the oldest are long forgotten by now
+      auto oldest = std::min_element(former_ids_.begin(), former_ids_.end(), [](auto& a, auto& b) {
+        return a.first.start_ms() < b.first.start_ms();
+      });
+      former_ids_.erase(oldest);
+    }
     swim_.reset();
     SyncPeers();
     Publish(true);

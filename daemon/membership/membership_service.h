@@ -118,6 +118,7 @@ class MembershipService {
   std::mt19937_64 rng_;
   std::unordered_map<std::string, SenderBudget> budgets_;  // by ROUTER routing id; loop thread
   TimePoint last_publish_;
+  std::map<NodeId, uint64_t> former_ids_;  // this process's ids before expulsions -> incarnation
   std::vector<HostPort> last_known_;  // control addresses of members, for rejoin after expulsion
 
   mutable std::mutex mu_;

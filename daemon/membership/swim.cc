@@ -171,6 +171,7 @@ void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
       // if we refuted a suspicion since: a paused process can wake to a verdict older than its
       // latest refutation.
       expelled_ = true;
+      expelled_by_ = via;
       events_.push_back(Event{EventKind::kExpelled, self_.id, rec.incarnation,
                               "declared failed, reported by " + via.str()});
     } else if (rec.state == MemberState::kSuspect && rec.incarnation >= self_.incarnation) {
@@ -179,6 +180,10 @@ void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
     return;
   }
   if (removed_.count(rec.id)) return;
+  if (former_.count(rec.id)) {
+    BuryFormer(rec, now);
+    return;
+  }
   auto it = members_.find(rec.id);
   if (it == members_.end()) {
     if (Final(rec.state)) {
@@ -235,6 +240,35 @@ void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
   } else {
     SetState(m, MemberState::kLeft, rec.incarnation, now, EventKind::kLeave, "via " + via.str());
   }
+}
+
+void Swim::BuryFormer(const MemberRecord& rec, TimePoint now) {
+  uint64_t incarnation = std::max(rec.incarnation, former_[rec.id]);
+  std::string why = "a former id of this process, now " + self_.id.str();
+  auto it = members_.find(rec.id);
+  if (it != members_.end()) {
+    if (!Final(it->second.record.state)) {
+      SetState(it->second, MemberState::kFailed, incarnation, now, EventKind::kFail, why);
+    }
+    return;
+  }
+  if (Final(rec.state)) {
+    removed_[rec.id] = now + TombstoneFor();
+    return;
+  }
+  // Listed as failed (so the verdict is gossiped and cleaned up like any other).
+  Member m;
+  m.record = rec;
+  m.record.state = MemberState::kFailed;
+  m.record.incarnation = incarnation;
+  m.record.suspecter = NodeId();
+  m.ring_id = RingId(rec.id);
+  m.state_since = now;
+  m.heartbeat_seen = now;
+  by_short_id_[ShortId(m.ring_id)] = rec.id;
+  auto& inserted = members_[rec.id] = m;
+  events_.push_back(Event{EventKind::kFail, rec.id, incarnation, why});
+  Enqueue(inserted.record);
 }
 
 void Swim::ApplyConfig(const ClusterConfig& incoming, TimePoint now) {

@@ -89,6 +89,13 @@ class Swim {
   // Joiner side: the member list and config handed back by the introducer.
   void ApplyJoin(const std::vector<MemberRecord>& members, const ClusterConfig& config,
                  TimePoint now);
+  // Ids this process held before `self` (it was expelled and rejoined), each with the last
+  // incarnation it had (only an id's owner raises it, so no member knows a higher one). They are
+  // dead for certain: a record of one, from a join reply or gossip of a member that still
+  // believes in it, is buried at once (failed, and gossiped as failed), where it would otherwise
+  // wait for a suspicion to time out and keep the cluster from converging after a heal.
+  // Call before ApplyJoin.
+  void SetFormerIds(std::map<NodeId, uint64_t> former) { former_ = std::move(former); }
   // Graceful leave: self becomes left (incarnation + 1) and the record is pushed at once.
   void Leave(TimePoint now);
   // A local config change: validated, versioned above every version seen, then gossiped.
@@ -104,6 +111,8 @@ class Swim {
   const MemberRecord& self() const { return self_; }
   const ClusterConfig& config() const { return config_; }
   bool expelled() const { return expelled_; }
+  // Who told us we were declared failed (a member of the side that convicted us, reachable).
+  const NodeId& expelled_by() const { return expelled_by_; }
   size_t ActiveCount() const;  // alive + suspect, self included
   const Stats& stats() const { return stats_; }
   static uint64_t RingId(const NodeId& id);
@@ -160,6 +169,7 @@ class Swim {
   // Merges one record (from gossip, a join, or a datagram's sender); queues it for
   // re-broadcast when it changed anything. `via` names who told us, for the event log.
   void Apply(const MemberRecord& record, const NodeId& via, TimePoint now);
+  void BuryFormer(const MemberRecord& record, TimePoint now);
   void ApplyConfig(const ClusterConfig& config, TimePoint now);  // merges
   void AdoptConfig(ClusterConfig next, TimePoint now);
   // Effective timeouts: a merge of concurrent changes may pair values no single change could.
@@ -231,6 +241,8 @@ class Swim {
   static uint32_t ShortId(uint64_t ring_id) { return static_cast<uint32_t>(ring_id >> 32); }
   std::unordered_map<uint32_t, NodeId> by_short_id_;  // short id -> member, for heartbeats
   std::map<NodeId, TimePoint> removed_;               // tombstones: id -> forget-after time
+  NodeId expelled_by_;
+  std::map<NodeId, uint64_t> former_;  // this process's earlier ids -> their last incarnation
   std::deque<Broadcast> broadcasts_;
   uint32_t config_transmits_left_ = 0;
   std::map<NodeId, TimePoint> config_pushed_;  // last direct config repair per peer

@@ -281,7 +281,8 @@ void Swim::ContactTheDead() {
   // datagram. Left members are not contacted.
   std::vector<NodeId> failed;
   for (const auto& [id, m] : members_) {
-    if (m.record.state == MemberState::kFailed) failed.push_back(id);
+    // Our own former ids live at our own address: there is nobody else to tell.
+    if (m.record.state == MemberState::kFailed && !former_.count(id)) failed.push_back(id);
   }
   if (failed.empty()) return;
   const NodeId& to = failed[std::uniform_int_distribution<size_t>(0, failed.size() - 1)(rng_)];

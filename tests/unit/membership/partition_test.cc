@@ -200,3 +200,75 @@ TEST_CASE("a killed member is still failed promptly in a large cluster under the
 }
 
 }  // namespace rs::membership
+
+namespace rs::membership {
+namespace {
+
+// After a split heals, the cut-off members rejoin under new ids, and one may join through
+// another that still lists the first one's old id as alive (its view is from the cut). The old
+// id must not wait out a suspicion: its own process buries it at once, and says so.
+TEST_CASE("a rejoined member buries its former id at once, even when its introducer lists it",
+          "[membership][partition]") {
+  ClusterConfig c = Config(Protocol::kPing, true);
+  c.version = 1;
+  c.origin = "test";
+  auto record = [](uint16_t port, uint64_t start_ms, uint64_t incarnation) {
+    return MemberRecord{NodeId("10.0.0.1", port, start_ms),
+                        MemberState::kAlive,
+                        incarnation,
+                        {{"swim", static_cast<uint16_t>(port + 1000)}}};
+  };
+  MemberRecord old_self = record(7001, 1000, 0);
+  MemberRecord peer = record(7002, 1001, 0);
+  MemberRecord new_self = record(7001, 5000, 0);
+  // The introducer's view: our old id alive at incarnation 1 (it refuted a suspicion once);
+  // our old id ended at incarnation 2.
+  MemberRecord listed_old = old_self;
+  listed_old.incarnation = 1;
+  TimePoint t0{};
+  Swim s(new_self, c, 7, t0);
+  s.SetFormerIds({{old_self.id, 2}});
+  s.ApplyJoin({peer, listed_old}, c, t0);
+
+  std::optional<MemberRecord> buried;
+  for (const auto& r : s.Records()) {
+    if (r.id == old_self.id) buried = r;
+  }
+  REQUIRE(buried.has_value());
+  CHECK(buried->state == MemberState::kFailed);
+  CHECK(buried->incarnation == 2);  // above anything the cluster may have seen of it
+  bool event = false;
+  for (const auto& e : s.TakeEvents()) {
+    event |= e.kind == EventKind::kFail && e.member == old_self.id &&
+             e.detail.find("former id") != std::string::npos;
+  }
+  CHECK(event);
+  // The verdict is gossiped: the next message carries it.
+  s.Tick(t0 + std::chrono::milliseconds(5000));
+  bool carried = false;
+  for (const auto& out : s.TakeOutbox()) {
+    CHECK(out.to != old_self.id);  // nobody to tell at our own address
+    for (const auto& u : out.message.updates) {
+      carried |= u.id == old_self.id && u.state == MemberState::kFailed && u.incarnation == 2;
+    }
+  }
+  CHECK(carried);
+
+  // The peer, which still believed the old id alive, takes the verdict.
+  Swim p(peer, c, 8, t0);
+  p.ApplyJoin({listed_old}, c, t0);
+  Message m;
+  m.kind = MsgKind::kGossip;
+  m.from = new_self;
+  MemberRecord verdict = *buried;
+  m.updates.push_back(verdict);
+  p.Step(m, t0 + std::chrono::milliseconds(10));
+  std::optional<MemberState> seen;
+  for (const auto& r : p.Records()) {
+    if (r.id == old_self.id) seen = r.state;
+  }
+  CHECK(seen == MemberState::kFailed);
+}
+
+}  // namespace
+}  // namespace rs::membership
