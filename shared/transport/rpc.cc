@@ -132,6 +132,7 @@ void AsyncRpcClient::Call(const std::string& endpoint, wire::MsgType type,
   pending.timer = loop_->AddTimer(deadline, [this, id, endpoint, deadline] {
     Finish(id, Status::Timeout("no reply from " + endpoint + " within " +
                                std::to_string(ToMillis(deadline)) + " ms"));
+    DropIfIdle(endpoint);
   });
   pending_[id] = std::move(pending);
 }
@@ -147,6 +148,19 @@ void AsyncRpcClient::OnReadable(zmq::socket_t* socket) {
     }
     Finish(env->request_id, std::move(env));
   }
+}
+
+// A call to `endpoint` timed out. If nothing else waits on its socket, close it: the next call
+// dials afresh instead of queueing behind a connection that may be dead (a partition drops
+// packets without a reset) or still waiting out a dial made while the network was cut.
+void AsyncRpcClient::DropIfIdle(const std::string& endpoint) {
+  for (const auto& [id, p] : pending_) {
+    if (p.endpoint == endpoint) return;
+  }
+  auto it = sockets_.find(endpoint);
+  if (it == sockets_.end()) return;
+  loop_->RemoveSocket(it->second.get());
+  sockets_.erase(it);
 }
 
 void AsyncRpcClient::Finish(uint64_t request_id, Result<wire::Envelope> result) {

@@ -97,6 +97,7 @@ class AsyncRpcClient {
   zmq::socket_t* SocketFor(const std::string& endpoint, Status* error);
   void OnReadable(zmq::socket_t* socket);
   void Finish(uint64_t request_id, Result<wire::Envelope> result);
+  void DropIfIdle(const std::string& endpoint);
 
   EventLoop* loop_;
   std::map<std::string, std::unique_ptr<zmq::socket_t>> sockets_;

@@ -28,10 +28,13 @@ struct SocketOptions {
   // again every reconnect_ms, each dial giving up after connect_timeout_ms. Without this, a TCP
   // connection cut by a partition (packets dropped, no reset) resumes only when TCP's
   // retransmission backoff next fires, up to minutes after the heal, and a dial started during
-  // the partition waits out its SYN retries. 0 turns heartbeats off.
+  // the partition waits out its SYN retries. 0 turns heartbeats off. After a heal a dropped
+  // connection is back within connect_timeout_ms + reconnect_ms; the dial timeout must exceed
+  // the network's round trip (a LAN's is far below a millisecond, any terrestrial link's below
+  // 300 ms).
   int heartbeat_ivl_ms = 1000;
   int heartbeat_timeout_ms = 5000;
-  int connect_timeout_ms = 1000;
+  int connect_timeout_ms = 500;
   int reconnect_ms = 100;
 };
 
