@@ -8,11 +8,11 @@
 // iproute2 and nftables.
 //   partition_bench [--trials 20] [--seed S] [--min-cut 2] [--max-cut 60]
 #define CATCH_CONFIG_RUNNER  // the harness links Catch2's listener; this holds its definitions
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -101,8 +101,8 @@ double DiskWriteRate(const std::string& dir) {
 }
 
 void PrintMachine(const char* when) {
-  std::printf("machine %s: load average %s, disk write %.0f MB/s (64 MiB + fsync in /tmp)\n",
-              when, LoadAverage().c_str(), DiskWriteRate("/tmp"));
+  std::printf("machine %s: load average %s, disk write %.0f MB/s (64 MiB + fsync in /tmp)\n", when,
+              LoadAverage().c_str(), DiskWriteRate("/tmp"));
   std::fflush(stdout);
 }
 
@@ -127,13 +127,14 @@ int Run(const Flags& flags) {
   }
   uint64_t seed = flags.seeded ? flags.seed : std::random_device{}();
   std::mt19937_64 rng(seed);
-  std::printf("partition bench: %d trials on %zu hosts, cut %d-%d s, seed %llu "
-              "(rerun: --seed %llu)\n",
-              flags.trials, kHosts, flags.min_cut_s, flags.max_cut_s,
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
+  std::printf(
+      "partition bench: %d trials on %zu hosts, cut %d-%d s, seed %llu "
+      "(rerun: --seed %llu)\n",
+      flags.trials, kHosts, flags.min_cut_s, flags.max_cut_s, static_cast<unsigned long long>(seed),
+      static_cast<unsigned long long>(seed));
   PrintMachine("before");
-  std::printf("%-5s %-12s %5s %6s %5s %5s %8s %9s %9s %s\n", "trial", "cut hosts", "secs",
-              "acked", "lost", "dups", "expelled", "converge", "replicate", "violations");
+  std::printf("%-5s %-12s %5s %6s %5s %5s %8s %9s %9s %s\n", "trial", "cut hosts", "secs", "acked",
+              "lost", "dups", "expelled", "converge", "replicate", "violations");
 
   size_t acked = 0, lost = 0, dups = 0, expelled = 0, clean_trials = 0, zero_lost = 0;
   int converge_ok = 0, replicate_ok = 0;
@@ -169,25 +170,26 @@ int Run(const Flags& flags) {
                   healed_st.ToString().c_str());
       continue;
     }
-    PartitionReport r =
-        (*h)->AfterHeal(cut, healed, "hosts {" + cut_text + "} cut off for " +
-                                         std::to_string(secs) + " s");
-    std::printf("%-5d %-12s %5d %6zu %5zu %5zu %8zu %9s %9s %zu\n", t, ("{" + cut_text + "}").c_str(),
-                secs, r.acked, r.lost, r.duplicated, r.false_expelled,
-                Seconds(r.converge_s).c_str(), Seconds(r.replicate_s).c_str(),
+    PartitionReport r = (*h)->AfterHeal(
+        cut, healed, "hosts {" + cut_text + "} cut off for " + std::to_string(secs) + " s");
+    std::printf("%-5d %-12s %5d %6zu %5zu %5zu %8zu %9s %9s %zu\n", t,
+                ("{" + cut_text + "}").c_str(), secs, r.acked, r.lost, r.duplicated,
+                r.false_expelled, Seconds(r.converge_s).c_str(), Seconds(r.replicate_s).c_str(),
                 r.violations.size());
     for (size_t i = 0; i < r.violations.size() && i < 6; ++i) {
       std::printf("      ! %s\n", r.violations[i].substr(0, 300).c_str());
     }
-    if (!r.ok()) {
-      // The whole report and the nodes' logs, for a look afterwards.
+    bool slow = r.converge_s < 0 || r.converge_s > kConvergeTarget || r.replicate_s < 0 ||
+                r.replicate_s > kReplicateTarget;
+    // The whole report beside the nodes' logs; the dir is kept for a trial that misses a target
+    // or breaks a promise (and for every trial with RS_CLUSTER_KEEP_DIR=always).
+    std::string report = (*h)->cluster().dir() + "/report.txt";
+    if (FILE* out = std::fopen(report.c_str(), "w"); out != nullptr) {
+      std::fputs(r.ToString().c_str(), out);
+      std::fclose(out);
+    }
+    if (!r.ok() || slow) {
       (*h)->cluster().KeepDir();
-      std::string report = (*h)->cluster().dir() + "/report.txt";
-      FILE* out = std::fopen(report.c_str(), "w");
-      if (out != nullptr) {
-        std::fputs(r.ToString().c_str(), out);
-        std::fclose(out);
-      }
       std::printf("      full report and logs: %s\n", report.c_str());
     }
     std::fflush(stdout);
@@ -206,22 +208,23 @@ int Run(const Flags& flags) {
       replicate_ok += r.replicate_s <= kReplicateTarget;
     }
   }
-  std::printf("total: %zu acknowledged, %zu lost, %zu duplicated, %zu falsely expelled; "
-              "0 lost in %zu/%d trials; clean (no violation) %zu/%d\n",
-              acked, lost, dups, expelled, zero_lost, flags.trials, clean_trials, flags.trials);
-  std::printf("heal -> one membership: median %s s, max %s s, within %.0f s in %d/%d "
-              "(not reached in %zu)\n",
-              Seconds(Median(converge)).c_str(),
-              Seconds(converge.empty() ? -1 : *std::max_element(converge.begin(), converge.end()))
-                  .c_str(),
-              kConvergeTarget, converge_ok, flags.trials, flags.trials - converge.size());
-  std::printf("heal -> full replication: median %s s, max %s s, within %.0f s in %d/%d "
-              "(not reached in %zu)\n",
-              Seconds(Median(replicate)).c_str(),
-              Seconds(replicate.empty() ? -1
-                                        : *std::max_element(replicate.begin(), replicate.end()))
-                  .c_str(),
-              kReplicateTarget, replicate_ok, flags.trials, flags.trials - replicate.size());
+  std::printf(
+      "total: %zu acknowledged, %zu lost, %zu duplicated, %zu falsely expelled; "
+      "0 lost in %zu/%d trials; clean (no violation) %zu/%d\n",
+      acked, lost, dups, expelled, zero_lost, flags.trials, clean_trials, flags.trials);
+  std::printf(
+      "heal -> one membership: median %s s, max %s s, within %.0f s in %d/%d "
+      "(not reached in %zu)\n",
+      Seconds(Median(converge)).c_str(),
+      Seconds(converge.empty() ? -1 : *std::max_element(converge.begin(), converge.end())).c_str(),
+      kConvergeTarget, converge_ok, flags.trials, flags.trials - converge.size());
+  std::printf(
+      "heal -> full replication: median %s s, max %s s, within %.0f s in %d/%d "
+      "(not reached in %zu)\n",
+      Seconds(Median(replicate)).c_str(),
+      Seconds(replicate.empty() ? -1 : *std::max_element(replicate.begin(), replicate.end()))
+          .c_str(),
+      kReplicateTarget, replicate_ok, flags.trials, flags.trials - replicate.size());
   PrintMachine("after");
   return lost == 0 ? 0 : 1;
 }

@@ -1,7 +1,10 @@
 #include "tests/harness/partition.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <sstream>
 
@@ -34,6 +37,18 @@ std::string ReadPath(const std::string& dir, const std::string& file, const std:
   std::error_code ec;
   fs::create_directories(dir + "/reads", ec);
   return dir + "/reads/" + flat + "." + what;
+}
+
+// "2026-12-02T20:32:14.916", UTC, as the nodes' log lines stamp time.
+std::string WallText(uint64_t wall_ms) {
+  std::time_t secs = static_cast<std::time_t>(wall_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03d", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(wall_ms % 1000));
+  return buf;
 }
 
 double SecondsSince(TimePoint t) { return ToMillis(Clock::now() - t) / 1000.0; }
@@ -96,7 +111,7 @@ void AppendWorkload::Run(uint32_t client) {
                                kAppendDeadline);
       a.took_ms = ToMillis(Clock::now() - start);
       a.exit_code = r.code();
-      a.outcome = r.timed_out      ? AppendOutcome::kHung
+      a.outcome = r.timed_out     ? AppendOutcome::kHung
                   : r.code() == 0 ? AppendOutcome::kAcked
                                   : AppendOutcome::kFailed;
       if (a.outcome != AppendOutcome::kAcked) a.error = FirstLine(r.err);
@@ -129,6 +144,7 @@ std::string PartitionReport::ToString() const {
   std::ostringstream s;
   s << "fault: " << fault;
   if (healed_ms > 0) s << " (healed at +" << healed_ms << " ms on the workload's clock)";
+  if (healed_wall_ms > 0) s << " (healed at " << WallText(healed_wall_ms) << ")";
   s << "\n"
     << "appends: " << acked << " acknowledged, " << failed << " failed, " << hung << " hung; "
     << "lost " << lost << ", duplicated " << duplicated << ", reordered " << reordered
@@ -136,7 +152,8 @@ std::string PartitionReport::ToString() const {
     << "members falsely expelled: " << false_expelled << "; heal -> one membership: "
     << (converge_s < 0 ? std::string("not reached") : Fixed(converge_s) + " s")
     << "; heal -> full replication: "
-    << (replicate_s < 0 ? std::string("not reached") : Fixed(replicate_s) + " s") << "\n";
+    << (replicate_s < 0 ? std::string("not reached") : Fixed(replicate_s) + " s")
+    << " (appends stopped " << Fixed(stopped_s) << " s after the heal)\n";
   for (const auto& v : violations) s << "VIOLATION " << v << "\n";
   for (const auto& n : notes) s << "note: " << n << "\n";
   return s.str();
@@ -186,10 +203,16 @@ RaindProcess& PartitionHarness::Reader(const std::set<size_t>& cut) {
 
 bool PartitionHarness::OneMembership(std::string* why) {
   std::vector<RaindProcess*> nodes = cluster_->Running();
+  // Every node at once, so one look is one moment (a rainctl run in a namespace takes ~100 ms).
+  std::vector<std::future<Result<MemberList>>> asked;
+  for (RaindProcess* n : nodes) {
+    asked.push_back(std::async(std::launch::async, ListMem, n->ControlAddress()));
+  }
   std::set<std::string> selves;
   std::vector<std::pair<RaindProcess*, MemberList>> lists;
-  for (RaindProcess* n : nodes) {
-    auto list = ListMem(n->ControlAddress());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    RaindProcess* n = nodes[i];
+    auto list = asked[i].get();
     if (!list.ok()) return (*why = n->name() + ": " + list.status().ToString()), false;
     if (!list->in_cluster) return (*why = n->name() + " is in no cluster"), false;
     selves.insert(list->self);
@@ -213,33 +236,39 @@ bool PartitionHarness::OneMembership(std::string* why) {
 bool PartitionHarness::FullyReplicated(const std::vector<AppendAttempt>& history,
                                        std::string* why) {
   RaindProcess& via = Reader({});
-  for (const auto& file : files_) {
+  // What one file lacks ("" when it is on every replica with every acknowledged record). The
+  // files are looked at all at once, so one look is close to one moment.
+  auto lacks = [&](const std::string& file) -> std::string {
     auto ls = HydfsLs(via, file);
-    if (!ls.ok()) return (*why = file + ": " + ls.status().ToString()), false;
+    if (!ls.ok()) return file + ": " + ls.status().ToString();
     const auto& replicas = (*ls)["replicas"].items();
     if (replicas.size() != kHydfsReplicas) {
-      *why = file + " has " + std::to_string(replicas.size()) + " replicas";
-      return false;
+      return file + " has " + std::to_string(replicas.size()) + " replicas";
     }
     for (const Json& r : replicas) {
       if (!r["answered"].Bool() || !r["has_copy"].Bool()) {
-        *why = file + ": replica " + r["node"].Str() + " answered=" + r["answered"].Str() +
+        return file + ": replica " + r["node"].Str() + " answered=" + r["answered"].Str() +
                " has_copy=" + r["has_copy"].Str();
-        return false;
       }
       std::string local = ReadPath(cluster_->dir(), file, "poll");
       auto got = HydfsGetFromReplica(r["node"].Str(), file, local);
-      if (!got.ok()) return (*why = file + ": " + got.status().ToString()), false;
+      if (!got.ok()) return file + ": " + got.status().ToString();
       size_t missing = MissingAcked(file, got->data, history);
       if (missing > 0) {
-        *why = file + ": replica " + r["node"].Str() + " lacks " + std::to_string(missing) +
+        return file + ": replica " + r["node"].Str() + " lacks " + std::to_string(missing) +
                " acknowledged records";
-        return false;
       }
     }
-  }
+    return "";
+  };
+  std::vector<std::future<std::string>> looks;
+  for (const auto& file : files_) looks.push_back(std::async(std::launch::async, lacks, file));
   why->clear();
-  return true;
+  for (auto& look : looks) {
+    std::string lack = look.get();
+    if (!lack.empty() && why->empty()) *why = lack;
+  }
+  return why->empty();
 }
 
 PartitionReport PartitionHarness::AfterHeal(const std::set<size_t>& cut, TimePoint healed_at,
@@ -247,15 +276,16 @@ PartitionReport PartitionHarness::AfterHeal(const std::set<size_t>& cut, TimePoi
   PartitionReport r;
   r.fault = std::move(fault);
   r.healed_ms = workload_->MsSinceStart(healed_at);
+  r.healed_wall_ms = WallMillis() - static_cast<uint64_t>(ToMillis(Clock::now() - healed_at));
   // In two steps, so a slow heal leaves evidence of what it waited for at the target.
-  auto converged = Eventually([&](std::string* why) { return OneMembership(why); },
-                              std::min<Clock::duration>(kConvergeTarget, options_.converge_deadline),
-                              250ms);
+  auto converged =
+      Eventually([&](std::string* why) { return OneMembership(why); },
+                 std::min<Clock::duration>(kConvergeTarget, options_.converge_deadline), 100ms);
   if (!converged.ok) {
     r.notes.push_back("not one membership " + std::to_string(ToMillis(kConvergeTarget) / 1000) +
                       " s after the heal: " + converged.last);
     converged = Eventually([&](std::string* why) { return OneMembership(why); },
-                           options_.converge_deadline - kConvergeTarget, 250ms);
+                           options_.converge_deadline - kConvergeTarget, 100ms);
   }
   if (converged.ok) {
     r.converge_s = SecondsSince(healed_at);
@@ -265,6 +295,7 @@ PartitionReport PartitionHarness::AfterHeal(const std::set<size_t>& cut, TimePoi
                            " s after the heal: " + converged.last);
   }
   workload_->Stop();
+  r.stopped_s = SecondsSince(healed_at);
   std::vector<AppendAttempt> history = workload_->History();
   std::vector<std::string> hung;
   for (const auto& a : history) {
@@ -292,9 +323,8 @@ PartitionReport PartitionHarness::AfterHeal(const std::set<size_t>& cut, TimePoi
     if (e.empty()) r.violations.push_back(std::to_string(n) + " appends failed without a message");
   }
 
-  auto replicated = Eventually(
-      [&](std::string* why) { return FullyReplicated(history, why); },
-      options_.replicate_deadline, 500ms);
+  auto replicated = Eventually([&](std::string* why) { return FullyReplicated(history, why); },
+                               options_.replicate_deadline, 250ms);
   if (replicated.ok) {
     r.replicate_s = SecondsSince(healed_at);
   } else {
@@ -314,11 +344,11 @@ void PartitionHarness::CheckFiles(const std::set<size_t>& cut,
     std::string merge_error;
     auto merged = Eventually(
         [&](std::string* why) {
-          CommandResult m = RunCtl({"--node", via.ControlAddress(), "--timeout", "10000",
-                                    "merge", file},
-                                   kTransferTimeout);
-          *why = m.code() == 0 ? "" : "merge exit " + std::to_string(m.code()) + ": " +
-                                          FirstLine(m.err);
+          CommandResult m =
+              RunCtl({"--node", via.ControlAddress(), "--timeout", "10000", "merge", file},
+                     kTransferTimeout);
+          *why = m.code() == 0 ? ""
+                               : "merge exit " + std::to_string(m.code()) + ": " + FirstLine(m.err);
           return m.code() == 0;
         },
         kMergeDeadline, 500ms);
@@ -399,8 +429,8 @@ void PartitionHarness::CheckMembership(const std::set<size_t>& cut, PartitionRep
     if (cut.count(i)) {
       minority.push_back(&n);
       if (self != ids_before_[i]) {
-        r->notes.push_back(n.name() + " (cut off) rejoined as " + self + " (was " +
-                           ids_before_[i] + ")");
+        r->notes.push_back(n.name() + " (cut off) rejoined as " + self + " (was " + ids_before_[i] +
+                           ")");
       }
       continue;
     }

@@ -78,12 +78,14 @@ struct PartitionOptions {
 // What a run of the checker found, with the figures the benchmark prints.
 struct PartitionReport {
   std::string fault;
-  int64_t healed_ms = 0;  // the heal on the workload's clock (AppendAttempt::start_ms)
+  int64_t healed_ms = 0;        // the heal on the workload's clock (AppendAttempt::start_ms)
+  uint64_t healed_wall_ms = 0;  // the heal in wall-clock ms (to match the nodes' logs)
   size_t acked = 0, failed = 0, hung = 0;
   size_t lost = 0, duplicated = 0, reordered = 0, garbage = 0, unacked_present = 0;
-  size_t false_expelled = 0;   // majority members expelled, failed or under a new id
-  double converge_s = -1;      // heal -> one membership (-1: not within the deadline)
-  double replicate_s = -1;     // heal -> every file on 3 replicas with every acked record
+  size_t false_expelled = 0;            // majority members expelled, failed or under a new id
+  double converge_s = -1;               // heal -> one membership (-1: not within the deadline)
+  double replicate_s = -1;              // heal -> every file on 3 replicas with every acked record
+  double stopped_s = -1;                // heal -> the appends stopped (after one membership)
   std::vector<std::string> violations;  // what breaks the promises, in words
   std::vector<std::string> notes;       // what is allowed but worth knowing
   bool ok() const { return violations.empty(); }
