@@ -179,10 +179,12 @@ class HydfsService {
   std::string SelfId() const;
   std::optional<RingNode> SelfNode() const;  // this node on the current ring, if it is on it
 
-  // --- writes (client_write.cc) ---
+  // --- writes: start, a create's reservation, an append's head (client_write.cc) ---
   void StartPut(PutPtr op);
   void PutReserve(PutPtr op, int attempt);
+  void ReleaseReservation(const PutOp& op);
   void PutHead(PutPtr op);
+  // --- writes: open, stream, commit or abort on the replicas' lanes (client_write_lanes.cc) ---
   void PutOpen(PutPtr op);
   void PutPump(PutOp& op);
   void OnPutFrame(PutOp& op, transport::StreamMsg& msg);
@@ -190,7 +192,6 @@ class HydfsService {
   void PutMaybeDone(PutOp& op);
   void PutCommitSettled(PutOp& op, size_t lane, const Status& st);
   void FinishPut(PutOp& op, Status status);
-  void ReleaseReservation(const PutOp& op);
 
   // --- reads (client_read.cc) ---
   void StartGet(GetPtr op);
