@@ -150,20 +150,6 @@ class RecoveryCluster {
   Cluster c_;
 };
 
-void RequireSameLines(const std::vector<std::string>& got, const std::vector<std::string>& want,
-                      const std::string& what) {
-  std::string diff = MultisetDifference(got, want);
-  INFO(what << ": " << diff);
-  REQUIRE(diff.empty());
-}
-
-void RequireCounts(const std::vector<std::string>& got, const std::vector<std::string>& want,
-                   const std::string& what) {
-  std::string diff = RunningCountsDifference(got, want);
-  INFO(what << ": " << diff);
-  REQUIRE(diff.empty());
-}
-
 // What a trial saw of its job.
 struct Trial {
   std::string job;

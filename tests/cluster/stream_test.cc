@@ -57,34 +57,6 @@ std::vector<std::string> Want(Cluster& c, const std::vector<std::string>& oracle
   return *want;
 }
 
-void RequireSameLines(const std::vector<std::string>& got, const std::vector<std::string>& want,
-                      const std::string& what) {
-  std::string diff = MultisetDifference(got, want);
-  INFO(what << ": " << diff);
-  REQUIRE(diff.empty());
-}
-
-// Running counts: every value's counts are 1..n in output order, and its last one is the
-// oracle's.
-void RequireCounts(const std::vector<std::string>& got, const std::vector<std::string>& want,
-                   const std::string& what) {
-  RunningCounts rc = ParseRunningCounts(got);
-  INFO(what << ": lines without a count: " << Join(rc.malformed));
-  REQUIRE(rc.malformed.empty());
-  std::string order = rc.CheckIncreasing();
-  INFO(what << ": " << order);
-  REQUIRE(order.empty());
-  std::vector<std::string> final_counts, want_counts;
-  for (const auto& [value, n] : rc.Final()) final_counts.push_back(value + "," + std::to_string(n));
-  RunningCounts expected = ParseRunningCounts(want);
-  REQUIRE(expected.malformed.empty());
-  for (const auto& [value, n] : expected.Final()) {
-    want_counts.push_back(value + "," + std::to_string(n));
-  }
-  INFO(what << ": final counts");
-  REQUIRE(final_counts == want_counts);
-}
-
 // An attached run that must have ended done: returns its console lines, after checking that the
 // destination holds the same lines (as a multiset) and that job status counts them.
 std::vector<std::string> DoneOutput(Cluster& c, const JobRun& run, const std::string& dest) {

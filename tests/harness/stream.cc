@@ -478,6 +478,20 @@ std::string RunningCountsDifference(const std::vector<std::string>& got,
   return s.str();
 }
 
+void RequireSameLines(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                      const std::string& what) {
+  std::string diff = MultisetDifference(got, want);
+  INFO(what << ": " << diff);
+  REQUIRE(diff.empty());
+}
+
+void RequireCounts(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                   const std::string& what) {
+  std::string diff = RunningCountsDifference(got, want);
+  INFO(what << ": " << diff);
+  REQUIRE(diff.empty());
+}
+
 Result<std::vector<std::string>> Oracle(const std::string& dir,
                                         const std::vector<std::string>& args) {
   std::string script = dir + "/oracle.py";

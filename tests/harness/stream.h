@@ -137,6 +137,12 @@ RunningCounts ParseRunningCounts(const std::vector<std::string>& lines);
 // (none lost, none twice), and the last count of every value is python's. Else what differs.
 std::string RunningCountsDifference(const std::vector<std::string>& got,
                                     const std::vector<std::string>& want);
+// Catch2-requires MultisetDifference(got, want) and RunningCountsDifference(got, want) to be
+// empty; `what` names the outputs in the failure.
+void RequireSameLines(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                      const std::string& what);
+void RequireCounts(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                   const std::string& what);
 
 // --- the independent computation ---
 
