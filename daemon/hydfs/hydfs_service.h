@@ -179,12 +179,14 @@ class HydfsService {
   std::string SelfId() const;
   std::optional<RingNode> SelfNode() const;  // this node on the current ring, if it is on it
 
-  // --- writes (client_write.cc) ---
+  // --- writes: start, a create's reservation, an append's head (client_write.cc) ---
   void StartPut(PutPtr op);
   // Finishes `op` (transient) when the ring has no replica for it; true if it did.
   bool PutLostRing(PutOp& op, const std::vector<RingNode>& replicas);
   void PutReserve(PutPtr op, int attempt);
+  void ReleaseReservation(const PutOp& op);
   void PutHead(PutPtr op);
+  // --- writes: open, stream, commit or abort on the replicas' lanes (client_write_lanes.cc) ---
   void PutOpen(PutPtr op);
   void PutPump(PutOp& op);
   void OnPutFrame(PutOp& op, transport::StreamMsg& msg);
@@ -192,7 +194,6 @@ class HydfsService {
   void PutMaybeDone(PutOp& op);
   void PutCommitSettled(PutOp& op, size_t lane, const Status& st);
   void FinishPut(PutOp& op, Status status);
-  void ReleaseReservation(const PutOp& op);
 
   // --- reads (client_read.cc) ---
   void StartGet(GetPtr op);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include "daemon/hydfs/hydfs_service.h"
 #include "daemon/hydfs/retry.h"
@@ -50,8 +51,8 @@ struct HydfsService::PutOp {
   // write and are kept, so replicas that committed that attempt see the same append id.
   // `id_assigned`: file.gen and meta.seq are chosen (a later attempt must reuse them).
   bool id_fixed = false, id_assigned = false;
-  bool resumed = false;  // the fixed id is an unsettled append's (LaunchMemoryPut), not a retry's
-  bool transient = false;        // the failure reported by FinishPut may pass (retry.h)
+  bool resumed = false;    // the fixed id is an unsettled append's (LaunchMemoryPut), not a retry's
+  bool transient = false;  // the failure reported by FinishPut may pass (retry.h)
   bool commit_definitive = false;  // a commit was refused for a reason a retry cannot fix
 
   uint64_t MinAcked() const {
@@ -74,6 +75,16 @@ struct HydfsService::PutOp {
     return n;
   }
 };
+
+// "create" or "append", for the logs of a write.
+inline const char* OpName(bool create) { return create ? "create" : "append"; }
+
+// "1 of 3 replicas reachable, write quorum is 2": every write that misses its quorum names the
+// quorum, over the replica set of the ring this node sees.
+inline std::string QuorumText(size_t got, size_t replicas, size_t quorum, const std::string& what) {
+  return std::to_string(got) + " of " + std::to_string(replicas) + " replicas " + what +
+         ", write quorum is " + std::to_string(quorum);
+}
 
 // An in-process create or append across its attempts (retry.h). Loop thread only.
 struct HydfsService::MemoryPut {

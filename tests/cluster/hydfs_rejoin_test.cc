@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "shared/util/hash.h"
 #include "tests/harness/checks.h"
 #include "tests/harness/hydfs.h"
 
@@ -131,42 +130,6 @@ bool ReplicasIdentical(RaindProcess& via, const std::string& name, std::string* 
   return true;
 }
 
-// liststore on every node: each file is stored exactly on its first 3 successors.
-bool PlacementExact(Cluster& c, const std::vector<Tracked>& files, std::string* why) {
-  auto nodes = c.Running();
-  auto ring = RingAt(*nodes[0]);
-  if (!ring.ok()) return (*why = ring.status().ToString()), false;
-  std::map<std::string, std::set<std::string>> holders;
-  for (RaindProcess* n : nodes) {
-    auto stored = StoredNames(*n);
-    if (!stored.ok()) return (*why = n->name() + ": " + stored.status().ToString()), false;
-    std::string id = SelfId(*n);
-    for (const auto& name : *stored) holders[name].insert(id);
-  }
-  for (const auto& f : files) {
-    auto expected = SuccessorsOf(*ring, StableHash64(f.name));
-    if (holders[f.name] != std::set<std::string>(expected.begin(), expected.end())) {
-      *why = f.name + " is stored on " +
-             Join(std::vector<std::string>(holders[f.name].begin(), holders[f.name].end()), ",") +
-             " but belongs on " + Join(expected, ",");
-      return false;
-    }
-  }
-  return true;
-}
-
-// A hydfs-stats counter summed over the running nodes.
-Result<uint64_t> SumStat(Cluster& c, const std::string& key) {
-  uint64_t sum = 0;
-  for (RaindProcess* n : c.Running()) {
-    auto s = HydfsStats(*n);
-    if (!s.ok()) return s.status();
-    if (!(*s).Has(key)) return Status::NotFound("hydfs-stats has no " + key);
-    sum += (*s)[key].Uint();
-  }
-  return sum;
-}
-
 Result<uint64_t> Stat(RaindProcess& n, const std::string& key) {
   auto s = HydfsStats(n);
   if (!s.ok()) return s.status();
@@ -192,7 +155,8 @@ TEST_CASE(
     files.push_back(t);
   }
   // Each file on its 3 successors; x holds about 3/4 of them (its share depends on the ids).
-  REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return PlacementExact(c, files, why); });
+  REQUIRE_EVENTUALLY(kRepair,
+                     [&](std::string* why) { return PlacementExact(c, NamesOf(files), why); });
   auto stored = StoredNames(x);
   REQUIRE_OK(stored.status());
   std::set<std::string> held = *stored;
@@ -259,18 +223,17 @@ TEST_CASE(
   REQUIRE_OK(stats.status());
   CHECK((*stats)["legacy_quarantined"].Uint() >= 1);
   CHECK((*stats)["legacy_dropped"].Uint() >= 1);
-  auto quarantined = SumStat(c, "legacy_quarantined");
-  auto handed = SumStat(c, "legacy_handed_over");
-  auto dropped = SumStat(c, "legacy_dropped");
-  REQUIRE_OK(handed.status());
+  auto sums = SumStats(c, {"legacy_quarantined", "legacy_handed_over", "legacy_dropped"});
+  REQUIRE_OK(sums.status());
   std::fprintf(stderr,
                "rejoin: x held %zu files, quarantined %llu, handed over %llu, dropped %llu; "
                "cluster: quarantined %llu, handed over %llu, dropped %llu\n",
                held.size(), (unsigned long long)(*stats)["legacy_quarantined"].Uint(),
                (unsigned long long)(*stats)["legacy_handed_over"].Uint(),
                (unsigned long long)(*stats)["legacy_dropped"].Uint(),
-               (unsigned long long)(quarantined.ok() ? *quarantined : 0),
-               (unsigned long long)*handed, (unsigned long long)(dropped.ok() ? *dropped : 0));
+               (unsigned long long)(*sums)["legacy_quarantined"],
+               (unsigned long long)(*sums)["legacy_handed_over"],
+               (unsigned long long)(*sums)["legacy_dropped"]);
 
   // Every file is readable everywhere with every acknowledged append exactly once, both sides'.
   REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return AllReadable(c, files, why); });
@@ -327,7 +290,8 @@ TEST_CASE(
   REQUIRE(acked > files.size() * 3);
 
   // No copy outside the replica set remains.
-  REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return PlacementExact(c, files, why); });
+  REQUIRE_EVENTUALLY(kRepair,
+                     [&](std::string* why) { return PlacementExact(c, NamesOf(files), why); });
   // A quiet cluster does no repair work: within a bounded time the repair counters stop rising
   // (unchanged over 6 s, three scan periods), and then stay put.
   uint64_t after = 0;
@@ -352,20 +316,19 @@ TEST_CASE(
   REQUIRE(settled.ok);
   std::fprintf(stderr, "repair counters settled after %lld ms\n",
                static_cast<long long>(settled.waited_ms));
-  auto dropped = SumStat(c, "extras_dropped");
-  auto empty = SumStat(c, "repairs_empty");
-  auto scans = SumStat(c, "repair_scans");
-  REQUIRE_OK(dropped.status());
+  auto sums = SumStats(c, {"extras_dropped", "repairs_empty", "repair_scans"});
+  REQUIRE_OK(sums.status());
+  uint64_t dropped = (*sums)["extras_dropped"], empty = (*sums)["repairs_empty"],
+           scans = (*sums)["repair_scans"];
   std::fprintf(stderr,
                "join under appends: %zu acked, repairs_started=%llu empty=%llu "
                "extras_dropped=%llu scans=%llu\n",
-               acked, (unsigned long long)after, (unsigned long long)(empty.ok() ? *empty : 0),
-               (unsigned long long)*dropped, (unsigned long long)(scans.ok() ? *scans : 0));
+               acked, (unsigned long long)after, (unsigned long long)empty,
+               (unsigned long long)dropped, (unsigned long long)scans);
   WARN("join under appends: " << acked << " writes acknowledged; repairs started " << after
-                              << ", of which changed nothing " << (empty.ok() ? *empty : 0)
-                              << "; extras dropped " << *dropped << "; scans "
-                              << (scans.ok() ? *scans : 0));
-  CHECK(*dropped >= 1);
+                              << ", of which changed nothing " << empty << "; extras dropped "
+                              << dropped << "; scans " << scans);
+  CHECK(dropped >= 1);
   REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return AllReadable(c, files, why); });
 }
 

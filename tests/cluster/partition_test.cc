@@ -8,11 +8,10 @@
 // expelled or renamed. The stream scenario isolates a worker host mid-job: the output must be
 // exact, or the job must fail with a reason; never a wrong answer.
 // Needs root, iproute2 and nftables; elsewhere the binary exits 77 (SKIP) before any test.
-#include <unistd.h>
+#include "tests/harness/partition.h"
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <iostream>
 #include <set>
 #include <string>
@@ -20,17 +19,11 @@
 
 #include "tests/harness/checks.h"
 #include "tests/harness/hydfs.h"
-#include "tests/harness/partition.h"
 #include "tests/harness/stream.h"
-
-#ifndef RS_SOURCE_ROOT
-#error "tests/cluster/meson.build passes RS_SOURCE_ROOT"
-#endif
 
 namespace rs::harness {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr size_t kHosts = 5;
@@ -130,26 +123,16 @@ TEST_CASE("one-way loss into a host (all, then half of its inbound packets) lose
   REQUIRE_OK(h->net().Heal());
   TimePoint healed = Clock::now();
   CHECK(dropped > 0);
-  RequireClean(h->AfterHeal(
-      {3}, healed, "host 3 drops 100 % of inbound packets for 8 s, then 50 % for 10 s"));
+  RequireClean(h->AfterHeal({3}, healed,
+                            "host 3 drops 100 % of inbound packets for 8 s, then 50 % for 10 s"));
 }
 
 // ---- a stream job across a partition
 
-const std::string kSampleLocal = std::string(RS_SOURCE_ROOT) + "/datasets/traffic_signs_sample.csv";
-const std::string kChampaignLocal =
-    std::string(RS_SOURCE_ROOT) + "/../shared/datasets/traffic-signs-champaign/Traffic_Signs.csv";
-
 TEST_CASE("a stream job whose worker host is isolated mid-job is exact or fails with a reason",
           "[partition][partition-stream]") {
-  const std::string input = fs::is_regular_file(kChampaignLocal) ? kChampaignLocal : kSampleLocal;
-  auto raind = RaindBinary();
-  REQUIRE_OK(raind.status());
-  fs::path ops = fs::path(*raind).parent_path().parent_path() / "operators" / "builtin";
-  for (const char* op : {"rainop-grep", "rainop-select"}) {
-    INFO((ops / op).string() << " is missing: build everything first (ninja -C BUILD)");
-    REQUIRE(access((ops / op).c_str(), X_OK) == 0);
-  }
+  const std::string input = ChampaignOrSampleCsvPath();
+  REQUIRE_OK(OperatorsBuilt({"rainop-grep", "rainop-select"}));
   auto h = MakeHarness(0);
   Cluster& c = h->cluster();
   REQUIRE_OK(HydfsCreate(c.node(0), input, "data/signs.csv").status());
@@ -164,11 +147,11 @@ TEST_CASE("a stream job whose worker host is isolated mid-job is exact or fails 
 
   const std::string dest = "out/partition-app1";
   Subprocess ctl;
-  REQUIRE_OK(StartAttachedJob(c.node(0),
-                              {"RainStorm", "2", "3", "grep Parking", "select OBJECTID,Sign_Type",
-                               "data/signs.csv", dest, "true", "false", std::to_string(rate), "0",
-                               "0"},
-                              &ctl));
+  REQUIRE_OK(
+      StartAttachedJob(c.node(0),
+                       {"RainStorm", "2", "3", "grep Parking", "select OBJECTID,Sign_Type",
+                        "data/signs.csv", dest, "true", "false", std::to_string(rate), "0", "0"},
+                       &ctl));
   std::string job;
   REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
     if (!ctl.Running()) return (*why = "rainctl exited: " + ctl.Stderr()), false;

@@ -10,11 +10,8 @@
 // log and `job status`/`list_tasks` must show the rebuilds; afterwards no operator process of
 // the job is left and every surviving raind runs. Without exactly-once a crash leaves the job
 // done with a note that results may be off.
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -28,14 +25,9 @@
 #include "tests/harness/raind_process.h"
 #include "tests/harness/stream.h"
 
-#ifndef RS_SOURCE_ROOT
-#error "tests/cluster/meson.build passes RS_SOURCE_ROOT"
-#endif
-
 namespace rs::harness {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 // 6 nodes: the leader and 5 workers, so two crashes leave 3 workers for 6 tasks.
@@ -53,21 +45,11 @@ constexpr auto kStartDeadline = 20s;
 constexpr auto kCleanupDeadline = 15s;
 constexpr int64_t kPromptRecoveryMs = 20000;
 
-const std::string kSampleLocal = std::string(RS_SOURCE_ROOT) + "/datasets/traffic_signs_sample.csv";
-const std::string kChampaignLocal =
-    std::string(RS_SOURCE_ROOT) + "/../shared/datasets/traffic-signs-champaign/Traffic_Signs.csv";
 const std::string kSrc = "data/signs.csv";  // HyDFS name of whichever is used
-
-// The input: the Champaign export, or the repo sample (with a warning) when it is missing.
-const std::string& InputLocal() {
-  static const std::string path = fs::is_regular_file(kChampaignLocal) ? kChampaignLocal
-                                                                       : kSampleLocal;
-  return path;
-}
 
 // INPUT_RATE (tuples/s over all stage-1 tasks) for a ~kJobSeconds job over the input.
 uint64_t InputRate() {
-  auto data = ReadLocal(InputLocal());
+  auto data = ReadLocal(ChampaignOrSampleCsvPath());
   REQUIRE_OK(data.status());
   uint64_t lines = std::count(data->begin(), data->end(), '\n');
   return std::max<uint64_t>(10, static_cast<uint64_t>(lines / kJobSeconds));
@@ -81,22 +63,28 @@ struct App {
 };
 
 App App1() {
-  return {"app1", "grep Parking", "select OBJECTID,Sign_Type",
-          {"select", InputLocal(), "OBJECTID,Sign_Type", "Parking"}, false};
+  return {"app1",
+          "grep Parking",
+          "select OBJECTID,Sign_Type",
+          {"select", ChampaignOrSampleCsvPath(), "OBJECTID,Sign_Type", "Parking"},
+          false};
 }
 
 App App2() {
-  return {"app2", "grep -x --column Sign_Post 'Punched Telespar'", "count Category",
-          {"count", InputLocal(), "Category", "-x", "--column", "Sign_Post", "Punched Telespar"},
+  return {"app2",
+          "grep -x --column Sign_Post 'Punched Telespar'",
+          "count Category",
+          {"count", ChampaignOrSampleCsvPath(), "Category", "-x", "--column", "Sign_Post",
+           "Punched Telespar"},
           true};
 }
 
 // `RainStorm 2 3 STAGE1 STAGE2 SRC DEST EO false RATE 0 0`, attached through the leader (which
 // no failure touches, so the console survives every failure).
-std::vector<std::string> SpecArgs(const App& app, const std::string& dest, bool eo,
-                                  uint64_t rate) {
-  return {"RainStorm",         "2",   std::to_string(kTasks), app.stage1, app.stage2, kSrc, dest,
-          eo ? "true" : "false", "false", std::to_string(rate), "0",        "0"};
+std::vector<std::string> SpecArgs(const App& app, const std::string& dest, bool eo, uint64_t rate) {
+  return {"RainStorm", "2",  std::to_string(kTasks), app.stage1, app.stage2,
+          kSrc,        dest, eo ? "true" : "false",  "false",    std::to_string(rate),
+          "0",         "0"};
 }
 
 std::string Dest(const std::string& what) {
@@ -125,13 +113,13 @@ std::vector<std::string> Rescheduled(Cluster& c, const std::string& job) {
 // One cluster: the leader (node 0) and workers, every node on the HyDFS ring, the input stored.
 class RecoveryCluster {
  public:
-  explicit RecoveryCluster(std::vector<std::string> more = {}) : c_(kNodes, Args(more)) {
-    RequireOperatorsBuilt();
+  explicit RecoveryCluster(std::vector<std::string> more = {}) : c_(kNodes, StreamArgs(more)) {
+    REQUIRE_OK(OperatorsBuilt({"rainop-grep", "rainop-select", "rainop-count"}));
     REQUIRE_OK(StartHydfs(c_));
-    if (InputLocal() == kSampleLocal) {
-      WARN(kChampaignLocal << " is missing: the repo sample stands in (a short job)");
+    if (ChampaignOrSampleCsvPath() == SampleCsvPath()) {
+      WARN(ChampaignCsvPath() << " is missing: the repo sample stands in (a short job)");
     }
-    REQUIRE_OK(HydfsCreate(c_.node(0), InputLocal(), kSrc).status());
+    REQUIRE_OK(HydfsCreate(c_.node(0), ChampaignOrSampleCsvPath(), kSrc).status());
   }
 
   Cluster& c() { return c_; }
@@ -159,52 +147,20 @@ class RecoveryCluster {
   std::map<std::string, std::vector<std::string>> baselines;
 
  private:
-  // Log shipping off: it only adds HyDFS traffic.
-  static std::vector<std::string> Args(const std::vector<std::string>& more) {
-    std::vector<std::string> args = {"--set", "log_ship_interval_ms=0"};
-    args.insert(args.end(), more.begin(), more.end());
-    return args;
-  }
-
-  // raind finds the built-in operators beside its build tree.
-  static void RequireOperatorsBuilt() {
-    auto raind = RaindBinary();
-    REQUIRE_OK(raind.status());
-    fs::path dir = fs::path(*raind).parent_path().parent_path() / "operators" / "builtin";
-    for (const char* op : {"rainop-grep", "rainop-select", "rainop-count"}) {
-      INFO((dir / op).string() << " is missing: build everything first (ninja -C BUILD)");
-      REQUIRE(access((dir / op).c_str(), X_OK) == 0);
-    }
-  }
-
   Cluster c_;
 };
-
-void RequireSameLines(const std::vector<std::string>& got, const std::vector<std::string>& want,
-                      const std::string& what) {
-  std::string diff = MultisetDifference(got, want);
-  INFO(what << ": " << diff);
-  REQUIRE(diff.empty());
-}
-
-void RequireCounts(const std::vector<std::string>& got, const std::vector<std::string>& want,
-                   const std::string& what) {
-  std::string diff = RunningCountsDifference(got, want);
-  INFO(what << ": " << diff);
-  REQUIRE(diff.empty());
-}
 
 // What a trial saw of its job.
 struct Trial {
   std::string job;
   JobRun run;
-  std::vector<TaskEntry> before;      // the tasks when the failure struck
-  std::vector<TaskEntry> after;       // the tasks once the job ended
-  std::set<int64_t> pids;             // every operator pid list_tasks showed meanwhile
-  std::vector<std::string> console;   // the attached rainctl's lines
-  std::vector<std::string> dest;      // the destination's lines
-  Json status;                        // job status once ended
-  int64_t after_failure_ms = 0;       // from the failure to the end of the attached rainctl
+  std::vector<TaskEntry> before;     // the tasks when the failure struck
+  std::vector<TaskEntry> after;      // the tasks once the job ended
+  std::set<int64_t> pids;            // every operator pid list_tasks showed meanwhile
+  std::vector<std::string> console;  // the attached rainctl's lines
+  std::vector<std::string> dest;     // the destination's lines
+  Json status;                       // job status once ended
+  int64_t after_failure_ms = 0;      // from the failure to the end of the attached rainctl
 };
 
 // The failure a trial injects once the job has run kIntoJob; it gets the tasks of that moment.
@@ -302,8 +258,7 @@ Trial RunTrial(RecoveryCluster& rc, const App& app, bool eo, uint64_t rate,
     INFO(c.node(i).name() << " (" << c.node(i).Id() << ") answers");
     CHECK(ListMem(c.node(i).ControlAddress()).ok());
   }
-  REQUIRE_EVENTUALLY(kConvergeDeadline,
-                     [&](std::string* why) { return AllAlive(running, why); });
+  REQUIRE_EVENTUALLY(kConvergeDeadline, [&](std::string* why) { return AllAlive(running, why); });
   // One line per job for the test log: how long recovery took.
   std::cerr << "job " << t.job << " (" << app.name << (eo ? "" : ", exactly-once off")
             << "): done, " << t.console.size() << " lines, rebuilds " << t.status["rebuilds"].Uint()
@@ -462,8 +417,8 @@ std::string KillTask(RecoveryCluster& rc, const Trial& now, uint32_t stage, uint
 // has every input channel (the 3 stage-1 tasks, or the source) with frames processed, watermarks
 // once the task took tuples and, for a stateful task, the operator's state; the text form and
 // --all agree on the record count.
-void RequireCheckpointReadable(RecoveryCluster& rc, const std::string& job,
-                               const std::string& task, bool stateful) {
+void RequireCheckpointReadable(RecoveryCluster& rc, const std::string& job, const std::string& task,
+                               bool stateful) {
   CommandResult r = Ctl(rc.c().node(0), {"--json", "job", "checkpoint", job, task});
   INFO(r.Describe());
   REQUIRE(r.code() == 0);
@@ -620,20 +575,20 @@ TEST_CASE("a live job's stage-1 task is rebuilt: rainsource follows it and nothi
           "[stream-recover-live]") {
   RecoveryCluster rc;
   Cluster& c = rc.c();
-  auto want = Oracle(c.dir(), {"select", InputLocal(), "2,3", "Parking"});
+  auto want = Oracle(c.dir(), {"select", ChampaignOrSampleCsvPath(), "2,3", "Parking"});
   REQUIRE_OK(want.status());
   REQUIRE(!want->empty());
   for (bool kill_node : {false, true}) {
     CAPTURE(kill_node);
     std::string dest = Dest(kill_node ? "live-node" : "live-task");
-    JobRun run = RunJob(c.node(0), {"job", "submit", "--live", "--stage", "grep Parking",
-                                    "--stage", "select 2,3", "--tasks", std::to_string(kTasks),
-                                    "--dest", dest, "--exactly-once", "--detach"});
+    JobRun run = RunJob(c.node(0), {"job", "submit", "--live", "--stage", "grep Parking", "--stage",
+                                    "select 2,3", "--tasks", std::to_string(kTasks), "--dest", dest,
+                                    "--exactly-once", "--detach"});
     INFO(run.result.Describe());
     REQUIRE(run.result.code() == 0);
     REQUIRE(!run.job.empty());
     Subprocess source;
-    REQUIRE_OK(StartRainsource(c.node(0), run.job, InputLocal(),
+    REQUIRE_OK(StartRainsource(c.node(0), run.job, ChampaignOrSampleCsvPath(),
                                {"--rate", std::to_string(InputRate())}, &source));
     REQUIRE_EVENTUALLY(kStartDeadline, [&](std::string* why) {
       auto st = JobStatus(c.node(0), run.job);

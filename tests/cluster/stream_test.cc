@@ -7,8 +7,6 @@
 // Each TEST_CASE starts one cluster and runs several jobs on it; each runs as its own meson test.
 #include "tests/harness/stream.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -21,10 +19,6 @@
 #include "tests/harness/hydfs.h"
 #include "tests/harness/raind_process.h"
 
-#ifndef RS_SOURCE_ROOT
-#error "tests/cluster/meson.build passes RS_SOURCE_ROOT"
-#endif
-
 namespace rs::harness {
 namespace {
 
@@ -34,83 +28,33 @@ using namespace std::chrono_literals;
 // A job over the test data ends in a few seconds; states settle within a few leader ticks.
 constexpr auto kJobDeadline = 45s;
 
-const std::string kSampleLocal = std::string(RS_SOURCE_ROOT) + "/datasets/traffic_signs_sample.csv";
-const std::string kChampaignLocal =
-    std::string(RS_SOURCE_ROOT) + "/../shared/datasets/traffic-signs-champaign/Traffic_Signs.csv";
 const std::string kSample = "data/sample.csv";  // HyDFS names
 const std::string kChampaign = "data/champaign.csv";
 
 const std::string kApp1Cols = "OBJECTID,Sign_Type";
 
-// Log shipping off: it only adds HyDFS traffic.
-std::vector<std::string> StreamArgs(std::vector<std::string> more = {}) {
-  std::vector<std::string> args = {"--set", "log_ship_interval_ms=0"};
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
-}
-
-// raind finds the built-in operators beside its build tree (operators/ is configured after
-// tests/, so meson cannot list them as dependencies of these tests).
-void RequireOperatorsBuilt() {
-  auto raind = RaindBinary();
-  REQUIRE_OK(raind.status());
-  fs::path dir = fs::path(*raind).parent_path().parent_path() / "operators" / "builtin";
-  for (const char* op : {"rainop-identity", "rainop-grep", "rainop-select", "rainop-count"}) {
-    INFO((dir / op).string() << " is missing: build everything first (ninja -C BUILD)");
-    REQUIRE(access((dir / op).c_str(), X_OK) == 0);
-  }
-}
-
 // Starts the cluster (every node on every HyDFS ring) and stores the sample as kSample.
 void StartStream(Cluster& c) {
-  RequireOperatorsBuilt();
+  REQUIRE_OK(OperatorsBuilt({"rainop-identity", "rainop-grep", "rainop-select", "rainop-count"}));
   REQUIRE_OK(StartHydfs(c));
-  REQUIRE_OK(HydfsCreate(c.node(0), kSampleLocal, kSample).status());
+  REQUIRE_OK(HydfsCreate(c.node(0), SampleCsvPath(), kSample).status());
 }
 
 // The Champaign export stored as kChampaign: {local path, HyDFS name}; the sample when the
 // export is missing (with a warning).
 std::pair<std::string, std::string> StoreChampaign(Cluster& c) {
-  if (!fs::is_regular_file(kChampaignLocal)) {
-    WARN(kChampaignLocal << " is missing: checking the repo sample only");
-    return {kSampleLocal, kSample};
+  if (!fs::is_regular_file(ChampaignCsvPath())) {
+    WARN(ChampaignCsvPath() << " is missing: checking the repo sample only");
+    return {SampleCsvPath(), kSample};
   }
-  REQUIRE_OK(HydfsCreate(c.node(0), kChampaignLocal, kChampaign).status());
-  return {kChampaignLocal, kChampaign};
+  REQUIRE_OK(HydfsCreate(c.node(0), ChampaignCsvPath(), kChampaign).status());
+  return {ChampaignCsvPath(), kChampaign};
 }
 
 std::vector<std::string> Want(Cluster& c, const std::vector<std::string>& oracle_args) {
   auto want = Oracle(c.dir(), oracle_args);
   REQUIRE_OK(want.status());
   return *want;
-}
-
-void RequireSameLines(const std::vector<std::string>& got, const std::vector<std::string>& want,
-                      const std::string& what) {
-  std::string diff = MultisetDifference(got, want);
-  INFO(what << ": " << diff);
-  REQUIRE(diff.empty());
-}
-
-// Running counts: every value's counts are 1..n in output order, and its last one is the
-// oracle's.
-void RequireCounts(const std::vector<std::string>& got, const std::vector<std::string>& want,
-                   const std::string& what) {
-  RunningCounts rc = ParseRunningCounts(got);
-  INFO(what << ": lines without a count: " << Join(rc.malformed));
-  REQUIRE(rc.malformed.empty());
-  std::string order = rc.CheckIncreasing();
-  INFO(what << ": " << order);
-  REQUIRE(order.empty());
-  std::vector<std::string> final_counts, want_counts;
-  for (const auto& [value, n] : rc.Final()) final_counts.push_back(value + "," + std::to_string(n));
-  RunningCounts expected = ParseRunningCounts(want);
-  REQUIRE(expected.malformed.empty());
-  for (const auto& [value, n] : expected.Final()) {
-    want_counts.push_back(value + "," + std::to_string(n));
-  }
-  INFO(what << ": final counts");
-  REQUIRE(final_counts == want_counts);
 }
 
 // An attached run that must have ended done: returns its console lines, after checking that the
@@ -226,7 +170,7 @@ TEST_CASE("App 1 (grep | select) matches python's csv over the same file, line b
       REQUIRE(want.empty());
     } else {
       // The Champaign export has hundreds of matches; the 200-row sample a few dozen.
-      REQUIRE(want.size() > (local == kSampleLocal ? 5u : 100u));
+      REQUIRE(want.size() > (local == SampleCsvPath() ? 5u : 100u));
     }
     for (int tasks : {1, 3}) {
       for (bool eo : {true, false}) {
@@ -238,7 +182,7 @@ TEST_CASE("App 1 (grep | select) matches python's csv over the same file, line b
     }
   }
   // The sample too (3 tasks, both modes).
-  std::vector<std::string> want = Want(c, {"select", kSampleLocal, kApp1Cols, "Parking"});
+  std::vector<std::string> want = Want(c, {"select", SampleCsvPath(), kApp1Cols, "Parking"});
   REQUIRE(!want.empty());
   for (bool eo : {true, false}) {
     CAPTURE(eo);
@@ -271,7 +215,7 @@ TEST_CASE("App 2 (grep -x --column | count) gives python's final counts, each co
     }
   }
   std::vector<std::string> want = Want(
-      c, {"count", kSampleLocal, "Category", "-x", "--column", "Sign_Post", "Punched Telespar"});
+      c, {"count", SampleCsvPath(), "Category", "-x", "--column", "Sign_Post", "Punched Telespar"});
   std::string dest = Dest("app2-sample");
   RequireCounts(DoneOutput(c, App2(c, "Punched Telespar", 3, true, kSample, dest), dest), want,
                 "console vs python");
@@ -330,7 +274,7 @@ TEST_CASE("duplicates injected by the test knob are discarded with exactly-once,
 TEST_CASE("every rainctl job form runs the job it describes", "[stream-cli]") {
   Cluster c(3, StreamArgs());
   StartStream(c);
-  std::vector<std::string> want_app1 = Want(c, {"select", kSampleLocal, kApp1Cols, "Parking"});
+  std::vector<std::string> want_app1 = Want(c, {"select", SampleCsvPath(), kApp1Cols, "Parking"});
 
   {
     INFO("spec form, an operator and one argument per stage");
@@ -346,7 +290,7 @@ TEST_CASE("every rainctl job form runs the job it describes", "[stream-cli]") {
         RunJob(c.node(1), {"RainStorm", "2", "3", "grep -i 'no parking'",
                            "select OBJECTID,Sign_Type", kSample, dest, "1", "0", "0", "0", "0"});
     RequireSameLines(DoneOutput(c, run, dest),
-                     Want(c, {"select", kSampleLocal, kApp1Cols, "-i", "no parking"}),
+                     Want(c, {"select", SampleCsvPath(), kApp1Cols, "-i", "no parking"}),
                      "console vs python");
   }
   {
@@ -357,19 +301,19 @@ TEST_CASE("every rainctl job form runs the job it describes", "[stream-cli]") {
                     "0,2", kSample, dest, "false", "false", "500", "0", "0", "--timeout", "5000"});
     RequireSameLines(
         DoneOutput(c, run, dest),
-        Want(c, {"select", kSampleLocal, "0,2", "-x", "--column", "Sign_Type", "Stop"}),
+        Want(c, {"select", SampleCsvPath(), "0,2", "-x", "--column", "Sign_Type", "Stop"}),
         "console vs python");
   }
   {
     INFO("older form: op1 op2 src dest num_tasks");
     std::string dest = Dest("older-identity");
     JobRun run = RunJob(c.node(0), {"RainStorm", "identity", "identity", kSample, dest, "3"});
-    RequireSameLines(DoneOutput(c, run, dest), Want(c, {"lines", kSampleLocal}),
+    RequireSameLines(DoneOutput(c, run, dest), Want(c, {"lines", SampleCsvPath()}),
                      "console vs python");
     dest = Dest("older-quoted");
     run = RunJob(c.node(0), {"RainStorm", "grep Parking", "select 0,3", kSample, dest, "3"});
-    RequireSameLines(DoneOutput(c, run, dest), Want(c, {"select", kSampleLocal, "0,3", "Parking"}),
-                     "console vs python");
+    RequireSameLines(DoneOutput(c, run, dest),
+                     Want(c, {"select", SampleCsvPath(), "0,3", "Parking"}), "console vs python");
   }
   {
     INFO("flag form, attached, throttled");
@@ -378,7 +322,7 @@ TEST_CASE("every rainctl job form runs the job it describes", "[stream-cli]") {
                                     "select OBJECTID,Sign_Type", "--tasks", "3", "--src", kSample,
                                     "--dest", dest, "--exactly-once", "--rate", "1000"});
     RequireSameLines(DoneOutput(c, run, dest),
-                     Want(c, {"select", kSampleLocal, kApp1Cols, "-i", "No Parking"}),
+                     Want(c, {"select", SampleCsvPath(), kApp1Cols, "-i", "No Parking"}),
                      "console vs python");
   }
   {
@@ -399,7 +343,7 @@ TEST_CASE("every rainctl job form runs the job it describes", "[stream-cli]") {
     auto file = HydfsCat(c.node(1), dest);
     REQUIRE_OK(file.status());
     RequireCounts(SplitLines(*file),
-                  Want(c, {"count", kSampleLocal, "Category", "-x", "--column", "Sign_Post",
+                  Want(c, {"count", SampleCsvPath(), "Category", "-x", "--column", "Sign_Post",
                            "Punched Telespar"}),
                   "destination vs python");
     auto jobs = JobList(c.node(1));
@@ -433,7 +377,7 @@ TEST_CASE("every rainctl job form runs the job it describes", "[stream-cli]") {
   }
   {
     INFO("a source prefix: every file under it (the sample in two files, one header)");
-    auto whole = ReadLocal(kSampleLocal);
+    auto whole = ReadLocal(SampleCsvPath());
     REQUIRE_OK(whole.status());
     size_t cut = 0;
     for (int k = 0; k < 100; ++k) cut = whole->find('\n', cut) + 1;
@@ -462,7 +406,7 @@ for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True):
     std::string dest = Dest("hydfs-op");
     JobRun run = RunJob(c.node(2), {"RainStorm", "1", "2", "hydfs:ops/upper.py", kSample, dest,
                                     "true", "false", "0", "0", "0"});
-    std::vector<std::string> want = Want(c, {"lines", kSampleLocal});
+    std::vector<std::string> want = Want(c, {"lines", SampleCsvPath()});
     for (auto& line : want) {
       for (char& ch : line) {
         if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
@@ -487,20 +431,20 @@ TEST_CASE("python operators, by built-in name and by absolute path, give python'
           "[stream-python]") {
   Cluster c(3, StreamArgs());
   StartStream(c);
-  std::string filter_py = std::string(RS_SOURCE_ROOT) + "/operators/python/filter.py";
+  std::string filter_py = SourcePath("operators/python/filter.py");
   std::string dest = Dest("python");
   JobRun run = RunJob(c.node(1), {"job", "submit", "--stage", "filter --column 3 Stop", "--stage",
                                   filter_py + " --column 6 'Punched Telespar'", "--tasks", "3",
                                   "--src", kSample, "--dest", dest});
   std::vector<std::string> want =
-      Want(c, {"filter", kSampleLocal, "3", "Stop", "6", "Punched Telespar"});
+      Want(c, {"filter", SampleCsvPath(), "3", "Stop", "6", "Punched Telespar"});
   REQUIRE(!want.empty());
   RequireSameLines(DoneOutput(c, run, dest), want, "console vs python");
   // A python stage feeding a C++ one, exactly-once off, one task.
   dest = Dest("python-count");
   run = RunJob(c.node(2), {"RainStorm", "2", "1", "filter", "Stop", "count", "Sign_Post", kSample,
                            dest, "false", "false", "0", "0", "0"});
-  RequireCounts(DoneOutput(c, run, dest), Want(c, {"count", kSampleLocal, "Sign_Post", "Stop"}),
+  RequireCounts(DoneOutput(c, run, dest), Want(c, {"count", SampleCsvPath(), "Sign_Post", "Stop"}),
                 "console vs python");
 }
 
@@ -598,9 +542,9 @@ TEST_CASE(
   REQUIRE_EVENTUALLY(kJobDeadline, [&](std::string* why) { return TasksGone(pids, why); });
 
   // Two jobs at once, through two nodes, attached.
-  std::vector<std::string> want1 = Want(c, {"select", kSampleLocal, kApp1Cols, "Parking"});
+  std::vector<std::string> want1 = Want(c, {"select", SampleCsvPath(), kApp1Cols, "Parking"});
   std::vector<std::string> want2 = Want(
-      c, {"count", kSampleLocal, "Category", "-x", "--column", "Sign_Post", "Punched Telespar"});
+      c, {"count", SampleCsvPath(), "Category", "-x", "--column", "Sign_Post", "Punched Telespar"});
   std::string dest1 = Dest("concurrent1"), dest2 = Dest("concurrent2");
   Subprocess p1, p2;
   REQUIRE_OK(
@@ -636,7 +580,7 @@ TEST_CASE("a live job takes its input from rainsource and ends when rainsource c
   Cluster c(3, StreamArgs());
   StartStream(c);
   // A live job has no CSV header (no input file), so the operators address columns by index.
-  std::vector<std::string> want = Want(c, {"select", kSampleLocal, "2,3", "Parking"});
+  std::vector<std::string> want = Want(c, {"select", SampleCsvPath(), "2,3", "Parking"});
   for (bool eo : {true, false}) {
     CAPTURE(eo);
     std::string dest = Dest("live");
@@ -650,7 +594,7 @@ TEST_CASE("a live job takes its input from rainsource and ends when rainsource c
     REQUIRE_CONSISTENTLY(
         500ms, [&](std::string* why) { return JobIn(c.node(0), run.job, {"running"}, why); });
     Subprocess source;
-    REQUIRE_OK(StartRainsource(c.node(2), run.job, kSampleLocal, {}, &source));
+    REQUIRE_OK(StartRainsource(c.node(2), run.job, SampleCsvPath(), {}, &source));
     auto exit = source.Wait(kJobTimeout);
     REQUIRE(exit.has_value());
     INFO("rainsource: " << exit->ToString() << "\n" << source.Stderr());
@@ -665,7 +609,7 @@ TEST_CASE("a live job takes its input from rainsource and ends when rainsource c
     RequireSameLines(SplitLines(*file), want, "destination vs python");
     // The job ended: a second rainsource is refused.
     Subprocess late;
-    REQUIRE_OK(StartRainsource(c.node(0), run.job, kSampleLocal, {}, &late));
+    REQUIRE_OK(StartRainsource(c.node(0), run.job, SampleCsvPath(), {}, &late));
     auto late_exit = late.Wait(kJobTimeout);
     REQUIRE(late_exit.has_value());
     INFO("late rainsource: " << late.Stderr());
@@ -685,7 +629,7 @@ TEST_CASE("a live job takes its input from rainsource and ends when rainsource c
       return !job.empty();
     });
     Subprocess source;
-    REQUIRE_OK(StartRainsource(c.node(1), job, kSampleLocal, {"--rate", "2000"}, &source));
+    REQUIRE_OK(StartRainsource(c.node(1), job, SampleCsvPath(), {"--rate", "2000"}, &source));
     auto exit = source.Wait(kJobTimeout);
     REQUIRE(exit.has_value());
     INFO("rainsource: " << source.Stderr());
@@ -701,7 +645,7 @@ TEST_CASE("a live job takes its input from rainsource and ends when rainsource c
     INFO(run.result.Describe());
     REQUIRE(run.result.code() == 0);
     Subprocess first;
-    REQUIRE_OK(StartRainsource(c.node(1), run.job, kSampleLocal, {"--rate", "20"}, &first));
+    REQUIRE_OK(StartRainsource(c.node(1), run.job, SampleCsvPath(), {"--rate", "20"}, &first));
     REQUIRE_EVENTUALLY(kJobDeadline, [&](std::string* why) {
       auto st = JobStatus(c.node(0), run.job);
       if (!st.ok()) {
@@ -712,7 +656,7 @@ TEST_CASE("a live job takes its input from rainsource and ends when rainsource c
       return (*st)["source_tuples"].Uint() > 0;
     });
     Subprocess second;
-    REQUIRE_OK(StartRainsource(c.node(2), run.job, kSampleLocal, {}, &second));
+    REQUIRE_OK(StartRainsource(c.node(2), run.job, SampleCsvPath(), {}, &second));
     auto second_exit = second.Wait(kJobTimeout);
     REQUIRE(second_exit.has_value());
     INFO("second rainsource: " << second.Stderr());
@@ -732,7 +676,7 @@ TEST_CASE("a live job takes its input from rainsource and ends when rainsource c
                                     "--dest", dest, "--rate", "50", "--detach"});
     REQUIRE(run.result.code() == 0);
     Subprocess source;
-    REQUIRE_OK(StartRainsource(c.node(1), run.job, kSampleLocal, {}, &source));
+    REQUIRE_OK(StartRainsource(c.node(1), run.job, SampleCsvPath(), {}, &source));
     auto exit = source.Wait(kJobTimeout);
     REQUIRE(exit.has_value());
     INFO("rainsource: " << source.Stderr());
@@ -826,7 +770,7 @@ TEST_CASE("bad jobs fail with a clear message and the right exit code; the clust
   // Refused submissions. Usage errors (exit 2) send nothing; the leader's refusals (exit 1)
   // leave at most a failed job in job list, with the reason.
   const std::string existing = "data/existing.csv";
-  REQUIRE_OK(HydfsCreate(c.node(0), kSampleLocal, existing).status());
+  REQUIRE_OK(HydfsCreate(c.node(0), SampleCsvPath(), existing).status());
   auto jobs_before = JobList(c.node(0));
   REQUIRE_OK(jobs_before.status());
   struct Refusal {
@@ -924,7 +868,7 @@ TEST_CASE("bad jobs fail with a clear message and the right exit code; the clust
   CHECK(!HydfsLs(c.node(0), d).ok());
   auto kept = HydfsCat(c.node(1), existing);
   REQUIRE_OK(kept.status());
-  auto local = ReadLocal(kSampleLocal);
+  auto local = ReadLocal(SampleCsvPath());
   REQUIRE_OK(local.status());
   CHECK(*kept == *local);
 
@@ -935,7 +879,7 @@ TEST_CASE("bad jobs fail with a clear message and the right exit code; the clust
   REQUIRE(running);
   std::string dest = Dest("after");
   RequireSameLines(DoneOutput(c, App1(c, "Parking", 2, true, kSample, dest), dest),
-                   Want(c, {"select", kSampleLocal, kApp1Cols, "Parking"}), "console vs python");
+                   Want(c, {"select", SampleCsvPath(), kApp1Cols, "Parking"}), "console vs python");
 }
 
 }  // namespace

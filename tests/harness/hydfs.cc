@@ -7,6 +7,8 @@
 #include <random>
 #include <sstream>
 
+#include "shared/util/hash.h"
+#include "tests/harness/checks.h"
 #include "tests/harness/eventually.h"
 #include "tests/harness/subprocess.h"
 
@@ -199,6 +201,50 @@ std::vector<std::string> ReplicaIds(const Json& ls) {
   std::vector<std::string> ids;
   for (const Json& r : ls["replicas"].items()) ids.push_back(r["node"].Str());
   return ids;
+}
+
+bool PlacementExact(Cluster& c, const std::vector<std::string>& names, std::string* why) {
+  auto nodes = c.Running();
+  auto ring = RingAt(*nodes[0]);
+  if (!ring.ok()) return (*why = ring.status().ToString()), false;
+  std::map<std::string, std::set<std::string>> holders;
+  for (RaindProcess* n : nodes) {
+    auto stored = StoredNames(*n);
+    if (!stored.ok()) return (*why = n->name() + ": " + stored.status().ToString()), false;
+    std::string id = SelfId(*n);
+    for (const auto& name : *stored) holders[name].insert(id);
+  }
+  for (const auto& name : names) {
+    auto expected = SuccessorsOf(*ring, StableHash64(name));
+    if (holders[name] != std::set<std::string>(expected.begin(), expected.end())) {
+      *why = name + " is stored on " +
+             Join(std::vector<std::string>(holders[name].begin(), holders[name].end()), ",") +
+             " but belongs on " + Join(expected, ",");
+      return false;
+    }
+  }
+  why->clear();
+  return true;
+}
+
+Result<std::map<std::string, uint64_t>> SumStats(Cluster& c, const std::vector<std::string>& keys) {
+  std::map<std::string, uint64_t> sums;
+  for (const auto& key : keys) sums[key] = 0;
+  for (RaindProcess* n : c.Running()) {
+    auto s = HydfsStats(*n);
+    if (!s.ok()) return s.status();
+    for (const auto& key : keys) {
+      if (!(*s).Has(key)) return Status::NotFound("hydfs-stats has no " + key);
+      sums[key] += (*s)[key].Uint();
+    }
+  }
+  return sums;
+}
+
+Result<uint64_t> SumStat(Cluster& c, const std::string& key) {
+  auto sums = SumStats(c, {key});
+  if (!sums.ok()) return sums.status();
+  return (*sums)[key];
 }
 
 Status StartHydfs(Cluster& c) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -80,6 +81,24 @@ Result<Json> HydfsStats(const RaindProcess& node);
 
 // The node ids of an `ls NAME` reply's replicas, in its order.
 std::vector<std::string> ReplicaIds(const Json& ls);
+
+// --- cluster-wide checks ---
+
+// `liststore` on every running node: each of `names` is stored exactly on its first 3 successors
+// on the ring the first running node reports. A holder counts under the id it reports for itself
+// now (list_self), so a node that rejoined under a new id counts under that one.
+bool PlacementExact(Cluster& c, const std::vector<std::string>& names, std::string* why);
+// The `name` of each of `files` (any type with a `name` member), in order.
+template <typename File>
+std::vector<std::string> NamesOf(const std::vector<File>& files) {
+  std::vector<std::string> names;
+  for (const auto& f : files) names.push_back(f.name);
+  return names;
+}
+// hydfs-stats counters summed over the running nodes, one hydfs-stats per node; NotFound when a
+// node's hydfs-stats lacks one of `keys`.
+Result<std::map<std::string, uint64_t>> SumStats(Cluster& c, const std::vector<std::string>& keys);
+Result<uint64_t> SumStat(Cluster& c, const std::string& key);
 
 // --- cluster lookups and logs ---
 

@@ -13,6 +13,10 @@
 #include "tests/harness/hydfs.h"
 #include "tests/harness/raind_process.h"
 
+#ifndef RS_SOURCE_ROOT
+#error "tests/harness/meson.build passes RS_SOURCE_ROOT"
+#endif
+
 namespace rs::harness {
 namespace fs = std::filesystem;
 
@@ -165,6 +169,46 @@ Result<std::string> RainsourceBinary() {
     return Status::NotFound("$RAINSOURCE is not set and " + guess + " is not executable");
   }
   return guess;
+}
+
+std::vector<std::string> StreamArgs(std::vector<std::string> more) {
+  std::vector<std::string> args = {"--set", "log_ship_interval_ms=0"};
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+Status OperatorsBuilt(const std::vector<std::string>& names) {
+  auto raind = RaindBinary();
+  if (!raind.ok()) return raind.status();
+  fs::path dir = fs::path(*raind).parent_path().parent_path() / "operators" / "builtin";
+  for (const auto& name : names) {
+    if (access((dir / name).c_str(), X_OK) != 0) {
+      return Status::NotFound((dir / name).string() +
+                              " is missing: build everything first (ninja -C BUILD)");
+    }
+  }
+  return Status::Ok();
+}
+
+std::string SourcePath(const std::string& relative) {
+  return std::string(RS_SOURCE_ROOT) + "/" + relative;
+}
+
+const std::string& SampleCsvPath() {
+  static const std::string path = SourcePath("datasets/traffic_signs_sample.csv");
+  return path;
+}
+
+const std::string& ChampaignCsvPath() {
+  static const std::string path =
+      SourcePath("../shared/datasets/traffic-signs-champaign/Traffic_Signs.csv");
+  return path;
+}
+
+const std::string& ChampaignOrSampleCsvPath() {
+  static const std::string path =
+      fs::is_regular_file(ChampaignCsvPath()) ? ChampaignCsvPath() : SampleCsvPath();
+  return path;
 }
 
 std::vector<std::string> JobRun::Lines() const { return SplitLines(result.out); }
@@ -432,6 +476,20 @@ std::string RunningCountsDifference(const std::vector<std::string>& got,
     if (!final_want.count(value)) s << "\n  '" << value << "': " << n << ", not expected";
   }
   return s.str();
+}
+
+void RequireSameLines(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                      const std::string& what) {
+  std::string diff = MultisetDifference(got, want);
+  INFO(what << ": " << diff);
+  REQUIRE(diff.empty());
+}
+
+void RequireCounts(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                   const std::string& what) {
+  std::string diff = RunningCountsDifference(got, want);
+  INFO(what << ": " << diff);
+  REQUIRE(diff.empty());
 }
 
 Result<std::vector<std::string>> Oracle(const std::string& dir,

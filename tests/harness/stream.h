@@ -27,6 +27,25 @@ inline constexpr auto kJobTimeout = std::chrono::seconds(60);
 // $RAINSOURCE, else ctl/rainsource of the build dir next to the test binary.
 Result<std::string> RainsourceBinary();
 
+// --- starting a stream cluster ---
+
+// raind arguments for a stream cluster test, plus `more`: log shipping off (it only adds HyDFS
+// traffic).
+std::vector<std::string> StreamArgs(std::vector<std::string> more = {});
+// Ok when every built-in operator of `names` ("rainop-grep", ...) is built beside raind's build
+// tree, where raind finds them; else NotFound naming the first one missing. (operators/ is
+// configured after tests/, so meson cannot list them as dependencies of the tests.)
+Status OperatorsBuilt(const std::vector<std::string>& names);
+
+// `relative` under the repo's root (the source dir meson was configured from).
+std::string SourcePath(const std::string& relative);
+// The traffic-signs CSV: the repo's sample (always present), and the Champaign export
+// (../shared/datasets beside the repo; it may be missing).
+const std::string& SampleCsvPath();
+const std::string& ChampaignCsvPath();
+// The Champaign export when it is present, else the sample.
+const std::string& ChampaignOrSampleCsvPath();
+
 // One `rainctl --node VIA ARGS...` run of a job command, attached unless ARGS say --detach.
 struct JobRun {
   CommandResult result;
@@ -118,6 +137,12 @@ RunningCounts ParseRunningCounts(const std::vector<std::string>& lines);
 // (none lost, none twice), and the last count of every value is python's. Else what differs.
 std::string RunningCountsDifference(const std::vector<std::string>& got,
                                     const std::vector<std::string>& want);
+// Catch2-requires MultisetDifference(got, want) and RunningCountsDifference(got, want) to be
+// empty; `what` names the outputs in the failure.
+void RequireSameLines(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                      const std::string& what);
+void RequireCounts(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                   const std::string& what);
 
 // --- the independent computation ---
 
