@@ -140,8 +140,6 @@ void MembershipService::DoJoin(const std::vector<HostPort>& introducers, size_t 
   size_t fanout = std::min(kJoinFanout, introducers.size());
   struct Round {
     size_t pending = 0;
-    Status error;
-    HostPort target;
     std::function<void(Status)> done;
   };
   auto round = std::make_shared<Round>();
@@ -189,8 +187,6 @@ void MembershipService::DoJoin(const std::vector<HostPort>& introducers, size_t 
           } else {
             error = reply.status();
           }
-          round->error = error;
-          round->target = target;
           if (--round->pending > 0) return;
           if (Clock::now() + milliseconds(50) >= until) {
             joining_ = false;
