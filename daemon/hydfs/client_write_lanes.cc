@@ -248,18 +248,20 @@ void HydfsService::PutMaybeDone(PutOp& op) {
   for (size_t i = 0; i < op.lanes.size(); ++i) {
     if (op.lanes[i].ready && !op.lanes[i].failed) targets.push_back(i);
   }
+  // The abort and commit requests: {phase, stream}.
+  auto phase_body = [stream = op.stream](const char* name) {
+    return [stream, name](wire::Packer& pk) {
+      pk.pack_map(2);
+      pk.pack("phase");
+      pk.pack(name);
+      pk.pack("stream");
+      pk.pack_uint64(stream);
+    };
+  };
   if (phase == "abort") {
     for (size_t i : targets) {
-      rpc_->Call(
-          op.lanes[i].node.rpc_endpoint(), wire::MsgType::kHydfsPut,
-          [&](wire::Packer& pk) {
-            pk.pack_map(2);
-            pk.pack("phase");
-            pk.pack("abort");
-            pk.pack("stream");
-            pk.pack_uint64(op.stream);
-          },
-          std::chrono::milliseconds(options_.rpc_timeout_ms), [](Result<wire::Envelope>) {});
+      rpc_->Call(op.lanes[i].node.rpc_endpoint(), wire::MsgType::kHydfsPut, phase_body("abort"),
+                 std::chrono::milliseconds(options_.rpc_timeout_ms), [](Result<wire::Envelope>) {});
     }
     Status why = Status::Unavailable(QuorumText(ready, op.lanes.size(), need, "stored the data") +
                                      "; nothing was written");
@@ -278,20 +280,11 @@ void HydfsService::PutMaybeDone(PutOp& op) {
   op.commits_pending = targets.size();
   for (size_t i : targets) op.lanes[i].committing = true;
   for (size_t i : targets) {
-    rpc_->Call(
-        op.lanes[i].node.rpc_endpoint(), wire::MsgType::kHydfsPut,
-        [&](wire::Packer& pk) {
-          pk.pack_map(2);
-          pk.pack("phase");
-          pk.pack("commit");
-          pk.pack("stream");
-          pk.pack_uint64(op.stream);
-        },
-        deadline,
-        [this, self, i](Result<wire::Envelope> reply) {
-          PutCommitSettled(*self, i,
-                           reply.ok() ? wire::ReplyPayload(*reply).status() : reply.status());
-        });
+    rpc_->Call(op.lanes[i].node.rpc_endpoint(), wire::MsgType::kHydfsPut, phase_body("commit"),
+               deadline, [this, self, i](Result<wire::Envelope> reply) {
+                 PutCommitSettled(
+                     *self, i, reply.ok() ? wire::ReplyPayload(*reply).status() : reply.status());
+               });
   }
 }
 
