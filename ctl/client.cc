@@ -36,6 +36,11 @@ Result<std::string> ResolveEndpoint(const Context& ctx) {
 Outcome Command(const Context& ctx, const std::string& cmd,
                 const std::map<std::string, std::string>& args, int timeout_ms) {
   Outcome out;
+  if (!ctx.security.ok()) {
+    out.status = ctx.security;
+    out.usage = true;
+    return out;
+  }
   auto endpoint = ResolveEndpoint(ctx);
   if (!endpoint.ok()) {
     out.status = endpoint.status();

@@ -24,6 +24,9 @@ struct Context {
   std::string node;  // HOST:PORT; empty: resolve the default
   bool json = false;
   int timeout_ms = 3000;
+  std::string key_file;  // --key; empty: $RAIN_KEY, the local cluster's admin key, ~/.config
+  bool insecure = false;
+  Status security;  // why the client key could not be set up; Command() reports it
 };
 
 // A successful reply: the payload and what keeps it alive.

@@ -12,5 +12,6 @@ void AddMembershipCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddHydfsCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddLogCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code);
+void AddKeysCommands(CLI::App& app, Context& ctx, int* exit_code);
 
 }  // namespace rs::ctl

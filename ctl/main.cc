@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "ctl/commands.h"
+#include "ctl/security.h"
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
@@ -23,6 +24,8 @@ int main(int argc, char** argv) {
   rs::ctl::AddHydfsCommands(app, ctx, &exit_code);
   rs::ctl::AddLogCommands(app, ctx, &exit_code);
   rs::ctl::AddStreamCommands(app, ctx, &exit_code);
+  rs::ctl::AddKeysCommands(app, ctx, &exit_code);
+  rs::ctl::AddSecurityOptions(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

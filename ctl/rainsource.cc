@@ -51,6 +51,7 @@
 
 #include "ctl/client.h"
 #include "ctl/output.h"
+#include "ctl/security.h"
 #include "shared/clock.h"
 #include "shared/ids.h"
 #include "shared/stream/job_spec.h"
@@ -756,6 +757,7 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", o.ctx.timeout_ms, "deadline of each request to the node, in ms")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
+  rs::ctl::AddSecurityOptions(app, o.ctx);
   app.footer(
       "Exit codes: 0 every line acknowledged, 1 the node refused (unknown job, not live, job "
       "ended), 2 usage or undecodable input, 3 no node answered or the tasks stopped "

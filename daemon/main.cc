@@ -46,6 +46,11 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--set", sets, "KEY=VALUE override, repeatable (see rainctl config get)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  std::string keys_dir;
+  bool insecure = false;
+  app.add_option("--keys-dir", keys_dir,
+                 "cluster.key, node.key and keyring (default DATA_DIR/keys)");
+  app.add_flag("--insecure", insecure, "plain text, no keys: anyone who reaches the ports owns it");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -76,6 +81,8 @@ int main(int argc, char** argv) {
   flag("--data-dir", "data_dir", data_dir);
   flag("--introducer", "introducer", introducer);
   flag("--log-level", "log_level", log_level);
+  flag("--keys-dir", "keys_dir", keys_dir);
+  flag("--insecure", "insecure", "true");
   for (const auto& kv : sets) {
     if (!st.ok()) break;
     size_t eq = kv.find('=');

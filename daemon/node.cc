@@ -161,6 +161,17 @@ Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOp
     o->log_level = value;
     return Status::Ok();
   }
+  if (key == "keys_dir") {
+    o->keys_dir = value;
+    return Status::Ok();
+  }
+  if (key == "insecure") {
+    if (value != "true" && value != "false" && value != "1" && value != "0") {
+      return Status::InvalidArgument("bad insecure '" + value + "' (true or false)");
+    }
+    o->insecure = value == "true" || value == "1";
+    return Status::Ok();
+  }
   if (key == "leader") {
     if (!value.empty()) RS_RETURN_IF_ERROR(HostPort::Parse(value).status());
     o->stream.leader = value;
@@ -239,6 +250,7 @@ Status Node::Start() {
   log.level = options_.log_level;
   log.to_stderr = true;  // warnings and errors also reach the terminal
   RS_RETURN_IF_ERROR(InitLogging(log));
+  RS_RETURN_IF_ERROR(InstallNodeSecurity(options_));
 
   admin::NodeInfo info{fs::absolute(options_.data_dir).string(), log_file_, WallMillis(),
                        options_.introducer};

@@ -25,6 +25,10 @@ struct NodeOptions {
   std::string introducer;  // HOST:PORT of any member; empty: found a new cluster
   std::string log_level = "info";
   bool log_stderr = false;
+  // Transport security (shared/security/README.md): the node's keys are read from keys_dir
+  // (empty: <data_dir>/keys). `insecure` runs in plain text without keys, with a warning.
+  std::string keys_dir;
+  bool insecure = false;
   membership::ServiceOptions membership;
   hydfs::HydfsOptions hydfs;  // dir and host are filled in from data_dir and host
   uint32_t log_ship_interval_ms = 2000;  // ship the log into HyDFS this often; 0: never
@@ -39,6 +43,10 @@ struct NodeOptions {
 // (see daemon/raind.conf.example), and every membership key (rainctl config get lists them).
 Status ApplyConfigText(const std::string& text, const std::string& source, NodeOptions* options);
 Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOptions* options);
+
+// Reads the node's keys and installs CurveZMQ for the whole process (before any socket is
+// made): FailedPrecondition when a key file is missing or readable by others.
+Status InstallNodeSecurity(const NodeOptions& options);
 
 class Node {
  public:

@@ -227,6 +227,7 @@ class GrepBench:
         for kv in sets:
             cmd += ["--set", kv]
         self.cluster(*cmd)
+        os.environ["RAIN_KEY"] = os.path.join(self.cdir, "keys", "admin.key")  # made by `up`
         self.nodes = [Node(f"node{i}", os.path.join(self.cdir, f"node{i}"))
                       for i in range(1, a.nodes + 1)]
         log("cluster: up (" + ", ".join(f"{n.name} {n.addr}" for n in self.nodes) + ")")

@@ -229,12 +229,23 @@ class Raind:
         return new
 
 
+def make_keys(bench, keys_dir):
+    """A new cluster's keys (rainctl keys init) in keys_dir; rainctl runs of this process use
+    its admin key ($RAIN_KEY). Returns keys_dir."""
+    subprocess.run([bench.rainctl_bin, "keys", "init", keys_dir], check=True,
+                   stdout=subprocess.DEVNULL)
+    os.environ["RAIN_KEY"] = os.path.join(keys_dir, "admin.key")
+    return keys_dir
+
+
 class RaindCluster:
     def __init__(self, bench, root, n, sets):
         self.bench = bench
         self.nodes = [Raind(bench, f"node{i}", os.path.join(root, f"node{i}"))
                       for i in range(1, n + 1)]
         self.sets = list(sets)
+        if "insecure=true" not in self.sets:
+            self.sets.insert(0, "keys_dir=" + make_keys(bench, os.path.join(root, "keys")))
 
     def up(self, staggered=False):
         """Starts every node; with staggered, each joins only once the previous ones converged."""

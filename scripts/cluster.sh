@@ -2,6 +2,9 @@
 # A local RainStorm cluster on 127.0.0.1, one raind per data dir D/node1 ... D/nodeN.
 #
 #   cluster.sh up N [--set KEY=VALUE ...]   start N nodes (node1 founds, the rest join through it)
+#                   [--insecure]             plain text, no keys (by default D/keys holds the
+#                                            cluster's keys, made on first use; rainctl finds
+#                                            D/keys/admin.key when D is the default dir)
 #   cluster.sh down                         SIGTERM every node, SIGKILL leftovers after a deadline
 #   cluster.sh status                       pid, running?, id, control address, members seen
 #   cluster.sh kill NODE                    SIGKILL one node (NODE: 3 or node3)
@@ -37,6 +40,7 @@ cluster_dir=${RAIN_CLUSTER_DIR:-/tmp/rainstorm-$(id -u)}
 build_dir=${RAIN_BUILD:-}
 sets=()
 args=()
+insecure=0
 
 parse_args() {
   while (($#)); do
@@ -48,6 +52,7 @@ parse_args() {
       --set) (($# >= 2)) || usage; [[ $2 == *=* ]] || die "--set wants KEY=VALUE, got '$2'"
         sets+=("$2"); shift 2 ;;
       --set=*) sets+=("${1#--set=}"); shift ;;
+      --insecure) insecure=1; shift ;;
       -h|--help) usage ;;
       -*) die "unknown option '$1' (see cluster.sh --help)" ;;
       *) args+=("$1"); shift ;;
@@ -55,6 +60,7 @@ parse_args() {
   done
   mkdir -p "$cluster_dir" 2>/dev/null || die "cannot create cluster dir $cluster_dir"
   cluster_dir=$(cd "$cluster_dir" && pwd)
+  set_ctl_auth
 }
 
 # Resolves raind/rainctl; a relative --build is tried against the cwd, then the repo root.
@@ -127,7 +133,8 @@ control_addr() {
 # rejoins under a new id), then the ids it lists as alive; fails when ADDR does not answer.
 member_view() {
   local json
-  json=$("$rainctl" --node "$1" --timeout 1000 --json list_mem 2>/dev/null) || return 1
+  json=$("$rainctl" "${ctl_auth[@]}" --node "$1" --timeout 1000 --json list_mem 2>/dev/null) ||
+    return 1
   python3 -c '
 import json, sys
 view = json.loads(sys.argv[1])
@@ -206,6 +213,28 @@ load_saved_sets() {
   saved_sets=()
   local f=$cluster_dir/sets
   if [[ -f $f ]]; then mapfile -t saved_sets < <(grep . "$f" || true); fi
+  set_ctl_auth
+}
+
+# How this script's own rainctl calls authenticate: the cluster's admin key, or --insecure.
+ctl_auth=()
+set_ctl_auth() {
+  if grep -qx 'insecure=true' "$cluster_dir/sets" 2>/dev/null; then
+    ctl_auth=(--insecure)
+  else
+    ctl_auth=(--key "$cluster_dir/keys/admin.key")
+  fi
+}
+
+# The cluster's keys live in D/keys and are kept across `up`s (the admin key stays valid).
+ensure_keys() {
+  if ((insecure)); then
+    echo "cluster.sh: warning: --insecure: the cluster runs in plain text, without keys" >&2
+    return 0
+  fi
+  if [[ ! -f $cluster_dir/keys/cluster.key ]]; then
+    "$rainctl" keys init "$cluster_dir/keys" >/dev/null || die "cannot make keys in $cluster_dir/keys"
+  fi
 }
 
 print_table() {
@@ -245,9 +274,16 @@ cmd_up() {
   done
   # A fresh cluster: old node dirs (logs of a previous run) would mix into this one.
   for n in $(node_names); do rm -rf "${cluster_dir:?}/$n"; done
+  ensure_keys
   : >"$cluster_dir/sets"
-  if ((${#sets[@]})); then printf '%s\n' "${sets[@]}" >"$cluster_dir/sets"; fi
-  saved_sets=()
+  if ((insecure)); then
+    echo "insecure=true" >>"$cluster_dir/sets"
+  else
+    echo "keys_dir=$cluster_dir/keys" >>"$cluster_dir/sets"
+  fi
+  if ((${#sets[@]})); then printf '%s\n' "${sets[@]}" >>"$cluster_dir/sets"; fi
+  load_saved_sets
+  sets=()  # now in saved_sets
 
   local nodes=(node1) introducer i
   launch node1 0
@@ -262,6 +298,9 @@ cmd_up() {
   done
   wait_members "${nodes[@]}" || abort_up "cluster did not form" "${nodes[@]}"
   echo "cluster of $count up in $cluster_dir"
+  if ((!insecure)); then
+    echo "keys in $cluster_dir/keys; rainctl uses admin.key there (or give --key / \$RAIN_KEY)"
+  fi
   print_table
 }
 

@@ -29,12 +29,14 @@ std::string_view StatusCodeName(StatusCode code) {
       return "internal";
     case StatusCode::kUnimplemented:
       return "unimplemented";
+    case StatusCode::kPermissionDenied:
+      return "permission_denied";
   }
   return "internal";
 }
 
 StatusCode StatusCodeFromWire(int64_t value) {
-  if (value < 0 || value > static_cast<int64_t>(StatusCode::kUnimplemented)) {
+  if (value < 0 || value > static_cast<int64_t>(StatusCode::kPermissionDenied)) {
     return StatusCode::kInternal;
   }
   return static_cast<StatusCode>(value);

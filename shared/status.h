@@ -24,6 +24,7 @@ enum class StatusCode : uint8_t {
   kFailedPrecondition = 8,
   kInternal = 9,
   kUnimplemented = 10,
+  kPermissionDenied = 11,  // the caller's key lacks the role the request needs
 };
 
 // Stable lowercase names; used in logs, JSON output and FORMAT.md.
@@ -51,6 +52,9 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
+  static Status PermissionDenied(std::string m) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

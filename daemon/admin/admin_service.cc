@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <map>
 
+#include "daemon/admin/access.h"
 #include "daemon/membership/codec.h"
 #include "daemon/membership/config.h"
 #include "shared/logging.h"
+#include "shared/transport/security.h"
 #include "shared/wire/fields.h"
 
 namespace rs::admin {
@@ -75,9 +77,12 @@ void AdminService::Start(membership::MembershipService* membership, hydfs::Hydfs
   hydfs_ = hydfs;
   logquery_ = logquery;
   stream_ = stream;
+  keys_ = std::make_unique<KeyringSync>(membership);
+  keys_->Start();
   server_->Handle(
       wire::MsgType::kAdminCommand,
-      [this](const wire::Envelope& env, const transport::Responder& r) { OnCommand(env, r); });
+      [this](const wire::Envelope& env, const transport::Responder& r) { OnCommand(env, r); },
+      security::Role::kRead);  // each command's role is checked in OnCommand
   server_->Handle(
       wire::MsgType::kJoinRequest,
       [this](const wire::Envelope& env, const transport::Responder& r) { OnJoinRequest(env, r); });
@@ -85,6 +90,7 @@ void AdminService::Start(membership::MembershipService* membership, hydfs::Hydfs
 }
 
 void AdminService::Stop() {
+  if (keys_) keys_->Stop();
   loop_.Stop();
   loop_.Join();
 }
@@ -132,6 +138,26 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
     return;
   }
   Log()->debug("event=command cmd={}", cmd);
+  security::Role need = RoleNeeded(cmd);
+  if (responder.caller() < need) {
+    ++denied_commands_;
+    Log()->warn("event=denied cmd={} caller_role={}", cmd, security::RoleName(responder.caller()));
+    responder.Reply(Status::PermissionDenied(
+        cmd + " needs a key with the " + std::string(security::RoleName(need)) +
+        " role; this client's key has the " + std::string(security::RoleName(responder.caller())) +
+        " role"));
+    return;
+  }
+  args.erase(transport::kCallerArg);
+  if (responder.caller() != security::Role::kMember) {
+    args[transport::kCallerArg] = transport::kCallerClient;
+  }
+  if (cmd.rfind("keys.", 0) == 0) {
+    keys_->Command(cmd, args, [this, responder](Status st, wire::BodyWriter body) {
+      loop_.Post([responder, st, body] { responder.Reply(st, body); });
+    });
+    return;
+  }
   if (cmd.rfind("log.", 0) == 0) {
     logquery_->Command(cmd, args, [this, responder](Status st, wire::BodyWriter body) {
       loop_.Post([responder, st, body] { responder.Reply(st, body); });
@@ -344,7 +370,11 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
     auto t = membership_->traffic();
     auto s = membership_->swim_stats();
     uint64_t up_ms = WallMillis() - info_.started_ms;
+    auto sec = transport::security_counters();
     const std::pair<const char*, uint64_t> counters[] = {
+        {"refused_handshakes", sec.refused_handshakes},
+        {"revoked_messages_dropped", sec.dropped_messages},
+        {"denied_requests", server_->denied_requests() + denied_commands_},
         {"uptime_ms", up_ms},
         {"bytes_sent", t.bytes_sent},
         {"bytes_received", t.bytes_received},

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/admin/keyring_sync.h"
 #include "daemon/hydfs/hydfs_service.h"
 #include "daemon/logquery/logquery_service.h"
 #include "daemon/membership/membership_service.h"
@@ -55,6 +56,8 @@ class AdminService {
   hydfs::HydfsService* hydfs_ = nullptr;
   logquery::LogQueryService* logquery_ = nullptr;
   stream::StreamService* stream_ = nullptr;
+  std::unique_ptr<KeyringSync> keys_;
+  uint64_t denied_commands_ = 0;  // loop thread only
 };
 
 }  // namespace rs::admin

@@ -9,6 +9,7 @@
 #include "daemon/hydfs/legacy.h"
 #include "daemon/hydfs/ops.h"
 #include "shared/logging.h"
+#include "shared/transport/security.h"
 #include "shared/wire/fields.h"
 
 namespace rs::hydfs {
@@ -244,6 +245,10 @@ void HydfsService::Command(const std::string& cmd, Args args, Reply done) {
 }
 
 void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply done) {
+  if (ArgOf(args, transport::kCallerArg) == transport::kCallerClient) {
+    std::string endpoint = ArgOf(args, "endpoint");
+    if (endpoint.rfind("tcp://", 0) == 0) client_->MarkClient(endpoint);
+  }
   if (cmd == "hydfs.create" || cmd == "hydfs.append") {
     auto op = std::make_shared<PutOp>();
     op->create = cmd == "hydfs.create";

@@ -67,6 +67,7 @@ Result<std::shared_ptr<CommandStream>> CommandStream::Start(std::vector<std::str
   if (!port.ok()) return port.status();
   s->endpoint_ = "tcp://" + s->options_.bind_host + ":" + std::to_string(*port);
   so.linger_ms = 2000;  // the end frame is the last thing sent: let it leave before close
+  so.to_client = s->options_.peer_is_client;
   auto push = transport::MakeSocket(zmq::socket_type::push, so);
   if (!push.ok()) return push.status();
   s->sockets_->push = std::move(push.value());

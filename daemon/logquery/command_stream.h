@@ -31,6 +31,7 @@ namespace rs::logquery {
 struct CommandStreamOptions {
   std::string bind_host = "127.0.0.1";  // where the ack PULL binds
   std::string peer;                     // the reader's data endpoint, tcp://host:port
+  bool peer_is_client = false;          // the reader is rainctl (SocketOptions::to_client)
   uint64_t stream = 0;
   uint32_t window = 8;
   size_t frame_bytes = 256 << 10;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "shared/logging.h"
+#include "shared/transport/security.h"
 
 namespace rs::logquery {
 namespace {
@@ -149,6 +150,7 @@ Status LogQueryService::StartQuery(std::vector<std::string> argv, bool count_mod
   CommandStreamOptions o;
   o.bind_host = options_.host;
   o.peer = Arg(args, "endpoint");
+  o.peer_is_client = Arg(args, transport::kCallerArg) == transport::kCallerClient;
   o.count_mode = count_mode;
   char* end = nullptr;
   o.stream = std::strtoull(Arg(args, "stream").c_str(), &end, 10);

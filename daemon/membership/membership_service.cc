@@ -294,8 +294,12 @@ void MembershipService::DrainRouter() {
   std::vector<zmq::message_t> parts;
   TimePoint now = Clock::now();
   uint64_t dropped = 0, malformed = 0;
-  for (int i = 0; i < kMaxBatch && transport::TryRecv(*router_, &parts); ++i) {
-    if (parts.empty()) continue;
+  security::Role from = security::Role::kNone;
+  for (int i = 0; i < kMaxBatch && transport::TryRecv(*router_, &parts, &from); ++i) {
+    if (parts.empty() || from != security::Role::kMember) {  // a client key: not a member
+      ++dropped;
+      continue;
+    }
     std::string sender = parts[0].to_string();
     if (budgets_.size() > kMaxBudgets && !budgets_.count(sender)) budgets_.clear();
     SenderBudget& budget = budgets_[sender];
@@ -320,7 +324,9 @@ void MembershipService::DrainRouter() {
 void MembershipService::DrainSub() {
   // A SUB frame names no sender (only a topic), so only the batch bound applies here.
   std::vector<zmq::message_t> parts;
-  for (int i = 0; i < kMaxBatch && transport::TryRecv(*sub_, &parts); ++i) {
+  security::Role from = security::Role::kNone;
+  for (int i = 0; i < kMaxBatch && transport::TryRecv(*sub_, &parts, &from); ++i) {
+    if (from != security::Role::kMember) continue;  // only members publish gossip
     if (parts.size() != 2) {
       std::lock_guard<std::mutex> lock(mu_);
       ++traffic_.malformed;
@@ -513,8 +519,11 @@ void MembershipService::SyncPeers() {
   std::vector<std::string> waiting;
   if (dropping) {
     std::vector<zmq::message_t> parts;
-    while (transport::TryRecv(*sub_, &parts)) {
-      if (parts.size() == 2) waiting.push_back(parts[1].to_string());
+    security::Role from = security::Role::kNone;
+    while (transport::TryRecv(*sub_, &parts, &from)) {
+      if (parts.size() == 2 && from == security::Role::kMember) {
+        waiting.push_back(parts[1].to_string());
+      }
     }
   }
   for (const auto& ep : sub_connected_) {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "daemon/stream/dedup_log.h"
@@ -165,6 +166,7 @@ struct Task::Impl {
 
   std::unique_ptr<zmq::socket_t> inbox;
   std::map<std::string, std::unique_ptr<zmq::socket_t>> pushes;
+  std::set<std::string> client_endpoints;  // ack_to of rainsource: pushes there serve a client
   std::unique_ptr<OperatorProcess> op;
   std::unique_ptr<DedupLog> log;
   int log_fd = -1;
@@ -240,6 +242,7 @@ struct Task::Impl {
     transport::SocketOptions o;
     o.send_hwm = 100000;
     o.max_message_bytes = 64 << 20;
+    o.to_client = client_endpoints.count(endpoint) > 0;
     auto s = transport::MakeSocket(zmq::socket_type::push, o);
     if (!s.ok()) return nullptr;
     auto sock = std::make_unique<zmq::socket_t>(std::move(*s));
@@ -483,8 +486,13 @@ struct Task::Impl {
   bool DrainInbox() {
     bool any = false;
     std::vector<zmq::message_t> parts;
-    for (int n = 0; n < 256 && transport::TryRecv(*inbox, &parts); ++n) {
+    security::Role from = security::Role::kNone;
+    for (int n = 0; n < 256 && transport::TryRecv(*inbox, &parts, &from); ++n) {
       any = true;
+      if (from < security::Role::kAdmin) {  // a read-only client may not feed a job
+        Malformed("a frame from a key without the admin role");
+        continue;
+      }
       if (parts.size() != 1) {
         Malformed("a multipart message");
         continue;
@@ -497,6 +505,9 @@ struct Task::Impl {
       if (f->type == static_cast<uint16_t>(wire::MsgType::kTaskAck)) {
         OnAck(f->ack);
       } else {
+        if (from != security::Role::kMember && client_endpoints.size() < 1024) {
+          client_endpoints.insert(f->data.ack_to);  // rainsource: acks go back to a client
+        }
         OnData(std::move(*f));
       }
     }

@@ -196,6 +196,7 @@ bool DataPort::Send(const std::string& endpoint, zmq::message_t frame) {
     SocketOptions options;
     options.send_hwm = 256;
     options.immediate = false;
+    options.to_client = client_endpoints_.count(endpoint) > 0;
     auto socket = MakeSocket(zmq::socket_type::push, options);
     if (!socket.ok()) return false;
     auto push = std::make_unique<zmq::socket_t>(std::move(socket.value()));
@@ -208,7 +209,19 @@ bool DataPort::Send(const std::string& endpoint, zmq::message_t frame) {
   return true;
 }
 
-void DataPort::Forget(const std::string& endpoint) { pushes_.erase(endpoint); }
+void DataPort::Forget(const std::string& endpoint) {
+  pushes_.erase(endpoint);
+  client_endpoints_.erase(endpoint);
+}
+
+void DataPort::MarkClient(const std::string& endpoint) {
+  if (!client_endpoints_.insert(endpoint).second) return;
+  if (client_endpoints_.size() > kMaxClientEndpoints) {  // forgotten ones: start afresh
+    client_endpoints_.clear();
+    client_endpoints_.insert(endpoint);
+  }
+  pushes_.erase(endpoint);  // one made for a node there would fail the handshake
+}
 
 void DataPort::OnReadable() {
   std::vector<zmq::message_t> parts;

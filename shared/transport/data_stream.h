@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <msgpack.hpp>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -97,6 +98,9 @@ class DataPort {
   bool Send(const std::string& endpoint, zmq::message_t frame);
   // Closes the PUSH to a peer that is gone (pending frames are dropped).
   void Forget(const std::string& endpoint);
+  // `endpoint` belongs to a client process (rainctl), not a node: Send makes its PUSH with
+  // SocketOptions::to_client.
+  void MarkClient(const std::string& endpoint);
 
   uint64_t malformed_frames() const { return malformed_; }
   uint64_t bytes_received() const { return bytes_received_; }
@@ -109,7 +113,9 @@ class DataPort {
   std::string name_;
   std::string endpoint_;
   std::unique_ptr<zmq::socket_t> pull_;
+  static constexpr size_t kMaxClientEndpoints = 4096;
   std::map<std::string, std::unique_ptr<zmq::socket_t>> pushes_;
+  std::set<std::string> client_endpoints_;
   std::unordered_map<uint64_t, std::shared_ptr<Handler>> handlers_;
   std::shared_ptr<Handler> fallback_;
   uint64_t malformed_ = 0, bytes_received_ = 0, bytes_sent_ = 0;

@@ -47,7 +47,8 @@ void RpcServer::Send(const std::string& routing_id, const std::string& payload) 
 
 void RpcServer::OnReadable() {
   std::vector<zmq::message_t> parts;
-  for (int i = 0; i < kMaxBatch && TryRecv(*socket_, &parts); ++i) {
+  security::Role caller = security::Role::kNone;
+  for (int i = 0; i < kMaxBatch && TryRecv(*socket_, &parts, &caller); ++i) {
     if (parts.size() != 2) {
       ++malformed_;
       Logger("rpc")->warn("server={} event=malformed_frame parts={}", name_, parts.size());
@@ -66,7 +67,7 @@ void RpcServer::OnReadable() {
       Send(routing_id, wire::EncodeReply(0, env.status()));
       continue;
     }
-    Responder responder(this, routing_id, env->request_id);
+    Responder responder(this, routing_id, env->request_id, caller);
     auto it = handlers_.find(env->type);
     if (it == handlers_.end()) {
       ++malformed_;
@@ -76,7 +77,17 @@ void RpcServer::OnReadable() {
                                             ") is not served here"));
       continue;
     }
-    it->second(*env, responder);
+    if (caller < it->second.need) {
+      ++denied_;
+      Logger("rpc")->warn("server={} event=denied type={} caller_role={}", name_,
+                          wire::MsgTypeName(env->type), security::RoleName(caller));
+      responder.Reply(Status::PermissionDenied(
+          std::string(wire::MsgTypeName(env->type)) + " needs a " +
+          std::string(security::RoleName(it->second.need)) + " key; the caller's key is " +
+          std::string(security::RoleName(caller))));
+      continue;
+    }
+    it->second.handler(*env, responder);
   }
 }
 

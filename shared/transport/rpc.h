@@ -32,18 +32,23 @@ class RpcServer;
 class Responder {
  public:
   Responder() = default;
-  Responder(RpcServer* server, std::string routing_id, uint64_t request_id)
+  Responder(RpcServer* server, std::string routing_id, uint64_t request_id,
+            security::Role caller = security::Role::kMember)
       : server_(server),
         routing_id_(std::move(routing_id)),
         request_id_(request_id),
+        caller_(caller),
         done_(std::make_shared<bool>(false)) {}
   void Reply(const Status& status, const wire::BodyWriter& payload = {}) const;
   void Ok(const wire::BodyWriter& payload = {}) const { Reply(Status::Ok(), payload); }
+  // The role of the caller's key (kMember when security is off).
+  security::Role caller() const { return caller_; }
 
  private:
   RpcServer* server_ = nullptr;
   std::string routing_id_;
   uint64_t request_id_ = 0;
+  security::Role caller_ = security::Role::kMember;
   std::shared_ptr<bool> done_;
 };
 
@@ -57,11 +62,15 @@ class RpcServer {
   // Binds and registers with the loop; call before the loop runs (or on it).
   Result<uint16_t> Listen(const std::string& host, uint16_t port,
                           const SocketOptions& options = {});
-  void Handle(wire::MsgType type, Handler handler) {
-    handlers_[static_cast<uint16_t>(type)] = std::move(handler);
+  // Serves `type` to callers whose role is at least `need` (others get PermissionDenied). Only
+  // nodes send the typed protocol messages; a handler serving clients too checks finer itself.
+  void Handle(wire::MsgType type, Handler handler, security::Role need = security::Role::kMember) {
+    handlers_[static_cast<uint16_t>(type)] = Entry{std::move(handler), need};
   }
 
   uint64_t malformed_frames() const { return malformed_; }
+  // Requests refused here for the caller's role (a handler's own finer refusals not included).
+  uint64_t denied_requests() const { return denied_; }
 
  private:
   friend class Responder;
@@ -71,8 +80,12 @@ class RpcServer {
   EventLoop* loop_;
   std::string name_;
   std::unique_ptr<zmq::socket_t> socket_;
-  std::unordered_map<uint16_t, Handler> handlers_;
-  uint64_t malformed_ = 0;
+  struct Entry {
+    Handler handler;
+    security::Role need;
+  };
+  std::unordered_map<uint16_t, Entry> handlers_;
+  uint64_t malformed_ = 0, denied_ = 0;
 };
 
 class AsyncRpcClient {

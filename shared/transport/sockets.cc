@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "shared/transport/security.h"
+
 namespace rs::transport {
 
 zmq::context_t& Context() {
@@ -42,6 +44,7 @@ Result<zmq::socket_t> MakeSocket(zmq::socket_type type, const SocketOptions& opt
     socket.set(zmq::sockopt::connect_timeout, options.connect_timeout_ms);
     socket.set(zmq::sockopt::reconnect_ivl, options.reconnect_ms);
     if (type == zmq::socket_type::router) socket.set(zmq::sockopt::router_mandatory, 0);
+    ApplyCurve(socket, type, options.to_client);
     return socket;
   } catch (const zmq::error_t& e) {
     return Status::IOError(std::string("zmq socket: ") + e.what());
@@ -108,18 +111,27 @@ bool TrySend(zmq::socket_t& socket, const std::string& payload) {
   return TrySend(socket, &msg, 1);
 }
 
-bool TryRecv(zmq::socket_t& socket, std::vector<zmq::message_t>* parts) {
-  parts->clear();
-  try {
-    do {
-      zmq::message_t msg;
-      if (!socket.recv(msg, zmq::recv_flags::dontwait)) return !parts->empty();
-      parts->push_back(std::move(msg));
-    } while (parts->back().more());
+bool TryRecv(zmq::socket_t& socket, std::vector<zmq::message_t>* parts, security::Role* sender) {
+  constexpr int kMaxDropped = 64;  // then report nothing waiting; the caller polls again
+  for (int dropped = 0; dropped < kMaxDropped; ++dropped) {
+    parts->clear();
+    try {
+      do {
+        zmq::message_t msg;
+        if (!socket.recv(msg, zmq::recv_flags::dontwait)) return !parts->empty();
+        parts->push_back(std::move(msg));
+      } while (parts->back().more());
+    } catch (const zmq::error_t&) {
+      return false;
+    }
+    // The last frame came from the peer (a ROUTER's first, the routing id, carries no metadata).
+    security::Role role = SenderRole(socket, parts->back());
+    if (role == security::Role::kNone) continue;
+    if (sender != nullptr) *sender = role;
     return true;
-  } catch (const zmq::error_t&) {
-    return false;
   }
+  parts->clear();
+  return false;
 }
 
 }  // namespace rs::transport

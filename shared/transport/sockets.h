@@ -1,7 +1,7 @@
 // The one place RainStorm creates ZeroMQ sockets. Every socket gets its options here (linger,
-// high-water marks, maximum message size), so transport security (CURVE keys) can later be added
-// in this file alone. Also the cppzmq exception adapter: nothing below throws.
-// The context is thread-safe; each socket belongs to one thread (normally an EventLoop's).
+// high-water marks, maximum message size) and its CurveZMQ keys (shared/transport/security.h). Also
+// the cppzmq exception adapter: nothing below throws. The context is thread-safe; each socket
+// belongs to one thread (normally an EventLoop's).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "shared/security/keys.h"
 #include "shared/status.h"
 
 namespace rs::transport {
@@ -23,6 +24,9 @@ struct SocketOptions {
   bool immediate = false;  // queue only to completed connections (datagram-like sends)
   int linger_ms = 0;       // pending messages are dropped at close
   std::string routing_id;  // DEALER identity, optional
+  // The socket sends to a client process (rainctl, rainsource) that gave its endpoint: in a node
+  // it is then a CURVE server, which the client authenticates by the cluster key.
+  bool to_client = false;
   // Dead-connection detection (ZMTP heartbeats): a connection that hears nothing from its peer,
   // not even a heartbeat, for heartbeat_timeout_ms is closed, and a connecting socket dials
   // again every reconnect_ms, each dial giving up after connect_timeout_ms. Without this, a TCP
@@ -49,7 +53,10 @@ Status Subscribe(zmq::socket_t& socket, const std::string& topic);
 // Non-blocking multipart send; false when it would block or fails (the message is dropped).
 bool TrySend(zmq::socket_t& socket, zmq::message_t* parts, size_t count);
 bool TrySend(zmq::socket_t& socket, const std::string& payload);
-// Non-blocking receive of one whole multipart message; false when nothing is waiting.
-bool TryRecv(zmq::socket_t& socket, std::vector<zmq::message_t>* parts);
+// Non-blocking receive of one whole multipart message; false when nothing is waiting. A message
+// whose sender's key was revoked after its handshake is dropped (and counted). `sender`, when
+// given, gets the sender's role (security::Role::kMember when security is off).
+bool TryRecv(zmq::socket_t& socket, std::vector<zmq::message_t>* parts,
+             security::Role* sender = nullptr);
 
 }  // namespace rs::transport

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "ctl/output.h"
+#include "ctl/security.h"
 #include "ctl/transfer.h"
 
 namespace rs::bench {
@@ -145,6 +146,8 @@ void PrintSet(FILE* out, const char* key, const std::vector<Sample>& samples) {
 int main(int argc, char** argv) {
   using namespace rs::bench;
   Options o = ParseArgs(argc, argv);
+  // The cluster's client key: $RAIN_KEY (bench_hydfs.py sets it), else rainctl's defaults.
+  if (rs::Status st = rs::ctl::SetUpClientSecurity("", false); !st.ok()) Die(st.ToString().c_str());
   // Download writes the file to stdout: keep the real stdout for the result, send the data to
   // /dev/null.
   int result_fd = ::dup(STDOUT_FILENO);

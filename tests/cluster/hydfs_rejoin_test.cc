@@ -328,7 +328,22 @@ TEST_CASE(
   WARN("join under appends: " << acked << " writes acknowledged; repairs started " << after
                               << ", of which changed nothing " << empty << "; extras dropped "
                               << dropped << "; scans " << scans);
-  CHECK(dropped >= 1);
+  // The files that moved onto the new node left a copy behind on the node they moved off, and
+  // that copy was dropped. Where the new node sits decides how many moved: its ring id is
+  // random, and a node that lands just after another can take none of 8 files.
+  size_t moved = 0;
+  for (const auto& t : files) {
+    auto ls = HydfsLs(c.node(0), t.name);
+    REQUIRE_OK(ls.status());
+    auto ids = ReplicaIds(*ls);
+    moved += std::count(ids.begin(), ids.end(), (*added)->Id());
+  }
+  INFO(moved << " of " << files.size() << " files have the new node among their replicas");
+  if (moved > 0) {
+    CHECK(dropped >= 1);
+  } else {
+    WARN("the new node took none of the files: nothing moved, no copy to drop");
+  }
   REQUIRE_EVENTUALLY(kRepair, [&](std::string* why) { return AllReadable(c, files, why); });
 }
 

@@ -12,6 +12,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "shared/clock.h"
+#include "shared/security/keys.h"
+#include "shared/transport/security.h"
 #include "tests/harness/eventually.h"
 
 namespace rs::harness {
@@ -58,6 +61,44 @@ CATCH_REGISTER_LISTENER(FailureListener)
 
 }  // namespace
 
+const std::string& TestKeysDir() {
+  static const std::string dir = [] {
+    std::string d = MakeTempDir() + "-keys";
+    Status st = security::MakeClusterKeys(d, WallMillis());
+    if (!st.ok()) {
+      std::cerr << "cannot make the test cluster keys: " << st.ToString() << "\n";
+      std::abort();
+    }
+    ::setenv("RAIN_KEY", (d + "/admin.key").c_str(), 1);  // for every rainctl the tests run
+    // The test process itself holds a node's keys, so the sockets a test makes by hand (junk
+    // senders, fake peers) get past the handshake like a member's and reach the code under test.
+    auto cluster = security::ReadKeyFile(d + "/cluster.key");
+    auto member = security::ReadKeyFile(d + "/node.key");
+    transport::SecuritySettings settings;
+    settings.node = true;
+    if (cluster.ok() && member.ok()) {
+      settings.self = member->keys;
+      settings.cluster_public = cluster->keys.public_key;
+      settings.cluster_secret = cluster->keys.secret_key;
+      settings.keyring_path = d + "/keyring";
+      st = transport::InstallSecurity(std::move(settings));
+    } else {
+      st = !cluster.ok() ? cluster.status() : member.status();
+    }
+    if (!st.ok()) {
+      std::cerr << "cannot install the test process's keys: " << st.ToString() << "\n";
+      std::abort();
+    }
+    static std::string to_remove = d;
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(to_remove, ec);
+    });
+    return d;
+  }();
+  return dir;
+}
+
 bool CurrentTestFailed() { return g_test_failed; }
 
 Cluster::Cluster(size_t nodes, std::vector<std::string> extra_args)
@@ -85,6 +126,13 @@ RaindProcess& Cluster::NewNode(RaindOptions options) {
   size_t index = nodes_.size() + 1;
   std::string name = "node" + std::to_string(index);
   options.extra_args.insert(options.extra_args.begin(), extra_args_.begin(), extra_args_.end());
+  bool insecure = std::find(options.extra_args.begin(), options.extra_args.end(), "--insecure") !=
+                  options.extra_args.end();
+  bool has_keys = false;
+  for (const auto& a : options.extra_args) has_keys = has_keys || a.rfind("keys_dir=", 0) == 0;
+  if (!insecure && !has_keys) {
+    options.extra_args.insert(options.extra_args.begin(), {"--set", "keys_dir=" + TestKeysDir()});
+  }
   if (placement_) placement_(index - 1, &options);
   nodes_.push_back(std::make_unique<RaindProcess>(name, dir_ + "/" + name, std::move(options)));
   return *nodes_.back();

@@ -27,6 +27,12 @@ namespace rs::harness {
 inline constexpr auto kReadyDeadline = std::chrono::seconds(10);
 inline constexpr auto kConvergeDeadline = std::chrono::seconds(20);
 
+// The keys of every cluster this test process starts (made once, removed at exit; see
+// shared/security/keys.h MakeClusterKeys): cluster.key, node.key, admin.key, keyring. Its first
+// use sets $RAIN_KEY to admin.key for the rainctl runs of the tests. A node started with
+// "--insecure" or its own keys_dir is left alone.
+const std::string& TestKeysDir();
+
 class Cluster {
  public:
   // `extra_args` go to every raind, e.g. {"--log-level", "debug"}.

@@ -3,6 +3,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "tests/harness/cluster.h"
 #include "tests/harness/raind_process.h"
 
 namespace rs::harness {
@@ -60,6 +61,7 @@ CommandResult RunCtl(const std::vector<std::string>& args, Clock::duration timeo
     r.err = binary.status().ToString();
     return r;
   }
+  TestKeysDir();  // sets $RAIN_KEY
   std::vector<std::string> argv = CtlPrefixFor(args);
   argv.push_back(*binary);
   argv.insert(argv.end(), args.begin(), args.end());
@@ -69,6 +71,7 @@ CommandResult RunCtl(const std::vector<std::string>& args, Clock::duration timeo
 Status StartCtl(const std::vector<std::string>& args, Subprocess* process) {
   auto binary = RainctlBinary();
   if (!binary.ok()) return binary.status();
+  TestKeysDir();  // sets $RAIN_KEY
   std::vector<std::string> argv = CtlPrefixFor(args);
   argv.push_back(*binary);
   argv.insert(argv.end(), args.begin(), args.end());

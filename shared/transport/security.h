@@ -1,0 +1,73 @@
+// Transport security of one process: CurveZMQ on every socket, and the ZAP handler that decides
+// who may connect. Set up once at start (InstallSecurity), before any socket is made; read by
+// shared/transport/sockets.cc, which applies it to every socket.
+//
+// Roles of a socket's end (CurveZMQ's server and client are independent of bind and connect):
+//   - in a client process (rainctl, rainsource) every socket is a CURVE client: it proves its
+//     client key and trusts only peers holding the cluster key;
+//   - in a node, a socket that receives (ROUTER, PULL, SUB) is a CURVE server: the ZAP handler
+//     admits only keys on the keyring, and each message is checked again on receipt (SenderRole),
+//     so a key revoked while connected is dropped at once. A node's sending socket (DEALER,
+//     PUSH, PUB) is a CURVE client with its member key, except one that sends to a client
+//     process (options.to_client), which is a server.
+// A stranger is thus refused during the handshake, before any frame of it is decoded.
+// Without InstallSecurity (unit tests, tools) and with `insecure`, sockets are plain and every
+// sender counts as a member. Thread-safety: InstallSecurity once from main before other threads;
+// everything else is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <zmq.hpp>
+
+#include "shared/security/keys.h"
+#include "shared/status.h"
+
+namespace rs::transport {
+
+using security::KeyPair;
+using security::Keyring;
+using security::Role;
+
+struct SecuritySettings {
+  bool insecure = false;
+  bool node = false;  // a node (serves, runs ZAP) or a client process
+  KeyPair self;       // member key (node) or client key
+  std::string cluster_public;
+  std::string cluster_secret;  // nodes only
+  std::string keyring_path;    // nodes: reloaded when the file changes
+};
+
+// Installs the settings (InstallSecurity); for a node, loads the keyring and starts the ZAP handler
+// thread.
+Status InstallSecurity(SecuritySettings settings);
+bool SecurityEnabled();  // installed and not insecure
+
+// Applies CURVE options to a new socket of `type` (a no-op when not enabled).
+void ApplyCurve(zmq::socket_t& socket, zmq::socket_type type, bool to_client);
+// The role of the sender of `msg`, received on `socket`: on a CURVE server socket, the current
+// keyring's role of the key proven at the handshake (kNone once revoked); on a client socket
+// the peer holds the cluster key (kMember); kMember when security is off.
+Role SenderRole(zmq::socket_t& socket, const zmq::message_t& msg);
+
+// The node's current keyring (empty when not a node). MergeKeyring takes the newer entries of
+// `update` (a change made here, or one that arrived from the cluster), saves the result to the
+// keyring file and puts it in force; true when anything changed. The keyring file is also
+// watched: what an operator writes there is merged within a second.
+std::shared_ptr<const Keyring> CurrentKeyring();
+Result<bool> MergeKeyring(const Keyring& update);
+
+struct SecurityCounters {
+  uint64_t refused_handshakes = 0;  // ZAP said no
+  uint64_t dropped_messages = 0;    // from a key revoked after its handshake
+};
+SecurityCounters security_counters();
+
+// The console-command argument by which a node's admin service tells its own services that a
+// command came from a client process ("client"), so replies to an endpoint it gave go through a
+// socket with to_client set. Set by the admin service, overwriting any value a caller sent.
+inline constexpr const char* kCallerArg = "_caller";
+inline constexpr const char* kCallerClient = "client";
+
+}  // namespace rs::transport

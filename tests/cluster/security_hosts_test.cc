@@ -1,0 +1,221 @@
+// Security across hosts: a cluster of 3 hosts in network namespaces and a 4th host outside it
+// (tests/harness/netns.h). From the outside host, with no key, a key of another cluster, a key
+// of this cluster that is not on its keyring, or a revoked key, nothing gets in: no join, no
+// rainctl answer (reads included), no datagram, gossip or control frame decoded, no HyDFS data
+// stream. Each check has its positive control (the same probe with a listed key does get in),
+// so a broken check fails instead of passing vacuously.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "shared/clock.h"
+#include "shared/local_cluster.h"
+#include "shared/security/keys.h"
+#include "tests/harness/checks.h"
+#include "tests/harness/cluster.h"
+#include "tests/harness/eventually.h"
+#include "tests/harness/netns.h"
+
+namespace rs::harness {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr size_t kStranger = 3;  // the host outside the cluster (hosts 0-2 run its nodes)
+
+std::string ProbeBinary() {
+  const char* env = std::getenv("ZMQ_PROBE");
+  return env != nullptr ? env : "";
+}
+
+// A key file for the harness cluster (its cluster key), not on the keyring.
+std::string UnlistedKey(const std::string& dir, const std::string& name, const std::string& kind) {
+  auto cluster = security::ReadKeyFile(TestKeysDir() + "/cluster.key");
+  REQUIRE(cluster.ok());
+  auto pair = security::GenerateKeyPair();
+  REQUIRE(pair.ok());
+  std::string path = dir + "/" + name + ".key";
+  REQUIRE(security::WriteKeyFile(path, {kind, name, *pair, cluster->keys.public_key}).ok());
+  return path;
+}
+
+uint64_t Counter(const std::string& node, const char* name) {
+  auto stats = Stats(node);
+  REQUIRE_OK(stats.status());
+  return (*stats)[name].Uint();
+}
+
+TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[security-hosts]") {
+  REQUIRE(!ProbeBinary().empty());
+  auto made = Network::Create(4);
+  REQUIRE_OK(made.status());
+  Network& net = **made;
+  Cluster c(3);
+  c.set_placement(net.Placement());
+  REQUIRE_OK(c.Start());
+  auto rainctl = RainctlBinary();
+  auto raind = RaindBinary();
+  REQUIRE_OK(rainctl.status());
+  REQUIRE_OK(raind.status());
+
+  std::string dir = c.dir() + "/stranger";
+  fs::create_directories(dir);
+  std::string other = dir + "/other-cluster";
+  REQUIRE(security::MakeClusterKeys(other, WallMillis()).ok());
+  std::string unlisted = UnlistedKey(dir, "mallory", "admin");
+  std::string local = c.dir() + "/data.txt";
+  { std::ofstream(local) << "secret\n"; }
+  REQUIRE(RunCtl({"--node", c.node(0).ControlAddress(), "create", local, "f.txt"}).code() == 0);
+
+  auto outside = [&](std::vector<std::string> argv, Clock::duration timeout = 20s) {
+    std::vector<std::string> full = net.Exec(kStranger);
+    full.insert(full.end(), argv.begin(), argv.end());
+    return RunCommand(full, timeout);
+  };
+  auto ctl = [&](const std::vector<std::string>& auth, const std::string& node,
+                 const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {*rainctl};
+    argv.insert(argv.end(), auth.begin(), auth.end());
+    argv.insert(argv.end(), {"--node", node, "--timeout", "1500"});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return outside(argv);
+  };
+
+  SECTION("no key, another cluster's key, an unlisted key: no rainctl answer, reads included") {
+    const std::vector<std::vector<std::string>> strangers = {
+        {"--insecure"}, {"--key", other + "/admin.key"}, {"--key", unlisted}};
+    for (const auto& auth : strangers) {
+      for (size_t i = 0; i < c.size(); ++i) {
+        for (const auto& args : std::vector<std::vector<std::string>>{
+                 {"list_mem"}, {"cat", "f.txt"}, {"rm", "f.txt"}}) {
+          CommandResult r = ctl(auth, c.node(i).ControlAddress(), args);
+          INFO(auth.back() << " " << args[0] << " on node " << i + 1 << ": " << r.Describe());
+          CHECK(r.code() == 3);
+          CHECK(r.out.find("secret") == std::string::npos);
+        }
+      }
+    }
+    // Positive control: the outside host reaches the nodes with the admin key.
+    CHECK(ctl({"--key", TestKeysDir() + "/admin.key"}, c.node(0).ControlAddress(), {"cat", "f.txt"})
+              .out == "secret\n");
+  }
+
+  SECTION("junk on every port: refused at the handshake, never decoded; a member's is decoded") {
+    std::string node = c.node(0).ControlAddress();
+    auto ready = ReadReadyFile(c.node(0).DataDir() + "/ready");
+    REQUIRE_OK(ready.status());
+    std::string host = net.Address(0);
+    struct Port {
+      std::string name, type, port;
+    };
+    const std::vector<Port> ports = {
+        {"control", "dealer", ready->at("port")},
+        {"swim", "dealer", ready->at("swim_port")},
+        {"hydfs", "dealer", ready->at("hydfs_port")},
+        {"hydfs_data", "push", ready->at("hydfs_data_port")},
+    };
+    auto probe = [&](const Port& p, const std::vector<std::string>& auth) {
+      std::vector<std::string> argv = {ProbeBinary(), "--endpoint", "tcp://" + host + ":" + p.port,
+                                       "--type",      p.type,       "--frames",
+                                       "10",          "--wait-ms",  "2000"};
+      argv.insert(argv.end(), auth.begin(), auth.end());
+      CommandResult r = outside(argv);
+      INFO(p.name << ": " << r.Describe());
+      REQUIRE(r.code() == 0);
+      return r.out;
+    };
+    uint64_t refused0 = Counter(node, "refused_handshakes");
+    uint64_t datagrams0 = Counter(node, "malformed_datagrams");
+    uint64_t control0 = Counter(node, "malformed_control_frames");
+    for (const Port& p : ports) {
+      for (const auto& auth : std::vector<std::vector<std::string>>{
+               {"--insecure"}, {"--key", other + "/node.key"}, {"--key", unlisted}}) {
+        std::string out = probe(p, auth);
+        INFO(p.name << " with " << auth.back() << ": " << out);
+        CHECK(out.find("handshake accepted") == std::string::npos);
+      }
+    }
+    CHECK(Counter(node, "refused_handshakes") > refused0);  // the unlisted keys reached ZAP
+    CHECK(Counter(node, "malformed_datagrams") == datagrams0);
+    CHECK(Counter(node, "malformed_control_frames") == control0);
+    // Positive control: the member key's junk gets in and is counted as junk.
+    for (const Port& p : ports) {
+      CHECK(probe(p, {"--key", TestKeysDir() + "/node.key"}).find("handshake accepted") !=
+            std::string::npos);
+    }
+    auto decoded = Eventually(
+        [&](std::string* why) {
+          bool ok = Counter(node, "malformed_datagrams") > datagrams0 &&
+                    Counter(node, "malformed_control_frames") > control0;
+          if (!ok) *why = "the member's junk was not counted";
+          return ok;
+        },
+        10s, 200ms);
+    CHECK(decoded.ok);
+    CHECK(RunCtl({"--node", node, "cat", "f.txt"}).out == "secret\n");  // unharmed
+  }
+
+  SECTION("a node with an unlisted member key, or another cluster's keys, cannot join") {
+    std::string keys = dir + "/keys-unlisted";
+    fs::create_directories(keys);
+    fs::copy_file(TestKeysDir() + "/cluster.key", keys + "/cluster.key");
+    fs::copy_file(TestKeysDir() + "/keyring", keys + "/keyring");
+    fs::copy_file(UnlistedKey(dir, "intruder", "member"), keys + "/node.key");
+    for (const std::string& kd : {keys, other}) {
+      CommandResult r = outside({*raind, "--host", net.Address(kStranger), "--port", "0",
+                                 "--data-dir", dir + "/data-" + fs::path(kd).filename().string(),
+                                 "--keys-dir", kd, "--introducer", c.node(0).ControlAddress()},
+                                30s);
+      INFO(kd << ": " << r.Describe());
+      CHECK(r.code() == 2);  // the join failed
+    }
+    for (size_t i = 0; i < c.size(); ++i) {
+      auto members = ListMem(c.node(i).ControlAddress());
+      REQUIRE_OK(members.status());
+      for (const auto& [id, m] : members->members) {
+        CHECK(id.find(net.Address(kStranger) + ":") == std::string::npos);
+      }
+    }
+  }
+
+  SECTION("a key revoked while the outside host uses it is refused within seconds") {
+    std::string reader = UnlistedKey(dir, "reader", "read");
+    auto file = security::ReadKeyFile(reader);
+    REQUIRE(file.ok());
+    REQUIRE(RunCtl({"--node", c.node(0).ControlAddress(), "keys", "add", "read",
+                    file->keys.public_key, "reader"})
+                .code() == 0);
+    auto works = Eventually(
+        [&](std::string* why) {
+          for (size_t i = 0; i < c.size(); ++i) {
+            if (ctl({"--key", reader}, c.node(i).ControlAddress(), {"cat", "f.txt"}).out !=
+                "secret\n") {
+              *why = "node " + std::to_string(i + 1) + " does not serve the read key yet";
+              return false;
+            }
+          }
+          return true;
+        },
+        15s, 250ms);
+    REQUIRE(works.ok);
+    REQUIRE(RunCtl({"--node", c.node(2).ControlAddress(), "keys", "revoke", "reader"}).code() == 0);
+    TimePoint revoked = Clock::now();
+    auto refused = Eventually(
+        [&](std::string* why) {
+          for (size_t i = 0; i < c.size(); ++i) {
+            if (ctl({"--key", reader}, c.node(i).ControlAddress(), {"list_mem"}).code() == 0) {
+              *why = "node " + std::to_string(i + 1) + " still answers the revoked key";
+              return false;
+            }
+          }
+          return true;
+        },
+        15s, 250ms);
+    CHECK(refused.ok);
+    INFO("refused everywhere " << ToMillis(Clock::now() - revoked) << " ms after the revoke");
+    CHECK(Clock::now() - revoked < 15s);
+  }
+}
+
+}  // namespace
+}  // namespace rs::harness

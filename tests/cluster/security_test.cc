@@ -1,0 +1,148 @@
+// Security on a local cluster (shared/security/README.md): only keys on the keyring get an
+// answer, a read key cannot change anything, a revoked key is refused without a restart, and a
+// node will not start with a secret key others can read. The cluster runs with the harness's
+// keys (TestKeysDir); the strangers' keys are made here.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "shared/clock.h"
+#include "shared/security/keys.h"
+#include "tests/harness/cluster.h"
+#include "tests/harness/eventually.h"
+
+namespace rs::harness {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A client key file in `dir` for the harness cluster, not on its keyring.
+std::string MakeClientKey(const std::string& dir, const std::string& name,
+                          const std::string& kind) {
+  auto cluster = security::ReadKeyFile(TestKeysDir() + "/cluster.key");
+  REQUIRE(cluster.ok());
+  auto pair = security::GenerateKeyPair();
+  REQUIRE(pair.ok());
+  std::string path = dir + "/" + name + ".key";
+  REQUIRE(security::WriteKeyFile(path, {kind, name, *pair, cluster->keys.public_key}).ok());
+  return path;
+}
+
+std::string PublicOf(const std::string& key_file) {
+  auto f = security::ReadKeyFile(key_file);
+  REQUIRE(f.ok());
+  return f->keys.public_key;
+}
+
+CommandResult As(const std::string& key, const std::string& node, std::vector<std::string> args) {
+  std::vector<std::string> argv = {"--key", key, "--node", node, "--timeout", "1500"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCtl(argv);
+}
+
+// True once no node answers `key` (each is asked list_mem).
+bool RefusedEverywhere(Cluster& c, const std::string& key, std::string* why) {
+  for (size_t i = 0; i < c.size(); ++i) {
+    CommandResult r = As(key, c.node(i).ControlAddress(), {"list_mem"});
+    if (r.code() == 0) {
+      *why = "node " + std::to_string(i + 1) + " still answers the key";
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST_CASE("keys: strangers get nothing, a read key looks, a revoked key is refused", "[security]") {
+  Cluster c(3);
+  REQUIRE(c.Start().ok());
+  std::string node = c.node(0).ControlAddress();
+  std::string dir = c.dir() + "/clients";
+  fs::create_directories(dir);
+
+  // The admin key of the harness works (it is what RunCtl uses by default).
+  CommandResult admin = RunCtl({"--node", node, "list_mem"});
+  REQUIRE(admin.code() == 0);
+
+  SECTION("a key of another cluster, and an unlisted key of this one, get no answer") {
+    std::string other = c.dir() + "/other-cluster";
+    REQUIRE(security::MakeClusterKeys(other, WallMillis()).ok());
+    CommandResult r = As(other + "/admin.key", node, {"list_mem"});
+    CHECK(r.code() == 3);  // no answer: refused at the handshake
+    std::string unlisted = MakeClientKey(dir, "mallory", "admin");
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"list_mem"}, {"ls"}, {"rm", "x"}, {"leave"}, {"config", "set", "drop_rate", "50"}}) {
+      r = As(unlisted, node, args);
+      CHECK(r.code() == 3);
+    }
+    r = RunCtl({"--insecure", "--node", node, "--timeout", "1500", "list_mem"});
+    CHECK(r.code() == 3);  // plain text to a secure node
+    CHECK(r.err.find("insecure") != std::string::npos);
+    // Each node logged the refusals, and the cluster is whole.
+    CHECK(ReadFile(c.node(0).LogPath()).find("event=refused_handshake") != std::string::npos);
+    CHECK(RunCtl({"--node", node, "list_mem"}).code() == 0);
+  }
+
+  SECTION("a read key may look but not change; revoking it takes effect without a restart") {
+    std::string reader = MakeClientKey(dir, "reader", "read");
+    REQUIRE(RunCtl({"--node", node, "keys", "add", "read", PublicOf(reader), "reader"}).code() ==
+            0);
+    // Every node learns it (pushed at once, and kept level every 2 s).
+    auto known = Eventually(
+        [&](std::string* why) {
+          for (size_t i = 0; i < c.size(); ++i) {
+            if (As(reader, c.node(i).ControlAddress(), {"list_mem"}).code() != 0) {
+              *why = "node " + std::to_string(i + 1) + " does not answer the read key yet";
+              return false;
+            }
+          }
+          return true;
+        },
+        10s, 200ms);
+    REQUIRE(known.ok);
+    std::string local = c.dir() + "/data.txt";
+    { std::ofstream(local) << "hello\n"; }
+    REQUIRE(RunCtl({"--node", node, "create", local, "f.txt"}).code() == 0);
+    CHECK(As(reader, node, {"ls"}).code() == 0);
+    CHECK(As(reader, node, {"cat", "f.txt"}).out == "hello\n");
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"create", local, "g.txt"},
+             {"append", local, "f.txt"},
+             {"rm", "f.txt"},
+             {"config", "set", "drop_rate", "50"},
+             {"switch", "gossip", "nosuspect"},
+             {"leave"},
+             {"keys", "add", "admin", PublicOf(reader), "escalate"},
+             {"job", "submit", "--stage", "identity", "--src", "f.txt", "--dest", "o.txt",
+              "--detach"}}) {
+      CommandResult r = As(reader, node, args);
+      CHECK(r.code() == 1);
+      CHECK(r.err.find("permission_denied") != std::string::npos);
+    }
+    CHECK(RunCtl({"--node", node, "cat", "f.txt"}).out == "hello\n");  // untouched
+
+    REQUIRE(RunCtl({"--node", c.node(1).ControlAddress(), "keys", "revoke", "reader"}).code() == 0);
+    auto refused =
+        Eventually([&](std::string* why) { return RefusedEverywhere(c, reader, why); }, 10s, 200ms);
+    CHECK(refused.ok);
+    CHECK(RunCtl({"--node", node, "list_mem"}).code() == 0);
+  }
+}
+
+TEST_CASE("keys: a node will not start with a secret key others can read", "[security]") {
+  std::string dir = TestKeysDir() + "-loose";
+  fs::remove_all(dir);
+  fs::copy(TestKeysDir(), dir);
+  ::chmod((dir + "/node.key").c_str(), 0644);
+  auto raind = RaindBinary();
+  REQUIRE(raind.ok());
+  CommandResult r =
+      RunCommand({*raind, "--port", "0", "--data-dir", dir + "/data", "--keys-dir", dir}, 10s);
+  fs::remove_all(dir);
+  CHECK(r.code() == 1);
+  CHECK(r.err.find("mode 0644") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace rs::harness
