@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "daemon/membership/config.h"
+#include "daemon/stream/operator_resolver.h"
+#include "daemon/stream/operator_sandbox.h"
 #include "shared/logging.h"
 
 namespace rs {
@@ -128,6 +130,48 @@ Status ApplyStreamEntry(const std::string& key, const std::string& value,
   return Status::InvalidArgument("unknown key '" + key + "'");
 }
 
+// The operator sandbox's knobs (daemon/stream/operator_sandbox.h).
+Status ApplyOperatorEntry(const std::string& key, const std::string& value,
+                          stream::SandboxOptions* s) {
+  // 0 (no limit) or at least `min`.
+  auto limit = [&](uint64_t* field, uint64_t min, uint64_t max) -> Status {
+    uint64_t v = 0;
+    RS_RETURN_IF_ERROR(ParseUint(key, value, max, &v));
+    if (v != 0 && v < min) {
+      return Status::InvalidArgument(key + " must be 0 (no limit) or at least " +
+                                     std::to_string(min));
+    }
+    *field = v;
+    return Status::Ok();
+  };
+  if (key == "operator_user") {
+    if (value.empty()) return Status::InvalidArgument("operator_user is empty");
+    s->user = value;
+    return Status::Ok();
+  }
+  if (key == "operator_dirs") {
+    std::vector<std::string> dirs;
+    std::stringstream in(value);
+    std::string dir;
+    while (std::getline(in, dir, ',')) {
+      dir = Trim(dir);
+      if (dir.empty()) continue;
+      if (dir != stream::kBuiltinOperatorDirs && dir[0] != '/') {
+        return Status::InvalidArgument("operator_dirs entry '" + dir +
+                                       "' is neither an absolute path nor builtin");
+      }
+      dirs.push_back(dir);
+    }
+    s->dirs = std::move(dirs);
+    return Status::Ok();
+  }
+  if (key == "operator_max_memory_mb") return limit(&s->max_memory_mb, 16, 1u << 20);
+  if (key == "operator_max_file_mb") return limit(&s->max_file_mb, 1, 1u << 30);
+  if (key == "operator_max_files") return limit(&s->max_files, 16, 1u << 24);
+  if (key == "operator_max_procs") return limit(&s->max_procs, 1, 1u << 22);
+  return Status::InvalidArgument("unknown key '" + key + "'");
+}
+
 }  // namespace
 
 Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOptions* o) {
@@ -178,6 +222,7 @@ Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOp
     return Status::Ok();
   }
   if (key.rfind("stream_", 0) == 0) return ApplyStreamEntry(key, value, &o->stream);
+  if (key.rfind("operator_", 0) == 0) return ApplyOperatorEntry(key, value, &o->stream.sandbox);
   return membership::SetConfigValue(&o->membership.cluster, &o->membership.local, key, value);
 }
 
@@ -240,6 +285,9 @@ Status Node::Start() {
   fs::create_directories(options_.data_dir, ec);
   if (ec)
     return Status::IOError("cannot create data dir " + options_.data_dir + ": " + ec.message());
+  // Under a root raind, operators run as another user: they must not read the data dir.
+  RS_RETURN_IF_ERROR(
+      stream::ProtectDataDir(options_.data_dir, (fs::path(options_.data_dir) / "stream").string()));
   fs::remove(fs::path(options_.data_dir) / "ready", ec);
   log_file_ = (fs::absolute(options_.data_dir) / "raind.log").string();
   // This process's lines start where the log ends now (the log is appended across restarts).

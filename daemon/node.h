@@ -38,8 +38,8 @@ struct NodeOptions {
 };
 
 // Applies "key = value" lines (the config file format; '#' starts a comment) to `options`.
-// Keys: host, port, swim_port, gossip_port, data_dir, introducer, leader, log_level, the hydfs_*
-// and stream_* keys
+// Keys: host, port, swim_port, gossip_port, data_dir, introducer, leader, log_level, the hydfs_*,
+// stream_* and operator_* keys
 // (see daemon/raind.conf.example), and every membership key (rainctl config get lists them).
 Status ApplyConfigText(const std::string& text, const std::string& source, NodeOptions* options);
 Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOptions* options);

@@ -72,6 +72,9 @@ class RecoveryBench:
             if not os.access(exe, os.X_OK):
                 sys.exit(f"bench_recovery.py: no executable {exe} (build first)")
         self.root = tempfile.mkdtemp(prefix="rainstorm-bench-recovery.", dir="/tmp")
+        # Searchable by others: a root raind runs operators as operator_user, which must reach
+        # their task dirs below the data dirs (daemon/stream/README.md "Operator sandbox").
+        os.chmod(self.root, 0o711)
         self.events_path = os.path.join(self.root, "events.csv")
         self.cluster = None
         self.last_error = None

@@ -167,6 +167,9 @@ class StreamBench:
             sys.exit(f"bench_stream.py: only {free / 1e9:.1f} GB free in {args.tmp}; the run "
                      f"needs about {need_bytes / 1e9:.1f} GB")
         self.root = tempfile.mkdtemp(prefix="rainstorm-bench-stream.", dir=args.tmp)
+        # Searchable by others: a root raind runs operators as operator_user, which must reach
+        # their task dirs below the data dirs (daemon/stream/README.md "Operator sandbox").
+        os.chmod(self.root, 0o711)
         self.files = os.path.join(self.root, "files")
         os.makedirs(self.files)
         self.events_path = os.path.join(self.files, "events.csv")

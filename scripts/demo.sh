@@ -25,6 +25,9 @@ rainctl=$build/ctl/rainctl
 }
 
 RAIN_CLUSTER_DIR=$(mktemp -d /tmp/rainstorm-demo.XXXXXX)
+# Searchable by others: a root raind runs operators as operator_user, which must reach their
+# task dirs below the data dirs (daemon/stream/README.md "Operator sandbox").
+chmod 711 "$RAIN_CLUSTER_DIR"
 export RAIN_CLUSTER_DIR RAIN_BUILD=$build
 cluster() { "$SCRIPT_DIR/cluster.sh" "$@" --dir "$RAIN_CLUSTER_DIR"; }
 

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Installs RainStorm's build and test dependencies on Debian 12 when run as root with apt;
-# otherwise prints exactly what to install. Idempotent and quiet when all is present.
+# otherwise prints exactly what to install. As root it also creates the system user `rainstorm`,
+# which stream operators run as under a root raind (daemon/stream/README.md "Operator
+# sandbox"). Idempotent and quiet when all is present.
 set -euo pipefail
+user=rainstorm
+if [ "$(id -u)" -eq 0 ] && ! getent passwd "$user" >/dev/null; then
+  echo "install-deps: creating the system user $user (operators run as it under a root raind)"
+  useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+fi
 pkgs=(g++ make meson ninja-build pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
       liblmdb-dev libcli11-dev libspdlog-dev libfmt-dev catch2 python3 python3-msgpack procps
       iproute2 nftables)

@@ -363,7 +363,7 @@ Status Leader::Prepare(Job& job, std::optional<std::string>* csv_header) {
       }
       continue;
     }
-    auto path = ResolveOperator(name);
+    auto path = ResolveOperator(name, options_.operator_dirs);
     if (!path.ok()) {
       return Status(path.status().code(),
                     "stage " + std::to_string(i + 1) + ": " + path.status().message());

@@ -20,6 +20,7 @@
 
 #include "daemon/hydfs/hydfs_service.h"
 #include "daemon/membership/membership_service.h"
+#include "daemon/stream/operator_resolver.h"
 #include "daemon/stream/worker.h"
 #include "shared/stream/job_spec.h"
 #include "shared/util/worker_pool.h"
@@ -30,6 +31,8 @@ struct LeaderOptions {
   std::string self_endpoint;  // HOST:PORT of this node's control port
   bool hosts_tasks = false;   // place tasks on the leader too (always when it is alone)
   TaskConfig knobs;           // window, batch, resend, checkpoint, flush, test knob
+  // Where path operators may be (operator_dirs, operator_resolver.h): checked at submit.
+  std::vector<std::string> operator_dirs = {kBuiltinOperatorDirs};
 };
 
 enum class JobState { kStarting, kRunning, kDone, kFailed, kCancelled };

@@ -290,6 +290,9 @@ Status OperatorProcess::Launch(const std::vector<std::string>& argv, const Opera
   co.pipe_stdin = true;
   co.env = options_.env;
   co.cwd = options_.cwd;
+  co.clear_env = options_.clear_env;
+  co.credentials = options_.credentials;
+  co.limits = options_.limits;
   Status s = child_.Start(argv, co);
   if (!s.ok()) return Status(s.code(), "cannot start operator " + name_ + ": " + s.message());
   SetNonBlocking(child_.stdin_fd());

@@ -74,11 +74,18 @@ struct OperatorProcessOptions {
   size_t max_stderr_line = 16u << 10;
   std::vector<std::string> env;  // "K=V" added to the inherited environment
   std::string cwd;               // empty: inherit
+  // The sandbox (operator_sandbox.h fills these in): `env` as the whole environment, another
+  // user, resource limits. Defaults: raind's own environment, user and limits.
+  bool clear_env = false;
+  std::optional<Credentials> credentials;
+  ResourceLimits limits;
 };
 
 // Failure model. Every failure kills the process group at once and makes the object failed: the
 // failing call and every later call return the same Status, whose message names the operator
 // (argv[0] and pid), what it was doing, and ends with its last stderr lines ("; stderr: ...").
+//   - it cannot be started (fork, the sandbox's user switch or working directory, exec): Start
+//     returns IOError naming the step, e.g. "cannot execute X: Permission denied";
 //   - the operator exits (or closes stdout) while an answer is owed, or exits non-zero at
 //     Finish: Unavailable, "exited with exit code 3" / "killed by signal 9";
 //   - no answer within the deadline (hello_timeout, batch_timeout, finish_timeout): Timeout;

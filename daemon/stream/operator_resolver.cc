@@ -24,7 +24,8 @@ std::vector<std::string> SplitPath(const char* value) {
   size_t start = 0;
   while (start <= s.size()) {
     size_t colon = s.find(':', start);
-    std::string part = s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string part =
+        s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     if (!part.empty()) out.push_back(part);
     if (colon == std::string::npos) break;
     start = colon + 1;
@@ -32,8 +33,46 @@ std::vector<std::string> SplitPath(const char* value) {
   return out;
 }
 
-// Directories holding built-in operators, most specific first.
-std::vector<std::string> SearchDirs() {
+// `path` with every symlink resolved; empty when it does not exist.
+std::string Canonical(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::canonical(path, ec);
+  return ec ? std::string() : p.string();
+}
+
+bool Under(const std::string& path, const std::string& dir) {
+  if (dir == "/") return true;
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         path[dir.size()] == '/';
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+// The executable `path` (found for the operator `name`), canonical, when it lies under one of
+// `operator_dirs`; InvalidArgument otherwise.
+Result<std::string> Allowed(const std::string& name, const std::string& path,
+                            const std::vector<std::string>& operator_dirs) {
+  std::string real = Canonical(path);
+  if (real.empty()) return Status::NotFound("operator '" + name + "': " + path + " vanished");
+  std::vector<std::string> allowed = AllowedOperatorDirs(operator_dirs);
+  for (const auto& dir : allowed) {
+    if (Under(real, dir)) return real;
+  }
+  std::string shown = "'" + name + "'" + (real == name ? "" : " (" + real + ")");
+  return Status::InvalidArgument(
+      "operator " + shown + " is not under operator_dirs (" +
+      (allowed.empty() ? std::string("none exists") : Join(allowed)) +
+      "): only executables there, built-in names and hydfs:NAME may run; raind's "
+      "config key operator_dirs lists the directories allowed");
+}
+
+}  // namespace
+
+std::vector<std::string> BuiltinOperatorDirs() {
   std::vector<std::string> dirs = SplitPath(std::getenv("RAINSTORM_OPERATOR_PATH"));
   char exe[PATH_MAX];
   ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -50,11 +89,27 @@ std::vector<std::string> SearchDirs() {
   return dirs;
 }
 
-}  // namespace
+std::vector<std::string> AllowedOperatorDirs(const std::vector<std::string>& operator_dirs) {
+  std::vector<std::string> out;
+  auto add = [&out](const std::string& dir) {
+    std::string real = Canonical(dir);
+    if (!real.empty() && std::find(out.begin(), out.end(), real) == out.end()) {
+      out.push_back(real);
+    }
+  };
+  for (const auto& entry : operator_dirs) {
+    if (entry == kBuiltinOperatorDirs) {
+      for (const auto& dir : BuiltinOperatorDirs()) add(dir);
+    } else {
+      add(entry);
+    }
+  }
+  return out;
+}
 
 std::vector<std::string> BuiltinOperatorNames() {
   std::set<std::string> names;
-  for (const auto& dir : SearchDirs()) {
+  for (const auto& dir : BuiltinOperatorDirs()) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
       std::string f = e.path().filename().string();
@@ -69,26 +124,32 @@ std::vector<std::string> BuiltinOperatorNames() {
   return {names.begin(), names.end()};
 }
 
-Result<std::string> ResolveOperator(const std::string& name) {
+Result<std::string> ResolveOperator(const std::string& name,
+                                    const std::vector<std::string>& operator_dirs) {
   if (name.empty()) return Status::InvalidArgument("empty operator name");
   if (name.find('/') != std::string::npos) {
-    if (IsExecutableFile(name)) return name;
+    if (IsExecutableFile(name)) return Allowed(name, name, operator_dirs);
     return Status::NotFound("operator '" + name + "' is not an executable file");
   }
-  for (const auto& dir : SearchDirs()) {
+  std::vector<std::string> dirs = BuiltinOperatorDirs();
+  for (const auto& entry : operator_dirs) {
+    if (entry != kBuiltinOperatorDirs) dirs.push_back(entry);
+  }
+  for (const auto& dir : dirs) {
     for (const std::string& cand : {dir + "/rainop-" + name, dir + "/" + name + ".py"}) {
-      if (IsExecutableFile(cand)) return cand;
+      if (IsExecutableFile(cand)) return Allowed(name, cand, operator_dirs);
     }
   }
   for (const auto& dir : SplitPath(std::getenv("PATH"))) {
     for (const std::string& cand : {dir + "/rainop-" + name, dir + "/" + name}) {
-      if (IsExecutableFile(cand)) return cand;
+      if (IsExecutableFile(cand)) return Allowed(name, cand, operator_dirs);
     }
   }
   std::string known;
   for (const auto& n : BuiltinOperatorNames()) known += (known.empty() ? "" : ", ") + n;
   return Status::NotFound("unknown operator '" + name + "': not a built-in (" + known +
-                          "), not in $PATH; give a path to an executable or hydfs:NAME");
+                          "), not in operator_dirs or $PATH; give a path to an executable or "
+                          "hydfs:NAME");
 }
 
 }  // namespace rs::stream

@@ -30,10 +30,12 @@ Status StreamService::Start(const std::string& self_endpoint,
   std::filesystem::remove_all(options_.dir, ec);
   std::filesystem::create_directories(options_.dir, ec);
   if (ec) return Status::IOError("creating " + options_.dir + ": " + ec.message());
+  RS_RETURN_IF_ERROR(MakeTraversable(options_.dir));
   WorkerOptions wo;
   wo.host = options_.host;
   wo.dir = options_.dir;
   wo.self_endpoint = self_;
+  wo.sandbox = options_.sandbox;
   bool leads = options_.leader.empty() || options_.leader == self_;
   worker_ = std::make_unique<Worker>(
       wo, hydfs, [membership] { return membership->view()->self.str(); },
@@ -45,6 +47,7 @@ Status StreamService::Start(const std::string& self_endpoint,
     lo.self_endpoint = self_;
     lo.hosts_tasks = options_.leader_hosts_tasks;
     lo.knobs = options_.knobs;
+    lo.operator_dirs = options_.sandbox.dirs;
     leader_ = std::make_unique<Leader>(lo, worker_.get(), hydfs, membership);
   }
   forwarder_ = std::make_unique<WorkerPool>(4);

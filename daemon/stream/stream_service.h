@@ -24,6 +24,7 @@ struct StreamOptions {
   std::string leader;
   bool leader_hosts_tasks = false;
   TaskConfig knobs;  // window, batch_tuples, resend_ms, checkpoint_ms, sink_flush_ms, test knob
+  SandboxOptions sandbox;  // the operator_* keys (operator_sandbox.h)
 };
 
 class StreamService {

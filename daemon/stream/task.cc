@@ -1536,6 +1536,15 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
   po.log_path = log_path_;
   po.max_in_flight = kMaxInFlight;
   po.cwd = env_.dir;
+  if (env_.sandbox) {
+    auto launch = PrepareOperatorSandbox(*env_.sandbox, env_.dir, base + ".work");
+    if (!launch.ok()) return launch.status();
+    po.cwd = launch->cwd;
+    po.env = launch->env;
+    po.clear_env = true;
+    po.credentials = launch->credentials;
+    po.limits = launch->limits;
+  }
   auto op = OperatorProcess::Start(argv, ctx, po);
   if (!op.ok()) return op.status();
   m.op = std::move(*op);

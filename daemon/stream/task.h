@@ -13,10 +13,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "daemon/stream/operator_sandbox.h"
 #include "daemon/stream/task_config.h"
 #include "shared/status.h"
 
@@ -28,6 +30,9 @@ struct TaskEnv {
   std::string node_id;  // the worker's member id
   std::string host;     // where the inbox binds
   std::string dir;      // the job's directory on this node (logs, dedup logs, fetched operators)
+  // The operator runs sandboxed in its task directory <dir>/task-S-T.work (operator_sandbox.h);
+  // nullopt: in `dir`, with raind's user, environment and limits (tests of the task alone).
+  std::optional<SandboxOptions> sandbox;
   std::function<void(const std::string& name, std::function<void(Result<std::string>)>)> hydfs_get;
   std::function<void(const std::string& name, std::string data, std::function<void(Status)>)>
       hydfs_create;

@@ -97,6 +97,7 @@ TaskEnv Worker::MakeEnv(const TaskConfig& config) {
   env.node_id = node_id_();
   env.host = options_.host;
   env.dir = options_.dir + "/" + config.job;
+  env.sandbox = options_.sandbox;
   hydfs::HydfsService* h = hydfs_;
   env.hydfs_get = [h](const std::string& name, std::function<void(Result<std::string>)> done) {
     h->Get(name, std::move(done));
@@ -151,7 +152,7 @@ Result<std::vector<std::string>> Worker::ResolveArgv(const TaskConfig& config,
     argv[0] = path;
     return argv;
   }
-  auto path = ResolveOperator(name);
+  auto path = ResolveOperator(name, options_.sandbox.dirs);
   if (!path.ok()) return path.status();
   argv[0] = *path;
   return argv;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "daemon/hydfs/hydfs_service.h"
+#include "daemon/stream/operator_sandbox.h"
 #include "daemon/stream/task.h"
 #include "shared/util/worker_pool.h"
 
@@ -30,6 +31,7 @@ struct WorkerOptions {
   std::string host = "127.0.0.1";
   std::string dir;            // <data_dir>/stream
   std::string self_endpoint;  // HOST:PORT of this node's control port
+  SandboxOptions sandbox;     // how operators run, and which may (operator_dirs)
 };
 
 class Worker {

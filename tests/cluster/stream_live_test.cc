@@ -130,8 +130,7 @@ TEST_CASE("a live job takes its input from rainsource and ends when rainsource c
 // holding a tuple from past line 60 of the input (`file:line` keys): `crash` exits 3, `garbage`
 // writes bytes that are no MessagePack message and keeps reading. It fails on the same tuple
 // in every run, so the restarts from checkpoints fail too and the job fails in the end.
-std::string BadOperator(Cluster& c, const std::string& kind) {
-  std::string path = c.dir() + "/" + kind + ".py";
+std::string BadOperator(OperatorDir& ops, const std::string& kind) {
   std::string body = R"PY(#!/usr/bin/python3
 import sys, msgpack
 kind = sys.argv[1]
@@ -156,14 +155,15 @@ for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=False):
             out.write(msgpack.packb([3, [[t] for t in msg[1]]]))
     out.flush()
 )PY";
-  REQUIRE_OK(WriteLocal(path, body));
-  fs::permissions(path, fs::perms::owner_all, fs::perm_options::add);
-  return path;
+  auto path = ops.Write(kind + ".py", body);
+  REQUIRE_OK(path.status());
+  return *path;
 }
 
 TEST_CASE("bad jobs fail with a clear message and the right exit code; the cluster carries on",
           "[stream-bad-input]") {
-  Cluster c(3, StreamArgs());
+  OperatorDir ops;  // the bad operators' directory, in operator_dirs
+  Cluster c(3, StreamArgs(ops.Args()));
   StartStream(c);
 
   // Operators that fail mid-run: the job fails with the task's reason; its processes end.
@@ -171,7 +171,7 @@ TEST_CASE("bad jobs fail with a clear message and the right exit code; the clust
                                                               {"garbage", "undecodable"}};
   for (const auto& [kind, reason] : expected_reason) {
     CAPTURE(kind);
-    std::string op = BadOperator(c, kind);
+    std::string op = BadOperator(ops, kind);
     std::string dest = Dest(kind);
     JobRun run =
         RunJob(c.node(1), {"job", "submit", "--stage", "grep Parking", "--stage", op + " " + kind,

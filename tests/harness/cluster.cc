@@ -5,6 +5,7 @@
 #include "tests/harness/cluster.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -31,9 +32,12 @@ std::vector<Cluster*>& LiveClusters() {
 }
 bool g_test_failed = false;
 
+// Searchable by others (0711): under a root raind, operators run as operator_user and must
+// reach their task directories below the nodes' data dirs (daemon/stream/README.md).
 std::string MakeTempDir() {
   std::string tmpl = "/tmp/rs-cluster-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) return "";
+  ::chmod(tmpl.c_str(), 0711);
   return tmpl;
 }
 

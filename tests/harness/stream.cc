@@ -1,6 +1,7 @@
 #include "tests/harness/stream.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -175,6 +176,28 @@ std::vector<std::string> StreamArgs(std::vector<std::string> more) {
   std::vector<std::string> args = {"--set", "log_ship_interval_ms=0"};
   args.insert(args.end(), more.begin(), more.end());
   return args;
+}
+
+OperatorDir::OperatorDir() {
+  std::string tmpl = "/tmp/rs-ops-XXXXXX";
+  if (::mkdtemp(tmpl.data()) != nullptr && ::chmod(tmpl.c_str(), 0755) == 0) path_ = tmpl;
+}
+
+OperatorDir::~OperatorDir() {
+  std::error_code ec;
+  if (!path_.empty()) fs::remove_all(path_, ec);
+}
+
+Result<std::string> OperatorDir::Write(const std::string& name, const std::string& body) {
+  if (path_.empty()) return Status::IOError("no operator dir (mkdtemp under /tmp failed)");
+  std::string path = path_ + "/" + name;
+  RS_RETURN_IF_ERROR(WriteLocal(path, body));
+  if (::chmod(path.c_str(), 0755) != 0) return Status::IOError("chmod 0755 " + path);
+  return path;
+}
+
+std::vector<std::string> OperatorDir::Args() const {
+  return {"--set", "operator_dirs=builtin," + path_};
 }
 
 Status OperatorsBuilt(const std::vector<std::string>& names) {

@@ -32,6 +32,29 @@ Result<std::string> RainsourceBinary();
 // raind arguments for a stream cluster test, plus `more`: log shipping off (it only adds HyDFS
 // traffic).
 std::vector<std::string> StreamArgs(std::vector<std::string> more = {});
+// A directory for a test's own operators, added to the nodes' operator_dirs:
+// /tmp/rs-ops-XXXXXX, mode 0755 like the executables written into it, so that a root raind's
+// operator_user can run them. Removed with its files when the object goes. Test-thread only.
+//   OperatorDir ops;
+//   Cluster c(3, StreamArgs(ops.Args()));
+//   auto op = ops.Write("crash.py", "#!/usr/bin/python3\n...");
+class OperatorDir {
+ public:
+  OperatorDir();
+  ~OperatorDir();
+  OperatorDir(const OperatorDir&) = delete;
+  OperatorDir& operator=(const OperatorDir&) = delete;
+
+  const std::string& path() const { return path_; }  // empty when it could not be made
+  // Writes the executable `name` (mode 0755) holding `body`; its full path.
+  Result<std::string> Write(const std::string& name, const std::string& body);
+  // raind arguments setting operator_dirs to the built-in directories and this one.
+  std::vector<std::string> Args() const;
+
+ private:
+  std::string path_;
+};
+
 // Ok when every built-in operator of `names` ("rainop-grep", ...) is built beside raind's build
 // tree, where raind finds them; else NotFound naming the first one missing. (operators/ is
 // configured after tests/, so meson cannot list them as dependencies of the tests.)

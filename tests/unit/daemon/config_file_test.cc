@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "daemon/node.h"
 
@@ -21,6 +23,46 @@ TEST_CASE("the shipped example config file parses to the defaults", "[daemon][co
         defaults.membership.cluster.probe_interval_ms);
   CHECK(options.membership.cluster.suspicion == defaults.membership.cluster.suspicion);
   CHECK(options.membership.local.join_timeout_ms == defaults.membership.local.join_timeout_ms);
+  const stream::SandboxOptions& s = options.stream.sandbox;
+  const stream::SandboxOptions& d = defaults.stream.sandbox;
+  CHECK(s.user == d.user);
+  CHECK(s.dirs == d.dirs);
+  CHECK(s.max_memory_mb == d.max_memory_mb);
+  CHECK(s.max_file_mb == d.max_file_mb);
+  CHECK(s.max_files == d.max_files);
+  CHECK(s.max_procs == d.max_procs);
+}
+
+TEST_CASE("the operator sandbox keys parse, and bad values are refused", "[daemon][config]") {
+  NodeOptions o;
+  REQUIRE(ApplyConfigText("operator_user = ops\n"
+                          "operator_dirs = builtin, /opt/ops ,,/srv/ops/\n"
+                          "operator_max_memory_mb = 0\n"
+                          "operator_max_file_mb = 10\n"
+                          "operator_max_files = 64\n"
+                          "operator_max_procs = 32\n",
+                          "x", &o)
+              .ok());
+  const stream::SandboxOptions& s = o.stream.sandbox;
+  CHECK(s.user == "ops");
+  CHECK(s.dirs == std::vector<std::string>{"builtin", "/opt/ops", "/srv/ops/"});
+  CHECK(s.max_memory_mb == 0);
+  CHECK(s.max_file_mb == 10);
+  CHECK(s.max_files == 64);
+  CHECK(s.max_procs == 32);
+  REQUIRE(ApplyConfigEntry("operator_dirs", "", &o).ok());
+  CHECK(o.stream.sandbox.dirs.empty());  // only hydfs: operators
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"operator_dirs", "relative/ops"},
+                                                        {"operator_user", ""},
+                                                        {"operator_max_memory_mb", "8"},
+                                                        {"operator_max_files", "3"},
+                                                        {"operator_max_procs", "-1"},
+                                                        {"operator_max_file_mb", "lots"},
+                                                        {"operator_nonsense", "1"}}) {
+    CAPTURE(key, value);
+    CHECK(ApplyConfigEntry(key, value, &o).code() == StatusCode::kInvalidArgument);
+  }
 }
 
 TEST_CASE("config file errors name the file and line and change nothing after them",

@@ -175,8 +175,15 @@ TEST_CASE("in count mode the selected total is the sum of grep -c's counts", "[l
 TEST_CASE("a command that cannot start ends the stream with an error", "[logquery]") {
   Reader reader;
   auto s = Start(reader, {"/nonexistent/command"});
-  Collected c = ReadAll(reader);
-  REQUIRE(c.exit == 127);
+  std::optional<transport::StreamMsg> end;
+  for (int idle = 0; idle < 100 && !end; ++idle) end = reader.Next(100ms);
+  REQUIRE(end.has_value());
+  REQUIRE(end->kind == transport::StreamKind::kEnd);
+  INFO(end->status.ToString());
+  CHECK(end->status.code() == StatusCode::kIOError);
+  CHECK(end->status.message() == "cannot execute /nonexistent/command: No such file or directory");
+  REQUIRE(s.finished.wait_for(5s) == std::future_status::ready);
+  CHECK(s.finished.get().code() == StatusCode::kIOError);
 }
 
 TEST_CASE("query files: the log and its rotations oldest first, or a sorted glob", "[logquery]") {
