@@ -49,7 +49,35 @@ Result<Credentials> LookUpUser(const std::string& name) {
   return Credentials{pw.pw_uid, pw.pw_gid};
 }
 
+// True when uid/gid may do `bits` (a mask of the "other" bits: 4 read, 2 write, 1 search or
+// execute) on `st`, judged as the kernel does (owner, then group, then other).
+bool Allows(const struct stat& st, const Credentials& who, mode_t bits) {
+  if (st.st_uid == who.uid) return ((st.st_mode >> 6) & bits) == bits;
+  if (st.st_gid == who.gid) return ((st.st_mode >> 3) & bits) == bits;
+  return (st.st_mode & bits) == bits;
+}
+
 }  // namespace
+
+Result<std::string> ReachableOperator(const std::string& path, const OperatorLaunch& launch) {
+  if (!launch.credentials || path.empty() || path[0] != '/') return path;
+  const Credentials& who = *launch.credentials;
+  bool reachable = true;
+  struct stat st;
+  for (fs::path dir = fs::path(path).parent_path(); reachable; dir = dir.parent_path()) {
+    reachable = ::stat(dir.c_str(), &st) == 0 && Allows(st, who, 1);
+    if (dir == dir.root_path()) break;
+  }
+  if (reachable && ::stat(path.c_str(), &st) == 0 && Allows(st, who, 4 | 1)) return path;
+  fs::path copy = fs::path(launch.cwd) / ("operator." + fs::path(path).filename().string());
+  std::error_code ec;
+  fs::copy_file(path, copy, fs::copy_options::overwrite_existing, ec);
+  if (ec) return Status::IOError("copying operator " + path + " into the task dir: " + ec.message());
+  if (::chown(copy.c_str(), who.uid, who.gid) != 0 || ::chmod(copy.c_str(), 0500) != 0) {
+    return Errno("handing " + copy.string() + " to the operator's user");
+  }
+  return copy.string();
+}
 
 std::vector<std::string> OperatorEnvironment(const std::string& task_dir) {
   return {std::string("PATH=") + kOperatorPath, "HOME=" + task_dir, "TMPDIR=" + task_dir,

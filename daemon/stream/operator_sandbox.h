@@ -63,6 +63,13 @@ Result<OperatorLaunch> PrepareOperatorSandbox(const SandboxOptions& options,
                                               const std::string& job_dir,
                                               const std::string& task_dir);
 
+// The executable to start for operator `path` under `launch`: `path` itself when the operator's
+// user can reach it (every directory above it searchable, the file readable and executable by
+// that user), else a copy in the task directory owned by that user (a repo or build tree under
+// a private directory such as /root). A script is copied alone, so it must not load files
+// beside it. IOError when the copy cannot be made.
+Result<std::string> ReachableOperator(const std::string& path, const OperatorLaunch& launch);
+
 // Makes raind's data directory private under a root raind: sets raind's umask to 077 (what it
 // creates from then on is private), makes the directory itself 0711 (operators may pass through
 // it to their task directories under `stream_dir`, but not list it) and takes the group and

@@ -1532,6 +1532,7 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
   ctx.tasks = config_.tasks;
   ctx.args.assign(config_.argv.begin() + (config_.argv.empty() ? 0 : 1), config_.argv.end());
   ctx.csv_header = config_.csv_header;
+  std::vector<std::string> exe_argv = argv;  // argv[0] may become a copy the operator can reach
   OperatorProcessOptions po;
   po.log_path = log_path_;
   po.max_in_flight = kMaxInFlight;
@@ -1544,8 +1545,13 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
     po.clear_env = true;
     po.credentials = launch->credentials;
     po.limits = launch->limits;
+    if (!exe_argv.empty()) {
+      auto exe = ReachableOperator(exe_argv[0], *launch);
+      if (!exe.ok()) return exe.status();
+      exe_argv[0] = *exe;
+    }
   }
-  auto op = OperatorProcess::Start(argv, ctx, po);
+  auto op = OperatorProcess::Start(exe_argv, ctx, po);
   if (!op.ok()) return op.status();
   m.op = std::move(*op);
   pid_ = m.op->pid();

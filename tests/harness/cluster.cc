@@ -67,7 +67,8 @@ CATCH_REGISTER_LISTENER(FailureListener)
 
 const std::string& TestKeysDir() {
   static const std::string dir = [] {
-    std::string d = MakeTempDir() + "-keys";
+    std::string parent = MakeTempDir();  // removed at exit, with the keys
+    std::string d = parent + "/keys";
     Status st = security::MakeClusterKeys(d, WallMillis());
     if (!st.ok()) {
       std::cerr << "cannot make the test cluster keys: " << st.ToString() << "\n";
@@ -93,7 +94,7 @@ const std::string& TestKeysDir() {
       std::cerr << "cannot install the test process's keys: " << st.ToString() << "\n";
       std::abort();
     }
-    static std::string to_remove = d;
+    static std::string to_remove = parent;
     std::atexit([] {
       std::error_code ec;
       fs::remove_all(to_remove, ec);

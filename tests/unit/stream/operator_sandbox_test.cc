@@ -198,5 +198,34 @@ for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=False):
   if (::geteuid() == 0) CHECK(want != 0);
 }
 
+TEST_CASE("an operator its user cannot reach in place is started from a copy in the task dir",
+          "[stream][sandbox]") {
+  if (::geteuid() != 0 || ::getpwnam("rainstorm") == nullptr) {
+    WARN("not root, or no rainstorm user: operators run as this user, nothing to copy");
+    return;
+  }
+  TempDir job(0711), open_ops(0755), private_ops(0700);
+  std::string task_dir = job.path() + "/task-1-0.work";
+  auto launch = PrepareOperatorSandbox(SandboxOptions{}, job.path(), task_dir);
+  REQUIRE(launch.ok());
+  // In a world-searchable directory: used where it is.
+  std::string open = WriteExecutable(open_ops.path() + "/op.sh", "#!/bin/sh\necho open\n");
+  auto same = ReachableOperator(open, *launch);
+  REQUIRE(same.ok());
+  CHECK(*same == open);
+  // Under a private directory (a clone under /root): copied, owned by the operator's user.
+  std::string hidden = WriteExecutable(private_ops.path() + "/op.sh", "#!/bin/sh\necho hi\n");
+  auto copy = ReachableOperator(hidden, *launch);
+  REQUIRE(copy.ok());
+  CHECK(*copy == task_dir + "/operator.op.sh");
+  struct stat st;
+  REQUIRE(::stat(copy->c_str(), &st) == 0);
+  CHECK(st.st_uid == launch->credentials->uid);
+  CHECK((st.st_mode & 0777) == 0500);
+  std::ifstream in(*copy);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "#!/bin/sh\necho hi\n");
+}
+
 }  // namespace
 }  // namespace rs::stream
