@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -15,6 +16,10 @@ namespace {
 namespace fs = std::filesystem;
 
 bool RunningAsRoot() { return ::geteuid() == 0; }
+
+// What ReachableOperator copies beside a script, at most.
+constexpr size_t kMaxCopiedFiles = 64;
+constexpr uintmax_t kMaxCopiedFileBytes = 1 << 20;
 
 Status Errno(const std::string& what) {
   return Status::IOError(what + ": " + std::strerror(errno));
@@ -69,14 +74,37 @@ Result<std::string> ReachableOperator(const std::string& path, const OperatorLau
     if (dir == dir.root_path()) break;
   }
   if (reachable && ::stat(path.c_str(), &st) == 0 && Allows(st, who, 4 | 1)) return path;
-  fs::path copy = fs::path(launch.cwd) / ("operator." + fs::path(path).filename().string());
+  // A script brings the files beside it (a Python operator imports the SDK next to it): the
+  // regular files of its directory, within bounds; a binary comes alone.
+  fs::path dir = fs::path(launch.cwd) / "operator";
   std::error_code ec;
-  fs::copy_file(path, copy, fs::copy_options::overwrite_existing, ec);
-  if (ec) return Status::IOError("copying operator " + path + " into the task dir: " + ec.message());
-  if (::chown(copy.c_str(), who.uid, who.gid) != 0 || ::chmod(copy.c_str(), 0500) != 0) {
-    return Errno("handing " + copy.string() + " to the operator's user");
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("making " + dir.string() + ": " + ec.message());
+  std::vector<fs::path> files = {path};
+  char magic[2] = {0, 0};
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    size_t n = std::fread(magic, 1, 2, f);
+    std::fclose(f);
+    if (n == 2 && magic[0] == '#' && magic[1] == '!') {
+      for (const auto& e : fs::directory_iterator(fs::path(path).parent_path(), ec)) {
+        if (files.size() >= kMaxCopiedFiles) break;
+        if (e.path() != fs::path(path) && e.is_regular_file(ec) &&
+            e.file_size(ec) <= kMaxCopiedFileBytes) {
+          files.push_back(e.path());
+        }
+      }
+    }
   }
-  return copy.string();
+  for (const fs::path& f : files) {
+    fs::path to = dir / f.filename();
+    fs::copy_file(f, to, fs::copy_options::overwrite_existing, ec);
+    if (ec) return Status::IOError("copying operator file " + f.string() + ": " + ec.message());
+    if (::chown(to.c_str(), who.uid, who.gid) != 0 || ::chmod(to.c_str(), 0500) != 0) {
+      return Errno("handing " + to.string() + " to the operator's user");
+    }
+  }
+  if (::chown(dir.c_str(), who.uid, who.gid) != 0) return Errno("chown " + dir.string());
+  return (dir / fs::path(path).filename()).string();
 }
 
 std::vector<std::string> OperatorEnvironment(const std::string& task_dir) {

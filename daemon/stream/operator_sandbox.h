@@ -65,9 +65,10 @@ Result<OperatorLaunch> PrepareOperatorSandbox(const SandboxOptions& options,
 
 // The executable to start for operator `path` under `launch`: `path` itself when the operator's
 // user can reach it (every directory above it searchable, the file readable and executable by
-// that user), else a copy in the task directory owned by that user (a repo or build tree under
-// a private directory such as /root). A script is copied alone, so it must not load files
-// beside it. IOError when the copy cannot be made.
+// that user), else a copy in <task dir>/operator/ owned by that user (a repo or build tree
+// under a private directory such as /root). A script ("#!") brings the regular files of its
+// directory (at most 64, of at most 1 MiB each: a Python operator imports the SDK beside it); a
+// binary comes alone. IOError when the copy cannot be made.
 Result<std::string> ReachableOperator(const std::string& path, const OperatorLaunch& launch);
 
 // Makes raind's data directory private under a root raind: sets raind's umask to 077 (what it

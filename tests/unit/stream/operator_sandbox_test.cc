@@ -215,9 +215,11 @@ TEST_CASE("an operator its user cannot reach in place is started from a copy in 
   CHECK(*same == open);
   // Under a private directory (a clone under /root): copied, owned by the operator's user.
   std::string hidden = WriteExecutable(private_ops.path() + "/op.sh", "#!/bin/sh\necho hi\n");
+  std::ofstream(private_ops.path() + "/helper.py") << "x = 1\n";  // a script's neighbour comes too
   auto copy = ReachableOperator(hidden, *launch);
   REQUIRE(copy.ok());
-  CHECK(*copy == task_dir + "/operator.op.sh");
+  CHECK(*copy == task_dir + "/operator/op.sh");
+  CHECK(fs::exists(task_dir + "/operator/helper.py"));
   struct stat st;
   REQUIRE(::stat(copy->c_str(), &st) == 0);
   CHECK(st.st_uid == launch->credentials->uid);
