@@ -6,6 +6,7 @@
 #include <zmq.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -206,11 +207,18 @@ std::string Keyring::Serialize() const {
 }
 
 Status Keyring::Save(const std::string& path) const {
-  std::string tmp = path + ".tmp";
+  // A name of this process's own: the nodes of a local cluster share one keys directory.
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
   Status s = WriteWhole(tmp, Serialize(), O_CREAT | O_TRUNC, 0644);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::IOError("cannot rename " + tmp + ": " + std::strerror(errno));
+    Status failed = Status::IOError("cannot rename " + tmp + ": " + std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return failed;
   }
   return Status::Ok();
 }
