@@ -28,15 +28,12 @@ std::string ProbeBinary() {
   return env != nullptr ? env : "";
 }
 
-// A key file for the harness cluster (its cluster key), not on the keyring.
-std::string UnlistedKey(const std::string& dir, const std::string& name, const std::string& kind) {
-  auto cluster = security::ReadKeyFile(TestKeysDir() + "/cluster.key");
-  REQUIRE(cluster.ok());
-  auto pair = security::GenerateKeyPair();
-  REQUIRE(pair.ok());
-  std::string path = dir + "/" + name + ".key";
-  REQUIRE(security::WriteKeyFile(path, {kind, name, *pair, cluster->keys.public_key}).ok());
-  return path;
+// A key of this cluster not on its keyring (tests/harness/cluster.h).
+std::string UnlistedKey(const std::string& dir, const std::string& name,
+                        const std::string& kind) {
+  auto path = MakeUnlistedKey(dir, name, kind);
+  REQUIRE(path.ok());
+  return *path;
 }
 
 uint64_t Counter(const std::string& node, const char* name) {

@@ -18,16 +18,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// A client key file in `dir` for the harness cluster, not on its keyring.
+// A key of this cluster not on its keyring (tests/harness/cluster.h).
 std::string MakeClientKey(const std::string& dir, const std::string& name,
                           const std::string& kind) {
-  auto cluster = security::ReadKeyFile(TestKeysDir() + "/cluster.key");
-  REQUIRE(cluster.ok());
-  auto pair = security::GenerateKeyPair();
-  REQUIRE(pair.ok());
-  std::string path = dir + "/" + name + ".key";
-  REQUIRE(security::WriteKeyFile(path, {kind, name, *pair, cluster->keys.public_key}).ok());
-  return path;
+  auto path = MakeUnlistedKey(dir, name, kind);
+  REQUIRE(path.ok());
+  return *path;
 }
 
 std::string PublicOf(const std::string& key_file) {

@@ -106,6 +106,17 @@ const std::string& TestKeysDir() {
 
 bool CurrentTestFailed() { return g_test_failed; }
 
+Result<std::string> MakeUnlistedKey(const std::string& dir, const std::string& name,
+                                    const std::string& kind) {
+  auto cluster = security::ReadKeyFile(TestKeysDir() + "/cluster.key");
+  if (!cluster.ok()) return cluster.status();
+  auto pair = security::GenerateKeyPair();
+  if (!pair.ok()) return pair.status();
+  std::string path = dir + "/" + name + ".key";
+  RS_RETURN_IF_ERROR(security::WriteKeyFile(path, {kind, name, *pair, cluster->keys.public_key}));
+  return path;
+}
+
 Cluster::Cluster(size_t nodes, std::vector<std::string> extra_args)
     : initial_nodes_(nodes), extra_args_(std::move(extra_args)), dir_(MakeTempDir()) {
   LiveClusters().push_back(this);

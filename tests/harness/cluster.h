@@ -32,6 +32,10 @@ inline constexpr auto kConvergeDeadline = std::chrono::seconds(20);
 // use sets $RAIN_KEY to admin.key for the rainctl runs of the tests. A node started with
 // "--insecure" or its own keys_dir is left alone.
 const std::string& TestKeysDir();
+// A new key file DIR/NAME.key of `kind` (member, admin, read) for the TestKeysDir cluster (it
+// names that cluster's key) but not on its keyring: a stranger's key, or one to `keys add`.
+Result<std::string> MakeUnlistedKey(const std::string& dir, const std::string& name,
+                                    const std::string& kind);
 
 class Cluster {
  public:
