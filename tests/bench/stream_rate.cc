@@ -8,19 +8,25 @@
 //   plain  bare messages of --chunk bytes, blocking sends, no framing, CRC or acks.
 // Prints one JSON object per mode and run on stdout:
 //   {"mode":"acked","bytes":N,"chunk":N,"window":N,"seconds":S,"mib_per_s":R}
+// With --curve the stream is CurveZMQ-encrypted as between two nodes (keys made in a temp dir,
+// the receiver's ZAP admitting the sender's member key): the ceiling of a secure transfer.
 // Usage: stream_rate [--bytes N] [--chunk N] [--window N] [--runs N] [--mode acked|plain|both]
+//                    [--curve on|off]
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
 
+#include "shared/security/keys.h"
 #include "shared/transport/data_stream.h"
+#include "shared/transport/security.h"
 #include "shared/transport/sockets.h"
 
 namespace rs::bench {
@@ -36,6 +42,7 @@ struct Options {
   uint64_t window = 16;
   int runs = 1;
   std::string mode = "both";
+  bool curve = false;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -188,25 +195,50 @@ Options ParseArgs(int argc, char** argv) {
       o.window = ParseNumber("--window", v);
     } else if (a == "--runs") {
       o.runs = static_cast<int>(ParseNumber("--runs", v));
+    } else if (a == "--curve") {
+      if (std::string(v) != "on" && std::string(v) != "off") Die("--curve on|off");
+      o.curve = std::string(v) == "on";
     } else if (a == "--mode") {
       o.mode = v;
       if (o.mode != "acked" && o.mode != "plain" && o.mode != "both") Die("bad --mode");
     } else {
       Die("unknown flag " + a +
-          " (--bytes N --chunk N --window N --runs N --mode acked|plain|both)");
+          " (--bytes N --chunk N --window N --runs N --mode acked|plain|both --curve on|off)");
     }
   }
   if (o.chunk > (64u << 20)) Die("--chunk above 64 MiB");
   return o;
 }
 
+// This process becomes a node of a throwaway cluster: its PULLs are CURVE servers with ZAP,
+// its PUSHes CURVE clients with the member key (shared/transport/security.h).
+void InstallCurve() {
+  char tmpl[] = "/tmp/stream_rate_keys.XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) Die("mkdtemp");
+  std::string dir = std::string(tmpl) + "/keys";
+  Status st = security::MakeClusterKeys(dir, 1);
+  auto cluster = security::ReadKeyFile(dir + "/cluster.key");
+  auto member = security::ReadKeyFile(dir + "/node.key");
+  if (!st.ok() || !cluster.ok() || !member.ok()) Die("cannot make keys in " + dir);
+  transport::SecuritySettings s;
+  s.node = true;
+  s.self = member->keys;
+  s.cluster_public = cluster->keys.public_key;
+  s.cluster_secret = cluster->keys.secret_key;
+  s.keyring_path = dir + "/keyring";
+  st = transport::InstallSecurity(std::move(s));
+  if (!st.ok()) Die(st.ToString());
+  std::error_code ec;
+  std::filesystem::remove_all(tmpl, ec);  // the keyring is loaded; the ZAP thread only rereads it
+}
+
 void Print(const char* mode, const Options& o, double seconds) {
   std::printf(
       "{\"mode\":\"%s\",\"bytes\":%llu,\"chunk\":%llu,\"window\":%llu,\"seconds\":%.6f,"
-      "\"mib_per_s\":%.1f}\n",
+      "\"mib_per_s\":%.1f,\"curve\":%s}\n",
       mode, static_cast<unsigned long long>(o.bytes), static_cast<unsigned long long>(o.chunk),
       static_cast<unsigned long long>(std::string(mode) == "acked" ? o.window : 0), seconds,
-      static_cast<double>(o.bytes) / (1 << 20) / seconds);
+      static_cast<double>(o.bytes) / (1 << 20) / seconds, o.curve ? "true" : "false");
   std::fflush(stdout);
 }
 
@@ -216,6 +248,7 @@ void Print(const char* mode, const Options& o, double seconds) {
 int main(int argc, char** argv) {
   using namespace rs::bench;
   Options o = ParseArgs(argc, argv);
+  if (o.curve) InstallCurve();
   std::string source(o.chunk, '\0');
   std::mt19937_64 rng(42);
   for (size_t i = 0; i + 8 <= source.size(); i += 8) {
