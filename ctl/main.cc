@@ -7,8 +7,10 @@
 
 #include "ctl/commands.h"
 #include "ctl/security.h"
+#include "shared/util/malloc_tuning.h"
 
 int main(int argc, char** argv) {
+  rs::TuneMallocForStreams();
   std::signal(SIGPIPE, SIG_IGN);
   rs::ctl::Context ctx;
   int exit_code = rs::ctl::kExitOk;

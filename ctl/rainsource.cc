@@ -57,6 +57,7 @@
 #include "shared/stream/job_spec.h"
 #include "shared/stream/task_frame.h"
 #include "shared/transport/sockets.h"
+#include "shared/util/malloc_tuning.h"
 #include "shared/wire/fields.h"
 #include "shared/wire/message_types.h"
 
@@ -744,6 +745,7 @@ int Source::Run() {
 }  // namespace rs::source
 
 int main(int argc, char** argv) {
+  rs::TuneMallocForStreams();
   std::signal(SIGPIPE, SIG_IGN);
   rs::source::Options o;
   CLI::App app{"rainsource: feed stdin lines (or MessagePack [key, value] arrays) to a live job"};

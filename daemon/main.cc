@@ -13,8 +13,10 @@
 
 #include "daemon/membership/config.h"
 #include "daemon/node.h"
+#include "shared/util/malloc_tuning.h"
 
 int main(int argc, char** argv) {
+  rs::TuneMallocForStreams();
   // Block the shutdown signals before any thread starts; Node::RunUntilSignal waits for them.
   sigset_t set;
   sigemptyset(&set);

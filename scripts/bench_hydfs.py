@@ -10,8 +10,21 @@ removed at the end (also on Ctrl-C or an error). Progress goes to stderr, result
 What is measured, and how (sizes are binary: 1 MiB, 100 MiB, 1 GiB; rates are MiB/s):
   reference   tests/bench/stream_rate: 1 GiB as 1 MiB chunks PUSH -> PULL over tcp on 127.0.0.1
               between two threads, with the data plane's own frames (CRC32C), window 16 and acks
-              ("acked", the like-for-like ceiling), and as bare messages without acks ("plain").
-              Median of --ref-runs runs.
+              ("acked", the like-for-like ceiling), and as bare messages without acks ("bare").
+              Median of --ref-runs runs. Once in plain text and once with CurveZMQ (--curve on).
+  CurveZMQ    with --curve both (the default), first the comparison in turns ("pair"): two
+              clusters of --pair-nodes (6) nodes, plain text (insecure=true, rainctl
+              --insecure) and CurveZMQ, up at once; each of --pair-runs (3) runs creates a fresh
+              1 GiB file in both, gets it through a node holding no replica into a local file,
+              and through another to /dev/null, the clusters taking turns (the order swaps every
+              run). The CURVE >= 0.7 x plain target is read from these medians. Then the
+              throughput part runs on a plain-text cluster of --nodes, which is stopped, and
+              everything on a CurveZMQ cluster of --nodes (keys made for it: the default
+              deployment); that table shows both (one run each at 1 GiB, minutes apart: a
+              figure, not a verdict). "of raw" compares each operation with the raw stream of
+              its own kind. --curve on / off: one cluster of that kind only, no comparison.
+  machine     cores, load average and the disk's write rate (dd 256 MiB conv=fsync in the
+              temporary dir) before the run, and the load average at the end.
   disk        the 1 GiB source file copied on the same filesystem: cp (page cache, no sync) and
               dd bs=1M conv=fsync (until the data is on disk).
   throughput  each rainctl create / get / append as a process, timed from start to exit (so the
@@ -56,7 +69,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_membership import log, print_table, start_cluster, wait_until  # noqa: E402
+from bench_membership import log, machine_line, print_table, start_cluster, wait_until  # noqa: E402
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -67,6 +80,7 @@ TARGET_CREATE_OF_RAW = 0.25    # create of 1 GiB (3 replicas)
 TARGET_RSS_MIB = 200           # every raind's peak while 1 GiB moves
 TARGET_REREPLICATE_S = 10.0    # 1 GiB back on 3 replicas after a SIGKILL, from the kill
 TARGET_WARM_GET_MS = 1.0       # cached 1 MiB get, client-observed median
+TARGET_GET_CURVE_OF_PLAIN = 0.7  # 1 GiB get with CurveZMQ, fraction of the plain-text get
 
 MIN_FREE_BYTES = 8 * 10**9
 
@@ -160,6 +174,7 @@ class HydfsBench:
     def rainctl(self, node, *cmd, timeout_ms=10000, check=False):
         """One rainctl --json command; the parsed reply, or None (with check: raises)."""
         argv = [self.rainctl_bin, "--node", node.addr, "--timeout", str(timeout_ms), "--json"]
+        argv += node.ctl_flags
         r = subprocess.run(argv + list(cmd), capture_output=True, text=True)
         if r.returncode != 0:
             if check:
@@ -193,6 +208,7 @@ class HydfsBench:
 
     def ctl_timed(self, node, *cmd, timeout_ms=120000):
         argv = [self.rainctl_bin, "--node", node.addr, "--timeout", str(timeout_ms), "--json"]
+        argv += node.ctl_flags
         seconds, stdout, rss = self.timed(argv + list(cmd))
         return seconds, (json.loads(stdout) if stdout.strip() else {}), rss
 
@@ -227,16 +243,20 @@ class HydfsBench:
     # --- phases -----------------------------------------------------------------------------
 
     def run_reference(self):
-        log(f"reference: raw ZeroMQ stream, {label(self.args.big)} x {self.args.ref_runs} runs")
-        _, out, _ = self.timed([self.stream_rate, "--bytes", str(self.args.big), "--runs",
-                                str(self.args.ref_runs)])
-        runs = [json.loads(line) for line in out.splitlines() if line.strip()]
-        ref = {}
-        for mode in ("acked", "plain"):
-            rates = [r["mib_per_s"] for r in runs if r["mode"] == mode]
-            ref[mode] = {"rate": med(rates), "runs": len(rates), "all": rates}
-            log(f"reference: {mode} {' '.join(f'{x:.0f}' for x in rates)} MiB/s")
-        self.results["reference"] = ref
+        self.results["reference"] = {}
+        for curve in self.args.curves:
+            log(f"reference: raw ZeroMQ stream, CURVE {curve}, {label(self.args.big)} x "
+                f"{self.args.ref_runs} runs")
+            _, out, _ = self.timed([self.stream_rate, "--bytes", str(self.args.big), "--runs",
+                                    str(self.args.ref_runs), "--curve", curve])
+            runs = [json.loads(line) for line in out.splitlines() if line.strip()]
+            ref = {}
+            for mode in ("acked", "plain"):
+                rates = [r["mib_per_s"] for r in runs if r["mode"] == mode]
+                ref[mode] = {"rate": med(rates), "runs": len(rates), "all": rates}
+                log(f"reference: CURVE {curve} {mode} {' '.join(f'{x:.0f}' for x in rates)} "
+                    "MiB/s")
+            self.results["reference"][curve] = ref
 
     def make_sources(self):
         log("sources: writing random files")
@@ -266,10 +286,14 @@ class HydfsBench:
             os.unlink(dst)
         self.results["disk"] = disk
 
-    def start_cluster(self):
+    def start_cluster(self, curve):
+        """A cluster with CurveZMQ (curve "on", keys made for it) or plain text ("off")."""
         # Log shipping off: its appends would add files and traffic to what is measured.
         sets = ["log_ship_interval_ms=0"] + list(self.args.set)
-        self.cluster, _ = start_cluster(self, "cluster", os.path.join(self.root, "cluster"),
+        if curve == "off":
+            sets.append("insecure=true")
+        self.cluster, _ = start_cluster(self, f"cluster-curve-{curve}",
+                                        os.path.join(self.root, f"cluster-curve-{curve}"),
                                         self.args.nodes, sets)
         time.sleep(0.5)  # HyDFS polls the membership view every 100 ms for its ring
         first = self.nodes()[0]
@@ -280,7 +304,60 @@ class HydfsBench:
         log(f"cluster: up; VmHWM reset {'works' if self.rss_reset_works else 'NOT available'}"
             f" (node1 {before} KiB before)")
 
-    def run_throughput(self):
+    def run_curve_pair(self):
+        """The 1 GiB create and get with CurveZMQ against plain text, in turns: two clusters of
+        --pair-nodes nodes, one of each kind, up at once. Each run creates a fresh file of the
+        largest size in both and gets it through a node holding no replica into a local file,
+        then through another to /dev/null; the order of the two clusters swaps every run, so a
+        drift of the machine's speed hits both alike."""
+        a = self.args
+        clusters = {}
+        try:
+            for curve in ("off", "on"):
+                sets = ["log_ship_interval_ms=0"] + list(a.set)
+                if curve == "off":
+                    sets.append("insecure=true")
+                tag = f"pair-curve-{curve}"
+                clusters[curve], _ = start_cluster(self, tag, os.path.join(self.root, tag),
+                                                   a.pair_nodes, sets)
+            time.sleep(0.5)  # HyDFS polls the membership view every 100 ms for its ring
+            ops = ("create", "get", "get to /dev/null")
+            res = {c: {op: [] for op in ops} for c in clusters}
+            src = self.sources[a.big]
+            for i in range(a.pair_runs):
+                for curve in (("off", "on") if i % 2 == 0 else ("on", "off")):
+                    self.cluster = clusters[curve]
+                    node1 = self.nodes()[0]
+                    name = f"pair/{i}"
+                    os.sync()
+                    s, _, _ = self.ctl_timed(node1, "create", src, name)
+                    res[curve]["create"].append(s)
+                    reader = self.non_replica(name, avoid=(node1,))
+                    out = os.path.join(self.files, "got")
+                    os.sync()
+                    s, reply, _ = self.ctl_timed(reader, "get", name, out)
+                    if reply.get("cached"):
+                        self.notes.append(f"pair get {name} was served from the cache")
+                    if subprocess.run(["cmp", "-s", src, out]).returncode != 0:
+                        raise RuntimeError(f"get {name}: the local copy differs from the source")
+                    os.unlink(out)
+                    res[curve]["get"].append(s)
+                    reader2 = self.non_replica(name, avoid=(node1, reader))
+                    os.sync()
+                    s, _, _ = self.timed([self.rainctl_bin, "--node", reader2.addr, "--timeout",
+                                          "120000", *reader2.ctl_flags, "get", name, "-"],
+                                         discard=True)
+                    res[curve]["get to /dev/null"].append(s)
+                    self.rainctl(node1, "rm", name, check=True)
+                    log(f"pair run {i + 1}/{a.pair_runs} CURVE {curve}: " + ", ".join(
+                        f"{op} {rate(a.big, res[curve][op][-1]):.0f}" for op in ops) + " MiB/s")
+            self.results["pair"] = res
+        finally:
+            for c in clusters.values():
+                c.down()
+            self.cluster = None
+
+    def run_throughput(self, curve):
         a = self.args
         node1 = self.nodes()[0]
         rows = {}
@@ -323,7 +400,7 @@ class HydfsBench:
                 reader2 = self.non_replica(name, avoid=(node1, reader))
                 os.sync()
                 s, _, _ = self.timed([self.rainctl_bin, "--node", reader2.addr, "--timeout",
-                                      "120000", "get", name, "-"], discard=True)
+                                      "120000", *reader2.ctl_flags, "get", name, "-"], discard=True)
                 res["get to /dev/null"].append((s, None))
                 # append SIZE bytes to a 1-byte file
                 aname = f"tp/append-{size}-{i}"
@@ -339,10 +416,10 @@ class HydfsBench:
                     self.rainctl(node1, "rm", aname, check=True)  # frees 3 GiB of disk
                 if big and i > 0:
                     self.rainctl(node1, "rm", name, check=True)
-                log(f"throughput {label(size)} run {i + 1}/{runs}: " + ", ".join(
+                log(f"throughput CURVE {curve} {label(size)} run {i + 1}/{runs}: " + ", ".join(
                     f"{op} {rate(size, res[op][-1][0]):.0f}" for op in res) + " MiB/s")
             rows[size] = res
-        self.results["throughput"] = rows
+        self.results.setdefault("throughput", {})[curve] = rows
         self.big_file = f"tp/{a.big}-0"
 
     def run_latency(self):
@@ -354,7 +431,7 @@ class HydfsBench:
         log(f"latency: {a.cold} cold and {a.warm} warm gets of 1 MiB through {reader.name}")
         _, out, _ = self.timed([self.latency_bin, "--node", reader.addr, "--writer", node1.addr,
                                 "--tmp", self.files, "--cold", str(a.cold), "--warm",
-                                str(a.warm), "--prefix", "lat/f"])
+                                str(a.warm), "--prefix", "lat/f", *reader.ctl_flags])
         self.results["latency"] = json.loads(out)
         self.results["latency"]["reader"] = reader.name
 
@@ -542,13 +619,26 @@ class HydfsBench:
     def run(self):
         started = time.monotonic()
         parts = self.args.parts
+        self.machine_before = machine_line(self.root)
+        log(self.machine_before)
         self.run_reference()
         self.make_sources()
         self.run_disk()
+        if "pair" in parts and len(self.args.curves) == 2:
+            self.run_curve_pair()
+        # Throughput on a plain-text cluster first, then everything on the CURVE cluster (the
+        # default deployment): these two never run at once.
+        for curve in self.args.curves[:-1]:
+            if "throughput" in parts:
+                self.start_cluster(curve)
+                self.run_throughput(curve)
+                self.cluster.down()
+                self.cluster = None
+        main = self.args.curves[-1]
         if parts & {"throughput", "latency", "merge", "rerep"}:
-            self.start_cluster()
+            self.start_cluster(main)
         if "throughput" in parts or "rerep" in parts:
-            self.run_throughput()
+            self.run_throughput(main)
         if "latency" in parts:
             self.run_latency()
         if "merge" in parts:
@@ -577,46 +667,107 @@ class HydfsBench:
         print(f"## HyDFS benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, "
               f"{elapsed_s / 60:.1f} min, {a.nodes} nodes)")
         print(f"\ncommand: {' '.join(sys.argv)}")
+        print(f"before the run: {self.machine_before}")
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-        ref = r["reference"]["acked"]["rate"]
+        curves = a.curves
+        main = curves[-1]
+        both = len(curves) == 2
+        refs = {c: r["reference"][c]["acked"]["rate"] for c in curves}
+        ref = refs[main]
         targets = []
+        name = {"off": "plain", "on": "CURVE"}
+        print(f"main cluster: CURVE {main} (latency, merge, re-replication and RSS ran on it)")
 
-        rows = [["raw stream, acked (reference)", label(a.big), r["reference"]["acked"]["runs"],
-                 fmt(ref), "-", "100%", "-"],
-                ["raw stream, plain PUSH/PULL", label(a.big), r["reference"]["plain"]["runs"],
-                 fmt(r["reference"]["plain"]["rate"]), "-",
-                 f"{100 * r['reference']['plain']['rate'] / ref:.0f}%", "-"]]
+        # One column of MiB/s per cluster, then (with both) CURVE / plain. "of raw" compares
+        # each figure with the raw stream of its own kind: a CURVE get with the CURVE stream.
+        head = ["operation", "size", "runs"] + [f"{name[c]} MiB/s" for c in curves]
+        head += (["CURVE / plain"] if both else []) + [f"node MiB/s ({name[main]})",
+                                                       f"of raw ({name[main]})", "target"]
+        rows = []
+        for c in curves:
+            for mode in ("acked", "plain"):
+                x = r["reference"][c][mode]
+                cells = [fmt(r["reference"][k][mode]["rate"]) if k == c else "-" for k in curves]
+                rows.append([f"raw stream {name[c]}, {mode if mode == 'acked' else 'bare'}"
+                             + (" (reference)" if mode == "acked" else ""), label(a.big),
+                             x["runs"]] + cells + (["-"] if both else [])
+                            + ["-", f"{100 * x['rate'] / refs[c]:.0f}%", "-"])
+        if both:
+            for mode in ("acked", "plain"):
+                ratio = (r["reference"]["on"][mode]["rate"] / r["reference"]["off"][mode]["rate"])
+                rows[2 + (0 if mode == "acked" else 1)][3 + len(curves)] = f"{ratio:.2f}"
         for what, v in r["disk"].items():
-            rows.append([f"disk copy, {what}", label(a.big), 1, fmt(v), "-",
-                         f"{100 * v / ref:.0f}%", "-"])
-        for size, res in r.get("throughput", {}).items():
+            rows.append([f"disk copy, {what}", label(a.big), 1, fmt(v)]
+                        + ["-"] * (len(curves) - 1) + (["-"] if both else [])
+                        + ["-", f"{100 * v / ref:.0f}%", "-"])
+        tp = r.get("throughput", {})
+        for size in a.sizes if main in tp else []:
             for op in ("create", "get", "get to /dev/null", "append"):
-                client = med([s for s, _ in res[op]])
+                rates = {}
+                for c in curves:
+                    if c in tp:
+                        rates[c] = rate(size, med([s for s, _ in tp[c][size][op]]))
+                res = tp[main][size]
+                mibs = rates[main]
                 node = med([n for _, n in res[op] if n is not None])
-                mibs = rate(size, client)
-                target = "-"
+                target = []
                 if size == a.big and op in ("get", "get to /dev/null", "create"):
                     frac = TARGET_CREATE_OF_RAW if op == "create" else TARGET_GET_OF_RAW
                     ok = mibs >= frac * ref
-                    target = f">= {frac * 100:.0f}% ({'PASS' if ok else 'MISS'})"
-                    targets.append([f"{op} {label(size)} >= {frac * 100:.0f}% of the raw stream",
+                    target.append(f">= {frac * 100:.0f}% of raw ({'PASS' if ok else 'MISS'})")
+                    targets.append([f"{op} {label(size)} >= {frac * 100:.0f}% of the raw stream "
+                                    f"({name[main]})",
                                     f"{mibs:.0f} MiB/s = {100 * mibs / ref:.0f}% of {ref:.0f}",
                                     "PASS" if ok else "MISS"])
-                rows.append([f"hydfs {op}", label(size), len(res[op]), fmt(mibs),
-                             fmt(rate(size, node)), f"{100 * mibs / ref:.0f}%", target])
-        print_table("Throughput (MiB/s, median of runs)",
-                    ["operation", "size", "runs", "MiB/s", "node MiB/s", "of raw", "target"],
-                    rows,
+                ratio = None
+                if both and "off" in rates and rates["off"]:
+                    ratio = rates["on"] / rates["off"]  # one run each, minutes apart: see pair
+                rows.append([f"hydfs {op}", label(size), len(res[op])]
+                            + [fmt(rates.get(c)) for c in curves]
+                            + ([fmt(ratio, 2)] if both else [])
+                            + [fmt(rate(size, node)), f"{100 * mibs / ref:.0f}%",
+                               "; ".join(target) or "-"])
+        print_table("Throughput (MiB/s, median of runs)", head, rows,
                     ["MiB/s: size / wall time of the whole rainctl process (or of the copy). node "
-                     "MiB/s: size / the node's elapsed_us. raw: the acked ZeroMQ stream measured "
-                     "in this run. create/append go through node1; get through a node holding no "
-                     "replica, into a local file (compared with the source afterwards); 'get to "
-                     "/dev/null' repeats it through another such node with rainctl writing to a "
-                     "discarded stdout (no local file). Append adds SIZE bytes to a 1-byte file. "
-                     "sync before each step. The get target is shown twice: into a local file (bounded "
-                     "by this machine's page-cache write rate, see 'dd bs=1M') and as the transfer "
-                     "alone (stdout discarded), which is what the raw stream measures."])
+                     "MiB/s: size / the node's elapsed_us. raw: the acked ZeroMQ stream of the "
+                     "same kind (plain or CURVE) measured in this run. The plain cluster runs "
+                     "with insecure=true and rainctl --insecure; the CURVE cluster is the default "
+                     "(keys made for it). create/append go through node1; get through a node "
+                     "holding no replica, into a local file (compared with the source "
+                     "afterwards); 'get to /dev/null' repeats it through another such node with "
+                     "rainctl writing to a discarded stdout (no local file). Append adds SIZE "
+                     "bytes to a 1-byte file. sync before each step. The get target is shown "
+                     "twice: into a local file (bounded by this machine's page-cache write rate, "
+                     "see 'dd bs=1M') and as the transfer alone (stdout discarded)."])
+
+        if "pair" in r:
+            p = r["pair"]
+            rows = []
+            for op in ("create", "get", "get to /dev/null"):
+                plain = rate(a.big, med(p["off"][op]))
+                curve = rate(a.big, med(p["on"][op]))
+                ratio = curve / plain
+                target = "-"
+                if op != "create":
+                    ok = ratio >= TARGET_GET_CURVE_OF_PLAIN
+                    target = f">= {TARGET_GET_CURVE_OF_PLAIN:g} ({'PASS' if ok else 'MISS'})"
+                    targets.append([f"{op} {label(a.big)}: CURVE >= "
+                                    f"{TARGET_GET_CURVE_OF_PLAIN:g} x plain (in turns)",
+                                    f"{curve:.0f} / {plain:.0f} MiB/s = {ratio:.2f}",
+                                    "PASS" if ok else "MISS"])
+                runs = lambda c: " ".join(f"{rate(a.big, s):.0f}" for s in p[c][op])
+                rows.append([f"hydfs {op}", label(a.big), len(p["on"][op]), fmt(plain),
+                             fmt(curve), f"{ratio:.2f}", runs("off"), runs("on"), target])
+            print_table(f"CurveZMQ against plain text, in turns ({label(a.big)}, MiB/s, median "
+                        "of runs)",
+                        ["operation", "size", "runs", "plain", "CURVE", "CURVE / plain",
+                         "plain runs", "CURVE runs", "target"], rows,
+                        [f"Two clusters of {a.pair_nodes} nodes, one plain text (insecure=true) "
+                         "and one CurveZMQ, up at once. Each run creates a fresh file in both "
+                         "and gets it through a node holding no replica into a local file "
+                         "(compared with the source), then through another to /dev/null; the "
+                         "clusters take turns, the order swapping every run."])
 
         if getattr(self, "rss", None):
             steps = list(self.rss)
@@ -738,10 +889,17 @@ def parse_args():
                    help="seconds of quiet before the 1 GiB kill (repairs of removals drain)")
     p.add_argument("--repair-timeout", type=float, default=120.0,
                    help="seconds to wait for re-replication")
-    p.add_argument("--parts", default="throughput,latency,merge,rerep",
+    p.add_argument("--pair-runs", type=int, help="runs of the CURVE/plain comparison in turns "
+                   "(default 3; --quick 1)")
+    p.add_argument("--pair-nodes", type=int, default=6,
+                   help="nodes of each cluster of that comparison (default 6)")
+    p.add_argument("--parts", default="pair,throughput,latency,merge,rerep",
                    help="which parts to run besides the reference and disk copy")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra raind setting for every node, repeatable")
+    p.add_argument("--curve", choices=("both", "on", "off"), default="both",
+                   help="both (default): throughput on a plain-text cluster, then everything on "
+                        "a CurveZMQ cluster; on / off: one cluster of that kind")
     p.add_argument("--tmp", default="/tmp", help="where the temporary dir goes (default /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the data dirs (logs)")
     a = p.parse_args()
@@ -755,9 +913,13 @@ def parse_args():
     if a.quick:
         a.merge_runs = 1
         a.rr_files = min(a.rr_files, 30)
+    a.curves = {"both": ["off", "on"], "on": ["on"], "off": ["off"]}[a.curve]
     a.parts = set(a.parts.split(","))
-    if not a.parts <= {"throughput", "latency", "merge", "rerep"}:
-        p.error("--parts: want a list of throughput, latency, merge, rerep")
+    if not a.parts <= {"pair", "throughput", "latency", "merge", "rerep"}:
+        p.error("--parts: want a list of pair, throughput, latency, merge, rerep")
+    a.pair_runs = a.pair_runs or (1 if a.quick else 3)
+    if a.pair_nodes < 5:
+        p.error("--pair-nodes: at least 5 (two readers holding no replica)")
     if a.nodes < 4 or a.nodes < max(a.merge_ks):
         p.error("--nodes: at least 4 (a kill must leave 3), and at least the largest merge k")
     return a

@@ -19,6 +19,11 @@ What is measured, and how:
               Figures per hour are extrapolated from the window.
   traffic/CPU per node over a quiet window after convergence: bytes from `rainctl stats --json`
               deltas, CPU from /proc/<pid>/stat utime+stime deltas.
+  plain text  at --plain-sizes (default 10) each raind configuration runs a second time right
+              after, in plain text (insecure=true, rainctl --insecure); every other cluster is
+              the default deployment: keys made for it, CurveZMQ on every socket. A table sets
+              the two detection times side by side.
+  machine     cores, load average and the disk's write rate before the run; load at the end.
   serf        same detection/traffic/CPU procedure with serf agents (default lan profile);
               detection = arrival time of each agent's "EventMemberFailed: <name>" log line;
               bytes = memberlist.udp/tcp.sent counters from serf's statsd sink.
@@ -119,6 +124,27 @@ def print_table(title, header, rows, notes=()):
     sys.stdout.flush()
 
 
+def machine_line(tmp_dir, mib=256):
+    """One line on the machine, printed beside a run: cores, load average, and the disk's write
+    rate (MiB/s of `dd bs=1M conv=fsync` of `mib` MiB into tmp_dir, the file removed after)."""
+    path = os.path.join(tmp_dir, "disk-rate.probe")
+    rate = None
+    try:
+        start = time.monotonic()
+        subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mib}",
+                        "conv=fsync", "status=none"], check=True)
+        rate = mib / (time.monotonic() - start)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    load = os.getloadavg()
+    disk = "unknown" if rate is None else f"{rate:.0f} MiB/s"
+    return (f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
+            f"{load[2]:.2f}, disk {disk} (dd {mib} MiB bs=1M conv=fsync in {tmp_dir})")
+
+
 # --- raind ------------------------------------------------------------------------------------
 
 LOG_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}) \w membership event=(\w+) member=(\S+)")
@@ -167,6 +193,8 @@ class Raind:
         self.proc = None
         self.ready = {}
         self.self_id = None
+        # rainctl's flags for this node: its cluster's admin key, or --insecure (plain text).
+        self.ctl_flags = []
         self.tail = LogTail(os.path.join(data_dir, "raind.log"))
         self.events = []  # (ms, event, member) seen in this node's log
 
@@ -244,8 +272,14 @@ class RaindCluster:
         self.nodes = [Raind(bench, f"node{i}", os.path.join(root, f"node{i}"))
                       for i in range(1, n + 1)]
         self.sets = list(sets)
-        if "insecure=true" not in self.sets:
-            self.sets.insert(0, "keys_dir=" + make_keys(bench, os.path.join(root, "keys")))
+        if "insecure=true" in self.sets:
+            flags = ["--insecure"]
+        else:
+            keys = make_keys(bench, os.path.join(root, "keys"))
+            self.sets.insert(0, "keys_dir=" + keys)
+            flags = ["--key", os.path.join(keys, "admin.key")]
+        for node in self.nodes:
+            node.ctl_flags = flags
 
     def up(self, staggered=False):
         """Starts every node; with staggered, each joins only once the previous ones converged."""
@@ -537,7 +571,7 @@ class Bench:
         self.children = []
 
     def rainctl(self, node, *cmd, json_out=True):
-        argv = [self.rainctl_bin, "--node", node.addr, "--timeout", "2000"]
+        argv = [self.rainctl_bin, "--node", node.addr, "--timeout", "2000", *node.ctl_flags]
         if json_out:
             argv.append("--json")
         r = subprocess.run(argv + list(cmd), capture_output=True, text=True)
@@ -577,10 +611,15 @@ class Bench:
                     raise
 
     # Detection + usage for one raind configuration.
-    def run_raind_config(self, n, protocol, suspicion):
-        tag = f"raind N={n} {protocol} suspicion={'on' if suspicion else 'off'}"
-        root = os.path.join(self.root, f"n{n}-{protocol}-{'sus' if suspicion else 'nosus'}")
+    def run_raind_config(self, n, protocol, suspicion, plain=False):
+        """With plain, the cluster runs in plain text (insecure=true) instead of CurveZMQ."""
+        tag = (f"raind N={n} {protocol} suspicion={'on' if suspicion else 'off'}"
+               + (" plain text" if plain else ""))
+        root = os.path.join(self.root, f"n{n}-{protocol}-{'sus' if suspicion else 'nosus'}"
+                            + ("-plain" if plain else ""))
         sets = [f"protocol={protocol}", f"suspicion={str(suspicion).lower()}"] + self.args.set
+        if plain:
+            sets.append("insecure=true")
         cluster = None
         try:
             cluster, start_failures = self.start_cluster(tag, root, n, sets)
@@ -745,11 +784,16 @@ class Bench:
     def run(self):
         a = self.args
         started = time.monotonic()
+        self.machine_before = machine_line(self.root)
+        log(self.machine_before)
         configs = [(p, s) for p in a.protocols.split(",") for s in (True, False)]
-        detection = {}
+        detection, plain = {}, {}
         for n in (a.sizes if "detect" in a.parts else []):
             for protocol, suspicion in configs:
                 detection[(n, protocol, suspicion)] = self.run_raind_config(n, protocol, suspicion)
+                if n in a.plain_sizes:  # the same right after, in plain text
+                    plain[(n, protocol, suspicion)] = self.run_raind_config(n, protocol,
+                                                                            suspicion, True)
 
         serf = {}
         serf_note = None
@@ -768,19 +812,25 @@ class Bench:
             drop[(protocol, suspicion)] = self.run_drop(a.drop_size, protocol, suspicion,
                                                         a.drop_rates, a.drop_window)
 
-        self.report(detection, serf, serf_note, drop, time.monotonic() - started)
+        self.report(detection, plain, serf, serf_note, drop, time.monotonic() - started)
 
-    def report(self, detection, serf, serf_note, drop, elapsed_s):
+    def report(self, detection, plain, serf, serf_note, drop, elapsed_s):
         a = self.args
         on_off = lambda s: "on" if s else "off"
         print(f"## Membership benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')}, "
               f"{os.cpu_count()} CPUs, {elapsed_s / 60:.1f} min)")
         print(f"\ncommand: {' '.join(sys.argv)}")
 
+        print(f"before the run: {self.machine_before}")
+        load = os.getloadavg()
+        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
         rows, errors = [], []
         blank = [""] * 8
-        for (n, protocol, suspicion), r in detection.items():
-            name = f"raind {protocol}"
+        runs = [(k, r, "") for k, r in detection.items()]
+        runs += [(k, r, ", plain text") for k, r in plain.items()]
+        for (n, protocol, suspicion), r, kind in runs:
+            name = f"raind {protocol}{kind}"
             if "error" in r:
                 rows.append([n, name, on_off(suspicion), "error"] + blank)
                 errors.append(f"error, N={n} {name} suspicion {on_off(suspicion)}: {r['error']}")
@@ -821,10 +871,30 @@ class Bench:
         elif serf_note:
             print(f"\n{serf_note}")
 
+        if plain:
+            rows = []
+            for key, p in plain.items():
+                c = detection.get(key, {})
+                n, protocol, suspicion = key
+                cells = []
+                for field in ("first_med", "last_med", "last_max"):
+                    cv, pv = c.get(field), p.get(field)
+                    cells += [fmt_ms(cv), fmt_ms(pv),
+                              "-" if cv is None or pv is None else f"{cv - pv:+.0f}"]
+                rows.append([n, f"raind {protocol}", on_off(suspicion)] + cells)
+            print_table("Detection with CurveZMQ against plain text (ms)",
+                        ["N", "system", "suspicion", "first med CURVE", "first med plain",
+                         "diff", "last med CURVE", "last med plain", "diff", "last max CURVE",
+                         "last max plain", "diff"], rows,
+                        ["CURVE: the default cluster (keys made for it, every socket CurveZMQ). "
+                         "plain: the same configuration with insecure=true, run right after it "
+                         "(--plain-sizes). diff: CURVE - plain."])
+
         rows = []
-        for (n, protocol, suspicion), r in detection.items():
+        for (n, protocol, suspicion), r, kind in runs:
             if "usage" in r and r["usage"]:
-                rows.append(self.usage_row(n, f"raind {protocol}", on_off(suspicion), r["usage"]))
+                rows.append(self.usage_row(n, f"raind {protocol}{kind}", on_off(suspicion),
+                                           r["usage"]))
         for n, r in serf.items():
             if "usage" in r and r["usage"]:
                 rows.append(self.usage_row(n, "serf (lan)", "on", r["usage"]))
@@ -897,6 +967,9 @@ def parse_args():
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra raind setting for every cluster, repeatable")
     p.add_argument("--protocols", default="ping,gossip", help="raind protocols to measure")
+    p.add_argument("--plain-sizes", default="10",
+                   help="sizes at which each raind configuration also runs in plain text "
+                        "(insecure=true) beside CurveZMQ (default 10; none: skip)")
     p.add_argument("--no-serf", action="store_true", help="skip the serf comparison")
     p.add_argument("--parts", default="detect,serf,drop",
                    help="which parts to run (default detect,serf,drop)")
@@ -905,6 +978,8 @@ def parse_args():
     a.sizes = [int(x) for x in (a.sizes or ("5,10" if a.quick else "5,10,20")).split(",")]
     if any(n < 2 for n in a.sizes):
         p.error("--sizes: every size must be at least 2")
+    a.plain_sizes = ([] if a.plain_sizes == "none"
+                     else [int(x) for x in a.plain_sizes.split(",")])
     a.parts = set(a.parts.split(","))
     if not a.parts <= {"detect", "serf", "drop"}:
         p.error("--parts: want a list of detect, serf, drop")

@@ -253,7 +253,10 @@ class RecoveryBench:
     def cleanup(self):
         if self.cluster:
             self.cluster.down()
-        subprocess.run(["rm", "-rf", self.root])
+        if self.args.keep:
+            log(f"kept data dirs in {self.root}")
+        else:
+            subprocess.run(["rm", "-rf", self.root])
 
 
 def fmt(v):
@@ -267,6 +270,7 @@ def main():
     p.add_argument("--events", type=int, default=2000000)
     p.add_argument("--nodes", type=int, default=6)
     p.add_argument("--tasks", type=int, default=2)
+    p.add_argument("--keep", action="store_true", help="keep the data dirs (logs)")
     args = p.parse_args()
     bench = RecoveryBench(args)
     try:

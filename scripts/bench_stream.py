@@ -40,9 +40,17 @@ What is measured, and how (rates are input events per second; M = 10^6):
               Output: `rainctl get out-N`, compared with the awk output as a multiset of lines
               (every `user,count` exactly once; line order differs with 2 tasks). Required with
               exactly-once; reported without it.
-  targets     (from the issue) >= 1 M tuples/s end to end with exactly-once (C++); exactly-once
+  CurveZMQ    the cluster above runs with its keys (CurveZMQ on every socket, the default).
+              With --curve both (the default) a second cluster of as many nodes runs beside it
+              in plain text (insecure=true, rainctl --insecure; its own copy of `events`), and
+              each C++ config runs there right after its CurveZMQ run. --curve on / off: one
+              cluster of that kind only.
+  machine     cores, load average and the disk's write rate (dd 256 MiB conv=fsync in the
+              temporary dir) before the run, and the load average at the end.
+  targets     (from the issues) >= 1 M tuples/s end to end with exactly-once (C++); exactly-once
               at >= 0.85 of the throughput without it; p99 <= 20 ms with exactly-once at half
-              load; <= 2 CPU seconds per million tuples (exactly-once, C++).
+              load; <= 2 CPU seconds per million tuples (exactly-once, C++); exactly-once with
+              CurveZMQ at >= 0.85 of exactly-once in plain text (C++).
 Exit status: 0 when every job finished (and every exactly-once output was right), whatever the
 figures; 1 otherwise or on an error; 130 on Ctrl-C.
 """
@@ -61,7 +69,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_membership import CLK_TCK, log, print_table, start_cluster  # noqa: E402
+from bench_membership import CLK_TCK, log, machine_line, print_table, start_cluster  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -70,6 +78,7 @@ TARGET_TUPLES_PER_S = 1_000_000   # end to end, exactly-once on, C++ operators
 TARGET_EO_RATIO = 0.85            # exactly-once throughput / throughput without it
 TARGET_P99_MS = 20.0              # exactly-once, at half the maximum rate
 TARGET_CPU_S_PER_M = 2.0          # CPU seconds per million input tuples
+TARGET_CURVE_RATIO = 0.85         # exactly-once with CurveZMQ / exactly-once in plain text
 
 AWK_PROGRAM = '$3=="click"{c[$2]++; print $2","c[$2]}'
 EVENTS_NAME = "events"                 # the input's HyDFS name
@@ -160,7 +169,8 @@ class StreamBench:
             if not os.access(exe, os.X_OK):
                 sys.exit(f"bench_stream.py: no executable {exe} (build first: ninja -C {b}, "
                          "or pass --build)")
-        copies = 2 if args.references_only else 6  # local file + outputs; 3 replicas + spool
+        # local file + outputs; per cluster 3 replicas + spool
+        copies = 2 if args.references_only else 2 + 4 * len(args.curves)
         need_bytes = args.events * BYTES_PER_EVENT * copies + (1 << 28)
         free = shutil.disk_usage(args.tmp).free
         if free < need_bytes:
@@ -174,7 +184,8 @@ class StreamBench:
         os.makedirs(self.files)
         self.events_path = os.path.join(self.files, "events.csv")
         self.children = []
-        self.cluster = None
+        self.clusters = {}  # "on" (CurveZMQ, the default) / "off" (insecure=true) -> cluster
+        self.cluster = None  # the one jobs go to now (use())
         self.rows = []      # result rows, in report order
         self.notes = []
         self.commands = []  # (config, command line)
@@ -186,6 +197,7 @@ class StreamBench:
     def rainctl(self, node, *cmd, timeout_ms=10000, check=False):
         """One rainctl --json command; the parsed reply, or None (with check: raises)."""
         argv = [self.rainctl_bin, "--node", node.addr, "--timeout", str(timeout_ms), "--json"]
+        argv += node.ctl_flags
         r = subprocess.run(argv + list(cmd), capture_output=True, text=True)
         if r.returncode != 0:
             self.last_error = (f"rainctl {shlex.join(cmd[:2])} exited {r.returncode}: "
@@ -300,17 +312,26 @@ class StreamBench:
 
     # --- the cluster ------------------------------------------------------------------------
 
-    def start_cluster(self):
+    def use(self, curve):
+        """Jobs and rainctl calls go to the CurveZMQ cluster ("on") or the plain one ("off")."""
+        self.cluster = self.clusters[curve]
+        self.curve = curve
+
+    def start_cluster(self, curve):
         sets = ["log_ship_interval_ms=0"] + list(self.args.set)
-        self.cluster, _ = start_cluster(self, "cluster", os.path.join(self.root, "cluster"),
-                                        self.args.nodes, sets)
+        if curve == "off":
+            sets.append("insecure=true")
+        tag = f"cluster-curve-{curve}"
+        self.clusters[curve], _ = start_cluster(self, tag, os.path.join(self.root, tag),
+                                                self.args.nodes, sets)
+        self.use(curve)
         time.sleep(0.5)  # HyDFS polls the membership view every 100 ms for its ring
         node1 = self.cluster.nodes[0]
-        log(f"cluster: up; rainctl create {EVENTS_NAME} ({self.events_bytes / 1e6:.0f} MB)")
+        log(f"{tag}: up; rainctl create {EVENTS_NAME} ({self.events_bytes / 1e6:.0f} MB)")
         start = time.monotonic()
         self.rainctl(node1, "create", self.events_path, EVENTS_NAME, timeout_ms=600000,
                      check=True)
-        log(f"cluster: {EVENTS_NAME} created in {time.monotonic() - start:.1f} s")
+        log(f"{tag}: {EVENTS_NAME} created in {time.monotonic() - start:.1f} s")
 
     def job_argv(self, python_filter, exactly_once, dest, rate=None):
         if python_filter:
@@ -352,11 +373,11 @@ class StreamBench:
         dest = f"out-{self.job_seq}"
         cmd = self.job_argv(python_filter, exactly_once, dest, rate)
         self.commands.append((label, self.display(shlex.join(["rainctl", "--node", node1.addr]
-                                                             + cmd))))
+                                                             + node1.ctl_flags + cmd))))
         row = {"config": label, "kind": "cluster", "python": python_filter, "eo": exactly_once,
-               "rate": rate, "dest": dest, "seconds": None, "tuples_per_s": None,
-               "cpu_s_per_m": None, "p50_ms": None, "p99_ms": None, "output": "-",
-               "state": None, "runs": 1}
+               "curve": self.curve, "rate": rate, "dest": dest, "seconds": None,
+               "tuples_per_s": None, "cpu_s_per_m": None, "p50_ms": None, "p99_ms": None,
+               "output": "-", "state": None, "runs": 1}
         self.rows.append(row)
         if not self.wait_reaped():
             self.notes.append(f"{label}: raind still had children before the submit")
@@ -446,14 +467,27 @@ class StreamBench:
                    ("RainStorm EO off, C++", False, False),
                    ("RainStorm EO on, Python filter", True, True),
                    ("RainStorm EO off, Python filter", True, False)]
-        per_config = {c[0]: [] for c in configs}
+        # With both clusters, the C++ configs also run in plain text, each right after its
+        # CurveZMQ run (interleaved, so a drift of the machine's speed hits both alike).
+        plain = [(f"{label}, plain text", py, eo) for label, py, eo in configs if not py]
+        per_config = {c[0]: [] for c in configs + plain}
+        main = a.curves[-1]
         for r in range(a.job_runs):
             for label, py, eo in configs:
                 tag = label if a.job_runs == 1 else f"{label} (run {r + 1})"
+                self.use(main)
+                if main == "off":
+                    tag += ", plain text"
                 per_config[label].append(self.run_job(tag, py, eo))
+                if "off" in self.clusters and main != "off" and not py:
+                    self.use("off")
+                    ptag = f"{label}, plain text"
+                    per_config[ptag].append(self.run_job(
+                        ptag if a.job_runs == 1 else f"{ptag} (run {r + 1})", py, eo))
+                    self.use(main)
         # Several runs: keep every row, then one median row per config.
         if a.job_runs > 1:
-            for label, _, _ in configs:
+            for label, _, _ in configs + (plain if len(self.clusters) > 1 else []):
                 done = [x for x in per_config[label] if x["state"] == "done"]
                 for x in per_config[label]:
                     x["kind"] = "cluster-run"
@@ -461,6 +495,7 @@ class StreamBench:
                     m = sorted(done, key=lambda x: x["seconds"])[len(done) // 2]
                     self.rows.append(dict(m, config=f"{label} (median of {len(done)})",
                                           kind="cluster", runs=len(done)))
+        self.use(main)
         # Latency at half the maximum rate: exactly-once C++ (the target), or every config.
         for label, py, eo in configs if a.latency_all else configs[:1]:
             best = self.best(per_config[label])
@@ -480,17 +515,19 @@ class StreamBench:
 
     def run(self):
         started = time.monotonic()
-        self.load_before = os.getloadavg()
+        self.machine_before = machine_line(self.root)
+        log(self.machine_before)
         self.make_events()
         self.run_references()
         if not self.args.references_only:
-            self.start_cluster()
+            for curve in self.args.curves:
+                self.start_cluster(curve)
             self.run_cluster()
         self.report(time.monotonic() - started)
 
     def cleanup(self):
-        if self.cluster:
-            self.cluster.down()
+        for cluster in self.clusters.values():
+            cluster.down()
         for p in self.children:
             if p.poll() is None:
                 p.kill()
@@ -511,15 +548,20 @@ class StreamBench:
         print(f"## Stream benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, "
               f"{elapsed_s / 60:.1f} min)")
         print(f"\ncommand: {shlex.join(['python3', 'scripts/bench_stream.py'] + sys.argv[1:])}")
-        print(f"load average before the run: {' '.join(f'{x:.2f}' for x in self.load_before)}")
+        print(f"before the run: {self.machine_before}")
+        load = os.getloadavg()
+        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print(f"input: {a.events:,} events, {self.events_bytes / 1e6:.0f} MB (gen_events --lines "
               f"{a.events} --seed {a.seed}); job: grep action == click -> select user -> "
               f"count by user" + ("" if a.references_only else
                                   f"; {a.nodes} nodes, {a.tasks} tasks per stage"))
 
         chain = self.find_row("reference", config="pipe chain, C++ ops")
-        eo_on = self.find_row("cluster", eo=True, python=False)
-        eo_off = self.find_row("cluster", eo=False, python=False)
+        main = a.curves[-1]
+        eo_on = self.find_row("cluster", eo=True, python=False, curve=main)
+        eo_off = self.find_row("cluster", eo=False, python=False, curve=main)
+        eo_plain = self.find_row("cluster", eo=True, python=False, curve="off")
+        off_plain = self.find_row("cluster", eo=False, python=False, curve="off")
         latency = self.find_row("latency", eo=True, python=False)
         rows = []
         for r in self.rows:
@@ -533,6 +575,10 @@ class StreamBench:
                 if r["cpu_s_per_m"] is not None:
                     target.append(f"<= {TARGET_CPU_S_PER_M:g} CPU s/M "
                                   f"{verdict(r['cpu_s_per_m'] <= TARGET_CPU_S_PER_M)}")
+            if r is eo_on and main == "on" and eo_plain and eo_on["tuples_per_s"] and \
+                    eo_plain["tuples_per_s"]:
+                ok = eo_on["tuples_per_s"] >= TARGET_CURVE_RATIO * eo_plain["tuples_per_s"]
+                target.append(f">= {TARGET_CURVE_RATIO:g} x plain text {verdict(ok)}")
             if r is latency and r["p99_ms"] is not None:
                 target.append(f"p99 <= {TARGET_P99_MS:g} ms {verdict(r['p99_ms'] <= TARGET_P99_MS)}")
             vs_chain = "-"
@@ -550,7 +596,11 @@ class StreamBench:
                      "RainStorm: the job's elapsed_ms). CPU s per M: user+sys of every process "
                      "(references) or of every raind and its reaped operator processes "
                      "(RainStorm), per million input events. p50/p99: source-to-sink latency "
-                     "from the job status. x pipe chain: tuples/s / the C++ pipe chain's."])
+                     "from the job status. x pipe chain: tuples/s / the C++ pipe chain's. "
+                     "Every RainStorm row runs on the CurveZMQ cluster (keys made for it, the "
+                     "default) unless it says 'plain text': a second cluster of as many nodes "
+                     "with insecure=true (rainctl --insecure), up at the same time, its jobs run "
+                     "right after the CurveZMQ run of the same config."])
 
         targets = []
         if not a.references_only:
@@ -564,6 +614,17 @@ class StreamBench:
                 ratio = eo_on["tuples_per_s"] / eo_off["tuples_per_s"]
             add(f"exactly-once >= {TARGET_EO_RATIO:g} x the throughput without (C++)",
                 fmt(ratio, 2), None if ratio is None else ratio >= TARGET_EO_RATIO)
+            if main == "on" and "off" in a.curves:
+                for what, curve_row, plain_row, tgt in (
+                        ("exactly-once", eo_on, eo_plain, TARGET_CURVE_RATIO),
+                        ("without exactly-once", eo_off, off_plain, None)):
+                    cr = None
+                    if curve_row and plain_row and curve_row["tuples_per_s"] and \
+                            plain_row["tuples_per_s"]:
+                        cr = curve_row["tuples_per_s"] / plain_row["tuples_per_s"]
+                    name = (f"CurveZMQ >= {tgt:g} x plain text, {what} (C++)" if tgt else
+                            f"CurveZMQ / plain text, {what} (C++; no target)")
+                    add(name, fmt(cr, 2), None if cr is None or tgt is None else cr >= tgt)
             p99 = latency["p99_ms"] if latency else None
             add(f"p99 <= {TARGET_P99_MS:g} ms, exactly-once at half the maximum rate",
                 fmt(p99, 1) + (" ms" if p99 is not None else ""),
@@ -667,10 +728,14 @@ def parse_args():
                    help="seconds a job may take before it is cancelled (default 600)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra raind setting for every node, repeatable")
+    p.add_argument("--curve", choices=("both", "on", "off"), default="both",
+                   help="both (default): a CurveZMQ cluster and a plain-text one side by side "
+                        "(the C++ configs run on both); on / off: one cluster of that kind")
     p.add_argument("--tmp", default="/tmp", help="where the temporary dir goes (default /tmp)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--keep", action="store_true", help="keep the temporary dir (logs, outputs)")
     a = p.parse_args()
+    a.curves = {"both": ["off", "on"], "on": ["on"], "off": ["off"]}[a.curve]
     if a.events is None:
         a.events = 1_000_000 if a.quick else 10_000_000
     if a.ref_runs is None:

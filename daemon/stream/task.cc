@@ -505,8 +505,9 @@ struct Task::Impl {
       if (f->type == static_cast<uint16_t>(wire::MsgType::kTaskAck)) {
         OnAck(f->ack);
       } else {
-        if (from != security::Role::kMember && client_endpoints.size() < 1024) {
-          client_endpoints.insert(f->data.ack_to);  // rainsource: acks go back to a client
+        if (from != security::Role::kMember) {  // rainsource: acks go back to a client
+          if (client_endpoints.size() >= 1024) client_endpoints.clear();  // forgotten: afresh
+          client_endpoints.insert(f->data.ack_to);
         }
         OnData(std::move(*f));
       }

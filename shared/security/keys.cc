@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace rs::security {
@@ -22,6 +23,22 @@ std::string Trim(std::string_view s) {
   if (b == std::string_view::npos) return "";
   size_t e = s.find_last_not_of(" \t\r");
   return std::string(s.substr(b, e - b + 1));
+}
+
+// Calls `line(number, text)` for each line of `text` that is not blank or a `#` comment, trimmed;
+// the first error it returns ends the walk.
+Status ForEachLine(std::string_view text,
+                   const std::function<Status(int, const std::string&)>& line) {
+  std::istringstream in{std::string(text)};
+  std::string raw;
+  int number = 0;
+  while (std::getline(in, raw)) {
+    ++number;
+    std::string t = Trim(raw);
+    if (t.empty() || t[0] == '#') continue;
+    if (Status st = line(number, t); !st.ok()) return st;
+  }
+  return Status::Ok();
 }
 
 Status WriteWhole(const std::string& path, const std::string& text, int flags, mode_t mode) {
@@ -120,13 +137,7 @@ Result<KeyFile> ReadKeyFile(const std::string& path) {
   while ((r = ::read(fd, buf, sizeof(buf))) > 0 && text.size() < (1 << 16)) text.append(buf, r);
   ::close(fd);
   KeyFile file;
-  std::istringstream in(text);
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    std::string t = Trim(line);
-    if (t.empty() || t[0] == '#') continue;
+  Status parsed = ForEachLine(text, [&](int number, const std::string& t) {
     size_t eq = t.find('=');
     if (eq == std::string::npos) {
       return Status::Corruption(path + ":" + std::to_string(number) + ": expected key = value");
@@ -142,7 +153,9 @@ Result<KeyFile> ReadKeyFile(const std::string& path) {
       file.keys.secret_key = v;
     else if (k == "cluster")
       file.cluster_public = v;
-  }
+    return Status::Ok();
+  });
+  if (!parsed.ok()) return parsed;
   if (!IsKeyText(file.keys.public_key) || !IsKeyText(file.keys.secret_key)) {
     return Status::Corruption(path + ": not a RainStorm key file (needs public and secret keys)");
   }
@@ -154,13 +167,7 @@ Result<KeyFile> ReadKeyFile(const std::string& path) {
 
 Result<Keyring> Keyring::Parse(std::string_view text) {
   Keyring ring;
-  std::istringstream in{std::string(text)};
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    std::string t = Trim(line);
-    if (t.empty() || t[0] == '#') continue;
+  Status parsed = ForEachLine(text, [&](int number, const std::string& t) {
     // <role> <active|revoked> <stamp> <public key> <name...>
     std::istringstream fields(t);
     std::string role, state, stamp, key;
@@ -182,7 +189,9 @@ Result<Keyring> Keyring::Parse(std::string_view text) {
     if (slot.public_key.empty() || e.stamp > slot.stamp || (e.stamp == slot.stamp && e.revoked)) {
       slot = e;
     }
-  }
+    return Status::Ok();
+  });
+  if (!parsed.ok()) return parsed;
   return ring;
 }
 

@@ -1,5 +1,7 @@
 #include "shared/transport/data_stream.h"
 
+#include <atomic>
+#include <mutex>
 #include <random>
 
 #include "shared/logging.h"
@@ -25,6 +27,38 @@ zmq::message_t FromBuffer(const msgpack::sbuffer& buf) {
 
 // Chunk frames are capped by the PULL socket's maximum message size.
 constexpr size_t kMaxChunkFrame = 64u << 20;
+
+// The PUSH/PULL queue limits; a local inbox holds at most as many frames as both together.
+constexpr int kSendHwm = 256;
+constexpr int kRecvHwm = 256;
+
+}  // namespace
+
+// The frames other ports of this process sent to one listening port, waiting for its loop.
+struct DataPort::LocalInbox {
+  std::mutex mu;
+  std::deque<zmq::message_t> frames;  // guarded by mu
+  bool drain_posted = false;          // guarded by mu
+  std::atomic<bool> closed = false;   // set by ~DataPort
+  EventLoop* loop = nullptr;
+  DataPort* port = nullptr;  // valid until closed
+};
+
+namespace {
+
+// The listening ports of this process, by advertised endpoint.
+std::mutex local_mu;
+std::map<std::string, std::weak_ptr<DataPort::LocalInbox>>& LocalPorts() {
+  static auto* ports = new std::map<std::string, std::weak_ptr<DataPort::LocalInbox>>;
+  return *ports;
+}
+
+std::shared_ptr<DataPort::LocalInbox> FindLocal(const std::string& endpoint) {
+  std::lock_guard<std::mutex> lock(local_mu);
+  auto& ports = LocalPorts();
+  auto it = ports.find(endpoint);
+  return it == ports.end() ? nullptr : it->second.lock();
+}
 
 }  // namespace
 
@@ -167,12 +201,23 @@ uint64_t NewStreamId() {
 }
 
 DataPort::~DataPort() {
+  if (inbox_) {
+    {
+      std::lock_guard<std::mutex> lock(local_mu);
+      auto& ports = LocalPorts();
+      auto it = ports.find(endpoint_);
+      if (it != ports.end() && it->second.lock() == inbox_) ports.erase(it);
+    }
+    std::lock_guard<std::mutex> lock(inbox_->mu);
+    inbox_->closed = true;
+    inbox_->frames.clear();
+  }
   if (pull_) loop_->RemoveSocket(pull_.get());
 }
 
 Result<uint16_t> DataPort::Listen(const std::string& host, uint16_t port) {
   SocketOptions options;
-  options.recv_hwm = 256;
+  options.recv_hwm = kRecvHwm;
   options.max_message_bytes = static_cast<int64_t>(kMaxChunkFrame + 4096);
   auto socket = MakeSocket(zmq::socket_type::pull, options);
   if (!socket.ok()) return socket.status();
@@ -181,6 +226,11 @@ Result<uint16_t> DataPort::Listen(const std::string& host, uint16_t port) {
   if (!bound.ok()) return bound.status();
   endpoint_ = "tcp://" + host + ":" + std::to_string(*bound);
   loop_->AddSocket(pull_.get(), [this] { OnReadable(); });
+  inbox_ = std::make_shared<LocalInbox>();
+  inbox_->loop = loop_;
+  inbox_->port = this;
+  std::lock_guard<std::mutex> lock(local_mu);
+  LocalPorts()[endpoint_] = inbox_;
   return bound;
 }
 
@@ -191,10 +241,25 @@ void DataPort::Register(uint64_t stream, Handler handler) {
 void DataPort::Unregister(uint64_t stream) { handlers_.erase(stream); }
 
 bool DataPort::Send(const std::string& endpoint, zmq::message_t frame) {
+  size_t size = frame.size();
+  if (auto local = FindLocal(endpoint); local != nullptr && local->loop == loop_) {
+    {
+      std::lock_guard<std::mutex> lock(local->mu);
+      if (local->closed || local->frames.size() >= size_t{kSendHwm + kRecvHwm}) return false;
+      local->frames.push_back(std::move(frame));
+      if (!local->drain_posted) {
+        local->drain_posted = true;
+        local->loop->Post([local] { DrainLocal(local); });
+      }
+    }
+    bytes_sent_ += size;
+    ++local_frames_;
+    return true;
+  }
   auto it = pushes_.find(endpoint);
   if (it == pushes_.end()) {
     SocketOptions options;
-    options.send_hwm = 256;
+    options.send_hwm = kSendHwm;
     options.immediate = false;
     options.to_client = client_endpoints_.count(endpoint) > 0;
     auto socket = MakeSocket(zmq::socket_type::push, options);
@@ -203,7 +268,6 @@ bool DataPort::Send(const std::string& endpoint, zmq::message_t frame) {
     if (!Connect(*push, endpoint).ok()) return false;
     it = pushes_.emplace(endpoint, std::move(push)).first;
   }
-  size_t size = frame.size();
   if (!TrySend(*it->second, &frame, 1)) return false;
   bytes_sent_ += size;
   return true;
@@ -230,25 +294,46 @@ void DataPort::OnReadable() {
       ++malformed_;
       continue;
     }
-    bytes_received_ += parts[0].size();
-    auto msg = ParseStreamFrame(std::move(parts[0]));
-    if (!msg.ok()) {
-      ++malformed_;
-      Logger("data")->warn("port={} event=malformed_frame error=\"{}\"", name_,
-                           msg.status().message());
-      continue;
-    }
-    auto it = handlers_.find(msg->stream);
-    std::shared_ptr<Handler> handler;  // survives an Unregister inside the call
-    if (it != handlers_.end()) {
-      handler = it->second;
-    } else if (fallback_) {
-      handler = fallback_;
-    } else {
-      continue;  // a finished operation's late frame
-    }
-    (*handler)(msg.value());
+    Deliver(std::move(parts[0]));
   }
+}
+
+// On the receiving port's loop: every frame queued so far, in order. A frame queued meanwhile
+// (a handler answering itself) posts the next drain.
+void DataPort::DrainLocal(const std::shared_ptr<LocalInbox>& inbox) {
+  std::deque<zmq::message_t> frames;
+  {
+    std::lock_guard<std::mutex> lock(inbox->mu);
+    inbox->drain_posted = false;
+    if (inbox->closed) return;
+    frames.swap(inbox->frames);
+  }
+  for (auto& frame : frames) {
+    if (inbox->closed) return;  // a handler destroyed the port
+    ++inbox->port->local_frames_;
+    inbox->port->Deliver(std::move(frame));
+  }
+}
+
+void DataPort::Deliver(zmq::message_t frame) {
+  bytes_received_ += frame.size();
+  auto msg = ParseStreamFrame(std::move(frame));
+  if (!msg.ok()) {
+    ++malformed_;
+    Logger("data")->warn("port={} event=malformed_frame error=\"{}\"", name_,
+                         msg.status().message());
+    return;
+  }
+  auto it = handlers_.find(msg->stream);
+  std::shared_ptr<Handler> handler;  // survives an Unregister inside the call
+  if (it != handlers_.end()) {
+    handler = it->second;
+  } else if (fallback_) {
+    handler = fallback_;
+  } else {
+    return;  // a finished operation's late frame
+  }
+  (*handler)(msg.value());
 }
 
 }  // namespace rs::transport

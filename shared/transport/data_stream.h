@@ -12,11 +12,19 @@
 // unacknowledged chunks, so memory per stream is window * chunk size. Liveness is the caller's:
 // every stream has an idle deadline, and a peer that membership declares failed ends it.
 //
-// Thread-safety: a DataPort belongs to one EventLoop; call it on that loop's thread only. The
-// frame builders and Parse() are pure and thread-safe.
+// Frames between two DataPorts of one EventLoop (a node writing its own replica, reading its own
+// copy: HyDFS's client and serving ports) never touch a socket: Send() queues them for the
+// receiving port, and the loop delivers them exactly as if read from its PULL socket, in order,
+// with the same queue limit. They skip TCP and CurveZMQ, which protect nothing inside one
+// process. Ports of different loops (several services in one test process) still use sockets.
+//
+// Thread-safety: a DataPort belongs to one EventLoop; call it on that loop's thread only, and
+// destroy it only while that loop is not running. The frame builders and Parse() are pure and
+// thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -105,9 +113,14 @@ class DataPort {
   uint64_t malformed_frames() const { return malformed_; }
   uint64_t bytes_received() const { return bytes_received_; }
   uint64_t bytes_sent() const { return bytes_sent_; }
+  uint64_t local_frames() const { return local_frames_; }  // delivered in-process (both ways)
+
+  struct LocalInbox;  // frames from other ports of this process (data_stream.cc)
 
  private:
   void OnReadable();
+  void Deliver(zmq::message_t frame);  // one frame, read or local, to its handler
+  static void DrainLocal(const std::shared_ptr<LocalInbox>& inbox);
 
   EventLoop* loop_;
   std::string name_;
@@ -118,7 +131,8 @@ class DataPort {
   std::set<std::string> client_endpoints_;
   std::unordered_map<uint64_t, std::shared_ptr<Handler>> handlers_;
   std::shared_ptr<Handler> fallback_;
-  uint64_t malformed_ = 0, bytes_received_ = 0, bytes_sent_ = 0;
+  std::shared_ptr<LocalInbox> inbox_;  // registered under endpoint_ while listening
+  uint64_t malformed_ = 0, bytes_received_ = 0, bytes_sent_ = 0, local_frames_ = 0;
 };
 
 }  // namespace rs::transport

@@ -24,6 +24,7 @@
 #include "ctl/output.h"
 #include "ctl/security.h"
 #include "ctl/transfer.h"
+#include "shared/util/malloc_tuning.h"
 
 namespace rs::bench {
 namespace {
@@ -36,6 +37,8 @@ struct Options {
   uint64_t size = 1u << 20;
   int cold = 20;
   int warm = 200;
+  bool insecure = false;  // --insecure: a plain-text cluster
+  std::string key;        // --key FILE: the client key (else $RAIN_KEY, rainctl's defaults)
 };
 
 struct Sample {
@@ -53,6 +56,14 @@ Options ParseArgs(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--insecure") {
+      o.insecure = true;
+      continue;
+    }
+    if (a == "--key" && i + 1 < argc) {
+      o.key = argv[++i];
+      continue;
+    }
     if (i + 1 >= argc) Die("missing value after " + a);
     std::string v = argv[++i];
     if (a == "--node") {
@@ -74,7 +85,8 @@ Options ParseArgs(int argc, char** argv) {
     }
   }
   if (o.node.empty() || o.writer.empty() || o.tmp.empty()) {
-    Die("usage: --node HOST:PORT --writer HOST:PORT --tmp DIR [--size B] [--cold N] [--warm N]");
+    Die("usage: --node HOST:PORT --writer HOST:PORT --tmp DIR [--size B] [--cold N] [--warm N] "
+        "[--key FILE | --insecure]");
   }
   if (o.size == 0 || o.cold < 1 || o.warm < 1) Die("--size, --cold and --warm must be positive");
   return o;
@@ -144,10 +156,12 @@ void PrintSet(FILE* out, const char* key, const std::vector<Sample>& samples) {
 }  // namespace rs::bench
 
 int main(int argc, char** argv) {
+  rs::TuneMallocForStreams();  // as rainctl
   using namespace rs::bench;
   Options o = ParseArgs(argc, argv);
-  // The cluster's client key: $RAIN_KEY (bench_hydfs.py sets it), else rainctl's defaults.
-  if (rs::Status st = rs::ctl::SetUpClientSecurity("", false); !st.ok()) Die(st.ToString().c_str());
+  // The cluster's client key: --key, else $RAIN_KEY, else rainctl's defaults.
+  if (rs::Status st = rs::ctl::SetUpClientSecurity(o.key, o.insecure); !st.ok())
+    Die(st.ToString().c_str());
   // Download writes the file to stdout: keep the real stdout for the result, send the data to
   // /dev/null.
   int result_fd = ::dup(STDOUT_FILENO);

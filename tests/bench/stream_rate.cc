@@ -28,6 +28,7 @@
 #include "shared/transport/data_stream.h"
 #include "shared/transport/security.h"
 #include "shared/transport/sockets.h"
+#include "shared/util/malloc_tuning.h"
 
 namespace rs::bench {
 namespace {
@@ -246,6 +247,7 @@ void Print(const char* mode, const Options& o, double seconds) {
 }  // namespace rs::bench
 
 int main(int argc, char** argv) {
+  rs::TuneMallocForStreams();  // as raind and rainctl: the reference is the same transport
   using namespace rs::bench;
   Options o = ParseArgs(argc, argv);
   if (o.curve) InstallCurve();

@@ -2,8 +2,8 @@
 // (tests/harness/netns.h). From the outside host, with no key, a key of another cluster, a key
 // of this cluster that is not on its keyring, or a revoked key, nothing gets in: no join, no
 // rainctl answer (reads included), no datagram, gossip or control frame decoded, no HyDFS data
-// stream. Each check has its positive control (the same probe with a listed key does get in),
-// so a broken check fails instead of passing vacuously.
+// stream, no stream-task inbox. Each check has its positive control (the same probe with a listed
+// key does get in), so a broken check fails instead of passing vacuously.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +15,7 @@
 #include "tests/harness/cluster.h"
 #include "tests/harness/eventually.h"
 #include "tests/harness/netns.h"
+#include "tests/harness/stream.h"
 
 namespace rs::harness {
 namespace {
@@ -29,8 +30,7 @@ std::string ProbeBinary() {
 }
 
 // A key of this cluster not on its keyring (tests/harness/cluster.h).
-std::string UnlistedKey(const std::string& dir, const std::string& name,
-                        const std::string& kind) {
+std::string UnlistedKey(const std::string& dir, const std::string& name, const std::string& kind) {
   auto path = MakeUnlistedKey(dir, name, kind);
   REQUIRE(path.ok());
   return *path;
@@ -77,6 +77,20 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
     argv.insert(argv.end(), args.begin(), args.end());
     return outside(argv);
   };
+  // tests/harness/zmq_probe from the outside host: 10 junk frames to `endpoint` through a socket
+  // of `type`; its verdict line ("handshake accepted" / "refused" / "none").
+  auto probe = [&](const std::string& what, const std::string& endpoint, const std::string& type,
+                   const std::vector<std::string>& auth) {
+    std::vector<std::string> argv = {ProbeBinary(), "--endpoint", endpoint,    "--type", type,
+                                     "--frames",    "10",         "--wait-ms", "2000"};
+    argv.insert(argv.end(), auth.begin(), auth.end());
+    CommandResult r = outside(argv);
+    INFO(what << ": " << r.Describe());
+    REQUIRE(r.code() == 0);
+    return r.out;
+  };
+  const std::vector<std::vector<std::string>> stranger_keys = {
+      {"--insecure"}, {"--key", other + "/node.key"}, {"--key", unlisted}};
 
   SECTION("no key, another cluster's key, an unlisted key: no rainctl answer, reads included") {
     const std::vector<std::vector<std::string>> strangers = {
@@ -111,23 +125,15 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
         {"hydfs", "dealer", ready->at("hydfs_port")},
         {"hydfs_data", "push", ready->at("hydfs_data_port")},
     };
-    auto probe = [&](const Port& p, const std::vector<std::string>& auth) {
-      std::vector<std::string> argv = {ProbeBinary(), "--endpoint", "tcp://" + host + ":" + p.port,
-                                       "--type",      p.type,       "--frames",
-                                       "10",          "--wait-ms",  "2000"};
-      argv.insert(argv.end(), auth.begin(), auth.end());
-      CommandResult r = outside(argv);
-      INFO(p.name << ": " << r.Describe());
-      REQUIRE(r.code() == 0);
-      return r.out;
+    auto probe_port = [&](const Port& p, const std::vector<std::string>& auth) {
+      return probe(p.name, "tcp://" + host + ":" + p.port, p.type, auth);
     };
     uint64_t refused0 = Counter(node, "refused_handshakes");
     uint64_t datagrams0 = Counter(node, "malformed_datagrams");
     uint64_t control0 = Counter(node, "malformed_control_frames");
     for (const Port& p : ports) {
-      for (const auto& auth : std::vector<std::vector<std::string>>{
-               {"--insecure"}, {"--key", other + "/node.key"}, {"--key", unlisted}}) {
-        std::string out = probe(p, auth);
+      for (const auto& auth : stranger_keys) {
+        std::string out = probe_port(p, auth);
         INFO(p.name << " with " << auth.back() << ": " << out);
         CHECK(out.find("handshake accepted") == std::string::npos);
       }
@@ -137,7 +143,7 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
     CHECK(Counter(node, "malformed_control_frames") == control0);
     // Positive control: the member key's junk gets in and is counted as junk.
     for (const Port& p : ports) {
-      CHECK(probe(p, {"--key", TestKeysDir() + "/node.key"}).find("handshake accepted") !=
+      CHECK(probe_port(p, {"--key", TestKeysDir() + "/node.key"}).find("handshake accepted") !=
             std::string::npos);
     }
     auto decoded = Eventually(
@@ -150,6 +156,46 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
         10s, 200ms);
     CHECK(decoded.ok);
     CHECK(RunCtl({"--node", node, "cat", "f.txt"}).out == "secret\n");  // unharmed
+  }
+
+  SECTION("a stream task's inbox refuses a stranger at the handshake; a member gets in") {
+    // A live job: its tasks listen until rainsource attaches, so their inboxes stay open.
+    JobRun run = RunJob(c.node(0), {"job", "submit", "--live", "--stage", "identity", "--tasks",
+                                    "2", "--dest", "live-out.txt", "--detach"});
+    INFO(run.result.Describe());
+    REQUIRE(!run.job.empty());
+    std::vector<std::string> inboxes;
+    REQUIRE_EVENTUALLY(std::chrono::seconds(30), [&](std::string* why) {
+      auto tasks = JobTasks(c.node(0), run.job);
+      if (!tasks.ok()) {
+        *why = tasks.status().ToString();
+        return false;
+      }
+      inboxes.clear();
+      for (const Json& t : *tasks) {
+        std::string inbox = t["inbox"].Str();
+        if (t["stage"].Uint() == 1 && !inbox.empty()) inboxes.push_back(inbox);
+      }
+      *why = std::to_string(inboxes.size()) + " of 2 stage-1 inboxes listed";
+      return inboxes.size() == 2;
+    });
+    for (const std::string& inbox : inboxes) {
+      // The tasks run on the cluster's hosts, not on the outside one.
+      CHECK(inbox.find(net.Address(kStranger) + ":") == std::string::npos);
+      for (const auto& auth : stranger_keys) {
+        std::string out = probe("task inbox " + inbox, inbox, "push", auth);
+        INFO(inbox << " with " << auth.back() << ": " << out);
+        CHECK(out.find("handshake accepted") == std::string::npos);
+      }
+      // Positive control: a member key completes the handshake with the same inbox.
+      CHECK(probe("task inbox " + inbox, inbox, "push", {"--key", TestKeysDir() + "/node.key"})
+                .find("handshake accepted") != std::string::npos);
+    }
+    std::string state;
+    bool running = JobIn(c.node(0), run.job, {"running"}, &state);
+    INFO(state);
+    CHECK(running);  // the junk did not harm the job
+    CHECK(RunCtl({"--node", c.node(0).ControlAddress(), "job", "cancel", run.job}).code() == 0);
   }
 
   SECTION("a node with an unlisted member key, or another cluster's keys, cannot join") {

@@ -10,30 +10,14 @@
 #include <string>
 
 #include "daemon/hydfs/ring.h"
+#include "tests/unit/temp_dir.h"
 
 namespace rs::hydfs {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/hydfs_cache_test.XXXXXX";
-    char* dir = ::mkdtemp(tmpl);
-    REQUIRE(dir != nullptr);
-    path_ = dir;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_util::TempDir;  // tests/unit/temp_dir.h
 
 std::set<std::string> Files(const std::string& dir) {
   std::set<std::string> out;

@@ -10,24 +10,14 @@
 #include <vector>
 
 #include "shared/util/crc32c.h"
+#include "tests/unit/temp_dir.h"
 
 namespace rs::hydfs {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/hydfs_legacy_test.XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test_util::TempDir;
 
 std::unique_ptr<Store> Open(const std::string& dir) {
   StoreOptions o;
@@ -77,8 +67,8 @@ std::string ReadAll(const Store& s, const Manifest& m) {
 TEST_CASE("quarantined copies leave the live store and keep every byte in the legacy store",
           "[hydfs][legacy]") {
   TempDir dir;
-  auto live = Open(dir.path + "/store");
-  auto legacy = Open(dir.path + "/legacy");
+  auto live = Open(dir.path() + "/store");
+  auto legacy = Open(dir.path() + "/legacy");
   FileMeta f{"f", 7, 1, "n1"};
   std::string d0(2500, 'a'), d1(1200, 'b');
   auto a0 = Meta(7, "n1", 0, d0), a1 = Meta(7, "n2", 1, d1);
@@ -124,7 +114,7 @@ TEST_CASE("quarantined copies leave the live store and keep every byte in the le
 TEST_CASE("a remove that expects an append count removes nothing when an append came meanwhile",
           "[hydfs][legacy]") {
   TempDir dir;
-  auto live = Open(dir.path + "/store");
+  auto live = Open(dir.path() + "/store");
   FileMeta f{"f", 7, 1, "n1"};
   std::string d0(1500, 'a'), d1(10, 'b');
   auto a0 = Meta(7, "n1", 0, d0), a1 = Meta(7, "n2", 1, d1);

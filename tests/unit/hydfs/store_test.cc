@@ -16,6 +16,7 @@
 
 #include "shared/storage/lmdb.h"
 #include "shared/util/crc32c.h"
+#include "tests/unit/temp_dir.h"
 
 namespace rs::hydfs {
 namespace {
@@ -24,24 +25,7 @@ namespace fs = std::filesystem;
 
 constexpr uint32_t kChunk = 1000;
 
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/hydfs_store_test.XXXXXX";
-    char* dir = ::mkdtemp(tmpl);
-    REQUIRE(dir != nullptr);
-    path_ = dir;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_util::TempDir;  // tests/unit/temp_dir.h
 
 std::unique_ptr<Store> OpenStore(const std::string& dir, bool wipe = true, uint64_t quota = 0) {
   StoreOptions options;

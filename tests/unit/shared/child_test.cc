@@ -25,31 +25,15 @@
 #include <thread>
 #include <vector>
 
+#include "tests/unit/temp_dir.h"
+
 namespace rs {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// A fresh directory under /tmp (mode `mode`), removed with everything in it at the end.
-class TempDir {
- public:
-  explicit TempDir(mode_t mode = 0700) {
-    char tmpl[] = "/tmp/child_test.XXXXXX";
-    char* dir = ::mkdtemp(tmpl);
-    REQUIRE(dir != nullptr);
-    path_ = dir;
-    REQUIRE(::chmod(dir, mode) == 0);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_util::TempDir;  // tests/unit/temp_dir.h
 
 struct Run {
   Status started;

@@ -322,6 +322,8 @@ TEST_CASE("a data port routes frames by stream id to handlers, else to the fallb
   CHECK(b.malformed_frames() == 0);
   CHECK(a.bytes_sent() > 0);
   CHECK(b.bytes_received() == a.bytes_sent());
+  CHECK(b.local_frames() == a.local_frames());  // one loop: in-process, counted at both ends
+  CHECK(a.local_frames() > 0);
 }
 
 TEST_CASE("malformed frames on a data port are counted and skipped", "[data]") {
@@ -349,7 +351,12 @@ TEST_CASE("malformed frames on a data port are counted and skipped", "[data]") {
   CHECK(b.malformed_frames() == 2);
 }
 
-TEST_CASE("ten megabytes in one-megabyte chunks with a window of four arrive in order", "[data]") {
+namespace {
+
+// 10 MiB in 1 MiB chunks with a window of 4, acked chunk by chunk, then an end frame. With
+// same_loop both ports share one EventLoop (frames go in-process); otherwise the receiver runs
+// its own loop on another thread and every frame crosses a socket.
+void TransferTenMegabytes(bool same_loop) {
   constexpr size_t kChunk = 1 << 20;
   constexpr uint64_t kChunks = 10;
   constexpr uint64_t kWindow = 4;
@@ -358,10 +365,13 @@ TEST_CASE("ten megabytes in one-megabyte chunks with a window of four arrive in 
   const uint8_t lane = 5;
 
   EventLoop loop("data");
-  DataPort sender(&loop, "sender"), receiver(&loop, "receiver");
+  EventLoop other("data-receiver");
+  EventLoop& receiver_loop = same_loop ? loop : other;
+  DataPort sender(&loop, "sender"), receiver(&receiver_loop, "receiver");
   REQUIRE(sender.Listen("127.0.0.1", 0).ok());
   REQUIRE(receiver.Listen("127.0.0.1", 0).ok());
 
+  // Sender state: on `loop` only. Receiver state: on receiver_loop only (read after both stop).
   uint64_t next = 0, acked = 0, max_in_flight = 0;
   std::string received;
   bool in_order = true, crcs_ok = true, ended = false;
@@ -388,6 +398,7 @@ TEST_CASE("ten megabytes in one-megabyte chunks with a window of four arrive in 
     if (m.kind == StreamKind::kEnd) {
       ended = m.status.ok();
       loop.Stop();
+      receiver_loop.Stop();
       return;
     }
     in_order &= m.seq == expect++;
@@ -396,9 +407,14 @@ TEST_CASE("ten megabytes in one-megabyte chunks with a window of four arrive in 
     CHECK(m.last == (m.seq + 1 == kChunks));
     receiver.Send(sender.endpoint(), AckFrame(stream, m.seq, m.lane));
   });
+  if (!same_loop) other.Start();
   loop.Post(pump);
-  loop.AddTimer(std::chrono::seconds(20), [&] { loop.Stop(); });
+  loop.AddTimer(std::chrono::seconds(20), [&] {
+    loop.Stop();
+    receiver_loop.Stop();
+  });
   loop.Run();
+  if (!same_loop) other.Join();
 
   CHECK(ended);
   CHECK(in_order);
@@ -406,6 +422,46 @@ TEST_CASE("ten megabytes in one-megabyte chunks with a window of four arrive in 
   CHECK(max_in_flight == kWindow);
   CHECK(received.size() == file.size());
   CHECK(received == file);
+  CHECK(receiver.bytes_received() == sender.bytes_sent());
+  // In-process: every chunk, ack and the end frame, counted at both ends; else none.
+  uint64_t frames = kChunks + kChunks + 1;
+  CHECK(sender.local_frames() + receiver.local_frames() == (same_loop ? 2 * frames : 0));
+}
+
+}  // namespace
+
+TEST_CASE("ten megabytes in one-megabyte chunks with a window of four arrive in order", "[data]") {
+  SECTION("between two loops, over a socket") { TransferTenMegabytes(false); }
+  SECTION("between two ports of one loop, in-process") { TransferTenMegabytes(true); }
+}
+
+TEST_CASE("a frame to a port of the same loop is refused once its queue is full", "[data]") {
+  EventLoop loop("data");
+  DataPort a(&loop, "a"), b(&loop, "b");
+  REQUIRE(a.Listen("127.0.0.1", 0).ok());
+  REQUIRE(b.Listen("127.0.0.1", 0).ok());
+  uint64_t got = 0;
+  b.Register(3, [&](StreamMsg&) { ++got; });
+  // The loop is not running: nothing is delivered, so the queue fills (as a PUSH/PULL pair's
+  // high-water marks would) and Send says so instead of growing without bound.
+  size_t sent = 0;
+  while (sent < 10000 && a.Send(b.endpoint(), AckFrame(3, sent, 0))) ++sent;
+  CHECK(sent == 512);
+  loop.AddTimer(milliseconds(50), [&] { loop.Stop(); });
+  loop.Run();
+  CHECK(got == sent);
+  CHECK(b.malformed_frames() == 0);
+  // A port that is gone is no longer reached in-process (a frame for it goes to its socket
+  // address, where nobody listens, like a frame for any peer that is gone).
+  std::string gone;
+  {
+    DataPort c(&loop, "c");
+    REQUIRE(c.Listen("127.0.0.1", 0).ok());
+    gone = c.endpoint();
+  }
+  uint64_t before = a.local_frames();
+  a.Send(gone, AckFrame(3, 0, 0));
+  CHECK(a.local_frames() == before);
 }
 
 // Known bug: describes the contract and fails today; run it with [bug].

@@ -12,29 +12,14 @@
 #include <utility>
 #include <vector>
 
+#include "tests/unit/temp_dir.h"
+
 namespace rs::stream {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/dedup_log_test.XXXXXX";
-    char* dir = ::mkdtemp(tmpl);
-    REQUIRE(dir != nullptr);
-    path_ = dir;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_util::TempDir;  // tests/unit/temp_dir.h
 
 std::unique_ptr<DedupLog> MustOpen(const std::string& dir) {
   auto log = DedupLog::Open(dir);

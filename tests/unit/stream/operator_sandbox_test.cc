@@ -19,30 +19,14 @@
 
 #include "daemon/stream/operator_process.h"
 #include "daemon/stream/operator_resolver.h"
+#include "tests/unit/temp_dir.h"
 
 namespace rs::stream {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  explicit TempDir(mode_t mode) {
-    char tmpl[] = "/tmp/operator_sandbox_test.XXXXXX";
-    char* dir = ::mkdtemp(tmpl);
-    REQUIRE(dir != nullptr);
-    REQUIRE(::chmod(dir, mode) == 0);
-    path_ = fs::canonical(dir).string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_util::TempDir;
 
 std::string WriteExecutable(const std::string& path, const std::string& body) {
   std::ofstream(path) << body;

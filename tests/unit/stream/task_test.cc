@@ -39,6 +39,7 @@
 #include "shared/stream/task_frame.h"
 #include "shared/transport/sockets.h"
 #include "shared/wire/message_types.h"
+#include "tests/unit/temp_dir.h"
 
 namespace rs::stream {
 namespace {
@@ -65,23 +66,7 @@ std::string RainopPath(const std::string& name) {
   return p.string();
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/task_test.XXXXXX";
-    char* dir = ::mkdtemp(tmpl);
-    REQUIRE(dir != nullptr);
-    path_ = dir;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_util::TempDir;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
