@@ -95,6 +95,8 @@ Result<std::string> ReachableOperator(const std::string& path, const OperatorLau
       }
     }
   }
+  // No fork while the copies are open for writing, or their exec could fail with ETXTBSY.
+  ForkPause pause;
   for (const fs::path& f : files) {
     fs::path to = dir / f.filename();
     fs::copy_file(f, to, fs::copy_options::overwrite_existing, ec);

@@ -12,9 +12,16 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <shared_mutex>
 
 namespace rs {
 namespace {
+
+// Child::Start forks under a shared lock; ForkPause takes it exclusively.
+std::shared_mutex& ForkMutex() {
+  static auto* mu = new std::shared_mutex;
+  return *mu;
+}
 
 void CloseFd(int* fd) {
   if (*fd >= 0) ::close(*fd);
@@ -148,7 +155,9 @@ Status Child::Start(const std::vector<std::string>& argv, const ChildOptions& op
   const gid_t gid = as_user ? options.credentials->gid : 0;
   const char* cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
   pid_t parent = ::getpid();
+  std::shared_lock<std::shared_mutex> no_pause(ForkMutex());  // see ForkPause
   pid_t pid = ::fork();
+  if (pid != 0) no_pause.unlock();  // the parent, at once; the child only execs or exits
   if (pid < 0) return fail("fork");
   if (pid == 0) {
     int rfd = report[1];
@@ -245,5 +254,8 @@ ChildExit Child::Reap() {
   }
   return FromStatus(status);
 }
+
+ForkPause::ForkPause() { ForkMutex().lock(); }
+ForkPause::~ForkPause() { ForkMutex().unlock(); }
 
 }  // namespace rs

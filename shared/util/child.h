@@ -91,4 +91,16 @@ class Child {
   std::optional<ChildExit> exit_;
 };
 
+// Holds off every Child::Start's fork while it lives. Write a file that a child will execute
+// (a copied operator) under it, from open to close: a fork by another thread while the file is
+// open for writing gives that child a copy of the writing descriptor until it execs, and an exec
+// of the file meanwhile fails with ETXTBSY ("Text file busy").
+class ForkPause {
+ public:
+  ForkPause();
+  ~ForkPause();
+  ForkPause(const ForkPause&) = delete;
+  ForkPause& operator=(const ForkPause&) = delete;
+};
+
 }  // namespace rs

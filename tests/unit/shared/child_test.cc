@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
@@ -366,6 +367,40 @@ print(n, 0)
   CHECK(forks <= 7);  // the bomb itself is the 8th process of the uid
   // The sleepers were in its process group: killed when it was reaped.
   CHECK(Eventually([&] { return ProcessesOf(ids.uid).empty(); }, 5s));
+}
+
+TEST_CASE("an executable written under ForkPause starts while other threads fork", "[child]") {
+  // Copies of /bin/true are written and run in one thread while two others start children
+  // non-stop. Without ForkPause a fork during a copy hands the writing descriptor to a child
+  // until it execs, and running the copy then fails now and then with ETXTBSY.
+  TempDir dir;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> forkers;
+  for (int t = 0; t < 2; ++t) {
+    forkers.emplace_back([&] {
+      while (!stop.load()) RunToEnd({"/bin/true"});
+    });
+  }
+  int failures = 0;
+  std::string first_failure;
+  for (int i = 0; i < 200; ++i) {
+    std::string path = dir.path() + "/copy-" + std::to_string(i);
+    {
+      ForkPause pause;
+      std::error_code ec;
+      fs::copy_file("/bin/true", path, ec);
+      REQUIRE(!ec);
+      REQUIRE(::chmod(path.c_str(), 0755) == 0);
+    }
+    Run r = RunToEnd({path});
+    if (!r.started.ok() || r.exit.code != 0) {
+      if (failures++ == 0) first_failure = r.started.ToString();
+    }
+  }
+  stop.store(true);
+  for (auto& t : forkers) t.join();
+  INFO("first failure: " << first_failure);
+  CHECK(failures == 0);
 }
 
 }  // namespace
