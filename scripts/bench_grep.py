@@ -50,7 +50,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_membership import CLK_TCK, log, print_table  # noqa: E402
+from bench_cluster import CLK_TCK, log, print_table  # noqa: E402
 from bench_hydfs import MIB, fmt, med  # noqa: E402
 
 # Targets from the issue, printed beside the measurements.

@@ -31,7 +31,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_membership import log, print_table, start_cluster  # noqa: E402
+from bench_cluster import log, print_table, start_cluster  # noqa: E402
 from bench_stream import parse_json_reply  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -69,7 +69,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_membership import CLK_TCK, log, machine_line, print_table, start_cluster  # noqa: E402
+from bench_cluster import CLK_TCK, log, machine_line, print_table, start_cluster  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
