@@ -87,6 +87,17 @@ def print_table(title, header, rows, notes=()):
     sys.stdout.flush()
 
 
+def print_run_header(what, extra, command, machine_before):
+    """The first lines of every bench's report: title (with date, CPUs and `extra`), the command,
+    the machine before the run (machine_line) and the load average at the end."""
+    print(f"## {what} benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, "
+          f"{extra})")
+    print(f"\ncommand: {command}")
+    print(f"before the run: {machine_before}")
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
 def machine_line(tmp_dir, mib=256):
     """One line on the machine, printed beside a run: cores, load average, and the disk's write
     rate (MiB/s of `dd bs=1M conv=fsync` of `mib` MiB into tmp_dir, the file removed after)."""

@@ -679,7 +679,9 @@ def parse_args():
     a.parts = set(a.parts.split(","))
     if not a.parts <= {"pair", "throughput", "latency", "merge", "rerep"}:
         p.error("--parts: want a list of pair, throughput, latency, merge, rerep")
-    a.pair_runs = a.pair_runs or (1 if a.quick else 3)
+    a.pair_runs = (1 if a.quick else 3) if a.pair_runs is None else a.pair_runs
+    if a.pair_runs < 1:
+        p.error("--pair-runs: at least 1")
     if a.pair_nodes < 5:
         p.error("--pair-nodes: at least 5 (two readers holding no replica)")
     if a.nodes < 4 or a.nodes < max(a.merge_ks):

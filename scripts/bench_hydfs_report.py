@@ -1,11 +1,9 @@
 """bench_hydfs.py's figures: units, targets and the report (its tables, targets and notes)."""
 
-import os
 import statistics
 import sys
-import time
 
-from bench_cluster import print_table
+from bench_cluster import print_run_header, print_table
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -42,12 +40,8 @@ def rate(size, seconds):
 def print_report(bench, elapsed_s):
     a = bench.args
     r = bench.results
-    print(f"## HyDFS benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, "
-          f"{elapsed_s / 60:.1f} min, {a.nodes} nodes)")
-    print(f"\ncommand: {' '.join(sys.argv)}")
-    print(f"before the run: {bench.machine_before}")
-    load = os.getloadavg()
-    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print_run_header("HyDFS", f"{elapsed_s / 60:.1f} min, {a.nodes} nodes", " ".join(sys.argv),
+                     bench.machine_before)
     curves = a.curves
     main = curves[-1]
     both = len(curves) == 2

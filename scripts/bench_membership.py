@@ -51,7 +51,7 @@ TARGET_BYTES_PER_S = 2048                      # sent per node
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_cluster import (  # noqa: E402
     CLK_TCK, cpu_ticks, die_with_parent, fmt_ms, free_port, log,
-    machine_line, median, print_table, start_cluster, wait_until)
+    machine_line, median, print_run_header, print_table, start_cluster, wait_until)
 
 
 def measure_usage(pids_and_bytes, window_s):
@@ -498,13 +498,8 @@ class Bench:
     def report(self, detection, plain, serf, serf_note, drop, elapsed_s):
         a = self.args
         on_off = lambda s: "on" if s else "off"
-        print(f"## Membership benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')}, "
-              f"{os.cpu_count()} CPUs, {elapsed_s / 60:.1f} min)")
-        print(f"\ncommand: {' '.join(sys.argv)}")
-
-        print(f"before the run: {self.machine_before}")
-        load = os.getloadavg()
-        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print_run_header("Membership", f"{elapsed_s / 60:.1f} min", " ".join(sys.argv),
+                         self.machine_before)
 
         rows, errors = [], []
         blank = [""] * 8
@@ -659,8 +654,11 @@ def parse_args():
     a.sizes = [int(x) for x in (a.sizes or ("5,10" if a.quick else "5,10,20")).split(",")]
     if any(n < 2 for n in a.sizes):
         p.error("--sizes: every size must be at least 2")
-    a.plain_sizes = ([] if a.plain_sizes == "none"
-                     else [int(x) for x in a.plain_sizes.split(",")])
+    try:
+        a.plain_sizes = ([] if a.plain_sizes == "none"
+                         else [int(x) for x in a.plain_sizes.split(",")])
+    except ValueError:
+        p.error(f"--plain-sizes: want sizes like 10 or 10,20 (or none), got '{a.plain_sizes}'")
     a.parts = set(a.parts.split(","))
     if not a.parts <= {"detect", "serf", "drop"}:
         p.error("--parts: want a list of detect, serf, drop")

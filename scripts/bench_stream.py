@@ -69,7 +69,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cluster import CLK_TCK, log, machine_line, print_table, start_cluster  # noqa: E402
+from bench_cluster import (  # noqa: E402
+    CLK_TCK, log, machine_line, print_run_header, print_table, start_cluster)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -545,12 +546,9 @@ class StreamBench:
 
     def report(self, elapsed_s):
         a = self.args
-        print(f"## Stream benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, "
-              f"{elapsed_s / 60:.1f} min)")
-        print(f"\ncommand: {shlex.join(['python3', 'scripts/bench_stream.py'] + sys.argv[1:])}")
-        print(f"before the run: {self.machine_before}")
-        load = os.getloadavg()
-        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print_run_header("Stream", f"{elapsed_s / 60:.1f} min",
+                         shlex.join(["python3", "scripts/bench_stream.py"] + sys.argv[1:]),
+                         self.machine_before)
         print(f"input: {a.events:,} events, {self.events_bytes / 1e6:.0f} MB (gen_events --lines "
               f"{a.events} --seed {a.seed}); job: grep action == click -> select user -> "
               f"count by user" + ("" if a.references_only else
