@@ -376,7 +376,12 @@ TransferOutcome Download(const Context& ctx, const std::string& name, const std:
     if (m.stream != stream) continue;
     last_heard = Clock::now();
     if (m.kind == transport::StreamKind::kChunk) {
-      if (m.seq != expected) continue;  // a duplicate from a replaced source
+      // The chunks come straight from a replica, or through the node; after a failover the next
+      // replica may resend chunks already here: drop them, and ack again so that it goes on.
+      if (m.seq != expected) {
+        if (m.seq < expected) pipe.Send(transport::AckFrame(stream, expected - 1, kToolLane));
+        continue;
+      }
       if (!m.crc_ok()) {
         pipe.Send(transport::EndFrame(stream, kToolLane, Status::Corruption("bad CRC")));
         cleanup();
@@ -396,7 +401,7 @@ TransferOutcome Download(const Context& ctx, const std::string& name, const std:
       progress.Update(received);
       continue;
     }
-    if (m.kind != transport::StreamKind::kEnd) continue;
+    if (m.kind != transport::StreamKind::kEnd || m.lane != kToolLane) continue;  // the node's
     TransferOutcome t = FromEnd(m);
     if (t.outcome.ok() && received != size) {
       t.outcome.status = Status::Corruption("received " + std::to_string(received) +

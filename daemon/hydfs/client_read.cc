@@ -117,8 +117,10 @@ void HydfsService::StartGet(GetPtr op) {
   client_->Register(op->stream, [this, raw](transport::StreamMsg& msg) { OnGetFrame(*raw, msg); });
   op->timer = loop_.AddPeriodic(std::chrono::milliseconds(250), [this, raw] {
     if (raw->finished || raw->tool.empty() || raw->on_open) return;
+    // A direct fetch judges the silence itself (fetch.h): it cannot tell a slow client from a
+    // silent source, and fails over.
     bool waiting_on_tool = raw->cache_fd >= 0 ? raw->cache_acked < raw->cache_sent
-                                              : (raw->fetch && raw->fetch->manual_ack);
+                                              : (raw->fetch && raw->fetch->WaitingOnSink());
     if (waiting_on_tool &&
         Clock::now() - raw->last_tool > std::chrono::milliseconds(options_.transfer_timeout_ms)) {
       FinishGet(*raw, Status::Timeout("the client stopped reading"));
@@ -249,6 +251,12 @@ void HydfsService::GetPlanned(GetPtr op) {
       std::make_shared<Fetch>(MakeFetchEnv(std::chrono::milliseconds(options_.transfer_timeout_ms)),
                               op->stream, op->name, op->plan.file.gen, std::move(items));
   fetch->manual_ack = !op->tool.empty();
+  if (!op->tool.empty() && op->fill_fd < 0) {
+    // Nothing to keep here: the replicas send straight to rainctl, and the chunks cross the
+    // network (and CurveZMQ) once instead of twice.
+    fetch->direct_reader = op->tool;
+    fetch->direct_reader_client = op->tool_client;
+  }
   GetOp* raw = op.get();
   fetch->on_chunk = [this, raw](transport::StreamMsg& msg, const FetchItem&, uint32_t) {
     {

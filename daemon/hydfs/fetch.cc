@@ -30,6 +30,7 @@ Fetch::~Fetch() {
 }
 
 void Fetch::Start() {
+  if (direct()) manual_ack = true;
   last_frame_ = Clock::now();
   std::weak_ptr<Fetch> weak = weak_from_this();
   idle_timer_ = env_.loop->AddPeriodic(std::chrono::milliseconds(200), [weak] {
@@ -85,7 +86,7 @@ void Fetch::NextRun() {
   env_.rpc->Call(
       source_.rpc_endpoint(), wire::MsgType::kHydfsRead,
       [&](wire::Packer& pk) {
-        pk.pack_map(8);
+        pk.pack_map(direct() ? 10 : 8);
         pk.pack("name");
         pk.pack(name_);
         pk.pack("gen");
@@ -95,7 +96,13 @@ void Fetch::NextRun() {
         pk.pack("lane");
         pk.pack_uint8(lane);
         pk.pack("reader");
-        pk.pack(env_.port->endpoint());
+        pk.pack(direct() ? direct_reader : env_.port->endpoint());
+        if (direct()) {
+          pk.pack("control");  // end frames come here; the reader's acks are relayed from here
+          pk.pack(env_.port->endpoint());
+          pk.pack("reader_client");
+          pk.pack(direct_reader_client);
+        }
         pk.pack("first_seq");
         pk.pack_uint64(first_seq);
         pk.pack("window");
@@ -140,7 +147,7 @@ void Fetch::OnFrame(transport::StreamMsg& msg) {
     FailSource(msg.status.ToString());
     return;
   }
-  if (msg.kind != transport::StreamKind::kChunk) return;
+  if (msg.kind != transport::StreamKind::kChunk || direct()) return;
   if (msg.seq != seq_ || Complete()) {
     FailSource("out-of-order chunk " + std::to_string(msg.seq) + ", expected " +
                std::to_string(seq_));
@@ -157,12 +164,7 @@ void Fetch::OnFrame(transport::StreamMsg& msg) {
   }
   // Advance first: the sink may call AckThrough() for this very chunk from inside on_chunk.
   uint32_t chunk = chunk_;
-  bytes_ += msg.data.size();
-  ++seq_;
-  if (++chunk_ >= item.to) {
-    ++item_;
-    if (item_ < items_.size()) chunk_ = items_[item_].from;
-  }
+  Advance(static_cast<uint32_t>(msg.data.size()));
   Status st = on_chunk ? on_chunk(msg, item, chunk) : Status::Ok();
   if (finished_) return;  // the sink aborted or finished the fetch from its callback
   if (!st.ok()) {
@@ -187,6 +189,15 @@ std::vector<std::string> Fetch::sources_used() const {
   return out;
 }
 
+void Fetch::Advance(uint32_t chunk_bytes) {
+  bytes_ += chunk_bytes;
+  ++seq_;
+  if (++chunk_ >= items_[item_].to) {
+    ++item_;
+    if (item_ < items_.size()) chunk_ = items_[item_].from;
+  }
+}
+
 void Fetch::SendAck(uint64_t seq) {
   if (seq + 1 <= acked_) return;
   acked_ = seq + 1;
@@ -195,6 +206,23 @@ void Fetch::SendAck(uint64_t seq) {
 
 void Fetch::AckThrough(uint64_t seq) {
   if (finished_) return;
+  if (direct()) {
+    // The reader holds every chunk through `seq`: that is the progress. An ack past the stretch
+    // any source was asked for is not believed.
+    uint64_t upto = std::min(seq + 1, run_end_seq_);
+    bool moved = false;
+    while (seq_ < upto && !Complete()) {
+      Advance(items_[item_].meta.ChunkBytes(chunk_));
+      moved = true;
+    }
+    sink_acked_ = seq_;
+    if (moved) {
+      last_frame_ = Clock::now();
+      if (run_active_) SendAck(seq_ - 1);
+    }
+    if (Complete()) Finish(Status::Ok());
+    return;
+  }
   sink_acked_ = std::max(sink_acked_, std::min(seq + 1, seq_));
   if (sink_acked_ > 0 && run_active_ && sink_acked_ > acked_) {
     SendAck(sink_acked_ - 1);

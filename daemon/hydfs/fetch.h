@@ -12,6 +12,13 @@
 // sink acknowledges later through AckThrough() (end-to-end flow control to a downstream tool,
 // or rate limiting).
 //
+// Direct reads (`direct_reader` set): the sources send the chunks straight to that endpoint (a
+// rainctl), not through this node, and their end frames still come here. The reader's acks,
+// relayed through AckThrough(), are then the fetch's progress: they advance it, go on to the
+// source, and a run that hears none for the idle deadline fails over like a silent source. The
+// reader checks each frame's CRC; each source checks its disk read against its manifest.
+// A failover resumes at the reader's last ack, so the reader drops (and re-acks) repeats.
+//
 // Thread-safety: loop thread only. Owned through shared_ptr; callbacks never run after
 // on_done.
 #pragma once
@@ -60,12 +67,16 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
   std::function<void(Status)> on_done;
   CorruptReport on_corrupt;
   bool manual_ack = false;
+  std::string direct_reader;          // chunks go there (set before Start; implies manual_ack)
+  bool direct_reader_client = false;  // that endpoint is a client process (rainctl)
 
   void Start();
   // A frame of this fetch's stream (chunk or end); the owner routes them here.
   void OnFrame(transport::StreamMsg& msg);
   // manual_ack: the sink has consumed every chunk with seq <= `seq`.
   void AckThrough(uint64_t seq);
+  // The fetch has chunks the sink has not acknowledged yet (a relay waiting on a slow sink).
+  bool WaitingOnSink() const { return manual_ack && sink_acked_ < seq_; }
   // The node is gone: if it is the current source, resume elsewhere.
   void SourceFailed(const NodeId& node);
   // Stops without calling on_done again; tells the current source to stop sending.
@@ -84,6 +95,8 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
   void Finish(Status status);
   void CheckIdle();
   void SendAck(uint64_t seq);
+  void Advance(uint32_t chunk_bytes);  // one chunk delivered: move to the next
+  bool direct() const { return !direct_reader.empty(); }
   bool Complete() const { return item_ >= items_.size(); }
 
   FetchEnv env_;

@@ -278,6 +278,7 @@ void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply do
     }
     op->stream = stream;
     op->tool = ArgOf(args, "endpoint");
+    op->tool_client = ArgOf(args, transport::kCallerArg) == transport::kCallerClient;
     op->on_open = done;
     StartGet(op);
     return;

@@ -109,6 +109,7 @@ struct HydfsService::GetOp {
   std::string name;
   bool local_only = false;  // getfromreplica: this node's own copy, in its own order
   std::string tool;         // rainctl's data endpoint, or empty for the in-process API
+  bool tool_client = false;  // the tool is a client process (rainctl), not a node
   std::string data;         // in-process sink
   uint64_t max_bytes = 0;   // in-process prefix read: at least this many leading bytes; 0: all
   MergePlan plan;
@@ -153,7 +154,8 @@ struct HydfsService::Inbound {
 struct HydfsService::Outbound {
   uint64_t stream = 0;
   uint8_t lane = 0;
-  std::string reader;  // the reader's data endpoint
+  std::string reader;   // where the chunks go: the reader's data endpoint
+  std::string control;  // where the end frame goes: the reader, or the node relaying its acks
   Manifest manifest;   // for logs and self-repair
   struct Range {
     AppendMeta meta;

@@ -343,7 +343,9 @@ void HydfsService::OnServeFrame(transport::StreamMsg& msg) {
     auto it = outbound_.find({msg.stream, msg.lane});
     if (it == outbound_.end()) return;
     Outbound& out = *it->second;
-    out.acked = std::max(out.acked, msg.seq + 1);
+    // Never past what was sent: a direct read that failed over relays acks of chunks the
+    // previous source sent; this one then resends them and the reader drops the repeats.
+    out.acked = std::max(out.acked, std::min(msg.seq + 1, out.next_seq));
     out.last = Clock::now();
     PumpOutbound(out);
     return;
@@ -403,6 +405,8 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
   uint64_t stream = fr.Uint("stream");
   uint64_t lane = fr.Uint("lane", 127);
   std::string reader = fr.Str("reader", 256);
+  std::string control = fr.StrOr("control", reader, 256);  // a direct read (fetch.h)
+  bool reader_client = fr.BoolOr("reader_client", false);
   uint64_t first_seq = fr.Uint("first_seq");
   uint64_t window = fr.UintOr("window", 8, 1024);
   const msgpack::object* items = fr.Array("items");
@@ -455,6 +459,9 @@ void HydfsService::OnRead(const wire::Envelope& env, const transport::Responder&
   out->stream = stream;
   out->lane = static_cast<uint8_t>(lane);
   out->reader = reader;
+  out->control = control;
+  // Only a member can ask for a read, so only a member names a client process as the reader.
+  if (reader_client && reader.rfind("tcp://", 0) == 0) serve_->MarkClient(reader);
   out->next_seq = out->acked = out->first_seq = first_seq;
   out->end_seq = first_seq + total;
   out->window = static_cast<uint32_t>(std::max<uint64_t>(1, window));
@@ -496,7 +503,7 @@ void HydfsService::PumpOutbound(Outbound& out) {
       }
       Manifest m = out.manifest;
       AppendMeta bad = meta;
-      serve_->Send(out.reader, transport::EndFrame(out.stream, out.lane, frame.status()));
+      serve_->Send(out.control, transport::EndFrame(out.stream, out.lane, frame.status()));
       outbound_.erase(key);  // `out` is gone
       if (!from_legacy) RepairChunk(m, bad, chunk);  // a legacy copy is never repaired
       return;
@@ -512,7 +519,7 @@ void HydfsService::PumpOutbound(Outbound& out) {
   if (out.next_seq >= out.end_seq && out.acked >= out.end_seq) {
     Log()->info("event=replica_done op=read file={} chunks={} reader={} status=ok",
                 out.manifest.file.name, out.end_seq - out.first_seq, out.reader);
-    serve_->Send(out.reader, transport::EndFrame(out.stream, out.lane, Status::Ok()));
+    serve_->Send(out.control, transport::EndFrame(out.stream, out.lane, Status::Ok()));
     outbound_.erase(key);
   }
 }
@@ -520,6 +527,10 @@ void HydfsService::PumpOutbound(Outbound& out) {
 void HydfsService::CheckServeIdle() {
   auto now = Clock::now();
   auto timeout = std::chrono::milliseconds(options_.transfer_timeout_ms);
+  // Sockets to finished rainctl processes (every transfer ends well within this).
+  auto client_idle = std::max<Clock::duration>(std::chrono::seconds(30), 3 * timeout);
+  serve_->CloseIdleClients(client_idle);
+  client_->CloseIdleClients(client_idle);
   for (auto it = inbound_.begin(); it != inbound_.end();) {
     auto limit = it->second->ready ? timeout * 6 : timeout;  // a ready write awaits its commit
     if (!it->second->committing && now - it->second->last > limit) {

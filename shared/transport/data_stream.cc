@@ -270,6 +270,9 @@ bool DataPort::Send(const std::string& endpoint, zmq::message_t frame) {
   }
   if (!TrySend(*it->second, &frame, 1)) return false;
   bytes_sent_ += size;
+  if (auto c = client_endpoints_.find(endpoint); c != client_endpoints_.end()) {
+    c->second = Clock::now();
+  }
   return true;
 }
 
@@ -279,12 +282,34 @@ void DataPort::Forget(const std::string& endpoint) {
 }
 
 void DataPort::MarkClient(const std::string& endpoint) {
-  if (!client_endpoints_.insert(endpoint).second) return;
-  if (client_endpoints_.size() > kMaxClientEndpoints) {  // forgotten ones: start afresh
-    client_endpoints_.clear();
-    client_endpoints_.insert(endpoint);
+  auto [it, added] = client_endpoints_.emplace(endpoint, Clock::now());
+  if (!added) {
+    it->second = Clock::now();
+    return;
+  }
+  if (client_endpoints_.size() > kMaxClientEndpoints) {  // too many at once: the least recent
+    auto oldest = client_endpoints_.begin();
+    for (auto c = client_endpoints_.begin(); c != client_endpoints_.end(); ++c) {
+      if (c->second < oldest->second) oldest = c;
+    }
+    pushes_.erase(oldest->first);
+    client_endpoints_.erase(oldest);
   }
   pushes_.erase(endpoint);  // one made for a node there would fail the handshake
+}
+
+size_t DataPort::CloseIdleClients(Clock::duration idle) {
+  auto now = Clock::now();
+  size_t closed = 0;
+  for (auto it = client_endpoints_.begin(); it != client_endpoints_.end();) {
+    if (now - it->second < idle) {
+      ++it;
+      continue;
+    }
+    closed += pushes_.erase(it->first);
+    it = client_endpoints_.erase(it);
+  }
+  return closed;
 }
 
 void DataPort::OnReadable() {

@@ -29,7 +29,6 @@
 #include <map>
 #include <memory>
 #include <msgpack.hpp>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -109,6 +108,12 @@ class DataPort {
   // `endpoint` belongs to a client process (rainctl), not a node: Send makes its PUSH with
   // SocketOptions::to_client.
   void MarkClient(const std::string& endpoint);
+  // Closes the PUSH to every client endpoint nothing was sent to (or marked) for `idle`: a
+  // finished rainctl's port is gone, and its socket would dial it every reconnect interval
+  // forever. Frames still queued there are dropped, so `idle` must exceed the transfers' own
+  // deadlines. Returns how many it closed.
+  size_t CloseIdleClients(Clock::duration idle);
+  size_t client_endpoints() const { return client_endpoints_.size(); }
 
   uint64_t malformed_frames() const { return malformed_; }
   uint64_t bytes_received() const { return bytes_received_; }
@@ -128,7 +133,7 @@ class DataPort {
   std::unique_ptr<zmq::socket_t> pull_;
   static constexpr size_t kMaxClientEndpoints = 4096;
   std::map<std::string, std::unique_ptr<zmq::socket_t>> pushes_;
-  std::set<std::string> client_endpoints_;
+  std::map<std::string, TimePoint> client_endpoints_;  // -> last marked or sent to
   std::unordered_map<uint64_t, std::shared_ptr<Handler>> handlers_;
   std::shared_ptr<Handler> fallback_;
   std::shared_ptr<LocalInbox> inbox_;  // registered under endpoint_ while listening

@@ -6,6 +6,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shared/transport/sockets.h"
@@ -324,6 +325,24 @@ TEST_CASE("a data port routes frames by stream id to handlers, else to the fallb
   CHECK(b.bytes_received() == a.bytes_sent());
   CHECK(b.local_frames() == a.local_frames());  // one loop: in-process, counted at both ends
   CHECK(a.local_frames() > 0);
+}
+
+TEST_CASE("a data port closes its sockets to clients it has not sent to for a while", "[data]") {
+  EventLoop loop("data");  // not running: the port is used from this thread only
+  DataPort a(&loop, "a");
+  // Nothing listens there: the frames wait in the sockets' queues.
+  const std::string one = "tcp://127.0.0.1:1", two = "tcp://127.0.0.1:2";
+  a.MarkClient(one);
+  a.MarkClient(two);
+  CHECK(a.Send(one, AckFrame(1, 0, 0)));
+  CHECK(a.CloseIdleClients(std::chrono::hours(1)) == 0);
+  CHECK(a.client_endpoints() == 2);
+  std::this_thread::sleep_for(milliseconds(400));
+  CHECK(a.Send(two, AckFrame(2, 0, 0)));  // `two` is in use again
+  CHECK(a.CloseIdleClients(milliseconds(300)) == 1);  // the socket to `one`
+  CHECK(a.client_endpoints() == 1);
+  CHECK(a.CloseIdleClients(milliseconds(0)) == 1);  // and now the one to `two`
+  CHECK(a.client_endpoints() == 0);
 }
 
 TEST_CASE("malformed frames on a data port are counted and skipped", "[data]") {
