@@ -193,7 +193,7 @@ void Swim::Apply(const MemberRecord& rec, const NodeId& via, TimePoint now) {
     Member m;
     m.record = rec;
     m.ring_id = RingId(rec.id);
-    m.state_since = now;
+    m.state_since = m.learned = now;
     m.heartbeat_seen = now;
     by_short_id_[ShortId(m.ring_id)] = rec.id;
     auto& inserted = members_[rec.id] = m;
@@ -543,7 +543,7 @@ void Swim::TickHeartbeat(TimePoint now) {
   const Clock::duration lead = config_.suspicion ? milliseconds(0) : CanvassWindow();
   for (auto& [id, m] : members_) {
     if (m.record.state != MemberState::kAlive || m.pending_since != TimePoint{}) continue;
-    if (now - m.heartbeat_seen < HeartbeatTimeout() - lead) continue;
+    if (now - m.heartbeat_seen < HeartbeatTimeout() - lead || StillConnecting(m, now)) continue;
     ++stats_.probe_failures;
     OwnEvidence(m, now, "heartbeat stale, by " + self_.id.str());
   }

@@ -122,6 +122,7 @@ class Swim {
     MemberRecord record;
     uint64_t ring_id = 0;
     TimePoint state_since;
+    TimePoint learned;  // when this node first listed it
     uint64_t heartbeat = 0;
     TimePoint heartbeat_seen;
     // While suspect: the distinct members that suspected it on their own (Lifeguard's
@@ -184,6 +185,12 @@ class Swim {
   // Our own probe or heartbeat timer found `m` unresponsive: suspect it (suspicion on), or
   // make its failure pending on the majority rule (suspicion off).
   void OwnEvidence(Member& m, TimePoint now, const std::string& detail);
+  // A member we have never heard from (with gossip: whose heartbeat we never saw rise), listed
+  // less than JoinGrace() ago, may still be making its connections (CurveZMQ handshakes with
+  // every member, on a host where many nodes start at once): a missed probe or a still
+  // heartbeat is not yet evidence against it.
+  bool StillConnecting(const Member& m, TimePoint now) const;
+  milliseconds JoinGrace() const;  // 3 detection timeouts, at least 3 s
   void Heard(const NodeId& id, TimePoint now);
   // The majority rule: the current canvass was answered by a strict majority of the active
   // members, ourselves included (at exactly half: the half holding the lowest ring id).

@@ -68,6 +68,19 @@ milliseconds Swim::DetectionPeriod() const {
                                                 : config_.heartbeat_interval_ms);
 }
 
+milliseconds Swim::JoinGrace() const {
+  milliseconds detection =
+      config_.protocol == Protocol::kPing ? Ms(config_.probe_interval_ms) : HeartbeatTimeout();
+  return std::max(milliseconds(3000), 3 * detection);
+}
+
+bool Swim::StillConnecting(const Member& m, TimePoint now) const {
+  // With gossip, a datagram from it proves only one of its links: wait for its heartbeat (0
+  // until its counter was first seen rising), which then flows on every link it has.
+  bool silent = config_.protocol == Protocol::kGossip ? m.heartbeat == 0 : m.heard == TimePoint{};
+  return silent && now - m.learned < JoinGrace();
+}
+
 void Swim::Heard(const NodeId& id, TimePoint now) {
   auto it = members_.find(id);
   if (it == members_.end()) return;
@@ -293,7 +306,7 @@ void Swim::ContactTheDead() {
 
 void Swim::ProbeFailed(const NodeId& target, TimePoint now) {
   auto it = members_.find(target);
-  if (it == members_.end() || !Active(it->second)) return;
+  if (it == members_.end() || !Active(it->second) || StillConnecting(it->second, now)) return;
   ++stats_.probe_failures;
   OwnEvidence(it->second, now, "no ack (direct or indirect), by " + self_.id.str());
 }

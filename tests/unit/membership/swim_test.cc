@@ -57,6 +57,35 @@ TEST_CASE("a killed member is declared failed by every survivor and nobody else 
   }
 }
 
+TEST_CASE("a new member is not failed while its links are made, but one that never speaks is",
+          "[membership][swim]") {
+  auto protocol = GENERATE(Protocol::kPing, Protocol::kGossip);
+  auto suspicion = GENERATE(true, false);
+  CAPTURE(ProtocolName(protocol), suspicion);
+  SimNet net(Config(protocol, suspicion));
+  for (int i = 0; i < 6; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  REQUIRE(EveryoneListsAllAlive(net));
+  // Its first 2.5 s nobody hears it (its CurveZMQ handshakes, on a busy host): longer than any
+  // detection timeout, shorter than the join grace.
+  NodeId slow = net.Add();
+  net.Mute(slow, true);
+  net.Run(milliseconds(2500));
+  net.Mute(slow, false);
+  net.Run(milliseconds(3000));
+  CHECK(net.CountEvents(EventKind::kFail, slow) == 0);
+  CHECK(net.CountEvents(EventKind::kSuspect, slow) == 0);
+  CHECK(EveryoneListsAllAlive(net));
+  // One that dies as it joins is failed once the grace is over.
+  NodeId dead = net.Add();
+  net.Kill(dead);
+  auto took = net.RunUntil([&] { return net.AllAliveSee(dead, MemberState::kFailed); },
+                           milliseconds(15000));
+  CHECK(net.AllAliveSee(dead, MemberState::kFailed));
+  CHECK(took >= milliseconds(3000));
+  CHECK(took < milliseconds(suspicion ? 7000 : 6000));
+}
+
 TEST_CASE("a suspected member that answers refutes with a higher incarnation",
           "[membership][swim]") {
   SimNet net(Config(Protocol::kPing, true));
