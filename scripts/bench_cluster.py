@@ -40,6 +40,28 @@ def cpu_ticks(pid):
         return None
 
 
+def vm_hwm_kib(pid):
+    """The peak RSS of pid in KiB, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_hwm(pid):
+    """Resets the peak RSS of pid (Linux >= 4.0); False when not possible."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def wait_until(predicate, timeout_s, what, interval_s=0.05):
     deadline = time.monotonic() + timeout_s
     while True:

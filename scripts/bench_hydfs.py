@@ -56,7 +56,6 @@ What is measured, and how (sizes are binary: 1 MiB, 100 MiB, 1 GiB; rates are Mi
 
 import argparse
 import concurrent.futures
-import datetime
 import json
 import os
 import re
@@ -68,38 +67,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cluster import log, machine_line, start_cluster, wait_until  # noqa: E402
+from bench_cluster import (cpu_ticks, log, log_time_ms, machine_line, reset_hwm,  # noqa: E402
+                           start_cluster, vm_hwm_kib, wait_until)
 from bench_hydfs_report import GIB, MIB, fmt, label, med, print_report, rate  # noqa: E402
 
 MIN_FREE_BYTES = 8 * 10**9
 
 HYDFS_LOG_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}) \w (\w+) event=(\w+)(.*)$")
-
-
-def log_time_ms(stamp):
-    # spdlog writes local time; the daemons share this process's time zone.
-    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp() * 1000
-
-
-def vm_hwm_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def reset_hwm(pid):
-    """Resets the peak RSS of pid (Linux >= 4.0); False when not possible."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def write_random(path, size):
@@ -163,6 +137,7 @@ class HydfsBench:
             self.children.append(p)
             _, status, usage = os.wait4(p.pid, 0)
             seconds = time.monotonic() - start
+            self.last_child_cpu = usage.ru_utime + usage.ru_stime
             p.returncode = os.waitstatus_to_exitcode(status)
         err = p.stderr.read().decode(errors="replace").strip()
         p.stderr.close()
@@ -291,7 +266,12 @@ class HydfsBench:
                                                    a.pair_nodes, sets)
             time.sleep(0.5)  # HyDFS polls the membership view every 100 ms for its ring
             ops = ("create", "get", "get to /dev/null")
-            res = {c: {op: [] for op in ops} for c in clusters}
+            res = {c: {op: [] for op in ops + ("get cpu", "get to /dev/null cpu")}
+                   for c in clusters}
+            tick = os.sysconf("SC_CLK_TCK")
+
+            def cpu_of_nodes():
+                return sum(cpu_ticks(n.pid) or 0 for n in self.nodes()) / tick
             src = self.sources[a.big]
             for i in range(a.pair_runs):
                 for curve in (("off", "on") if i % 2 == 0 else ("on", "off")):
@@ -304,7 +284,9 @@ class HydfsBench:
                     reader = self.non_replica(name, avoid=(node1,))
                     out = os.path.join(self.files, "got")
                     os.sync()
+                    before = cpu_of_nodes()
                     s, reply, _ = self.ctl_timed(reader, "get", name, out)
+                    res[curve]["get cpu"].append(cpu_of_nodes() - before + self.last_child_cpu)
                     if reply.get("cached"):
                         self.notes.append(f"pair get {name} was served from the cache")
                     if subprocess.run(["cmp", "-s", src, out]).returncode != 0:
@@ -313,9 +295,12 @@ class HydfsBench:
                     res[curve]["get"].append(s)
                     reader2 = self.non_replica(name, avoid=(node1, reader))
                     os.sync()
+                    before = cpu_of_nodes()
                     s, _, _ = self.timed([self.rainctl_bin, "--node", reader2.addr, "--timeout",
                                           "120000", *reader2.ctl_flags, "get", name, "-"],
                                          discard=True)
+                    res[curve]["get to /dev/null cpu"].append(
+                        cpu_of_nodes() - before + self.last_child_cpu)
                     res[curve]["get to /dev/null"].append(s)
                     self.rainctl(node1, "rm", name, check=True)
                     log(f"pair run {i + 1}/{a.pair_runs} CURVE {curve}: " + ", ".join(

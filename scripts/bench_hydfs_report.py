@@ -1,5 +1,6 @@
 """bench_hydfs.py's figures: units, targets and the report (its tables, targets and notes)."""
 
+import os
 import statistics
 import sys
 
@@ -140,6 +141,30 @@ def print_report(bench, elapsed_s):
                      "and gets it through a node holding no replica into a local file "
                      "(compared with the source), then through another to /dev/null; the "
                      "clusters take turns, the order swapping every run."])
+        cores = os.cpu_count() or 1
+        rows = []
+        for op in ("get", "get to /dev/null"):
+            if not p["on"].get(op + " cpu"):
+                continue
+            plain_cpu, curve_cpu = med(p["off"][op + " cpu"]), med(p["on"][op + " cpu"])
+            plain_s = med(p["off"][op])
+            # No get can take less wall time than its CPU time spread over every core.
+            bound = plain_s / max(plain_s, curve_cpu / cores)
+            rows.append([f"hydfs {op}", label(a.big), f"{plain_cpu:.2f}", f"{curve_cpu:.2f}",
+                         f"{curve_cpu - plain_cpu:.2f}", f"{plain_s:.2f}",
+                         f"{curve_cpu / cores:.2f}", f"{bound:.2f}"])
+        if rows:
+            print_table("What the gets cost in CPU (core-seconds, median of the runs above)",
+                        ["operation", "size", "plain CPU", "CURVE CPU", "CURVE - plain",
+                         "plain wall s", f"CURVE CPU / {cores} cores", "best CURVE / plain"],
+                        rows,
+                        ["CPU: utime + stime of every raind of the cluster and of rainctl during "
+                         "the get. A get cannot take less wall time than its CPU time spread "
+                         f"over all {cores} cores of this machine, so 'best CURVE / plain' = "
+                         "plain wall s / (CURVE CPU / cores) is the highest ratio any schedule "
+                         "could reach here, with replicas and reader on one host. Between "
+                         "hosts, the replica's encryption and the reader's decryption each run "
+                         "on their own host's cores."])
 
     if getattr(bench, "rss", None):
         steps = list(bench.rss)
