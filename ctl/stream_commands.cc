@@ -287,9 +287,11 @@ void PrintStatus(const msgpack::object& p) {
                 Seconds(Uint(p, "elapsed_ms")).c_str());
   }
   std::printf("source tuples %" PRIu64 ", output %" PRIu64
-              " lines (%s), duplicates discarded %" PRIu64 "\n",
+              " lines (%s), duplicates discarded %" PRIu64 ", task rebuilds %" PRIu64 "\n",
               Uint(p, "source_tuples"), Uint(p, "output_lines"),
-              FormatBytes(Uint(p, "output_bytes")).c_str(), Uint(p, "duplicates"));
+              FormatBytes(Uint(p, "output_bytes")).c_str(), Uint(p, "duplicates"),
+              Uint(p, "rebuilds"));
+  if (std::string note = Str(p, "note"); !note.empty()) std::printf("note: %s\n", note.c_str());
   if (Uint(p, "resent_frames") != 0 || Uint(p, "injected") != 0) {
     std::printf("frames resent %" PRIu64 ", duplicate frames injected (test knob) %" PRIu64 "\n",
                 Uint(p, "resent_frames"), Uint(p, "injected"));

@@ -476,6 +476,10 @@ TEST_CASE("kill_task on a stage-1 task and on a stateful stage-2 task: the outpu
     });
     RequireExact(k.app, t, baseline, want);
     CHECK(t.status["rebuilds"].Uint() == 1);
+    // The text form shows it too (README "Rebuild").
+    CommandResult text = Ctl(rc.c().node(0), {"job", "status", t.job});
+    CHECK(text.code() == 0);
+    CHECK(text.out.find(", task rebuilds 1\n") != std::string::npos);
     std::vector<std::string> lines = Rescheduled(rc.c(), t.job);
     INFO("leader's task_rescheduled lines:\n" << Join(lines));
     REQUIRE(lines.size() == 1);
