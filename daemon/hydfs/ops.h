@@ -107,11 +107,11 @@ struct HydfsService::MemoryPut {
 struct HydfsService::GetOp {
   uint64_t stream = 0;
   std::string name;
-  bool local_only = false;  // getfromreplica: this node's own copy, in its own order
-  std::string tool;         // rainctl's data endpoint, or empty for the in-process API
+  bool local_only = false;   // getfromreplica: this node's own copy, in its own order
+  std::string tool;          // rainctl's data endpoint, or empty for the in-process API
   bool tool_client = false;  // the tool is a client process (rainctl), not a node
-  std::string data;         // in-process sink
-  uint64_t max_bytes = 0;   // in-process prefix read: at least this many leading bytes; 0: all
+  std::string data;          // in-process sink
+  uint64_t max_bytes = 0;    // in-process prefix read: at least this many leading bytes; 0: all
   MergePlan plan;
   std::map<uint64_t, std::vector<RingNode>> sources;  // append id -> replicas holding it
   uint64_t size = 0;
@@ -156,7 +156,7 @@ struct HydfsService::Outbound {
   uint8_t lane = 0;
   std::string reader;   // where the chunks go: the reader's data endpoint
   std::string control;  // where the end frame goes: the reader, or the node relaying its acks
-  Manifest manifest;   // for logs and self-repair
+  Manifest manifest;    // for logs and self-repair
   struct Range {
     AppendMeta meta;
     uint32_t from = 0, to = 0;

@@ -36,8 +36,7 @@ TEST_CASE("a direct fetch whose source goes silent resumes at the reader's last 
   Rig rig;
   rig.s1.silent_from_seq = 3;
   auto items = rig.WholeFile({rig.s1.node(), rig.s2.node()});
-  rig.Start(items,
-            {.window = 2, .idle_timeout = std::chrono::milliseconds(300), .direct = true});
+  rig.Start(items, {.window = 2, .idle_timeout = std::chrono::milliseconds(300), .direct = true});
   auto st = rig.Wait();
   REQUIRE(st.has_value());
   CHECK(st->ok());

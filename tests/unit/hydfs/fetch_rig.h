@@ -3,8 +3,6 @@
 // with a reader port and a tool port (rainctl's end of a direct read).
 #pragma once
 
-#include "daemon/hydfs/fetch.h"
-
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
@@ -18,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "daemon/hydfs/fetch.h"
 #include "shared/util/crc32c.h"
 #include "shared/util/hash.h"
 #include "shared/wire/fields.h"

@@ -338,7 +338,7 @@ TEST_CASE("a data port closes its sockets to clients it has not sent to for a wh
   CHECK(a.CloseIdleClients(std::chrono::hours(1)) == 0);
   CHECK(a.client_endpoints() == 2);
   std::this_thread::sleep_for(milliseconds(400));
-  CHECK(a.Send(two, AckFrame(2, 0, 0)));  // `two` is in use again
+  CHECK(a.Send(two, AckFrame(2, 0, 0)));              // `two` is in use again
   CHECK(a.CloseIdleClients(milliseconds(300)) == 1);  // the socket to `one`
   CHECK(a.client_endpoints() == 1);
   CHECK(a.CloseIdleClients(milliseconds(0)) == 1);  // and now the one to `two`
