@@ -388,12 +388,20 @@ TEST_CASE(
   StartCluster(c);
   auto nodes = c.Running();
 
-  // Watch node1 for a few seconds: the config change (made at node0) shows up there first,
-  // which proves the watch is past its starting point; then a new node joins.
+  // Watch node1 for a few seconds while the config changes (at node0) and a new node joins. A
+  // watch without --history skips what happened before its first poll, and nothing says when
+  // that poll is: a change made right after the start can fall before it and never show (seen
+  // in CI). With --history the watch prints the joins so far at once, which proves it is past
+  // its first poll; the change is made after that.
   Subprocess watch;
-  REQUIRE_OK(
-      StartCtl({"--node", c.node(1).ControlAddress(), "--json", "members", "--watch", "--for", "5"},
-               &watch));
+  REQUIRE_OK(StartCtl({"--node", c.node(1).ControlAddress(), "--json", "members", "--watch",
+                       "--history", "--for", "10"},
+                      &watch));
+  REQUIRE_EVENTUALLY(5s, [&](std::string* why) {
+    *why = watch.Stdout() + watch.Stderr();
+    return watch.Stdout().find("\"event\":\"join\"") != std::string::npos;
+  });
+  REQUIRE(watch.Stdout().find("version=2") == std::string::npos);  // not changed yet
   REQUIRE_EXIT(Ctl(c.node(0), {"config", "set", "suspicion_timeout_ms", "2500"}), 0);
   REQUIRE_EVENTUALLY(kSpread, [&](std::string* why) {
     for (RaindProcess* n : nodes) {
@@ -407,7 +415,7 @@ TEST_CASE(
   });
   REQUIRE_EVENTUALLY(5s, [&](std::string* why) {
     *why = watch.Stdout();
-    return why->find("\"event\":\"config\"") != std::string::npos;
+    return why->find("version=2") != std::string::npos;  // the change, live
   });
   auto joiner = c.AddNode();
   REQUIRE_OK(joiner.status());
