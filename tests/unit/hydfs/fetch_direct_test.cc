@@ -15,12 +15,7 @@ TEST_CASE("a direct fetch sends every chunk straight to the reader and ends on i
   Rig rig;
   auto items = rig.WholeFile({rig.s1.node(), rig.s2.node()});
   rig.Start(items, {.window = 2, .direct = true});
-  auto st = rig.Wait();
-  REQUIRE(st.has_value());
-  CHECK(st->ok());
-  rig.Stop();
-  CHECK(rig.seqs == rig.Iota(8));
-  CHECK(rig.bytes == rig.Expected(items));
+  rig.RequireDeliveredInOrder(items);  // each chunk once, in order
   CHECK(rig.delivered.empty());  // nothing came through the fetch's own port
   CHECK(rig.tool_ends == 0);     // the source's end frame goes to the fetch, not the reader
   CHECK(rig.fetch->bytes() == rig.Expected(items).size());
@@ -37,12 +32,7 @@ TEST_CASE("a direct fetch whose source goes silent resumes at the reader's last 
   rig.s1.silent_from_seq = 3;
   auto items = rig.WholeFile({rig.s1.node(), rig.s2.node()});
   rig.Start(items, {.window = 2, .idle_timeout = std::chrono::milliseconds(300), .direct = true});
-  auto st = rig.Wait();
-  REQUIRE(st.has_value());
-  CHECK(st->ok());
-  rig.Stop();
-  CHECK(rig.seqs == rig.Iota(8));
-  CHECK(rig.bytes == rig.Expected(items));
+  rig.RequireDeliveredInOrder(items);  // each chunk once, in order
   REQUIRE(rig.s2.reads.size() == 1);
   CHECK(rig.s2.reads[0].first_seq == 3);
   CHECK(rig.s2.reads[0].reader == rig.tool.endpoint());
@@ -55,12 +45,7 @@ TEST_CASE("a source that reports a corrupt chunk in a direct fetch is replaced a
   rig.s1.end_corrupt_seq = 4;
   auto items = rig.WholeFile({rig.s1.node(), rig.s2.node()});
   rig.Start(items, {.window = 2, .direct = true});
-  auto st = rig.Wait();
-  REQUIRE(st.has_value());
-  CHECK(st->ok());
-  rig.Stop();
-  CHECK(rig.seqs == rig.Iota(8));
-  CHECK(rig.bytes == rig.Expected(items));
+  rig.RequireDeliveredInOrder(items);  // each chunk once, in order
   REQUIRE(rig.corrupt.size() == 1);
   CHECK(rig.corrupt[0].source == rig.s1.node().id);
   CHECK(rig.corrupt[0].append == rig.file[0].meta.id);
@@ -82,12 +67,7 @@ TEST_CASE("after a failover the reader drops the chunks it already holds and ack
     rig.fetch->SourceFailed(rig.s1.node().id);  // s2 starts again at chunk 0
     return true;
   });
-  auto st = rig.Wait();
-  REQUIRE(st.has_value());
-  CHECK(st->ok());
-  rig.Stop();
-  CHECK(rig.seqs == rig.Iota(8));  // each chunk once, in order
-  CHECK(rig.bytes == rig.Expected(items));
+  rig.RequireDeliveredInOrder(items);  // each chunk once, in order
   CHECK(rig.tool_repeats == 2);
   REQUIRE(rig.s2.reads.size() == 1);
   CHECK(rig.s2.reads[0].first_seq == 0);
@@ -108,12 +88,7 @@ TEST_CASE("a direct fetch keeps its source no more than a window ahead of the re
     rig.fetch->AckThrough(rig.tool_expected - 1);
     return true;
   });
-  auto st = rig.Wait();
-  REQUIRE(st.has_value());
-  CHECK(st->ok());
-  rig.Stop();
-  CHECK(rig.seqs == rig.Iota(8));
-  CHECK(rig.bytes == rig.Expected(items));
+  rig.RequireDeliveredInOrder(items);  // each chunk once, in order
 }
 
 }  // namespace

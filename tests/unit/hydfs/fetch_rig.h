@@ -432,6 +432,19 @@ class Rig {
     return OnLoop(pred);
   }
 
+  // Waits for the fetch to end, stops the loop, and checks that it ended well with every chunk
+  // of `items` delivered once, in order (through on_chunk, or to the tool of a direct read).
+  void RequireDeliveredInOrder(const std::vector<FetchItem>& items) {
+    auto st = Wait();
+    REQUIRE(st.has_value());
+    CHECK(st->ok());
+    Stop();
+    uint64_t chunks = 0;
+    for (const auto& it : items) chunks += it.to - it.from;
+    CHECK(seqs == Iota(chunks));
+    CHECK(bytes == Expected(items));
+  }
+
   std::vector<uint64_t> Iota(uint64_t n) const {
     std::vector<uint64_t> out;
     for (uint64_t i = 0; i < n; ++i) out.push_back(i);
