@@ -16,8 +16,8 @@ TEST_CASE("a direct fetch sends every chunk straight to the reader and ends on i
   auto items = rig.WholeFile({rig.s1.node(), rig.s2.node()});
   rig.Start(items, {.window = 2, .direct = true});
   rig.RequireDeliveredInOrder(items);  // each chunk once, in order
-  CHECK(rig.delivered.empty());  // nothing came through the fetch's own port
-  CHECK(rig.tool_ends == 0);     // the source's end frame goes to the fetch, not the reader
+  CHECK(rig.delivered.empty());        // nothing came through the fetch's own port
+  CHECK(rig.tool_ends == 0);           // the source's end frame goes to the fetch, not the reader
   CHECK(rig.fetch->bytes() == rig.Expected(items).size());
   REQUIRE(rig.s1.reads.size() == 1);
   CHECK(rig.s1.reads[0].reader == rig.tool.endpoint());
