@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -482,13 +483,15 @@ int Attach(const Context& ctx, const std::string& job) {
 
 struct SubmitOptions {
   bool detach = false;
-  bool dry_run = false;  // print the spec as JSON instead of submitting it
+  bool dry_run = false;        // print the spec as JSON instead of submitting it
+  std::optional<bool> header;  // --header / --no-header; unset: *.csv inputs have one
 };
 
 // Submits `spec` (already validated) and, unless detached, follows the job.
 int Submit(Context& ctx, stream::JobSpec spec, const SubmitOptions& o) {
   Status paths = ResolveOperatorPaths(&spec);
   if (!paths.ok()) return Fail(ctx, paths, kExitUsage);
+  if (o.header) spec.header = o.header;
   Status valid = stream::ValidateJobSpec(spec);
   if (!valid.ok()) return Fail(ctx, valid, kExitUsage);
   std::string bytes = stream::EncodeJobSpec(spec);
@@ -545,10 +548,12 @@ Status TakeTrailingFlags(std::vector<std::string>* words, Context* ctx, SubmitOp
   const std::vector<std::string> valued = {"--node", "--timeout", "--name"};
   while (!words->empty()) {
     const std::string& last = words->back();
-    if (last == "--json" || last == "--detach" || last == "--dry-run") {
+    if (last == "--json" || last == "--detach" || last == "--dry-run" || last == "--header" ||
+        last == "--no-header") {
       if (last == "--json") ctx->json = true;
       if (last == "--detach") o->detach = true;
       if (last == "--dry-run") o->dry_run = true;
+      if (last == "--header" || last == "--no-header") o->header = last == "--header";
       words->pop_back();
       continue;
     }
@@ -627,7 +632,7 @@ Result<std::string> FetchFile(const Context& ctx, const std::string& name, int* 
 
 // One record as a MessagePack map (the --json form and the text form both read it).
 void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& r) {
-  pk.pack_map(8);
+  pk.pack_map(11);
   pk.pack("record");
   pk.pack_uint64(index);
   pk.pack("time_ms");
@@ -682,11 +687,20 @@ void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& 
   }
   pk.pack("spool_bytes");
   pk.pack_uint64(r.spool_bytes);
+  pk.pack("tuples_in");
+  pk.pack_uint64(r.tuples_in);
+  pk.pack("tuples_out");
+  pk.pack_uint64(r.tuples_out);
+  pk.pack("duplicates");
+  pk.pack_uint64(r.duplicates);
 }
 
 void PrintRecord(const msgpack::object& r, size_t records) {
   std::printf("record %s of %zu, taken %s (dedup log record %s)\n", Str(r, "record").c_str(),
               records, FormatTime(Uint(r, "time_ms")).c_str(), Str(r, "log_index").c_str());
+  std::printf("  counters: %s tuples in, %s out, %s duplicates dropped\n",
+              Str(r, "tuples_in").c_str(), Str(r, "tuples_out").c_str(),
+              Str(r, "duplicates").c_str());
   if (const msgpack::object* in = ArrayField(r, "in")) {
     for (uint32_t i = 0; i < in->via.array.size; ++i) {
       const msgpack::object& c = in->via.array.ptr[i];
@@ -818,6 +832,15 @@ int JobCheckpoint(Context& ctx, const std::string& job, const std::string& task,
 
 }  // namespace
 
+void AddHeaderFlags(CLI::App* cmd, SubmitOptions* o) {
+  auto* on = cmd->add_flag_callback(
+      "--header", [o] { o->header = true; },
+      "the first line of each input file is a CSV header, not data (default: for *.csv files)");
+  auto* off = cmd->add_flag_callback(
+      "--no-header", [o] { o->header = false; }, "every line of the input is data");
+  on->excludes(off);
+}
+
 void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
   // RainStorm: every word after the command is a token of the job (operator arguments such as
   // -i included), so the subcommand is a prefix command that keeps them in order.
@@ -833,6 +856,7 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
   rainstorm->add_flag("--detach", rs_opts.detach, "print the job id and return at once");
   rainstorm->add_flag("--dry-run", rs_opts.dry_run, "print the job spec as JSON, submit nothing");
   rainstorm->add_option("--name", rs_name, "a label shown by job list");
+  AddHeaderFlags(rainstorm, &rs_opts);
   rainstorm->add_option("--node", ctx.node, "HOST:PORT of the node to talk to");
   rainstorm->add_flag("--json", ctx.json, "machine-readable output");
   rainstorm->add_option("--timeout", ctx.timeout_ms, "deadline of each request, in ms")
@@ -872,6 +896,7 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
   submit->add_option("--name", name, "a label shown by job list");
   submit->add_flag("--detach", submit_opts.detach, "print the job id and return at once");
   submit->add_flag("--dry-run", submit_opts.dry_run, "print the job spec as JSON, submit nothing");
+  AddHeaderFlags(submit, &submit_opts);
   submit->callback([&ctx, exit_code] {
     stream::JobSpec spec;
     for (const auto& s : stages) {

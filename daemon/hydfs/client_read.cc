@@ -104,7 +104,10 @@ void HydfsService::CollectManifests(
 
 void HydfsService::StartGet(GetPtr op) {
   op->started = op->last_tool = Clock::now();
-  Log()->info("event=op_start op={} file={} client={}", op->local_only ? "getfromreplica" : "get",
+  Log()->info("event=op_start op={} file={} client={}",
+              op->local_only  ? "getfromreplica"
+              : op->plan_only ? "snapshot"
+                              : "get",
               op->name, self_id_);
   Status st = ValidateName(op->name);
   if (st.ok() && gets_.count(op->stream)) st = Status::AlreadyExists("stream id in use");
@@ -164,6 +167,13 @@ void HydfsService::StartGet(GetPtr op) {
           return;
         }
         op->plan = std::move(plan.value());
+        if (op->snapshot) {
+          Status kept = RestrictToSnapshot(op->name, *op->snapshot, &op->plan);
+          if (!kept.ok()) {
+            FinishGet(*op, kept);
+            return;
+          }
+        }
         // Sources of each append: its holders, this node first (no network hop).
         std::map<uint64_t, std::vector<RingNode>> holders;
         for (const auto& [id, idx] : op->plan.holders) {
@@ -190,6 +200,10 @@ void HydfsService::StartGet(GetPtr op) {
 void HydfsService::GetPlanned(GetPtr op) {
   op->size = 0;
   for (const auto& a : op->plan.order) op->size += a.size;
+  if (op->plan_only) {
+    FinishGet(*op, Status::Ok());
+    return;
+  }
   uint64_t version = op->plan.digest;
   if (op->on_open) {
     auto reply = std::move(op->on_open);
@@ -386,8 +400,10 @@ void HydfsService::FinishGet(GetOp& op, Status status) {
   Log()->info(
       "event=op_done op={} file={} bytes={} cached={} sources={} corrupt={} us={} "
       "status=\"{}\"",
-      op.local_only ? "getfromreplica" : "get", op.name, op.size, op.cached, sources.size(),
-      op.corrupt.size(), us, status.ToString());
+      op.local_only  ? "getfromreplica"
+      : op.plan_only ? "snapshot"
+                     : "get",
+      op.name, op.size, op.cached, sources.size(), op.corrupt.size(), us, status.ToString());
   std::string name = op.name;
   uint64_t size = op.size, version = op.plan.digest;
   bool cached = op.cached;

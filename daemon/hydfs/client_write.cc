@@ -257,6 +257,8 @@ void HydfsService::ReleaseReservation(const PutOp& op) {
 void HydfsService::PutHead(PutPtr op) {
   auto replicas = ReplicasOf(op->name);
   if (PutLostRing(*op, replicas)) return;
+  op->head_replicas.clear();
+  for (const auto& r : replicas) op->head_replicas.push_back(r.id.str());
   struct Acc {
     size_t pending = 0, answered = 0;
     std::vector<std::optional<FileSummary>> found;

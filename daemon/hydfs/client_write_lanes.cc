@@ -16,6 +16,10 @@ namespace {
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("hydfs"); }
 
+// Heads again when the replicas moved between the head and the open: at most this many times
+// per attempt (a ring that keeps moving then gets the write on whatever opens, as before).
+constexpr int kMaxReheads = 3;
+
 }  // namespace
 
 void HydfsService::PutOpen(PutPtr op) {
@@ -23,6 +27,22 @@ void HydfsService::PutOpen(PutPtr op) {
   op->meta.crcs.assign(op->chunks, 0);  // filled in by the replicas as chunks arrive
   auto replicas = ReplicasOf(op->name);
   if (PutLostRing(*op, replicas)) return;
+  // An append whose replicas changed since its head (a head waits up to the RPC deadline for a
+  // dead replica, and the ring moves meanwhile): a new successor may hold no copy yet. It would
+  // refuse the open, the append would land on the other two only, and two crashes could then
+  // lose an acknowledged append although a third replica was alive. Head again on the current
+  // replicas (which repairs a replica lacking the file first), keeping the append's id.
+  std::vector<std::string> ids;
+  for (const auto& r : replicas) ids.push_back(r.id.str());
+  if (!op->create && ids != op->head_replicas && op->reheads < kMaxReheads) {
+    ++op->reheads;
+    op->id_fixed = true;  // PutHead chose gen and seq; the next head keeps them
+    Log()->log(op->quiet ? spdlog::level::debug : spdlog::level::info,
+               "event=put_rehead file={} seq={} reason=\"the replicas changed since the head\"",
+               op->name, op->meta.seq);
+    PutHead(op);
+    return;
+  }
   op->lanes.clear();
   for (const auto& node : replicas) {
     Lane lane;

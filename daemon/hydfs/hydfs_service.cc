@@ -655,4 +655,52 @@ void HydfsService::GetPrefix(const std::string& name, uint64_t max_bytes,
   });
 }
 
+void HydfsService::Snapshot(const std::string& name,
+                            std::function<void(Result<FileSnapshot>)> done) {
+  loop_.Post([this, name, done = std::move(done)] {
+    Reconcile(name, /*background=*/false, /*include_self_copy=*/false,
+              [this, name, done](Status merged, uint64_t, uint32_t) {
+                // Without the merge (a replica down) the order read below still holds unless
+                // the primary lacks an append another replica has; GetSnapshot then says so.
+                if (!merged.ok() && merged.code() != StatusCode::kNotFound) {
+                  Log()->warn("event=snapshot_unmerged file={} error=\"{}\"", name,
+                              merged.ToString());
+                }
+                auto op = std::make_shared<GetOp>();
+                op->name = name;
+                op->plan_only = true;
+                op->stream = transport::NewStreamId();
+                GetOp* raw = op.get();
+                op->on_done = [raw, done](Status st, wire::BodyWriter) {
+                  if (!st.ok()) {
+                    done(st);
+                    return;
+                  }
+                  done(FileSnapshot{raw->plan.file.gen, raw->plan.order.size(), raw->size,
+                                    raw->plan.digest});
+                };
+                StartGet(op);
+              });
+  });
+}
+
+void HydfsService::GetSnapshot(const std::string& name, const FileSnapshot& snapshot,
+                               std::function<void(Result<std::string>)> done) {
+  loop_.Post([this, name, snapshot, done = std::move(done)] {
+    auto op = std::make_shared<GetOp>();
+    op->name = name;
+    op->snapshot = snapshot;
+    op->stream = transport::NewStreamId();
+    GetOp* raw = op.get();
+    op->on_done = [raw, done](Status st, wire::BodyWriter) {
+      if (!st.ok()) {
+        done(st);
+      } else {
+        done(std::move(raw->data));
+      }
+    };
+    StartGet(op);
+  });
+}
+
 }  // namespace rs::hydfs

@@ -132,6 +132,13 @@ class HydfsService {
   // that hold them (e.g. a CSV header). Not cached.
   void GetPrefix(const std::string& name, uint64_t max_bytes,
                  std::function<void(Result<std::string>)> done);
+  // Fixes the file's content as of now: merges it first (every replica then holds one order,
+  // and later appends land after it), then reports its generation, append count, size and
+  // digest. GetSnapshot reads exactly those bytes later, from any node, whatever was appended
+  // meanwhile; FailedPrecondition when the file was replaced or the order changed under it.
+  void Snapshot(const std::string& name, std::function<void(Result<FileSnapshot>)> done);
+  void GetSnapshot(const std::string& name, const FileSnapshot& snapshot,
+                   std::function<void(Result<std::string>)> done);
 
  private:
   void PutFromMemory(bool create, const std::string& name, std::string data,

@@ -4,6 +4,8 @@
 #include <set>
 #include <tuple>
 
+#include "daemon/hydfs/ring.h"
+
 namespace rs::hydfs {
 
 std::optional<uint64_t> ChooseGeneration(const std::vector<std::optional<Manifest>>& copies) {
@@ -79,6 +81,30 @@ Result<MergePlan> PlanMerge(const std::vector<std::optional<Manifest>>& copies) 
   plan.order = std::move(fixed);
   plan.digest = OrderDigest(*gen, plan.order);
   return plan;
+}
+
+Status RestrictToSnapshot(const std::string& name, const FileSnapshot& snap, MergePlan* plan) {
+  if (plan->file.gen != snap.gen) {
+    return Status::FailedPrecondition(name + " was replaced since its snapshot (generation " +
+                                      Hex64(snap.gen) + ", now " + Hex64(plan->file.gen) + ")");
+  }
+  if (plan->order.size() < snap.appends) {
+    return Status::FailedPrecondition(name + " has " + std::to_string(plan->order.size()) +
+                                      " appends, fewer than the " + std::to_string(snap.appends) +
+                                      " of its snapshot");
+  }
+  std::vector<AppendMeta> kept(plan->order.begin(),
+                               plan->order.begin() + static_cast<long>(snap.appends));
+  uint64_t digest = OrderDigest(snap.gen, kept);
+  if (digest != snap.digest) {
+    return Status::FailedPrecondition(
+        "the first " + std::to_string(snap.appends) + " appends of " + name +
+        " are no longer those of its snapshot (an append that was in flight at the snapshot "
+        "was merged in among them)");
+  }
+  plan->order = std::move(kept);
+  plan->digest = digest;
+  return Status::Ok();
 }
 
 }  // namespace rs::hydfs

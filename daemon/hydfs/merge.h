@@ -42,4 +42,9 @@ Result<MergePlan> PlanMerge(const std::vector<std::optional<Manifest>>& copies);
 // hold (ties: the newer created_ms, then the larger gen).
 std::optional<uint64_t> ChooseGeneration(const std::vector<std::optional<Manifest>>& copies);
 
+// Cuts `plan` (of the file `name`) down to `snap`: its first snap.appends appends, which must be
+// the snapshot's (same generation, same digest). FailedPrecondition naming what changed
+// otherwise: the file was replaced, or appends merged in among the snapshot's.
+Status RestrictToSnapshot(const std::string& name, const FileSnapshot& snap, MergePlan* plan);
+
 }  // namespace rs::hydfs

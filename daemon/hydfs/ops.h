@@ -54,6 +54,10 @@ struct HydfsService::PutOp {
   bool resumed = false;    // the fixed id is an unsettled append's (LaunchMemoryPut), not a retry's
   bool transient = false;  // the failure reported by FinishPut may pass (retry.h)
   bool commit_definitive = false;  // a commit was refused for a reason a retry cannot fix
+  // The replicas the last head asked (member ids), and how often the open found the ring moved
+  // since and went back to the head (PutOpen).
+  std::vector<std::string> head_replicas;
+  int reheads = 0;
 
   uint64_t MinAcked() const {
     uint64_t m = UINT64_MAX;
@@ -112,6 +116,8 @@ struct HydfsService::GetOp {
   bool tool_client = false;  // the tool is a client process (rainctl), not a node
   std::string data;          // in-process sink
   uint64_t max_bytes = 0;    // in-process prefix read: at least this many leading bytes; 0: all
+  std::optional<FileSnapshot> snapshot;  // in-process: read only this snapshot's appends
+  bool plan_only = false;                // Snapshot(): stop once the merged order is known
   MergePlan plan;
   std::map<uint64_t, std::vector<RingNode>> sources;  // append id -> replicas holding it
   uint64_t size = 0;

@@ -82,4 +82,14 @@ inline uint64_t OrderDigest(uint64_t gen, const std::vector<AppendMeta>& appends
   return h;
 }
 
+// A file's content fixed at one moment (HydfsService::Snapshot): the first `appends` appends of
+// its merged order, `size` bytes, `digest` = OrderDigest(gen, those appends). A job reads its
+// input through one, so every task sees the same bytes whatever is appended meanwhile.
+struct FileSnapshot {
+  uint64_t gen = 0;
+  uint64_t appends = 0;
+  uint64_t size = 0;
+  uint64_t digest = 0;
+};
+
 }  // namespace rs::hydfs

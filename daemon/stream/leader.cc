@@ -55,6 +55,17 @@ Result<std::string> HydfsHead(hydfs::HydfsService* h, const std::string& name, u
   return f.get();
 }
 
+// The file's content as of now, fixed (hydfs::HydfsService::Snapshot).
+Result<hydfs::FileSnapshot> HydfsSnapshot(hydfs::HydfsService* h, const std::string& name) {
+  auto p = std::make_shared<std::promise<Result<hydfs::FileSnapshot>>>();
+  auto f = p->get_future();
+  h->Snapshot(name, [p](Result<hydfs::FileSnapshot> r) { p->set_value(std::move(r)); });
+  if (f.wait_for(kHydfsTimeout) != std::future_status::ready) {
+    return Status::Timeout("reading the state of " + name + " in HyDFS");
+  }
+  return f.get();
+}
+
 Status HydfsCreate(hydfs::HydfsService* h, const std::string& name, std::string data) {
   auto p = std::make_shared<std::promise<Status>>();
   auto f = p->get_future();
@@ -311,10 +322,9 @@ void Leader::Submit(const Args& args, Reply done) {
     unsigned bits = 0;
     while ((1ull << bits) < spec->tasks) ++bits;
     if (bits * (spec->stages.size() - 1) > 64) {
-      done(Status::InvalidArgument(
-               "with exactly-once, tasks^(stages-1) must fit in 64 bits (" +
-               std::to_string(spec->tasks) + " tasks and " +
-               std::to_string(spec->stages.size()) + " stages do not)"),
+      done(Status::InvalidArgument("with exactly-once, tasks^(stages-1) must fit in 64 bits (" +
+                                   std::to_string(spec->tasks) + " tasks and " +
+                                   std::to_string(spec->stages.size()) + " stages do not)"),
            {});
       return;
     }
@@ -370,25 +380,41 @@ Status Leader::Prepare(Job& job, std::optional<std::string>* csv_header) {
     }
   }
   if (!job.spec.live) {
+    std::vector<std::string> names = {job.spec.src};
     if (!job.spec.src.empty() && job.spec.src.back() == '/') {
-      auto names = HydfsList(hydfs_, job.spec.src);
-      if (!names.ok()) return names.status();
-      if (names->empty()) {
+      auto listed = HydfsList(hydfs_, job.spec.src);
+      if (!listed.ok()) return listed.status();
+      if (listed->empty()) {
         return Status::NotFound("no HyDFS files under " + job.spec.src);
       }
-      job.src_files = *names;
-    } else {
-      job.src_files = {job.spec.src};
+      names = *listed;
     }
-    auto first = HydfsHead(hydfs_, job.src_files[0], kHeaderBytes);
-    if (!first.ok()) {
-      return Status(first.status().code(),
-                    "source " + job.src_files[0] + ": " + first.status().message());
+    // One snapshot of each input, so that every task (and every rebuild) reads the same bytes
+    // whatever is appended meanwhile.
+    job.src.clear();
+    for (const auto& name : names) {
+      auto snap = HydfsSnapshot(hydfs_, name);
+      if (!snap.ok()) {
+        return Status(snap.status().code(), "source " + name + ": " + snap.status().message());
+      }
+      job.src.push_back(SourceFile{name, snap->gen, snap->appends, snap->size, snap->digest,
+                                   InputHasHeader(job.spec, name)});
     }
-    size_t nl = first->find('\n');
-    std::string header = first->substr(0, nl);
-    if (!header.empty() && header.back() == '\r') header.pop_back();
-    *csv_header = header;
+    // The first line of the first input, for operators that name columns. Not when it is
+    // longer than kHeaderBytes: that is no CSV header.
+    const SourceFile& f0 = job.src[0];
+    if (f0.size > 0) {
+      auto first = HydfsHead(hydfs_, f0.name, std::min<uint64_t>(kHeaderBytes, f0.size));
+      if (!first.ok()) {
+        return Status(first.status().code(), "source " + f0.name + ": " + first.status().message());
+      }
+      size_t nl = first->find('\n');
+      if (nl != std::string::npos || first->size() == f0.size) {
+        std::string header = first->substr(0, nl);
+        if (!header.empty() && header.back() == '\r') header.pop_back();
+        *csv_header = header;
+      }
+    }
   }
   Status s = HydfsCreate(hydfs_, job.spec.dest, "");
   if (s.code() == StatusCode::kAlreadyExists) {
@@ -423,9 +449,8 @@ Status Leader::Place(Job& job) {
   }
   for (uint32_t stage = 1; stage <= job.spec.stages.size(); ++stage) {
     std::vector<std::pair<std::string, std::string>> order = workers;
-    std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
-      return load[a.second] < load[b.second];
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](const auto& a, const auto& b) { return load[a.second] < load[b.second]; });
     for (uint32_t t = 0; t < job.spec.tasks; ++t) {
       const auto& w = order[t % order.size()];
       Slot s;
@@ -491,11 +516,13 @@ void Leader::Launch(JobPtr job, Reply done) {
 
   for (uint32_t stage = stages; stage >= 1; --stage) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       if (job->state != JobState::kStarting) {
-        done(Status::FailedPrecondition("job " + job->id + " " + JobStateName(job->state) +
-                                        " while starting: " + job->reason),
-             {});
+        Status why = Status::FailedPrecondition("job " + job->id + " " + JobStateName(job->state) +
+                                                " while starting: " + job->reason);
+        lock.unlock();
+        StopLateTasks(job);
+        done(why, {});
         return;
       }
     }
@@ -517,7 +544,7 @@ void Leader::Launch(JobPtr job, Reply done) {
       c.partition_column = partition;
       c.upstreams = stage == 1 ? (job->spec.live ? 1 : 0) : tasks;
       if (stage == 1 && !job->spec.live) {
-        c.src_files = job->src_files;
+        c.src = job->src;
         c.rate = job->spec.input_rate == 0 ? 0 : (job->spec.input_rate + tasks - 1) / tasks;
       }
       std::string bytes = EncodeTaskConfig(c);
@@ -556,8 +583,8 @@ void Leader::Launch(JobPtr job, Reply done) {
       Slot& s = *slots[i];
       if (!r.status.ok()) {
         if (error.empty()) {
-          error = "stage " + std::to_string(stage) + " task " + std::to_string(s.task) +
-                  " on " + s.node + ": " + r.status.message();
+          error = "stage " + std::to_string(stage) + " task " + std::to_string(s.task) + " on " +
+                  s.node + ": " + r.status.message();
         }
         continue;
       }
@@ -571,8 +598,8 @@ void Leader::Launch(JobPtr job, Reply done) {
         column = r.column;
         job->input_partition[stage - 1] = r.column;
       }
-      Log()->info("event=task_scheduled job={} task={}.{} node={} pid={} op=\"{}\" log={}",
-                  job->id, stage, s.task, s.node, r.pid, s.op, r.log);
+      Log()->info("event=task_scheduled job={} task={}.{} node={} pid={} op=\"{}\" log={}", job->id,
+                  stage, s.task, s.node, r.pid, s.op, r.log);
     }
     if (!error.empty()) {
       End(job, JobState::kFailed, error);
@@ -583,11 +610,13 @@ void Leader::Launch(JobPtr job, Reply done) {
     partition = column;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (job->state != JobState::kStarting) {
-      done(Status::FailedPrecondition("job " + job->id + " " + JobStateName(job->state) + ": " +
-                                      job->reason),
-           {});
+      Status why = Status::FailedPrecondition("job " + job->id + " " + JobStateName(job->state) +
+                                              ": " + job->reason);
+      lock.unlock();
+      StopLateTasks(job);
+      done(why, {});
       return;
     }
     job->state = JobState::kRunning;
@@ -627,6 +656,21 @@ void Leader::End(const JobPtr& job, JobState state, const std::string& reason) {
   pool_.Submit([this, job] { StopTasks(job); });
 }
 
+// A job that ended (cancelled, failed) while Launch or a rebuild was starting tasks: End's stop
+// went out before the last start_task calls were answered, so the tasks those started would run
+// on. Every start_task has been answered now: stop the job's tasks everywhere once more.
+void Leader::StopLateTasks(const JobPtr& job) {
+  std::string state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!job->stop_sent) return;  // End's own stop is still to come, and will see them
+    job->stop_sent = false;
+    state = JobStateName(job->state);
+  }
+  Log()->info("event=stop_late_tasks job={} state={}", job->id, state);
+  StopTasks(job);
+}
+
 void Leader::StopTasks(const JobPtr& job) {
   std::set<std::string> nodes;
   {
@@ -639,7 +683,8 @@ void Leader::StopTasks(const JobPtr& job) {
   for (const auto& address : nodes) {
     if (address == options_.self_endpoint) continue;
     auto r = AdminCall(address, "stream.stop_job", {{"job", job->id}}, std::chrono::seconds(3));
-    Result<msgpack::object> payload = r.ok() ? wire::ReplyPayload(*r) : Result<msgpack::object>(r.status());
+    Result<msgpack::object> payload =
+        r.ok() ? wire::ReplyPayload(*r) : Result<msgpack::object>(r.status());
     if (!payload.ok()) {
       Log()->warn("event=stop_job_failed job={} node={} error=\"{}\"", job->id, address,
                   payload.status().message());
@@ -708,13 +753,14 @@ void Leader::OnReports(const std::vector<TaskReport>& reports) {
         if (r.pid > 0) s.pid = r.pid;
         if (r.state == TaskState::kDone && !s.completed_logged) {
           s.completed_logged = true;
-          Log()->info("event=task_completed job={} task={}.{} node={} tuples_in={} tuples_out={} "
-                      "duplicates={}",
-                      job->id, s.stage, s.task, s.node, r.tuples_in, r.tuples_out, r.duplicates);
+          Log()->info(
+              "event=task_completed job={} task={}.{} node={} tuples_in={} tuples_out={} "
+              "duplicates={}",
+              job->id, s.stage, s.task, s.node, r.tuples_in, r.tuples_out, r.duplicates);
         }
         if (r.state == TaskState::kFailed && !Terminal(job->state) && !s.rebuilding) {
-          failures.emplace_back(job, std::to_string(s.stage) + "." + std::to_string(s.task) +
-                                         "\n" + r.reason);
+          failures.emplace_back(
+              job, std::to_string(s.stage) + "." + std::to_string(s.task) + "\n" + r.reason);
         }
       }
     }
@@ -727,8 +773,8 @@ void Leader::OnReports(const std::vector<TaskReport>& reports) {
   }
 }
 
-void Leader::ScheduleRebuild(const JobPtr& job, uint32_t stage, uint32_t task,
-                             std::string reason, bool node_lost) {
+void Leader::ScheduleRebuild(const JobPtr& job, uint32_t stage, uint32_t task, std::string reason,
+                             bool node_lost) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (Terminal(job->state)) return;
@@ -796,11 +842,10 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
     ++slot->failures;
     old_node = slot->node;
     old_address = slot->address;
-    if (slot->failures > kMaxTaskFailures) {
+    if (slot->failures >= kMaxTaskFailures) {
       slot->rebuilding = false;
-      std::string why = "task " + std::to_string(stage) + "." + std::to_string(task) +
-                        " failed " + std::to_string(slot->failures) + " times; the last: " +
-                        reason;
+      std::string why = "task " + std::to_string(stage) + "." + std::to_string(task) + " failed " +
+                        std::to_string(slot->failures) + " times; the last: " + reason;
       pool_.Submit([this, job, why] { End(job, JobState::kFailed, why); });
       return;
     }
@@ -816,7 +861,7 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
     uint32_t tasks = job->spec.tasks;
     c.upstreams = stage == 1 ? (job->spec.live ? 1 : 0) : tasks;
     if (stage == 1 && !job->spec.live) {
-      c.src_files = job->src_files;
+      c.src = job->src;
       c.rate = job->spec.input_rate == 0 ? 0 : (job->spec.input_rate + tasks - 1) / tasks;
     }
     if (stage == stages) {
@@ -831,8 +876,8 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
     }
     if (!job->spec.exactly_once) job->lossy = true;
   }
-  Log()->warn("event=task_failed_run job={} task={}.{} node={} failures={} reason=\"{}\"",
-              job->id, stage, task, old_node, slot->failures, reason);
+  Log()->warn("event=task_failed_run job={} task={}.{} node={} failures={} reason=\"{}\"", job->id,
+              stage, task, old_node, slot->failures, reason);
   if (!node_lost) {
     // The failed run may still hold its slot on its node (and its port). If the node does not
     // answer, the start below finds out whether it is usable.
@@ -873,8 +918,10 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
     int64_t pid = f.Int("pid");
     std::string log = f.StrOr("log", "");
     std::set<std::string> upstream_nodes;
+    bool ended = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      ended = Terminal(job->state);
       slot->node = target.first;
       slot->address = target.second;
       slot->inbox = inbox;
@@ -887,6 +934,10 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
       for (const auto& s : job->slots) {
         if (s.stage + 1 == stage) upstream_nodes.insert(s.address);
       }
+    }
+    if (ended) {  // cancelled or failed while this run started: it must not run on
+      StopLateTasks(job);
+      return;
     }
     Log()->warn(
         "event=task_rescheduled job={} task={}.{} old_node={} new_node={} incarnation={} "

@@ -53,9 +53,9 @@ class Leader {
  private:
   struct Slot {
     uint32_t stage = 0, task = 0;
-    std::string node;      // member id
-    std::string address;   // HOST:PORT of its control port
-    std::string inbox;     // tcp://... of the task
+    std::string node;     // member id
+    std::string address;  // HOST:PORT of its control port
+    std::string inbox;    // tcp://... of the task
     int64_t pid = 0;
     std::string op, log;
     TaskReport report;
@@ -75,14 +75,14 @@ class Leader {
     std::vector<Slot> slots;  // every operator task, by stage then task
     std::shared_ptr<Task> sink;
     bool source_attached = false;
-    std::vector<std::string> src_files;
+    std::vector<SourceFile> src;  // the input, fixed at submit
     bool stop_sent = false;
     bool finishing = false;  // the sink is done; the final reports are being collected
     TaskConfig base;         // what every task of the job shares (for rebuilds)
     std::vector<std::optional<uint64_t>> input_partition;  // per stage (index stage - 1)
-    uint32_t rebuilds = 0;   // tasks rebuilt after a failure
-    bool lossy = false;      // rebuilt without exactly-once: results may be lost or repeated
-    std::mutex rebuild_mu;   // one rebuild at a time per job (held across remote calls)
+    uint32_t rebuilds = 0;                                 // tasks rebuilt after a failure
+    bool lossy = false;     // rebuilt without exactly-once: results may be lost or repeated
+    std::mutex rebuild_mu;  // one rebuild at a time per job (held across remote calls)
   };
   using JobPtr = std::shared_ptr<Job>;
   struct Waiter {
@@ -99,6 +99,7 @@ class Leader {
   // Ends the job (if not already ended) and stops its tasks everywhere, off the caller's thread.
   void End(const JobPtr& job, JobState state, const std::string& reason);
   void StopTasks(const JobPtr& job);
+  void StopLateTasks(const JobPtr& job);
   // A task failed (its operator crashed or hung, its node left): start a replacement that
   // recovers from the task's last checkpoint, in place for the first failures of a task whose
   // node is alive, elsewhere after, and point the upstream tasks at it. Off the caller's thread.

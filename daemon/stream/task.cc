@@ -52,15 +52,15 @@ std::string UtcStamp() {
   return buf;
 }
 
-constexpr size_t kMaxInFlight = 4;        // operator batches pipelined
-constexpr double kSourceLinger = 0.002;   // seconds of input a rate-limited read waits for
-constexpr size_t kRetainFactor = 16;      // frames kept for replay: at most this many windows
+constexpr size_t kMaxInFlight = 4;       // operator batches pipelined
+constexpr double kSourceLinger = 0.002;  // seconds of input a rate-limited read waits for
+constexpr size_t kRetainFactor = 16;     // frames kept for replay: at most this many windows
 constexpr uint64_t kCheckpointRollBytes = 8u << 20;         // a new checkpoint file after this
 constexpr auto kCheckpointStall = std::chrono::seconds(2);  // ... or when a write hangs this long
-constexpr size_t kMaxFrameBytes = 256u << 10;        // an output frame is cut at this size
-constexpr uint64_t kSinkFlushBytes = 4u << 20;       // the sink appends at least this often
-constexpr auto kStallTimeout = std::chrono::seconds(30);   // no ack progress: the task fails
-constexpr auto kHydfsTimeout = std::chrono::seconds(120);  // one HyDFS read of an input file
+constexpr size_t kMaxFrameBytes = 256u << 10;               // an output frame is cut at this size
+constexpr uint64_t kSinkFlushBytes = 4u << 20;              // the sink appends at least this often
+constexpr auto kStallTimeout = std::chrono::seconds(30);    // no ack progress: the task fails
+constexpr auto kHydfsTimeout = std::chrono::seconds(120);   // one HyDFS read of an input file
 
 // Channel: the upstream task (stage, task) a frame came from; stage 0 is rainsource, and a
 // stage-1 task's own source partition is (0, its index) too (it never coexists with rainsource).
@@ -186,9 +186,9 @@ struct Task::Impl {
 
   // Source (stage 1 reading HyDFS).
   bool has_source = false, source_done = false;
-  std::vector<std::string> files;  // contents, in src_files order
+  std::vector<std::string> files;  // contents, in cfg.src order
   size_t cur_file = 0, cur_off = 0;
-  uint64_t cur_line = 0;           // line number (from 1) of the line at cur_off
+  uint64_t cur_line = 0;             // line number (from 1) of the line at cur_off
   size_t end_file = 0, end_off = 0;  // exclusive end of this partition
   uint64_t source_seq = 0;
   double tokens = 0;
@@ -211,7 +211,7 @@ struct Task::Impl {
   // covers them (`holds_outputs`).
   bool holds_outputs = false;
   std::map<ChanKey, uint64_t> ckpt_processed;  // per channel, in the checkpoint being written
-  std::vector<size_t> ckpt_held;                // per downstream, held frames it covers
+  std::vector<size_t> ckpt_held;               // per downstream, held frames it covers
   std::shared_ptr<AsyncResult> ckpt_op;
   bool ckpt_created = false, want_drain = false;
   TimePoint last_ckpt;
@@ -220,6 +220,7 @@ struct Task::Impl {
 
   // Counters.
   uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0, injected = 0, resent = 0;
+  uint64_t processed_in = 0;  // the tuples_in processed: what a checkpoint counts as input
   uint64_t output_lines = 0, output_bytes = 0;
   TimePoint last_commit;
   uint64_t frames_sent = 0, frames_received = 0, op_batches = 0, commits = 0, loops = 0;
@@ -305,11 +306,16 @@ struct Task::Impl {
 
   // ---- source ----
   Status LoadSource() {
-    for (const auto& name : cfg.src_files) {
-      auto data = ReadWhole(name);
+    for (const auto& src : cfg.src) {
+      auto data = ReadSourceFile(src);
       if (!data.ok()) {
         return Status(data.status().code(),
-                      "reading input file " + name + ": " + data.status().message());
+                      "reading input file " + src.name + ": " + data.status().message());
+      }
+      if (data->size() != src.size) {
+        return Status::Corruption("input file " + src.name + " read back " +
+                                  std::to_string(data->size()) + " bytes, its snapshot has " +
+                                  std::to_string(src.size));
       }
       files.push_back(std::move(*data));
     }
@@ -355,11 +361,11 @@ struct Task::Impl {
       end_off = 0;
     }
     cur_line = cur_file < files.size()
-                   ? 1 + static_cast<uint64_t>(std::count(files[cur_file].begin(),
-                                                           files[cur_file].begin() +
-                                                               static_cast<long>(cur_off),
-                                                           '\n'))
+                   ? 1 + static_cast<uint64_t>(
+                             std::count(files[cur_file].begin(),
+                                        files[cur_file].begin() + static_cast<long>(cur_off), '\n'))
                    : 1;
+    SkipHeader();
     tokens_at = Clock::now();
     TaskLog("event=source_partition files=" + std::to_string(files.size()) +
             " bytes=" + std::to_string(total) + " first_line=" + std::to_string(cur_line));
@@ -379,16 +385,46 @@ struct Task::Impl {
   }
 
   // Moves the read position past the current line.
-  void NextLine() {
+  void NextLine() { PastLine(files[cur_file].find('\n', cur_off)); }
+
+  // Moves past the line that ends at `nl` (npos: the file's last line, unterminated), into the
+  // next file when this one ends.
+  void PastLine(size_t nl) {
     const std::string& f = files[cur_file];
-    size_t nl = f.find('\n', cur_off);
     ++cur_line;
     cur_off = nl == std::string::npos ? f.size() : nl + 1;
     if (cur_off >= f.size()) {
       ++cur_file;
       cur_off = 0;
       cur_line = 1;
+      SkipHeader();
     }
+  }
+
+  // At the start of a file with a CSV header: moves past the header line (never a tuple). The
+  // first file's line 1 is the header; a later file's line 1 only when it repeats it (part files
+  // that each carry the header), else it is data (one file cut in parts). A partition whose end
+  // is a file's start owns that file's header; the next one starts after it.
+  void SkipHeader() {
+    while (cur_file < files.size() && cur_off == 0 && IsHeaderFile(cur_file)) {
+      size_t nl = files[cur_file].find('\n');
+      if (nl == std::string::npos || nl + 1 >= files[cur_file].size()) {
+        ++cur_file;  // the header is the whole file
+        continue;
+      }
+      cur_off = nl + 1;
+      cur_line = 2;
+    }
+  }
+
+  bool IsHeaderFile(size_t i) const {
+    if (!cfg.src[i].header) return false;
+    if (i == 0) return true;
+    if (!cfg.csv_header) return false;
+    std::string_view f = files[i];
+    std::string_view first = f.substr(0, f.find('\n'));
+    if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
+    return first == *cfg.csv_header;
   }
 
   double MinSourceBatch() const {
@@ -401,8 +437,8 @@ struct Task::Impl {
     if (!has_source || source_done || cfg.rate == 0) return 5;
     double missing = MinSourceBatch() - tokens;
     if (missing <= 0) return 0;
-    return std::clamp(static_cast<int>(std::ceil(missing * 1000 / static_cast<double>(cfg.rate))), 0,
-                      5);
+    return std::clamp(static_cast<int>(std::ceil(missing * 1000 / static_cast<double>(cfg.rate))),
+                      0, 5);
   }
 
   bool SourceExhausted() const {
@@ -417,7 +453,8 @@ struct Task::Impl {
     size_t want = cfg.batch_tuples;
     if (cfg.rate > 0) {
       TimePoint now = Clock::now();
-      tokens += std::chrono::duration<double>(now - tokens_at).count() * static_cast<double>(cfg.rate);
+      tokens +=
+          std::chrono::duration<double>(now - tokens_at).count() * static_cast<double>(cfg.rate);
       tokens_at = now;
       double cap = std::max(1.0, static_cast<double>(cfg.rate) * 0.02);  // 20 ms of burst
       tokens = std::min(tokens, cap);
@@ -443,7 +480,7 @@ struct Task::Impl {
       it.id_off = arena->size();
       arena->append(SourceId(static_cast<uint32_t>(cur_file), cur_line));
       it.key_off = arena->size();
-      arena->append(cfg.src_files[cur_file]);
+      arena->append(cfg.src[cur_file].name);
       arena->push_back(':');
       char num[24];
       auto [p, ec] = std::to_chars(num, num + sizeof(num), cur_line);
@@ -451,13 +488,7 @@ struct Task::Impl {
       it.key_len = arena->size() - it.key_off;
       it.value = value;
       items.push_back(it);
-      ++cur_line;
-      cur_off = nl == std::string::npos ? f.size() : nl + 1;
-      if (cur_off >= f.size()) {
-        ++cur_file;
-        cur_off = 0;
-        cur_line = 1;
-      }
+      PastLine(nl);
     }
     InFrame fr;
     fr.from = {0, cfg.task};
@@ -552,8 +583,8 @@ struct Task::Impl {
     uint32_t senders = cfg.stage == 1 ? 1 : cfg.upstreams;
     if (h.job != cfg.job || h.from_stage != expect_stage || h.from_task >= senders ||
         (cfg.stage == 1 && !cfg.live) || h.incarnation == 0) {
-      Malformed("a frame from " + std::to_string(h.from_stage) + "." +
-                std::to_string(h.from_task) + " of job '" + h.job + "', not an upstream task");
+      Malformed("a frame from " + std::to_string(h.from_stage) + "." + std::to_string(h.from_task) +
+                " of job '" + h.job + "', not an upstream task");
       return;
     }
     ChanKey key{h.from_stage, h.from_task};
@@ -641,7 +672,8 @@ struct Task::Impl {
     }
     if (op->in_flight() >= kMaxInFlight || !WindowOpen()) return false;
     OpBatch b;
-    while (!queue.empty() && (b.tuples == 0 || b.tuples + queue.front().tuples.size() <= cfg.batch_tuples)) {
+    while (!queue.empty() &&
+           (b.tuples == 0 || b.tuples + queue.front().tuples.size() <= cfg.batch_tuples)) {
       b.tuples += queue.front().tuples.size();
       queued_tuples -= queue.front().tuples.size();
       b.frames.push_back(std::move(queue.front()));
@@ -677,10 +709,10 @@ struct Task::Impl {
 
   uint32_t Route(std::string_view key, std::string_view value) {
     if (out.size() <= 1) return 0;
-    uint64_t h = cfg.partition_column
-                     ? StableHash64(CsvField(value, static_cast<size_t>(*cfg.partition_column),
-                                             &scratch))
-                     : StableHash64(key);
+    uint64_t h =
+        cfg.partition_column
+            ? StableHash64(CsvField(value, static_cast<size_t>(*cfg.partition_column), &scratch))
+            : StableHash64(key);
     return static_cast<uint32_t>(h % out.size());
   }
 
@@ -700,6 +732,7 @@ struct Task::Impl {
   void CompleteFrames(const OpBatch& b) {
     uint64_t now_us = NowUs();
     for (const auto& fr : b.frames) {
+      processed_in += fr.tuples.size();
       if (!fr.tuples.empty() && fr.emit_us > 0 && now_us > fr.emit_us) {
         latency_max_window = std::max(latency_max_window, now_us - fr.emit_us);
       }
@@ -982,9 +1015,8 @@ struct Task::Impl {
       }
       if (o.pending.empty()) continue;
       if (now - o.last_progress >= kStallTimeout) {
-        Fail(Status::Unavailable("task " + std::to_string(cfg.stage + 1) + "." +
-                                 std::to_string(d) + " (" + o.endpoint +
-                                 ") acknowledged nothing for " +
+        Fail(Status::Unavailable("task " + std::to_string(cfg.stage + 1) + "." + std::to_string(d) +
+                                 " (" + o.endpoint + ") acknowledged nothing for " +
                                  std::to_string(ToMillis(kStallTimeout) / 1000) + " s"));
         return;
       }
@@ -1055,23 +1087,23 @@ struct Task::Impl {
         last_ckpt = now - ckpt_interval;  // write the new generation now
       } else {
         ckpt_op.reset();
-      if (s.ok()) {
-        ckpt_created = true;
-        OnCheckpointDurable();
-        if (ckpt_remove_gen > 0 && env.hydfs_remove) {
-          env.hydfs_remove(CheckpointPrefix() + std::to_string(ckpt_remove_gen), [](Status) {});
-          ckpt_remove_gen = 0;
+        if (s.ok()) {
+          ckpt_created = true;
+          OnCheckpointDurable();
+          if (ckpt_remove_gen > 0 && env.hydfs_remove) {
+            env.hydfs_remove(CheckpointPrefix() + std::to_string(ckpt_remove_gen), [](Status) {});
+            ckpt_remove_gen = 0;
+          }
+          if (ckpt_file_bytes >= kCheckpointRollBytes) {
+            ckpt_remove_gen = ckpt_gen++;
+            ckpt_created = false;
+            ckpt_file_bytes = 0;
+          }
+        } else {
+          TaskLog("event=checkpoint_failed error=\"" + s.message() + "\"");
+          // Our own earlier run created it: append from now on.
+          if (s.code() == StatusCode::kAlreadyExists) ckpt_created = true;
         }
-        if (ckpt_file_bytes >= kCheckpointRollBytes) {
-          ckpt_remove_gen = ckpt_gen++;
-          ckpt_created = false;
-          ckpt_file_bytes = 0;
-        }
-      } else {
-        TaskLog("event=checkpoint_failed error=\"" + s.message() + "\"");
-        // Our own earlier run created it: append from now on.
-        if (s.code() == StatusCode::kAlreadyExists) ckpt_created = true;
-      }
       }
     }
     if (now - last_ckpt < ckpt_interval) return;
@@ -1118,6 +1150,9 @@ struct Task::Impl {
     }
     if (!state.empty()) r.state = state;
     r.spool_bytes = t->spool_committed_.load();
+    r.tuples_in = processed_in;
+    r.tuples_out = tuples_out;
+    r.duplicates = duplicates;
     std::string rec;
     AppendCheckpointRecord(r, &rec);
     ckpt_bytes += rec.size();
@@ -1151,11 +1186,28 @@ struct Task::Impl {
     ckpt_held.clear();
   }
 
+  // Blocking read of an input file as of its snapshot.
+  Result<std::string> ReadSourceFile(const SourceFile& src) {
+    if (!env.hydfs_get_source) return Status::FailedPrecondition("no HyDFS source reader");
+    return WaitHydfs(src.name, [&](std::function<void(Result<std::string>)> cb) {
+      env.hydfs_get_source(src, std::move(cb));
+    });
+  }
+
   // ---- recovery from the last checkpoint in HyDFS ----
   // Blocking HyDFS read for recovery; NotFound passes through.
   Result<std::string> ReadWhole(const std::string& name) {
+    return WaitHydfs(name, [&](std::function<void(Result<std::string>)> cb) {
+      env.hydfs_get(name, std::move(cb));
+    });
+  }
+
+  // Starts a HyDFS read with `start` and waits for it (kHydfsTimeout, or the task's stop).
+  Result<std::string> WaitHydfs(
+      const std::string& name,
+      const std::function<void(std::function<void(Result<std::string>)>)>& start) {
     auto res = std::make_shared<AsyncResult>();
-    env.hydfs_get(name, [res](Result<std::string> r) {
+    start([res](Result<std::string> r) {
       std::lock_guard<std::mutex> lock(res->mu);
       res->done = true;
       res->status = r.status();
@@ -1191,7 +1243,8 @@ struct Task::Impl {
       if (data.status().code() != StatusCode::kNotFound) return data.status();
     }
     if (!found && env.hydfs_list) {
-      auto names = std::make_shared<std::pair<std::mutex, std::optional<Result<std::vector<std::string>>>>>();
+      auto names = std::make_shared<
+          std::pair<std::mutex, std::optional<Result<std::vector<std::string>>>>>();
       env.hydfs_list(CheckpointPrefix(), [names](Result<std::vector<std::string>> r) {
         std::lock_guard<std::mutex> lock(names->first);
         names->second = std::move(r);
@@ -1273,14 +1326,18 @@ struct Task::Impl {
     staged.clear();
     auto src = in.find(ChanKey{0, cfg.task});
     if (src != in.end()) source_seq = src->second.processed;
+    // Counting goes on from the checkpoint: what it covers is not processed again.
+    tuples_in = processed_in = last_in = rec->tuples_in;
+    tuples_out = last_out = rec->tuples_out;
+    duplicates = rec->duplicates;
     std::string state(rec->state.value_or(std::string_view()));
     if (!state.empty() && op && op->ready().stateful) {
       Status s = op->Restore(state);
       if (!s.ok()) return s;
     }
-    TaskLog("event=task_recovered records=" + std::to_string(records) +
-            " watermarks=" + std::to_string(done_wm.size()) + " channels=" +
-            std::to_string(in.size()) + " replayed_frames=" + std::to_string(replayed) +
+    TaskLog("event=task_recovered records=" + std::to_string(records) + " watermarks=" +
+            std::to_string(done_wm.size()) + " channels=" + std::to_string(in.size()) +
+            " replayed_frames=" + std::to_string(replayed) +
             " state_bytes=" + std::to_string(state.size()));
     Log()->info("event=task_recovered task={} records={} replayed_frames={} state_bytes={}",
                 cfg.name(), records, replayed, state.size());
@@ -1411,11 +1468,10 @@ struct Task::Impl {
   }
 
   void Run() {
-    Log()->info("event=task_start task={} node={} op=\"{}\" pid={} log={}", cfg.name(),
-                env.node_id, cfg.argv.empty() ? "(sink)" : cfg.argv[0], op ? op->pid() : 0,
-                t->log_path_);
-    TaskLog("event=task_start task=" + cfg.name() + " exactly_once=" +
-            (cfg.exactly_once ? "true" : "false"));
+    Log()->info("event=task_start task={} node={} op=\"{}\" pid={} log={}", cfg.name(), env.node_id,
+                cfg.argv.empty() ? "(sink)" : cfg.argv[0], op ? op->pid() : 0, t->log_path_);
+    TaskLog("event=task_start task=" + cfg.name() +
+            " exactly_once=" + (cfg.exactly_once ? "true" : "false"));
     last_report = last_ckpt = last_flush = Clock::now();
     ckpt_interval = std::chrono::milliseconds(cfg.checkpoint_ms);
     holds_outputs = cfg.exactly_once && op && op->ready().stateful && cfg.upstreams > 1;
@@ -1448,8 +1504,8 @@ struct Task::Impl {
       ReportTick(false);
       if (CheckDone()) break;
       if (!busy) {
-        bool can_read = has_source && !source_done && WindowOpen() &&
-                        queued_tuples < 2 * cfg.batch_tuples;
+        bool can_read =
+            has_source && !source_done && WindowOpen() && queued_tuples < 2 * cfg.batch_tuples;
         int wait = batches.empty() ? 5 : 1;
         if (can_read) wait = std::min(wait, SourceWaitMs());
         Wait(wait);
@@ -1457,13 +1513,13 @@ struct Task::Impl {
     }
     if (t->stop_.load() && failed.ok() && state != TaskState::kDone) state = TaskState::kStopped;
     if (state == TaskState::kDone) {
-      TaskLog("event=task_done tuples_in=" + std::to_string(tuples_in) +
-              " tuples_out=" + std::to_string(tuples_out) +
-              " duplicates=" + std::to_string(duplicates) + " frames_in=" +
-              std::to_string(frames_received) + " frames_out=" + std::to_string(frames_sent) +
-              " operator_batches=" + std::to_string(op_batches) + " commits=" +
-              std::to_string(commits) + " loops=" + std::to_string(loops) + " checkpoints=" +
-              std::to_string(ckpts) + " checkpoint_bytes=" + std::to_string(ckpt_bytes));
+      TaskLog("event=task_done tuples_in=" + std::to_string(tuples_in) + " tuples_out=" +
+              std::to_string(tuples_out) + " duplicates=" + std::to_string(duplicates) +
+              " frames_in=" + std::to_string(frames_received) + " frames_out=" +
+              std::to_string(frames_sent) + " operator_batches=" + std::to_string(op_batches) +
+              " commits=" + std::to_string(commits) + " loops=" + std::to_string(loops) +
+              " checkpoints=" + std::to_string(ckpts) +
+              " checkpoint_bytes=" + std::to_string(ckpt_bytes));
       Log()->info("event=task_done task={} tuples_in={} tuples_out={} duplicates={}", cfg.name(),
                   tuples_in, tuples_out, duplicates);
     }
@@ -1487,8 +1543,8 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
   std::error_code ec;
   std::filesystem::create_directories(env_.dir, ec);
   if (ec) return Status::IOError("creating " + env_.dir + ": " + ec.message());
-  std::string base = env_.dir + "/task-" + std::to_string(config_.stage) + "-" +
-                     std::to_string(config_.task);
+  std::string base =
+      env_.dir + "/task-" + std::to_string(config_.stage) + "-" + std::to_string(config_.task);
   log_path_ = base + ".log";
   m.log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (m.log_fd < 0) return Status::IOError("opening " + log_path_ + ": " + std::strerror(errno));

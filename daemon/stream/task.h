@@ -34,6 +34,9 @@ struct TaskEnv {
   // nullopt: in `dir`, with raind's user, environment and limits (tests of the task alone).
   std::optional<SandboxOptions> sandbox;
   std::function<void(const std::string& name, std::function<void(Result<std::string>)>)> hydfs_get;
+  // An input file's bytes as of its snapshot (SourceFile): the same for every task and rebuild.
+  std::function<void(const SourceFile& file, std::function<void(Result<std::string>)>)>
+      hydfs_get_source;
   std::function<void(const std::string& name, std::string data, std::function<void(Status)>)>
       hydfs_create;
   std::function<void(const std::string& name, std::string data, std::function<void(Status)>)>

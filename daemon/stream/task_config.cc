@@ -36,8 +36,17 @@ void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
   pk.pack(c.exactly_once);
   pk.pack("incarnation");
   pk.pack_uint64(c.incarnation);
-  pk.pack("src_files");
-  pk.pack(c.src_files);
+  pk.pack("src");
+  pk.pack_array(static_cast<uint32_t>(c.src.size()));
+  for (const auto& f : c.src) {
+    pk.pack_array(6);
+    pk.pack(f.name);
+    pk.pack_uint64(f.gen);
+    pk.pack_uint64(f.appends);
+    pk.pack_uint64(f.size);
+    pk.pack_uint64(f.digest);
+    pk.pack(f.header);
+  }
   pk.pack("live");
   pk.pack(c.live);
   pk.pack("upstreams");
@@ -91,6 +100,25 @@ bool ReadStrings(const msgpack::object* o, std::vector<std::string>* out) {
   return true;
 }
 
+// [[name, gen, appends, size, digest, header], ...]
+bool ReadSources(const msgpack::object* o, std::vector<SourceFile>* out) {
+  if (!o || o->type != msgpack::type::ARRAY) return false;
+  for (uint32_t i = 0; i < o->via.array.size; ++i) {
+    const msgpack::object& e = o->via.array.ptr[i];
+    if (e.type != msgpack::type::ARRAY || e.via.array.size != 6) return false;
+    const msgpack::object* f = e.via.array.ptr;
+    SourceFile s;
+    if (!wire::ReadString(f[0], &s.name) || !wire::ReadUint(f[1], &s.gen) ||
+        !wire::ReadUint(f[2], &s.appends) || !wire::ReadUint(f[3], &s.size) ||
+        !wire::ReadUint(f[4], &s.digest) || f[5].type != msgpack::type::BOOLEAN) {
+      return false;
+    }
+    s.header = f[5].via.boolean;
+    out->push_back(std::move(s));
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
@@ -98,7 +126,7 @@ Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
   try {
     // Limits, so a few hostile bytes cannot claim a huge array (msgpack reserves it at once).
     oh = msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr,
-                         msgpack::unpack_limit(4096, 256, 4096, 1u << 20, 0, 8));
+                         msgpack::unpack_limit(4096, 256, kMaxConfigString, 1u << 20, 0, 8));
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("task config does not decode: ") + e.what());
   }
@@ -120,8 +148,8 @@ Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
   c.incarnation = r.Uint("incarnation");
   c.recover = r.BoolOr("recover", false);
   c.ckpt_gen_hint = r.UintOr("ckpt_gen_hint", 0);
-  if (!ReadStrings(r.Get("src_files"), &c.src_files)) {
-    r.Fail("task config: src_files is not a list of strings");
+  if (!ReadSources(r.Get("src"), &c.src)) {
+    r.Fail("task config: src is not a list of [name, gen, appends, size, digest, header]");
   }
   c.live = r.Bool("live");
   c.upstreams = static_cast<uint32_t>(r.Uint("upstreams", 100000));

@@ -14,6 +14,19 @@
 
 namespace rs::stream {
 
+// The longest string a task config carries (a CSV header, an operator argument): 1 MiB.
+inline constexpr uint32_t kMaxConfigString = 1u << 20;
+
+// One input file of a job, fixed when the job is submitted (a HyDFS snapshot: generation,
+// append count, size, order digest). Every stage-1 task, and every rebuild of one, reads these
+// bytes and no others, whatever is appended to the file meanwhile.
+struct SourceFile {
+  std::string name;  // HyDFS name
+  uint64_t gen = 0, appends = 0, size = 0, digest = 0;
+  bool header = false;  // its first line is a CSV header: not a tuple
+  bool operator==(const SourceFile&) const = default;
+};
+
 struct TaskConfig {
   std::string job;
   uint32_t stage = 1;   // 1..stages; stages + 1 is the job's sink
@@ -28,9 +41,9 @@ struct TaskConfig {
   bool recover = false;
   uint64_t ckpt_gen_hint = 0;  // the checkpoint generation the failed run last reported
 
-  // Input. Stage 1 reads partition `task` of `src_files` (HyDFS names, in order) unless `live`;
-  // every other task (and live stage 1) reads `upstreams` channels until each has ended.
-  std::vector<std::string> src_files;
+  // Input. Stage 1 reads partition `task` of `src` (in order) unless `live`; every other task
+  // (and live stage 1) reads `upstreams` channels until each has ended.
+  std::vector<SourceFile> src;
   bool live = false;
   uint32_t upstreams = 0;
   uint64_t rate = 0;  // tuples/s this task's source may emit; 0 = unthrottled
@@ -43,11 +56,11 @@ struct TaskConfig {
   std::string leader;  // HOST:PORT of the leader's control port (reports go there)
 
   // Knobs (raind config; README.md).
-  uint32_t window = 64;             // unacknowledged frames per channel
-  uint32_t batch_tuples = 1024;     // tuples per operator batch (and per source read)
-  uint32_t resend_ms = 1000;        // resend unacknowledged frames after this long
-  uint32_t checkpoint_ms = 100;     // HyDFS checkpoint period (exactly-once)
-  uint32_t sink_flush_ms = 100;     // sink: HyDFS append period
+  uint32_t window = 64;          // unacknowledged frames per channel
+  uint32_t batch_tuples = 1024;  // tuples per operator batch (and per source read)
+  uint32_t resend_ms = 1000;     // resend unacknowledged frames after this long
+  uint32_t checkpoint_ms = 100;  // HyDFS checkpoint period (exactly-once)
+  uint32_t sink_flush_ms = 100;  // sink: HyDFS append period
   uint32_t test_duplicate_every = 0;
 
   bool is_sink() const { return stage == stages + 1; }
@@ -65,7 +78,7 @@ struct TaskReport {
   std::string job;
   uint32_t stage = 0, task = 0;
   uint64_t incarnation = 0;  // which run of the task
-  std::string node;  // member id of the worker
+  std::string node;          // member id of the worker
   int64_t pid = 0;
   std::string op, log;
   TaskState state = TaskState::kStarting;

@@ -3,10 +3,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -101,6 +100,10 @@ TaskEnv Worker::MakeEnv(const TaskConfig& config) {
   hydfs::HydfsService* h = hydfs_;
   env.hydfs_get = [h](const std::string& name, std::function<void(Result<std::string>)> done) {
     h->Get(name, std::move(done));
+  };
+  env.hydfs_get_source = [h](const SourceFile& f, std::function<void(Result<std::string>)> done) {
+    h->GetSnapshot(f.name, hydfs::FileSnapshot{f.gen, f.appends, f.size, f.digest},
+                   std::move(done));
   };
   env.hydfs_create = [h](const std::string& name, std::string data,
                          std::function<void(Status)> done) {
@@ -357,8 +360,7 @@ void Worker::ReporterLoop() {
           },
           std::chrono::seconds(2));
       if (!reply.ok()) {
-        Log()->warn("event=report_failed leader={} error=\"{}\"", leader,
-                    reply.status().message());
+        Log()->warn("event=report_failed leader={} error=\"{}\"", leader, reply.status().message());
         for (const auto& k : keys[leader]) undelivered.push_back(k);
       }
     }

@@ -83,15 +83,14 @@ std::string CheckpointFilePrefix(std::string_view job, uint32_t stage, uint32_t 
          std::to_string(task) + ".ckpt.";
 }
 
-std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t task,
-                               uint64_t gen) {
+std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t task, uint64_t gen) {
   return CheckpointFilePrefix(job, stage, task) + std::to_string(gen);
 }
 
 void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(7);
+  pk.pack_map(8);
   pk.pack("time_ms");
   pk.pack_uint64(r.time_ms);
   pk.pack("log_index");
@@ -131,6 +130,11 @@ void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
   }
   pk.pack("spool_bytes");
   pk.pack_uint64(r.spool_bytes);
+  pk.pack("counters");
+  pk.pack_array(3);
+  pk.pack_uint64(r.tuples_in);
+  pk.pack_uint64(r.tuples_out);
+  pk.pack_uint64(r.duplicates);
   out->reserve(out->size() + 4 + buf.size());
   PutBe32(out, static_cast<uint32_t>(buf.size()));
   out->append(buf.data(), buf.size());
@@ -206,6 +210,15 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
     std::string_view v;
     if (!Reader::Bytes(*st, &v)) return Reader::Bad("state", "bytes or nil");
     r.state = v;
+  }
+  // Optional: records written before counters were kept restore them as 0.
+  if (const msgpack::object* c = wire::MapGet(map, "counters"); c != nullptr) {
+    if (c->type != msgpack::type::ARRAY || c->via.array.size != 3 ||
+        !wire::ReadUint(c->via.array.ptr[0], &r.tuples_in) ||
+        !wire::ReadUint(c->via.array.ptr[1], &r.tuples_out) ||
+        !wire::ReadUint(c->via.array.ptr[2], &r.duplicates)) {
+      return Reader::Bad("counters", "[tuples_in, tuples_out, duplicates]");
+    }
   }
   return r;
 }

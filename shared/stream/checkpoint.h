@@ -1,7 +1,7 @@
 // A task's checkpoint file in HyDFS (`rainstorm/<job>/task-S-T.ckpt.<gen>`, daemon/stream/README.md
 // "HyDFS checkpoints"): records appended one after another, each a 4-byte big-endian length and
-// a MessagePack map {time_ms, log_index, wm, in, pending, state, spool_bytes}. The task writes
-// them (AppendCheckpointRecord), a rebuilt task reads the last one back, and `rainctl job
+// a MessagePack map {time_ms, log_index, wm, in, pending, state, spool_bytes, counters}. The task
+// writes them (AppendCheckpointRecord), a rebuilt task reads the last one back, and `rainctl job
 // checkpoint` prints them. Hostile bytes give Corruption, never a throw. Pure and
 // thread-compatible.
 #pragma once
@@ -47,6 +47,9 @@ struct CheckpointRecord {
   std::vector<CheckpointFrame> pending;
   std::optional<std::string_view> state;  // the operator's snapshot; none when stateless
   uint64_t spool_bytes = 0;               // the sink: bytes of its spool committed
+  // The task's counters at this point (inputs processed, outputs produced, duplicates
+  // dropped): a rebuilt task counts on from them, so job status stays exact across rebuilds.
+  uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0;
   std::shared_ptr<const void> hold;
 };
 

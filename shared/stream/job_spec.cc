@@ -14,7 +14,7 @@ namespace rs::stream {
 std::string EncodeJobSpec(const JobSpec& s) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(11);
+  pk.pack_map(12);
   pk.pack("stages");
   pk.pack_array(static_cast<uint32_t>(s.stages.size()));
   for (const auto& argv : s.stages) pk.pack(argv);
@@ -38,7 +38,22 @@ std::string EncodeJobSpec(const JobSpec& s) {
   pk.pack_uint64(s.high_watermark);
   pk.pack("name");
   pk.pack(s.name);
+  pk.pack("header");
+  if (s.header) {
+    pk.pack(*s.header);
+  } else {
+    pk.pack_nil();
+  }
   return std::string(buf.data(), buf.size());
+}
+
+bool InputHasHeader(const JobSpec& spec, const std::string& name) {
+  if (spec.header) return *spec.header;
+  if (name.size() < 4) return false;
+  std::string ext = name.substr(name.size() - 4);
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".csv";
 }
 
 Result<JobSpec> DecodeJobSpec(std::string_view bytes) {
@@ -84,6 +99,13 @@ Result<JobSpec> DecodeJobSpec(std::string_view bytes) {
   s.low_watermark = r.UintOr("lw", 0);
   s.high_watermark = r.UintOr("hw", 0);
   s.name = r.StrOr("name", "", 256);
+  if (const msgpack::object* h = r.Get("header"); h && h->type != msgpack::type::NIL) {
+    if (h->type != msgpack::type::BOOLEAN) {
+      r.Fail("job spec: header is not a bool");
+    } else {
+      s.header = h->via.boolean;
+    }
+  }
   if (!r.ok()) return Status::InvalidArgument(r.status().message());
   return s;
 }
@@ -110,8 +132,8 @@ Status ValidateJobSpec(const JobSpec& s) {
   if (s.dest.empty()) return Status::InvalidArgument("no destination file given");
   if (s.dest == s.src) return Status::InvalidArgument("the destination is the source file");
   if (s.high_watermark != 0 && s.low_watermark > s.high_watermark) {
-    return Status::InvalidArgument("LW (" + std::to_string(s.low_watermark) +
-                                   ") is above HW (" + std::to_string(s.high_watermark) + ")");
+    return Status::InvalidArgument("LW (" + std::to_string(s.low_watermark) + ") is above HW (" +
+                                   std::to_string(s.high_watermark) + ")");
   }
   return Status::Ok();
 }
@@ -239,8 +261,7 @@ Result<std::vector<std::vector<std::string>>> SplitOperators(
   }
   if (ops.size() != n) {
     return Status::InvalidArgument(
-        "found " + std::to_string(ops.size()) + " operators where Nstages is " +
-        std::to_string(n) +
+        "found " + std::to_string(ops.size()) + " operators where Nstages is " + std::to_string(n) +
         "; quote each operator with its arguments as one word, e.g. 'grep -i Parking'");
   }
   return ops;
@@ -251,9 +272,9 @@ Result<std::vector<std::vector<std::string>>> SplitOperators(
 Result<JobSpec> ParseRainStormArgs(const std::vector<std::string>& t,
                                    const std::function<bool(const std::string&)>& is_operator) {
   JobSpec s;
-  bool spec_form = !t.empty() && !t[0].empty() &&
-                   std::all_of(t[0].begin(), t[0].end(),
-                               [](unsigned char c) { return std::isdigit(c); });
+  bool spec_form =
+      !t.empty() && !t[0].empty() &&
+      std::all_of(t[0].begin(), t[0].end(), [](unsigned char c) { return std::isdigit(c); });
   if (!spec_form) {
     if (t.size() != 5) {
       return Status::InvalidArgument(
@@ -276,9 +297,10 @@ Result<JobSpec> ParseRainStormArgs(const std::vector<std::string>& t,
     return s;
   }
   if (t.size() < 2 + 1 + 7) {
-    return Status::InvalidArgument("too few words: RainStorm <Nstages> <Ntasks> <op1> [args] ... "
-                                   "<src> <dest> <exactly_once> <autoscale> <INPUT_RATE> <LW> "
-                                   "<HW>");
+    return Status::InvalidArgument(
+        "too few words: RainStorm <Nstages> <Ntasks> <op1> [args] ... "
+        "<src> <dest> <exactly_once> <autoscale> <INPUT_RATE> <LW> "
+        "<HW>");
   }
   auto nstages = ParseCount(t[0], "Nstages", kMaxStages);
   if (!nstages.ok()) return nstages.status();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,11 +27,18 @@ struct JobSpec {
   bool live = false;
   std::string dest;  // HyDFS file the output is appended to; created by the job, must not exist
   bool exactly_once = true;
-  bool autoscale = false;  // accepted on the command line, refused by the leader ("not yet")
+  bool autoscale = false;   // accepted on the command line, refused by the leader ("not yet")
   uint64_t input_rate = 0;  // tuples/s over all sources; 0 = unthrottled
   uint64_t low_watermark = 0, high_watermark = 0;  // autoscaling thresholds (tuples/s per task)
-  std::string name;  // optional label shown by job list
+  std::string name;                                // optional label shown by job list
+  // Whether the first line of each input file is a CSV header rather than data: a header is
+  // never a tuple (operators still get it, for column names). Unset: files named *.csv have one.
+  std::optional<bool> header;
 };
+
+// The header rule for an input file: the spec's choice, else whether `name` ends in ".csv"
+// (any case).
+bool InputHasHeader(const JobSpec& spec, const std::string& name);
 
 std::string EncodeJobSpec(const JobSpec& spec);
 Result<JobSpec> DecodeJobSpec(std::string_view bytes);

@@ -188,6 +188,54 @@ TEST_CASE("an append right after two of a file's three replicas crash succeeds o
   CHECK(after->data == first + more);
 }
 
+// Before: an append's head waits for every replica (up to the RPC deadline for one that hangs).
+// When that replica was declared failed meanwhile, the open went to the new replica set, the
+// new successor refused it ("holds no copy"), and the append was acknowledged on 2 replicas
+// while the third, alive, lacked it: two crashes then lost an acknowledged append (seen in
+// hydfs-append-retry's shipped logs). Now the open heads again on the new replicas, which
+// repairs the new one first. Long repair periods keep the repair scan out of it; a long RPC
+// deadline holds the head open past the failure detection.
+TEST_CASE("an append whose replicas change during its head lands on all three current replicas",
+          "[hydfs][hydfs-append-ring-moved]") {
+  Cluster c(
+      4, HydfsArgs({"--set", "hydfs_rpc_timeout_ms=8000", "--set", "hydfs_repair_settle_ms=30000",
+                    "--set", "hydfs_repair_interval_ms=30000"}));
+  REQUIRE_OK(StartHydfs(c));
+  const std::string name = "moved.log";
+  const std::string first = RandomBytes(20 * 1024, 41);
+  const std::string more = RandomBytes(10 * 1024, 42);
+  REQUIRE_OK(WriteLocal(Local(c, "first"), first));
+  REQUIRE_OK(WriteLocal(Local(c, "more"), more));
+  REQUIRE_OK(HydfsCreate(c.node(0), Local(c, "first"), name).status());
+  auto ring = RingAt(c.node(0));
+  REQUIRE_OK(ring.status());
+  auto replicas = SuccessorsOf(*ring, StableHash64(name));
+  REQUIRE(replicas.size() == 3);
+  RaindProcess* client = NodeWithId(c, replicas[0]);
+  RaindProcess* hung = NodeWithId(c, replicas[2]);
+  RaindProcess* fresh = nullptr;  // the node that becomes a replica once `hung` is failed
+  for (RaindProcess* n : c.Running()) {
+    if (std::find(replicas.begin(), replicas.end(), n->Id()) == replicas.end()) fresh = n;
+  }
+  REQUIRE(client != nullptr);
+  REQUIRE(hung != nullptr);
+  REQUIRE(fresh != nullptr);
+
+  hung->Pause();  // the head waits for it; membership fails it meanwhile
+  auto appended = HydfsAppend(*client, Local(c, "more"), name);
+  REQUIRE_OK(appended.status());
+  std::vector<std::string> stored;
+  for (const auto& id : (*appended)["stored_on"].items()) stored.push_back(id.Str());
+  INFO("stored on " << Join(stored) << "; the new replica is " << fresh->Id());
+  CHECK(stored.size() == 3);
+  CHECK(std::find(stored.begin(), stored.end(), fresh->Id()) != stored.end());
+  // The new replica's own copy holds the append at once (no repair scan ran).
+  auto own = HydfsGetFromReplica(fresh->ControlAddress(), name, FreshLocal(c));
+  REQUIRE_OK(own.status());
+  CHECK(own->data == first + more);
+  hung->Resume();
+}
+
 constexpr size_t kRecordBytes = 16 * 1024;
 
 // One append of the crash test: a fixed-size record that names its file and its position, so a

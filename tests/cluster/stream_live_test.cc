@@ -186,6 +186,8 @@ TEST_CASE("bad jobs fail with a clear message and the right exit code; the clust
     CHECK((*st)["state"].Str() == "failed");
     CHECK((*st)["reason"].Str().find(reason) != std::string::npos);
     CHECK(run.result.err.find(reason) != std::string::npos);
+    // The README's count: a task that fails 5 times fails the job (it said 6 before).
+    CHECK((*st)["reason"].Str().find(" failed 5 times; the last: ") != std::string::npos);
     auto tasks = JobTasks(c.node(0), run.job);
     REQUIRE_OK(tasks.status());
     std::vector<int64_t> pids = OperatorPids(*tasks, 2);

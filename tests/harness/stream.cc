@@ -53,6 +53,13 @@ def lines(path):
             p = p[:-1]
         yield p.decode('utf-8', 'surrogateescape')
 
+def rows(path):
+    """The lines a job emits as tuples by default: a *.csv file's first line is its header."""
+    it = lines(path)
+    if path.lower().endswith('.csv'):
+        next(it, None)
+    return it
+
 def fields(line):
     row = next(csv.reader([line]), [])
     return row if row else ['']
@@ -124,7 +131,7 @@ if mode in ('select', 'count') and len(sys.argv) > 4:
     keep = grep(header, sys.argv[4:])
 if mode == 'select':
     idx, by_name = resolve(header, sys.argv[3])
-    for line in lines(path):
+    for line in rows(path):
         if not keep(line) or (by_name and strip_bom(line) == strip_bom(header)):
             continue
         row = fields(line)
@@ -132,7 +139,7 @@ if mode == 'select':
 elif mode == 'count':
     (c,), by_name = resolve(header, sys.argv[3])
     counts = {}
-    for line in lines(path):
+    for line in rows(path):
         if not keep(line) or (by_name and strip_bom(line) == strip_bom(header)):
             continue
         k = col(fields(line), c)
@@ -141,11 +148,14 @@ elif mode == 'count':
         out(quote(k) + ',' + str(n))
 elif mode == 'filter':
     conds = [(int(sys.argv[i]), sys.argv[i + 1]) for i in range(3, len(sys.argv), 2)]
-    for line in lines(path):
+    for line in rows(path):
         row = fields(line)
         if all(col(row, i) == v for i, v in conds):
             out(line)
 elif mode == 'lines':
+    for line in rows(path):
+        out(line)
+elif mode == 'all-lines':
     for line in lines(path):
         out(line)
 else:

@@ -171,7 +171,8 @@ void RequireCounts(const std::vector<std::string>& got, const std::vector<std::s
 
 // Writes the oracle script (Python 3, csv module) into `dir` and runs it as
 // `/usr/bin/python3 SCRIPT ARGS...`; its stdout lines. It reads FILE line by line like the
-// engine's sources do (physical lines, a trailing \r dropped, the header line included) and
+// engine's sources do (physical lines, a trailing \r dropped; the first line of a *.csv FILE is
+// its header, never a row, as a job's default; all-lines keeps it) and
 // formats CSV like the built-in operators (RFC 4180; quoted when a field holds a comma, quote,
 // CR or LF or starts or ends with a space or tab). GREP is rainop-grep's arguments (-v -i -x
 // --column COL, then the pattern; no -E), applied first when given. Modes:
@@ -179,9 +180,10 @@ void RequireCounts(const std::vector<std::string>& got, const std::vector<std::s
 //                                   name, in COLS or --column, the header line is skipped)
 //   count FILE COL [GREP...]        `grep GREP | count COL`: the final count of every COL value,
 //                                   as the "VALUE,N" line count writes last for it
-//   filter FILE [INDEX VALUE]...    `filter.py --column INDEX VALUE` chained: the lines whose
-//                                   column INDEX equals VALUE for every pair (header included)
-//   lines FILE                      every line (identity)
+//   filter FILE [INDEX VALUE]...    `filter.py --column INDEX VALUE` chained: the rows whose
+//                                   column INDEX equals VALUE for every pair
+//   lines FILE                      every row (identity)
+//   all-lines FILE                  every line, a *.csv header included (identity, --no-header)
 Result<std::vector<std::string>> Oracle(const std::string& dir,
                                         const std::vector<std::string>& args);
 

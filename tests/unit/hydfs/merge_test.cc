@@ -280,4 +280,43 @@ TEST_CASE("random concurrent appends merge to one order that keeps every invaria
   }
 }
 
+TEST_CASE("a snapshot keeps its appends when more arrive, and refuses an order changed under it",
+          "[hydfs][merge][snapshot]") {
+  // The snapshot: the merged order of two appends after the create.
+  MergePlan then = Plan({Copy({A("c", 0), A("w", 1), A("w", 2)})});
+  FileSnapshot snap{kGen, then.order.size(), 30, then.digest};
+
+  SECTION("appends after it are cut off, whichever replica took them") {
+    MergePlan now = Plan({Copy({A("c", 0), A("w", 1), A("w", 2), A("w", 3)}),
+                          Copy({A("c", 0), A("w", 1), A("w", 2), A("v", 1)})});
+    REQUIRE(now.order.size() == 5);
+    REQUIRE(RestrictToSnapshot("f.txt", snap, &now).ok());
+    CHECK(Keys(now.order) == Keys(then.order));
+    CHECK(now.digest == then.digest);
+  }
+  SECTION("the same order is kept as is") {
+    MergePlan now = then;
+    REQUIRE(RestrictToSnapshot("f.txt", snap, &now).ok());
+    CHECK(now.digest == snap.digest);
+  }
+  SECTION("an append merged in among the snapshot's: refused, named") {
+    // w's seq 1 was in flight and reached only the second replica: w's appends are put back in
+    // seq order, so seq 1 takes the place the snapshot had seq 2 in.
+    MergePlan before = Plan({Copy({A("c", 0), A("w", 2)})});
+    FileSnapshot s2{kGen, before.order.size(), 20, before.digest};
+    MergePlan now = Plan({Copy({A("c", 0), A("w", 2)}), Copy({A("c", 0), A("w", 1)})});
+    Status st = RestrictToSnapshot("f.txt", s2, &now);
+    CHECK(st.code() == StatusCode::kFailedPrecondition);
+    CHECK(st.message().find("no longer those of its snapshot") != std::string::npos);
+  }
+  SECTION("a replaced file or a shorter one: refused") {
+    MergePlan other = Plan({Copy({A("c", 0, 778), A("w", 1, 778), A("w", 2, 778)}, 778)});
+    Status st = RestrictToSnapshot("f.txt", snap, &other);
+    CHECK(st.code() == StatusCode::kFailedPrecondition);
+    CHECK(st.message().find("was replaced") != std::string::npos);
+    MergePlan shorter = Plan({Copy({A("c", 0), A("w", 1)})});
+    CHECK(RestrictToSnapshot("f.txt", snap, &shorter).code() == StatusCode::kFailedPrecondition);
+  }
+}
+
 }  // namespace rs::hydfs

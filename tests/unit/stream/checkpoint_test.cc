@@ -25,6 +25,9 @@ CheckpointRecord Sample(std::vector<std::string>& store) {
   r.pending = {{0, 5, store[1]}, {2, 6, "x"}};
   r.state = store[2];
   r.spool_bytes = 99;
+  r.tuples_in = 1u << 20;
+  r.tuples_out = UINT64_MAX;
+  r.duplicates = 3;
   return r;
 }
 
@@ -41,6 +44,9 @@ TEST_CASE("a checkpoint record round-trips every field", "[checkpoint]") {
   CHECK(got->time_ms == r.time_ms);
   CHECK(got->log_index == r.log_index);
   CHECK(got->spool_bytes == 99);
+  CHECK(got->tuples_in == 1u << 20);
+  CHECK(got->tuples_out == UINT64_MAX);
+  CHECK(got->duplicates == 3);
   REQUIRE(got->wm.size() == 2);
   CHECK(got->wm[0].stage == 0);
   CHECK(got->wm[0].task == 2);
@@ -217,4 +223,42 @@ TEST_CASE("hostile records give Corruption, never a throw", "[checkpoint]") {
 }
 
 }  // namespace
+TEST_CASE("counters are optional (older records restore 0) and must be three uints",
+          "[checkpoint]") {
+  auto record = [](bool with_counters, const std::function<void(wire::Packer&)>& counters) {
+    return Packed([&](wire::Packer& pk) {
+      pk.pack_map(with_counters ? 7 : 6);
+      pk.pack("time_ms");
+      pk.pack(1);
+      pk.pack("log_index");
+      pk.pack(2);
+      pk.pack("spool_bytes");
+      pk.pack(0);
+      for (const char* list : {"wm", "in", "pending"}) {
+        pk.pack(list);
+        pk.pack_array(0);
+      }
+      if (with_counters) {
+        pk.pack("counters");
+        counters(pk);
+      }
+    });
+  };
+  auto old = DecodeCheckpointRecord(record(false, nullptr));
+  INFO(old.status().ToString());
+  REQUIRE(old.ok());
+  CHECK(old->tuples_in == 0);
+  CHECK(old->tuples_out == 0);
+  CHECK(old->duplicates == 0);
+  for (int shape = 0; shape < 3; ++shape) {
+    CAPTURE(shape);
+    auto bad = DecodeCheckpointRecord(record(true, [shape](wire::Packer& pk) {
+      if (shape == 0) pk.pack(5);
+      if (shape == 1) pk.pack(std::vector<uint64_t>{1, 2});
+      if (shape == 2) pk.pack(std::vector<std::string>{"a", "b", "c"});
+    }));
+    CHECK(bad.status().code() == StatusCode::kCorruption);
+  }
+}
+
 }  // namespace rs::stream

@@ -211,6 +211,13 @@ TEST_CASE("a job spec survives encode and decode", "[stream][job_spec]") {
   CHECK(d->low_watermark == 10);
   CHECK(d->high_watermark == UINT64_MAX);
   CHECK(d->name == s.name);
+  CHECK_FALSE(d->header.has_value());
+  for (bool h : {true, false}) {
+    s.header = h;
+    auto e = DecodeJobSpec(EncodeJobSpec(s));
+    REQUIRE(e.ok());
+    CHECK(e->header == std::optional<bool>(h));
+  }
 
   JobSpec live;
   live.stages = {{"identity"}};
@@ -335,6 +342,21 @@ TEST_CASE("ValidateJobSpec names the problem", "[stream][job_spec]") {
   t = s;
   t.tasks = kMaxTasksPerStage + 1;
   CHECK_FALSE(ValidateJobSpec(t).ok());
+}
+
+TEST_CASE("an input has a CSV header when the spec says so, else when it is named *.csv",
+          "[stream][job_spec]") {
+  JobSpec s;
+  CHECK(InputHasHeader(s, "data/signs.csv"));
+  CHECK(InputHasHeader(s, "data/SIGNS.CSV"));
+  CHECK(InputHasHeader(s, ".csv"));
+  CHECK_FALSE(InputHasHeader(s, "data/signs.txt"));
+  CHECK_FALSE(InputHasHeader(s, "csv"));
+  CHECK_FALSE(InputHasHeader(s, "data/signs.csv.gz"));
+  s.header = false;
+  CHECK_FALSE(InputHasHeader(s, "data/signs.csv"));
+  s.header = true;
+  CHECK(InputHasHeader(s, "logs/app.log"));
 }
 
 }  // namespace rs::stream

@@ -29,7 +29,8 @@ TaskConfig FullConfig() {
   c.csv_header = "a,b,c";
   c.exactly_once = false;
   c.incarnation = 0x1234567890abcdefull;
-  c.src_files = {"in/one.csv", "in/two.csv"};
+  c.src = {{"in/one.csv", 0xfeedfacecafebeefull, 3, 1234, 0x1122334455667788ull, true},
+           {"in/two.csv", 2, 1, 0, 9, false}};
   c.live = true;
   c.upstreams = 7;
   c.rate = 123456789012ull;
@@ -56,7 +57,7 @@ void CheckSame(const TaskConfig& a, const TaskConfig& b) {
   CHECK(a.csv_header == b.csv_header);
   CHECK(a.exactly_once == b.exactly_once);
   CHECK(a.incarnation == b.incarnation);
-  CHECK(a.src_files == b.src_files);
+  CHECK(a.src == b.src);
   CHECK(a.live == b.live);
   CHECK(a.upstreams == b.upstreams);
   CHECK(a.rate == b.rate);
@@ -233,7 +234,7 @@ class AddressSpaceCap {
 };
 
 // The field kinds of the config, to know which wrong values must be refused.
-enum class Kind { kStr, kUint, kBool, kStrList, kOptStr, kOptUint };
+enum class Kind { kStr, kUint, kBool, kStrList, kSrcList, kOptStr, kOptUint };
 
 }  // namespace
 
@@ -253,7 +254,7 @@ TEST_CASE("a task config round-trips optional fields unset and empty lists",
   c.csv_header.reset();
   c.partition_column.reset();
   c.argv.clear();
-  c.src_files.clear();
+  c.src.clear();
   c.downstream.clear();
   c.exactly_once = true;
   c.stage = c.stages + 1;  // the sink
@@ -280,6 +281,49 @@ TEST_CASE("a task config round-trips optional fields unset and empty lists",
   d = DecodeTaskConfig(EncodeTaskConfig(def));
   REQUIRE(d.ok());
   CheckSame(def, *d);
+}
+
+TEST_CASE("a CSV header or an argument longer than 4 KiB round-trips (up to 1 MiB)",
+          "[stream][task_config]") {
+  TaskConfig c = FullConfig();
+  c.csv_header = std::string(100000, 'h');
+  c.argv.push_back(std::string(5000, 'a'));
+  auto d = DecodeTaskConfig(EncodeTaskConfig(c));
+  INFO(d.status().ToString());
+  REQUIRE(d.ok());
+  CheckSame(c, *d);
+  c.csv_header = std::string(kMaxConfigString + 1, 'h');
+  d = DecodeTaskConfig(EncodeTaskConfig(c));
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("a task config's input files must be [name, gen, appends, size, digest, header]",
+          "[stream][task_config]") {
+  const std::string good = EncodeTaskConfig(FullConfig());
+  auto with_src = [&](std::function<void(Packer&)> fill) {
+    return DecodeTaskConfig(Replace(good, "src", std::move(fill)));
+  };
+  CHECK(with_src([](Packer& pk) { pk.pack_array(0); }).ok());
+  auto one = [](int n, bool header_bool) {
+    return [n, header_bool](Packer& pk) {
+      pk.pack_array(1);
+      pk.pack_array(static_cast<uint32_t>(n));
+      pk.pack(std::string("f"));
+      for (int i = 1; i < n - 1; ++i) pk.pack_uint64(1);
+      if (n >= 2) header_bool ? pk.pack(true) : pk.pack_uint64(1);
+    };
+  };
+  CHECK(with_src(one(6, true)).ok());
+  CHECK_FALSE(with_src(one(6, false)).ok());  // header not a bool
+  CHECK_FALSE(with_src(one(5, true)).ok());
+  CHECK_FALSE(with_src(one(7, true)).ok());
+  CHECK_FALSE(with_src([](Packer& pk) {
+                pk.pack_array(1);
+                pk.pack_array(6);
+                for (int i = 0; i < 5; ++i) pk.pack_uint64(1);  // a name that is a uint
+                pk.pack(true);
+              }).ok());
 }
 
 TEST_CASE("a task config with out-of-range positions is refused", "[stream][task_config]") {
@@ -361,7 +405,7 @@ TEST_CASE("hostile task config bytes give InvalidArgument, never a throw",
         {"csv_header", Kind::kOptStr},
         {"exactly_once", Kind::kBool},
         {"incarnation", Kind::kUint},
-        {"src_files", Kind::kStrList},
+        {"src", Kind::kSrcList},
         {"live", Kind::kBool},
         {"upstreams", Kind::kUint},
         {"rate", Kind::kUint},
@@ -411,6 +455,9 @@ TEST_CASE("hostile task config bytes give InvalidArgument, never a throw",
             break;
           case Kind::kStrList:
             acceptable = false;  // [7] is a list, but not of strings
+            break;
+          case Kind::kSrcList:
+            acceptable = false;  // [7] is a list, but not of [name, gen, ...] arrays
             break;
         }
         if (acceptable) continue;
