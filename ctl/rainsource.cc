@@ -23,8 +23,9 @@
 // everything, end frames included, is durable at the stage-1 tasks.
 //
 // Exit codes: 0 every line acknowledged; 1 the node refused (unknown job, not live, job failed);
-// 2 usage (bad flags, undecodable --msgpack input); 3 no node answered, or no acknowledgement
-// progress for kGiveUp; 130 a second Ctrl-C.
+// 2 usage (bad flags, undecodable --msgpack input); 3 no node answered, or for kGiveUp neither
+// an acknowledgement nor a change of the stage-1 tasks' outputs (a slow operator acknowledges
+// a frame only once all of it is processed, but its outputs show progress); 130 a second Ctrl-C.
 //
 // Single-threaded: one zmq_poll loop over stdin, the ack PULL and the timers.
 #include <arpa/inet.h>
@@ -55,6 +56,7 @@
 #include "shared/clock.h"
 #include "shared/ids.h"
 #include "shared/stream/job_spec.h"
+#include "shared/stream/limits.h"
 #include "shared/stream/task_frame.h"
 #include "shared/transport/sockets.h"
 #include "shared/util/malloc_tuning.h"
@@ -332,6 +334,10 @@ class Source {
   TimePoint next_lookup_;
 
   uint64_t lines_ = 0, frames_ = 0, resent_ = 0, bad_acks_ = 0, rewires_ = 0;
+  // The stage-1 tasks' outputs at the last lookup, and when they last changed: a slow operator
+  // acknowledges a frame only once it processed all of it, but its outputs show it works.
+  uint64_t stage1_out_ = 0;
+  TimePoint working_{};
 };
 
 Status Source::Setup(int* code) {
@@ -483,6 +489,17 @@ void Source::LookupTasks(TimePoint now) {
   if (!out.ok()) return;  // the node is slow or down: CheckJob and the ack deadline decide
   const msgpack::object* tasks = wire::MapGet(out.reply.payload, "tasks");
   if (tasks == nullptr || tasks->type != msgpack::type::ARRAY) return;
+  uint64_t stage1_out = 0;
+  for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
+    const msgpack::object& t = tasks->via.array.ptr[i];
+    if (t.type == msgpack::type::MAP && ctl::Uint(t, "stage") == 1) {
+      stage1_out += ctl::Uint(t, "tuples_out");
+    }
+  }
+  if (stage1_out != stage1_out_) {
+    stage1_out_ = stage1_out;
+    working_ = now;
+  }
   for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
     const msgpack::object& t = tasks->via.array.ptr[i];
     if (t.type != msgpack::type::MAP || ctl::Uint(t, "stage") != 1) continue;
@@ -632,6 +649,17 @@ int Source::Run() {
         }
         break;
       }
+      if (r->key.size() + r->value.size() > stream::kMaxTupleBytes) {
+        std::fprintf(stderr,
+                     "rainsource: line %" PRIu64
+                     " is %zu bytes, over the %zu MiB limit of a "
+                     "tuple; ending the input there\n",
+                     lines_ + 1, r->value.size(), stream::kMaxTupleBytes >> 20);
+        exit_code = kExitUsage;
+        eof = true;
+        input_done = true;
+        break;
+      }
       limiter_.Spend();
       ++lines_;
       if (builder_.tuples() == 0) {  // the batch's first line: its age and emit time start now
@@ -670,9 +698,9 @@ int Source::Run() {
     if (input_done && all_ended && outstanding == 0) break;
 
     if (outstanding == 0) last_progress = now;
-    if (now - last_progress >= kGiveUp) {
-      return Fail("no acknowledgement from job " + o_.job + "'s stage-1 tasks for " +
-                      std::to_string(ToMillis(kGiveUp) / 1000) + " s (" +
+    if (now - std::max(last_progress, working_) >= kGiveUp) {
+      return Fail("no acknowledgement from job " + o_.job + "'s stage-1 tasks, and no output " +
+                      "from them, for " + std::to_string(ToMillis(kGiveUp) / 1000) + " s (" +
                       std::to_string(outstanding) + " frame(s) outstanding); giving up",
                   kExitUnreachable);
     }

@@ -447,6 +447,9 @@ int Attach(const Context& ctx, const std::string& job) {
       if (!ctx.json) {
         std::fwrite(data.data(), 1, data.size(), stdout);
         std::fflush(stdout);
+        // A reader that pauses (`| (sleep 20; cat)`) blocks these writes: that is our wait,
+        // not the node's silence.
+        last_answer = Clock::now();
       }
       offset += data.size();
       lines += static_cast<uint64_t>(std::count(data.begin(), data.end(), '\n'));

@@ -740,6 +740,7 @@ bool Leader::AnswerOutput(Waiter& w, bool final) {
 
 void Leader::OnReports(const std::vector<TaskReport>& reports) {
   std::vector<std::pair<JobPtr, std::string>> failures;
+  std::vector<std::pair<JobPtr, std::string>> permanent;  // failures no rebuild can fix
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& r : reports) {
@@ -758,12 +759,20 @@ void Leader::OnReports(const std::vector<TaskReport>& reports) {
               "duplicates={}",
               job->id, s.stage, s.task, s.node, r.tuples_in, r.tuples_out, r.duplicates);
         }
-        if (r.state == TaskState::kFailed && !Terminal(job->state) && !s.rebuilding) {
+        if (r.state == TaskState::kFailed && !Terminal(job->state) && r.permanent) {
+          // The same input fails the same way (a size limit): no rebuild.
+          permanent.emplace_back(job, "task " + std::to_string(s.stage) + "." +
+                                          std::to_string(s.task) + " failed (not retried: " +
+                                          "the same input fails the same way): " + r.reason);
+        } else if (r.state == TaskState::kFailed && !Terminal(job->state) && !s.rebuilding) {
           failures.emplace_back(
               job, std::to_string(s.stage) + "." + std::to_string(s.task) + "\n" + r.reason);
         }
       }
     }
+  }
+  for (auto& [job, why] : permanent) {
+    pool_.Submit([this, job = job, why = why] { End(job, JobState::kFailed, why); });
   }
   for (auto& [job, what] : failures) {
     size_t dot = what.find('.'), nl = what.find('\n');

@@ -374,6 +374,12 @@ Result<ResultViews> OperatorProcess::NextResultViews() {
     return Fail(Status::Corruption(Describe("answered " + what + " with " + parsed.message())));
   }
   in_flight_.pop_front();
+  // Progress: the next batch's clock starts now if the operator could not have started it
+  // before (it was answering this one). A slow operator that keeps answering is never hung.
+  if (!in_flight_.empty()) {
+    in_flight_.front().deadline =
+        std::max(in_flight_.front().deadline, Clock::now() + options_.batch_timeout);
+  }
   return r;
 }
 
@@ -562,6 +568,7 @@ Status OperatorProcess::ReadStdout() {
     return Fail(Status::Corruption(Describe(std::string("wrote undecodable output: ") + e.what())));
   }
   if (unpacker_->message_size() > options_.max_message_bytes) {
+    over_limit_ = true;
     return Fail(Status::Corruption(
         Describe("wrote a message over " + std::to_string(options_.max_message_bytes) + " bytes")));
   }

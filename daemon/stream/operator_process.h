@@ -112,6 +112,8 @@ class OperatorProcess {
   size_t in_flight() const { return in_flight_.size(); }
   // Ok until the first failure, then that failure.
   const Status& status() const { return failed_; }
+  // The failure was a message over max_message_bytes: the same input repeats it.
+  bool over_limit() const { return over_limit_; }
 
   // Sends one batch of one or more tuples. Returns once it is written to the pipe (not processed);
   // FailedPrecondition when max_in_flight batches already wait for NextResult, or empty.
@@ -174,6 +176,7 @@ class OperatorProcess {
   int log_fd_ = -1;
   ReadyInfo ready_;
   Status failed_;
+  bool over_limit_ = false;
   bool stdout_eof_ = false, stderr_eof_ = false;
   bool stdin_broken_ = false;  // a write failed (EPIPE)
   bool batch_sent_ = false, restored_ = false, finished_ = false;

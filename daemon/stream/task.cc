@@ -18,10 +18,12 @@
 #include <tuple>
 
 #include "daemon/stream/dedup_log.h"
+#include "daemon/stream/operator_driver.h"
 #include "daemon/stream/operator_process.h"
 #include "shared/clock.h"
 #include "shared/logging.h"
 #include "shared/stream/checkpoint.h"
+#include "shared/stream/limits.h"
 #include "shared/stream/task_frame.h"
 #include "shared/transport/sockets.h"
 #include "shared/util/csv.h"
@@ -87,11 +89,13 @@ struct InFrame {
   std::vector<TupleRef> tuples;      // only the tuples that are not duplicates
 };
 
+// A unit of whole input frames handed to the operator (OperatorDriver cuts it into batches),
+// and the cursor of its tuples whose outputs came back.
 struct OpBatch {
   std::vector<InFrame> frames;
   size_t tuples = 0;
-  TimePoint sent_at;
-  bool sent = false;  // handed to the operator (false: nothing to process)
+  size_t frame = 0, tuple = 0;  // the next tuple to take outputs for
+  size_t done = 0;              // tuples whose outputs came back
 };
 
 struct OutChannel {
@@ -168,6 +172,7 @@ struct Task::Impl {
   std::map<std::string, std::unique_ptr<zmq::socket_t>> pushes;
   std::set<std::string> client_endpoints;  // ack_to of rainsource: pushes there serve a client
   std::unique_ptr<OperatorProcess> op;
+  std::unique_ptr<OperatorDriver> driver;  // feeds `op` (not for the sink)
   std::unique_ptr<DedupLog> log;
   int log_fd = -1;
 
@@ -182,6 +187,7 @@ struct Task::Impl {
   bool dirty = false;
   bool end_sent = false;
   Status failed;
+  bool permanent = false;  // `failed` repeats with the same input (FailPermanent)
   TaskState state = TaskState::kStarting;
 
   // Source (stage 1 reading HyDFS).
@@ -223,7 +229,7 @@ struct Task::Impl {
   uint64_t processed_in = 0;  // the tuples_in processed: what a checkpoint counts as input
   uint64_t output_lines = 0, output_bytes = 0;
   TimePoint last_commit;
-  uint64_t frames_sent = 0, frames_received = 0, op_batches = 0, commits = 0, loops = 0;
+  uint64_t frames_sent = 0, frames_received = 0, commits = 0, loops = 0;
   uint64_t last_in = 0, last_out = 0;
   double rate_in = 0, rate_out = 0;
   TimePoint last_report;
@@ -258,6 +264,13 @@ struct Task::Impl {
     transport::TrySend(*s, &m, 1);  // a dropped frame is resent; a dropped ack is re-sent
   }
 
+  // A failure the same input repeats (a size limit, shared/stream/limits.h): the leader fails
+  // the job at once instead of rebuilding the task.
+  void FailPermanent(Status s) {
+    if (failed.ok()) permanent = true;
+    Fail(std::move(s));
+  }
+
   void Fail(Status s) {
     if (!failed.ok()) return;
     failed = std::move(s);
@@ -280,6 +293,7 @@ struct Task::Impl {
     r.log = t->log_path_;
     r.state = state;
     r.reason = failed.ok() ? "" : failed.message();
+    r.permanent = permanent;
     r.tuples_in = tuples_in;
     r.tuples_out = tuples_out;
     r.duplicates = duplicates;
@@ -476,6 +490,13 @@ struct Task::Impl {
       size_t line_end = nl == std::string::npos ? f.size() : nl;
       std::string_view value(f.data() + cur_off, line_end - cur_off);
       if (!value.empty() && value.back() == '\r') value.remove_suffix(1);
+      if (value.size() > kMaxTupleBytes) {
+        FailPermanent(Status::InvalidArgument(
+            "line " + std::to_string(cur_line) + " of input file " + cfg.src[cur_file].name +
+            " is " + std::to_string(value.size()) + " bytes, over the " +
+            std::to_string(kMaxTupleBytes >> 20) + " MiB limit of a tuple (PROTOCOL.md Limits)"));
+        return false;
+      }
       Item it;
       it.id_off = arena->size();
       arena->append(SourceId(static_cast<uint32_t>(cur_file), cur_line));
@@ -658,7 +679,10 @@ struct Task::Impl {
   }
 
   bool Feed() {
-    if (queue.empty() || want_drain) return false;
+    // The rest of the units already taken goes on whatever else waits (a drain for a
+    // snapshot needs them answered).
+    bool sent = !cfg.is_sink() && SendBatches();
+    if (queue.empty() || want_drain) return sent;
     if (cfg.is_sink()) {
       // The sink has no operator: take every queued frame now.
       OpBatch b;
@@ -670,7 +694,9 @@ struct Task::Impl {
       batches.push_back(std::move(b));
       return true;
     }
-    if (op->in_flight() >= kMaxInFlight || !WindowOpen()) return false;
+    // One unit being sent at a time; a few answered while it is (the driver pipelines the
+    // batches across units).
+    if (driver->sending() || driver->units() >= kMaxInFlight || !WindowOpen()) return sent;
     OpBatch b;
     while (!queue.empty() &&
            (b.tuples == 0 || b.tuples + queue.front().tuples.size() <= cfg.batch_tuples)) {
@@ -679,23 +705,25 @@ struct Task::Impl {
       b.frames.push_back(std::move(queue.front()));
       queue.pop_front();
     }
-    if (b.tuples > 0) {
-      std::vector<TupleView> views;
-      views.reserve(b.tuples);
-      for (const auto& fr : b.frames) {
-        for (const auto& r : fr.tuples) views.emplace_back(r.key, r.value);
-      }
-      Status s = op->SendBatchViews(views);
-      if (!s.ok()) {
-        Fail(s);
-        return false;
-      }
-      b.sent = true;
-      b.sent_at = Clock::now();
-      ++op_batches;
+    std::vector<TupleView> views;
+    views.reserve(b.tuples);
+    for (const auto& fr : b.frames) {
+      for (const auto& r : fr.tuples) views.emplace_back(r.key, r.value);
     }
+    driver->Add(std::move(views));
     batches.push_back(std::move(b));
+    SendBatches();
     return true;
+  }
+
+  // Hands the operator the next batches of the queued units (OperatorDriver sizes them).
+  bool SendBatches() {
+    auto sent = driver->Send();
+    if (!sent.ok()) {
+      Fail(sent.status());
+      return false;
+    }
+    return *sent;
   }
 
   // A tuple's origin names the path it took before the task that sends it, so that ids of one
@@ -772,41 +800,65 @@ struct Task::Impl {
   }
 
   bool Collect() {
-    bool any = false;
-    while (!batches.empty() && failed.ok()) {
+    if (cfg.is_sink()) {
+      bool any = false;
+      while (!batches.empty() && failed.ok()) {
+        SinkConsume(batches.front());
+        CompleteFrames(batches.front());
+        batches.pop_front();
+        any = true;
+      }
+      return any;
+    }
+    // The outputs of each answered operator batch, in order: the batch's tuples are the next
+    // ones of the front unit (batches.front()), walked with its cursor.
+    std::string id;
+    auto on_batch = [&](size_t first, ResultViews& outputs) {
+      if (!failed.ok()) return;
       OpBatch& b = batches.front();
-      if (cfg.is_sink()) {
-        SinkConsume(b);
-      } else if (b.sent) {
-        if (!op->ResultReady()) break;
-        rtt_max = std::max(rtt_max, Clock::now() - b.sent_at);
-        auto outputs = op->NextResultViews();
-        if (!outputs.ok()) {
-          Fail(outputs.status());
-          return false;
+      (void)first;  // == b.done: batches of a unit come back in order
+      for (size_t i = 0; i + 1 < outputs.offsets.size(); ++i) {
+        while (b.tuple >= b.frames[b.frame].tuples.size()) {
+          ++b.frame;
+          b.tuple = 0;
         }
-        size_t i = 0;
-        std::string id;
-        for (const auto& fr : b.frames) {
-          for (const auto& r : fr.tuples) {
-            uint32_t first = outputs->offsets[i], last = outputs->offsets[i + 1];
-            ++i;
-            for (uint32_t k = first; k < last; ++k) {
-              const auto& [key, value] = outputs->tuples[k];
-              if (cfg.exactly_once) {
-                id.assign(r.id.data(), r.id.size());
-                AppendBe32(&id, k - first);
-              }
-              Emit(Route(key, value), OriginOut(r.origin, fr.from), id, key, value, fr.emit_us);
-            }
+        const InFrame& fr = b.frames[b.frame];
+        const TupleRef& r = fr.tuples[b.tuple++];
+        uint32_t lo = outputs.offsets[i], hi = outputs.offsets[i + 1];
+        for (uint32_t k = lo; k < hi; ++k) {
+          const auto& [key, value] = outputs.tuples[k];
+          if (key.size() + value.size() > kMaxTupleBytes) {
+            FailPermanent(Status::InvalidArgument(
+                "the operator emitted a tuple of " + std::to_string(key.size() + value.size()) +
+                " bytes (for input " + std::string(r.key) + "), over the " +
+                std::to_string(kMaxTupleBytes >> 20) +
+                " MiB limit of a tuple (PROTOCOL.md Limits)"));
+            return;
           }
+          if (cfg.exactly_once) {
+            id.assign(r.id.data(), r.id.size());
+            AppendBe32(&id, k - lo);
+          }
+          Emit(Route(key, value), OriginOut(r.origin, fr.from), id, key, value, fr.emit_us);
         }
       }
-      CompleteFrames(b);
+      b.done += outputs.offsets.size() - 1;
+    };
+    auto on_unit = [&] {
+      CompleteFrames(batches.front());
       batches.pop_front();
-      any = true;
+    };
+    auto took = driver->Collect(on_batch, on_unit);
+    if (!took.ok()) {
+      if (op->over_limit()) {
+        FailPermanent(took.status());
+      } else {
+        Fail(took.status());
+      }
+      return false;
     }
-    return any;
+    rtt_max = std::max(rtt_max, driver->TakeSlowest());
+    return *took;
   }
 
   // ---- commit: log, then send and acknowledge ----
@@ -1118,6 +1170,12 @@ struct Task::Impl {
       auto st = op->Snapshot();
       if (!st.ok()) {
         Fail(st.status());
+        return;
+      }
+      if (st->size() > kMaxStateBytes) {
+        FailPermanent(Status::InvalidArgument(
+            "the operator's state is " + std::to_string(st->size()) + " bytes, over the " +
+            std::to_string(kMaxStateBytes >> 20) + " MiB limit of a state (PROTOCOL.md Limits)"));
         return;
       }
       state = std::move(*st);
@@ -1515,8 +1573,9 @@ struct Task::Impl {
     if (state == TaskState::kDone) {
       TaskLog("event=task_done tuples_in=" + std::to_string(tuples_in) + " tuples_out=" +
               std::to_string(tuples_out) + " duplicates=" + std::to_string(duplicates) +
-              " frames_in=" + std::to_string(frames_received) + " frames_out=" +
-              std::to_string(frames_sent) + " operator_batches=" + std::to_string(op_batches) +
+              " frames_in=" + std::to_string(frames_received) +
+              " frames_out=" + std::to_string(frames_sent) +
+              " operator_batches=" + std::to_string(driver ? driver->batches_sent() : 0) +
               " commits=" + std::to_string(commits) + " loops=" + std::to_string(loops) +
               " checkpoints=" + std::to_string(ckpts) +
               " checkpoint_bytes=" + std::to_string(ckpt_bytes));
@@ -1611,6 +1670,7 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
   auto op = OperatorProcess::Start(exe_argv, ctx, po);
   if (!op.ok()) return op.status();
   m.op = std::move(*op);
+  m.driver = std::make_unique<OperatorDriver>(m.op.get(), config_.batch_tuples, kMaxInFlight);
   pid_ = m.op->pid();
   return Status::Ok();
 }

@@ -195,7 +195,7 @@ const char* TaskStateName(TaskState s) {
 }
 
 void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
-  pk.pack_map(23);
+  pk.pack_map(24);
   pk.pack("ckpt_gen");
   pk.pack_uint64(r.ckpt_gen);
   pk.pack("incarnation");
@@ -222,6 +222,8 @@ void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
   pk.pack(std::string(TaskStateName(r.state)));
   pk.pack("reason");
   pk.pack(r.reason);
+  pk.pack("permanent");
+  pk.pack(r.permanent);
   pk.pack("tuples_in");
   pk.pack_uint64(r.tuples_in);
   pk.pack("tuples_out");
@@ -256,6 +258,7 @@ Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
   r.log = f.StrOr("log", "");
   std::string state = f.Str("state", 32);
   r.reason = f.StrOr("reason", "", 64 << 10);
+  r.permanent = f.BoolOr("permanent", false);
   r.tuples_in = f.UintOr("tuples_in", 0);
   r.tuples_out = f.UintOr("tuples_out", 0);
   r.duplicates = f.UintOr("duplicates", 0);

@@ -82,7 +82,8 @@ struct TaskReport {
   int64_t pid = 0;
   std::string op, log;
   TaskState state = TaskState::kStarting;
-  std::string reason;  // why it failed
+  std::string reason;      // why it failed
+  bool permanent = false;  // it failed for a reason the same input repeats (a size limit)
   uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0;
   uint64_t injected = 0;  // tuples re-sent on purpose by stream_test_duplicate_every
   uint64_t ckpt_gen = 0;  // the checkpoint file generation being written

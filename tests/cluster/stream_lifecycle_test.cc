@@ -1,6 +1,6 @@
 // Stream engine cluster tests of a job's life around its edges (daemon/stream/README.md "Life of
-// a job"): a cancel while the job starts. Helpers in stream_cases.h; each TEST_CASE runs as its
-// own meson test.
+// a job"): a cancel while the job starts, a slow operator, size limits, a reader that pauses.
+// Helpers in stream_cases.h; each TEST_CASE runs as its own meson test.
 #include <dirent.h>
 
 #include <fstream>
@@ -94,6 +94,153 @@ for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True):
     CAPTURE(t["stage"].Uint(), t["task"].Uint());
     CHECK(t["state"].Str() != "running");
   }
+}
+
+// Before: a batch of up to 1,024 tuples had a fixed 10 s, so an operator slower than about
+// 10 ms a tuple failed every job ("did not answer batch 1 within 10000 ms", 6 tries). Now
+// batches are sized by time (OperatorDriver) and deadlines count from the operator's last
+// answer.
+TEST_CASE("an operator taking 50 ms a tuple is slow, not hung: the job completes exactly",
+          "[stream-slow-operator]") {
+  OperatorDir ops;
+  auto slow = ops.Write("slow.py", R"PY(#!/usr/bin/python3
+import sys, time, msgpack
+out = sys.stdout.buffer
+for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True):
+    if msg[0] == 0:
+        out.write(msgpack.packb([1, {"name": "slow"}]))
+    elif msg[0] == 2:
+        results = []
+        for k, v in msg[1]:
+            time.sleep(0.05)
+            results.append([[k, v]])
+        out.write(msgpack.packb([3, results]))
+    out.flush()
+)PY");
+  REQUIRE_OK(slow.status());
+  Cluster c(3, StreamArgs(ops.Args()));
+  StartStream(c);
+  std::vector<std::string> want;
+  std::string lines;
+  for (int i = 1; i <= 240; ++i) {
+    want.push_back("slow line " + std::to_string(i));
+    lines += want.back() + "\n";
+  }
+  REQUIRE_OK(WriteLocal(c.dir() + "/slow.txt", lines));
+  REQUIRE_OK(HydfsCreate(c.node(0), c.dir() + "/slow.txt", "data/slow.txt").status());
+  std::string dest = Dest("slow-operator");
+  // One task: its 240 tuples were one batch of 12 s before.
+  JobRun run = RunJob(
+      c.node(1),
+      {"job", "submit", "--stage", *slow, "--tasks", "1", "--src", "data/slow.txt", "--dest", dest},
+      90s);
+  RequireSameLines(DoneOutput(c, run, dest), want, "console vs the input");
+  auto status = JobStatus(c.node(0), run.job);
+  REQUIRE_OK(status.status());
+  CHECK((*status)["rebuilds"].Uint() == 0);
+}
+
+// Before: frames allowed 64 MiB but the built-in operators refused strings over 32 MiB, after
+// 148 s of retrying a failure certain to repeat, and nothing said where the limit was. Now one
+// limit (16 MiB a tuple, shared/stream/limits.h, PROTOCOL.md "Limits") is checked where data
+// enters, and going over it fails the job at once, without rebuilds.
+TEST_CASE("a tuple over the 16 MiB limit fails the job at once with a clear message",
+          "[stream-limits]") {
+  OperatorDir ops;
+  auto bloat = ops.Write("bloat.py", R"PY(#!/usr/bin/python3
+import sys, msgpack
+out = sys.stdout.buffer
+for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True, max_buffer_size=1 << 30):
+    if msg[0] == 0:
+        out.write(msgpack.packb([1, {"name": "bloat"}]))
+    elif msg[0] == 2:
+        out.write(msgpack.packb([3, [[[k, v * (17 * 2**20 // len(v) + 1)]] for k, v in msg[1]]]))
+    out.flush()
+)PY");
+  REQUIRE_OK(bloat.status());
+  Cluster c(3, StreamArgs(ops.Args()));
+  StartStream(c);
+  const std::string big_line(17u << 20, 'x');
+  auto failed_at_once = [&](const JobRun& run, const std::string& says) {
+    INFO(run.result.Describe());
+    CHECK(run.result.code() == 1);
+    REQUIRE(!run.job.empty());
+    auto st = JobStatus(c.node(0), run.job);
+    REQUIRE_OK(st.status());
+    INFO("reason: " << (*st)["reason"].Str());
+    CHECK((*st)["state"].Str() == "failed");
+    CHECK((*st)["reason"].Str().find(says) != std::string::npos);
+    CHECK((*st)["reason"].Str().find("16 MiB limit of a tuple") != std::string::npos);
+    CHECK((*st)["reason"].Str().find("not retried") != std::string::npos);
+    CHECK((*st)["rebuilds"].Uint() == 0);
+  };
+  {
+    INFO("an input line over the limit");
+    REQUIRE_OK(WriteLocal(c.dir() + "/huge.txt", "small\n" + big_line + "\nsmall again\n"));
+    REQUIRE_OK(HydfsCreate(c.node(0), c.dir() + "/huge.txt", "data/huge.txt").status());
+    JobRun run = RunJob(c.node(1), {"RainStorm", "1", "2", "identity", "data/huge.txt",
+                                    Dest("huge-line"), "true", "false", "0", "0", "0"});
+    failed_at_once(run, "line 2 of input file data/huge.txt is 17825792 bytes");
+  }
+  {
+    INFO("an operator output over the limit");
+    JobRun run = RunJob(c.node(2), {"job", "submit", "--stage", *bloat, "--tasks", "1", "--src",
+                                    kSample, "--dest", Dest("bloat")});
+    failed_at_once(run, "the operator emitted a tuple of");
+  }
+  {
+    INFO("rainsource: a line over the limit ends the input there, exit 2");
+    std::string dest = Dest("live-huge");
+    JobRun run = RunJob(c.node(1), {"job", "submit", "--live", "--stage", "identity", "--tasks",
+                                    "1", "--dest", dest, "--detach"});
+    REQUIRE(run.result.code() == 0);
+    REQUIRE_OK(WriteLocal(c.dir() + "/live-huge.txt", "one\ntwo\n" + big_line + "\nthree\n"));
+    Subprocess source;
+    REQUIRE_OK(StartRainsource(c.node(0), run.job, c.dir() + "/live-huge.txt", {}, &source));
+    auto exit = source.Wait(kJobTimeout);
+    REQUIRE(exit.has_value());
+    INFO("rainsource: " << exit->ToString() << "\n" << source.Stderr());
+    CHECK(exit->code == 2);
+    CHECK(source.Stderr().find("line 3 is 17825792 bytes, over the 16 MiB limit of a tuple") !=
+          std::string::npos);
+    REQUIRE_EVENTUALLY(kJobDeadline, [&](std::string* why) {
+      return JobIn(c.node(0), run.job, {"done", "failed", "cancelled"}, why);
+    });
+    auto file = HydfsCat(c.node(0), dest);
+    REQUIRE_OK(file.status());
+    RequireSameLines(SplitLines(*file), {"one", "two"}, "the lines before the long one");
+  }
+}
+
+// Before: `rainctl RainStorm ... | (sleep 20; cat)` exited 3 ("no answer from the node for 10
+// s") after 12,288 of 300,000 lines, though the job was done: the time rainctl spent blocked on
+// its stdout counted as the node's silence.
+TEST_CASE("an attached job's reader that pauses longer than the node timeout gets every line",
+          "[stream-slow-reader]") {
+  Cluster c(3, StreamArgs());
+  StartStream(c);
+  std::string lines;
+  for (int i = 1; i <= 150000; ++i) lines += "line " + std::to_string(i) + " of the slow reader\n";
+  REQUIRE_OK(WriteLocal(c.dir() + "/many.txt", lines));
+  REQUIRE_OK(HydfsCreate(c.node(0), c.dir() + "/many.txt", "data/many.txt").status());
+  auto rainctl = RainctlBinary();
+  REQUIRE_OK(rainctl.status());
+  const std::string got = c.dir() + "/got.txt", rc = c.dir() + "/rainctl.rc";
+  const std::string script =
+      "set -o pipefail; '" + *rainctl + "' --node " + c.node(0).ControlAddress() +
+      " RainStorm 1 2 identity data/many.txt out/slow-reader true false 0 0 0"
+      " | (sleep 13; cat > '" +
+      got + "'); echo ${PIPESTATUS[0]} > '" + rc + "'";
+  CommandResult r = RunCommand({"/bin/bash", "-c", script}, 90s);
+  INFO(r.Describe());
+  REQUIRE(r.code() == 0);
+  auto code = ReadLocal(rc);
+  REQUIRE_OK(code.status());
+  CHECK(*code == "0\n");
+  auto out = ReadLocal(got);
+  REQUIRE_OK(out.status());
+  CHECK(SplitLines(*out).size() == 150000);
+  RequireSameLines(SplitLines(*out), SplitLines(lines), "the reader's lines vs the input");
 }
 
 }  // namespace rs::harness

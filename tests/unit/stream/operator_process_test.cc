@@ -366,3 +366,33 @@ TEST_CASE("stderr lines go to the log with a timestamp, and a chatty operator ne
 
 }  // namespace
 }  // namespace rs::stream
+
+namespace rs::stream {
+
+// Deadlines measure progress: a batch's clock starts at its send or at the previous answer,
+// whichever is later. Eight pipelined batches of an operator taking 0.2 s each take 1.6 s in
+// all, over a 0.5 s batch_timeout; each is answered 0.2 s after the one before, so none is late.
+// A silent operator still fails at the first batch's deadline.
+TEST_CASE("a slow operator that keeps answering is never past its deadline; a silent one is",
+          "[stream][operator_process]") {
+  auto options = FastOptions();
+  options.batch_timeout = 500ms;
+  auto slow =
+      MustStart(PythonOperator("{'name': 'slow'}",
+                               "import time; time.sleep(0.2); "
+                               "out.write(msgpack.packb([3, [[[k, v]] for k, v in msg[1]]]))"),
+                options);
+  for (int i = 0; i < 8; ++i) REQUIRE(slow->SendBatch({{"k", Name("v", i)}}).ok());
+  for (int i = 0; i < 8; ++i) {
+    auto r = slow->NextResult();
+    INFO("batch " << i << ": " << r.status().ToString());
+    REQUIRE(r.ok());
+    CHECK((*r)[0][0].second == Name("v", i));
+  }
+  auto silent = MustStart(PythonOperator("{'name': 'silent'}", "pass"), options);
+  REQUIRE(silent->SendBatch({{"k", "v"}}).ok());
+  auto r = silent->NextResult();
+  CHECK(r.status().code() == StatusCode::kTimeout);
+}
+
+}  // namespace rs::stream

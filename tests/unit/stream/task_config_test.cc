@@ -84,6 +84,7 @@ TaskReport FullReport() {
   r.log = "/var/lib/rain/stream/job-42/task-3-1.log";
   r.state = TaskState::kFailed;
   r.reason = "operator exited with exit code 1; stderr: boom";
+  r.permanent = true;
   r.tuples_in = 1000001;
   r.tuples_out = 999999;
   r.duplicates = 12;
@@ -130,6 +131,7 @@ void CheckSame(const TaskReport& a, const TaskReport& b) {
   CHECK(a.log == b.log);
   CHECK(a.state == b.state);
   CHECK(a.reason == b.reason);
+  CHECK(a.permanent == b.permanent);
   CHECK(a.tuples_in == b.tuples_in);
   CHECK(a.tuples_out == b.tuples_out);
   CHECK(a.duplicates == b.duplicates);
@@ -585,15 +587,15 @@ TEST_CASE("hostile task report bytes are refused, never thrown", "[stream][task_
       refused(*d);
     }
     // Optional fields may be absent.
-    for (const char* key :
-         {"node", "op", "log", "reason", "tuples_in", "injected", "rate_in", "latency_samples"}) {
+    for (const char* key : {"node", "op", "log", "reason", "permanent", "tuples_in", "injected",
+                            "rate_in", "latency_samples"}) {
       INFO("optional " << key);
       auto d = DecodeReport(Drop(good, key));
       REQUIRE(d.has_value());
       CHECK(d->ok());
     }
-    for (const char* key : {"job", "stage", "task", "pid", "state", "node", "reason", "tuples_in",
-                            "duplicates", "rate_in", "latency_p99_us"}) {
+    for (const char* key : {"job", "stage", "task", "pid", "state", "node", "reason", "permanent",
+                            "tuples_in", "duplicates", "rate_in", "latency_p99_us"}) {
       INFO("mistyped " << key);
       auto d = DecodeReport(Replace(good, key, [](Packer& pk) {
         pk.pack_array(1);
