@@ -95,7 +95,7 @@ TEST_CASE(
   {
     INFO("a 6 KB header (over the old 4 KiB limit of a task's config): columns by name work");
     std::string wide_header, wide;
-    for (int i = 0; i < 1000; ++i) wide_header += (i ? ",col" : "col") + std::to_string(i);
+    for (int i = 0; i < 1000; ++i) wide_header.append(i ? ",col" : "col").append(std::to_string(i));
     REQUIRE(wide_header.size() > 5000);
     wide = wide_header + "\n";
     std::vector<std::string> want;

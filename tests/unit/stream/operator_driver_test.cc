@@ -67,7 +67,7 @@ TEST_CASE("a driver answers units whole and in order, whatever its batch sizes",
   OperatorDriver driver(op->get(), 1024, 4);
   // Three units: 1000 tuples, none, 300; the views point into `store`.
   std::vector<std::string> store;
-  for (int i = 0; i < 1300; ++i) store.push_back("v" + std::to_string(i));
+  for (int i = 0; i < 1300; ++i) store.push_back(std::string("v").append(std::to_string(i)));
   auto unit = [&](int from, int to) {
     std::vector<TupleView> v;
     for (int i = from; i < to; ++i) v.emplace_back("k", store[static_cast<size_t>(i)]);
