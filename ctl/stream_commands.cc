@@ -488,6 +488,7 @@ struct SubmitOptions {
   bool detach = false;
   bool dry_run = false;        // print the spec as JSON instead of submitting it
   std::optional<bool> header;  // --header / --no-header; unset: *.csv inputs have one
+  bool keep = false;           // --keep: what the job made stays after it ends
 };
 
 // Submits `spec` (already validated) and, unless detached, follows the job.
@@ -495,6 +496,7 @@ int Submit(Context& ctx, stream::JobSpec spec, const SubmitOptions& o) {
   Status paths = ResolveOperatorPaths(&spec);
   if (!paths.ok()) return Fail(ctx, paths, kExitUsage);
   if (o.header) spec.header = o.header;
+  if (o.keep) spec.keep = true;
   Status valid = stream::ValidateJobSpec(spec);
   if (!valid.ok()) return Fail(ctx, valid, kExitUsage);
   std::string bytes = stream::EncodeJobSpec(spec);
@@ -552,7 +554,8 @@ Status TakeTrailingFlags(std::vector<std::string>* words, Context* ctx, SubmitOp
   while (!words->empty()) {
     const std::string& last = words->back();
     if (last == "--json" || last == "--detach" || last == "--dry-run" || last == "--header" ||
-        last == "--no-header") {
+        last == "--no-header" || last == "--keep") {
+      if (last == "--keep") o->keep = true;
       if (last == "--json") ctx->json = true;
       if (last == "--detach") o->detach = true;
       if (last == "--dry-run") o->dry_run = true;
@@ -842,6 +845,9 @@ void AddHeaderFlags(CLI::App* cmd, SubmitOptions* o) {
   auto* off = cmd->add_flag_callback(
       "--no-header", [o] { o->header = false; }, "every line of the input is data");
   on->excludes(off);
+  cmd->add_flag("--keep", o->keep,
+                "keep the job's checkpoints, task logs and output spool after it ends (for "
+                "rainctl job checkpoint and inspection); by default they are removed");
 }
 
 void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {

@@ -1,9 +1,11 @@
 #include "daemon/stream/leader.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <future>
 #include <random>
 #include <set>
@@ -31,6 +33,11 @@ constexpr auto kRestartTaskTimeout = std::chrono::seconds(4);
 constexpr uint32_t kInPlaceRestarts = 2;
 constexpr uint32_t kMaxTaskFailures = 5;
 constexpr auto kHydfsTimeout = std::chrono::seconds(60);
+// An ended job's output spool stays this long for a late `job.output` reader (the output is in
+// its HyDFS destination anyway), unless it was read whole first.
+constexpr auto kSpoolRetention = std::chrono::minutes(10);
+// Ended jobs listed by job list / job status; older ones leave the table.
+constexpr size_t kMaxEndedJobs = 100;
 constexpr uint64_t kMaxOutputChunk = 4u << 20;
 constexpr uint64_t kHeaderBytes = 64u << 10;  // the CSV header is the first line within these
 
@@ -72,6 +79,17 @@ Status HydfsCreate(hydfs::HydfsService* h, const std::string& name, std::string 
   h->Create(name, std::move(data), [p](Status s) { p->set_value(std::move(s)); });
   if (f.wait_for(kHydfsTimeout) != std::future_status::ready) {
     return Status::Timeout("creating " + name + " in HyDFS");
+  }
+  return f.get();
+}
+
+Status HydfsRemove(hydfs::HydfsService* h, const std::string& name) {
+  auto p = std::make_shared<std::promise<Status>>();
+  auto f = p->get_future();
+  h->Command("hydfs.rm", {{"name", name}},
+             [p](Status s, wire::BodyWriter) { p->set_value(std::move(s)); });
+  if (f.wait_for(kHydfsTimeout) != std::future_status::ready) {
+    return Status::Timeout("removing " + name + " from HyDFS");
   }
   return f.get();
 }
@@ -344,6 +362,7 @@ void Leader::Submit(const Args& args, Reply done) {
     job->id = "j" + std::to_string(next_job_++) + "-" + RandomSuffix();
     jobs_[job->id] = job;
     order_.push_back(job->id);
+    ForgetOldJobs();
   }
   std::string ops;
   for (const auto& argv : job->spec.stages) {
@@ -458,6 +477,7 @@ Status Leader::Place(Job& job) {
       s.task = t;
       s.node = w.first;
       s.address = w.second;
+      job.addresses.insert(w.second);
       ++load[w.second];
       job.slots.push_back(s);
     }
@@ -644,7 +664,7 @@ void Leader::End(const JobPtr& job, JobState state, const std::string& reason) {
   }
   double secs = std::chrono::duration<double>(job->ended_at - job->started_at).count();
   if (state == JobState::kDone) {
-    TaskReport r = job->sink ? job->sink->Report() : TaskReport{};
+    TaskReport r = SinkReport(*job);
     Log()->info("event=job_done job={} seconds={:.3f} output_lines={} dest={}", job->id, secs,
                 r.output_lines, job->spec.dest);
   } else if (state == JobState::kCancelled) {
@@ -673,16 +693,21 @@ void Leader::StopLateTasks(const JobPtr& job) {
 
 void Leader::StopTasks(const JobPtr& job) {
   std::set<std::string> nodes;
+  bool remove = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (job->stop_sent) return;
     job->stop_sent = true;
-    for (const auto& s : job->slots) nodes.insert(s.address);
+    // Every node that ever ran one of its tasks: a task rebuilt elsewhere left its directory
+    // (and dedup log) behind on the node it left.
+    nodes = job->addresses;
+    remove = !job->spec.keep;
   }
   std::vector<TaskReport> finals;
   for (const auto& address : nodes) {
     if (address == options_.self_endpoint) continue;
-    auto r = AdminCall(address, "stream.stop_job", {{"job", job->id}}, std::chrono::seconds(3));
+    auto r = AdminCall(address, "stream.stop_job",
+                       {{"job", job->id}, {"remove", remove ? "1" : "0"}}, std::chrono::seconds(3));
     Result<msgpack::object> payload =
         r.ok() ? wire::ReplyPayload(*r) : Result<msgpack::object>(r.status());
     if (!payload.ok()) {
@@ -699,21 +724,99 @@ void Leader::StopTasks(const JobPtr& job) {
     }
   }
   // The sink and any local tasks; the sink's spool stays readable for job.output.
-  for (auto& rep : worker_->StopJob(job->id)) finals.push_back(std::move(rep));
+  for (auto& rep : worker_->StopJob(job->id, remove)) finals.push_back(std::move(rep));
   OnReports(finals);
+  CleanUp(job);
+}
+
+void Leader::CleanUp(const JobPtr& job) {
+  bool keep = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    keep = job->spec.keep;
+    if (job->sink) {
+      job->sink_final = job->sink->Report();
+      job->spool_path = job->sink->spool_path();
+      job->spool_size = job->sink->spool_committed();
+      job->sink.reset();  // its buffers, channels and histogram
+    }
+    // Read whole already, or nothing in it: nothing left to serve.
+    if (job->output_read || job->spool_size == 0) RemoveSpool(*job);
+  }
+  size_t removed = 0;
+  if (!keep) {
+    // The checkpoints: each task's generations in HyDFS.
+    auto names = HydfsList(hydfs_, CheckpointDir(job->id));
+    if (!names.ok()) {
+      Log()->warn("event=job_cleanup_failed job={} error=\"{}\"", job->id,
+                  names.status().message());
+    }
+    for (const auto& name : names.ok() ? *names : std::vector<std::string>{}) {
+      Status st = HydfsRemove(hydfs_, name);
+      if (st.ok() || st.code() == StatusCode::kNotFound) {
+        ++removed;
+      } else {
+        Log()->warn("event=job_cleanup_failed job={} file={} error=\"{}\"", job->id, name,
+                    st.message());
+      }
+    }
+  }
+  Log()->info("event=job_cleaned job={} checkpoint_files_removed={} kept={}", job->id, removed,
+              keep);
+  ::malloc_trim(0);  // give the ended job's memory back to the system
+}
+
+TaskReport Leader::SinkReport(const Job& job) const {
+  return job.sink ? job.sink->Report() : job.sink_final;
+}
+
+uint64_t Leader::SpoolCommitted(const Job& job) const {
+  return job.sink ? job.sink->spool_committed() : job.spool_size;
+}
+
+void Leader::RemoveSpool(Job& job) {
+  if (job.spec.keep || job.spool_removed || job.spool_path.empty() || job.sink) return;
+  std::error_code ec;
+  std::filesystem::remove(job.spool_path, ec);
+  std::filesystem::remove(std::filesystem::path(job.spool_path).parent_path(), ec);  // if empty
+  job.spool_removed = true;
+}
+
+void Leader::ForgetOldJobs() {
+  size_t ended = 0;
+  for (const auto& id : order_) ended += Terminal(jobs_.at(id)->state) ? 1 : 0;
+  for (auto it = order_.begin(); it != order_.end() && ended > kMaxEndedJobs;) {
+    JobPtr j = jobs_.at(*it);
+    // Only once its cleanup ran (the sink released): a job still stopping stays listed.
+    if (!Terminal(j->state) || j->sink) {
+      ++it;
+      continue;
+    }
+    RemoveSpool(*j);
+    jobs_.erase(*it);
+    it = order_.erase(it);
+    --ended;
+  }
 }
 
 bool Leader::AnswerOutput(Waiter& w, bool final) {
   // Called with mu_ held.
   Job& job = *w.job;
-  uint64_t committed = job.sink ? job.sink->spool_committed() : 0;
+  uint64_t committed = SpoolCommitted(job);
   bool terminal = Terminal(job.state);
   if (w.offset >= committed && !terminal && !final) return false;
+  if (job.spool_removed && w.offset < committed) {
+    w.done(Status::NotFound("job " + job.id + "'s output was read whole and removed from the " +
+                            "leader; it is in the HyDFS file " + job.spec.dest),
+           {});
+    return true;
+  }
   std::string data;
-  if (w.offset < committed && job.sink) {
+  if (w.offset < committed) {
     uint64_t n = std::min(committed - w.offset, w.max_bytes);
     data.resize(n);
-    int fd = ::open(job.sink->spool_path().c_str(), O_RDONLY | O_CLOEXEC);
+    int fd =
+        ::open((job.sink ? job.sink->spool_path() : job.spool_path).c_str(), O_RDONLY | O_CLOEXEC);
     ssize_t got = fd >= 0 ? ::pread(fd, data.data(), n, static_cast<off_t>(w.offset)) : -1;
     if (fd >= 0) ::close(fd);
     data.resize(got > 0 ? static_cast<size_t>(got) : 0);
@@ -721,6 +824,10 @@ bool Leader::AnswerOutput(Waiter& w, bool final) {
   uint64_t next = w.offset + data.size();
   std::string state = JobStateName(job.state), reason = job.reason;
   bool complete = terminal && next >= committed;
+  if (complete) {
+    job.output_read = true;  // the spool goes once the job's cleanup released the sink
+    RemoveSpool(job);
+  }
   w.done(Status::Ok(), [data = std::move(data), next, state, reason, complete](wire::Packer& pk) {
     pk.pack_map(5);
     pk.pack("data");
@@ -933,6 +1040,7 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
       ended = Terminal(job->state);
       slot->node = target.first;
       slot->address = target.second;
+      job->addresses.insert(target.second);
       slot->inbox = inbox;
       slot->pid = pid;
       slot->log = log;
@@ -1003,6 +1111,9 @@ void Leader::Tick() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     TimePoint now = Clock::now();
+    for (auto& [id, job] : jobs_) {
+      if (Terminal(job->state) && now - job->ended_at > kSpoolRetention) RemoveSpool(*job);
+    }
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       if (AnswerOutput(*it, now >= it->deadline)) {
         it = waiters_.erase(it);
@@ -1137,7 +1248,7 @@ void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const
   pk.pack("input_rate");
   pk.pack_uint64(job.spec.input_rate);
   if (!detail) return;
-  TaskReport sink = job.sink ? job.sink->Report() : TaskReport{};
+  TaskReport sink = SinkReport(job);
   uint64_t dups = sink.duplicates, injected = 0, resent = 0, source = 0;
   pk.pack("stages_detail");
   pk.pack_array(static_cast<uint32_t>(job.spec.stages.size()));

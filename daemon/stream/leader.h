@@ -72,8 +72,16 @@ class Leader {
     std::string reason;
     uint64_t submitted_ms = 0, ended_ms = 0;
     TimePoint started_at, ended_at;
-    std::vector<Slot> slots;  // every operator task, by stage then task
-    std::shared_ptr<Task> sink;
+    std::vector<Slot> slots;     // every operator task, by stage then task
+    std::shared_ptr<Task> sink;  // released once the job ended and its tasks stopped
+    // What the sink leaves behind once released: its last report and its output spool (on
+    // this node, for job.output), until the output was read whole or kSpoolRetention passed.
+    TaskReport sink_final;
+    std::string spool_path;
+    uint64_t spool_size = 0;
+    bool spool_removed = false;
+    bool output_read = false;         // a job.output reader got all of it
+    std::set<std::string> addresses;  // every node that ever ran a task of the job (cleanup)
     bool source_attached = false;
     std::vector<SourceFile> src;  // the input, fixed at submit
     bool stop_sent = false;
@@ -100,6 +108,15 @@ class Leader {
   void End(const JobPtr& job, JobState state, const std::string& reason);
   void StopTasks(const JobPtr& job);
   void StopLateTasks(const JobPtr& job);
+  // After StopTasks: what the job made goes (its HyDFS checkpoints; the workers removed its
+  // directories), unless the spec says keep; the sink is released.
+  void CleanUp(const JobPtr& job);
+  // The output spool of an ended job: removed once read whole, or kSpoolRetention after the end.
+  void RemoveSpool(Job& job);  // mu_ held
+  // Ended jobs beyond kMaxEndedJobs leave the table (oldest first). mu_ held.
+  void ForgetOldJobs();
+  TaskReport SinkReport(const Job& job) const;
+  uint64_t SpoolCommitted(const Job& job) const;
   // A task failed (its operator crashed or hung, its node left): start a replacement that
   // recovers from the task's last checkpoint, in place for the first failures of a task whose
   // node is alive, elsewhere after, and point the upstream tasks at it. Off the caller's thread.

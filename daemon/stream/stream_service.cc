@@ -22,8 +22,7 @@ std::string ArgOf(const StreamService::Args& args, const std::string& key) {
 StreamService::~StreamService() { Stop(); }
 
 Status StreamService::Start(const std::string& self_endpoint,
-                            membership::MembershipService* membership,
-                            hydfs::HydfsService* hydfs) {
+                            membership::MembershipService* membership, hydfs::HydfsService* hydfs) {
   self_ = self_endpoint;
   membership_ = membership;
   std::error_code ec;
@@ -73,10 +72,18 @@ void StreamService::Command(const std::string& cmd, const Args& args, Reply done
   }
   if (cmd == "stream.stop_job") {
     std::string job = ArgOf(args, "job");
+    bool remove = ArgOf(args, "remove") == "1";
+    // The id names a directory under this node's stream dir: nothing that could leave it.
+    if (job.empty() || job.size() > 128 ||
+        job.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+            std::string::npos) {
+      done(Status::InvalidArgument("stream.stop_job: not a job id: " + job.substr(0, 64)), {});
+      return;
+    }
     Worker* w = worker_.get();
-    forwarder_->Submit([w, job, done] {
+    forwarder_->Submit([w, job, remove, done] {
       // The final reports travel back with the answer, so the leader never misses the last one.
-      auto finals = std::make_shared<std::vector<TaskReport>>(w->StopJob(job));
+      auto finals = std::make_shared<std::vector<TaskReport>>(w->StopJob(job, remove));
       done(Status::Ok(), [finals](wire::Packer& pk) {
         pk.pack_map(1);
         pk.pack("reports");
@@ -96,8 +103,8 @@ void StreamService::Command(const std::string& cmd, const Args& args, Reply done
     std::string job = ArgOf(args, "job"), endpoint = ArgOf(args, "endpoint");
     Worker* w = worker_.get();
     if (cmd == "stream.rewire") {
-      size_t n = w->Rewire(job, static_cast<uint32_t>(*stage), static_cast<uint32_t>(*task),
-                           endpoint);
+      size_t n =
+          w->Rewire(job, static_cast<uint32_t>(*stage), static_cast<uint32_t>(*task), endpoint);
       done(Status::Ok(), [n](wire::Packer& pk) {
         pk.pack_map(1);
         pk.pack("tasks");
@@ -192,8 +199,8 @@ void StreamService::Forward(const std::string& cmd, const Args& args, Reply done
         },
         deadline);
     if (!env.ok()) {
-      done(Status::Unavailable("the leader " + leader + " did not answer: " +
-                               env.status().message()),
+      done(Status::Unavailable("the leader " + leader +
+                               " did not answer: " + env.status().message()),
            {});
       return;
     }

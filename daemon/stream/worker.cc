@@ -227,7 +227,7 @@ void Worker::StartTask(const std::string& config_bytes, Reply done) {
   });
 }
 
-std::vector<TaskReport> Worker::StopJob(const std::string& job) {
+std::vector<TaskReport> Worker::StopJob(const std::string& job, bool remove) {
   std::vector<std::shared_ptr<Task>> stopping;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -241,12 +241,18 @@ std::vector<TaskReport> Worker::StopJob(const std::string& job) {
     }
   }
   for (auto& t : stopping) t->Stop();
-  // The dedup logs of a finished job are dead weight (its HyDFS checkpoints remain); the task
-  // logs and the sink's spool stay for reading.
+  // The dedup logs of an ended job are dead weight; the rest goes too unless the job is kept.
+  // The sink's spool stays for job.output (the leader removes it).
   std::error_code ec;
+  uint64_t removed = 0;
   for (const auto& e : std::filesystem::directory_iterator(options_.dir + "/" + job, ec)) {
-    if (e.path().extension() == ".mdb") std::filesystem::remove_all(e.path(), ec);
+    bool spool = e.path().filename() == "output.spool";
+    if ((remove && !spool) || e.path().extension() == ".mdb") {
+      removed += std::filesystem::remove_all(e.path(), ec);
+    }
   }
+  if (remove) std::filesystem::remove(options_.dir + "/" + job, ec);  // only when empty
+  if (removed > 0) Log()->info("event=job_files_removed job={} entries={}", job, removed);
   if (!stopping.empty()) {
     Log()->info("event=job_tasks_stopped job={} tasks={}", job, stopping.size());
   }

@@ -37,8 +37,7 @@ struct WorkerOptions {
 class Worker {
  public:
   // `deliver_local(reports)`: reports for a leader running in this process.
-  Worker(WorkerOptions options, hydfs::HydfsService* hydfs,
-         std::function<std::string()> node_id,
+  Worker(WorkerOptions options, hydfs::HydfsService* hydfs, std::function<std::string()> node_id,
          std::function<void(std::vector<TaskReport>)> deliver_local);
   ~Worker();
 
@@ -48,7 +47,10 @@ class Worker {
   // Starts a task in this process and returns it (the leader's sink).
   Result<std::shared_ptr<Task>> StartLocal(TaskConfig config, const std::vector<std::string>& argv);
   // Stops every task of `job` here and returns their final reports.
-  std::vector<TaskReport> StopJob(const std::string& job);
+  // Stops every task of `job` here; their final reports. With `remove`, the job's directory
+  // goes too (task logs, dedup logs, operator work directories), all but the sink's output
+  // spool, which the leader removes once it is read. Without, only the dedup logs go.
+  std::vector<TaskReport> StopJob(const std::string& job, bool remove);
   // Stops one task (before it is rebuilt); NotFound when it is not here.
   Result<TaskReport> StopTask(const std::string& job, uint32_t stage, uint32_t task);
   // Task (stage, index) of `job` now listens at `endpoint`: the tasks of the stage before it

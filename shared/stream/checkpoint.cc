@@ -78,9 +78,11 @@ class Reader {
 
 }  // namespace
 
+std::string CheckpointDir(std::string_view job) { return "rainstorm/" + std::string(job) + "/"; }
+
 std::string CheckpointFilePrefix(std::string_view job, uint32_t stage, uint32_t task) {
-  return "rainstorm/" + std::string(job) + "/task-" + std::to_string(stage) + "-" +
-         std::to_string(task) + ".ckpt.";
+  return CheckpointDir(job) + "task-" + std::to_string(stage) + "-" + std::to_string(task) +
+         ".ckpt.";
 }
 
 std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t task, uint64_t gen) {

@@ -53,6 +53,9 @@ struct CheckpointRecord {
   std::shared_ptr<const void> hold;
 };
 
+// "rainstorm/<job>/": every checkpoint file of a job is under it (removed when the job ends,
+// unless it is kept).
+std::string CheckpointDir(std::string_view job);
 // "rainstorm/<job>/task-S-T.ckpt." and, with the generation, a checkpoint file's HyDFS name.
 std::string CheckpointFilePrefix(std::string_view job, uint32_t stage, uint32_t task);
 std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t task, uint64_t gen);

@@ -14,7 +14,7 @@ namespace rs::stream {
 std::string EncodeJobSpec(const JobSpec& s) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(12);
+  pk.pack_map(13);
   pk.pack("stages");
   pk.pack_array(static_cast<uint32_t>(s.stages.size()));
   for (const auto& argv : s.stages) pk.pack(argv);
@@ -38,6 +38,8 @@ std::string EncodeJobSpec(const JobSpec& s) {
   pk.pack_uint64(s.high_watermark);
   pk.pack("name");
   pk.pack(s.name);
+  pk.pack("keep");
+  pk.pack(s.keep);
   pk.pack("header");
   if (s.header) {
     pk.pack(*s.header);
@@ -99,6 +101,7 @@ Result<JobSpec> DecodeJobSpec(std::string_view bytes) {
   s.low_watermark = r.UintOr("lw", 0);
   s.high_watermark = r.UintOr("hw", 0);
   s.name = r.StrOr("name", "", 256);
+  s.keep = r.BoolOr("keep", false);
   if (const msgpack::object* h = r.Get("header"); h && h->type != msgpack::type::NIL) {
     if (h->type != msgpack::type::BOOLEAN) {
       r.Fail("job spec: header is not a bool");

@@ -34,6 +34,9 @@ struct JobSpec {
   // Whether the first line of each input file is a CSV header rather than data: a header is
   // never a tuple (operators still get it, for column names). Unset: files named *.csv have one.
   std::optional<bool> header;
+  // Keep what the job made after it ends (its HyDFS checkpoints, the task logs and directories
+  // on the workers, the output spool), for inspection. By default all of it goes.
+  bool keep = false;
 };
 
 // The header rule for an input file: the spec's choice, else whether `name` ends in ".csv"

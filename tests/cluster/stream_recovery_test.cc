@@ -81,10 +81,11 @@ App App2() {
 
 // `RainStorm 2 3 STAGE1 STAGE2 SRC DEST EO false RATE 0 0`, attached through the leader (which
 // no failure touches, so the console survives every failure).
+// --keep: the checks read the tasks' checkpoints after the job ended.
 std::vector<std::string> SpecArgs(const App& app, const std::string& dest, bool eo, uint64_t rate) {
-  return {"RainStorm", "2",  std::to_string(kTasks), app.stage1, app.stage2,
-          kSrc,        dest, eo ? "true" : "false",  "false",    std::to_string(rate),
-          "0",         "0"};
+  return {
+      "RainStorm",           "2",     std::to_string(kTasks), app.stage1, app.stage2, kSrc,    dest,
+      eo ? "true" : "false", "false", std::to_string(rate),   "0",        "0",        "--keep"};
 }
 
 std::string Dest(const std::string& what) {

@@ -194,8 +194,9 @@ TEST_CASE(
   std::string stage = *probe;
   for (const auto& p : probes) stage += " " + p;
   std::string dest = Dest("probe");
+  // --keep: the task's directory is inspected after the job ended.
   JobRun run = RunJob(c.node(1), {"job", "submit", "--stage", stage, "--tasks", "1", "--src",
-                                  kSample, "--dest", dest});
+                                  kSample, "--dest", dest, "--keep"});
   std::vector<std::string> lines = DoneOutput(c, run, dest);
   std::map<std::string, std::string> result;
   for (const auto& line : lines) {

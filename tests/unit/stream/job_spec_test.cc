@@ -212,6 +212,9 @@ TEST_CASE("a job spec survives encode and decode", "[stream][job_spec]") {
   CHECK(d->high_watermark == UINT64_MAX);
   CHECK(d->name == s.name);
   CHECK_FALSE(d->header.has_value());
+  CHECK_FALSE(d->keep);
+  s.keep = true;
+  CHECK(DecodeJobSpec(EncodeJobSpec(s))->keep);
   for (bool h : {true, false}) {
     s.header = h;
     auto e = DecodeJobSpec(EncodeJobSpec(s));
