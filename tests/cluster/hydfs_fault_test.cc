@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <set>
 #include <string>
@@ -299,31 +300,47 @@ TEST_CASE(
   Cluster c(8, HydfsArgs({"--set", "cleanup_ms=60000", "--set", "hydfs_fsync=true"}));
   REQUIRE_OK(StartHydfs(c));
   std::vector<RaindProcess*> clients = {&c.node(0), &c.node(1), &c.node(2), &c.node(3)};
-  std::vector<std::vector<RaindProcess*>> rounds = {{&c.node(4), &c.node(5)},
-                                                    {&c.node(6), &c.node(7)}};
   auto ring = RingAt(c.node(0));
   REQUIRE_OK(ring.status());
   REQUIRE(ring->size() == 8);
-  std::vector<std::string> first = IdsOf(rounds[0]), second = IdsOf(rounds[1]);
-  std::vector<RingEntry> after_first;
-  for (const auto& e : *ring) {
-    if (std::count(first.begin(), first.end(), e.id) == 0) after_first.push_back(e);
-  }
   // Files with exactly one replica on each round's victims (on the ring of that round): every
-  // append keeps a write quorum, so every append must succeed, during the crashes too.
+  // append keeps a write quorum, so every append must succeed, during the crashes too. Which
+  // names qualify depends on where the nodes fell on the ring (random ids): on some rings
+  // fewer than 6 of 1,000 names did for victims 4,5 then 6,7, so every split of nodes 4-7 into
+  // two rounds is tried, over 20,000 names.
   std::vector<AppendLoop> loops(6);
-  for (size_t i = 0, k = 0; k < loops.size(); ++i) {
-    REQUIRE(i < 1000);
-    std::string name = "crash/file-" + std::to_string(i);
-    if (ReplicasAmong(*ring, name, first) != 1 || ReplicasAmong(after_first, name, second) != 1) {
-      continue;
+  std::vector<std::vector<RaindProcess*>> rounds;
+  std::vector<std::string> names;
+  RaindProcess* v[4] = {&c.node(4), &c.node(5), &c.node(6), &c.node(7)};
+  for (const auto& split : std::vector<std::array<int, 4>>{
+           {0, 1, 2, 3}, {2, 3, 0, 1}, {0, 2, 1, 3}, {1, 3, 0, 2}, {0, 3, 1, 2}, {1, 2, 0, 3}}) {
+    std::vector<std::vector<RaindProcess*>> r = {{v[split[0]], v[split[1]]},
+                                                 {v[split[2]], v[split[3]]}};
+    std::vector<std::string> first = IdsOf(r[0]), second = IdsOf(r[1]);
+    std::vector<RingEntry> after_first;
+    for (const auto& e : *ring) {
+      if (std::count(first.begin(), first.end(), e.id) == 0) after_first.push_back(e);
     }
+    names.clear();
+    for (size_t i = 0; i < 20000 && names.size() < loops.size(); ++i) {
+      std::string name = "crash/file-" + std::to_string(i);
+      if (ReplicasAmong(*ring, name, first) == 1 && ReplicasAmong(after_first, name, second) == 1) {
+        names.push_back(name);
+      }
+    }
+    if (names.size() == loops.size()) {
+      rounds = r;
+      break;
+    }
+  }
+  REQUIRE(names.size() == loops.size());
+  for (size_t k = 0; k < loops.size(); ++k) {
+    const std::string& name = names[k];
     loops[k].index = k;
     loops[k].name = name;
     loops[k].via = clients[k % clients.size()];
     REQUIRE_OK(WriteLocal(Local(c, name), AppendRecord(k, 0)));
     REQUIRE_OK(HydfsCreate(*loops[k].via, Local(c, name), name).status());
-    ++k;
   }
 
   // Without the hang an append takes at most the detection of the crash (kDetect) plus a few
