@@ -367,8 +367,11 @@ void Swim::Step(const Message& msg, TimePoint now) {
     case MsgKind::kAck: {
       if (canvass_.seq_lo != 0 && msg.seq >= canvass_.seq_lo && msg.seq <= canvass_.seq_hi) {
         canvass_.answered.insert(msg.from.id);
+        // Relayed by a helper: the accused answered the helper's probe.
+        if (msg.target != msg.from.id) canvass_.answered.insert(msg.target);
       }
       if (msg.target != msg.from.id) Heard(msg.target, now);  // relayed: the target is up
+      Acked(msg.target);  // the target answered a probe (ours, or a helper's for us)
       if (probe_ && !probe_->acked && msg.seq == probe_->seq && msg.target == probe_->target) {
         probe_->acked = true;
         Heard(probe_->target, now);  // directly, or relayed: either way it is up

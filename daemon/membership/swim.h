@@ -192,6 +192,7 @@ class Swim {
   bool StillConnecting(const Member& m, TimePoint now) const;
   milliseconds JoinGrace() const;  // 3 detection timeouts, at least 3 s
   void Heard(const NodeId& id, TimePoint now);
+  void Acked(const NodeId& id);  // it answered a probe: a pending failure is off (ping)
   // The majority rule: the current canvass was answered by a strict majority of the active
   // members, ourselves included (at exactly half: the half holding the lowest ring id).
   bool CanvassMajority() const;

@@ -85,8 +85,15 @@ void Swim::Heard(const NodeId& id, TimePoint now) {
   auto it = members_.find(id);
   if (it == members_.end()) return;
   it->second.heard = now;
-  // Without suspicion, a member whose failure was pending has just shown it is up.
-  it->second.pending_since = TimePoint{};
+  // Without suspicion, a member whose failure was pending has just shown it is up: with
+  // gossip, any word from it (its heartbeat rose); with ping, only an ack (Acked), since a
+  // member that can send but not hear would otherwise clear its own verdict with its probes.
+  if (config_.protocol == Protocol::kGossip) it->second.pending_since = TimePoint{};
+}
+
+void Swim::Acked(const NodeId& id) {
+  auto it = members_.find(id);
+  if (it != members_.end()) it->second.pending_since = TimePoint{};
 }
 
 bool Swim::CanvassMajority() const {
@@ -199,8 +206,16 @@ void Swim::TickVerdicts(TimePoint now) {
     if (!suspect && !pending) continue;
     TimePoint due = suspect ? m.state_since + SuspicionTimeout(m) : m.due;
     if (now + window < due) continue;  // not yet time to ask
-    if (m.canvassed_at != TimePoint{} && m.heard >= m.canvassed_at) {
-      m.canvassed_at = TimePoint{};  // it answered: it is up (a suspect was told to refute)
+    // It answered: it is up (a suspect was told to refute). With ping, an answer is an ack to
+    // the canvass's probes, direct or relayed: a member that can send but not hear (a one-way
+    // cut) keeps sending us its own probes, and those must not clear it, or it is never failed.
+    // With gossip, a heartbeat that rose is the answer.
+    bool answered = config_.protocol == Protocol::kPing
+                        ? m.canvassed_at == canvass_.at && canvass_.answered.count(id) > 0
+                        : m.heard >= m.canvassed_at;
+    if (m.canvassed_at != TimePoint{} && answered) {
+      m.canvassed_at = TimePoint{};
+      m.pending_since = TimePoint{};
       continue;
     }
     bool current = m.canvassed_at != TimePoint{} && m.canvassed_at == canvass_.at;

@@ -75,6 +75,13 @@ class SimNet {
       muted_.erase(id);
     }
   }
+  void Deafen(const NodeId& id, bool on) {  // datagrams to it are lost; it still sends
+    if (on) {
+      deaf_.insert(id);
+    } else {
+      deaf_.erase(id);
+    }
+  }
   void SetDrop(double p) { drop_ = p; }
   // Partitions: datagrams cross only between nodes on the same side (every node starts on 0).
   void SetSide(const NodeId& id, int side) { side_[id] = side; }
@@ -161,7 +168,9 @@ class SimNet {
       }
     }
     for (auto& m : due) {
-      if (dead_.count(m.to) || isolated_.count(m.to) || !nodes_.count(m.to)) continue;
+      if (dead_.count(m.to) || isolated_.count(m.to) || deaf_.count(m.to) || !nodes_.count(m.to)) {
+        continue;
+      }
       if (Side(m.from) != Side(m.to)) continue;
       if (drop_ > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < drop_) continue;
       auto env = wire::Decode(m.bytes);
@@ -179,7 +188,7 @@ class SimNet {
   TimePoint now_{};
   std::map<NodeId, std::unique_ptr<Swim>> nodes_;
   std::vector<NodeId> order_;
-  std::set<NodeId> dead_, isolated_, muted_;
+  std::set<NodeId> dead_, isolated_, muted_, deaf_;
   std::map<NodeId, int> side_;
   std::deque<InFlight> in_flight_;
   double drop_ = 0;

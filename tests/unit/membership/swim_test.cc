@@ -57,6 +57,36 @@ TEST_CASE("a killed member is declared failed by every survivor and nobody else 
   }
 }
 
+// Before: the canvass took any datagram from the accused as its answer, so a member that could
+// send but not hear (a one-way cut; hydfs-rejoin-keeps-data's `drop 100`) kept clearing its own
+// verdict with its probes, and was failed only when those happened to miss a canvass window
+// (CI saw it never failed in 15 s). With ping, only an ack to the canvass counts.
+TEST_CASE("with ping, a member that sends but hears nothing is failed; nobody else is",
+          "[membership][swim]") {
+  auto suspicion = GENERATE(true, false);
+  CAPTURE(suspicion);
+  SimNet net(Config(Protocol::kPing, suspicion));
+  for (int i = 0; i < 5; ++i) net.Add();
+  net.Run(milliseconds(2000));
+  REQUIRE(EveryoneListsAllAlive(net));
+  NodeId deaf = net.ids()[2];
+  net.Deafen(deaf, true);
+  auto others_fail_it = [&] {
+    for (const NodeId& id : net.ids()) {
+      if (id != deaf && net.StateAt(id, deaf) != MemberState::kFailed) return false;
+    }
+    return true;
+  };
+  auto took = net.RunUntil(others_fail_it, milliseconds(10000));
+  CHECK(others_fail_it());
+  CHECK(took < milliseconds(suspicion ? 5000 : 4000));
+  net.Run(milliseconds(2000));
+  for (const NodeId& id : net.ids()) {
+    if (id == deaf) continue;
+    CHECK(net.CountEvents(EventKind::kFail, id) == 0);  // the deaf one convicts nobody
+  }
+}
+
 TEST_CASE("a new member is not failed while its links are made, but one that never speaks is",
           "[membership][swim]") {
   auto protocol = GENERATE(Protocol::kPing, Protocol::kGossip);
