@@ -443,4 +443,73 @@ void HydfsService::FinishGet(GetOp& op, Status status) {
   loop_.Post([this, stream] { gets_.erase(stream); });
 }
 
+// ---- in-process reads (the log shipper, the stream engine) ----
+
+void HydfsService::Get(const std::string& name, std::function<void(Result<std::string>)> done) {
+  ReadInProcess(name, 0, std::nullopt, std::move(done));
+}
+
+void HydfsService::GetPrefix(const std::string& name, uint64_t max_bytes,
+                             std::function<void(Result<std::string>)> done) {
+  ReadInProcess(name, max_bytes, std::nullopt, std::move(done));
+}
+
+void HydfsService::GetSnapshot(const std::string& name, const FileSnapshot& snapshot,
+                               std::function<void(Result<std::string>)> done) {
+  ReadInProcess(name, 0, snapshot, std::move(done));
+}
+
+void HydfsService::ReadInProcess(const std::string& name, uint64_t max_bytes,
+                                 std::optional<FileSnapshot> snapshot,
+                                 std::function<void(Result<std::string>)> done) {
+  loop_.Post([this, name, max_bytes, snapshot, done = std::move(done)] {
+    auto op = std::make_shared<GetOp>();
+    op->name = name;
+    op->max_bytes = max_bytes;
+    op->snapshot = snapshot;
+    op->stream = transport::NewStreamId();
+    GetOp* raw = op.get();
+    op->on_done = [raw, done](Status st, wire::BodyWriter) {
+      if (!st.ok()) {
+        done(st);
+        return;
+      }
+      if (raw->max_bytes > 0 && raw->data.size() > raw->max_bytes) {
+        raw->data.resize(raw->max_bytes);
+      }
+      done(std::move(raw->data));
+    };
+    StartGet(op);
+  });
+}
+
+void HydfsService::Snapshot(const std::string& name,
+                            std::function<void(Result<FileSnapshot>)> done) {
+  loop_.Post([this, name, done = std::move(done)] {
+    Reconcile(name, /*background=*/false, /*include_self_copy=*/false,
+              [this, name, done](Status merged, uint64_t, uint32_t) {
+                // Without the merge (a replica down) the order read below still holds unless
+                // the primary lacks an append another replica has; GetSnapshot then says so.
+                if (!merged.ok() && merged.code() != StatusCode::kNotFound) {
+                  Log()->warn("event=snapshot_unmerged file={} error=\"{}\"", name,
+                              merged.ToString());
+                }
+                auto op = std::make_shared<GetOp>();
+                op->name = name;
+                op->plan_only = true;
+                op->stream = transport::NewStreamId();
+                GetOp* raw = op.get();
+                op->on_done = [raw, done](Status st, wire::BodyWriter) {
+                  if (!st.ok()) {
+                    done(st);
+                    return;
+                  }
+                  done(FileSnapshot{raw->plan.file.gen, raw->plan.order.size(), raw->size,
+                                    raw->plan.digest});
+                };
+                StartGet(op);
+              });
+  });
+}
+
 }  // namespace rs::hydfs

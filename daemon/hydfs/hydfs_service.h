@@ -143,6 +143,10 @@ class HydfsService {
  private:
   void PutFromMemory(bool create, const std::string& name, std::string data,
                      std::function<void(Status)> done, bool quiet);
+  // Get, GetPrefix and GetSnapshot: one read, posted to the loop.
+  void ReadInProcess(const std::string& name, uint64_t max_bytes,
+                     std::optional<FileSnapshot> snapshot,
+                     std::function<void(Result<std::string>)> done);
   struct MemoryPut;
   void LaunchMemoryPut(std::shared_ptr<MemoryPut> mp);
   struct Lane;
