@@ -3,14 +3,16 @@
 // inboxes (job.source) and sends them task-data frames as the job's stage 0, task 0
 // (daemon/stream/README.md "Wire" and "rainsource").
 //
-// Channels: one per stage-1 task, exactly like a task's outputs. Frames carry seq 1, 2, ... per
+// Channels: one per stage-1 task, exactly like a task's outputs (the same SenderChannel,
+// shared/stream/channel.h). Frames carry seq 1, 2, ... per
 // channel; the task acknowledges cumulatively on our PULL (`ack_to`): `seq` once processed,
 // `durable` once its HyDFS checkpoint covers it. A frame is kept until it is durable, since a
 // rebuilt task restarts from its checkpoint and needs everything after it again. At most
 // `window` frames per channel are unprocessed and kRetainWindows windows kept; while the next
 // batch's channel is full, stdin is not read (back-pressure reaches the writer of the pipe). A
 // channel that has not acknowledged for kResendAfter gets its unprocessed frames again (the task
-// discards seqs it has already processed). Batches go strictly round robin over the channels, up
+// discards seqs it has already processed), or, when only `durable` is awaited, its last frame
+// alone as a probe that the task answers with its current ack. Batches go strictly round robin over the channels, up
 // to --batch lines, or fewer after kFlushAfter.
 // Rebuilds: while a channel makes no progress, job.tasks is asked (every kLookupEvery) for the
 // stage-1 tasks' runs and inboxes; a task with a new run or inbox was rebuilt, so the channel
@@ -55,6 +57,7 @@
 #include "ctl/security.h"
 #include "shared/clock.h"
 #include "shared/ids.h"
+#include "shared/stream/channel.h"
 #include "shared/stream/job_spec.h"
 #include "shared/stream/limits.h"
 #include "shared/stream/task_frame.h"
@@ -231,28 +234,14 @@ class RateLimiter {
   TimePoint last_;
 };
 
-struct Frame {
-  uint64_t seq = 0;
-  std::string bytes;
-};
-
-// The channel to one stage-1 task.
+// The channel to one stage-1 task: its socket, and the protocol's sending side
+// (shared/stream/channel.h, the same as a task's output channel).
 struct Channel {
   std::string endpoint;
   uint64_t run = 0;  // the task's incarnation as the leader reports it (0: not known)
   zmq::socket_t push;
-  uint64_t next_seq = 1;
-  uint64_t acked = 0;    // highest seq processed by the task
-  uint64_t durable = 0;  // highest seq its durable checkpoint covers
-  // Every frame above `durable`, in seq order; the first `sent` were handed to ZeroMQ (since
-  // the last rewire) at least once.
-  std::deque<Frame> kept;
-  size_t sent = 0;
-  TimePoint last_heard;     // last ack progress, or when the oldest kept frame was queued
-  TimePoint last_progress;  // last ack or durable progress (a stall means: look the task up)
+  stream::SenderChannel tx;
   bool end_queued = false;
-
-  uint64_t unprocessed() const { return next_seq - 1 - acked; }
 };
 
 // The address the job's workers can reach this machine at: the source address of the route
@@ -292,21 +281,17 @@ class Source {
     return code;
   }
   Status Setup(int* code);
-  void QueueFrame(Channel& c, std::string bytes, uint64_t seq);
+  void QueueFrame(Channel& c, std::string bytes, uint64_t seq, TimePoint now);
   void OpenBatch();
   void FlushBatch();
-  void SendPending(Channel& c);
-  void Resend(Channel& c, TimePoint now);
+  void Flush(Channel& c);
   void ReceiveAcks(TimePoint now);
   // job.tasks: reconnects each channel whose task has a new run or inbox (rebuilt).
   void LookupTasks(TimePoint now);
   Status Rewire(Channel& c, const std::string& endpoint, TimePoint now);
-  bool ChannelHasRoom(const Channel& c) const {
-    return c.unprocessed() < window_ && c.kept.size() < kRetainWindows * window_;
-  }
   size_t Outstanding() const {
     size_t n = 0;
-    for (const auto& c : channels_) n += c.kept.size();
+    for (const auto& c : channels_) n += c.tx.kept().size();
     return n;
   }
   // job.status while stalled: a job that ended will never acknowledge. Returns an exit code
@@ -381,6 +366,11 @@ Status Source::Setup(int* code) {
   push_options_.linger_ms = 0;
   channels_.resize(eps->via.array.size);
   TimePoint now = Clock::now();
+  stream::SenderChannel::Options so;
+  so.window = window_;
+  so.retain_windows = kRetainWindows;
+  so.resend_after = kResendAfter;
+  so.exactly_once = exactly_once_;
   for (uint32_t i = 0; i < eps->via.array.size; ++i) {
     Channel& c = channels_[i];
     if (!wire::ReadString(eps->via.array.ptr[i], &c.endpoint) || c.endpoint.empty()) {
@@ -397,7 +387,7 @@ Status Source::Setup(int* code) {
     c.push = std::move(push.value());
     Status connected = transport::Connect(c.push, c.endpoint);
     if (!connected.ok()) return connected;
-    c.last_heard = c.last_progress = now;
+    c.tx = stream::SenderChannel(so);
   }
   next_lookup_ = now;
 
@@ -415,11 +405,10 @@ Status Source::Setup(int* code) {
   return Status::Ok();
 }
 
-void Source::QueueFrame(Channel& c, std::string bytes, uint64_t seq) {
-  if (c.kept.empty()) c.last_heard = c.last_progress = Clock::now();
-  c.kept.push_back(Frame{seq, std::move(bytes)});
+void Source::QueueFrame(Channel& c, std::string bytes, uint64_t seq, TimePoint now) {
+  c.tx.Release(stream::KeptFrame{seq, std::move(bytes)}, now);
   ++frames_;
-  SendPending(c);
+  Flush(c);
 }
 
 // Strict round robin: the next batch waits for its channel's room, so every stage-1 task gets
@@ -427,7 +416,7 @@ void Source::QueueFrame(Channel& c, std::string bytes, uint64_t seq) {
 // being skipped.
 void Source::OpenBatch() {
   Channel& c = channels_[rr_];
-  if (c.end_queued || !ChannelHasRoom(c)) return;
+  if (c.end_queued || !c.tx.HasRoom()) return;
   batch_channel_ = static_cast<int>(rr_);
   rr_ = (rr_ + 1) % channels_.size();
   builder_.Begin(header_);
@@ -441,28 +430,13 @@ void Source::FlushBatch() {
     rr_ = static_cast<size_t>(&c - channels_.data());
     return;
   }
-  uint64_t seq = c.next_seq++;
-  QueueFrame(c, builder_.Finish(seq, batch_emit_us_, /*end=*/false), seq);
+  uint64_t seq = c.tx.TakeSeq();
+  QueueFrame(c, builder_.Finish(seq, batch_emit_us_, /*end=*/false), seq, Clock::now());
 }
 
-void Source::SendPending(Channel& c) {
-  while (c.sent < c.kept.size()) {
-    if (!transport::TrySend(c.push, c.kept[c.sent].bytes)) return;  // full: retried later
-    ++c.sent;
-  }
-}
-
-// The frames sent and not processed, again (processed ones wait for `durable` only).
-void Source::Resend(Channel& c, TimePoint now) {
-  if (c.sent == 0 || c.kept[c.sent - 1].seq <= c.acked || now - c.last_heard < kResendAfter) {
-    return;
-  }
-  c.last_heard = now;
-  for (size_t i = 0; i < c.sent; ++i) {
-    if (c.kept[i].seq <= c.acked) continue;
-    if (!transport::TrySend(c.push, c.kept[i].bytes)) break;
-    ++resent_;
-  }
+// Hands the channel's unsent frames to ZeroMQ until its queue is full (retried later).
+void Source::Flush(Channel& c) {
+  c.tx.Flush([&](const std::string& b) { return transport::TrySend(c.push, b); });
 }
 
 Status Source::Rewire(Channel& c, const std::string& endpoint, TimePoint now) {
@@ -473,12 +447,10 @@ Status Source::Rewire(Channel& c, const std::string& endpoint, TimePoint now) {
   c.push = std::move(push.value());  // the old socket closes without lingering
   c.endpoint = endpoint;
   // The new run restored its checkpoint: it expects every frame above `durable` again.
-  c.acked = c.durable;
-  resent_ += c.sent;
-  c.sent = 0;
-  c.last_heard = c.last_progress = now;
+  c.tx.Rewire(now);
+  resent_ += c.tx.kept().size();
   ++rewires_;
-  SendPending(c);
+  Flush(c);
   return Status::Ok();
 }
 
@@ -516,7 +488,7 @@ void Source::LookupTasks(TimePoint now) {
                  "rainsource: task 1.%" PRIu64 " was rebuilt (run %" PRIu64
                  ", %s); "
                  "sending it the %zu frame(s) its checkpoint does not cover\n",
-                 index, run, inbox.c_str(), c.kept.size());
+                 index, run, inbox.c_str(), c.tx.kept().size());
     Status s = Rewire(c, inbox, now);
     if (!s.ok()) {
       std::fprintf(stderr, "rainsource: reconnecting to %s: %s\n", inbox.c_str(),
@@ -542,25 +514,8 @@ void Source::ReceiveAcks(TimePoint now) {
       continue;
     }
     Channel& c = channels_[f->ack.task];
-    if (f->ack.seq >= c.next_seq) {  // acknowledges a frame never sent
-      ++bad_acks_;
-      continue;
-    }
-    // Without exactly-once nothing is replayed: processed is as good as durable.
-    uint64_t durable = exactly_once_ ? std::min(f->ack.durable, f->ack.seq) : f->ack.seq;
-    if (f->ack.seq > c.acked) {
-      c.acked = f->ack.seq;
-      c.last_heard = c.last_progress = now;
-    }
-    if (durable > c.durable) {
-      c.durable = durable;
-      c.last_progress = now;
-      size_t popped = 0;
-      while (!c.kept.empty() && c.kept.front().seq <= c.durable) {
-        c.kept.pop_front();
-        ++popped;
-      }
-      c.sent = c.sent > popped ? c.sent - popped : 0;
+    if (c.tx.OnAck(f->ack.seq, f->ack.durable, now) == stream::SenderChannel::AckResult::kBogus) {
+      ++bad_acks_;  // acknowledges a frame never sent
     }
   }
 }
@@ -579,10 +534,7 @@ std::optional<int> Source::CheckJob() {
   if (state == "done" && all_ended) {
     // A live job is done only once every stage-1 task processed our end frame, so it processed
     // every frame; the last acks were lost as the tasks closed their sockets.
-    for (auto& c : channels_) {
-      c.kept.clear();
-      c.sent = 0;
-    }
+    for (auto& c : channels_) c.tx.ForgetAll();
     return std::nullopt;
   }
   if (state == "done" || state == "failed" || state == "cancelled") {
@@ -678,19 +630,19 @@ int Source::Run() {
     }
     if (input_done) {
       for (auto& c : channels_) {
-        if (c.end_queued || !ChannelHasRoom(c)) continue;
+        if (c.end_queued || !c.tx.HasRoom()) continue;
         builder_.Begin(header_);
-        uint64_t seq = c.next_seq++;
-        QueueFrame(c, builder_.Finish(seq, WallMicros(), /*end=*/true), seq);
+        uint64_t seq = c.tx.TakeSeq();
+        QueueFrame(c, builder_.Finish(seq, WallMicros(), /*end=*/true), seq, now);
         c.end_queued = true;
       }
     }
 
     bool unsent = false;
     for (auto& c : channels_) {
-      SendPending(c);
-      Resend(c, now);
-      unsent |= c.sent < c.kept.size();
+      Flush(c);
+      resent_ += c.tx.Resend(now, [&](const std::string& b) { return transport::TrySend(c.push, b); });
+      unsent |= c.tx.Unsent();
     }
     size_t outstanding = Outstanding();
     bool all_ended = std::all_of(channels_.begin(), channels_.end(),
@@ -705,7 +657,7 @@ int Source::Run() {
                   kExitUnreachable);
     }
     bool stalled = std::any_of(channels_.begin(), channels_.end(), [&](const Channel& c) {
-      return !c.kept.empty() && now - c.last_progress >= kResendAfter;
+      return c.tx.Stalled(now, kResendAfter);
     });
     if (stalled && now >= next_lookup_) {
       next_lookup_ = now + kLookupEvery;
@@ -723,7 +675,8 @@ int Source::Run() {
       wait = std::min(wait, batch_started_ + kFlushAfter - now);
     }
     for (const auto& c : channels_) {
-      if (c.sent > 0) wait = std::min(wait, c.last_heard + kResendAfter - now);
+      TimePoint resend = c.tx.NextResend();
+      if (resend != TimePoint::max()) wait = std::min(wait, resend - now);
     }
     if (unsent) wait = std::min<Clock::duration>(wait, std::chrono::milliseconds(2));
     bool throttled = !input_done && !want_input && !limiter_.Ready(now);

@@ -22,6 +22,7 @@
 #include "daemon/stream/operator_process.h"
 #include "shared/clock.h"
 #include "shared/logging.h"
+#include "shared/stream/channel.h"
 #include "shared/stream/checkpoint.h"
 #include "shared/stream/limits.h"
 #include "shared/stream/task_frame.h"
@@ -64,23 +65,15 @@ constexpr uint64_t kSinkFlushBytes = 4u << 20;              // the sink appends 
 constexpr auto kStallTimeout = std::chrono::seconds(30);    // no ack progress: the task fails
 constexpr auto kHydfsTimeout = std::chrono::seconds(120);   // one HyDFS read of an input file
 
-// Channel: the upstream task (stage, task) a frame came from; stage 0 is rainsource, and a
-// stage-1 task's own source partition is (0, its index) too (it never coexists with rainsource).
-using ChanKey = std::pair<uint32_t, uint32_t>;
-using WmKey = std::tuple<uint32_t, uint32_t, uint64_t>;  // channel + origin
-
+// An input channel: one upstream task (Upstream in shared/stream/channel.h), whose acks go to
+// `ack_to`.
 struct InChannel {
-  uint64_t incarnation = 0;
-  uint64_t next_seq = 1;    // the next frame accepted
-  uint64_t processed = 0;   // highest seq fully processed (with exactly-once: and committed)
-  uint64_t acked_sent = 0;  // highest seq acknowledged to the sender
-  uint64_t durable = 0;     // highest seq covered by this task's last durable checkpoint
+  ReceiverChannel rx;
   std::string ack_to;
-  bool ended = false;  // its end frame was processed
 };
 
 struct InFrame {
-  ChanKey from;
+  Upstream from;
   uint64_t incarnation = 0;  // of the sender's run
   uint64_t seq = 0;
   bool end = false;
@@ -102,27 +95,8 @@ struct OutChannel {
   std::string endpoint;
   DataFrameBuilder builder;
   uint64_t emit_us = 0;  // oldest source time among the tuples in `builder`
-  uint64_t next_seq = 1;
-  struct Pending {
-    uint64_t seq;
-    std::string bytes;
-  };
-  // Every frame sent and not yet covered by the receiver's durable checkpoint, in seq order:
-  // frames <= acked are processed there (no longer count against the window), frames <=
-  // durable are forgotten. A rebuilt receiver gets everything above durable again.
-  std::deque<Pending> pending;
-  TimePoint last_progress;  // the last ack that acknowledged something (or the first send)
-  TimePoint last_resend;
-  uint64_t acked = 0, durable = 0;
+  SenderChannel tx;      // frames sent and kept until durable, held back (README "Recovery")
   std::string rewired_to;  // set by Rewire(): resend everything above durable there
-
-  // A stateful task with several inputs holds its outputs until a durable checkpoint covers
-  // them (README.md "Recovery"); `released` is the highest seq sent.
-  std::deque<Pending> held;
-  uint64_t released = 0;
-
-  uint64_t sent() const { return released; }
-  uint64_t in_flight() const { return released > acked ? released - acked : 0; }
 };
 
 // Latency histogram: bucket b covers [2^(b/8), 2^((b+1)/8)) microseconds.
@@ -176,9 +150,8 @@ struct Task::Impl {
   std::unique_ptr<DedupLog> log;
   int log_fd = -1;
 
-  std::map<ChanKey, InChannel> in;
-  std::map<WmKey, std::string> recv_wm;  // highest id accepted into the queue
-  std::map<WmKey, std::string> done_wm;  // highest id processed
+  std::map<Upstream, InChannel> in;
+  Dedup dedup;  // id watermarks per (upstream, origin): admitted and processed
   std::deque<InFrame> queue;
   size_t queued_tuples = 0;
   std::deque<OpBatch> batches;
@@ -216,7 +189,7 @@ struct Task::Impl {
   // order a rebuilt task could not reproduce, so its outputs wait for the checkpoint that
   // covers them (`holds_outputs`).
   bool holds_outputs = false;
-  std::map<ChanKey, uint64_t> ckpt_processed;  // per channel, in the checkpoint being written
+  std::map<Upstream, uint64_t> ckpt_processed;  // per channel, in the checkpoint being written
   std::vector<size_t> ckpt_held;               // per downstream, held frames it covers
   std::shared_ptr<AsyncResult> ckpt_op;
   bool ckpt_created = false, want_drain = false;
@@ -257,11 +230,19 @@ struct Task::Impl {
     return pushes.emplace(endpoint, std::move(sock)).first->second.get();
   }
 
-  void Send(const std::string& endpoint, const std::string& bytes) {
+  // False when the frame could not be queued (no socket, or its queue is full): a data frame
+  // then waits in its channel for the next Flush; a lost ack is sent again on the next repeat.
+  bool Send(const std::string& endpoint, const std::string& bytes) {
     zmq::socket_t* s = Push(endpoint);
-    if (!s) return;
+    if (!s) return false;
     zmq::message_t m(bytes.data(), bytes.size());
-    transport::TrySend(*s, &m, 1);  // a dropped frame is resent; a dropped ack is re-sent
+    return transport::TrySend(*s, &m, 1);
+  }
+
+  // Hands channel d's unsent frames to its socket.
+  void Flush(uint32_t d) {
+    OutChannel& o = out[d];
+    if (o.tx.Unsent()) o.tx.Flush([&](const std::string& b) { return Send(o.endpoint, b); });
   }
 
   // A failure the same input repeats (a size limit, shared/stream/limits.h): the leader fails
@@ -384,8 +365,8 @@ struct Task::Impl {
     TaskLog("event=source_partition files=" + std::to_string(files.size()) +
             " bytes=" + std::to_string(total) + " first_line=" + std::to_string(cur_line));
     // A rebuilt task resumes after the last line its checkpoint covers.
-    auto wm = done_wm.find(WmKey{0, cfg.task, cfg.task});
-    if (wm != done_wm.end()) {
+    auto wm = dedup.processed().find(StreamKey{0, cfg.task, cfg.task});
+    if (wm != dedup.processed().end()) {
       uint64_t skipped = 0;
       while (!SourceExhausted() &&
              CompareIds(SourceId(static_cast<uint32_t>(cur_file), cur_line), wm->second) <= 0) {
@@ -583,18 +564,14 @@ struct Task::Impl {
       return;
     }
     OutChannel& o = out[a.task];
-    uint64_t seq = std::min(a.seq, o.sent());
-    // Without exactly-once nothing is replayed: processed is as good as durable.
-    uint64_t durable = cfg.exactly_once ? std::min(a.durable, seq) : seq;
-    if (seq > o.acked) {
-      o.acked = seq;
-      o.last_progress = Clock::now();
-      if (cfg.exactly_once) acked_since_commit.emplace_back(a.task, seq);
+    uint64_t acked = o.tx.acked();
+    if (o.tx.OnAck(a.seq, a.durable, Clock::now()) == SenderChannel::AckResult::kBogus) {
+      Malformed("an ack of frame " + std::to_string(a.seq) + " from " +
+                std::to_string(a.stage) + "." + std::to_string(a.task) + ", never sent");
+      return;
     }
-    if (durable > o.durable) {
-      o.durable = durable;
-      o.last_progress = Clock::now();
-      while (!o.pending.empty() && o.pending.front().seq <= durable) o.pending.pop_front();
+    if (cfg.exactly_once && o.tx.acked() > acked) {
+      acked_since_commit.emplace_back(a.task, o.tx.acked());
     }
   }
 
@@ -608,32 +585,22 @@ struct Task::Impl {
                 " of job '" + h.job + "', not an upstream task");
       return;
     }
-    ChanKey key{h.from_stage, h.from_task};
+    Upstream key{h.from_stage, h.from_task};
     InChannel& ch = in[key];
-    if (h.incarnation != ch.incarnation) {
-      if (h.incarnation < ch.incarnation) return;  // an old run of the sender
-      // A new run of the sender numbers its frames from 1 again; ids keep deduplicating.
-      ch.incarnation = h.incarnation;
-      ch.next_seq = 1;
-      ch.processed = 0;
-      ch.acked_sent = 0;
-      ch.durable = 0;  // the old run's checkpointed seqs say nothing about the new run's frames
-      ch.ended = false;
+    switch (ch.rx.Take(h.incarnation, h.seq, cfg.exactly_once)) {
+      case ReceiverChannel::Offer::kNext:
+        break;
+      case ReceiverChannel::Offer::kRepeat:
+        // Already taken: a resend (or a probe). Its tuples are duplicates; acknowledge again.
+        ch.ack_to = h.ack_to;
+        duplicates += f.tuples.size();
+        if (ch.rx.ReAckOnRepeat()) SendAck(ch);
+        return;
+      case ReceiverChannel::Offer::kGap:  // a frame was dropped: wait for the resend
+      case ReceiverChannel::Offer::kOldRun:
+        return;
     }
     ch.ack_to = h.ack_to;
-    if (!cfg.exactly_once && ch.processed == 0 && ch.next_seq == 1 && h.seq > 1) {
-      // Without exactly-once nothing is replayed: a rebuilt receiver takes the stream from
-      // wherever its sender is (what was in flight is lost, and the job says so).
-      ch.next_seq = h.seq;
-    }
-    if (h.seq < ch.next_seq) {
-      // Already taken: a resend. Its tuples are duplicates; acknowledge again what is processed.
-      duplicates += f.tuples.size();
-      if (ch.processed > 0 && ch.processed == ch.acked_sent) SendAck(ch);
-      return;
-    }
-    if (h.seq > ch.next_seq) return;  // a gap (a frame was dropped): wait for the resend
-    ++ch.next_seq;
     ++frames_received;
     InFrame fr;
     fr.from = key;
@@ -642,25 +609,8 @@ struct Task::Impl {
     fr.end = h.end;
     fr.emit_us = h.emit_us;
     fr.hold = f.bytes;
-    if (cfg.exactly_once) {
-      fr.tuples.reserve(f.tuples.size());
-      std::string* wm = nullptr;
-      uint64_t wm_origin = UINT64_MAX;
-      for (const TupleRef& r : f.tuples) {
-        if (r.origin != wm_origin) {
-          wm = &recv_wm[WmKey{key.first, key.second, r.origin}];
-          wm_origin = r.origin;
-        }
-        if (!wm->empty() && CompareIds(r.id, *wm) <= 0) {
-          ++duplicates;
-          continue;
-        }
-        wm->assign(r.id.data(), r.id.size());
-        fr.tuples.push_back(r);
-      }
-    } else {
-      fr.tuples = std::move(f.tuples);
-    }
+    fr.tuples = std::move(f.tuples);
+    if (cfg.exactly_once) duplicates += dedup.Admit(key, &fr.tuples);
     tuples_in += fr.tuples.size();
     queued_tuples += fr.tuples.size();
     queue.push_back(std::move(fr));
@@ -670,10 +620,7 @@ struct Task::Impl {
   bool WindowOpen() const {
     for (const auto& o : out) {
       // In flight at the receiver, and everything kept for a replay, are both bounded.
-      if (o.in_flight() >= cfg.window ||
-          o.pending.size() + o.held.size() >= kRetainFactor * cfg.window) {
-        return false;
-      }
+      if (!o.tx.HasRoom()) return false;
     }
     return true;
   }
@@ -730,7 +677,7 @@ struct Task::Impl {
   // (channel, origin) stream strictly increase: the stage-1 task index (its source partition),
   // then, from stage 3 on, each stage appends the task it came through (mixed radix, base
   // tasks; the leader refuses jobs whose paths do not fit in 64 bits).
-  uint64_t OriginOut(uint64_t origin, const ChanKey& from) const {
+  uint64_t OriginOut(uint64_t origin, const Upstream& from) const {
     if (!cfg.exactly_once || cfg.stage < 3) return origin;
     return origin * cfg.tasks + from.second;
   }
@@ -764,20 +711,8 @@ struct Task::Impl {
       if (!fr.tuples.empty() && fr.emit_us > 0 && now_us > fr.emit_us) {
         latency_max_window = std::max(latency_max_window, now_us - fr.emit_us);
       }
-      if (cfg.exactly_once && !fr.tuples.empty()) {
-        // Ids of one origin increase within a channel; the last one of each origin is its mark.
-        uint64_t origin = UINT64_MAX;
-        for (auto it = fr.tuples.rbegin(); it != fr.tuples.rend(); ++it) {
-          if (it->origin == origin) continue;
-          origin = it->origin;
-          std::string& wm = done_wm[WmKey{fr.from.first, fr.from.second, origin}];
-          if (wm.empty() || CompareIds(it->id, wm) > 0) wm.assign(it->id.data(), it->id.size());
-        }
-      }
-      InChannel& ch = in[fr.from];
-      if (ch.incarnation != fr.incarnation) continue;  // the sender restarted meanwhile
-      ch.processed = std::max(ch.processed, fr.seq);
-      if (fr.end) ch.ended = true;
+      if (cfg.exactly_once) dedup.Processed(fr.from, fr.tuples);
+      in[fr.from].rx.Processed(fr.incarnation, fr.seq, fr.end);
     }
     dirty = true;
   }
@@ -862,13 +797,13 @@ struct Task::Impl {
   }
 
   // ---- commit: log, then send and acknowledge ----
-  std::vector<std::pair<uint32_t, OutChannel::Pending>> staged;
+  std::vector<std::pair<uint32_t, KeptFrame>> staged;
 
   void StageFrame(uint32_t d, bool end) {
     OutChannel& o = out[d];
     size_t n = o.builder.tuples();
     uint64_t emit = o.emit_us;
-    uint64_t seq = o.next_seq++;
+    uint64_t seq = o.tx.TakeSeq();
     std::string bytes = o.builder.Finish(seq, emit, end);
     ++frames_sent;
     bool duplicate = cfg.test_duplicate_every > 0 && n > 0 &&
@@ -880,14 +815,14 @@ struct Task::Impl {
         DataFrameBuilder again;
         again.Begin(parsed->data);
         for (const auto& r : parsed->tuples) again.Add(r.origin, r.id, r.key, r.value);
-        uint64_t seq2 = o.next_seq++;
-        staged.emplace_back(d, OutChannel::Pending{seq, std::move(bytes)});
-        staged.emplace_back(d, OutChannel::Pending{seq2, again.Finish(seq2, emit, false)});
+        uint64_t seq2 = o.tx.TakeSeq();
+        staged.emplace_back(d, KeptFrame{seq, std::move(bytes)});
+        staged.emplace_back(d, KeptFrame{seq2, again.Finish(seq2, emit, false)});
         injected += n;
         return;
       }
     }
-    staged.emplace_back(d, OutChannel::Pending{seq, std::move(bytes)});
+    staged.emplace_back(d, KeptFrame{seq, std::move(bytes)});
   }
 
   void BeginBuilders() {
@@ -907,8 +842,8 @@ struct Task::Impl {
   // seq, ended]), the same in both so recovery reads either.
   void PackPositions(wire::Packer& pk) const {
     pk.pack("wm");
-    pk.pack_array(static_cast<uint32_t>(done_wm.size()));
-    for (const auto& [k, id] : done_wm) {
+    pk.pack_array(static_cast<uint32_t>(dedup.processed().size()));
+    for (const auto& [k, id] : dedup.processed()) {
       pk.pack_array(4);
       pk.pack_uint32(std::get<0>(k));
       pk.pack_uint32(std::get<1>(k));
@@ -922,9 +857,9 @@ struct Task::Impl {
       pk.pack_array(5);
       pk.pack_uint32(k.first);
       pk.pack_uint32(k.second);
-      pk.pack_uint64(ch.incarnation);
-      pk.pack_uint64(ch.processed);
-      pk.pack(ch.ended);
+      pk.pack_uint64(ch.rx.run());
+      pk.pack_uint64(ch.rx.processed());
+      pk.pack(ch.rx.ended());
     }
   }
 
@@ -995,34 +930,29 @@ struct Task::Impl {
     acked_since_commit.clear();
     for (auto& [d, p] : staged) {
       if (holds_outputs) {
-        out[d].held.push_back(std::move(p));
+        out[d].tx.Hold(std::move(p));
       } else {
         Release(d, std::move(p));
       }
     }
     staged.clear();
     for (auto& [key, ch] : in) {
-      if (ch.processed > ch.acked_sent) SendAck(ch);
+      if (ch.rx.AckDue()) SendAck(ch);
     }
     dirty = false;
   }
 
-  void Release(uint32_t d, OutChannel::Pending p) {
-    OutChannel& o = out[d];
-    if (o.in_flight() == 0) o.last_progress = Clock::now();
-    o.released = p.seq;
-    Send(o.endpoint, p.bytes);
-    o.pending.push_back(std::move(p));
+  void Release(uint32_t d, KeptFrame p) {
+    out[d].tx.Release(std::move(p), Clock::now());
+    Flush(d);
   }
 
   // Acknowledges what is processed, and what the last durable checkpoint covers. Without
   // exactly-once (and at the sink, which is never rebuilt) processed is durable.
   void SendAck(InChannel& ch) {
     if (ch.ack_to.empty()) return;
-    uint64_t durable = cfg.exactly_once && !cfg.is_sink() ? ch.durable : ch.processed;
-    AckFrame a{cfg.job, cfg.stage, cfg.task, ch.incarnation, ch.processed, durable};
-    Send(ch.ack_to, EncodeAck(a));
-    ch.acked_sent = ch.processed;
+    auto ack = ch.rx.TakeAck(!cfg.exactly_once || cfg.is_sink());
+    Send(ch.ack_to, EncodeAck(AckFrame{cfg.job, cfg.stage, cfg.task, ack.run, ack.seq, ack.durable}));
   }
 
   // Keeps the log short: every record holds the full watermarks, so records before the oldest
@@ -1032,7 +962,7 @@ struct Task::Impl {
     if (++trim_counter % 1024 != 0) return;
     // Conservative: keep the last 1024 records when anything is unacknowledged.
     bool pending = false;
-    for (const auto& o : out) pending |= !o.pending.empty();
+    for (const auto& o : out) pending |= !o.tx.kept().empty();
     uint64_t keep_from = log->next_index() - (pending ? 1024 : 1);
     Status s = log->TrimBefore(keep_from);
     if (!s.ok()) TaskLog("event=log_trim_failed error=\"" + s.message() + "\"");
@@ -1049,40 +979,33 @@ struct Task::Impl {
   void Resend() {
     TakeRewires();
     TimePoint now = Clock::now();
-    auto period = std::chrono::milliseconds(cfg.resend_ms);
     for (uint32_t d = 0; d < out.size(); ++d) {
       OutChannel& o = out[d];
+      auto send = [&](const std::string& b) { return Send(o.endpoint, b); };
       if (!o.rewired_to.empty()) {
         // The receiver was rebuilt elsewhere: it restored its checkpoint and expects every
         // frame above what that checkpoint covers (our `durable`) again.
         o.endpoint = std::move(o.rewired_to);
         o.rewired_to.clear();
-        o.acked = o.durable;
-        o.last_progress = o.last_resend = now;
-        for (const auto& p : o.pending) Send(o.endpoint, p.bytes);
-        resent += o.pending.size();
+        o.tx.Rewire(now);
+        size_t n = o.tx.Flush(send);
+        resent += n;
         TaskLog("event=rewired to=" + std::to_string(cfg.stage + 1) + "." + std::to_string(d) +
-                " endpoint=" + o.endpoint + " resent=" + std::to_string(o.pending.size()));
+                " endpoint=" + o.endpoint + " resent=" + std::to_string(n));
         continue;
       }
-      if (o.pending.empty()) continue;
-      if (now - o.last_progress >= kStallTimeout) {
+      Flush(d);  // what a full socket queue refused earlier
+      if (o.tx.Stalled(now, kStallTimeout)) {
         Fail(Status::Unavailable("task " + std::to_string(cfg.stage + 1) + "." + std::to_string(d) +
                                  " (" + o.endpoint + ") acknowledged nothing for " +
                                  std::to_string(ToMillis(kStallTimeout) / 1000) + " s"));
         return;
       }
-      if (o.in_flight() == 0 || now - std::max(o.last_progress, o.last_resend) < period) continue;
-      size_t n = 0;
-      for (const auto& p : o.pending) {
-        if (p.seq <= o.acked) continue;
-        Send(o.endpoint, p.bytes);
-        ++n;
-      }
+      size_t n = o.tx.Resend(now, send);
+      if (n == 0) continue;
       resent += n;
-      o.last_resend = now;
       TaskLog("event=resend to=" + std::to_string(cfg.stage + 1) + "." + std::to_string(d) +
-              " frames=" + std::to_string(n) + " after_seq=" + std::to_string(o.acked));
+              " frames=" + std::to_string(n) + " after_seq=" + std::to_string(o.tx.acked()));
     }
   }
 
@@ -1187,24 +1110,24 @@ struct Task::Impl {
     CheckpointRecord r;
     r.time_ms = WallMillis();
     r.log_index = log ? log->next_index() - 1 : 0;
-    r.wm.reserve(done_wm.size());
-    for (const auto& [k, id] : done_wm) {
+    r.wm.reserve(dedup.processed().size());
+    for (const auto& [k, id] : dedup.processed()) {
       r.wm.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), id});
     }
     ckpt_processed.clear();
     for (const auto& [k, ch] : in) {
-      r.in.push_back({k.first, k.second, ch.incarnation, ch.processed, ch.ended});
-      ckpt_processed[k] = ch.processed;
-      ckpt_incarnation[k] = ch.incarnation;
+      r.in.push_back({k.first, k.second, ch.rx.run(), ch.rx.processed(), ch.rx.ended()});
+      ckpt_processed[k] = ch.rx.processed();
+      ckpt_incarnation[k] = ch.rx.run();
     }
     // Every output frame a rebuilt task must still deliver: sent and not covered by the
     // receiver's checkpoint, and held back.
     ckpt_held.assign(out.size(), 0);
     for (uint32_t d = 0; d < out.size(); ++d) {
-      for (const auto* list : {&out[d].pending, &out[d].held}) {
+      for (const auto* list : {&out[d].tx.kept(), &out[d].tx.held()}) {
         for (const auto& p : *list) r.pending.push_back({d, p.seq, p.bytes});
       }
-      ckpt_held[d] = out[d].held.size();
+      ckpt_held[d] = out[d].tx.held().size();
     }
     if (!state.empty()) r.state = state;
     r.spool_bytes = t->spool_committed_.load();
@@ -1223,23 +1146,17 @@ struct Task::Impl {
 
   // The checkpoint just written is durable: upstream tasks may forget what it covers, and the
   // outputs it holds may go out.
-  std::map<ChanKey, uint64_t> ckpt_incarnation;
+  std::map<Upstream, uint64_t> ckpt_incarnation;
   void OnCheckpointDurable() {
     for (const auto& [k, processed] : ckpt_processed) {
       auto it = in.find(k);
-      if (it == in.end() || it->second.incarnation != ckpt_incarnation[k]) continue;
-      InChannel& ch = it->second;
-      if (processed > ch.durable) {
-        ch.durable = processed;
-        SendAck(ch);
+      if (it != in.end() && it->second.rx.Durable(ckpt_incarnation[k], processed)) {
+        SendAck(it->second);
       }
     }
     for (uint32_t d = 0; d < out.size() && d < ckpt_held.size(); ++d) {
-      for (size_t i = 0; i < ckpt_held[d] && !out[d].held.empty(); ++i) {
-        OutChannel::Pending p = std::move(out[d].held.front());
-        out[d].held.pop_front();
-        Release(d, std::move(p));
-      }
+      out[d].tx.ReleaseHeld(ckpt_held[d], Clock::now());
+      Flush(d);
     }
     ckpt_held.clear();
   }
@@ -1353,15 +1270,10 @@ struct Task::Impl {
     auto rec = DecodeCheckpointRecord(file.records.back());
     if (!rec.ok()) return rec.status();
     for (const auto& w : rec->wm) {
-      WmKey k{w.stage, w.task, w.origin};
-      done_wm[k] = recv_wm[k] = std::string(w.id);
+      dedup.Restore(StreamKey{w.stage, w.task, w.origin}, w.id);
     }
     for (const auto& c : rec->in) {
-      InChannel& ch = in[ChanKey{c.stage, c.task}];
-      ch.incarnation = c.incarnation;
-      ch.processed = ch.acked_sent = ch.durable = c.processed;
-      ch.next_seq = ch.processed + 1;
-      ch.ended = c.ended;
+      in[Upstream{c.stage, c.task}].rx.Restore(c.incarnation, c.processed, c.ended);
     }
     size_t replayed = 0;
     // Our outputs the receivers may lack, renumbered for this run (the receivers dedup by id).
@@ -1376,14 +1288,14 @@ struct Task::Impl {
       h.ack_to = t->endpoint_;
       again.Begin(h);
       for (const auto& r : f->tuples) again.Add(r.origin, r.id, r.key, r.value);
-      uint64_t seq = o.next_seq++;
-      staged.emplace_back(p.to, OutChannel::Pending{seq, again.Finish(seq, h.emit_us, h.end)});
+      uint64_t seq = o.tx.TakeSeq();
+      staged.emplace_back(p.to, KeptFrame{seq, again.Finish(seq, h.emit_us, h.end)});
       ++replayed;
     }
     for (auto& [d, p] : staged) Release(d, std::move(p));
     staged.clear();
-    auto src = in.find(ChanKey{0, cfg.task});
-    if (src != in.end()) source_seq = src->second.processed;
+    auto src = in.find(Upstream{0, cfg.task});
+    if (src != in.end()) source_seq = src->second.rx.processed();
     // Counting goes on from the checkpoint: what it covers is not processed again.
     tuples_in = processed_in = last_in = rec->tuples_in;
     tuples_out = last_out = rec->tuples_out;
@@ -1394,7 +1306,7 @@ struct Task::Impl {
       if (!s.ok()) return s;
     }
     TaskLog("event=task_recovered records=" + std::to_string(records) + " watermarks=" +
-            std::to_string(done_wm.size()) + " channels=" + std::to_string(in.size()) +
+            std::to_string(dedup.processed().size()) + " channels=" + std::to_string(in.size()) +
             " replayed_frames=" + std::to_string(replayed) +
             " state_bytes=" + std::to_string(state.size()));
     Log()->info("event=task_recovered task={} records={} replayed_frames={} state_bytes={}",
@@ -1470,11 +1382,11 @@ struct Task::Impl {
 
   bool InputsEnded() const {
     if (has_source) {
-      auto it = in.find(ChanKey{0, cfg.task});
-      return source_done && it != in.end() && it->second.ended;
+      auto it = in.find(Upstream{0, cfg.task});
+      return source_done && it != in.end() && it->second.rx.ended();
     }
     uint32_t ended = 0;
-    for (const auto& [k, ch] : in) ended += ch.ended ? 1 : 0;
+    for (const auto& [k, ch] : in) ended += ch.rx.ended() ? 1 : 0;
     return ended >= cfg.upstreams;
   }
 
@@ -1490,7 +1402,7 @@ struct Task::Impl {
     }
     // Every output must be durable downstream (a rebuilt receiver would ask for it again).
     for (const auto& o : out) {
-      if (!o.pending.empty() || !o.held.empty()) return false;
+      if (!o.tx.Drained()) return false;
     }
     if (cfg.is_sink()) {
       SinkFlush(true);
@@ -1505,7 +1417,7 @@ struct Task::Impl {
     }
     // Done: nothing of ours will ever be replayed, so the senders may forget everything.
     for (auto& [k, ch] : in) {
-      ch.durable = ch.processed;
+      ch.rx.Finish();
       SendAck(ch);
     }
     state = TaskState::kDone;
@@ -1619,7 +1531,15 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
   endpoint_ = "tcp://" + env_.host + ":" + std::to_string(*port);
 
   m.out.resize(config_.downstream.size());
-  for (size_t d = 0; d < m.out.size(); ++d) m.out[d].endpoint = config_.downstream[d];
+  SenderChannel::Options so;
+  so.window = config_.window;
+  so.retain_windows = kRetainFactor;
+  so.resend_after = std::chrono::milliseconds(config_.resend_ms);
+  so.exactly_once = config_.exactly_once;
+  for (size_t d = 0; d < m.out.size(); ++d) {
+    m.out[d].endpoint = config_.downstream[d];
+    m.out[d].tx = SenderChannel(so);
+  }
   m.has_source = config_.stage == 1 && !config_.live;
 
   if (config_.exactly_once) {
