@@ -20,6 +20,9 @@
 #include "daemon/stream/dedup_log.h"
 #include "daemon/stream/operator_driver.h"
 #include "daemon/stream/operator_process.h"
+#include "daemon/stream/task_checkpoint.h"
+#include "daemon/stream/task_sink.h"
+#include "daemon/stream/task_source.h"
 #include "shared/clock.h"
 #include "shared/logging.h"
 #include "shared/stream/channel.h"
@@ -56,12 +59,8 @@ std::string UtcStamp() {
 }
 
 constexpr size_t kMaxInFlight = 4;       // operator batches pipelined
-constexpr double kSourceLinger = 0.002;  // seconds of input a rate-limited read waits for
 constexpr size_t kRetainFactor = 16;     // frames kept for replay: at most this many windows
-constexpr uint64_t kCheckpointRollBytes = 8u << 20;         // a new checkpoint file after this
-constexpr auto kCheckpointStall = std::chrono::seconds(2);  // ... or when a write hangs this long
 constexpr size_t kMaxFrameBytes = 256u << 10;               // an output frame is cut at this size
-constexpr uint64_t kSinkFlushBytes = 4u << 20;              // the sink appends at least this often
 constexpr auto kStallTimeout = std::chrono::seconds(30);    // no ack progress: the task fails
 constexpr auto kHydfsTimeout = std::chrono::seconds(120);   // one HyDFS read of an input file
 
@@ -70,16 +69,6 @@ constexpr auto kHydfsTimeout = std::chrono::seconds(120);   // one HyDFS read of
 struct InChannel {
   ReceiverChannel rx;
   std::string ack_to;
-};
-
-struct InFrame {
-  Upstream from;
-  uint64_t incarnation = 0;  // of the sender's run
-  uint64_t seq = 0;
-  bool end = false;
-  uint64_t emit_us = 0;
-  std::shared_ptr<const void> hold;  // keeps the views below alive
-  std::vector<TupleRef> tuples;      // only the tuples that are not duplicates
 };
 
 // A unit of whole input frames handed to the operator (OperatorDriver cuts it into batches),
@@ -99,30 +88,8 @@ struct OutChannel {
   std::string rewired_to;  // set by Rewire(): resend everything above durable there
 };
 
-// Latency histogram: bucket b covers [2^(b/8), 2^((b+1)/8)) microseconds.
-struct LatencyHistogram {
-  std::array<uint64_t, 8 * 40> buckets{};
-  uint64_t samples = 0;
-  void Add(uint64_t us, uint64_t weight) {
-    size_t b = us <= 1 ? 0 : static_cast<size_t>(std::log2(static_cast<double>(us)) * 8);
-    b = std::min(b, buckets.size() - 1);
-    buckets[b] += weight;
-    samples += weight;
-  }
-  uint64_t Percentile(double p) const {
-    if (samples == 0) return 0;
-    uint64_t want = static_cast<uint64_t>(std::ceil(p * static_cast<double>(samples)));
-    uint64_t seen = 0;
-    for (size_t b = 0; b < buckets.size(); ++b) {
-      seen += buckets[b];
-      if (seen >= want) return static_cast<uint64_t>(std::exp2((static_cast<double>(b) + 1) / 8));
-    }
-    return 0;
-  }
-};
-
-// The completion of an asynchronous HyDFS call, polled by the task loop.
-struct AsyncResult {
+// The completion of an asynchronous HyDFS read, waited for by the task (WaitHydfs).
+struct ReadResult {
   std::mutex mu;
   bool done = false;
   Status status;
@@ -165,23 +132,11 @@ struct Task::Impl {
 
   // Source (stage 1 reading HyDFS).
   bool has_source = false, source_done = false;
-  std::vector<std::string> files;  // contents, in cfg.src order
-  size_t cur_file = 0, cur_off = 0;
-  uint64_t cur_line = 0;             // line number (from 1) of the line at cur_off
-  size_t end_file = 0, end_off = 0;  // exclusive end of this partition
+  std::optional<SourcePartition> source;
+  std::optional<SourceRate> source_rate;
   uint64_t source_seq = 0;
-  double tokens = 0;
-  TimePoint tokens_at;
 
-  // Sink.
-  int spool_fd = -1;
-  std::string spool_pending;  // processed, not yet committed to the spool
-  std::string unflushed;      // committed, not yet appended to the destination
-  std::string flushing;       // the append under way (or failed, to be retried as it is)
-  std::shared_ptr<AsyncResult> flush_op;
-  TimePoint last_flush, flush_failing_since;
-  bool flush_failing = false;
-  LatencyHistogram latency;
+  std::unique_ptr<SinkOutput> sink;  // the sink's spool and destination (no operator)
   uint64_t latency_max_window = 0;
   Clock::duration rtt_max{0};  // the oldest frame completed since the last rate line
 
@@ -191,16 +146,15 @@ struct Task::Impl {
   bool holds_outputs = false;
   std::map<Upstream, uint64_t> ckpt_processed;  // per channel, in the checkpoint being written
   std::vector<size_t> ckpt_held;               // per downstream, held frames it covers
-  std::shared_ptr<AsyncResult> ckpt_op;
-  bool ckpt_created = false, want_drain = false;
+  std::optional<CheckpointFiles> ckpt;  // with exactly-once, but for the sink
+  bool want_drain = false;
   TimePoint last_ckpt;
   Clock::duration ckpt_interval{std::chrono::milliseconds(100)};
-  uint64_t ckpts = 0, ckpt_bytes = 0;
+  uint64_t ckpts = 0;
 
   // Counters.
   uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0, injected = 0, resent = 0;
   uint64_t processed_in = 0;  // the tuples_in processed: what a checkpoint counts as input
-  uint64_t output_lines = 0, output_bytes = 0;
   TimePoint last_commit;
   uint64_t frames_sent = 0, frames_received = 0, commits = 0, loops = 0;
   uint64_t last_in = 0, last_out = 0;
@@ -266,7 +220,7 @@ struct Task::Impl {
     r.stage = cfg.stage;
     r.task = cfg.task;
     r.incarnation = cfg.incarnation;
-    r.ckpt_gen = ckpt_gen;
+    r.ckpt_gen = ckpt ? ckpt->gen() : 1;
     r.node = env.node_id;
     r.pid = op ? op->pid() : ::getpid();
     r.op = cfg.is_sink() ? "(sink)" : (op ? op->ready().name : "");
@@ -282,11 +236,13 @@ struct Task::Impl {
     r.resent_frames = resent;
     r.rate_in = rate_in;
     r.rate_out = rate_out;
-    r.output_lines = output_lines;
-    r.output_bytes = output_bytes;
-    r.latency_p50_us = latency.Percentile(0.5);
-    r.latency_p99_us = latency.Percentile(0.99);
-    r.latency_samples = latency.samples;
+    if (sink) {
+      r.output_lines = sink->lines();
+      r.output_bytes = sink->bytes();
+      r.latency_p50_us = sink->latency().Percentile(0.5);
+      r.latency_p99_us = sink->latency().Percentile(0.99);
+      r.latency_samples = sink->latency().samples;
+    }
     return r;
   }
 
@@ -301,6 +257,7 @@ struct Task::Impl {
 
   // ---- source ----
   Status LoadSource() {
+    std::vector<SourceText> texts;
     for (const auto& src : cfg.src) {
       auto data = ReadSourceFile(src);
       if (!data.ok()) {
@@ -312,204 +269,46 @@ struct Task::Impl {
                                   std::to_string(data->size()) + " bytes, its snapshot has " +
                                   std::to_string(src.size));
       }
-      files.push_back(std::move(*data));
+      texts.push_back(SourceText{src.name, std::move(*data), src.header});
     }
-    // Partition `task` of the concatenation: lines whose first byte lies in
-    // [task*S/T, (task+1)*S/T).
-    uint64_t total = 0;
-    for (const auto& f : files) total += f.size();
-    auto locate = [&](uint64_t global, size_t* file, size_t* off) {
-      // The first line start at or after `global`.
-      size_t fi = 0;
-      while (fi < files.size() && global >= files[fi].size()) {
-        global -= files[fi].size();
-        ++fi;
-      }
-      if (fi == files.size()) {
-        *file = fi;
-        *off = 0;
-        return;
-      }
-      size_t o = static_cast<size_t>(global);
-      if (o > 0 && files[fi][o - 1] != '\n') {
-        size_t nl = files[fi].find('\n', o);
-        if (nl == std::string::npos) {
-          *file = fi + 1;
-          *off = 0;
-          return;
-        }
-        o = nl + 1;
-        if (o >= files[fi].size()) {
-          *file = fi + 1;
-          *off = 0;
-          return;
-        }
-      }
-      *file = fi;
-      *off = o;
-    };
-    uint64_t a = total * cfg.task / cfg.tasks, b = total * (cfg.task + 1) / cfg.tasks;
-    locate(a, &cur_file, &cur_off);
-    locate(b, &end_file, &end_off);
-    if (cfg.task + 1 == cfg.tasks) {
-      end_file = files.size();
-      end_off = 0;
-    }
-    cur_line = cur_file < files.size()
-                   ? 1 + static_cast<uint64_t>(
-                             std::count(files[cur_file].begin(),
-                                        files[cur_file].begin() + static_cast<long>(cur_off), '\n'))
-                   : 1;
-    SkipHeader();
-    tokens_at = Clock::now();
-    TaskLog("event=source_partition files=" + std::to_string(files.size()) +
-            " bytes=" + std::to_string(total) + " first_line=" + std::to_string(cur_line));
+    source.emplace(std::move(texts), cfg.csv_header, cfg.task, cfg.tasks);
+    source_rate.emplace(cfg.rate, cfg.batch_tuples, Clock::now());
+    TaskLog("event=source_partition files=" + std::to_string(source->files()) +
+            " bytes=" + std::to_string(source->total_bytes()) +
+            " first_line=" + std::to_string(source->line()));
     // A rebuilt task resumes after the last line its checkpoint covers.
     auto wm = dedup.processed().find(StreamKey{0, cfg.task, cfg.task});
     if (wm != dedup.processed().end()) {
-      uint64_t skipped = 0;
-      while (!SourceExhausted() &&
-             CompareIds(SourceId(static_cast<uint32_t>(cur_file), cur_line), wm->second) <= 0) {
-        NextLine();
-        ++skipped;
-      }
+      uint64_t skipped = source->ResumeAfter(wm->second);
       TaskLog("event=source_resume skipped_lines=" + std::to_string(skipped) +
-              " next_line=" + std::to_string(cur_line));
+              " next_line=" + std::to_string(source->line()));
     }
     return Status::Ok();
   }
 
-  // Moves the read position past the current line.
-  void NextLine() { PastLine(files[cur_file].find('\n', cur_off)); }
-
-  // Moves past the line that ends at `nl` (npos: the file's last line, unterminated), into the
-  // next file when this one ends.
-  void PastLine(size_t nl) {
-    const std::string& f = files[cur_file];
-    ++cur_line;
-    cur_off = nl == std::string::npos ? f.size() : nl + 1;
-    if (cur_off >= f.size()) {
-      ++cur_file;
-      cur_off = 0;
-      cur_line = 1;
-      SkipHeader();
-    }
-  }
-
-  // At the start of a file with a CSV header: moves past the header line (never a tuple). The
-  // first file's line 1 is the header; a later file's line 1 only when it repeats it (part files
-  // that each carry the header), else it is data (one file cut in parts). A partition whose end
-  // is a file's start owns that file's header; the next one starts after it.
-  void SkipHeader() {
-    while (cur_file < files.size() && cur_off == 0 && IsHeaderFile(cur_file)) {
-      size_t nl = files[cur_file].find('\n');
-      if (nl == std::string::npos || nl + 1 >= files[cur_file].size()) {
-        ++cur_file;  // the header is the whole file
-        continue;
-      }
-      cur_off = nl + 1;
-      cur_line = 2;
-    }
-  }
-
-  bool IsHeaderFile(size_t i) const {
-    if (!cfg.src[i].header) return false;
-    if (i == 0) return true;
-    if (!cfg.csv_header) return false;
-    std::string_view f = files[i];
-    std::string_view first = f.substr(0, f.find('\n'));
-    if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
-    return first == *cfg.csv_header;
-  }
-
-  double MinSourceBatch() const {
-    return std::clamp(static_cast<double>(cfg.rate) * kSourceLinger, 1.0,
-                      static_cast<double>(cfg.batch_tuples));
-  }
-
-  // With a rate limit: how long until MinSourceBatch() tokens are there.
   int SourceWaitMs() const {
-    if (!has_source || source_done || cfg.rate == 0) return 5;
-    double missing = MinSourceBatch() - tokens;
-    if (missing <= 0) return 0;
-    return std::clamp(static_cast<int>(std::ceil(missing * 1000 / static_cast<double>(cfg.rate))),
-                      0, 5);
-  }
-
-  bool SourceExhausted() const {
-    return cur_file > end_file || (cur_file == end_file && cur_off >= end_off) ||
-           cur_file >= files.size();
+    if (!source || source_done) return 5;
+    return source_rate->WaitMs();
   }
 
   // Reads up to one batch of lines into the queue. True when it did.
   bool ReadSource() {
-    if (!has_source || source_done) return false;
+    if (!source || source_done) return false;
     if (queued_tuples >= 2 * cfg.batch_tuples || !WindowOpen()) return false;
-    size_t want = cfg.batch_tuples;
-    if (cfg.rate > 0) {
-      TimePoint now = Clock::now();
-      tokens +=
-          std::chrono::duration<double>(now - tokens_at).count() * static_cast<double>(cfg.rate);
-      tokens_at = now;
-      double cap = std::max(1.0, static_cast<double>(cfg.rate) * 0.02);  // 20 ms of burst
-      tokens = std::min(tokens, cap);
-      // Read in batches of at least ~2 ms of input (a whole batch when that is less): tiny
-      // batches would cost more per tuple at every stage than the latency they save.
-      if (tokens < MinSourceBatch()) return false;
-      want = std::min(want, static_cast<size_t>(tokens));
-    }
-    auto arena = std::make_shared<std::string>();
-    struct Item {
-      size_t id_off, key_off, key_len;
-      std::string_view value;
-    };
-    std::vector<Item> items;
-    items.reserve(want);
-    while (items.size() < want && !SourceExhausted()) {
-      const std::string& f = files[cur_file];
-      size_t nl = f.find('\n', cur_off);
-      size_t line_end = nl == std::string::npos ? f.size() : nl;
-      std::string_view value(f.data() + cur_off, line_end - cur_off);
-      if (!value.empty() && value.back() == '\r') value.remove_suffix(1);
-      if (value.size() > kMaxTupleBytes) {
-        FailPermanent(Status::InvalidArgument(
-            "line " + std::to_string(cur_line) + " of input file " + cfg.src[cur_file].name +
-            " is " + std::to_string(value.size()) + " bytes, over the " +
-            std::to_string(kMaxTupleBytes >> 20) + " MiB limit of a tuple (PROTOCOL.md Limits)"));
-        return false;
-      }
-      Item it;
-      it.id_off = arena->size();
-      arena->append(SourceId(static_cast<uint32_t>(cur_file), cur_line));
-      it.key_off = arena->size();
-      arena->append(cfg.src[cur_file].name);
-      arena->push_back(':');
-      char num[24];
-      auto [p, ec] = std::to_chars(num, num + sizeof(num), cur_line);
-      arena->append(num, p);
-      it.key_len = arena->size() - it.key_off;
-      it.value = value;
-      items.push_back(it);
-      PastLine(nl);
-    }
+    size_t want = source_rate->Allowed(Clock::now());
+    if (want == 0) return false;
     InFrame fr;
     fr.from = {0, cfg.task};
     fr.seq = ++source_seq;
     fr.emit_us = NowUs();
-    fr.end = SourceExhausted();
-    fr.tuples.reserve(items.size());
-    for (const auto& it : items) {
-      TupleRef r;
-      r.origin = cfg.task;
-      r.id = std::string_view(arena->data() + it.id_off, 12);
-      r.key = std::string_view(arena->data() + it.key_off, it.key_len);
-      r.value = it.value;
-      fr.tuples.push_back(r);
+    Status read = source->Read(want, &fr);
+    if (!read.ok()) {
+      FailPermanent(read);
+      return false;
     }
-    fr.hold = arena;
-    if (cfg.rate > 0) tokens -= static_cast<double>(items.size());
-    tuples_in += items.size();
-    queued_tuples += items.size();
+    source_rate->Spend(fr.tuples.size());
+    tuples_in += fr.tuples.size();
+    queued_tuples += fr.tuples.size();
     if (fr.end) source_done = true;
     queue.push_back(std::move(fr));
     return true;
@@ -717,28 +516,11 @@ struct Task::Impl {
     dirty = true;
   }
 
-  void SinkConsume(const OpBatch& b) {
-    uint64_t now = NowUs();
-    for (const auto& fr : b.frames) {
-      for (const auto& r : fr.tuples) {
-        spool_pending.append(r.value.data(), r.value.size());
-        spool_pending.push_back('\n');
-        output_bytes += r.value.size() + 1;
-      }
-      output_lines += fr.tuples.size();
-      tuples_out += fr.tuples.size();
-      if (!fr.tuples.empty() && fr.emit_us > 0) {
-        uint64_t us = now > fr.emit_us ? now - fr.emit_us : 0;
-        latency.Add(us, fr.tuples.size());
-      }
-    }
-  }
-
   bool Collect() {
     if (cfg.is_sink()) {
       bool any = false;
       while (!batches.empty() && failed.ok()) {
-        SinkConsume(batches.front());
+        tuples_out += sink->Consume(batches.front().frames, NowUs());
         CompleteFrames(batches.front());
         batches.pop_front();
         any = true;
@@ -898,19 +680,12 @@ struct Task::Impl {
     for (uint32_t d = 0; d < out.size(); ++d) {
       if (out[d].builder.tuples() > 0) StageFrame(d, false);
     }
-    if (cfg.is_sink() && !spool_pending.empty()) {
+    if (sink) {
       // The spool write belongs to the commit: output is visible only once it is logged.
-      const char* p = spool_pending.data();
-      size_t left = spool_pending.size();
-      while (left > 0) {
-        ssize_t w = ::write(spool_fd, p, left);
-        if (w < 0) {
-          if (errno == EINTR) continue;
-          Fail(Status::IOError(std::string("writing the output spool: ") + std::strerror(errno)));
-          return;
-        }
-        p += w;
-        left -= static_cast<size_t>(w);
+      Status w = sink->WriteSpool();
+      if (!w.ok()) {
+        Fail(w);
+        return;
       }
     }
     ++commits;
@@ -922,11 +697,7 @@ struct Task::Impl {
       }
       MaybeTrim();
     }
-    if (cfg.is_sink() && !spool_pending.empty()) {
-      t->spool_committed_.fetch_add(spool_pending.size());
-      unflushed += spool_pending;
-      spool_pending.clear();
-    }
+    if (sink) t->spool_committed_.fetch_add(sink->Committed());
     acked_since_commit.clear();
     for (auto& [d, p] : staged) {
       if (holds_outputs) {
@@ -1010,76 +781,27 @@ struct Task::Impl {
   }
 
   // ---- HyDFS: checkpoints and the sink's appends ----
-  static bool Finished(const std::shared_ptr<AsyncResult>& op, Status* status) {
-    std::lock_guard<std::mutex> lock(op->mu);
-    if (!op->done) return false;
-    *status = op->status;
-    return true;
-  }
-
-  std::shared_ptr<AsyncResult> StartWrite(bool create, const std::string& name, std::string data) {
-    auto res = std::make_shared<AsyncResult>();
-    auto cb = [res](Status s) {
-      std::lock_guard<std::mutex> lock(res->mu);
-      res->done = true;
-      res->status = std::move(s);
-    };
-    if (create) {
-      env.hydfs_create(name, std::move(data), cb);
-    } else {
-      env.hydfs_append(name, std::move(data), cb);
-    }
-    return res;
-  }
-
-  // Checkpoints go to generations of files, CheckpointPrefix() + N: a new one once the current
-  // holds kCheckpointRollBytes, the previous removed once the new one has a durable record, so
-  // recovery reads one bounded file.
   std::string CheckpointPrefix() const {
     return CheckpointFilePrefix(cfg.job, cfg.stage, cfg.task);
   }
-  std::string CheckpointName() const { return CheckpointPrefix() + std::to_string(ckpt_gen); }
-  uint64_t ckpt_gen = 1, ckpt_file_bytes = 0, ckpt_remove_gen = 0;
-  TimePoint ckpt_started;
 
   void Checkpoint() {
-    if (!cfg.exactly_once || cfg.is_sink()) return;  // the sink lives on the leader
+    if (!ckpt) return;  // without exactly-once, and at the sink (it lives on the leader)
     TimePoint now = Clock::now();
-    if (ckpt_op) {
-      Status s;
-      if (!Finished(ckpt_op, &s)) {
-        if (now - ckpt_started < kCheckpointStall) return;
+    switch (ckpt->Check(now)) {
+      case CheckpointFiles::Poll::kBusy:
+        return;
+      case CheckpointFiles::Poll::kDurable:
+        OnCheckpointDurable();
+        break;
+      case CheckpointFiles::Poll::kStalled:
         // A HyDFS write can hang on a replica that just failed; a stateful task holds its
         // outputs (and its inputs' durable acks) until a checkpoint lands, so it must not wait
-        // for that write: a new file generation gets replicas from the current ring.
-        TaskLog("event=checkpoint_stalled file=" + CheckpointName() + " after_ms=" +
-                std::to_string(ToMillis(now - ckpt_started)) + " (writing a new generation)");
-        ckpt_op.reset();
-        if (ckpt_created && ckpt_remove_gen == 0) ckpt_remove_gen = ckpt_gen;
-        ++ckpt_gen;
-        ckpt_created = false;
-        ckpt_file_bytes = 0;
-        last_ckpt = now - ckpt_interval;  // write the new generation now
-      } else {
-        ckpt_op.reset();
-        if (s.ok()) {
-          ckpt_created = true;
-          OnCheckpointDurable();
-          if (ckpt_remove_gen > 0 && env.hydfs_remove) {
-            env.hydfs_remove(CheckpointPrefix() + std::to_string(ckpt_remove_gen), [](Status) {});
-            ckpt_remove_gen = 0;
-          }
-          if (ckpt_file_bytes >= kCheckpointRollBytes) {
-            ckpt_remove_gen = ckpt_gen++;
-            ckpt_created = false;
-            ckpt_file_bytes = 0;
-          }
-        } else {
-          TaskLog("event=checkpoint_failed error=\"" + s.message() + "\"");
-          // Our own earlier run created it: append from now on.
-          if (s.code() == StatusCode::kAlreadyExists) ckpt_created = true;
-        }
-      }
+        // for that write: the new generation is written now.
+        last_ckpt = now - ckpt_interval;
+        break;
+      case CheckpointFiles::Poll::kIdle:
+        break;
     }
     if (now - last_ckpt < ckpt_interval) return;
     std::string state;
@@ -1136,11 +858,8 @@ struct Task::Impl {
     r.duplicates = duplicates;
     std::string rec;
     AppendCheckpointRecord(r, &rec);
-    ckpt_bytes += rec.size();
-    ckpt_file_bytes += rec.size();
     ++ckpts;
-    ckpt_op = StartWrite(!ckpt_created, CheckpointName(), std::move(rec));
-    ckpt_started = now;
+    ckpt->Write(std::move(rec), now);
     last_ckpt = now;
   }
 
@@ -1181,7 +900,7 @@ struct Task::Impl {
   Result<std::string> WaitHydfs(
       const std::string& name,
       const std::function<void(std::function<void(Result<std::string>)>)>& start) {
-    auto res = std::make_shared<AsyncResult>();
+    auto res = std::make_shared<ReadResult>();
     start([res](Result<std::string> r) {
       std::lock_guard<std::mutex> lock(res->mu);
       res->done = true;
@@ -1207,11 +926,12 @@ struct Task::Impl {
     // The newest generation of the checkpoint file: the failed run's last reported one (or the
     // one after it, should it have rolled over since), else a listing.
     std::optional<std::string> found;
+    uint64_t gen = 1;
     for (uint64_t g : {cfg.ckpt_gen_hint + 1, cfg.ckpt_gen_hint}) {
       if (g == 0 || cfg.ckpt_gen_hint == 0) break;
-      auto data = ReadWhole(CheckpointPrefix() + std::to_string(g));
+      auto data = ReadWhole(ckpt->name(g));
       if (data.ok()) {
-        ckpt_gen = g;
+        gen = g;
         found = std::move(*data);
         break;
       }
@@ -1247,10 +967,10 @@ struct Task::Impl {
         TaskLog("event=task_recovered checkpoint=none (starting over; upstream replays all)");
         return Status::Ok();
       }
-      ckpt_gen = newest;
+      gen = newest;
     }
     if (!found) {
-      auto data = ReadWhole(CheckpointName());
+      auto data = ReadWhole(ckpt->name(gen));
       if (data.status().code() == StatusCode::kNotFound) {
         TaskLog("event=task_recovered checkpoint=none (starting over; upstream replays all)");
         return Status::Ok();
@@ -1258,8 +978,7 @@ struct Task::Impl {
       if (!data.ok()) return data.status();
       found = std::move(*data);
     }
-    ckpt_created = true;
-    ckpt_file_bytes = found->size();
+    ckpt->Resume(gen, found->size());
     // The last complete record wins (a torn tail is ignored).
     CheckpointRecords file = SplitCheckpointFile(*found);
     size_t records = file.records.size();
@@ -1315,43 +1034,9 @@ struct Task::Impl {
   }
 
   void SinkFlush(bool force) {
-    if (!cfg.is_sink()) return;
-    TimePoint now = Clock::now();
-    if (flush_op) {
-      Status s;
-      if (!Finished(flush_op, &s)) return;
-      flush_op.reset();
-      if (!s.ok()) {
-        if (!flush_failing) flush_failing_since = now;
-        flush_failing = true;
-        TaskLog("event=sink_append_failed error=\"" + s.message() + "\"");
-        if (now - flush_failing_since > kStallTimeout) {
-          Fail(Status(s.code(), "appending the output to " + cfg.dest + ": " + s.message()));
-          return;
-        }
-        // Retried alone with the same bytes: HyDFS then resumes the failed append's id, so a
-        // copy that reached some replicas is not appended twice (daemon/hydfs/retry.h).
-        last_flush = now;
-      } else {
-        flush_failing = false;
-        flushing.clear();
-      }
-    }
-    if (flush_failing) {
-      if (now - last_flush < std::chrono::milliseconds(500)) return;
-      flush_op = StartWrite(false, cfg.dest, flushing);
-      last_flush = now;
-      return;
-    }
-    if (unflushed.empty()) return;
-    if (!force && unflushed.size() < kSinkFlushBytes &&
-        now - last_flush < std::chrono::milliseconds(cfg.sink_flush_ms)) {
-      return;
-    }
-    flushing = std::move(unflushed);
-    unflushed.clear();
-    flush_op = StartWrite(false, cfg.dest, flushing);
-    last_flush = now;
+    if (!sink) return;
+    Status s = sink->Flush(force, Clock::now());
+    if (!s.ok()) Fail(s);
   }
 
   void ReportTick(bool force) {
@@ -1406,7 +1091,7 @@ struct Task::Impl {
     }
     if (cfg.is_sink()) {
       SinkFlush(true);
-      if (!unflushed.empty() || !flushing.empty() || flush_op) return false;
+      if (!sink->Flushed()) return false;
     }
     if (op) {
       Status s = op->Finish();
@@ -1442,9 +1127,19 @@ struct Task::Impl {
                 cfg.argv.empty() ? "(sink)" : cfg.argv[0], op ? op->pid() : 0, t->log_path_);
     TaskLog("event=task_start task=" + cfg.name() +
             " exactly_once=" + (cfg.exactly_once ? "true" : "false"));
-    last_report = last_ckpt = last_flush = Clock::now();
+    last_report = last_ckpt = Clock::now();
     ckpt_interval = std::chrono::milliseconds(cfg.checkpoint_ms);
     holds_outputs = cfg.exactly_once && op && op->ready().stateful && cfg.upstreams > 1;
+    if (cfg.exactly_once && !cfg.is_sink()) {
+      CheckpointFiles::Io io;
+      io.create = env.hydfs_create;
+      io.append = env.hydfs_append;
+      if (env.hydfs_remove) {
+        io.remove = [this](const std::string& name) { env.hydfs_remove(name, [](Status) {}); };
+      }
+      io.log = [this](const std::string& line) { TaskLog(line); };
+      ckpt.emplace(CheckpointPrefix(), std::move(io));
+    }
     BeginBuilders();
     if (cfg.recover && cfg.exactly_once) {
       Status s = Recover();
@@ -1490,7 +1185,7 @@ struct Task::Impl {
               " operator_batches=" + std::to_string(driver ? driver->batches_sent() : 0) +
               " commits=" + std::to_string(commits) + " loops=" + std::to_string(loops) +
               " checkpoints=" + std::to_string(ckpts) +
-              " checkpoint_bytes=" + std::to_string(ckpt_bytes));
+              " checkpoint_bytes=" + std::to_string(ckpt ? ckpt->bytes_written() : 0));
       Log()->info("event=task_done task={} tuples_in={} tuples_out={} duplicates={}", cfg.name(),
                   tuples_in, tuples_out, duplicates);
     }
@@ -1506,7 +1201,6 @@ Task::Task(TaskConfig config, TaskEnv env) : config_(std::move(config)), env_(st
 Task::~Task() {
   Stop();
   if (impl_ && impl_->log_fd >= 0) ::close(impl_->log_fd);
-  if (impl_ && impl_->spool_fd >= 0) ::close(impl_->spool_fd);
 }
 
 Status Task::Prepare(const std::vector<std::string>& argv) {
@@ -1553,10 +1247,15 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
   pid_ = ::getpid();
   if (config_.is_sink()) {
     spool_path_ = env_.dir + "/output.spool";
-    m.spool_fd = ::open(spool_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (m.spool_fd < 0) {
-      return Status::IOError("opening " + spool_path_ + ": " + std::strerror(errno));
-    }
+    int fd = ::open(spool_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IOError("opening " + spool_path_ + ": " + std::strerror(errno));
+    Impl* impl = impl_.get();
+    m.sink = std::make_unique<SinkOutput>(
+        fd, config_.dest, std::chrono::milliseconds(config_.sink_flush_ms),
+        [this](std::string data, std::function<void(Status)> done) {
+          env_.hydfs_append(config_.dest, std::move(data), std::move(done));
+        },
+        [impl](const std::string& line) { impl->TaskLog(line); });
     return Status::Ok();
   }
 

@@ -1,0 +1,60 @@
+#include "daemon/stream/task_checkpoint.h"
+
+#include <algorithm>
+
+namespace rs::stream {
+
+void CheckpointFiles::NextGeneration() {
+  // The abandoned generation may still be created by its hung write: it goes too.
+  obsolete_.push_back(gen_);
+  ++gen_;
+  created_ = false;
+  file_bytes_ = 0;
+}
+
+CheckpointFiles::Poll CheckpointFiles::Check(TimePoint now) {
+  if (!call_) return Poll::kIdle;
+  Status s;
+  if (!call_->Done(&s)) {
+    if (now - started_ < kStall) return Poll::kBusy;
+    io_.log("event=checkpoint_stalled file=" + name() + " after_ms=" +
+            std::to_string(ToMillis(now - started_)) + " (writing a new generation)");
+    call_.reset();
+    NextGeneration();
+    return Poll::kStalled;
+  }
+  call_.reset();
+  if (!s.ok()) {
+    io_.log("event=checkpoint_failed error=\"" + s.message() + "\"");
+    // Our own earlier run created it: append from now on.
+    if (s.code() == StatusCode::kAlreadyExists) created_ = true;
+    return Poll::kIdle;
+  }
+  created_ = true;
+  // Every older generation is superseded by a durable record in this one.
+  auto newer = std::stable_partition(obsolete_.begin(), obsolete_.end(),
+                                     [&](uint64_t g) { return g >= call_gen_; });
+  for (auto it = newer; it != obsolete_.end(); ++it) {
+    if (io_.remove) io_.remove(name(*it));
+  }
+  obsolete_.erase(newer, obsolete_.end());
+  if (file_bytes_ >= kRollBytes) NextGeneration();
+  return Poll::kDurable;
+}
+
+void CheckpointFiles::Write(std::string record, TimePoint now) {
+  file_bytes_ += record.size();
+  written_ += record.size();
+  call_ = AsyncCall::Make();
+  call_gen_ = gen_;
+  started_ = now;
+  (created_ ? io_.append : io_.create)(name(), std::move(record), AsyncCall::Callback(call_));
+}
+
+void CheckpointFiles::Resume(uint64_t gen, uint64_t bytes) {
+  gen_ = gen;
+  file_bytes_ = bytes;
+  created_ = true;
+}
+
+}  // namespace rs::stream
