@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -26,12 +27,16 @@ struct State {
   std::mutex mu;  // guards ring and the keyring file
   std::shared_ptr<const Keyring> ring = std::make_shared<Keyring>();
   std::atomic<uint64_t> refused{0}, dropped{0};
+  std::atomic<bool> stopping{false};
+  std::thread zap;  // the ZAP handler: stopped and joined at exit (StopZap)
 };
 
 State& S() {
-  static State* state = new State();  // never destroyed: the ZAP thread outlives main
+  static State* state = new State();  // never destroyed: sockets may outlive main
   return *state;
 }
+
+constexpr auto kZapPollEvery = std::chrono::milliseconds(100);  // how soon it sees StopZap
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("security"); }
 
@@ -85,10 +90,11 @@ void ZapLoop(zmq::socket_t rep) {
   for (;;) {
     zmq::pollitem_t item{static_cast<void*>(rep), 0, ZMQ_POLLIN, 0};
     try {
-      zmq::poll(&item, 1, kReloadEvery);
+      zmq::poll(&item, 1, kZapPollEvery);
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) return;
     }
+    if (S().stopping.load()) return;
     auto now = std::chrono::steady_clock::now();
     if (now >= next_reload) {
       ReloadIfChanged(&seen);
@@ -124,6 +130,13 @@ void ZapLoop(zmq::socket_t rep) {
   }
 }
 
+// At exit: the ZAP thread ends (within kZapPollEvery) before the statics it uses are destroyed.
+void StopZap() {
+  State& s = S();
+  s.stopping.store(true);
+  if (s.zap.joinable()) s.zap.join();
+}
+
 }  // namespace
 
 Status InstallSecurity(SecuritySettings settings) {
@@ -151,7 +164,11 @@ Status InstallSecurity(SecuritySettings settings) {
   } catch (const zmq::error_t& e) {
     return Status::IOError(std::string("cannot start the ZAP handler: ") + e.what());
   }
-  std::thread(ZapLoop, std::move(rep.value())).detach();
+  // The thread logs and reads statics: it must end before they are destroyed at exit. Handlers
+  // and static destructors run in reverse order, so the logger is made first.
+  Log();
+  s.zap = std::thread(ZapLoop, std::move(rep.value()));
+  std::atexit(StopZap);
   return Status::Ok();
 }
 
