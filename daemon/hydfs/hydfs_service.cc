@@ -322,7 +322,7 @@ void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply do
     return;
   }
   if (cmd == "hydfs.rm") {
-    CmdRm(args, done);
+    CmdRm(ArgOf(args, "name"), done);
     return;
   }
   if (cmd == "hydfs.liststore") {
@@ -484,125 +484,6 @@ void HydfsService::CmdLs(const Args& args, Reply done) {
             pk.pack(copies[i] ? Hex64(OrderDigest(copies[i]->file.gen, copies[i]->appends)) : "");
           }
         });
-      });
-}
-
-void HydfsService::CmdLsAll(const std::string& prefix, Reply done) {
-  auto nodes = ring_->nodes();
-  if (nodes.empty()) {
-    done(Status::Unavailable("no HyDFS node is on the ring"), {});
-    return;
-  }
-  struct Acc {
-    size_t pending = 0;
-    std::map<std::string, std::vector<std::pair<std::string, FileSummary>>> files;
-    std::vector<std::string> unanswered;
-  };
-  auto acc = std::make_shared<Acc>();
-  acc->pending = nodes.size();
-  auto finish = [acc, done] {
-    done(Status::Ok(), [acc](wire::Packer& pk) {
-      pk.pack_map(2);
-      pk.pack("unanswered");
-      pk.pack(acc->unanswered);
-      pk.pack("files");
-      pk.pack_array(static_cast<uint32_t>(acc->files.size()));
-      for (const auto& [name, holders] : acc->files) {
-        uint64_t size = 0;
-        for (const auto& h : holders) size = std::max(size, h.second.size);
-        pk.pack_map(4);
-        pk.pack("name");
-        pk.pack(name);
-        pk.pack("file_id");
-        pk.pack(Hex64(FileId(name)));
-        pk.pack("size");
-        pk.pack_uint64(size);
-        pk.pack("stored_on");
-        pk.pack_array(static_cast<uint32_t>(holders.size()));
-        for (const auto& h : holders) pk.pack(h.first);
-      }
-    });
-  };
-  for (const auto& node : nodes) {
-    rpc_->Call(
-        node.rpc_endpoint(), wire::MsgType::kHydfsList,
-        [&](wire::Packer& pk) {
-          pk.pack_map(1);
-          pk.pack("prefix");
-          pk.pack(prefix);
-        },
-        std::chrono::milliseconds(options_.rpc_timeout_ms),
-        [acc, node, finish](Result<wire::Envelope> reply) {
-          Result<msgpack::object> payload =
-              reply.ok() ? wire::ReplyPayload(*reply) : Result<msgpack::object>(reply.status());
-          if (!payload.ok() || payload->type != msgpack::type::ARRAY) {
-            acc->unanswered.push_back(node.id.str());
-          } else {
-            for (uint32_t i = 0; i < payload->via.array.size; ++i) {
-              auto s = ReadSummary(payload->via.array.ptr[i]);
-              if (s.ok()) acc->files[s->name].emplace_back(node.id.str(), *s);
-            }
-          }
-          if (--acc->pending == 0) finish();
-        });
-  }
-}
-
-void HydfsService::CmdRm(const Args& args, Reply done) {
-  std::string name = ArgOf(args, "name");
-  Status st = ValidateName(name);
-  if (!st.ok()) {
-    done(st, {});
-    return;
-  }
-  auto replicas = ReplicasOf(name);
-  Log()->info("event=op_start op=rm file={} client={}", name, self_id_);
-  CollectManifests(
-      name, replicas,
-      [this, name, replicas, done](std::vector<std::optional<Manifest>> copies, std::vector<bool>) {
-        auto gen = ChooseGeneration(copies);
-        if (!gen) {
-          Log()->info("event=op_done op=rm file={} status=not_found", name);
-          done(Status::NotFound("no such file: " + name), {});
-          return;
-        }
-        cache_->Invalidate(name);
-        struct Acc {
-          size_t pending;
-          size_t removed = 0;
-        };
-        auto acc = std::make_shared<Acc>(Acc{replicas.size()});
-        for (const auto& node : replicas) {
-          rpc_->Call(
-              node.rpc_endpoint(), wire::MsgType::kHydfsRemove,
-              [&](wire::Packer& pk) {
-                pk.pack_map(3);
-                pk.pack("name");
-                pk.pack(name);
-                pk.pack("gen");
-                pk.pack_uint64(*gen);
-                pk.pack("tombstone");
-                pk.pack(true);
-              },
-              std::chrono::milliseconds(options_.rpc_timeout_ms),
-              [acc, name, done](Result<wire::Envelope> reply) {
-                if (reply.ok() && wire::ReplyPayload(*reply).ok()) ++acc->removed;
-                if (--acc->pending > 0) return;
-                Log()->info("event=op_done op=rm file={} replicas_removed={}", name, acc->removed);
-                if (acc->removed == 0) {
-                  done(Status::Unavailable("no replica of " + name + " answered the remove"), {});
-                  return;
-                }
-                size_t removed = acc->removed;
-                done(Status::Ok(), [=](wire::Packer& pk) {
-                  pk.pack_map(2);
-                  pk.pack("file");
-                  pk.pack(name);
-                  pk.pack("replicas_removed");
-                  pk.pack_uint64(removed);
-                });
-              });
-        }
       });
 }
 

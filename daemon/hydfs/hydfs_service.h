@@ -139,10 +139,17 @@ class HydfsService {
   void Snapshot(const std::string& name, std::function<void(Result<FileSnapshot>)> done);
   void GetSnapshot(const std::string& name, const FileSnapshot& snapshot,
                    std::function<void(Result<std::string>)> done);
+  // Every file under `prefix` on any node, with its holders (what `rainctl lsall` prints);
+  // the nodes that did not answer are listed, not an error.
+  void ListAll(const std::string& prefix, std::function<void(Result<Listing>)> done);
+  // Removes the file from its replicas; the number of replicas that removed it.
+  void Remove(const std::string& name, std::function<void(Result<uint64_t>)> done);
 
  private:
   void PutFromMemory(bool create, const std::string& name, std::string data,
                      std::function<void(Status)> done, bool quiet);
+  void ListAllOnLoop(const std::string& prefix, std::function<void(Result<Listing>)> done);
+  void RemoveOnLoop(const std::string& name, std::function<void(Result<uint64_t>)> done);
   // Get, GetPrefix and GetSnapshot: one read, posted to the loop.
   void ReadInProcess(const std::string& name, uint64_t max_bytes,
                      std::optional<FileSnapshot> snapshot,
@@ -169,7 +176,7 @@ class HydfsService {
   void CtlCommand(const std::string& cmd, const Args& args, Reply done);
   void CmdLs(const Args& args, Reply done);
   void CmdLsAll(const std::string& prefix, Reply done);
-  void CmdRm(const Args& args, Reply done);
+  void CmdRm(const std::string& name, Reply done);
 
   // --- the replica side (replica.cc) ---
   void OnHead(const wire::Envelope& env, const transport::Responder& r);

@@ -85,6 +85,18 @@ inline uint64_t OrderDigest(uint64_t gen, const std::vector<AppendMeta>& appends
 // A file's content fixed at one moment (HydfsService::Snapshot): the first `appends` appends of
 // its merged order, `size` bytes, `digest` = OrderDigest(gen, those appends). A job reads its
 // input through one, so every task sees the same bytes whatever is appended meanwhile.
+// One file of a cluster-wide listing (HydfsService::ListAll): its largest size among its
+// holders, and the nodes that hold it.
+struct ListedFile {
+  std::string name;
+  uint64_t size = 0;
+  std::vector<std::string> stored_on;
+};
+struct Listing {
+  std::vector<ListedFile> files;        // by name
+  std::vector<std::string> unanswered;  // nodes that did not answer
+};
+
 struct FileSnapshot {
   uint64_t gen = 0;
   uint64_t appends = 0;

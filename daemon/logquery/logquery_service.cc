@@ -1,6 +1,7 @@
 #include "daemon/logquery/logquery_service.h"
 
 #include <glob.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,19 +125,27 @@ void LogQueryService::Command(const std::string& cmd, const Args& args, Reply do
     return;
   }
   if (cmd == "log.follow") {
-    // tail -F follows the log across rotations; --pid ends it if raind dies; grep filters.
+    // tail -F follows the log across rotations; --pid ends it if raind dies; grep filters. It
+    // starts at the log's size now, not at its end whenever tail gets to open it: every line
+    // logged once the query is accepted is shown, however slowly the processes start.
     std::string pid = std::to_string(::getpid());
+    struct stat log_stat;
+    uint64_t from = 1;  // tail -c +N: from byte N, counted from 1
+    std::string path = options_.log_dir + "/" + options_.log_name;
+    if (::stat(path.c_str(), &log_stat) == 0) from = static_cast<uint64_t>(log_stat.st_size) + 1;
+    std::string start = "+" + std::to_string(from);
     std::vector<std::string> argv;
     std::string pattern = Arg(args, "pattern");
     if (pattern.empty()) {
-      argv = {"tail", "-n", "0", "--pid=" + pid, "-F", "--", options_.log_name};
+      argv = {"tail", "-c", start, "--pid=" + pid, "-F", "--", options_.log_name};
     } else {
-      std::string script = "tail -n 0 --pid=\"$1\" -F -- \"$2\" | exec grep --line-buffered";
+      std::string script =
+          "tail -c \"$4\" --pid=\"$1\" -F -- \"$2\" | exec grep --line-buffered";
       for (char f : flags) {
         if (f != 'c' && f != 'n') script += std::string(" -") + f;
       }
       script += " -e \"$3\"";
-      argv = {"sh", "-c", script, "sh", pid, options_.log_name, pattern};
+      argv = {"sh", "-c", script, "sh", pid, options_.log_name, pattern, start};
     }
     Status st = StartQuery(argv, false, args, {options_.log_name}, done);
     if (!st.ok()) done(st, {});

@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "daemon/stream/leader_internal.h"
 #include "daemon/stream/operator_resolver.h"
 #include "shared/logging.h"
 #include "shared/stream/checkpoint.h"
@@ -17,29 +18,9 @@
 #include "shared/wire/fields.h"
 
 namespace rs::stream {
-namespace {
+namespace leader_internal {
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("stream"); }
-
-// Starting a task: resolving its operator (a hydfs: operator is fetched from HyDFS first),
-// starting the process and its hello.
-constexpr auto kStartTaskTimeout = std::chrono::seconds(20);
-// Starting a replacement: a built-in or path operator starts in well under a second, and a
-// target that died unnoticed (two nodes killed at once, the second not yet declared failed)
-// must not hold the rebuild, and every other rebuild of the job, for kStartTaskTimeout.
-constexpr auto kRestartTaskTimeout = std::chrono::seconds(4);
-// A task whose run fails is restarted where it was this many times (when its node is alive),
-// then moved; after kMaxTaskFailures failed runs the job fails.
-constexpr uint32_t kInPlaceRestarts = 2;
-constexpr uint32_t kMaxTaskFailures = 5;
-constexpr auto kHydfsTimeout = std::chrono::seconds(60);
-// An ended job's output spool stays this long for a late `job.output` reader (the output is in
-// its HyDFS destination anyway), unless it was read whole first.
-constexpr auto kSpoolRetention = std::chrono::minutes(10);
-// Ended jobs listed by job list / job status; older ones leave the table.
-constexpr size_t kMaxEndedJobs = 100;
-constexpr uint64_t kMaxOutputChunk = 4u << 20;
-constexpr uint64_t kHeaderBytes = 64u << 10;  // the CSV header is the first line within these
 
 bool Terminal(JobState s) {
   return s == JobState::kDone || s == JobState::kFailed || s == JobState::kCancelled;
@@ -49,6 +30,34 @@ std::string ArgOf(const Leader::Args& args, const std::string& key) {
   auto it = args.find(key);
   return it == args.end() ? "" : it->second;
 }
+
+// One admin command to another node, blocking until its reply or the deadline.
+Result<wire::Envelope> AdminCall(const std::string& address, const std::string& cmd,
+                                 const std::map<std::string, std::string>& args,
+                                 Clock::duration deadline) {
+  auto env = transport::CallOnce(
+      "tcp://" + address, wire::MsgType::kAdminCommand,
+      [&](wire::Packer& pk) {
+        pk.pack_map(2);
+        pk.pack("cmd");
+        pk.pack(cmd);
+        pk.pack("args");
+        pk.pack(args);
+      },
+      deadline);
+  return env;
+}
+
+}  // namespace leader_internal
+
+namespace {
+
+using namespace leader_internal;
+
+constexpr auto kHydfsTimeout = std::chrono::seconds(60);
+// Ended jobs listed by job list / job status; older ones leave the table.
+constexpr size_t kMaxEndedJobs = 100;
+constexpr uint64_t kHeaderBytes = 64u << 10;  // the CSV header is the first line within these
 
 // Blocking wrappers over the in-process HyDFS client, for the launch thread.
 // The first `max_bytes` of a file (a CSV header is in them), without reading the rest.
@@ -86,8 +95,7 @@ Status HydfsCreate(hydfs::HydfsService* h, const std::string& name, std::string 
 Status HydfsRemove(hydfs::HydfsService* h, const std::string& name) {
   auto p = std::make_shared<std::promise<Status>>();
   auto f = p->get_future();
-  h->Command("hydfs.rm", {{"name", name}},
-             [p](Status s, wire::BodyWriter) { p->set_value(std::move(s)); });
+  h->Remove(name, [p](Result<uint64_t> r) { p->set_value(r.status()); });
   if (f.wait_for(kHydfsTimeout) != std::future_status::ready) {
     return Status::Timeout("removing " + name + " from HyDFS");
   }
@@ -104,23 +112,6 @@ Result<std::vector<std::string>> HydfsList(hydfs::HydfsService* h, const std::st
   return f.get();
 }
 
-// One admin command to another node, blocking until its reply or the deadline.
-Result<wire::Envelope> AdminCall(const std::string& address, const std::string& cmd,
-                                 const std::map<std::string, std::string>& args,
-                                 Clock::duration deadline) {
-  auto env = transport::CallOnce(
-      "tcp://" + address, wire::MsgType::kAdminCommand,
-      [&](wire::Packer& pk) {
-        pk.pack_map(2);
-        pk.pack("cmd");
-        pk.pack(cmd);
-        pk.pack("args");
-        pk.pack(args);
-      },
-      deadline);
-  return env;
-}
-
 std::string RandomSuffix() {
   std::random_device rd;
   char buf[8];
@@ -129,6 +120,8 @@ std::string RandomSuffix() {
 }
 
 }  // namespace
+
+using namespace leader_internal;
 
 const char* JobStateName(JobState s) {
   switch (s) {
@@ -173,155 +166,6 @@ void Leader::Stop() {
 Leader::JobPtr Leader::Find(const std::string& id) const {
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : it->second;
-}
-
-void Leader::Command(const std::string& cmd, const Args& args, Reply done) {
-  if (cmd == "job.submit") {
-    Submit(args, std::move(done));
-    return;
-  }
-  std::string id = ArgOf(args, "job");
-  if (cmd == "job.list") {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<JobPtr> jobs;
-    for (const auto& jid : order_) jobs.push_back(jobs_.at(jid));
-    done(Status::Ok(), [this, jobs](wire::Packer& pk) {
-      std::lock_guard<std::mutex> lock(mu_);
-      pk.pack_map(1);
-      pk.pack("jobs");
-      pk.pack_array(static_cast<uint32_t>(jobs.size()));
-      for (const auto& j : jobs) PackJobSummary(pk, *j, false);
-    });
-    return;
-  }
-  if (cmd == "job.tasks") {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<JobPtr> jobs;
-    if (!id.empty()) {
-      JobPtr j = Find(id);
-      if (!j) {
-        done(Status::NotFound("no job " + id), {});
-        return;
-      }
-      jobs.push_back(j);
-    } else {
-      for (const auto& jid : order_) {
-        JobPtr j = jobs_.at(jid);
-        if (!Terminal(j->state)) jobs.push_back(j);
-      }
-    }
-    done(Status::Ok(), [this, jobs](wire::Packer& pk) {
-      std::lock_guard<std::mutex> lock(mu_);
-      size_t n = 0;
-      for (const auto& j : jobs) n += j->slots.size() + (j->sink ? 1 : 0);
-      pk.pack_map(1);
-      pk.pack("tasks");
-      pk.pack_array(static_cast<uint32_t>(n));
-      for (const auto& j : jobs) {
-        for (const auto& s : j->slots) PackSlot(pk, *j, s);
-        if (j->sink) {
-          Slot sink;
-          sink.stage = j->spec.stages.size() + 1;
-          sink.node = membership_->view()->self.str();
-          sink.address = options_.self_endpoint;
-          sink.inbox = j->sink->endpoint();
-          sink.pid = ::getpid();
-          sink.op = "(sink)";
-          sink.log = j->sink->log_path();
-          sink.report = j->sink->Report();
-          sink.reported = true;
-          PackSlot(pk, *j, sink);
-        }
-      }
-    });
-    return;
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  JobPtr job = Find(id);
-  if (!job) {
-    done(id.empty() ? Status::InvalidArgument("no job given") : Status::NotFound("no job " + id),
-         {});
-    return;
-  }
-  if (cmd == "job.status") {
-    done(Status::Ok(), [this, job](wire::Packer& pk) {
-      std::lock_guard<std::mutex> lock(mu_);
-      PackJobSummary(pk, *job, true);
-    });
-    return;
-  }
-  if (cmd == "job.cancel") {
-    if (!Terminal(job->state)) {
-      Log()->info("event=job_cancel job={}", job->id);
-      // End() takes the lock itself.
-      pool_.Submit([this, job] { End(job, JobState::kCancelled, "cancelled by the user"); });
-    }
-    done(Status::Ok(), [job](wire::Packer& pk) {
-      pk.pack_map(2);
-      pk.pack("job");
-      pk.pack(job->id);
-      pk.pack("state");
-      pk.pack(Terminal(job->state) ? JobStateName(job->state) : "cancelled");
-    });
-    return;
-  }
-  if (cmd == "job.output") {
-    Waiter w;
-    w.job = job;
-    auto num = [&](const char* key, uint64_t fallback) {
-      std::string v = ArgOf(args, key);
-      auto r = ParseCount(v, key);
-      return v.empty() || !r.ok() ? fallback : *r;
-    };
-    w.offset = num("offset", 0);
-    w.max_bytes = std::clamp<uint64_t>(num("max_bytes", 1u << 20), 1, kMaxOutputChunk);
-    uint64_t wait = std::min<uint64_t>(num("wait_ms", 500), 5000);
-    w.deadline = Clock::now() + std::chrono::milliseconds(wait);
-    w.done = std::move(done);
-    if (!AnswerOutput(w, false)) waiters_.push_back(std::move(w));
-    return;
-  }
-  if (cmd == "job.source") {
-    if (!job->spec.live) {
-      done(Status::FailedPrecondition("job " + id + " reads " + job->spec.src +
-                                      ", not a live source"),
-           {});
-      return;
-    }
-    if (job->state != JobState::kRunning) {
-      done(Status::FailedPrecondition("job " + id + " is " + JobStateName(job->state)), {});
-      return;
-    }
-    if (job->source_attached) {
-      done(Status::FailedPrecondition("job " + id + " already has a rainsource attached"), {});
-      return;
-    }
-    job->source_attached = true;
-    std::vector<std::string> inboxes;
-    std::vector<uint64_t> runs;  // rainsource follows rebuilds by these (and the inboxes)
-    for (const auto& s : job->slots) {
-      if (s.stage != 1) continue;
-      inboxes.push_back(s.inbox);
-      runs.push_back(s.incarnation);
-    }
-    bool eo = job->spec.exactly_once;
-    uint32_t window = options_.knobs.window;
-    done(Status::Ok(), [id, inboxes, runs, eo, window](wire::Packer& pk) {
-      pk.pack_map(5);
-      pk.pack("job");
-      pk.pack(id);
-      pk.pack("endpoints");
-      pk.pack(inboxes);
-      pk.pack("incarnations");
-      pk.pack(runs);
-      pk.pack("exactly_once");
-      pk.pack(eo);
-      pk.pack("window");
-      pk.pack_uint32(window);
-    });
-    return;
-  }
-  done(Status::Unimplemented("unknown command " + cmd), {});
 }
 
 void Leader::Submit(const Args& args, Reply done) {
@@ -444,43 +288,41 @@ Status Leader::Prepare(Job& job, std::optional<std::string>* csv_header) {
   return Status::Ok();
 }
 
-Status Leader::Place(Job& job) {
+std::vector<NodeRef> Leader::Hosts() const {
   membership::ViewPtr view = membership_->view();
-  std::vector<std::pair<std::string, std::string>> workers;  // (member id, address)
+  std::vector<MemberRef> members;
   for (const auto& m : view->members) {
-    if (m.record.state != membership::MemberState::kAlive) continue;
     std::string addr = m.record.id.host() + ":" + std::to_string(m.record.id.port());
-    if (addr == options_.self_endpoint && !options_.hosts_tasks) continue;
-    workers.emplace_back(m.record.id.str(), addr);
+    members.push_back(
+        MemberRef{{m.record.id.str(), addr}, m.record.state == membership::MemberState::kAlive});
   }
-  if (workers.empty()) {
-    // Alone: the leader hosts the tasks itself.
-    workers.emplace_back(view->self.str(), options_.self_endpoint);
-  }
-  // Load: running tasks per node, over every live job.
-  std::map<std::string, size_t> load;
-  for (const auto& w : workers) load[w.second] = 0;
+  return TaskHosts(members, NodeRef{view->self.str(), options_.self_endpoint},
+                   options_.hosts_tasks);
+}
+
+Load Leader::CurrentLoad(const Job* job, uint32_t stage) const {
+  Load load;
   for (const auto& [id, j] : jobs_) {
     if (Terminal(j->state)) continue;
     for (const auto& s : j->slots) {
-      if (load.count(s.address)) ++load[s.address];
+      // A task of the same stage weighs more: a stage's tasks spread over the nodes.
+      load[s.address] += (j.get() == job && s.stage == stage) ? 4 : 1;
     }
   }
-  for (uint32_t stage = 1; stage <= job.spec.stages.size(); ++stage) {
-    std::vector<std::pair<std::string, std::string>> order = workers;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](const auto& a, const auto& b) { return load[a.second] < load[b.second]; });
-    for (uint32_t t = 0; t < job.spec.tasks; ++t) {
-      const auto& w = order[t % order.size()];
-      Slot s;
-      s.stage = stage;
-      s.task = t;
-      s.node = w.first;
-      s.address = w.second;
-      job.addresses.insert(w.second);
-      ++load[w.second];
-      job.slots.push_back(s);
-    }
+  return load;
+}
+
+Status Leader::Place(Job& job) {
+  auto placed = PlaceJob(Hosts(), CurrentLoad(nullptr, 0),
+                         static_cast<uint32_t>(job.spec.stages.size()), job.spec.tasks);
+  for (const Placement& p : placed) {
+    Slot s;
+    s.stage = p.stage;
+    s.task = p.task;
+    s.node = p.node.id;
+    s.address = p.node.address;
+    job.addresses.insert(p.node.address);
+    job.slots.push_back(s);
   }
   return Status::Ok();
 }
@@ -797,523 +639,6 @@ void Leader::ForgetOldJobs() {
     it = order_.erase(it);
     --ended;
   }
-}
-
-bool Leader::AnswerOutput(Waiter& w, bool final) {
-  // Called with mu_ held.
-  Job& job = *w.job;
-  uint64_t committed = SpoolCommitted(job);
-  bool terminal = Terminal(job.state);
-  if (w.offset >= committed && !terminal && !final) return false;
-  if (job.spool_removed && w.offset < committed) {
-    w.done(Status::NotFound("job " + job.id + "'s output was read whole and removed from the " +
-                            "leader; it is in the HyDFS file " + job.spec.dest),
-           {});
-    return true;
-  }
-  std::string data;
-  if (w.offset < committed) {
-    uint64_t n = std::min(committed - w.offset, w.max_bytes);
-    data.resize(n);
-    int fd =
-        ::open((job.sink ? job.sink->spool_path() : job.spool_path).c_str(), O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? ::pread(fd, data.data(), n, static_cast<off_t>(w.offset)) : -1;
-    if (fd >= 0) ::close(fd);
-    data.resize(got > 0 ? static_cast<size_t>(got) : 0);
-  }
-  uint64_t next = w.offset + data.size();
-  std::string state = JobStateName(job.state), reason = job.reason;
-  bool complete = terminal && next >= committed;
-  if (complete) {
-    job.output_read = true;  // the spool goes once the job's cleanup released the sink
-    RemoveSpool(job);
-  }
-  w.done(Status::Ok(), [data = std::move(data), next, state, reason, complete](wire::Packer& pk) {
-    pk.pack_map(5);
-    pk.pack("data");
-    pk.pack_bin(static_cast<uint32_t>(data.size()));
-    pk.pack_bin_body(data.data(), static_cast<uint32_t>(data.size()));
-    pk.pack("offset");
-    pk.pack_uint64(next);
-    pk.pack("state");
-    pk.pack(state);
-    pk.pack("reason");
-    pk.pack(reason);
-    pk.pack("complete");
-    pk.pack(complete);
-  });
-  return true;
-}
-
-void Leader::OnReports(const std::vector<TaskReport>& reports) {
-  std::vector<std::pair<JobPtr, std::string>> failures;
-  std::vector<std::pair<JobPtr, std::string>> permanent;  // failures no rebuild can fix
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& r : reports) {
-      JobPtr job = Find(r.job);
-      if (!job) continue;
-      for (auto& s : job->slots) {
-        if (s.stage != r.stage || s.task != r.task) continue;
-        if (r.incarnation != 0 && r.incarnation != s.incarnation) continue;  // an earlier run
-        s.report = r;
-        s.reported = true;
-        if (r.pid > 0) s.pid = r.pid;
-        if (r.state == TaskState::kDone && !s.completed_logged) {
-          s.completed_logged = true;
-          Log()->info(
-              "event=task_completed job={} task={}.{} node={} tuples_in={} tuples_out={} "
-              "duplicates={}",
-              job->id, s.stage, s.task, s.node, r.tuples_in, r.tuples_out, r.duplicates);
-        }
-        if (r.state == TaskState::kFailed && !Terminal(job->state) && r.permanent) {
-          // The same input fails the same way (a size limit): no rebuild.
-          permanent.emplace_back(job, "task " + std::to_string(s.stage) + "." +
-                                          std::to_string(s.task) + " failed (not retried: " +
-                                          "the same input fails the same way): " + r.reason);
-        } else if (r.state == TaskState::kFailed && !Terminal(job->state) && !s.rebuilding) {
-          failures.emplace_back(
-              job, std::to_string(s.stage) + "." + std::to_string(s.task) + "\n" + r.reason);
-        }
-      }
-    }
-  }
-  for (auto& [job, why] : permanent) {
-    pool_.Submit([this, job = job, why = why] { End(job, JobState::kFailed, why); });
-  }
-  for (auto& [job, what] : failures) {
-    size_t dot = what.find('.'), nl = what.find('\n');
-    uint32_t stage = static_cast<uint32_t>(std::stoul(what.substr(0, dot)));
-    uint32_t task = static_cast<uint32_t>(std::stoul(what.substr(dot + 1, nl - dot - 1)));
-    ScheduleRebuild(job, stage, task, what.substr(nl + 1), false);
-  }
-}
-
-void Leader::ScheduleRebuild(const JobPtr& job, uint32_t stage, uint32_t task, std::string reason,
-                             bool node_lost) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (Terminal(job->state)) return;
-    for (auto& s : job->slots) {
-      if (s.stage == stage && s.task == task) {
-        if (s.rebuilding) return;
-        s.rebuilding = true;
-      }
-    }
-  }
-  pool_.Submit([this, job, stage, task, reason = std::move(reason), node_lost] {
-    Rebuild(job, stage, task, reason, node_lost);
-  });
-}
-
-std::pair<std::string, std::string> Leader::PickWorker(const Job& job, uint32_t stage,
-                                                       const std::set<std::string>& avoid) {
-  membership::ViewPtr view = membership_->view();
-  std::map<std::string, size_t> load;
-  std::map<std::string, std::string> ids;  // address -> member id
-  for (const auto& m : view->members) {
-    if (m.record.state != membership::MemberState::kAlive) continue;
-    std::string addr = m.record.id.host() + ":" + std::to_string(m.record.id.port());
-    if (avoid.count(addr)) continue;
-    if (addr == options_.self_endpoint && !options_.hosts_tasks && view->members.size() > 1) {
-      continue;
-    }
-    load[addr] = 0;
-    ids[addr] = m.record.id.str();
-  }
-  for (const auto& [id, j] : jobs_) {
-    if (Terminal(j->state)) continue;
-    for (const auto& s : j->slots) {
-      // A task of the same stage weighs more: spread a stage's tasks.
-      if (load.count(s.address)) load[s.address] += (j.get() == &job && s.stage == stage) ? 4 : 1;
-    }
-  }
-  std::pair<std::string, std::string> best;
-  size_t best_load = SIZE_MAX;
-  for (const auto& [addr, l] : load) {
-    if (l < best_load) {
-      best_load = l;
-      best = {ids[addr], addr};
-    }
-  }
-  return best;
-}
-
-void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std::string& reason,
-                     bool node_lost) {
-  std::lock_guard<std::mutex> rebuild(job->rebuild_mu);
-  Slot* slot = nullptr;
-  TaskConfig c;
-  std::string old_node, old_address;
-  std::set<std::string> avoid;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& s : job->slots) {
-      if (s.stage == stage && s.task == task) slot = &s;
-    }
-    if (!slot || Terminal(job->state)) {
-      if (slot) slot->rebuilding = false;
-      return;
-    }
-    ++slot->failures;
-    old_node = slot->node;
-    old_address = slot->address;
-    if (slot->failures >= kMaxTaskFailures) {
-      slot->rebuilding = false;
-      std::string why = "task " + std::to_string(stage) + "." + std::to_string(task) + " failed " +
-                        std::to_string(slot->failures) + " times; the last: " + reason;
-      pool_.Submit([this, job, why] { End(job, JobState::kFailed, why); });
-      return;
-    }
-    if (node_lost || slot->failures > kInPlaceRestarts) avoid.insert(old_address);
-    c = job->base;
-    c.stage = stage;
-    c.task = task;
-    c.argv = job->spec.stages[stage - 1];
-    c.incarnation = ++slot->incarnation;
-    c.recover = job->spec.exactly_once;
-    c.ckpt_gen_hint = slot->report.ckpt_gen;
-    uint32_t stages = static_cast<uint32_t>(job->spec.stages.size());
-    uint32_t tasks = job->spec.tasks;
-    c.upstreams = stage == 1 ? (job->spec.live ? 1 : 0) : tasks;
-    if (stage == 1 && !job->spec.live) {
-      c.src = job->src;
-      c.rate = job->spec.input_rate == 0 ? 0 : (job->spec.input_rate + tasks - 1) / tasks;
-    }
-    if (stage == stages) {
-      c.downstream = {job->sink ? job->sink->endpoint() : ""};
-      c.partition_column = std::nullopt;
-    } else {
-      c.downstream.assign(tasks, "");
-      for (const auto& s : job->slots) {
-        if (s.stage == stage + 1) c.downstream[s.task] = s.inbox;
-      }
-      c.partition_column = job->input_partition[stage];
-    }
-    if (!job->spec.exactly_once) job->lossy = true;
-  }
-  Log()->warn("event=task_failed_run job={} task={}.{} node={} failures={} reason=\"{}\"", job->id,
-              stage, task, old_node, slot->failures, reason);
-  if (!node_lost) {
-    // The failed run may still hold its slot on its node (and its port). If the node does not
-    // answer, the start below finds out whether it is usable.
-    auto stopped = AdminCall(
-        old_address, "stream.stop_task",
-        {{"job", job->id}, {"stage", std::to_string(stage)}, {"task", std::to_string(task)}},
-        std::chrono::seconds(3));
-    if (!stopped.ok()) {
-      Log()->warn("event=stop_task_failed job={} task={}.{} node={} error=\"{}\"", job->id, stage,
-                  task, old_node, stopped.status().message());
-    }
-  }
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    std::pair<std::string, std::string> target;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (Terminal(job->state)) {
-        slot->rebuilding = false;
-        return;
-      }
-      target = avoid.count(old_address) ? PickWorker(*job, stage, avoid)
-                                        : std::make_pair(old_node, old_address);
-    }
-    if (target.second.empty()) break;
-    bool fetched = !c.argv.empty() && c.argv[0].rfind("hydfs:", 0) == 0;
-    auto env = AdminCall(target.second, "stream.start_task", {{"task", EncodeTaskConfig(c)}},
-                         fetched ? kStartTaskTimeout : kRestartTaskTimeout);
-    Result<msgpack::object> payload =
-        env.ok() ? wire::ReplyPayload(*env) : Result<msgpack::object>(env.status());
-    if (!payload.ok()) {
-      Log()->warn("event=rebuild_attempt_failed job={} task={}.{} node={} error=\"{}\"", job->id,
-                  stage, task, target.first, payload.status().message());
-      avoid.insert(target.second);
-      continue;
-    }
-    wire::FieldReader f(*payload, "start_task reply");
-    std::string inbox = f.Str("endpoint");
-    int64_t pid = f.Int("pid");
-    std::string log = f.StrOr("log", "");
-    std::set<std::string> upstream_nodes;
-    bool ended = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ended = Terminal(job->state);
-      slot->node = target.first;
-      slot->address = target.second;
-      job->addresses.insert(target.second);
-      slot->inbox = inbox;
-      slot->pid = pid;
-      slot->log = log;
-      slot->reported = false;
-      slot->report = TaskReport{};
-      slot->rebuilding = false;
-      ++job->rebuilds;
-      for (const auto& s : job->slots) {
-        if (s.stage + 1 == stage) upstream_nodes.insert(s.address);
-      }
-    }
-    if (ended) {  // cancelled or failed while this run started: it must not run on
-      StopLateTasks(job);
-      return;
-    }
-    Log()->warn(
-        "event=task_rescheduled job={} task={}.{} old_node={} new_node={} incarnation={} "
-        "reason=\"{}\"",
-        job->id, stage, task, old_node, target.first, c.incarnation, reason);
-    // Point the upstream tasks at the new inbox, in parallel; a node that is gone is skipped
-    // (its tasks are rebuilt with the current inboxes anyway).
-    std::set<std::string> alive;
-    for (const auto& m : membership_->view()->members) {
-      if (m.record.state == membership::MemberState::kAlive ||
-          m.record.state == membership::MemberState::kSuspect) {
-        alive.insert(m.record.id.host() + ":" + std::to_string(m.record.id.port()));
-      }
-    }
-    std::vector<std::future<void>> rewires;
-    for (const auto& address : upstream_nodes) {
-      if (address == options_.self_endpoint) {
-        worker_->Rewire(job->id, stage, task, inbox);
-        continue;
-      }
-      if (!alive.count(address)) continue;
-      std::map<std::string, std::string> args{{"job", job->id},
-                                              {"stage", std::to_string(stage)},
-                                              {"task", std::to_string(task)},
-                                              {"endpoint", inbox}};
-      std::string id = job->id;
-      rewires.push_back(std::async(std::launch::async, [address, args, id] {
-        auto r = AdminCall(address, "stream.rewire", args, std::chrono::seconds(2));
-        if (!r.ok()) {
-          Log()->warn("event=rewire_failed job={} node={} error=\"{}\"", id, address,
-                      r.status().message());
-        }
-      }));
-    }
-    for (auto& f : rewires) f.get();
-    return;
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    slot->rebuilding = false;
-  }
-  End(job, JobState::kFailed,
-      "task " + std::to_string(stage) + "." + std::to_string(task) +
-          " could not be restarted on any node (" + reason + ")");
-}
-
-void Leader::Tick() {
-  std::vector<std::pair<JobPtr, std::pair<JobState, std::string>>> ends;
-  struct Lost {
-    uint32_t stage, task;
-    std::string reason;
-  };
-  std::vector<std::pair<JobPtr, Lost>> lost;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    TimePoint now = Clock::now();
-    for (auto& [id, job] : jobs_) {
-      if (Terminal(job->state) && now - job->ended_at > kSpoolRetention) RemoveSpool(*job);
-    }
-    for (auto it = waiters_.begin(); it != waiters_.end();) {
-      if (AnswerOutput(*it, now >= it->deadline)) {
-        it = waiters_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    membership::ViewPtr view = membership_->view();
-    std::map<std::string, membership::MemberState> states;
-    for (const auto& m : view->members) states[m.record.id.str()] = m.record.state;
-    for (const auto& [id, job] : jobs_) {
-      if (Terminal(job->state)) continue;
-      if (job->sink) {
-        TaskReport r = job->sink->Report();
-        if (r.state == TaskState::kDone) {
-          // Done once every task's final report is in: stop the tasks first (their final
-          // reports come back with the stop), then end the job.
-          if (!job->finishing) {
-            job->finishing = true;
-            pool_.Submit([this, job] {
-              StopTasks(job);
-              End(job, JobState::kDone, "");
-            });
-          }
-          continue;
-        }
-        if (r.state == TaskState::kFailed) {
-          ends.push_back({job, {JobState::kFailed, "sink: " + r.reason}});
-          continue;
-        }
-      }
-      if (job->state != JobState::kRunning) continue;
-      // Downstream stages first, so a rebuilt task starts with its downstream's new inbox.
-      for (auto it = job->slots.rbegin(); it != job->slots.rend(); ++it) {
-        const Slot& s = *it;
-        auto st = states.find(s.node);
-        bool gone = st == states.end() || st->second == membership::MemberState::kFailed ||
-                    st->second == membership::MemberState::kLeft;
-        if (gone && !s.rebuilding && !(s.reported && s.report.state == TaskState::kDone)) {
-          lost.push_back({job, {s.stage, s.task, "node " + s.node + " failed"}});
-        }
-      }
-    }
-  }
-  for (auto& [job, e] : ends) End(job, e.first, e.second);
-  for (auto& [job, l] : lost) ScheduleRebuild(job, l.stage, l.task, l.reason, true);
-}
-
-void Leader::TickLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(20));
-    if (stop_) break;
-    lock.unlock();
-    Tick();
-    lock.lock();
-  }
-}
-
-void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
-  const TaskReport& r = s.report;
-  pk.pack_map(18);
-  // The checkpoint file the task writes (rainctl job checkpoint reads it); "" without
-  // exactly-once or before the task's first report.
-  pk.pack("checkpoint");
-  pk.pack(job.spec.exactly_once && s.reported && r.ckpt_gen > 0
-              ? CheckpointFileName(job.id, s.stage, s.task, r.ckpt_gen)
-              : std::string());
-  pk.pack("incarnation");
-  pk.pack_uint64(s.incarnation);
-  pk.pack("failures");
-  pk.pack_uint32(s.failures);
-  pk.pack("job");
-  pk.pack(job.id);
-  pk.pack("stage");
-  pk.pack_uint32(s.stage);
-  pk.pack("task");
-  pk.pack_uint32(s.task);
-  pk.pack("node");
-  pk.pack(s.node);
-  pk.pack("pid");
-  pk.pack_int64(s.pid);
-  pk.pack("op");
-  pk.pack(s.reported && !r.op.empty() ? r.op : s.op);
-  pk.pack("log");
-  pk.pack(s.log);
-  pk.pack("state");
-  pk.pack(s.reported ? TaskStateName(r.state) : "starting");
-  pk.pack("reason");
-  pk.pack(r.reason);
-  pk.pack("tuples_in");
-  pk.pack_uint64(r.tuples_in);
-  pk.pack("tuples_out");
-  pk.pack_uint64(r.tuples_out);
-  pk.pack("rate_in");
-  pk.pack(Terminal(job.state) ? 0.0 : r.rate_in);
-  pk.pack("rate_out");
-  pk.pack(Terminal(job.state) ? 0.0 : r.rate_out);
-  pk.pack("duplicates");
-  pk.pack_uint64(r.duplicates);
-  pk.pack("inbox");
-  pk.pack(s.inbox);
-}
-
-void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const {
-  uint64_t end_ms = Terminal(job.state) ? job.ended_ms : WallMillis();
-  pk.pack_map(detail ? 26 : 13);
-  pk.pack("job");
-  pk.pack(job.id);
-  pk.pack("name");
-  pk.pack(job.spec.name);
-  pk.pack("state");
-  pk.pack(JobStateName(job.state));
-  pk.pack("reason");
-  pk.pack(job.reason);
-  pk.pack("submitted_ms");
-  pk.pack_uint64(job.submitted_ms);
-  pk.pack("elapsed_ms");
-  pk.pack_uint64(end_ms > job.submitted_ms ? end_ms - job.submitted_ms : 0);
-  pk.pack("src");
-  pk.pack(job.spec.live ? std::string("(rainsource)") : job.spec.src);
-  pk.pack("dest");
-  pk.pack(job.spec.dest);
-  pk.pack("stages");
-  pk.pack_uint32(static_cast<uint32_t>(job.spec.stages.size()));
-  pk.pack("tasks");
-  pk.pack_uint32(job.spec.tasks);
-  pk.pack("exactly_once");
-  pk.pack(job.spec.exactly_once);
-  pk.pack("live");
-  pk.pack(job.spec.live);
-  pk.pack("input_rate");
-  pk.pack_uint64(job.spec.input_rate);
-  if (!detail) return;
-  TaskReport sink = SinkReport(job);
-  uint64_t dups = sink.duplicates, injected = 0, resent = 0, source = 0;
-  pk.pack("stages_detail");
-  pk.pack_array(static_cast<uint32_t>(job.spec.stages.size()));
-  for (uint32_t stage = 1; stage <= job.spec.stages.size(); ++stage) {
-    uint64_t in = 0, out = 0, d = 0;
-    double rin = 0, rout = 0;
-    for (const auto& s : job.slots) {
-      if (s.stage != stage) continue;
-      in += s.report.tuples_in;
-      out += s.report.tuples_out;
-      d += s.report.duplicates;
-      rin += s.report.rate_in;
-      rout += s.report.rate_out;
-      injected += s.report.injected;
-      resent += s.report.resent_frames;
-    }
-    if (stage == 1) source = in;
-    dups += d;
-    bool live = !Terminal(job.state);
-    std::string op;
-    for (const auto& w : job.spec.stages[stage - 1]) op += (op.empty() ? "" : " ") + w;
-    pk.pack_map(8);
-    pk.pack("stage");
-    pk.pack_uint32(stage);
-    pk.pack("op");
-    pk.pack(op);
-    pk.pack("tasks");
-    pk.pack_uint32(job.spec.tasks);
-    pk.pack("tuples_in");
-    pk.pack_uint64(in);
-    pk.pack("tuples_out");
-    pk.pack_uint64(out);
-    pk.pack("rate_in");
-    pk.pack(live ? rin : 0.0);
-    pk.pack("rate_out");
-    pk.pack(live ? rout : 0.0);
-    pk.pack("duplicates");
-    pk.pack_uint64(d);
-  }
-  pk.pack("source_tuples");
-  pk.pack_uint64(source);
-  pk.pack("output_lines");
-  pk.pack_uint64(sink.output_lines);
-  pk.pack("output_bytes");
-  pk.pack_uint64(sink.output_bytes);
-  pk.pack("latency_p50_us");
-  pk.pack_uint64(sink.latency_p50_us);
-  pk.pack("latency_p99_us");
-  pk.pack_uint64(sink.latency_p99_us);
-  pk.pack("latency_samples");
-  pk.pack_uint64(sink.latency_samples);
-  pk.pack("duplicates");
-  pk.pack_uint64(dups);
-  pk.pack("injected");
-  pk.pack_uint64(injected);
-  pk.pack("resent_frames");
-  pk.pack_uint64(resent);
-  pk.pack("sink_duplicates");
-  pk.pack_uint64(sink.duplicates);
-  pk.pack("rebuilds");
-  pk.pack_uint32(job.rebuilds);
-  pk.pack("note");
-  pk.pack(job.lossy ? std::string("exactly-once is off and tasks were rebuilt: results may have "
-                                  "been lost or repeated")
-                    : std::string());
 }
 
 }  // namespace rs::stream

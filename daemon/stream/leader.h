@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "daemon/hydfs/hydfs_service.h"
+#include "daemon/stream/scheduler.h"
 #include "daemon/membership/membership_service.h"
 #include "daemon/stream/operator_resolver.h"
 #include "daemon/stream/worker.h"
@@ -125,8 +126,9 @@ class Leader {
   void Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std::string& reason,
                bool node_lost);
   // Least-loaded alive worker other than `avoid`; empty when there is none.
-  std::pair<std::string, std::string> PickWorker(const Job& job, uint32_t stage,
-                                                 const std::set<std::string>& avoid);
+  // The nodes that may host tasks now, and the load on them (scheduler.h).
+  std::vector<NodeRef> Hosts() const;
+  Load CurrentLoad(const Job* job, uint32_t stage) const;
   void Tick();
   void TickLoop();
   bool AnswerOutput(Waiter& w, bool final);

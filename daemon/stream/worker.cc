@@ -29,36 +29,13 @@ bool Final(TaskState s) {
 
 void ListHydfs(hydfs::HydfsService* h, const std::string& prefix,
                std::function<void(Result<std::vector<std::string>>)> done) {
-  h->Command("hydfs.lsall", {{"prefix", prefix}}, [prefix, done](Status s, wire::BodyWriter body) {
-    if (!s.ok()) {
-      done(s);
+  h->ListAll(prefix, [done](Result<hydfs::Listing> r) {
+    if (!r.ok()) {
+      done(r.status());
       return;
-    }
-    msgpack::sbuffer buf;
-    wire::Packer pk(buf);
-    if (body) {
-      body(pk);
-    } else {
-      pk.pack_nil();
     }
     std::vector<std::string> names;
-    try {
-      auto oh = msgpack::unpack(buf.data(), buf.size());
-      const msgpack::object* files = wire::MapGet(oh.get(), "files");
-      if (files && files->type == msgpack::type::ARRAY) {
-        for (uint32_t i = 0; i < files->via.array.size; ++i) {
-          std::string name;
-          const msgpack::object* n = wire::MapGet(files->via.array.ptr[i], "name");
-          if (n && wire::ReadString(*n, &name) && name.rfind(prefix, 0) == 0) {
-            names.push_back(name);
-          }
-        }
-      }
-    } catch (const std::exception& e) {
-      done(Status::Corruption(std::string("HyDFS listing: ") + e.what()));
-      return;
-    }
-    std::sort(names.begin(), names.end());
+    for (const auto& f : r->files) names.push_back(f.name);  // sorted by name
     done(std::move(names));
   });
 }
@@ -118,8 +95,7 @@ TaskEnv Worker::MakeEnv(const TaskConfig& config) {
     ListHydfs(h, prefix, std::move(done));
   };
   env.hydfs_remove = [h](const std::string& name, std::function<void(Status)> done) {
-    h->Command("hydfs.rm", {{"name", name}},
-               [done](Status s, wire::BodyWriter) { done(std::move(s)); });
+    h->Remove(name, [done](Result<uint64_t> r) { done(r.status()); });
   };
   std::string leader = config.leader;
   env.report = [this, leader](const TaskReport& r) { OnReport(r, leader); };
