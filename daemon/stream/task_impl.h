@@ -1,0 +1,244 @@
+// Task::Impl, shared by task.cc (the loop, inbox, operator), task_commit.cc (group commit,
+// sends, acks, resends, checkpoints) and task_recover.cc (the source's input, recovery). Private
+// to the task: README.md "Code".
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "daemon/stream/dedup_log.h"
+#include "daemon/stream/operator_driver.h"
+#include "daemon/stream/operator_process.h"
+#include "daemon/stream/task_checkpoint.h"
+#include "daemon/stream/task_sink.h"
+#include "daemon/stream/task.h"
+#include "daemon/stream/task_source.h"
+#include "shared/clock.h"
+#include "shared/logging.h"
+#include "shared/stream/channel.h"
+#include "shared/stream/checkpoint.h"
+#include "shared/stream/limits.h"
+#include "shared/stream/task_frame.h"
+#include "shared/transport/sockets.h"
+#include "shared/util/csv.h"
+#include "shared/util/hash.h"
+#include "shared/wire/fields.h"
+
+namespace rs::stream {
+namespace task_internal {
+
+
+inline std::shared_ptr<spdlog::logger> Log() { return Logger("stream"); }
+
+inline uint64_t NowUs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+inline std::string UtcStamp() {
+  auto now = std::chrono::system_clock::now();
+  time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  struct tm tm_utc;
+  gmtime_r(&t, &tm_utc);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm_utc.tm_year + 1900,
+                tm_utc.tm_mon + 1, tm_utc.tm_mday, tm_utc.tm_hour, tm_utc.tm_min, tm_utc.tm_sec,
+                static_cast<int>(ms.count()));
+  return buf;
+}
+
+constexpr size_t kMaxInFlight = 4;       // operator batches pipelined
+constexpr size_t kRetainFactor = 16;     // frames kept for replay: at most this many windows
+constexpr size_t kMaxFrameBytes = 256u << 10;               // an output frame is cut at this size
+constexpr auto kStallTimeout = std::chrono::seconds(30);    // no ack progress: the task fails
+constexpr auto kHydfsTimeout = std::chrono::seconds(120);   // one HyDFS read of an input file
+
+// An input channel: one upstream task (Upstream in shared/stream/channel.h), whose acks go to
+// `ack_to`.
+struct InChannel {
+  ReceiverChannel rx;
+  std::string ack_to;
+};
+
+// A unit of whole input frames handed to the operator (OperatorDriver cuts it into batches),
+// and the cursor of its tuples whose outputs came back.
+struct OpBatch {
+  std::vector<InFrame> frames;
+  size_t tuples = 0;
+  size_t frame = 0, tuple = 0;  // the next tuple to take outputs for
+  size_t done = 0;              // tuples whose outputs came back
+};
+
+struct OutChannel {
+  std::string endpoint;
+  DataFrameBuilder builder;
+  uint64_t emit_us = 0;  // oldest source time among the tuples in `builder`
+  SenderChannel tx;      // frames sent and kept until durable, held back (README "Recovery")
+  std::string rewired_to;  // set by Rewire(): resend everything above durable there
+};
+
+// The completion of an asynchronous HyDFS read, waited for by the task (WaitHydfs).
+struct ReadResult {
+  std::mutex mu;
+  bool done = false;
+  Status status;
+  std::string data;
+};
+
+inline void AppendBe32(std::string* s, uint32_t v) {
+  for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+}  // namespace task_internal
+
+using namespace task_internal;
+
+struct Task::Impl {
+  explicit Impl(Task* owner) : t(owner), cfg(owner->config_), env(owner->env_) {}
+
+  Task* t;
+  const TaskConfig& cfg;
+  const TaskEnv& env;
+
+  std::unique_ptr<zmq::socket_t> inbox;
+  std::map<std::string, std::unique_ptr<zmq::socket_t>> pushes;
+  std::set<std::string> client_endpoints;  // ack_to of rainsource: pushes there serve a client
+  std::unique_ptr<OperatorProcess> op;
+  std::unique_ptr<OperatorDriver> driver;  // feeds `op` (not for the sink)
+  std::unique_ptr<DedupLog> log;
+  int log_fd = -1;
+
+  std::map<Upstream, InChannel> in;
+  Dedup dedup;  // id watermarks per (upstream, origin): admitted and processed
+  std::deque<InFrame> queue;
+  size_t queued_tuples = 0;
+  std::deque<OpBatch> batches;
+  std::vector<OutChannel> out;
+  std::vector<std::pair<uint32_t, uint64_t>> acked_since_commit;  // (downstream, seq)
+  bool dirty = false;
+  bool end_sent = false;
+  Status failed;
+  bool permanent = false;  // `failed` repeats with the same input (FailPermanent)
+  TaskState state = TaskState::kStarting;
+
+  // Source (stage 1 reading HyDFS).
+  bool has_source = false, source_done = false;
+  std::optional<SourcePartition> source;
+  std::optional<SourceRate> source_rate;
+  uint64_t source_seq = 0;
+
+  std::unique_ptr<SinkOutput> sink;  // the sink's spool and destination (no operator)
+  uint64_t latency_max_window = 0;
+  Clock::duration rtt_max{0};  // the oldest frame completed since the last rate line
+
+  // Checkpoints. A stateful operator fed by several channels sees its inputs interleaved in an
+  // order a rebuilt task could not reproduce, so its outputs wait for the checkpoint that
+  // covers them (`holds_outputs`).
+  bool holds_outputs = false;
+  std::map<Upstream, uint64_t> ckpt_processed;  // per channel, in the checkpoint being written
+  std::vector<size_t> ckpt_held;               // per downstream, held frames it covers
+  std::optional<CheckpointFiles> ckpt;  // with exactly-once, but for the sink
+  bool want_drain = false;
+  TimePoint last_ckpt;
+  Clock::duration ckpt_interval{std::chrono::milliseconds(100)};
+  uint64_t ckpts = 0;
+
+  // Counters.
+  uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0, injected = 0, resent = 0;
+  uint64_t processed_in = 0;  // the tuples_in processed: what a checkpoint counts as input
+  TimePoint last_commit;
+  uint64_t frames_sent = 0, frames_received = 0, commits = 0, loops = 0;
+  uint64_t last_in = 0, last_out = 0;
+  double rate_in = 0, rate_out = 0;
+  TimePoint last_report;
+  std::string scratch;
+
+  // Junk on the inbox is dropped and counted; the task log says so at most once a second.
+  uint64_t malformed = 0;
+  TimePoint malformed_logged;
+
+  std::vector<std::pair<uint32_t, KeptFrame>> staged;  // outputs of the commit under way
+
+  uint64_t trim_counter = 0;  // commits, for MaybeTrim
+
+  std::map<Upstream, uint64_t> ckpt_incarnation;  // per channel, in the checkpoint being written
+
+  // ---- task.cc: helpers ----
+  void TaskLog(const std::string& line);
+  zmq::socket_t* Push(const std::string& endpoint);
+  bool Send(const std::string& endpoint, const std::string& bytes);
+  void Flush(uint32_t d);
+  void FailPermanent(Status s);
+  void Fail(Status s);
+  TaskReport MakeReport();
+  void Publish();
+
+  // ---- task.cc: inbox ----
+  bool DrainInbox();
+  void Malformed(const std::string& what);
+  void OnAck(const AckFrame& a);
+  void OnData(TaskFrame f);
+
+  // ---- task.cc: processing, done, the loop ----
+  bool WindowOpen() const;
+  bool Feed();
+  bool SendBatches();
+  uint64_t OriginOut(uint64_t origin, const Upstream& from) const;
+  uint32_t Route(std::string_view key, std::string_view value);
+  void Emit(uint32_t d, uint64_t origin, std::string_view id, std::string_view key,
+            std::string_view value, uint64_t emit_us);
+  void CompleteFrames(const OpBatch& b);
+  bool Collect();
+  void SinkFlush(bool force);
+  void ReportTick(bool force);
+  bool InputsEnded() const;
+  bool CheckDone();
+  void Wait(int timeout_ms);
+  void Run();
+
+  // ---- task_commit.cc: commit (log, then send and acknowledge), resends ----
+  void StageFrame(uint32_t d, bool end);
+  void BeginBuilders();
+  void PackPositions(wire::Packer& pk) const;
+  std::string LogRecord();
+  void Commit();
+  void Release(uint32_t d, KeptFrame p);
+  void SendAck(InChannel& ch);
+  void MaybeTrim();
+  void TakeRewires();
+  void Resend();
+
+  // ---- task_commit.cc: HyDFS checkpoints ----
+  std::string CheckpointPrefix() const;
+  void Checkpoint();
+  void OnCheckpointDurable();
+
+  // ---- task_recover.cc: the source's input, recovery from the last checkpoint ----
+  Status LoadSource();
+  int SourceWaitMs() const;
+  bool ReadSource();
+  Result<std::string> ReadSourceFile(const SourceFile& src);
+  Result<std::string> ReadWhole(const std::string& name);
+  Result<std::string> WaitHydfs(
+      const std::string& name,
+      const std::function<void(std::function<void(Result<std::string>)>)>& start);
+  Status Recover();
+};
+
+}  // namespace rs::stream

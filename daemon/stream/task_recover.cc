@@ -1,0 +1,217 @@
+// A stage-1 task's input (its partition of the job's input snapshot) and a rebuilt task's
+// recovery from its last HyDFS checkpoint (README.md "Recovery").
+#include "daemon/stream/task_impl.h"
+
+namespace rs::stream {
+
+Status Task::Impl::LoadSource() {
+  std::vector<SourceText> texts;
+  for (const auto& src : cfg.src) {
+    auto data = ReadSourceFile(src);
+    if (!data.ok()) {
+      return Status(data.status().code(),
+                    "reading input file " + src.name + ": " + data.status().message());
+    }
+    if (data->size() != src.size) {
+      return Status::Corruption("input file " + src.name + " read back " +
+                                std::to_string(data->size()) + " bytes, its snapshot has " +
+                                std::to_string(src.size));
+    }
+    texts.push_back(SourceText{src.name, std::move(*data), src.header});
+  }
+  source.emplace(std::move(texts), cfg.csv_header, cfg.task, cfg.tasks);
+  source_rate.emplace(cfg.rate, cfg.batch_tuples, Clock::now());
+  TaskLog("event=source_partition files=" + std::to_string(source->files()) +
+          " bytes=" + std::to_string(source->total_bytes()) +
+          " first_line=" + std::to_string(source->line()));
+  // A rebuilt task resumes after the last line its checkpoint covers.
+  auto wm = dedup.processed().find(StreamKey{0, cfg.task, cfg.task});
+  if (wm != dedup.processed().end()) {
+    uint64_t skipped = source->ResumeAfter(wm->second);
+    TaskLog("event=source_resume skipped_lines=" + std::to_string(skipped) +
+            " next_line=" + std::to_string(source->line()));
+  }
+  return Status::Ok();
+}
+
+int Task::Impl::SourceWaitMs() const {
+  if (!source || source_done) return 5;
+  return source_rate->WaitMs();
+}
+
+// Reads up to one batch of lines into the queue. True when it did.
+bool Task::Impl::ReadSource() {
+  if (!source || source_done) return false;
+  if (queued_tuples >= 2 * cfg.batch_tuples || !WindowOpen()) return false;
+  size_t want = source_rate->Allowed(Clock::now());
+  if (want == 0) return false;
+  InFrame fr;
+  fr.from = {0, cfg.task};
+  fr.seq = ++source_seq;
+  fr.emit_us = NowUs();
+  Status read = source->Read(want, &fr);
+  if (!read.ok()) {
+    FailPermanent(read);
+    return false;
+  }
+  source_rate->Spend(fr.tuples.size());
+  tuples_in += fr.tuples.size();
+  queued_tuples += fr.tuples.size();
+  if (fr.end) source_done = true;
+  queue.push_back(std::move(fr));
+  return true;
+}
+
+// Blocking read of an input file as of its snapshot.
+Result<std::string> Task::Impl::ReadSourceFile(const SourceFile& src) {
+  if (!env.hydfs_get_source) return Status::FailedPrecondition("no HyDFS source reader");
+  return WaitHydfs(src.name, [&](std::function<void(Result<std::string>)> cb) {
+    env.hydfs_get_source(src, std::move(cb));
+  });
+}
+
+// Blocking HyDFS read for recovery; NotFound passes through.
+Result<std::string> Task::Impl::ReadWhole(const std::string& name) {
+  return WaitHydfs(name, [&](std::function<void(Result<std::string>)> cb) {
+    env.hydfs_get(name, std::move(cb));
+  });
+}
+
+// Starts a HyDFS read with `start` and waits for it (kHydfsTimeout, or the task's stop).
+Result<std::string> Task::Impl::WaitHydfs(
+    const std::string& name,
+    const std::function<void(std::function<void(Result<std::string>)>)>& start) {
+  auto res = std::make_shared<ReadResult>();
+  start([res](Result<std::string> r) {
+    std::lock_guard<std::mutex> lock(res->mu);
+    res->done = true;
+    res->status = r.status();
+    if (r.ok()) res->data = std::move(*r);
+  });
+  TimePoint deadline = Clock::now() + kHydfsTimeout;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(res->mu);
+      if (res->done) break;
+    }
+    if (t->stop_.load()) return Status::Unavailable("stopped");
+    if (Clock::now() > deadline) return Status::Timeout("reading " + name);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::lock_guard<std::mutex> lock(res->mu);
+  if (!res->status.ok()) return res->status;
+  return std::move(res->data);
+}
+
+Status Task::Impl::Recover() {
+  // The newest generation of the checkpoint file: the failed run's last reported one (or the
+  // one after it, should it have rolled over since), else a listing.
+  std::optional<std::string> found;
+  uint64_t gen = 1;
+  for (uint64_t g : {cfg.ckpt_gen_hint + 1, cfg.ckpt_gen_hint}) {
+    if (g == 0 || cfg.ckpt_gen_hint == 0) break;
+    auto data = ReadWhole(ckpt->name(g));
+    if (data.ok()) {
+      gen = g;
+      found = std::move(*data);
+      break;
+    }
+    if (data.status().code() != StatusCode::kNotFound) return data.status();
+  }
+  if (!found && env.hydfs_list) {
+    auto names = std::make_shared<
+        std::pair<std::mutex, std::optional<Result<std::vector<std::string>>>>>();
+    env.hydfs_list(CheckpointPrefix(), [names](Result<std::vector<std::string>> r) {
+      std::lock_guard<std::mutex> lock(names->first);
+      names->second = std::move(r);
+    });
+    TimePoint deadline = Clock::now() + kHydfsTimeout;
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(names->first);
+        if (names->second) break;
+      }
+      if (t->stop_.load()) return Status::Unavailable("stopped");
+      if (Clock::now() > deadline) return Status::Timeout("listing " + CheckpointPrefix());
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::lock_guard<std::mutex> lock(names->first);
+    if (!names->second->ok()) return names->second->status();
+    uint64_t newest = 0;
+    for (const auto& n : **names->second) {
+      uint64_t g = 0;
+      std::string tail = n.substr(CheckpointPrefix().size());
+      auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), g);
+      if (ec == std::errc() && p == tail.data() + tail.size()) newest = std::max(newest, g);
+    }
+    if (newest == 0) {
+      TaskLog("event=task_recovered checkpoint=none (starting over; upstream replays all)");
+      return Status::Ok();
+    }
+    gen = newest;
+  }
+  if (!found) {
+    auto data = ReadWhole(ckpt->name(gen));
+    if (data.status().code() == StatusCode::kNotFound) {
+      TaskLog("event=task_recovered checkpoint=none (starting over; upstream replays all)");
+      return Status::Ok();
+    }
+    if (!data.ok()) return data.status();
+    found = std::move(*data);
+  }
+  ckpt->Resume(gen, found->size());
+  // The last complete record wins (a torn tail is ignored).
+  CheckpointRecords file = SplitCheckpointFile(*found);
+  size_t records = file.records.size();
+  if (records == 0) {
+    TaskLog("event=task_recovered checkpoint=empty (starting over)");
+    return Status::Ok();
+  }
+  auto rec = DecodeCheckpointRecord(file.records.back());
+  if (!rec.ok()) return rec.status();
+  for (const auto& w : rec->wm) {
+    dedup.Restore(StreamKey{w.stage, w.task, w.origin}, w.id);
+  }
+  for (const auto& c : rec->in) {
+    in[Upstream{c.stage, c.task}].rx.Restore(c.incarnation, c.processed, c.ended);
+  }
+  size_t replayed = 0;
+  // Our outputs the receivers may lack, renumbered for this run (the receivers dedup by id).
+  for (const auto& p : rec->pending) {
+    if (p.to >= out.size()) continue;
+    auto f = ParseTaskFrame(std::string(p.bytes));
+    if (!f.ok()) return Status::Corruption("a frame in the checkpoint: " + f.status().message());
+    OutChannel& o = out[p.to];
+    DataFrameBuilder again;
+    DataHeader h = f->data;
+    h.incarnation = cfg.incarnation;
+    h.ack_to = t->endpoint_;
+    again.Begin(h);
+    for (const auto& r : f->tuples) again.Add(r.origin, r.id, r.key, r.value);
+    uint64_t seq = o.tx.TakeSeq();
+    staged.emplace_back(p.to, KeptFrame{seq, again.Finish(seq, h.emit_us, h.end)});
+    ++replayed;
+  }
+  for (auto& [d, p] : staged) Release(d, std::move(p));
+  staged.clear();
+  auto src = in.find(Upstream{0, cfg.task});
+  if (src != in.end()) source_seq = src->second.rx.processed();
+  // Counting goes on from the checkpoint: what it covers is not processed again.
+  tuples_in = processed_in = last_in = rec->tuples_in;
+  tuples_out = last_out = rec->tuples_out;
+  duplicates = rec->duplicates;
+  std::string state(rec->state.value_or(std::string_view()));
+  if (!state.empty() && op && op->ready().stateful) {
+    Status s = op->Restore(state);
+    if (!s.ok()) return s;
+  }
+  TaskLog("event=task_recovered records=" + std::to_string(records) + " watermarks=" +
+          std::to_string(dedup.processed().size()) + " channels=" + std::to_string(in.size()) +
+          " replayed_frames=" + std::to_string(replayed) +
+          " state_bytes=" + std::to_string(state.size()));
+  Log()->info("event=task_recovered task={} records={} replayed_frames={} state_bytes={}",
+              cfg.name(), records, replayed, state.size());
+  return Status::Ok();
+}
+
+}  // namespace rs::stream
