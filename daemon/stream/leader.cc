@@ -464,7 +464,11 @@ void Leader::Launch(JobPtr job, Reply done) {
                   stage, s.task, s.node, r.pid, s.op, r.log);
     }
     if (!error.empty()) {
+      // A start that failed because the job was cancelled meanwhile (its directory removed
+      // under it) ends nothing new: the job ended already, and the starts answered after its
+      // stop went out left tasks running. Stop them (CI: a slow-start operator ran on).
       End(job, JobState::kFailed, error);
+      StopLateTasks(job);
       done(Status::FailedPrecondition(error), {});
       return;
     }
