@@ -17,7 +17,7 @@
 // Rebuilds: while a channel makes no progress, job.tasks is asked (every kLookupEvery) for the
 // stage-1 tasks' runs and inboxes; a task with a new run or inbox was rebuilt, so the channel
 // connects to the new inbox and sends every frame that is not durable (the same as a task's
-// stream.rewire).
+// Rewire from the leader).
 // Tuples: key "stdin:LINE" (lines numbered from 1), value the line; with exactly-once, origin
 // the destination task's index and id SourceId(0, LINE), so resent frames are deduplicated;
 // without, origin 0 and an empty id (README "Wire").
@@ -490,7 +490,7 @@ int Source::Run() {
       }
       std::string id = exactly_once_ ? stream::SourceId(0, lines_) : std::string();
       uint64_t origin = exactly_once_ ? static_cast<uint64_t>(batch_channel_) : 0;
-      builder_.Add(origin, id, r->key, r->value);
+      builder_.Add(origin, /*group=*/0, id, r->key, r->value);
       if (builder_.tuples() >= o_.batch || builder_.bytes() >= kMaxFrameBytes) FlushBatch();
     }
     // A partial batch goes after kFlushAfter; an empty one does not hold its channel.

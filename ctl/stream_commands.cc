@@ -230,8 +230,9 @@ void PrintTasks(const msgpack::object& p) {
   }
   Table t(
       {"JOB", "STAGE", "TASK", "RUN", "NODE", "PID", "OP", "LOG", "STATE", "IN/S", "OUT/S",
-       "TUPLES_IN", "TUPLES_OUT", "DUPS"},
-      {false, true, true, true, false, true, false, false, false, true, true, true, true, true});
+       "TUPLES_IN", "TUPLES_OUT", "DUPS", "GROUPS"},
+      {false, true, true, true, false, true, false, false, false, true, true, true, true, true,
+       false});
   std::vector<std::string> reasons;
   for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
     const msgpack::object& e = tasks->via.array.ptr[i];
@@ -240,7 +241,8 @@ void PrintTasks(const msgpack::object& p) {
     t.Row({Str(e, "job"), Str(e, "stage"), Str(e, "task"), run, Str(e, "node"), Str(e, "pid"),
            Text(e, "op"), Str(e, "log"), Str(e, "state"), Rate(Number(e, "rate_in")),
            Rate(Number(e, "rate_out")), std::to_string(Uint(e, "tuples_in")),
-           std::to_string(Uint(e, "tuples_out")), std::to_string(Uint(e, "duplicates"))});
+           std::to_string(Uint(e, "tuples_out")), std::to_string(Uint(e, "duplicates")),
+           Str(e, "groups").empty() ? "-" : Str(e, "groups")});
     std::string reason = Str(e, "reason");
     if (!reason.empty()) {
       reasons.push_back("task " + Str(e, "job") + " " + Str(e, "stage") + "-" + Str(e, "task") +
@@ -489,6 +491,7 @@ struct SubmitOptions {
   bool dry_run = false;        // print the spec as JSON instead of submitting it
   std::optional<bool> header;  // --header / --no-header; unset: *.csv inputs have one
   bool keep = false;           // --keep: what the job made stays after it ends
+  std::optional<uint32_t> key_groups;  // --key-groups N
 };
 
 // Submits `spec` (already validated) and, unless detached, follows the job.
@@ -497,6 +500,7 @@ int Submit(Context& ctx, stream::JobSpec spec, const SubmitOptions& o) {
   if (!paths.ok()) return Fail(ctx, paths, kExitUsage);
   if (o.header) spec.header = o.header;
   if (o.keep) spec.keep = true;
+  if (o.key_groups) spec.key_groups = *o.key_groups;
   Status valid = stream::ValidateJobSpec(spec);
   if (!valid.ok()) return Fail(ctx, valid, kExitUsage);
   std::string bytes = stream::EncodeJobSpec(spec);
@@ -542,6 +546,10 @@ Status TakeTrailingFlags(std::vector<std::string>* words, Context* ctx, SubmitOp
       ctx->node = value;
     } else if (flag == "--name") {
       *name = value;
+    } else if (flag == "--key-groups") {
+      auto n = stream::ParseCount(value, "--key-groups", stream::kMaxKeyGroups);
+      if (!n.ok()) return n.status();
+      o->key_groups = static_cast<uint32_t>(*n);
     } else {
       auto ms = stream::ParseCount(value, "--timeout", 3600000);
       if (!ms.ok()) return ms.status();
@@ -550,7 +558,7 @@ Status TakeTrailingFlags(std::vector<std::string>* words, Context* ctx, SubmitOp
     }
     return Status::Ok();
   };
-  const std::vector<std::string> valued = {"--node", "--timeout", "--name"};
+  const std::vector<std::string> valued = {"--node", "--timeout", "--name", "--key-groups"};
   while (!words->empty()) {
     const std::string& last = words->back();
     if (last == "--json" || last == "--detach" || last == "--dry-run" || last == "--header" ||
@@ -663,7 +671,9 @@ void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& 
   pk.pack("watermarks");
   pk.pack_array(static_cast<uint32_t>(r.wm.size()));
   for (const auto& w : r.wm) {
-    pk.pack_map(3);
+    pk.pack_map(4);
+    pk.pack("group");
+    pk.pack_uint32(w.group);
     pk.pack("from");
     pk.pack(std::to_string(w.stage) + "." + std::to_string(w.task));
     pk.pack("origin");
@@ -727,8 +737,8 @@ void PrintRecord(const msgpack::object& r, size_t records) {
   if (const msgpack::object* wm = ArrayField(r, "watermarks")) {
     for (uint32_t i = 0; i < wm->via.array.size; ++i) {
       const msgpack::object& w = wm->via.array.ptr[i];
-      std::printf("  watermark from %s origin %s: %s\n", Str(w, "from").c_str(),
-                  Str(w, "origin").c_str(), Str(w, "id").c_str());
+      std::printf("  key group %s, watermark from %s origin %s: %s\n", Str(w, "group").c_str(),
+                  Str(w, "from").c_str(), Str(w, "origin").c_str(), Str(w, "id").c_str());
     }
   }
   if (const msgpack::object* pend = ArrayField(r, "pending")) {
@@ -838,13 +848,18 @@ int JobCheckpoint(Context& ctx, const std::string& job, const std::string& task,
 
 }  // namespace
 
-void AddHeaderFlags(CLI::App* cmd, SubmitOptions* o) {
+void AddJobFlags(CLI::App* cmd, SubmitOptions* o) {
   auto* on = cmd->add_flag_callback(
       "--header", [o] { o->header = true; },
       "the first line of each input file is a CSV header, not data (default: for *.csv files)");
   auto* off = cmd->add_flag_callback(
       "--no-header", [o] { o->header = false; }, "every line of the input is data");
   on->excludes(off);
+  cmd->add_option_function<uint32_t>(
+         "--key-groups", [o](uint32_t n) { o->key_groups = n; },
+         "key groups per job: the keys of every keyed stage fall into N groups, the unit of "
+         "state and dedup (default 128; at least the tasks per stage, at most 4096)")
+      ->check(CLI::Range(1u, stream::kMaxKeyGroups));
   cmd->add_flag("--keep", o->keep,
                 "keep the job's checkpoints, task logs and output spool after it ends (for "
                 "rainctl job checkpoint and inspection); by default they are removed");
@@ -865,7 +880,7 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
   rainstorm->add_flag("--detach", rs_opts.detach, "print the job id and return at once");
   rainstorm->add_flag("--dry-run", rs_opts.dry_run, "print the job spec as JSON, submit nothing");
   rainstorm->add_option("--name", rs_name, "a label shown by job list");
-  AddHeaderFlags(rainstorm, &rs_opts);
+  AddJobFlags(rainstorm, &rs_opts);
   rainstorm->add_option("--node", ctx.node, "HOST:PORT of the node to talk to");
   rainstorm->add_flag("--json", ctx.json, "machine-readable output");
   rainstorm->add_option("--timeout", ctx.timeout_ms, "deadline of each request, in ms")
@@ -905,7 +920,7 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
   submit->add_option("--name", name, "a label shown by job list");
   submit->add_flag("--detach", submit_opts.detach, "print the job id and return at once");
   submit->add_flag("--dry-run", submit_opts.dry_run, "print the job spec as JSON, submit nothing");
-  AddHeaderFlags(submit, &submit_opts);
+  AddJobFlags(submit, &submit_opts);
   submit->callback([&ctx, exit_code] {
     stream::JobSpec spec;
     for (const auto& s : stages) {

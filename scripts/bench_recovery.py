@@ -5,8 +5,9 @@ stateful (count) task is SIGKILLed about 1 s into the job.
 
 Per trial, and as median and max:
   detection   the leader's `event=fail member=<killed node>` log line minus the kill time
-  resumed     the first output line of the killed task's users (those it counts: StableHash64 of
-              the user mod tasks) after the kill, minus the kill time
+  resumed     the first output line of the killed task's users (those it counts: the users
+              whose key group, StableHash64 of the user mod 128, the task owns: groups g with
+              g * tasks // 128 == its index) after the kill, minus the kill time
   90 %        the end of the first 500 ms window, after output resumed, in which the killed
               task's users' output rate is back to 90 % of its rate in the second before the
               kill, minus the kill time
@@ -37,6 +38,9 @@ from bench_stream import parse_json_reply  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVENTS_NAME = "events"
 KILL_AFTER_S = 1.0
+
+
+KEY_GROUPS = 128  # a job's default key groups (shared/stream/key_groups.h)
 
 
 def stable_hash64(data: bytes) -> int:
@@ -165,7 +169,8 @@ class RecoveryBench:
                     break
         owned = victim_task["task"]
         mine = [(t, l) for t, l in arrivals
-                if stable_hash64(l.split(",", 1)[0].encode()) % self.args.tasks == owned]
+                if (stable_hash64(l.split(",", 1)[0].encode()) % KEY_GROUPS) * self.args.tasks
+                // KEY_GROUPS == owned]
         # Lines already in flight at the kill still arrive: output resumes with the first line
         # of the victim's users after the failure was detected.
         since = kill_at + (detection or 0)

@@ -13,10 +13,10 @@ constexpr std::array<std::string_view, 21> kReadCommands = {
     "job.output",
 };
 
-// Task control between the leader and its workers, and keyring exchange.
-constexpr std::array<std::string_view, 6> kMemberCommands = {
-    "stream.start_task", "stream.stop_task", "stream.rewire",
-    "stream.report",     "stream.stop_job",  "keys.sync",
+// Keyring exchange between nodes. (The stream engine's calls between daemons are typed
+// messages of their own, daemon/stream/messages.h, registered with the member role.)
+constexpr std::array<std::string_view, 1> kMemberCommands = {
+    "keys.sync",
 };
 
 }  // namespace

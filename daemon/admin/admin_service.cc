@@ -83,6 +83,19 @@ void AdminService::Start(membership::MembershipService* membership, hydfs::Hydfs
       wire::MsgType::kAdminCommand,
       [this](const wire::Envelope& env, const transport::Responder& r) { OnCommand(env, r); },
       security::Role::kRead);  // each command's role is checked in OnCommand
+  if (stream_) {
+    // The stream engine's messages between daemons: only the cluster's nodes may send them.
+    for (wire::MsgType type : stream::StreamService::MessageTypes()) {
+      server_->Handle(
+          type,
+          [this, type](const wire::Envelope& env, const transport::Responder& r) {
+            stream_->Handle(type, env.body, [this, r](Status st, wire::BodyWriter body) {
+              loop_.Post([r, st, body] { r.Reply(st, body); });
+            });
+          },
+          security::Role::kMember);
+    }
+  }
   server_->Handle(
       wire::MsgType::kJoinRequest,
       [this](const wire::Envelope& env, const transport::Responder& r) { OnJoinRequest(env, r); });

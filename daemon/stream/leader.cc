@@ -31,23 +31,6 @@ std::string ArgOf(const Leader::Args& args, const std::string& key) {
   return it == args.end() ? "" : it->second;
 }
 
-// One admin command to another node, blocking until its reply or the deadline.
-Result<wire::Envelope> AdminCall(const std::string& address, const std::string& cmd,
-                                 const std::map<std::string, std::string>& args,
-                                 Clock::duration deadline) {
-  auto env = transport::CallOnce(
-      "tcp://" + address, wire::MsgType::kAdminCommand,
-      [&](wire::Packer& pk) {
-        pk.pack_map(2);
-        pk.pack("cmd");
-        pk.pack(cmd);
-        pk.pack("args");
-        pk.pack(args);
-      },
-      deadline);
-  return env;
-}
-
 }  // namespace leader_internal
 
 namespace {
@@ -345,6 +328,7 @@ void Leader::Launch(JobPtr job, Reply done) {
   base.job = job->id;
   base.stages = stages;
   base.tasks = tasks;
+  base.key_groups = job->spec.key_groups;
   base.csv_header = header;
   base.exactly_once = job->spec.exactly_once;
   base.incarnation = 1;
@@ -409,31 +393,19 @@ void Leader::Launch(JobPtr job, Reply done) {
         c.src = job->src;
         c.rate = job->spec.input_rate == 0 ? 0 : (job->spec.input_rate + tasks - 1) / tasks;
       }
-      std::string bytes = EncodeTaskConfig(c);
       std::string address = s.address;
       slots.push_back(&s);
-      futures.push_back(std::async(std::launch::async, [address, bytes] {
+      futures.push_back(std::async(std::launch::async, [address, c] {
         Started r;
-        auto env = AdminCall(address, "stream.start_task", {{"task", bytes}}, kStartTaskTimeout);
-        if (!env.ok()) {
-          r.status = env.status();
+        auto reply = CallStartTask(address, StartTaskRequest{c}, kStartTaskTimeout);
+        if (!reply.ok()) {
+          r.status = reply.status();
           return r;
         }
-        auto payload = wire::ReplyPayload(*env);
-        if (!payload.ok()) {
-          r.status = payload.status();
-          return r;
-        }
-        wire::FieldReader f(*payload, "start_task reply");
-        r.inbox = f.Str("endpoint");
-        r.pid = f.Int("pid");
-        r.log = f.StrOr("log", "");
-        if (const msgpack::object* p = f.Get("input_partition")) {
-          const msgpack::object* col = wire::MapGet(*p, "csv_column");
-          uint64_t c = 0;
-          if (col && wire::ReadUint(*col, &c)) r.column = c;
-        }
-        r.status = f.status();
+        r.inbox = reply->endpoint;
+        r.pid = reply->pid;
+        r.log = reply->log;
+        r.column = reply->input_partition_column;
         return r;
       }));
     }
@@ -552,22 +524,13 @@ void Leader::StopTasks(const JobPtr& job) {
   std::vector<TaskReport> finals;
   for (const auto& address : nodes) {
     if (address == options_.self_endpoint) continue;
-    auto r = AdminCall(address, "stream.stop_job",
-                       {{"job", job->id}, {"remove", remove ? "1" : "0"}}, std::chrono::seconds(3));
-    Result<msgpack::object> payload =
-        r.ok() ? wire::ReplyPayload(*r) : Result<msgpack::object>(r.status());
-    if (!payload.ok()) {
+    auto r = CallStopJob(address, StopJobRequest{job->id, remove}, std::chrono::seconds(3));
+    if (!r.ok()) {
       Log()->warn("event=stop_job_failed job={} node={} error=\"{}\"", job->id, address,
-                  payload.status().message());
+                  r.status().message());
       continue;
     }
-    const msgpack::object* reports = wire::MapGet(*payload, "reports");
-    if (reports && reports->type == msgpack::type::ARRAY) {
-      for (uint32_t i = 0; i < reports->via.array.size; ++i) {
-        auto rep = ReadTaskReport(reports->via.array.ptr[i]);
-        if (rep.ok()) finals.push_back(std::move(*rep));
-      }
-    }
+    for (auto& rep : r->reports) finals.push_back(std::move(rep));
   }
   // The sink and any local tasks; the sink's spool stays readable for job.output.
   for (auto& rep : worker_->StopJob(job->id, remove)) finals.push_back(std::move(rep));

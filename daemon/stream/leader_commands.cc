@@ -211,7 +211,7 @@ bool Leader::AnswerOutput(Waiter& w, bool final) {
 }
 void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   const TaskReport& r = s.report;
-  pk.pack_map(18);
+  pk.pack_map(19);
   // The checkpoint file the task writes (rainctl job checkpoint reads it); "" without
   // exactly-once or before the task's first report.
   pk.pack("checkpoint");
@@ -252,11 +252,17 @@ void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   pk.pack_uint64(r.duplicates);
   pk.pack("inbox");
   pk.pack(s.inbox);
+  // The key groups it owns ("0-42"); "" for stage 1 and the sink, which are not keyed.
+  pk.pack("groups");
+  bool keyed = s.stage >= 2 && s.stage <= job.spec.stages.size();
+  pk.pack(keyed ? KeyGroupMap::FormatGroups(
+                      KeyGroupMap::Even(job.spec.key_groups, job.spec.tasks).GroupsOf(s.task))
+                : std::string());
 }
 
 void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const {
   uint64_t end_ms = Terminal(job.state) ? job.ended_ms : WallMillis();
-  pk.pack_map(detail ? 26 : 13);
+  pk.pack_map(detail ? 27 : 14);
   pk.pack("job");
   pk.pack(job.id);
   pk.pack("name");
@@ -277,6 +283,8 @@ void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const
   pk.pack_uint32(static_cast<uint32_t>(job.spec.stages.size()));
   pk.pack("tasks");
   pk.pack_uint32(job.spec.tasks);
+  pk.pack("key_groups");
+  pk.pack_uint32(job.spec.key_groups);
   pk.pack("exactly_once");
   pk.pack(job.spec.exactly_once);
   pk.pack("live");

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "daemon/stream/leader.h"
+#include "daemon/stream/messages.h"
 #include "shared/logging.h"
 #include "shared/wire/envelope.h"
 
@@ -29,9 +30,5 @@ constexpr uint64_t kMaxOutputChunk = 4u << 20;  // job.output: at most this much
 
 bool Terminal(JobState s);
 std::string ArgOf(const Leader::Args& args, const std::string& key);
-// One admin command to another node, blocking until its reply or the deadline.
-Result<wire::Envelope> AdminCall(const std::string& address, const std::string& cmd,
-                                 const std::map<std::string, std::string>& args,
-                                 Clock::duration deadline);
 
 }  // namespace rs::stream::leader_internal

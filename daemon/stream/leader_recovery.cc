@@ -135,10 +135,8 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
   if (!node_lost) {
     // The failed run may still hold its slot on its node (and its port). If the node does not
     // answer, the start below finds out whether it is usable.
-    auto stopped = AdminCall(
-        old_address, "stream.stop_task",
-        {{"job", job->id}, {"stage", std::to_string(stage)}, {"task", std::to_string(task)}},
-        std::chrono::seconds(3));
+    auto stopped =
+        CallStopTask(old_address, StopTaskRequest{job->id, stage, task}, std::chrono::seconds(3));
     if (!stopped.ok()) {
       Log()->warn("event=stop_task_failed job={} task={}.{} node={} error=\"{}\"", job->id, stage,
                   task, old_node, stopped.status().message());
@@ -161,20 +159,17 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
     }
     if (target.second.empty()) break;
     bool fetched = !c.argv.empty() && c.argv[0].rfind("hydfs:", 0) == 0;
-    auto env = AdminCall(target.second, "stream.start_task", {{"task", EncodeTaskConfig(c)}},
-                         fetched ? kStartTaskTimeout : kRestartTaskTimeout);
-    Result<msgpack::object> payload =
-        env.ok() ? wire::ReplyPayload(*env) : Result<msgpack::object>(env.status());
-    if (!payload.ok()) {
+    auto started = CallStartTask(target.second, StartTaskRequest{c},
+                                 fetched ? kStartTaskTimeout : kRestartTaskTimeout);
+    if (!started.ok()) {
       Log()->warn("event=rebuild_attempt_failed job={} task={}.{} node={} error=\"{}\"", job->id,
-                  stage, task, target.first, payload.status().message());
+                  stage, task, target.first, started.status().message());
       avoid.insert(target.second);
       continue;
     }
-    wire::FieldReader f(*payload, "start_task reply");
-    std::string inbox = f.Str("endpoint");
-    int64_t pid = f.Int("pid");
-    std::string log = f.StrOr("log", "");
+    std::string inbox = started->endpoint;
+    int64_t pid = started->pid;
+    std::string log = started->log;
     std::set<std::string> upstream_nodes;
     bool ended = false;
     {
@@ -218,15 +213,11 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
         continue;
       }
       if (!alive.count(address)) continue;
-      std::map<std::string, std::string> args{{"job", job->id},
-                                              {"stage", std::to_string(stage)},
-                                              {"task", std::to_string(task)},
-                                              {"endpoint", inbox}};
-      std::string id = job->id;
-      rewires.push_back(std::async(std::launch::async, [address, args, id] {
-        auto r = AdminCall(address, "stream.rewire", args, std::chrono::seconds(2));
+      RewireRequest req{job->id, stage, task, inbox};
+      rewires.push_back(std::async(std::launch::async, [address, req] {
+        auto r = CallRewire(address, req, std::chrono::seconds(2));
         if (!r.ok()) {
-          Log()->warn("event=rewire_failed job={} node={} error=\"{}\"", id, address,
+          Log()->warn("event=rewire_failed job={} node={} error=\"{}\"", req.job, address,
                       r.status().message());
         }
       }));

@@ -19,9 +19,10 @@ void BatchSizer::Answered(size_t tuples, Clock::duration took) {
 OperatorDriver::OperatorDriver(OperatorProcess* op, size_t max_tuples, size_t max_in_flight)
     : op_(op), max_in_flight_(max_in_flight), sizer_(max_tuples, std::chrono::milliseconds(50)) {}
 
-void OperatorDriver::Add(std::vector<TupleView> tuples) {
+void OperatorDriver::Add(std::vector<TupleView> tuples, std::vector<uint32_t> groups) {
   Unit u;
   u.tuples = std::move(tuples);
+  u.groups = std::move(groups);
   units_.push_back(std::move(u));
 }
 
@@ -31,9 +32,8 @@ Result<bool> OperatorDriver::Send() {
     while (u.sent < u.tuples.size()) {
       if (op_->in_flight() >= max_in_flight_) return sent;
       size_t n = std::min(sizer_.Next(), u.tuples.size() - u.sent);
-      std::vector<TupleView> part(u.tuples.begin() + static_cast<long>(u.sent),
-                                  u.tuples.begin() + static_cast<long>(u.sent + n));
-      RS_RETURN_IF_ERROR(op_->SendBatchViews(part));
+      RS_RETURN_IF_ERROR(op_->SendBatchViews(u.tuples.data() + u.sent, n,
+                                             u.groups.empty() ? nullptr : u.groups.data() + u.sent));
       in_flight_.push_back({n, Clock::now()});
       ++batches_sent_;
       u.sent += n;

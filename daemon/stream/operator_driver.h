@@ -58,8 +58,9 @@ class OperatorDriver {
   bool sending() const {
     return !units_.empty() && units_.back().sent < units_.back().tuples.size();
   }
-  // Queues a unit. The views must stay valid until the unit is answered (OnUnit).
-  void Add(std::vector<TupleView> tuples);
+  // Queues a unit, with each tuple's key group (empty: none). The views must stay valid until
+  // the unit is answered (OnUnit).
+  void Add(std::vector<TupleView> tuples, std::vector<uint32_t> groups = {});
   // Sends the next batches while the operator takes more. True when it sent one.
   Result<bool> Send();
   // Takes every answer that has arrived: `on_batch(first, results)` for each batch (first: the
@@ -75,6 +76,7 @@ class OperatorDriver {
  private:
   struct Unit {
     std::vector<TupleView> tuples;
+    std::vector<uint32_t> groups;  // empty, or one per tuple
     size_t sent = 0;      // tuples handed to the operator
     size_t answered = 0;  // tuples whose outputs came back
   };

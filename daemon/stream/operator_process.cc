@@ -123,6 +123,11 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
         return Status::Corruption("ready stateful is " + AType(v.type));
       }
       ready.stateful = v.via.boolean;
+    } else if (IsString(k, "keyed_state")) {
+      if (v.type != msgpack::type::BOOLEAN) {
+        return Status::Corruption("ready keyed_state is " + AType(v.type));
+      }
+      ready.keyed_state = v.via.boolean;
     } else if (IsString(k, "name")) {
       if (!ReadBytes(v, &ready.name)) {
         return Status::Corruption("ready name is " + AType(v.type));
@@ -139,6 +144,9 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
             "ready input_partition is neither \"key\" nor {\"csv_column\": N}");
       }
     }  // other fields: ignored, for operators newer than this worker
+  }
+  if (ready.keyed_state && !ready.stateful) {
+    return Status::Corruption("ready says keyed_state but not stateful");
   }
   return ready;
 }
@@ -201,7 +209,7 @@ std::string PackHello(const OperatorContext& ctx) {
   msgpack::packer<msgpack::sbuffer> pk(b);
   pk.pack_array(2);
   pk.pack(static_cast<uint64_t>(kHello));
-  pk.pack_map(8);
+  pk.pack_map(9);
   PackBytes(pk, "version");
   pk.pack(uint64_t{1});
   PackBytes(pk, "job");
@@ -214,6 +222,8 @@ std::string PackHello(const OperatorContext& ctx) {
   pk.pack(ctx.task);
   PackBytes(pk, "tasks");
   pk.pack(ctx.tasks);
+  PackBytes(pk, "key_groups");
+  pk.pack(ctx.key_groups);
   PackBytes(pk, "args");
   pk.pack_array(static_cast<uint32_t>(ctx.args.size()));
   for (const auto& a : ctx.args) PackBytes(pk, a);
@@ -226,17 +236,22 @@ std::string PackHello(const OperatorContext& ctx) {
   return std::string(b.data(), b.size());
 }
 
-template <typename Batch>
-std::string PackBatch(const Batch& tuples) {
+// [2, tuples] or, with `groups` (one key group per tuple), [2, tuples, groups].
+template <typename It>
+std::string PackBatch(It first, size_t n, const uint32_t* groups) {
   msgpack::sbuffer b;
   msgpack::packer<msgpack::sbuffer> pk(b);
-  pk.pack_array(2);
+  pk.pack_array(groups ? 3 : 2);
   pk.pack(static_cast<uint64_t>(kBatch));
-  pk.pack_array(static_cast<uint32_t>(tuples.size()));
-  for (const auto& [k, v] : tuples) {
+  pk.pack_array(static_cast<uint32_t>(n));
+  for (size_t i = 0; i < n; ++i, ++first) {
     pk.pack_array(2);
-    PackBytes(pk, k);
-    PackBytes(pk, v);
+    PackBytes(pk, first->first);
+    PackBytes(pk, first->second);
+  }
+  if (groups) {
+    pk.pack_array(static_cast<uint32_t>(n));
+    for (size_t i = 0; i < n; ++i) pk.pack_uint32(groups[i]);
   }
   return std::string(b.data(), b.size());
 }
@@ -320,12 +335,18 @@ Status OperatorProcess::Usable() const {
 
 Status OperatorProcess::SendBatch(const Tuples& tuples) {
   if (tuples.empty()) return Status::InvalidArgument("an empty batch");
-  return SendPacked(PackBatch(tuples), tuples.size());
+  return SendPacked(PackBatch(tuples.begin(), tuples.size(), nullptr), tuples.size());
 }
 
 Status OperatorProcess::SendBatchViews(const std::vector<TupleView>& tuples) {
-  if (tuples.empty()) return Status::InvalidArgument("an empty batch");
-  return SendPacked(PackBatch(tuples), tuples.size());
+  return SendBatchViews(tuples.data(), tuples.size(), nullptr);
+}
+
+Status OperatorProcess::SendBatchViews(const TupleView* tuples, size_t n,
+                                       const uint32_t* groups) {
+  if (n == 0) return Status::InvalidArgument("an empty batch");
+  // Only an operator with keyed state gets the groups (PROTOCOL.md "Keyed state").
+  return SendPacked(PackBatch(tuples, n, ready_.keyed_state ? groups : nullptr), n);
 }
 
 Status OperatorProcess::SendPacked(std::string bytes, size_t tuples) {

@@ -43,6 +43,7 @@ struct OperatorContext {
   uint64_t stage = 0, stages = 1, task = 0, tasks = 1;
   std::vector<std::string> args;          // the operator's command-line arguments
   std::optional<std::string> csv_header;  // nullopt: sent as nil
+  uint64_t key_groups = 0;                // the job's key groups (0: not a keyed stage)
 };
 
 // The operator's ready answer; absent fields keep these defaults.
@@ -50,6 +51,9 @@ struct ReadyInfo {
   bool stateful = false;
   std::optional<uint64_t> csv_column;  // nullopt: input_partition "key"
   std::string name;
+  // Its state is kept per key group: batches carry each tuple's group, and a snapshot is a map
+  // {group: state} (PROTOCOL.md "Keyed state"). Only with stateful.
+  bool keyed_state = false;
 };
 
 struct OperatorProcessOptions {
@@ -119,6 +123,9 @@ class OperatorProcess {
   // FailedPrecondition when max_in_flight batches already wait for NextResult, or empty.
   Status SendBatch(const Tuples& tuples);
   Status SendBatchViews(const std::vector<TupleView>& tuples);  // the same, without copying
+  // n tuples from `tuples`, with their key groups (one per tuple; nullptr: none), which go to
+  // the operator when its ready said keyed_state.
+  Status SendBatchViews(const TupleView* tuples, size_t n, const uint32_t* groups);
   // Reads whatever the operator has written, without waiting. True when NextResult will not
   // block: the oldest batch's answer has arrived, or it failed (exit, garbage, past its
   // deadline). False with nothing in flight.

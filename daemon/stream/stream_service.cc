@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "shared/logging.h"
+#include "daemon/stream/messages.h"
 #include "shared/stream/job_spec.h"
 #include "shared/transport/rpc.h"
 #include "shared/wire/fields.h"
@@ -66,63 +67,6 @@ void StreamService::Command(const std::string& cmd, const Args& args, Reply done
     done(Status::Unavailable("the stream engine is not running yet"), {});
     return;
   }
-  if (cmd == "stream.start_task") {
-    worker_->StartTask(ArgOf(args, "task"), std::move(done));
-    return;
-  }
-  if (cmd == "stream.stop_job") {
-    std::string job = ArgOf(args, "job");
-    bool remove = ArgOf(args, "remove") == "1";
-    // The id names a directory under this node's stream dir: nothing that could leave it.
-    if (job.empty() || job.size() > 128 ||
-        job.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
-            std::string::npos) {
-      done(Status::InvalidArgument("stream.stop_job: not a job id: " + job.substr(0, 64)), {});
-      return;
-    }
-    Worker* w = worker_.get();
-    forwarder_->Submit([w, job, remove, done] {
-      // The final reports travel back with the answer, so the leader never misses the last one.
-      auto finals = std::make_shared<std::vector<TaskReport>>(w->StopJob(job, remove));
-      done(Status::Ok(), [finals](wire::Packer& pk) {
-        pk.pack_map(1);
-        pk.pack("reports");
-        pk.pack_array(static_cast<uint32_t>(finals->size()));
-        for (const auto& r : *finals) PackTaskReport(pk, r);
-      });
-    });
-    return;
-  }
-  if (cmd == "stream.stop_task" || cmd == "stream.rewire") {
-    auto stage = ParseCount(ArgOf(args, "stage"), "stage", 1000);
-    auto task = ParseCount(ArgOf(args, "task"), "task", 1000);
-    if (!stage.ok() || !task.ok()) {
-      done(!stage.ok() ? stage.status() : task.status(), {});
-      return;
-    }
-    std::string job = ArgOf(args, "job"), endpoint = ArgOf(args, "endpoint");
-    Worker* w = worker_.get();
-    if (cmd == "stream.rewire") {
-      size_t n =
-          w->Rewire(job, static_cast<uint32_t>(*stage), static_cast<uint32_t>(*task), endpoint);
-      done(Status::Ok(), [n](wire::Packer& pk) {
-        pk.pack_map(1);
-        pk.pack("tasks");
-        pk.pack_uint64(n);
-      });
-      return;
-    }
-    forwarder_->Submit([w, job, stage, task, done] {
-      auto r = w->StopTask(job, static_cast<uint32_t>(*stage), static_cast<uint32_t>(*task));
-      if (!r.ok()) {
-        done(r.status(), {});
-        return;
-      }
-      TaskReport rep = *r;
-      done(Status::Ok(), [rep](wire::Packer& pk) { PackTaskReport(pk, rep); });
-    });
-    return;
-  }
   if (cmd == "stream.kill_task") {
     auto pid = ParseCount(ArgOf(args, "pid"), "pid", INT32_MAX);
     if (!pid.ok()) {
@@ -145,34 +89,6 @@ void StreamService::Command(const std::string& cmd, const Args& args, Reply done
     });
     return;
   }
-  if (cmd == "stream.report") {
-    if (!leader_) {
-      done(Status::FailedPrecondition("this node is not the leader"), {});
-      return;
-    }
-    std::string bytes = ArgOf(args, "reports");
-    std::vector<TaskReport> reports;
-    try {
-      auto oh = msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr,
-                                msgpack::unpack_limit(4096, 64, 64u << 10, 1u << 20, 0, 8));
-      const msgpack::object& o = oh.get();
-      if (o.type != msgpack::type::ARRAY) throw std::runtime_error("not an array");
-      for (uint32_t i = 0; i < o.via.array.size; ++i) {
-        auto r = ReadTaskReport(o.via.array.ptr[i]);
-        if (!r.ok()) {
-          done(Status::InvalidArgument(r.status().message()), {});
-          return;
-        }
-        reports.push_back(std::move(*r));
-      }
-    } catch (const std::exception& e) {
-      done(Status::InvalidArgument(std::string("reports do not decode: ") + e.what()), {});
-      return;
-    }
-    leader_->OnReports(reports);
-    done(Status::Ok(), {});
-    return;
-  }
   if (cmd.rfind("job.", 0) == 0) {
     if (leader_) {
       leader_->Command(cmd, args, std::move(done));
@@ -184,20 +100,99 @@ void StreamService::Command(const std::string& cmd, const Args& args, Reply done
   done(Status::Unimplemented("unknown command " + cmd), {});
 }
 
+const std::vector<wire::MsgType>& StreamService::MessageTypes() {
+  static const std::vector<wire::MsgType> types = {kStartTaskType, kStopJobType, kStopTaskType,
+                                                    kRewireType, kReportType};
+  return types;
+}
+
+void StreamService::Handle(wire::MsgType type, const msgpack::object& body, Reply done) {
+  if (!worker_) {
+    done(Status::Unavailable("the stream engine is not running yet"), {});
+    return;
+  }
+  Worker* w = worker_.get();
+  switch (type) {
+    case kStartTaskType: {
+      auto req = DecodeStartTaskRequest(body);
+      if (!req.ok()) {
+        done(req.status(), {});
+        return;
+      }
+      w->StartTask(std::move(req->config), [done](Result<StartTaskReply> r) {
+        if (!r.ok()) {
+          done(r.status(), {});
+          return;
+        }
+        done(Status::Ok(), [reply = std::move(*r)](wire::Packer& pk) { Pack(pk, reply); });
+      });
+      return;
+    }
+    case kStopJobType: {
+      auto req = DecodeStopJobRequest(body);
+      if (!req.ok()) {
+        done(req.status(), {});
+        return;
+      }
+      forwarder_->Submit([w, req = std::move(*req), done] {
+        // The final reports travel back with the answer, so the leader never misses the last.
+        StopJobReply reply{w->StopJob(req.job, req.remove)};
+        done(Status::Ok(), [reply = std::move(reply)](wire::Packer& pk) { Pack(pk, reply); });
+      });
+      return;
+    }
+    case kStopTaskType: {
+      auto req = DecodeStopTaskRequest(body);
+      if (!req.ok()) {
+        done(req.status(), {});
+        return;
+      }
+      forwarder_->Submit([w, req = std::move(*req), done] {
+        auto r = w->StopTask(req.job, req.stage, req.task);
+        if (!r.ok()) {
+          done(r.status(), {});
+          return;
+        }
+        done(Status::Ok(), [reply = StopTaskReply{*r}](wire::Packer& pk) { Pack(pk, reply); });
+      });
+      return;
+    }
+    case kRewireType: {
+      auto req = DecodeRewireRequest(body);
+      if (!req.ok()) {
+        done(req.status(), {});
+        return;
+      }
+      RewireReply reply{w->Rewire(req->job, req->stage, req->task, req->endpoint)};
+      done(Status::Ok(), [reply](wire::Packer& pk) { Pack(pk, reply); });
+      return;
+    }
+    case kReportType: {
+      if (!leader_) {
+        done(Status::FailedPrecondition("this node is not the leader"), {});
+        return;
+      }
+      auto msg = DecodeReportMessage(body);
+      if (!msg.ok()) {
+        done(msg.status(), {});
+        return;
+      }
+      leader_->OnReports(msg->reports);
+      done(Status::Ok(), {});
+      return;
+    }
+    default:
+      done(Status::Unimplemented("not a stream message: type " +
+                                 std::to_string(static_cast<int>(type))),
+           {});
+  }
+}
+
 void StreamService::Forward(const std::string& cmd, const Args& args, Reply done) {
   std::string leader = options_.leader;
   forwarder_->Submit([leader, cmd, args, done] {
     auto deadline = cmd == "job.submit" ? std::chrono::seconds(120) : std::chrono::seconds(10);
-    auto env = transport::CallOnce(
-        "tcp://" + leader, wire::MsgType::kAdminCommand,
-        [&](wire::Packer& pk) {
-          pk.pack_map(2);
-          pk.pack("cmd");
-          pk.pack(cmd);
-          pk.pack("args");
-          pk.pack(args);
-        },
-        deadline);
+    auto env = ForwardAdminCommand(leader, cmd, args, deadline);
     if (!env.ok()) {
       done(Status::Unavailable("the leader " + leader +
                                " did not answer: " + env.status().message()),

@@ -1,7 +1,9 @@
 // StreamService: the stream engine in one raind (README.md). Every node runs a Worker; the
-// leader node also runs the Leader. Commands come from the admin service: "job.*" are answered
-// by the leader (a non-leader forwards them), "stream.*" are the leader<->worker protocol.
-// Thread-safety: Command() may be called from any thread; Start/Stop from the main thread.
+// leader node also runs the Leader. From the admin service come the clients' commands ("job.*",
+// answered by the leader, which a non-leader forwards them to, and "stream.kill_task") and the
+// typed messages between daemons (messages.h: the leader's calls to workers, the reports).
+// Thread-safety: Command() and Handle() may be called from any thread; Start/Stop from the main
+// thread.
 #pragma once
 
 #include <map>
@@ -41,6 +43,11 @@ class StreamService {
   bool is_leader() const { return leader_ != nullptr; }
 
   void Command(const std::string& cmd, const Args& args, Reply done);
+  // One typed message (`type` one of messages.h's, `body` its decoded envelope body, read
+  // before this returns); `done` gets the reply.
+  void Handle(wire::MsgType type, const msgpack::object& body, Reply done);
+  // The message types Handle takes.
+  static const std::vector<wire::MsgType>& MessageTypes();
 
  private:
   void Forward(const std::string& cmd, const Args& args, Reply done);

@@ -160,6 +160,17 @@ void Task::Impl::OnData(TaskFrame f) {
               " of job '" + h.job + "', not an upstream task");
     return;
   }
+  // Every tuple must belong to one of this task's key groups (group 0 into stage 1 and the
+  // sink). Checked before the channel takes the frame, so a misrouted frame is refused whole
+  // (its resends too, until the sender's stall timeout fails it), never half processed.
+  for (const auto& r : f.tuples) {
+    if (keyed_in ? !in_groups.Owns(cfg.task, r.group) : r.group != 0) {
+      Malformed("a tuple of key group " + std::to_string(r.group) + " from " +
+                std::to_string(h.from_stage) + "." + std::to_string(h.from_task) +
+                ", a group this task does not own");
+      return;
+    }
+  }
   Upstream key{h.from_stage, h.from_task};
   InChannel& ch = in[key];
   switch (ch.rx.Take(h.incarnation, h.seq, cfg.exactly_once)) {
@@ -227,11 +238,17 @@ bool Task::Impl::Feed() {
     queue.pop_front();
   }
   std::vector<TupleView> views;
+  std::vector<uint32_t> groups;
   views.reserve(b.tuples);
+  const bool keyed_state = op->ready().keyed_state;
+  if (keyed_state) groups.reserve(b.tuples);
   for (const auto& fr : b.frames) {
-    for (const auto& r : fr.tuples) views.emplace_back(r.key, r.value);
+    for (const auto& r : fr.tuples) {
+      views.emplace_back(r.key, r.value);
+      if (keyed_state) groups.push_back(r.group);
+    }
   }
-  driver->Add(std::move(views));
+  driver->Add(std::move(views), std::move(groups));
   batches.push_back(std::move(b));
   SendBatches();
   return true;
@@ -256,24 +273,28 @@ uint64_t Task::Impl::OriginOut(uint64_t origin, const Upstream& from) const {
   return origin * cfg.tasks + from.second;
 }
 
-uint32_t Task::Impl::Route(std::string_view key, std::string_view value) {
-  if (out.size() <= 1) return 0;
+// The key group of an output (the next operator's partitioning: its key, or a CSV column of
+// its value), and the downstream task that owns the group. Into the sink: group 0, its task.
+Task::Impl::Routed Task::Impl::Route(std::string_view key, std::string_view value) {
+  if (!keyed_out) return Routed{0, 0};
   uint64_t h =
       cfg.partition_column
           ? StableHash64(CsvField(value, static_cast<size_t>(*cfg.partition_column), &scratch))
           : StableHash64(key);
-  return static_cast<uint32_t>(h % out.size());
+  uint32_t g = KeyGroupOf(h, cfg.key_groups);
+  return Routed{out_groups.Owner(g), g};
 }
 
-void Task::Impl::Emit(uint32_t d, uint64_t origin, std::string_view id, std::string_view key,
+void Task::Impl::Emit(Routed to, uint64_t origin, std::string_view id, std::string_view key,
           std::string_view value, uint64_t emit_us) {
+  uint32_t d = to.task;
   OutChannel& o = out[d];
   if (o.builder.tuples() == 0) {
     o.emit_us = emit_us;
   } else {
     o.emit_us = std::min(o.emit_us, emit_us);
   }
-  o.builder.Add(origin, id, key, value);
+  o.builder.Add(origin, to.group, id, key, value);
   ++tuples_out;
   if (o.builder.bytes() >= kMaxFrameBytes) StageFrame(d, false);
 }
@@ -555,6 +576,13 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
     m.out[d].tx = SenderChannel(so);
   }
   m.has_source = config_.stage == 1 && !config_.live;
+  m.keyed_in = config_.stage >= 2 && !config_.is_sink();
+  if (m.keyed_in) m.in_groups = KeyGroupMap::Even(config_.key_groups, config_.tasks);
+  m.keyed_out = config_.stage < config_.stages && !m.out.empty();
+  if (m.keyed_out) {
+    m.out_groups =
+        KeyGroupMap::Even(config_.key_groups, static_cast<uint32_t>(config_.downstream.size()));
+  }
 
   if (config_.exactly_once) {
     std::string dir = base + ".mdb";
@@ -587,6 +615,7 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
   ctx.tasks = config_.tasks;
   ctx.args.assign(config_.argv.begin() + (config_.argv.empty() ? 0 : 1), config_.argv.end());
   ctx.csv_header = config_.csv_header;
+  ctx.key_groups = m.keyed_in ? config_.key_groups : 0;
   std::vector<std::string> exe_argv = argv;  // argv[0] may become a copy the operator can reach
   OperatorProcessOptions po;
   po.log_path = log_path_;

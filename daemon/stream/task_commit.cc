@@ -19,7 +19,7 @@ void Task::Impl::StageFrame(uint32_t d, bool end) {
     if (parsed.ok()) {
       DataFrameBuilder again;
       again.Begin(parsed->data);
-      for (const auto& r : parsed->tuples) again.Add(r.origin, r.id, r.key, r.value);
+      for (const auto& r : parsed->tuples) again.Add(r.origin, r.group, r.id, r.key, r.value);
       uint64_t seq2 = o.tx.TakeSeq();
       staged.emplace_back(d, KeptFrame{seq, std::move(bytes)});
       staged.emplace_back(d, KeptFrame{seq2, again.Finish(seq2, emit, false)});
@@ -43,16 +43,17 @@ void Task::Impl::BeginBuilders() {
 }
 
 // The "wm" and "in" entries of a log or checkpoint record: the watermarks processed
-// ([stage, task, origin, id]) and the input channels ([stage, task, sender run, processed
+// ([group, stage, task, origin, id]) and the input channels ([stage, task, sender run, processed
 // seq, ended]), the same in both so recovery reads either.
 void Task::Impl::PackPositions(wire::Packer& pk) const {
   pk.pack("wm");
   pk.pack_array(static_cast<uint32_t>(dedup.processed().size()));
   for (const auto& [k, id] : dedup.processed()) {
-    pk.pack_array(4);
+    pk.pack_array(5);
     pk.pack_uint32(std::get<0>(k));
     pk.pack_uint32(std::get<1>(k));
-    pk.pack_uint64(std::get<2>(k));
+    pk.pack_uint32(std::get<2>(k));
+    pk.pack_uint64(std::get<3>(k));
     pk.pack_bin(static_cast<uint32_t>(id.size()));
     pk.pack_bin_body(id.data(), static_cast<uint32_t>(id.size()));
   }
@@ -255,7 +256,7 @@ void Task::Impl::Checkpoint() {
   r.log_index = log ? log->next_index() - 1 : 0;
   r.wm.reserve(dedup.processed().size());
   for (const auto& [k, id] : dedup.processed()) {
-    r.wm.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), id});
+    r.wm.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), id});
   }
   ckpt_processed.clear();
   for (const auto& [k, ch] : in) {

@@ -9,7 +9,7 @@ std::string TaskConfig::name() const {
 }
 
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
-  pk.pack_map(26);
+  pk.pack_map(27);
   pk.pack("recover");
   pk.pack(c.recover);
   pk.pack("ckpt_gen_hint");
@@ -55,6 +55,8 @@ void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
   pk.pack_uint64(c.rate);
   pk.pack("downstream");
   pk.pack(c.downstream);
+  pk.pack("key_groups");
+  pk.pack_uint32(c.key_groups);
   pk.pack("partition_column");
   if (c.partition_column) {
     pk.pack_uint64(*c.partition_column);
@@ -130,7 +132,10 @@ Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("task config does not decode: ") + e.what());
   }
-  const msgpack::object& o = oh.get();
+  return ReadTaskConfig(oh.get());
+}
+
+Result<TaskConfig> ReadTaskConfig(const msgpack::object& o) {
   wire::FieldReader r(o, "task config");
   TaskConfig c;
   c.job = r.Str("job", 128);
@@ -162,6 +167,7 @@ Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
     if (!wire::ReadUint(*p, &col)) r.Fail("task config: partition_column is not a uint");
     c.partition_column = col;
   }
+  c.key_groups = static_cast<uint32_t>(r.Uint("key_groups", kMaxKeyGroups));
   c.dest = r.Str("dest");
   c.leader = r.Str("leader");
   c.window = static_cast<uint32_t>(r.Uint("window", 1u << 16));
@@ -174,6 +180,11 @@ Result<TaskConfig> DecodeTaskConfig(std::string_view bytes) {
   if (c.stage < 1 || c.stage > c.stages + 1 || c.task >= c.tasks || c.window == 0 ||
       c.batch_tuples == 0) {
     return Status::InvalidArgument("task config: stage, task, window or batch out of range");
+  }
+  if (c.key_groups == 0 || c.tasks > c.key_groups || c.downstream.size() > c.key_groups) {
+    return Status::InvalidArgument("task config: " + std::to_string(c.key_groups) +
+                                   " key groups for stages of " + std::to_string(c.tasks) +
+                                   " and " + std::to_string(c.downstream.size()) + " tasks");
   }
   return c;
 }

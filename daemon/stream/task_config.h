@@ -1,5 +1,5 @@
 // TaskConfig: everything a worker needs to run one task, sent by the leader in
-// stream.start_task (README.md "Commands"), and TaskReport: what a task tells the leader.
+// a StartTask message (messages.h), and TaskReport: what a task tells the leader.
 // Both travel as MessagePack maps. Pure value types; thread-compatible.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "shared/status.h"
+#include "shared/stream/key_groups.h"
 #include "shared/wire/envelope.h"
 
 namespace rs::stream {
@@ -51,6 +52,9 @@ struct TaskConfig {
   // Output: the next stage's inboxes by task index, and how to route to them.
   std::vector<std::string> downstream;
   std::optional<uint64_t> partition_column;  // nullopt: by key
+  // The job's key groups (shared/stream/key_groups.h): a keyed stage's groups are split evenly
+  // over its tasks, and this task routes each output to the owner of its group.
+  uint32_t key_groups = kDefaultKeyGroups;
 
   std::string dest;    // the sink's HyDFS destination file
   std::string leader;  // HOST:PORT of the leader's control port (reports go there)
@@ -70,6 +74,8 @@ struct TaskConfig {
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c);
 std::string EncodeTaskConfig(const TaskConfig& c);
 Result<TaskConfig> DecodeTaskConfig(std::string_view bytes);
+// The same from a decoded map (inside a message whose decoding bounded its sizes).
+Result<TaskConfig> ReadTaskConfig(const msgpack::object& o);
 
 enum class TaskState { kStarting, kRunning, kDone, kFailed, kStopped };
 const char* TaskStateName(TaskState s);

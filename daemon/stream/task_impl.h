@@ -31,6 +31,7 @@
 #include "shared/logging.h"
 #include "shared/stream/channel.h"
 #include "shared/stream/checkpoint.h"
+#include "shared/stream/key_groups.h"
 #include "shared/stream/limits.h"
 #include "shared/stream/task_frame.h"
 #include "shared/transport/sockets.h"
@@ -125,7 +126,12 @@ struct Task::Impl {
   int log_fd = -1;
 
   std::map<Upstream, InChannel> in;
-  Dedup dedup;  // id watermarks per (upstream, origin): admitted and processed
+  Dedup dedup;  // id watermarks per (key group, upstream, origin): admitted and processed
+  // Key groups (shared/stream/key_groups.h). A keyed stage (2..stages) takes only tuples of the
+  // groups `in_groups` gives it; a task whose next stage is an operator routes each output to
+  // the owner of its group in `out_groups`. Into stage 1 and the sink every tuple is group 0.
+  bool keyed_in = false, keyed_out = false;
+  KeyGroupMap in_groups, out_groups;
   std::deque<InFrame> queue;
   size_t queued_tuples = 0;
   std::deque<OpBatch> batches;
@@ -200,8 +206,11 @@ struct Task::Impl {
   bool Feed();
   bool SendBatches();
   uint64_t OriginOut(uint64_t origin, const Upstream& from) const;
-  uint32_t Route(std::string_view key, std::string_view value);
-  void Emit(uint32_t d, uint64_t origin, std::string_view id, std::string_view key,
+  struct Routed {
+    uint32_t task = 0, group = 0;  // the downstream task, and the tuple's key group there
+  };
+  Routed Route(std::string_view key, std::string_view value);
+  void Emit(Routed to, uint64_t origin, std::string_view id, std::string_view key,
             std::string_view value, uint64_t emit_us);
   void CompleteFrames(const OpBatch& b);
   bool Collect();

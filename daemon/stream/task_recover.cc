@@ -25,7 +25,7 @@ Status Task::Impl::LoadSource() {
           " bytes=" + std::to_string(source->total_bytes()) +
           " first_line=" + std::to_string(source->line()));
   // A rebuilt task resumes after the last line its checkpoint covers.
-  auto wm = dedup.processed().find(StreamKey{0, cfg.task, cfg.task});
+  auto wm = dedup.processed().find(StreamKey{0, 0, cfg.task, cfg.task});
   if (wm != dedup.processed().end()) {
     uint64_t skipped = source->ResumeAfter(wm->second);
     TaskLog("event=source_resume skipped_lines=" + std::to_string(skipped) +
@@ -170,7 +170,11 @@ Status Task::Impl::Recover() {
   auto rec = DecodeCheckpointRecord(file.records.back());
   if (!rec.ok()) return rec.status();
   for (const auto& w : rec->wm) {
-    dedup.Restore(StreamKey{w.stage, w.task, w.origin}, w.id);
+    if (keyed_in ? !in_groups.Owns(cfg.task, w.group) : w.group != 0) {
+      return Status::Corruption("the checkpoint holds watermarks of key group " +
+                                std::to_string(w.group) + ", which this task does not own");
+    }
+    dedup.Restore(StreamKey{w.group, w.stage, w.task, w.origin}, w.id);
   }
   for (const auto& c : rec->in) {
     in[Upstream{c.stage, c.task}].rx.Restore(c.incarnation, c.processed, c.ended);
@@ -187,7 +191,7 @@ Status Task::Impl::Recover() {
     h.incarnation = cfg.incarnation;
     h.ack_to = t->endpoint_;
     again.Begin(h);
-    for (const auto& r : f->tuples) again.Add(r.origin, r.id, r.key, r.value);
+    for (const auto& r : f->tuples) again.Add(r.origin, r.group, r.id, r.key, r.value);
     uint64_t seq = o.tx.TakeSeq();
     staged.emplace_back(p.to, KeptFrame{seq, again.Finish(seq, h.emit_us, h.end)});
     ++replayed;
@@ -201,6 +205,17 @@ Status Task::Impl::Recover() {
   tuples_out = last_out = rec->tuples_out;
   duplicates = rec->duplicates;
   std::string state(rec->state.value_or(std::string_view()));
+  if (!state.empty() && op && op->ready().keyed_state) {
+    // Every group the state holds must be one of this task's.
+    auto groups = SplitKeyedState(state);
+    if (!groups.ok()) return groups.status();
+    for (const auto& [g, st] : *groups) {
+      if (keyed_in ? !in_groups.Owns(cfg.task, g) : g != 0) {
+        return Status::Corruption("the checkpoint holds the state of key group " +
+                                  std::to_string(g) + ", which this task does not own");
+      }
+    }
+  }
   if (!state.empty() && op && op->ready().stateful) {
     Status s = op->Restore(state);
     if (!s.ok()) return s;

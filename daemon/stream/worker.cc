@@ -157,49 +157,29 @@ Result<std::shared_ptr<Task>> Worker::StartLocal(TaskConfig config,
   return task;
 }
 
-void Worker::StartTask(const std::string& config_bytes, Reply done) {
-  pool_.Submit([this, config_bytes, done] {
-    auto config = DecodeTaskConfig(config_bytes);
-    if (!config.ok()) {
-      done(config.status(), {});
-      return;
-    }
-    auto argv = ResolveArgv(*config, options_.dir + "/" + config->job);
+void Worker::StartTask(TaskConfig config,
+                       std::function<void(Result<StartTaskReply>)> done) {
+  pool_.Submit([this, config = std::move(config), done] {
+    auto argv = ResolveArgv(config, options_.dir + "/" + config.job);
     if (!argv.ok()) {
-      done(argv.status(), {});
+      done(argv.status());
       return;
     }
-    auto task = StartLocal(*config, *argv);
+    auto task = StartLocal(config, *argv);
     if (!task.ok()) {
-      Log()->warn("event=task_start_failed task={} error=\"{}\"", config->name(),
+      Log()->warn("event=task_start_failed task={} error=\"{}\"", config.name(),
                   task.status().message());
-      done(task.status(), {});
+      done(task.status());
       return;
     }
     std::shared_ptr<Task> t = *task;
-    std::string endpoint = t->endpoint(), log = t->log_path();
-    int64_t pid = t->pid();
-    bool stateful = t->stateful();
-    std::optional<uint64_t> col = t->input_partition_column();
-    done(Status::Ok(), [=](wire::Packer& pk) {
-      pk.pack_map(5);
-      pk.pack("endpoint");
-      pk.pack(endpoint);
-      pk.pack("pid");
-      pk.pack_int64(pid);
-      pk.pack("stateful");
-      pk.pack(stateful);
-      pk.pack("input_partition");
-      if (col) {
-        pk.pack_map(1);
-        pk.pack("csv_column");
-        pk.pack_uint64(*col);
-      } else {
-        pk.pack("key");
-      }
-      pk.pack("log");
-      pk.pack(log);
-    });
+    StartTaskReply r;
+    r.endpoint = t->endpoint();
+    r.log = t->log_path();
+    r.pid = t->pid();
+    r.stateful = t->stateful();
+    r.input_partition_column = t->input_partition_column();
+    done(std::move(r));
   });
 }
 
@@ -324,25 +304,9 @@ void Worker::ReporterLoop() {
         if (deliver_local_) deliver_local_(reports);
         continue;
       }
-      msgpack::sbuffer buf;
-      wire::Packer pk(buf);
-      pk.pack_array(static_cast<uint32_t>(reports.size()));
-      for (const auto& r : reports) PackTaskReport(pk, r);
-      std::string bytes(buf.data(), buf.size());
-      auto reply = transport::CallOnce(
-          "tcp://" + leader, wire::MsgType::kAdminCommand,
-          [&](wire::Packer& p) {
-            p.pack_map(2);
-            p.pack("cmd");
-            p.pack("stream.report");
-            p.pack("args");
-            p.pack_map(1);
-            p.pack("reports");
-            p.pack(bytes);
-          },
-          std::chrono::seconds(2));
+      Status reply = CallReport(leader, ReportMessage{reports}, std::chrono::seconds(2));
       if (!reply.ok()) {
-        Log()->warn("event=report_failed leader={} error=\"{}\"", leader, reply.status().message());
+        Log()->warn("event=report_failed leader={} error=\"{}\"", leader, reply.message());
         for (const auto& k : keys[leader]) undelivered.push_back(k);
       }
     }

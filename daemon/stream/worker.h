@@ -1,7 +1,7 @@
 // Worker: the tasks this node hosts (README.md). Starts a task when the leader asks
-// (stream.start_task: resolve the operator, bind, start the operator, answer with the inbox
-// endpoint), stops a job's tasks (stream.stop_job), and sends the tasks' reports to their leader
-// once a second and at once on a state change (stream.report).
+// (kStreamStartTask: resolve the operator, bind, start the operator, answer with the inbox
+// endpoint), stops a job's tasks (kStreamStopJob), and sends the tasks' reports to their leader
+// once a second and at once on a state change (kStreamReport; messages.h).
 // Thread-safety: every public method may be called from any thread.
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "daemon/hydfs/hydfs_service.h"
+#include "daemon/stream/messages.h"
 #include "daemon/stream/operator_sandbox.h"
 #include "daemon/stream/task.h"
 #include "shared/util/worker_pool.h"
@@ -41,9 +42,9 @@ class Worker {
          std::function<void(std::vector<TaskReport>)> deliver_local);
   ~Worker();
 
-  // stream.start_task: answers {endpoint, pid, stateful, input_partition, log} once the
-  // operator is ready. The task runs from then on.
-  void StartTask(const std::string& config_bytes, Reply done);
+  // kStreamStartTask: answers once the operator is ready and the inbox bound; the task runs
+  // from then on. `done` runs on a pool thread.
+  void StartTask(TaskConfig config, std::function<void(Result<StartTaskReply>)> done);
   // Starts a task in this process and returns it (the leader's sink).
   Result<std::shared_ptr<Task>> StartLocal(TaskConfig config, const std::vector<std::string>& argv);
   // Stops every task of `job` here and returns their final reports.

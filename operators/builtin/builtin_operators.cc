@@ -221,7 +221,9 @@ class CountOperator final : public Operator {
     if (!cols.ok()) return cols.status();
     column_ = cols->front();
     if (spec_.has_names()) header_ = ctx.csv_header;
-    return ReadyInfo{true, column_, name_};
+    ReadyInfo info{true, column_, name_};
+    info.keyed_state = true;
+    return info;
   }
 
   void Process(std::string_view key, std::string_view value, Emitter& out) override {
@@ -229,8 +231,10 @@ class CountOperator final : public Operator {
     if (header_ && IsCsvHeaderLine(value, *header_)) return;
     ParseCsvLine(value, &fields_);
     std::string_view field = FieldAt(fields_, column_);
-    auto it = counts_.find(field);
-    if (it == counts_.end()) it = counts_.emplace(std::string(field), 0).first;
+    if (out.group() >= groups_.size()) groups_.resize(out.group() + 1);
+    Counts& counts = groups_[out.group()];
+    auto it = counts.find(field);
+    if (it == counts.end()) it = counts.emplace(std::string(field), 0).first;
     uint64_t count = ++it->second;
     line_.clear();
     AppendCsvField(field, &line_);
@@ -239,32 +243,52 @@ class CountOperator final : public Operator {
     out.Emit(field, line_);
   }
 
+  // Keyed state: {group: {value: count}}, groups with no value left out.
   void Snapshot(StatePacker& pk) override {
-    pk.pack_map(static_cast<uint32_t>(counts_.size()));
-    for (const auto& [value, count] : counts_) {
-      pk.pack_str(static_cast<uint32_t>(value.size()));
-      pk.pack_str_body(value.data(), static_cast<uint32_t>(value.size()));
-      pk.pack_uint64(count);
+    uint32_t used = 0;
+    for (const auto& counts : groups_) used += counts.empty() ? 0 : 1;
+    pk.pack_map(used);
+    for (uint32_t g = 0; g < groups_.size(); ++g) {
+      if (groups_[g].empty()) continue;
+      pk.pack_uint32(g);
+      pk.pack_map(static_cast<uint32_t>(groups_[g].size()));
+      for (const auto& [value, count] : groups_[g]) {
+        pk.pack_str(static_cast<uint32_t>(value.size()));
+        pk.pack_str_body(value.data(), static_cast<uint32_t>(value.size()));
+        pk.pack_uint64(count);
+      }
     }
   }
 
   Status Restore(const msgpack::object& state) override {
-    std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>> counts;
+    std::vector<Counts> groups;
     if (state.type != msgpack::type::NIL) {
       if (state.type != msgpack::type::MAP) {
-        return Status::InvalidArgument("count state is not a map of value -> count");
+        return Status::InvalidArgument("count state is not a map of group -> counts");
       }
       for (uint32_t i = 0; i < state.via.map.size; ++i) {
-        const msgpack::object_kv& kv = state.via.map.ptr[i];
-        std::string_view value;
-        if (!ReadBytes(kv.key, &value) || kv.val.type != msgpack::type::POSITIVE_INTEGER) {
+        const msgpack::object_kv& group = state.via.map.ptr[i];
+        if (group.key.type != msgpack::type::POSITIVE_INTEGER || group.key.via.u64 >= kMaxGroup ||
+            group.val.type != msgpack::type::MAP) {
           return Status::InvalidArgument("count state entry " + std::to_string(i) +
-                                         " is not string -> unsigned integer");
+                                         " is not key group -> map of counts");
         }
-        counts[std::string(value)] = kv.val.via.u64;
+        size_t g = static_cast<size_t>(group.key.via.u64);
+        if (g >= groups.size()) groups.resize(g + 1);
+        const msgpack::object& counts = group.val;
+        for (uint32_t j = 0; j < counts.via.map.size; ++j) {
+          const msgpack::object_kv& kv = counts.via.map.ptr[j];
+          std::string_view value;
+          if (!ReadBytes(kv.key, &value) || kv.val.type != msgpack::type::POSITIVE_INTEGER) {
+            return Status::InvalidArgument("count state of group " + std::to_string(g) +
+                                           ", entry " + std::to_string(j) +
+                                           ", is not string -> unsigned integer");
+          }
+          groups[g][std::string(value)] = kv.val.via.u64;
+        }
       }
     }
-    counts_ = std::move(counts);
+    groups_ = std::move(groups);
     return Status::Ok();
   }
 
@@ -275,7 +299,9 @@ class CountOperator final : public Operator {
   std::optional<std::string> header_;
   std::vector<std::string> fields_;
   std::string line_;
-  std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>> counts_;
+  using Counts = std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>>;
+  static constexpr uint64_t kMaxGroup = 1u << 16;  // well above any job's key groups
+  std::vector<Counts> groups_;                     // by key group
 };
 
 }  // namespace

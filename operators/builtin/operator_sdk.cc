@@ -247,17 +247,24 @@ Status Session::HandleHello(const msgpack::object& msg) {
   RS_RETURN_IF_ERROR(ReadContext(msg.via.array.ptr[1], &ctx));
   Result<ReadyInfo> info = op_->Hello(ctx);
   if (!info.ok()) return info.status();
+  if (info->keyed_state && !info->stateful) {
+    return Status::InvalidArgument("an operator with keyed state must be stateful");
+  }
   hello_done_ = true;
   stateful_ = info->stateful;
   StatePacker pk(out_);
   pk.pack_array(2);
   pk.pack_uint8(kReady);
-  pk.pack_map(3);
+  pk.pack_map(info->keyed_state ? 4 : 3);
   PackStr(pk, "stateful");
   if (info->stateful) {
     pk.pack_true();
   } else {
     pk.pack_false();
+  }
+  if (info->keyed_state) {
+    PackStr(pk, "keyed_state");
+    pk.pack_true();
   }
   PackStr(pk, "input_partition");
   if (info->csv_column) {
@@ -274,7 +281,9 @@ Status Session::HandleHello(const msgpack::object& msg) {
 
 Status Session::HandleBatch(const msgpack::object& msg) {
   if (!hello_done_) return Violation("a batch before hello");
-  if (msg.via.array.size != 2) return Violation("batch is not [2, tuples]");
+  if (msg.via.array.size != 2 && msg.via.array.size != 3) {
+    return Violation("batch is not [2, tuples] or [2, tuples, groups]");
+  }
   const msgpack::object& tuples = msg.via.array.ptr[1];
   if (tuples.type != msgpack::type::ARRAY) {
     return Violation(std::string("batch tuples are a ") + wire::TypeName(tuples.type) +
@@ -282,6 +291,20 @@ Status Session::HandleBatch(const msgpack::object& msg) {
   }
   // Check every tuple before processing any, so a bad batch produces no partial result.
   const uint32_t n = tuples.via.array.size;
+  // The tuples' key groups (PROTOCOL.md "Keyed state"); without them every tuple is group 0.
+  const msgpack::object* groups = nullptr;
+  if (msg.via.array.size == 3) {
+    groups = &msg.via.array.ptr[2];
+    if (groups->type != msgpack::type::ARRAY || groups->via.array.size != n) {
+      return Violation("batch groups are not an array of one group per tuple");
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      const msgpack::object& g = groups->via.array.ptr[i];
+      if (g.type != msgpack::type::POSITIVE_INTEGER || g.via.u64 > UINT32_MAX) {
+        return Violation("batch group " + std::to_string(i) + " is not a key group number");
+      }
+    }
+  }
   for (uint32_t i = 0; i < n; ++i) {
     const msgpack::object& t = tuples.via.array.ptr[i];
     std::string_view k, v;
@@ -300,6 +323,7 @@ Status Session::HandleBatch(const msgpack::object& msg) {
     ReadBytes(kv[0], &k);
     ReadBytes(kv[1], &v);
     emitter_.Reset();
+    emitter_.group_ = groups ? static_cast<uint32_t>(groups->via.array.ptr[i].via.u64) : 0;
     op_->Process(k, v, emitter_);
     pk.pack_array(static_cast<uint32_t>(emitter_.count()));
     out_.write(emitter_.buffer_.data(), emitter_.buffer_.size());

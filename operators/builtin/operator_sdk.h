@@ -2,6 +2,7 @@
 //
 //   hello [0, ctx]   -> Operator::Hello   -> ready  [1, info]
 //   batch [2, tups]  -> Operator::Process per tuple -> result [3, outputs]
+//   ([2, tups, groups] for keyed state: Emitter::group() is each tuple's key group)
 //   snapshot [4]     -> Operator::Snapshot -> state [5, state]
 //   restore [6, st]  -> Operator::Restore (after hello, before any batch, at most once)
 //
@@ -41,6 +42,9 @@ struct ReadyInfo {
   // nullopt: input_partition "key"; else {"csv_column": N} (0-based).
   std::optional<uint64_t> csv_column;
   std::string name;
+  // Keyed state (PROTOCOL.md "Keyed state"): the operator keeps its state per key group
+  // (Emitter::group() in Process) and its snapshot is a map {group: that group's state}.
+  bool keyed_state = false;
 };
 
 // Collects the output tuples of one input tuple. Only valid inside Operator::Process.
@@ -48,6 +52,8 @@ class Emitter {
  public:
   void Emit(std::string_view key, std::string_view value);
   size_t count() const { return count_; }
+  // The key group of the input tuple being processed (0 unless the batch carried groups).
+  uint32_t group() const { return group_; }
 
  private:
   friend class Session;
@@ -55,6 +61,7 @@ class Emitter {
 
   msgpack::sbuffer buffer_;  // the packed [key, value] pairs
   size_t count_ = 0;
+  uint32_t group_ = 0;
 };
 
 using StatePacker = msgpack::packer<msgpack::sbuffer>;

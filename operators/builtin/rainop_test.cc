@@ -107,12 +107,31 @@ std::string BatchOf(const std::vector<std::string>& values) {
 
 const std::string kSnapshot("\x91\x04", 2);
 
-std::string Restore(const std::map<std::string, uint64_t>& counts) {
+using GroupCounts = std::map<uint32_t, std::map<std::string, uint64_t>>;
+
+std::string Restore(const GroupCounts& counts) {
   msgpack::sbuffer b;
   Packer pk(b);
   pk.pack_array(2);
   pk.pack(6);
   pk.pack(counts);
+  return Str(b);
+}
+
+// A batch whose tuples carry key groups: [2, tuples, groups].
+std::string GroupedBatch(const std::vector<std::string>& values,
+                         const std::vector<uint32_t>& groups) {
+  msgpack::sbuffer b;
+  Packer pk(b);
+  pk.pack_array(3);
+  pk.pack(2);
+  pk.pack_array(static_cast<uint32_t>(values.size()));
+  for (size_t i = 0; i < values.size(); ++i) {
+    pk.pack_array(2);
+    pk.pack(Name("k", i));
+    pk.pack(values[i]);
+  }
+  pk.pack(groups);
   return Str(b);
 }
 
@@ -293,6 +312,7 @@ TEST_CASE("each operator answers hello with its ready info", "[operators]") {
     CHECK(info.at("input_partition").as<std::map<std::string, int>>() ==
           std::map<std::string, int>{{"csv_column", 3}});
     CHECK(info.at("name").as<std::string>() == "count Sign_Type");
+    CHECK(info.at("keyed_state").as<bool>());
     CHECK(p.Finish().code == 0);
   }
   for (const auto& [name, args] : std::vector<std::pair<std::string, std::vector<std::string>>>{
@@ -332,7 +352,7 @@ TEST_CASE("pipelined batches get one result each, in order, one output list per 
 
 TEST_CASE("count emits running counts, snapshots them and continues after a restore",
           "[operators]") {
-  std::map<std::string, uint64_t> state;
+  GroupCounts state;
   {
     OpProcess p("count", {"Sign_Type"});
     std::vector<std::string> rows = {kHeader};
@@ -349,9 +369,12 @@ TEST_CASE("count emits running counts, snapshots them and continues after a rest
     CHECK(outs[10] == std::vector<Tuple>{{"Stop", "Stop,10"}});
     CHECK(outs[11] == std::vector<Tuple>{{"Streetname - Mast Arm", "Streetname - Mast Arm,1"}});
     REQUIRE(Type(msgs[2]) == 5);
-    state = msgs[2]->via.array.ptr[1].as<std::map<std::string, uint64_t>>();
-    CHECK(state == std::map<std::string, uint64_t>{
-                       {"Stop", 10}, {"Streetname - Mast Arm", 1}, {"Right Lane Must Yield", 1}});
+    // Keyed state: a batch without groups is all group 0.
+    state = msgs[2]->via.array.ptr[1].as<GroupCounts>();
+    CHECK(state == GroupCounts{{0,
+                                {{"Stop", 10},
+                                 {"Streetname - Mast Arm", 1},
+                                 {"Right Lane Must Yield", 1}}}});
     CHECK(p.Finish().code == 0);
   }
   {
@@ -362,8 +385,33 @@ TEST_CASE("count emits running counts, snapshots them and continues after a rest
     REQUIRE(msgs.size() == 3);
     CHECK(Values(msgs[1]) ==
           std::vector<std::string>{"Stop,11", "Right Lane Must Yield,2", "Stop,12"});
-    CHECK(msgs[2]->via.array.ptr[1].as<std::map<std::string, uint64_t>>().at("Stop") == 12);
+    CHECK(msgs[2]->via.array.ptr[1].as<GroupCounts>().at(0).at("Stop") == 12);
     CHECK(p.Finish().code == 0);
+  }
+  {
+    // Counts are kept per key group: the same value in two groups counts apart (a worker never
+    // does that; it shows the groups are apart), and the snapshot holds each group.
+    OpProcess p("count", {"3"});
+    p.Send(Hello(kHeader) + GroupedBatch({kRowStop, kRowStop, kRowYield, kRowStop}, {4, 9, 4, 4}) +
+           kSnapshot);
+    auto msgs = p.Read(3);
+    REQUIRE(msgs.size() == 3);
+    CHECK(Values(msgs[1]) ==
+          std::vector<std::string>{"Stop,1", "Stop,1", "Right Lane Must Yield,1", "Stop,2"});
+    GroupCounts by_group = msgs[2]->via.array.ptr[1].as<GroupCounts>();
+    CHECK(by_group ==
+          GroupCounts{{4, {{"Stop", 2}, {"Right Lane Must Yield", 1}}}, {9, {{"Stop", 1}}}});
+    CHECK(p.Finish().code == 0);
+    // Restored, each group continues its own count.
+    OpProcess q("count", {"3"});
+    q.Send(Hello(kHeader) + Restore(by_group) + GroupedBatch({kRowStop, kRowStop}, {9, 4}));
+    CHECK(Values(q.Read(2).at(1)) == std::vector<std::string>{"Stop,2", "Stop,3"});
+    CHECK(q.Finish().code == 0);
+  }
+  {
+    // Groups that are not one uint per tuple are a protocol error.
+    auto r = RunWith("count", {"3"}, Hello(kHeader) + GroupedBatch({kRowStop}, {1, 2}));
+    CHECK(r.exit.code == 2);
   }
   {
     // A value that needs quoting is quoted in the output value, raw in the key.

@@ -17,6 +17,13 @@ Keys and values arrive as str; bytes that are not UTF-8 arrive as lone surrogate
 Stateful operators pass `stateful=True`, `snapshot()` (returns any MessagePack-able value) and
 `restore(state)` (called with an earlier snapshot, before any batch).
 
+Or, better, they keep their state per key group (PROTOCOL.md "Keyed state") with
+`keyed_state=True`: then `process(key, value, state)` gets a third argument, the dict of the
+tuple's key group (made empty on first use), and the SDK snapshots and restores those dicts
+itself. Keys that are equal (or equal in the partitioning column) always share a group, so a
+count keyed by word reads and writes `state[word]`. Values in the dicts must be MessagePack-able.
+This is what lets RainStorm move groups, with their state, between tasks.
+
 `context` is the hello message's dict (args, csv_header, job, stage, task, tasks...), filled in
 before the first call to `process`; `sys.argv[1:]` holds the same args from the start.
 `input_partition` is "key" (default), a column number N (= {"csv_column": N}), or a function of
@@ -61,9 +68,27 @@ def _text(x):
 
 
 def run(process, *, stateful=False, name=None, input_partition=None, snapshot=None,
-        restore=None):
+        restore=None, keyed_state=False):
     """Serve the protocol on stdin/stdout until end of input, then exit (never returns)."""
-    if stateful and (snapshot is None or restore is None):
+    if keyed_state:
+        if stateful or snapshot is not None or restore is not None:
+            raise TypeError("run(keyed_state=True) keeps the state itself: no stateful=, "
+                            "snapshot= or restore=")
+        stateful = True
+        groups = {}  # key group -> its state dict
+
+        def snapshot():
+            return {g: st for g, st in groups.items() if st}
+
+        def restore(state):
+            groups.clear()
+            if state is None:
+                return
+            if type(state) is not dict or not all(type(g) is int and g >= 0 and type(st) is dict
+                                                   for g, st in state.items()):
+                raise ProtocolError("a keyed state is not a map of key group -> dict")
+            groups.update(state)
+    elif stateful and (snapshot is None or restore is None):
         raise TypeError("run(stateful=True) needs snapshot= and restore= callbacks")
     if name is None:
         name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
@@ -82,7 +107,26 @@ def run(process, *, stateful=False, name=None, input_partition=None, snapshot=No
         out.write(data)
         out.flush()
 
-    def answer(items):
+    def answer(items, in_groups=None):
+        if keyed_state:
+            if in_groups is None:
+                in_groups = [0] * len(items)
+            elif type(in_groups) is not list or len(in_groups) != len(items) or \
+                    not all(type(g) is int and g >= 0 for g in in_groups):
+                raise ProtocolError("batch groups are not one key group number per tuple")
+            try:
+                out = []
+                for (k, v), g in zip(items, in_groups):
+                    st = groups.get(g)
+                    if st is None:
+                        st = groups[g] = {}
+                    out.append(list(process(_text(k), _text(v), st) or ()))
+                return out
+            except Exception:
+                if not all(type(t) is list and len(t) == 2 for t in items):
+                    raise ProtocolError("a batch tuple is not a [key, value] pair of strings") \
+                        from None
+                raise
         try:  # the fast path: every key and value is a str, as the worker sends them
             return [list(process(k, v) or ()) if type(k) is str and type(v) is str
                     else list(process(_text(k), _text(v)) or ()) for k, v in items]
@@ -93,7 +137,7 @@ def run(process, *, stateful=False, name=None, input_partition=None, snapshot=No
                     from None
             raise
 
-    unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape",
+    unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape", strict_map_key=False,
                                 max_buffer_size=1 << 30)
     fed = 0
     greeted = batches = restored = False
@@ -127,11 +171,13 @@ def run(process, *, stateful=False, name=None, input_partition=None, snapshot=No
                     elif type(part) is int:
                         part = {"csv_column": part}
                     greeted = True
-                    send([READY, {"stateful": bool(stateful), "input_partition": part,
-                                  "name": name}])
-                elif kind == BATCH and len(msg) == 2 and type(msg[1]) is list:
+                    ready = {"stateful": bool(stateful), "input_partition": part, "name": name}
+                    if keyed_state:
+                        ready["keyed_state"] = True
+                    send([READY, ready])
+                elif kind == BATCH and len(msg) in (2, 3) and type(msg[1]) is list:
                     batches = True
-                    send([RESULT, answer(msg[1])])
+                    send([RESULT, answer(msg[1], msg[2] if len(msg) == 3 else None)])
                 elif kind == SNAPSHOT and len(msg) == 1 and stateful:
                     send([STATE, snapshot()])
                 elif kind == RESTORE and len(msg) == 2 and stateful and not batches \

@@ -75,7 +75,8 @@ class Op:
     def __init__(self, argv, env=None):
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, bufsize=0, cwd=HERE, env=env)
-        self.unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape")
+        self.unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape",
+                                         strict_map_key=False)
 
     def write(self, data):
         try:
@@ -324,7 +325,7 @@ class WordcountTest(OperatorTest):
     def test_ready_is_stateful(self):
         op = self.start("wordcount.py")
         self.assertEqual(self.hello(op), {"stateful": True, "input_partition": "key",
-                                          "name": "wordcount"})
+                                          "name": "wordcount", "keyed_state": True})
         self.assertClean(op)
 
     def test_running_counts_snapshot_and_restore(self):
@@ -335,7 +336,7 @@ class WordcountTest(OperatorTest):
                           [["dog", "dog,1"]]])
         op.send([4])
         state = op.recv()
-        self.assertEqual(state, [5, {"the": 2, "cat": 1, "dog": 1}])
+        self.assertEqual(state, [5, {0: {"the": 2, "cat": 1, "dog": 1}}])
         self.assertEqual(self.batch(op, ("l4", "cat")), [[["cat", "cat,2"]]])
         self.assertClean(op)
 
@@ -346,15 +347,15 @@ class WordcountTest(OperatorTest):
         self.assertEqual(self.batch(op, ("l4", "cat  the\tbird")),
                          [[["cat", "cat,2"], ["the", "the,3"], ["bird", "bird,1"]]])
         op.send([4])
-        self.assertEqual(op.recv(), [5, {"the": 3, "cat": 2, "dog": 1, "bird": 1}])
+        self.assertEqual(op.recv(), [5, {0: {"the": 3, "cat": 2, "dog": 1, "bird": 1}}])
         self.assertClean(op)
 
     def test_snapshot_between_pipelined_batches(self):
         op = self.start("wordcount.py")
         op.send([0, CTX], [2, [["k", "a b"]]], [4], [2, [["k", "a"]]], [4])
         self.assertEqual([op.recv() for _ in range(5)][1:],
-                         [[3, [[["a", "a,1"], ["b", "b,1"]]]], [5, {"a": 1, "b": 1}],
-                          [3, [[["a", "a,2"]]]], [5, {"a": 2, "b": 1}]])
+                         [[3, [[["a", "a,1"], ["b", "b,1"]]]], [5, {0: {"a": 1, "b": 1}}],
+                          [3, [[["a", "a,2"]]]], [5, {0: {"a": 2, "b": 1}}]])
         self.assertClean(op)
 
     def test_state_with_bytes_that_are_not_utf8(self):
@@ -364,13 +365,43 @@ class WordcountTest(OperatorTest):
         self.assertEqual(op.recv(), [3, [[["\udcff", "\udcff,1"], ["\udcff", "\udcff,2"]]]])
         op.send([4])
         state = op.recv()
-        self.assertEqual(state, [5, {"\udcff": 2}])
+        self.assertEqual(state, [5, {0: {"\udcff": 2}}])
         self.assertClean(op)
         op = self.start("wordcount.py")
         self.hello(op)
         op.send([6, state[1]], unicode_errors="surrogateescape")
         self.assertEqual(self.batch(op, (b"k", b"\xff")), [[["\udcff", "\udcff,3"]]])
         self.assertClean(op)
+
+    def test_state_is_kept_per_key_group(self):
+        # Batches carry each tuple's key group; each group counts apart, and the snapshot is
+        # {group: counts}. A rebuilt task restored from it continues every group.
+        op = self.start("wordcount.py")
+        self.hello(op)
+        op.send([2, [["k", "a"], ["k", "a"], ["k", "a b"]], [3, 7, 3]])
+        self.assertEqual(op.recv(), [3, [[["a", "a,1"]], [["a", "a,1"]],
+                                         [["a", "a,2"], ["b", "b,1"]]]])
+        op.send([4])
+        state = op.recv()
+        self.assertEqual(state, [5, {3: {"a": 2, "b": 1}, 7: {"a": 1}}])
+        self.assertClean(op)
+        op = self.start("wordcount.py")
+        self.hello(op)
+        op.send([6, state[1]])
+        op.send([2, [["k", "a"], ["k", "b"]], [7, 3]])
+        self.assertEqual(op.recv(), [3, [[["a", "a,2"]], [["b", "b,2"]]]])
+        self.assertClean(op)
+
+    def test_bad_groups_or_keyed_state_are_protocol_errors(self):
+        for msgs in ([[2, [["k", "a"]], [1, 2]]],       # one group per tuple
+                     [[2, [["k", "a"]], [-1]]],         # a group number
+                     [[2, [["k", "a"]], "x"]],
+                     [[6, {"x": {}}]],                  # a state keyed by group numbers
+                     [[6, {1: 5}]]):
+            op = self.start("wordcount.py")
+            self.hello(op)
+            op.send(*msgs)
+            self.assertProtocolError(op)
 
     def test_split_then_wordcount(self):
         split, count = self.start("split.py"), self.start("wordcount.py")
@@ -389,7 +420,8 @@ class WordcountTest(OperatorTest):
         op = self.start("wordcount.py")
         op.send([0, CTX], [2, [["k", "a"]]], [6, {}])
         self.assertProtocolError(op, [[1, {"stateful": True, "input_partition": "key",
-                                           "name": "wordcount"}], [3, [[["a", "a,1"]]]]])
+                                           "name": "wordcount", "keyed_state": True}],
+                                      [3, [[["a", "a,1"]]]]])
 
     def test_restore_twice_is_a_protocol_error(self):
         op = self.start("wordcount.py")

@@ -107,12 +107,14 @@ ReceiverChannel::Ack ReceiverChannel::TakeAck(bool processed_is_durable) {
 size_t Dedup::Admit(const Upstream& from, std::vector<TupleRef>* tuples) {
   size_t kept = 0, dropped = 0;
   std::string* mark = nullptr;
-  uint64_t origin = UINT64_MAX;
+  uint64_t origin = 0;
+  uint32_t group = 0;
   for (size_t i = 0; i < tuples->size(); ++i) {
     const TupleRef& r = (*tuples)[i];
-    if (mark == nullptr || r.origin != origin) {  // tuples of one origin come in runs
-      mark = &admitted_[StreamKey{from.first, from.second, r.origin}];
+    if (mark == nullptr || r.origin != origin || r.group != group) {
+      mark = &admitted_[StreamKey{r.group, from.first, from.second, r.origin}];
       origin = r.origin;
+      group = r.group;
     }
     if (!mark->empty() && CompareIds(r.id, *mark) <= 0) {
       ++dropped;
@@ -127,14 +129,17 @@ size_t Dedup::Admit(const Upstream& from, std::vector<TupleRef>* tuples) {
 }
 
 void Dedup::Processed(const Upstream& from, const std::vector<TupleRef>& tuples) {
-  // The last tuple of each origin is its highest id (ids of one origin increase).
-  uint64_t origin = UINT64_MAX;
+  // Ids of one stream increase, so the last tuple of a run of one (origin, group) is the run's
+  // highest; a stream's runs may alternate with others', hence the comparison.
+  uint64_t origin = 0;
+  uint32_t group = 0;
   bool first = true;
   for (auto it = tuples.rbegin(); it != tuples.rend(); ++it) {
-    if (!first && it->origin == origin) continue;
+    if (!first && it->origin == origin && it->group == group) continue;
     first = false;
     origin = it->origin;
-    std::string& mark = done_[StreamKey{from.first, from.second, origin}];
+    group = it->group;
+    std::string& mark = done_[StreamKey{group, from.first, from.second, origin}];
     if (mark.empty() || CompareIds(it->id, mark) > 0) mark.assign(it->id.data(), it->id.size());
   }
 }

@@ -194,12 +194,15 @@ class ReceiverChannel {
 // One upstream task: (stage, task). Stage 0 is rainsource, and a stage-1 task's own source
 // partition is (0, its index) too.
 using Upstream = std::pair<uint32_t, uint32_t>;
-// A stream whose ids strictly increase: an upstream task and a tuple origin (the path before it).
-using StreamKey = std::tuple<uint32_t, uint32_t, uint64_t>;
+// A stream whose ids strictly increase, kept per key group: (group, upstream stage, upstream
+// task, origin), the origin being the path before the upstream task. The group comes first so
+// that one group's marks are adjacent (a group moves between tasks with its marks).
+using StreamKey = std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>;
 
-// Ids of one (upstream, origin) stream strictly increase, so a tuple at or below its stream's
-// mark is a duplicate. Two marks per stream: admitted (taken into the queue) and processed
-// (what a checkpoint records; a rebuilt task restores both from it).
+// Ids of one (group, upstream, origin) stream strictly increase (every hop keeps the order of a
+// path, and a group's tuples are a subsequence of it), so a tuple at or below its stream's mark
+// is a duplicate. Two marks per stream: admitted (taken into the queue) and processed (what a
+// checkpoint records; a rebuilt task restores both from it).
 class Dedup {
  public:
   // Drops from `tuples` every one at or below its stream's admitted mark and raises the marks.

@@ -100,7 +100,8 @@ void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
   pk.pack("wm");
   pk.pack_array(static_cast<uint32_t>(r.wm.size()));
   for (const auto& w : r.wm) {
-    pk.pack_array(4);
+    pk.pack_array(5);
+    pk.pack_uint32(w.group);
     pk.pack_uint32(w.stage);
     pk.pack_uint32(w.task);
     pk.pack_uint64(w.origin);
@@ -178,11 +179,12 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
   const msgpack::object* e = nullptr;
   RS_RETURN_IF_ERROR(f.Array("wm", &a));
   for (uint32_t i = 0; a != nullptr && i < a->via.array.size; ++i) {
-    RS_RETURN_IF_ERROR(Reader::Tuple(*a, i, 4, "wm", &e));
+    RS_RETURN_IF_ERROR(Reader::Tuple(*a, i, 5, "wm", &e));
     CheckpointWatermark w;
-    if (!Reader::U32(e[0], &w.stage) || !Reader::U32(e[1], &w.task) ||
-        !wire::ReadUint(e[2], &w.origin) || !Reader::Bytes(e[3], &w.id)) {
-      return Reader::Bad("a wm entry", "[stage, task, origin, id]");
+    if (!Reader::U32(e[0], &w.group) || !Reader::U32(e[1], &w.stage) ||
+        !Reader::U32(e[2], &w.task) || !wire::ReadUint(e[3], &w.origin) ||
+        !Reader::Bytes(e[4], &w.id)) {
+      return Reader::Bad("a wm entry", "[group, stage, task, origin, id]");
     }
     r.wm.push_back(w);
   }

@@ -17,8 +17,9 @@
 
 namespace rs::stream {
 
-// The highest tuple id processed from one (upstream stage, task, origin).
+// The highest tuple id processed from one (key group, upstream stage, task, origin).
 struct CheckpointWatermark {
+  uint32_t group = 0;
   uint32_t stage = 0, task = 0;
   uint64_t origin = 0;
   std::string_view id;

@@ -14,7 +14,7 @@ namespace rs::stream {
 std::string EncodeJobSpec(const JobSpec& s) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(13);
+  pk.pack_map(14);
   pk.pack("stages");
   pk.pack_array(static_cast<uint32_t>(s.stages.size()));
   for (const auto& argv : s.stages) pk.pack(argv);
@@ -40,6 +40,8 @@ std::string EncodeJobSpec(const JobSpec& s) {
   pk.pack(s.name);
   pk.pack("keep");
   pk.pack(s.keep);
+  pk.pack("key_groups");
+  pk.pack_uint32(s.key_groups);
   pk.pack("header");
   if (s.header) {
     pk.pack(*s.header);
@@ -102,6 +104,7 @@ Result<JobSpec> DecodeJobSpec(std::string_view bytes) {
   s.high_watermark = r.UintOr("hw", 0);
   s.name = r.StrOr("name", "", 256);
   s.keep = r.BoolOr("keep", false);
+  s.key_groups = static_cast<uint32_t>(r.UintOr("key_groups", kDefaultKeyGroups, UINT32_MAX));
   if (const msgpack::object* h = r.Get("header"); h && h->type != msgpack::type::NIL) {
     if (h->type != msgpack::type::BOOLEAN) {
       r.Fail("job spec: header is not a bool");
@@ -122,6 +125,11 @@ Status ValidateJobSpec(const JobSpec& s) {
     return Status::InvalidArgument("tasks per stage must be 1 to " +
                                    std::to_string(kMaxTasksPerStage) + ", not " +
                                    std::to_string(s.tasks));
+  }
+  if (s.key_groups < s.tasks || s.key_groups > kMaxKeyGroups) {
+    return Status::InvalidArgument("key groups must be " + std::to_string(s.tasks) +
+                                   " (the tasks per stage) to " + std::to_string(kMaxKeyGroups) +
+                                   ", not " + std::to_string(s.key_groups));
   }
   for (size_t i = 0; i < s.stages.size(); ++i) {
     if (s.stages[i].empty() || s.stages[i][0].empty()) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "shared/status.h"
+#include "shared/stream/key_groups.h"
 
 namespace rs::stream {
 
@@ -37,6 +38,9 @@ struct JobSpec {
   // Keep what the job made after it ends (its HyDFS checkpoints, the task logs and directories
   // on the workers, the output spool), for inspection. By default all of it goes.
   bool keep = false;
+  // Key groups per job (key_groups.h): the keys of every keyed stage fall into this many
+  // groups, the unit of state, dedup and (later) rescaling. At least `tasks`.
+  uint32_t key_groups = kDefaultKeyGroups;
 };
 
 // The header rule for an input file: the spec's choice, else whether `name` ends in ".csv"

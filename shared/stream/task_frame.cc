@@ -103,10 +103,11 @@ void DataFrameBuilder::Begin(const DataHeader& header) {
   count_ = 0;
 }
 
-void DataFrameBuilder::Add(uint64_t origin, std::string_view id, std::string_view key,
-                           std::string_view value) {
-  PutArray(&tuples_, 4);
+void DataFrameBuilder::Add(uint64_t origin, uint32_t group, std::string_view id,
+                           std::string_view key, std::string_view value) {
+  PutArray(&tuples_, 5);
   PutUint(&tuples_, origin);
+  PutUint(&tuples_, group);
   PutBin(&tuples_, id);
   PutStr(&tuples_, key);
   PutStr(&tuples_, value);
@@ -205,9 +206,10 @@ Result<TaskFrame> ParseTaskFrame(std::string bytes) {
   for (uint32_t i = 0; i < tuples.via.array.size; ++i) {
     const msgpack::object& t = tuples.via.array.ptr[i];
     TupleRef& r = f.tuples[i];
-    if (t.type != msgpack::type::ARRAY || t.via.array.size != 4 ||
-        !wire::ReadUint(t.via.array.ptr[0], &r.origin) || !ReadView(t.via.array.ptr[1], &r.id) ||
-        !ReadView(t.via.array.ptr[2], &r.key) || !ReadView(t.via.array.ptr[3], &r.value)) {
+    if (t.type != msgpack::type::ARRAY || t.via.array.size != 5 ||
+        !wire::ReadUint(t.via.array.ptr[0], &r.origin) || !u32(t.via.array.ptr[1], &r.group) ||
+        !ReadView(t.via.array.ptr[2], &r.id) || !ReadView(t.via.array.ptr[3], &r.key) ||
+        !ReadView(t.via.array.ptr[4], &r.value)) {
       return Status::Corruption("malformed tuple " + std::to_string(i) + " in a task frame");
     }
   }

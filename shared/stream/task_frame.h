@@ -17,6 +17,9 @@ namespace rs::stream {
 
 struct TupleRef {
   uint64_t origin = 0;
+  // The tuple's key group in the receiving stage (key_groups.h); 0 into stage 1 and the sink,
+  // whose inputs are not keyed.
+  uint32_t group = 0;
   std::string_view id, key, value;
 };
 
@@ -43,7 +46,8 @@ struct AckFrame {
 class DataFrameBuilder {
  public:
   void Begin(const DataHeader& header);
-  void Add(uint64_t origin, std::string_view id, std::string_view key, std::string_view value);
+  void Add(uint64_t origin, uint32_t group, std::string_view id, std::string_view key,
+           std::string_view value);
   size_t tuples() const { return count_; }
   // An upper bound of the size of the frame Finish would return now (to cut batches by size).
   size_t bytes() const {

@@ -53,6 +53,16 @@ std::string_view MsgTypeName(uint16_t type) {
       return "task_data";
     case MsgType::kTaskAck:
       return "task_ack";
+    case MsgType::kStreamStartTask:
+      return "stream_start_task";
+    case MsgType::kStreamStopJob:
+      return "stream_stop_job";
+    case MsgType::kStreamStopTask:
+      return "stream_stop_task";
+    case MsgType::kStreamRewire:
+      return "stream_rewire";
+    case MsgType::kStreamReport:
+      return "stream_report";
   }
   return "unknown";
 }

@@ -40,7 +40,15 @@ enum class MsgType : uint16_t {
 
   // Stream engine data plane (a task's PULL inbox); see daemon/stream/README.md.
   kTaskData = 50,  // [job, from_stage, from_task, incarnation, seq, ack_to, emit_us, end, tuples]
-  kTaskAck = 51,   // [job, stage, task, incarnation, seq]
+  kTaskAck = 51,   // [job, stage, task, incarnation, seq, durable]
+
+  // Stream engine control between daemons (the control ROUTER, role member); bodies and
+  // replies in daemon/stream/messages.h.
+  kStreamStartTask = 60,  // {config} -> {endpoint, pid, stateful, input_partition, log}
+  kStreamStopJob = 61,    // {job, remove} -> {reports}
+  kStreamStopTask = 62,   // {job, stage, task} -> {report}
+  kStreamRewire = 63,     // {job, stage, task, endpoint} -> {tasks}
+  kStreamReport = 64,     // {reports} -> nothing
 };
 
 // Lowercase name for logs; "unknown" for values not in the enum.

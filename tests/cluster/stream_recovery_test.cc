@@ -462,13 +462,34 @@ void RequireCheckpointReadable(RecoveryCluster& rc, const std::string& job, cons
   CHECK(processed > 0);  // at least the end frames
   // Watermarks exist once tuples arrived; on the repo sample a task may get none at all.
   uint64_t tuples_in = 0;
+  std::string groups;
   auto tasks = JobTasks(rc.c().node(0), job);
   REQUIRE_OK(tasks.status());
   for (const auto& e : *tasks) {
-    if (e["stage"].Str() + "." + e["task"].Str() == task) tuples_in = e["tuples_in"].Uint();
+    if (e["stage"].Str() + "." + e["task"].Str() == task) {
+      tuples_in = e["tuples_in"].Uint();
+      groups = e["groups"].Str();
+    }
   }
-  INFO("task " << task << " took " << tuples_in << " tuples");
+  INFO("task " << task << " took " << tuples_in << " tuples, owns key groups '" << groups << "'");
   if (tuples_in > 0) CHECK(last["watermarks"].size() >= 1);
+  // Watermarks are kept per key group: only the task's own groups (group 0 at stage 1).
+  std::set<uint64_t> own;
+  if (source) {
+    CHECK(groups.empty());
+    own.insert(0);
+  } else {
+    std::string ranges = groups;
+    std::replace(ranges.begin(), ranges.end(), ',', '\n');
+    for (const std::string& range : SplitLines(ranges)) {
+      size_t dash = range.find('-');
+      uint64_t lo = std::stoull(range.substr(0, dash));
+      uint64_t hi = dash == std::string::npos ? lo : std::stoull(range.substr(dash + 1));
+      for (uint64_t g = lo; g <= hi; ++g) own.insert(g);
+    }
+    CHECK(!own.empty());
+  }
+  for (const auto& w : last["watermarks"].items()) CHECK(own.count(w["group"].Uint()) == 1);
   if (stateful) CHECK(last["state_bytes"].Uint() > 0);
   CommandResult text = Ctl(rc.c().node(0), {"job", "checkpoint", job, task, "--all"});
   INFO(text.Describe());

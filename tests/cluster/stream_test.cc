@@ -80,6 +80,31 @@ TEST_CASE("App 2 (grep -x --column | count) gives python's final counts, each co
   std::string dest = Dest("app2-sample");
   RequireCounts(DoneOutput(c, App2(c, "Punched Telespar", 3, true, kSample, dest), dest), want,
                 "console vs python");
+
+  // Key groups do not change results: 5 groups over 3 tasks (the count stage's tasks own 2, 2
+  // and 1 of them, as list_tasks shows), the same counts.
+  dest = Dest("app2-groups");
+  JobRun run = RunJob(c.node(2), {"RainStorm", "2", "3", "grep -x --column Sign_Post 'Punched Telespar'",
+                                  "count Category", kSample, dest, "true", "false", "0", "0", "0",
+                                  "--key-groups", "5"});
+  RequireCounts(DoneOutput(c, run, dest), want, "5 key groups vs python");
+  auto tasks = JobTasks(c.node(0), run.job);
+  REQUIRE_OK(tasks.status());
+  std::map<std::string, std::string> groups;
+  for (const Json& t : *tasks) groups[t["stage"].Str() + "." + t["task"].Str()] = t["groups"].Str();
+  CHECK(groups["1.0"] == "");  // stage 1 is not keyed
+  CHECK(groups["2.0"] == "0-1");
+  CHECK(groups["2.1"] == "2-3");
+  CHECK(groups["2.2"] == "4");
+  auto status = JobStatus(c.node(0), run.job);
+  REQUIRE_OK(status.status());
+  CHECK((*status)["key_groups"].Uint() == 5);
+  // More tasks than groups: refused before anything runs.
+  CommandResult few = Ctl(c.node(2), {"RainStorm", "2", "3", "identity", "identity", kSample,
+                                      Dest("app2-few"), "true", "false", "0", "0", "0",
+                                      "--key-groups", "2"});
+  CHECK(few.code() == 2);
+  CHECK(few.err.find("key groups must be 3") != std::string::npos);
 }
 
 TEST_CASE("duplicates injected by the test knob are discarded with exactly-once, kept without",

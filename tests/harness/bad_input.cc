@@ -197,6 +197,36 @@ std::vector<std::string> JunkPayloads(std::mt19937_64& rng) {
   out.push_back(wire::Encode(MsgType::kAdminCommand, 7, [](wire::Packer& pk) {
     PackAdmin(pk, std::string(100, 'x'));  // an unknown command
   }));
+  // The stream engine's messages between daemons (daemon/stream/messages.h): no body, wrong
+  // shapes, a job id that would leave the stream directory, a report that is not one.
+  for (MsgType t : {MsgType::kStreamStartTask, MsgType::kStreamStopJob, MsgType::kStreamStopTask,
+                    MsgType::kStreamRewire, MsgType::kStreamReport}) {
+    out.push_back(wire::Encode(t, 7));
+    out.push_back(wire::Encode(t, 7, [](wire::Packer& pk) { pk.pack_array(0); }));
+  }
+  out.push_back(wire::Encode(MsgType::kStreamStopJob, 7, [](wire::Packer& pk) {
+    pk.pack_map(2);
+    pk.pack("job");
+    pk.pack("../../etc");
+    pk.pack("remove");
+    pk.pack(true);
+  }));
+  out.push_back(wire::Encode(MsgType::kStreamStartTask, 7, [](wire::Packer& pk) {
+    pk.pack_map(1);
+    pk.pack("config");
+    pk.pack_map(1);
+    pk.pack("job");
+    pk.pack_array(3);  // not a string, and nothing else
+    pk.pack(1);
+    pk.pack(2);
+    pk.pack(3);
+  }));
+  out.push_back(wire::Encode(MsgType::kStreamReport, 7, [](wire::Packer& pk) {
+    pk.pack_map(1);
+    pk.pack("reports");
+    pk.pack_array(1);
+    pk.pack("not a report");
+  }));
   return out;
 }
 

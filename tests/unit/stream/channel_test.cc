@@ -165,25 +165,52 @@ TEST_CASE("a receiver takes frames in order, one run at a time", "[stream][chann
 TEST_CASE("dedup drops ids at or below each origin's mark", "[stream][channel]") {
   Dedup d;
   std::string a1 = SourceId(0, 1), a2 = SourceId(0, 2), b1 = SourceId(1, 1);
-  std::vector<TupleRef> first = {{0, a1, "", ""}, {1, b1, "", ""}, {0, a2, "", ""}};
+  std::vector<TupleRef> first = {{0, 0, a1, "", ""}, {1, 0, b1, "", ""}, {0, 0, a2, "", ""}};
   CHECK(d.Admit({1, 0}, &first) == 0);
   CHECK(first.size() == 3);
-  std::vector<TupleRef> again = {{0, a1, "", ""}, {0, a2, "", ""}, {1, b1, "", ""}};
+  std::vector<TupleRef> again = {{0, 0, a1, "", ""}, {0, 0, a2, "", ""}, {1, 0, b1, "", ""}};
   CHECK(d.Admit({1, 0}, &again) == 3);
   CHECK(again.empty());
-  std::vector<TupleRef> other = {{0, a1, "", ""}};  // another upstream task: its own streams
+  std::vector<TupleRef> other = {{0, 0, a1, "", ""}};  // another upstream task: its own streams
   CHECK(d.Admit({1, 1}, &other) == 0);
   d.Processed({1, 0}, first);
   REQUIRE(d.processed().size() == 2);
-  CHECK(d.processed().at(StreamKey{1, 0, 0}) == a2);
-  CHECK(d.processed().at(StreamKey{1, 0, 1}) == b1);
+  CHECK(d.processed().at(StreamKey{0, 1, 0, 0}) == a2);
+  CHECK(d.processed().at(StreamKey{0, 1, 0, 1}) == b1);
 
   Dedup restored;
-  restored.Restore(StreamKey{1, 0, 0}, a1);
-  std::vector<TupleRef> replay = {{0, a1, "", ""}, {0, a2, "", ""}};
+  restored.Restore(StreamKey{0, 1, 0, 0}, a1);
+  std::vector<TupleRef> replay = {{0, 0, a1, "", ""}, {0, 0, a2, "", ""}};
   CHECK(restored.Admit({1, 0}, &replay) == 1);
   REQUIRE(replay.size() == 1);
   CHECK(replay[0].id == a2);
+}
+
+TEST_CASE("dedup keeps its marks per key group", "[stream][channel]") {
+  // One origin's ids, spread over two groups: each group's ids increase, the stream's too.
+  std::string id1 = SourceId(0, 1), id2 = SourceId(0, 2), id3 = SourceId(0, 3),
+              id4 = SourceId(0, 4);
+  Dedup d;
+  std::vector<TupleRef> in = {{0, 5, id1, "", ""}, {0, 9, id2, "", ""}, {0, 5, id3, "", ""},
+                              {0, 9, id4, "", ""}};
+  CHECK(d.Admit({1, 0}, &in) == 0);
+  d.Processed({1, 0}, in);
+  REQUIRE(d.processed().size() == 2);
+  CHECK(d.processed().at(StreamKey{5, 1, 0, 0}) == id3);
+  CHECK(d.processed().at(StreamKey{9, 1, 0, 0}) == id4);
+
+  // Group 9 alone moves to another task (its marks with it): a replay of the whole stream
+  // there drops group 9's tuples only up to group 9's mark, whatever group 5 reached.
+  Dedup moved;
+  moved.Restore(StreamKey{9, 1, 0, 0}, id2);
+  std::vector<TupleRef> replay = {{0, 9, id2, "", ""}, {0, 9, id4, "", ""}};
+  CHECK(moved.Admit({1, 0}, &replay) == 1);
+  REQUIRE(replay.size() == 1);
+  CHECK(replay[0].id == id4);
+  // Within a group, a tuple at or below the mark is a duplicate even when other groups'
+  // tuples come between.
+  std::vector<TupleRef> mixed = {{0, 5, id3, "", ""}, {0, 9, id4, "", ""}, {0, 5, id1, "", ""}};
+  CHECK(d.Admit({1, 0}, &mixed) == 3);
 }
 
 // ---- the model ----
@@ -309,7 +336,9 @@ class Model {
     h.incarnation = run_;
     b.Begin(h);
     for (const auto& [origin, line] : ids) {
-      b.Add(origin, SourceId(origin, line), "k", std::to_string(line));
+      // Three key groups, by line: each group's ids are a subsequence of the origin's.
+      b.Add(origin, static_cast<uint32_t>(line % 3), SourceId(origin, line), "k",
+            std::to_string(line));
     }
     return b.Finish(seq, 0, end);
   }

@@ -20,7 +20,7 @@ CheckpointRecord Sample(std::vector<std::string>& store) {
   CheckpointRecord r;
   r.time_ms = 1795257988812;
   r.log_index = 12345;
-  r.wm = {{0, 2, 2, store[0]}, {1, 0, 0xffffffffffffull, store[3]}};
+  r.wm = {{9, 0, 2, 2, store[0]}, {4095, 1, 0, 0xffffffffffffull, store[3]}};
   r.in = {{0, 2, 7, 41, false}, {1, 0, (1ull << 60) + 3, 0, true}};
   r.pending = {{0, 5, store[1]}, {2, 6, "x"}};
   r.state = store[2];
@@ -48,6 +48,8 @@ TEST_CASE("a checkpoint record round-trips every field", "[checkpoint]") {
   CHECK(got->tuples_out == UINT64_MAX);
   CHECK(got->duplicates == 3);
   REQUIRE(got->wm.size() == 2);
+  CHECK(got->wm[0].group == 9);
+  CHECK(got->wm[1].group == 4095);
   CHECK(got->wm[0].stage == 0);
   CHECK(got->wm[0].task == 2);
   CHECK(got->wm[0].origin == 2);
@@ -170,7 +172,8 @@ TEST_CASE("hostile records give Corruption, never a throw", "[checkpoint]") {
       pk.pack_map(1);
       pk.pack("wm");
       pk.pack_array(1);
-      pk.pack_array(3);  // one short
+      pk.pack_array(4);  // one short
+      pk.pack(0);
       pk.pack(0);
       pk.pack(0);
       pk.pack(0);

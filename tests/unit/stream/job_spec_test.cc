@@ -215,6 +215,9 @@ TEST_CASE("a job spec survives encode and decode", "[stream][job_spec]") {
   CHECK_FALSE(d->keep);
   s.keep = true;
   CHECK(DecodeJobSpec(EncodeJobSpec(s))->keep);
+  CHECK(d->key_groups == kDefaultKeyGroups);
+  s.key_groups = 4096;
+  CHECK(DecodeJobSpec(EncodeJobSpec(s))->key_groups == 4096);
   for (bool h : {true, false}) {
     s.header = h;
     auto e = DecodeJobSpec(EncodeJobSpec(s));
@@ -250,6 +253,7 @@ TEST_CASE("a decoded spec with optional fields absent takes the defaults", "[str
   CHECK(d->src.empty());
   CHECK_FALSE(d->live);
   CHECK(d->input_rate == 0);
+  CHECK(d->key_groups == kDefaultKeyGroups);
 }
 
 TEST_CASE("hostile job spec bytes are refused, never thrown", "[stream][job_spec]") {
@@ -344,6 +348,17 @@ TEST_CASE("ValidateJobSpec names the problem", "[stream][job_spec]") {
   CHECK_THAT(ValidateJobSpec(t).message(), Catch::Contains("destination"));
   t = s;
   t.tasks = kMaxTasksPerStage + 1;
+  CHECK_FALSE(ValidateJobSpec(t).ok());
+  // Key groups: at least the tasks per stage (each task owns one), at most kMaxKeyGroups.
+  t = s;
+  t.tasks = 8;
+  t.key_groups = 7;
+  CHECK_THAT(ValidateJobSpec(t).message(), Catch::Contains("key groups must be 8"));
+  t.key_groups = 8;
+  CHECK(ValidateJobSpec(t).ok());
+  t.key_groups = kMaxKeyGroups + 1;
+  CHECK_FALSE(ValidateJobSpec(t).ok());
+  t.key_groups = 0;
   CHECK_FALSE(ValidateJobSpec(t).ok());
 }
 

@@ -36,6 +36,7 @@ TaskConfig FullConfig() {
   c.rate = 123456789012ull;
   c.downstream = {"tcp://10.0.0.1:4000", "tcp://10.0.0.2:4001"};
   c.partition_column = 3;
+  c.key_groups = 64;
   c.dest = "out/result.txt";
   c.leader = "10.0.0.9:7000";
   c.window = 17;
@@ -63,6 +64,7 @@ void CheckSame(const TaskConfig& a, const TaskConfig& b) {
   CHECK(a.rate == b.rate);
   CHECK(a.downstream == b.downstream);
   CHECK(a.partition_column == b.partition_column);
+  CHECK(a.key_groups == b.key_groups);
   CHECK(a.dest == b.dest);
   CHECK(a.leader == b.leader);
   CHECK(a.window == b.window);
@@ -356,6 +358,15 @@ TEST_CASE("a task config with out-of-range positions is refused", "[stream][task
   c = FullConfig();
   c.job = std::string(129, 'j');
   refused(c);
+  c = FullConfig();
+  c.key_groups = 0;
+  refused(c);
+  c = FullConfig();
+  c.key_groups = c.tasks - 1;  // fewer groups than tasks
+  refused(c);
+  c = FullConfig();
+  c.key_groups = kMaxKeyGroups + 1;
+  refused(c);
 }
 
 TEST_CASE("hostile task config bytes give InvalidArgument, never a throw",
@@ -413,6 +424,7 @@ TEST_CASE("hostile task config bytes give InvalidArgument, never a throw",
         {"rate", Kind::kUint},
         {"downstream", Kind::kStrList},
         {"partition_column", Kind::kOptUint},
+        {"key_groups", Kind::kUint},
         {"dest", Kind::kStr},
         {"leader", Kind::kStr},
         {"window", Kind::kUint},

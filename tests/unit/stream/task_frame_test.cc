@@ -37,7 +37,8 @@ std::string DataFrame(size_t tuples) {
   DataFrameBuilder b;
   b.Begin(Header());
   for (size_t i = 0; i < tuples; ++i) {
-    b.Add(i, SourceId(1, i + 1), "file:" + std::to_string(i + 1), "value " + std::to_string(i));
+    b.Add(i, static_cast<uint32_t>(i % 128), SourceId(1, i + 1), "file:" + std::to_string(i + 1),
+          "value " + std::to_string(i));
   }
   return b.Finish(9, 1234567, false);
 }
@@ -48,9 +49,9 @@ TEST_CASE("a data frame round-trips through the builder and the parser", "[strea
   DataFrameBuilder b;
   b.Begin(Header());
   std::string binary_id("\x00\xff\x00\x80", 4);
-  b.Add(3, binary_id, "k1", "v1");
-  b.Add(0, "", "", "");
-  b.Add(UINT64_MAX, SourceId(7, 42), "key", std::string("bin\0ary\xff", 8));
+  b.Add(3, 127, binary_id, "k1", "v1");
+  b.Add(0, 0, "", "", "");
+  b.Add(UINT64_MAX, UINT32_MAX, SourceId(7, 42), "key", std::string("bin\0ary\xff", 8));
   CHECK(b.tuples() == 3);
   std::string bytes = b.Finish(77, 1700000000000000ull, false);
   CHECK(b.tuples() == 0);
@@ -68,6 +69,9 @@ TEST_CASE("a data frame round-trips through the builder and the parser", "[strea
   CHECK_FALSE(f->data.end);
   REQUIRE(f->tuples.size() == 3);
   CHECK(f->tuples[0].origin == 3);
+  CHECK(f->tuples[0].group == 127);
+  CHECK(f->tuples[1].group == 0);
+  CHECK(f->tuples[2].group == UINT32_MAX);
   CHECK(f->tuples[0].id == binary_id);
   CHECK(f->tuples[0].key == "k1");
   CHECK(f->tuples[0].value == "v1");
@@ -123,8 +127,8 @@ TEST_CASE("the data header bytes are pinned", "[stream][frame]") {
   h.ack_to = "a";
   DataFrameBuilder b;
   b.Begin(h);
-  b.Add(2, "\x01", "k", "v");
-  // [1, 50, 0, ["j", 0, 0, 1, 3, "a", 4, true, [[2, bin "\x01", "k", "v"]]]]
+  b.Add(2, 5, "\x01", "k", "v");
+  // [1, 50, 0, ["j", 0, 0, 1, 3, "a", 4, true, [[2, 5, bin "\x01", "k", "v"]]]]
   CHECK(Hex(b.Finish(3, 4, true)) ==
         "94013200"
         "99"
@@ -137,8 +141,9 @@ TEST_CASE("the data header bytes are pinned", "[stream][frame]") {
         "04"
         "c3"
         "91"
-        "94"
+        "95"
         "02"
+        "05"
         "c40101"
         "a16b"
         "a176");
@@ -155,9 +160,9 @@ TEST_CASE("strings and ids longer than 65535 bytes round-trip", "[stream][frame]
   h.job = std::string(40, 'j');  // str8
   h.ack_to = std::string(70000, 'a');
   b.Begin(h);
-  b.Add(1, big_id, big_key, big_value);
-  b.Add(2, mid, mid, mid);
-  b.Add(3, std::string(255, 'x'), std::string(31, 'y'), std::string(32, 'z'));
+  b.Add(1, 1, big_id, big_key, big_value);
+  b.Add(2, 2, mid, mid, mid);
+  b.Add(3, 3, std::string(255, 'x'), std::string(31, 'y'), std::string(32, 'z'));
   std::string bytes = b.Finish(UINT64_MAX, UINT64_MAX, false);
   CHECK(bytes.size() <= b.bytes() + big_id.size() + big_key.size() + big_value.size() +
                             3 * mid.size() + 255 + 31 + 32 + 64);
@@ -189,7 +194,7 @@ TEST_CASE("bytes() bounds the finished frame and grows with the tuples", "[strea
   DataFrameBuilder b;
   b.Begin(Header());
   size_t empty = b.bytes();
-  b.Add(1, SourceId(0, 1), "stdin:1", std::string(1000, 'x'));
+  b.Add(1, 0, SourceId(0, 1), "stdin:1", std::string(1000, 'x'));
   CHECK(b.bytes() >= empty + 1000);
   size_t bound = b.bytes();
   CHECK(b.Finish(1, 1, false).size() <= bound);
@@ -198,9 +203,9 @@ TEST_CASE("bytes() bounds the finished frame and grows with the tuples", "[strea
 TEST_CASE("a builder is reusable after Finish", "[stream][frame]") {
   DataFrameBuilder b;
   b.Begin(Header());
-  b.Add(1, "a", "k", "v");
+  b.Add(1, 0, "a", "k", "v");
   (void)b.Finish(1, 0, false);
-  b.Add(2, "b", "k2", "v2");
+  b.Add(2, 0, "b", "k2", "v2");
   auto f = ParseTaskFrame(b.Finish(2, 0, false));
   REQUIRE(f.ok());
   REQUIRE(f->tuples.size() == 1);

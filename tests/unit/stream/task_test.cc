@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "shared/clock.h"
+#include "shared/stream/key_groups.h"
 #include "shared/stream/task_frame.h"
 #include "shared/transport/sockets.h"
 #include "shared/wire/message_types.h"
@@ -222,6 +223,8 @@ std::string Derived(const std::string& id) { return id + std::string(4, '\0'); }
 struct InTuple {
   uint64_t origin = 0;
   std::string id, key, value;
+  // Its key group; unset: the first group the task under test owns.
+  std::optional<uint32_t> group = std::nullopt;
 };
 
 // Tuple n of a stream: origin `origin`, id SourceId(0, n), a key and value naming both.
@@ -346,7 +349,11 @@ class Harness {
     h.ack_to = up_endpoints_[i];
     DataFrameBuilder b;
     b.Begin(h);
-    for (const auto& t : tuples) b.Add(t.origin, t.id, t.key, t.value);
+    uint32_t own = 0;  // into a keyed stage: a group the task owns
+    if (cfg_.stage >= 2 && !cfg_.is_sink()) {
+      own = KeyGroupMap::Even(cfg_.key_groups, cfg_.tasks).GroupsOf(cfg_.task).front();
+    }
+    for (const auto& t : tuples) b.Add(t.origin, t.group.value_or(own), t.id, t.key, t.value);
     return b.Finish(seq, 1, end);
   }
   void Send(uint32_t from_task, uint64_t seq, const std::vector<InTuple>& tuples,
@@ -650,6 +657,30 @@ TEST_CASE("tuples at or below their (channel, origin) watermark are discarded an
   CHECK(r.duplicates == 3 + 3);  // 3, 4, 5 of frame 2; 8, the second 1:2 and 0:2 of frame 3
   CHECK(r.tuples_in == 8 + 5 + 3);
   CHECK(r.tuples_out == 16);
+}
+
+TEST_CASE("a frame holding a tuple of a key group the task does not own is refused whole",
+          "[stream][task]") {
+  Harness h;
+  TaskConfig c = h.Config();
+  c.tasks = 2;  // task 0 owns groups 0-63 of 128
+  c.key_groups = 128;
+  h.Start(c);
+  std::vector<InTuple> bad = {T(0, 1), T(0, 2)};
+  bad[1].group = 64;  // task 1's
+  h.Send(0, 1, bad);
+  // Refused before the channel took it: not processed, not acknowledged. The sender's resend
+  // with the right groups is then the frame 1 it expects.
+  std::vector<InTuple> good = {T(0, 1), T(0, 2)};
+  good[1].group = 63;
+  h.Send(0, 1, good);
+  h.WaitOutputs(2);
+  CHECK(h.Outputs() == PassedAll(good));
+  h.WaitAck(0, 1);
+  CHECK(h.LogTail().find("key group 64") != std::string::npos);
+  TaskReport r = h.StopAndReport();
+  CHECK(r.state == TaskState::kStopped);
+  CHECK(r.tuples_in == 2);
 }
 
 TEST_CASE("a resent input frame is discarded as a whole and acknowledged again", "[stream][task]") {
@@ -976,9 +1007,12 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
   CHECK(*h.task().input_partition_column() == 0);
 
   std::vector<std::string> values = {"a,x", "b,y", "a,z", "c,x", "a,y", "b,z"};
+  // Key groups as an upstream would give them: "a" and "c" in group 3, "b" in group 7.
+  std::map<char, uint32_t> group_of = {{'a', 3}, {'b', 7}, {'c', 3}};
   std::vector<InTuple> in;
   for (size_t i = 0; i < values.size(); ++i) {
-    in.push_back({0, SourceId(0, i + 1), "f:" + std::to_string(i + 1), values[i]});
+    in.push_back({0, SourceId(0, i + 1), "f:" + std::to_string(i + 1), values[i],
+                  group_of[values[i][0]]});
   }
   h.Send(0, 1, {in.begin(), in.begin() + 3});
   h.Send(0, 2, {in.begin() + 3, in.end()});
@@ -993,9 +1027,12 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
   }
 
   const std::string name = std::string("rainstorm/") + kJob + "/task-2-0.ckpt.1";
-  std::map<std::string, uint64_t> expected = {{"a", 3}, {"b", 2}, {"c", 1}};
-  std::map<std::string, uint64_t> state;
-  std::string wm_id;
+  // Keyed state: the operator's counts per group, and the watermarks per group.
+  std::map<uint32_t, std::map<std::string, uint64_t>> expected = {{3, {{"a", 3}, {"c", 1}}},
+                                                                  {7, {{"b", 2}}}};
+  std::map<uint32_t, std::map<std::string, uint64_t>> state;
+  std::map<uint32_t, std::string> wm_id;
+  const std::map<uint32_t, std::string> want_wm = {{3, SourceId(0, 5)}, {7, SourceId(0, 6)}};
   uint64_t log_index = 0;
   h.Pump(
       [&] {
@@ -1014,7 +1051,7 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
         REQUIRE(st != nullptr);
         REQUIRE(st->type == msgpack::type::BIN);  // a stateful operator always has a state
         auto sh = msgpack::unpack(st->via.bin.ptr, st->via.bin.size);
-        state = sh.get().as<std::map<std::string, uint64_t>>();
+        state = sh.get().as<std::map<uint32_t, std::map<std::string, uint64_t>>>();
         const msgpack::object* wm = Field(m, "wm");
         REQUIRE(wm != nullptr);
         REQUIRE(wm->type == msgpack::type::ARRAY);
@@ -1022,10 +1059,10 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
         for (uint32_t i = 0; i < wm->via.array.size; ++i) {
           const msgpack::object& e = wm->via.array.ptr[i];
           REQUIRE(e.type == msgpack::type::ARRAY);
-          REQUIRE(e.via.array.size == 4);
-          if (e.via.array.ptr[0].as<uint32_t>() == 1 && e.via.array.ptr[1].as<uint32_t>() == 0 &&
-              e.via.array.ptr[2].as<uint64_t>() == 0) {
-            wm_id = e.via.array.ptr[3].as<std::string>();
+          REQUIRE(e.via.array.size == 5);  // [group, stage, task, origin, id]
+          if (e.via.array.ptr[1].as<uint32_t>() == 1 && e.via.array.ptr[2].as<uint32_t>() == 0 &&
+              e.via.array.ptr[3].as<uint64_t>() == 0) {
+            wm_id[e.via.array.ptr[0].as<uint32_t>()] = e.via.array.ptr[4].as<std::string>();
           }
         }
         CHECK(Field(m, "time_ms")->as<uint64_t>() > 1600000000000ull);
@@ -1033,11 +1070,11 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
         CHECK(Field(m, "pending")->type == msgpack::type::ARRAY);
         CHECK(Field(m, "in")->type == msgpack::type::ARRAY);
         CHECK(Field(m, "spool_bytes")->as<uint64_t>() == 0);
-        return state == expected && wm_id == SourceId(0, 6);
+        return state == expected && wm_id == want_wm;
       },
       "a checkpoint with the full state");
   CHECK(state == expected);
-  CHECK(wm_id == SourceId(0, 6));
+  CHECK(wm_id == want_wm);
   CHECK(log_index >= 1);  // the record of the commit that processed tuple 6, or a later one
   // The first record created the file, the later ones were appended.
   CHECK(h.hydfs().creates() == 1);
