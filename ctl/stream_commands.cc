@@ -646,7 +646,7 @@ Result<std::string> FetchFile(const Context& ctx, const std::string& name, int* 
 
 // One record as a MessagePack map (the --json form and the text form both read it).
 void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& r) {
-  pk.pack_map(11);
+  pk.pack_map(12);
   pk.pack("record");
   pk.pack_uint64(index);
   pk.pack("time_ms");
@@ -694,6 +694,17 @@ void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& 
     pk.pack_uint64(frame.ok() ? frame->tuples.size() : 0);
     pk.pack("bytes");
     pk.pack_uint64(f.bytes.size());
+  }
+  // Per next-stage task, the lowest seq still pending: the frames pending at this record are
+  // those from there on, listed in this record or an earlier one of the file.
+  pk.pack("pending_from");
+  pk.pack_array(static_cast<uint32_t>(r.pending_from.size()));
+  for (const auto& [to, seq] : r.pending_from) {
+    pk.pack_map(2);
+    pk.pack("to");
+    pk.pack_uint32(to);
+    pk.pack("seq");
+    pk.pack_uint64(seq);
   }
   pk.pack("state_bytes");
   if (r.state) {
@@ -747,6 +758,13 @@ void PrintRecord(const msgpack::object& r, size_t records) {
       std::printf("  output to next-stage task %s, seq %s: %s tuples, %s (not durable there yet)\n",
                   Str(f, "to").c_str(), Str(f, "seq").c_str(), Str(f, "tuples").c_str(),
                   FormatBytes(Uint(f, "bytes")).c_str());
+    }
+  }
+  if (const msgpack::object* from = ArrayField(r, "pending_from")) {
+    for (uint32_t i = 0; i < from->via.array.size; ++i) {
+      const msgpack::object& f = from->via.array.ptr[i];
+      std::printf("  outputs to next-stage task %s pending from seq %s (listed here or earlier)\n",
+                  Str(f, "to").c_str(), Str(f, "seq").c_str());
     }
   }
   const msgpack::object* st = wire::MapGet(r, "state_bytes");

@@ -51,10 +51,12 @@ void CheckpointFiles::Write(std::string record, TimePoint now) {
   (created_ ? io_.append : io_.create)(name(), std::move(record), AsyncCall::Callback(call_));
 }
 
-void CheckpointFiles::Resume(uint64_t gen, uint64_t bytes) {
-  gen_ = gen;
-  file_bytes_ = bytes;
-  created_ = true;
+void CheckpointFiles::ResumeAfter(uint64_t gen) {
+  gen_ = gen + 1;
+  file_bytes_ = 0;
+  created_ = false;
+  // Recovery read `gen`: it stays until this run's first record is durable.
+  obsolete_.push_back(gen);
 }
 
 }  // namespace rs::stream

@@ -43,8 +43,12 @@ class CheckpointFiles {
   // Appends `record` to the current generation (creating it). One at a time: after a Check that
   // did not say kBusy.
   void Write(std::string record, TimePoint now);
-  // Recovery found generation `gen` holding `bytes`: records go on there.
-  void Resume(uint64_t gen, uint64_t bytes);
+  // Recovery read generation `gen`: this run writes generation gen + 1 (a generation holds the
+  // records of one run: output seqs start again in a new run, and a generation's first record
+  // lists every pending frame), and `gen` is removed once that one holds a durable record.
+  void ResumeAfter(uint64_t gen);
+  // The next Write goes to a generation with no durable record of this run yet.
+  bool fresh() const { return !created_; }
 
   const std::string& prefix() const { return prefix_; }
   uint64_t gen() const { return gen_; }

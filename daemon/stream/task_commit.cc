@@ -264,12 +264,23 @@ void Task::Impl::Checkpoint() {
     ckpt_processed[k] = ch.rx.processed();
     ckpt_incarnation[k] = ch.rx.run();
   }
-  // Every output frame a rebuilt task must still deliver: sent and not covered by the
-  // receiver's checkpoint, and held back.
+  // Every output frame a rebuilt task must still deliver (sent and not covered by the
+  // receiver's checkpoint, and held back): per downstream a contiguous run of seqs from
+  // pending_from. The record lists only those no durable record of this generation listed
+  // (covered_upto); a generation's first record lists them all.
+  if (ckpt->fresh() || ckpt->gen() != covered_gen) {
+    covered_gen = ckpt->gen();
+    covered_upto.assign(out.size(), 0);
+  }
   ckpt_held.assign(out.size(), 0);
+  ckpt_listed_upto.assign(out.size(), 0);
   for (uint32_t d = 0; d < out.size(); ++d) {
     for (const auto* list : {&out[d].tx.kept(), &out[d].tx.held()}) {
-      for (const auto& p : *list) r.pending.push_back({d, p.seq, p.bytes});
+      for (const auto& p : *list) {
+        if (r.pending_from.count(d) == 0) r.pending_from[d] = p.seq;
+        ckpt_listed_upto[d] = p.seq;
+        if (p.seq > covered_upto[d]) r.pending.push_back({d, p.seq, p.bytes});
+      }
     }
     ckpt_held[d] = out[d].tx.held().size();
   }
@@ -281,6 +292,7 @@ void Task::Impl::Checkpoint() {
   std::string rec;
   AppendCheckpointRecord(r, &rec);
   ++ckpts;
+  ckpt_gen_written = ckpt->gen();
   ckpt->Write(std::move(rec), now);
   last_ckpt = now;
 }
@@ -288,6 +300,8 @@ void Task::Impl::Checkpoint() {
 // The checkpoint just written is durable: upstream tasks may forget what it covers, and the
 // outputs it holds may go out.
 void Task::Impl::OnCheckpointDurable() {
+  // The frames it listed need not be listed again in this generation.
+  if (ckpt && ckpt_gen_written == covered_gen) covered_upto = ckpt_listed_upto;
   for (const auto& [k, processed] : ckpt_processed) {
     auto it = in.find(k);
     if (it != in.end() && it->second.rx.Durable(ckpt_incarnation[k], processed)) {

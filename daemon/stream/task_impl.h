@@ -159,6 +159,11 @@ struct Task::Impl {
   bool holds_outputs = false;
   std::map<Upstream, uint64_t> ckpt_processed;  // per channel, in the checkpoint being written
   std::vector<size_t> ckpt_held;               // per downstream, held frames it covers
+  // Pending frames in checkpoint records (README.md "HyDFS checkpoints"): per downstream, the
+  // highest seq a durable record of generation `covered_gen` listed, and the highest the record
+  // being written lists (of generation `ckpt_gen_written`).
+  std::vector<uint64_t> covered_upto, ckpt_listed_upto;
+  uint64_t covered_gen = 0, ckpt_gen_written = 0;
   std::optional<CheckpointFiles> ckpt;  // with exactly-once, but for the sink
   bool want_drain = false;
   TimePoint last_ckpt;

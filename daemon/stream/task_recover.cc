@@ -159,16 +159,24 @@ Status Task::Impl::Recover() {
     if (!data.ok()) return data.status();
     found = std::move(*data);
   }
-  ckpt->Resume(gen, found->size());
-  // The last complete record wins (a torn tail is ignored).
+  ckpt->ResumeAfter(gen);
+  // The last complete record wins (a torn tail is ignored); the frames it leaves pending are
+  // listed in it and the generation's records before it.
   CheckpointRecords file = SplitCheckpointFile(*found);
   size_t records = file.records.size();
   if (records == 0) {
     TaskLog("event=task_recovered checkpoint=empty (starting over)");
     return Status::Ok();
   }
-  auto rec = DecodeCheckpointRecord(file.records.back());
-  if (!rec.ok()) return rec.status();
+  std::vector<CheckpointRecord> all;
+  all.reserve(records);
+  for (std::string_view bytes : file.records) {
+    auto r = DecodeCheckpointRecord(bytes);
+    if (!r.ok()) return r.status();
+    all.push_back(std::move(*r));
+  }
+  const CheckpointRecord* rec = &all.back();
+  std::vector<CheckpointFrame> pending = PendingFrames(all);
   for (const auto& w : rec->wm) {
     if (keyed_in ? !in_groups.Owns(cfg.task, w.group) : w.group != 0) {
       return Status::Corruption("the checkpoint holds watermarks of key group " +
@@ -181,7 +189,7 @@ Status Task::Impl::Recover() {
   }
   size_t replayed = 0;
   // Our outputs the receivers may lack, renumbered for this run (the receivers dedup by id).
-  for (const auto& p : rec->pending) {
+  for (const auto& p : pending) {
     if (p.to >= out.size()) continue;
     auto f = ParseTaskFrame(std::string(p.bytes));
     if (!f.ok()) return Status::Corruption("a frame in the checkpoint: " + f.status().message());

@@ -92,7 +92,7 @@ std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t ta
 void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(8);
+  pk.pack_map(9);
   pk.pack("time_ms");
   pk.pack_uint64(r.time_ms);
   pk.pack("log_index");
@@ -124,6 +124,13 @@ void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
     pk.pack_uint32(f.to);
     pk.pack_uint64(f.seq);
     PackBin(pk, f.bytes);
+  }
+  pk.pack("pending_from");
+  pk.pack_array(static_cast<uint32_t>(r.pending_from.size()));
+  for (const auto& [to, seq] : r.pending_from) {
+    pk.pack_array(2);
+    pk.pack_uint32(to);
+    pk.pack_uint64(seq);
   }
   pk.pack("state");
   if (r.state) {
@@ -209,6 +216,20 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
     }
     r.pending.push_back(p);
   }
+  // Optional: without it, `pending` is every frame still pending (a full record).
+  if (const msgpack::object* pf = wire::MapGet(map, "pending_from"); pf != nullptr) {
+    if (pf->type != msgpack::type::ARRAY) return Reader::Bad("pending_from", "an array");
+    r.incremental = true;
+    for (uint32_t i = 0; i < pf->via.array.size; ++i) {
+      RS_RETURN_IF_ERROR(Reader::Tuple(*pf, i, 2, "pending_from", &e));
+      uint32_t to = 0;
+      uint64_t seq = 0;
+      if (!Reader::U32(e[0], &to) || !wire::ReadUint(e[1], &seq)) {
+        return Reader::Bad("a pending_from entry", "[to, seq]");
+      }
+      r.pending_from[to] = seq;
+    }
+  }
   if (const msgpack::object* st = wire::MapGet(map, "state");
       st != nullptr && st->type != msgpack::type::NIL) {
     std::string_view v;
@@ -225,6 +246,24 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
     }
   }
   return r;
+}
+
+std::vector<CheckpointFrame> PendingFrames(const std::vector<CheckpointRecord>& records) {
+  if (records.empty()) return {};
+  const CheckpointRecord& last = records.back();
+  if (!last.incremental) return last.pending;
+  std::map<std::pair<uint32_t, uint64_t>, std::string_view> frames;
+  for (const auto& r : records) {
+    for (const auto& f : r.pending) frames[{f.to, f.seq}] = f.bytes;
+  }
+  std::vector<CheckpointFrame> out;
+  for (const auto& [key, bytes] : frames) {
+    auto from = last.pending_from.find(key.first);
+    if (from != last.pending_from.end() && key.second >= from->second) {
+      out.push_back(CheckpointFrame{key.first, key.second, bytes});
+    }
+  }
+  return out;
 }
 
 }  // namespace rs::stream

@@ -1,12 +1,14 @@
 // A task's checkpoint file in HyDFS (`rainstorm/<job>/task-S-T.ckpt.<gen>`, daemon/stream/README.md
 // "HyDFS checkpoints"): records appended one after another, each a 4-byte big-endian length and
-// a MessagePack map {time_ms, log_index, wm, in, pending, state, spool_bytes, counters}. The task
+// a MessagePack map {time_ms, log_index, wm, in, pending, pending_from, state, spool_bytes,
+// counters}. The task
 // writes them (AppendCheckpointRecord), a rebuilt task reads the last one back, and `rainctl job
 // checkpoint` prints them. Hostile bytes give Corruption, never a throw. Pure and
 // thread-compatible.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,7 +47,15 @@ struct CheckpointRecord {
   uint64_t log_index = 0;  // the task's dedup-log record it matches
   std::vector<CheckpointWatermark> wm;
   std::vector<CheckpointChannel> in;
+  // Output frames a rebuilt task must deliver again. A record lists only those that no
+  // earlier durable record of its generation listed, and `pending_from` gives, per downstream
+  // task, the lowest seq still pending: the frames pending at this record are those of every
+  // record of the generation up to it with seq >= pending_from[to] (PendingFrames). A downstream
+  // without an entry has none. Read back without the field (`incremental` false), `pending` is
+  // complete on its own.
   std::vector<CheckpointFrame> pending;
+  std::map<uint32_t, uint64_t> pending_from;
+  bool incremental = false;  // read back: the record had pending_from
   std::optional<std::string_view> state;  // the operator's snapshot; none when stateless
   uint64_t spool_bytes = 0;               // the sink: bytes of its spool committed
   // The task's counters at this point (inputs processed, outputs produced, duplicates
@@ -74,5 +84,9 @@ CheckpointRecords SplitCheckpointFile(std::string_view file);
 
 // Decodes one record (a view from SplitCheckpointFile; the result copies what it needs).
 Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view record);
+
+// The frames pending at `records.back()`, assembled from the records of one generation in
+// order (views into `records`' holds), by (to, seq) ascending.
+std::vector<CheckpointFrame> PendingFrames(const std::vector<CheckpointRecord>& records);
 
 }  // namespace rs::stream

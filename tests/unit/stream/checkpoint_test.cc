@@ -72,6 +72,54 @@ TEST_CASE("a checkpoint record round-trips every field", "[checkpoint]") {
   CHECK(*got->state == store[2]);
 }
 
+TEST_CASE("pending frames are assembled from a generation's incremental records",
+          "[checkpoint]") {
+  // Record 1 (a generation's first) lists frames 1-3 to task 0 and 1 to task 1; record 2 lists
+  // only the new ones (4 to task 0), with frames up to 1 to task 0 and every one to task 1 now
+  // durable downstream; record 3 lists frame 5 to task 0, with 2 still the lowest pending.
+  auto frame = [](uint32_t to, uint64_t seq) {
+    return "frame " + std::to_string(to) + "/" + std::to_string(seq);
+  };
+  std::vector<std::string> bytes;
+  std::string file;
+  auto add = [&](std::vector<std::pair<uint32_t, uint64_t>> listed,
+                 std::map<uint32_t, uint64_t> from) {
+    std::vector<std::string> keep;
+    CheckpointRecord r;
+    for (const auto& [to, seq] : listed) keep.push_back(frame(to, seq));
+    for (size_t i = 0; i < listed.size(); ++i) {
+      r.pending.push_back({listed[i].first, listed[i].second, keep[i]});
+    }
+    r.pending_from = std::move(from);
+    AppendCheckpointRecord(r, &file);
+  };
+  add({{0, 1}, {0, 2}, {0, 3}, {1, 1}}, {{0, 1}, {1, 1}});
+  add({{0, 4}}, {{0, 2}});
+  add({{0, 5}}, {{0, 2}});
+  std::vector<CheckpointRecord> records;
+  for (std::string_view rec : SplitCheckpointFile(file).records) {
+    auto d = DecodeCheckpointRecord(rec);
+    REQUIRE(d.ok());
+    CHECK(d->incremental);
+    records.push_back(std::move(*d));
+  }
+  REQUIRE(records.size() == 3);
+  auto names = [&](const std::vector<CheckpointFrame>& frames) {
+    std::vector<std::string> out;
+    for (const auto& f : frames) {
+      CHECK(f.bytes == frame(f.to, f.seq));
+      out.push_back(std::to_string(f.to) + "/" + std::to_string(f.seq));
+    }
+    return out;
+  };
+  CHECK(names(PendingFrames(records)) == std::vector<std::string>{"0/2", "0/3", "0/4", "0/5"});
+  records.resize(2);  // recovery from record 2: frame 5 was never listed
+  CHECK(names(PendingFrames(records)) == std::vector<std::string>{"0/2", "0/3", "0/4"});
+  records.resize(1);
+  CHECK(names(PendingFrames(records)) == std::vector<std::string>{"0/1", "0/2", "0/3", "1/1"});
+  CHECK(PendingFrames({}).empty());
+}
+
 TEST_CASE("the decoded views outlive the file they came from", "[checkpoint]") {
   std::vector<std::string> store;
   CheckpointRecord r = Sample(store);

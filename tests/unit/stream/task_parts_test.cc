@@ -182,5 +182,27 @@ TEST_CASE("stalled checkpoint writes leave no generations behind", "[stream][che
   CHECK(fs.data.count("ck.4") == 1);
 }
 
+TEST_CASE("a rebuilt task writes the next generation; the one it read goes once that is durable",
+          "[stream][checkpoint]") {
+  Files fs;
+  fs.data["ck.5"] = "old";
+  CheckpointFiles c("ck.", fs.Io());
+  TimePoint t{};
+  c.ResumeAfter(5);
+  CHECK(c.gen() == 6);
+  CHECK(c.fresh());  // its first record must list every pending frame
+  c.Write("new", t);
+  CHECK(fs.data.count("ck.5") == 1);  // still the only durable state
+  fs.Complete(Status::IOError("replica down"));
+  CHECK(c.Check(t) == CheckpointFiles::Poll::kIdle);
+  CHECK(c.fresh());  // the create failed: the next record is still the generation's first
+  c.Write("new2", t);
+  fs.Complete();
+  CHECK(c.Check(t) == CheckpointFiles::Poll::kDurable);
+  CHECK_FALSE(c.fresh());
+  CHECK(fs.removed == std::vector<std::string>{"ck.5"});
+  CHECK(fs.data["ck.6"] == "new2");
+}
+
 }  // namespace
 }  // namespace rs::stream

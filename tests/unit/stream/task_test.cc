@@ -1045,8 +1045,8 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
         std::set<std::string> keys;
         for (uint32_t i = 0; i < m.via.map.size; ++i)
           keys.insert(m.via.map.ptr[i].key.as<std::string>());
-        CHECK(keys == std::set<std::string>{"time_ms", "log_index", "wm", "in", "pending", "state",
-                                            "spool_bytes", "counters"});
+        CHECK(keys == std::set<std::string>{"time_ms", "log_index", "wm", "in", "pending",
+                                            "pending_from", "state", "spool_bytes", "counters"});
         const msgpack::object* st = Field(m, "state");
         REQUIRE(st != nullptr);
         REQUIRE(st->type == msgpack::type::BIN);  // a stateful operator always has a state
