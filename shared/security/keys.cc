@@ -89,10 +89,15 @@ std::optional<Role> ParseRole(std::string_view name) {
 
 Result<KeyPair> GenerateKeyPair() {
   char pub[41], sec[41];
-  if (zmq_curve_keypair(pub, sec) != 0) {
-    return Status::Internal(std::string("cannot make a CURVE key pair: ") +
-                            zmq_strerror(zmq_errno()));
-  }
+  // A public key is typed on command lines (`rainctl keys add ROLE KEY NAME`), where one that
+  // starts with '-' (a Z85 digit, 1 key in 85) reads as an option: draw again. That changes
+  // nothing about the key's strength (the secret is what is drawn; ~1 % are skipped).
+  do {
+    if (zmq_curve_keypair(pub, sec) != 0) {
+      return Status::Internal(std::string("cannot make a CURVE key pair: ") +
+                              zmq_strerror(zmq_errno()));
+    }
+  } while (pub[0] == '-');
   return KeyPair{pub, sec};
 }
 

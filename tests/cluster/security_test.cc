@@ -10,6 +10,9 @@
 
 #include "shared/clock.h"
 #include "shared/security/keys.h"
+#include "shared/transport/rpc.h"
+#include "shared/wire/envelope.h"
+#include "shared/wire/message_types.h"
 #include "tests/harness/cluster.h"
 #include "tests/harness/eventually.h"
 
@@ -117,6 +120,30 @@ TEST_CASE("keys: strangers get nothing, a read key looks, a revoked key is refus
       CHECK(r.err.find("permission_denied") != std::string::npos);
     }
     CHECK(RunCtl({"--node", node, "cat", "f.txt"}).out == "hello\n");  // untouched
+
+    // The stream engine's messages between daemons take a member key: an admin client key (and
+    // a read key) sending one directly (tests/harness/zmq_probe) is refused; a member's works.
+    const char* probe = std::getenv("ZMQ_PROBE");
+    REQUIRE(probe != nullptr);
+    for (const std::string& key : {TestKeysDir() + "/admin.key", reader}) {
+      CommandResult r = RunCommand({probe, "--endpoint", "tcp://" + node, "--key", key,
+                                    "--stop-job", "j1-0000", "--wait-ms", "3000"},
+                                   10s);
+      INFO(key << ": " << r.Describe());
+      CHECK(r.out.find("reply permission_denied") != std::string::npos);
+    }
+    auto member = transport::CallOnce(
+        "tcp://" + node, wire::MsgType::kStreamStopJob,
+        [](wire::Packer& pk) {
+          pk.pack_map(2);
+          pk.pack("job");
+          pk.pack("j1-0000");
+          pk.pack("remove");
+          pk.pack(true);
+        },
+        5s);
+    REQUIRE(member.ok());
+    CHECK(wire::ReplyPayload(*member).ok());  // no such job here: nothing to stop, and no error
 
     REQUIRE(RunCtl({"--node", c.node(1).ControlAddress(), "keys", "revoke", "reader"}).code() == 0);
     auto refused =

@@ -5,6 +5,10 @@
 //   zmq_probe --endpoint tcp://10.0.0.1:7001 --type dealer --key k.key --frames 20
 // Prints one line: "handshake accepted", "handshake refused" or "handshake none" (no answer
 // within --wait-ms). Exit 0 when it ran, 2 on bad flags.
+//   zmq_probe --endpoint tcp://127.0.0.1:7001 --key k.key --stop-job JOB
+// instead sends one typed stream message between daemons (StopJob, type 61) as this key and
+// prints "reply ok" or "reply CODE: MESSAGE" (or "reply none" without an answer): a client key
+// must get permission_denied, since only members may send those.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -12,11 +16,15 @@
 #include <zmq.hpp>
 
 #include "ctl/security.h"
+#include "shared/transport/rpc.h"
 #include "shared/transport/sockets.h"
+#include "shared/wire/envelope.h"
+#include "shared/wire/message_types.h"
 
 int main(int argc, char** argv) {
   std::string endpoint, type = "dealer", key;
   bool insecure = false;
+  std::string stop_job;
   int frames = 20, wait_ms = 3000;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -39,6 +47,8 @@ int main(int argc, char** argv) {
       frames = std::atoi(next().c_str());
     else if (a == "--wait-ms")
       wait_ms = std::atoi(next().c_str());
+    else if (a == "--stop-job")
+      stop_job = next();
     else {
       std::fprintf(stderr, "zmq_probe: unknown flag %s\n", a.c_str());
       return 2;
@@ -53,6 +63,30 @@ int main(int argc, char** argv) {
   if (!st.ok()) {
     std::fprintf(stderr, "zmq_probe: %s\n", st.ToString().c_str());
     return 2;
+  }
+  if (!stop_job.empty()) {
+    auto env = rs::transport::CallOnce(
+        endpoint, rs::wire::MsgType::kStreamStopJob,
+        [&](rs::wire::Packer& pk) {
+          pk.pack_map(2);
+          pk.pack("job");
+          pk.pack(stop_job);
+          pk.pack("remove");
+          pk.pack(true);
+        },
+        std::chrono::milliseconds(wait_ms));
+    if (!env.ok()) {
+      std::printf("reply none (%s)\n", env.status().ToString().c_str());
+      return 0;
+    }
+    auto payload = rs::wire::ReplyPayload(*env);
+    if (payload.ok()) {
+      std::printf("reply ok\n");
+    } else {
+      std::printf("reply %s: %s\n", std::string(rs::StatusCodeName(payload.status().code())).c_str(),
+                  payload.status().message().c_str());
+    }
+    return 0;
   }
   auto socket = rs::transport::MakeSocket(type == "dealer" ? zmq::socket_type::dealer
                                                            : zmq::socket_type::push);

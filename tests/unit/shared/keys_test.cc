@@ -110,3 +110,15 @@ TEST_CASE("a secret key file must be private to its owner", "[keys]") {
 
 }  // namespace
 }  // namespace rs::security
+
+TEST_CASE("a made public key never starts with '-' (it is typed as a command-line argument)",
+          "[keys]") {
+  // 1 key in 85 would: `rainctl keys add read -KEY... NAME` then reads it as an option.
+  for (int i = 0; i < 2000; ++i) {
+    auto pair = rs::security::GenerateKeyPair();
+    REQUIRE(pair.ok());
+    REQUIRE(pair->public_key.size() == 40);
+    CHECK(pair->public_key[0] != '-');
+    CHECK(rs::security::IsKeyText(pair->public_key));
+  }
+}
