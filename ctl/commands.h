@@ -14,4 +14,8 @@ void AddLogCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code);
 void AddKeysCommands(CLI::App& app, Context& ctx, int* exit_code);
 
+// `job checkpoint JOB TASK` (the file the task writes now) or `--file NAME` (checkpoint_commands.cc).
+int JobCheckpoint(Context& ctx, const std::string& job, const std::string& task,
+                  const std::string& file, bool all);
+
 }  // namespace rs::ctl

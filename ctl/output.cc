@@ -34,6 +34,11 @@ bool Bool(const msgpack::object& map, const char* key) {
   return out;
 }
 
+const msgpack::object* ArrayField(const msgpack::object& map, const char* key) {
+  const msgpack::object* v = wire::MapGet(map, key);
+  return v != nullptr && v->type == msgpack::type::ARRAY ? v : nullptr;
+}
+
 std::string FormatTime(uint64_t wall_ms) {
   std::time_t secs = static_cast<std::time_t>(wall_ms / 1000);
   std::tm tm{};

@@ -15,6 +15,8 @@ namespace rs::ctl {
 std::string Str(const msgpack::object& map, const char* key);
 uint64_t Uint(const msgpack::object& map, const char* key);
 bool Bool(const msgpack::object& map, const char* key);
+// The field `key` when it is an array, else nullptr.
+const msgpack::object* ArrayField(const msgpack::object& map, const char* key);
 std::string FormatTime(uint64_t wall_ms);  // local time, ISO 8601 with milliseconds
 std::string FormatBytes(uint64_t bytes);   // "1.5 MiB"
 void PrintJson(const msgpack::object& payload);
