@@ -13,9 +13,9 @@ zmq::socket_t* Task::Impl::Push(const std::string& endpoint) {
   auto it = pushes.find(endpoint);
   if (it != pushes.end()) return it->second.get();
   transport::SocketOptions o;
-  o.send_hwm = 100000;
-  o.max_message_bytes = 64 << 20;
   o.to_client = client_endpoints.count(endpoint) > 0;
+  o.send_hwm = o.to_client ? 1000 : 100000;  // to a client: acks only, resent until answered
+  o.max_message_bytes = 64 << 20;
   auto s = transport::MakeSocket(zmq::socket_type::push, o);
   if (!s.ok()) return nullptr;
   auto sock = std::make_unique<zmq::socket_t>(std::move(*s));
@@ -25,11 +25,15 @@ zmq::socket_t* Task::Impl::Push(const std::string& endpoint) {
 
 // False when the frame could not be queued (no socket, or its queue is full): a data frame
 // then waits in its channel for the next Flush; a lost ack is sent again on the next repeat.
+// A socket to a client that refuses a frame is closed, the next send dials afresh: it never
+// redials by itself (SocketOptions::to_client), and what it held were acks, which are resent.
 bool Task::Impl::Send(const std::string& endpoint, const std::string& bytes) {
   zmq::socket_t* s = Push(endpoint);
   if (!s) return false;
   zmq::message_t m(bytes.data(), bytes.size());
-  return transport::TrySend(*s, &m, 1);
+  if (transport::TrySend(*s, &m, 1)) return true;
+  if (client_endpoints.count(endpoint)) pushes.erase(endpoint);
+  return false;
 }
 
 // Hands channel d's unsent frames to its socket.

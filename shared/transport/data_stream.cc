@@ -268,11 +268,16 @@ bool DataPort::Send(const std::string& endpoint, zmq::message_t frame) {
     if (!Connect(*push, endpoint).ok()) return false;
     it = pushes_.emplace(endpoint, std::move(push)).first;
   }
-  if (!TrySend(*it->second, &frame, 1)) return false;
-  bytes_sent_ += size;
-  if (auto c = client_endpoints_.find(endpoint); c != client_endpoints_.end()) {
-    c->second = Clock::now();
+  auto client = client_endpoints_.find(endpoint);
+  if (!TrySend(*it->second, &frame, 1)) {
+    // A client's socket never redials (SocketOptions::to_client): a refused frame means its one
+    // connection is gone or its reader stopped; either way the stream fails by its deadline, and
+    // the next send to this endpoint dials afresh.
+    if (client != client_endpoints_.end()) pushes_.erase(it);
+    return false;
   }
+  bytes_sent_ += size;
+  if (client != client_endpoints_.end()) client->second = Clock::now();
   return true;
 }
 

@@ -18,6 +18,10 @@ namespace {
 
 // The ZAP endpoint libzmq asks (RFC 27), and how often the handler looks at the keyring file.
 constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
+// The ZAP domains of a node's server sockets: any key on the keyring, or members only (the
+// gossip PUB: what it says is for members' ears).
+constexpr const char* kDomain = "rainstorm";
+constexpr const char* kMembersOnlyDomain = "rainstorm-members";
 constexpr auto kReloadEvery = std::chrono::milliseconds(500);
 constexpr auto kRefusalLogEvery = std::chrono::minutes(1);
 
@@ -81,7 +85,8 @@ std::string Z85(const zmq::message_t& raw) {
   return text;
 }
 
-// Answers ZAP requests: 200 with the key as user id for a key on the keyring, else 400.
+// Answers ZAP requests: 200 with the key as user id for a key on the keyring (a member's key in
+// the members-only domain), else 400.
 void ZapLoop(zmq::socket_t rep) {
   std::map<std::string, std::chrono::steady_clock::time_point> last_logged;
   FileStamp seen = StampOf(S().settings.keyring_path);
@@ -102,19 +107,22 @@ void ZapLoop(zmq::socket_t rep) {
     }
     if (!(item.revents & ZMQ_POLLIN) || !TryRecv(rep, &parts)) continue;
     auto part = [&](size_t i) { return i < parts.size() ? parts[i].to_string() : std::string(); };
-    std::string version = part(0), request_id = part(1), address = part(3), mechanism = part(5);
+    std::string version = part(0), request_id = part(1), domain = part(2), address = part(3),
+                mechanism = part(5);
     std::string key = mechanism == "CURVE" && parts.size() >= 7 ? Z85(parts[6]) : "";
     Role role = key.empty() ? Role::kNone : CurrentKeyring()->RoleOf(key);
+    if (domain == kMembersOnlyDomain && role != Role::kMember) role = Role::kNone;
     bool ok = role != Role::kNone;
-    Log()->debug("event=zap address={} mechanism={} key={} role={}", address, mechanism, key,
-                 security::RoleName(role));
+    Log()->debug("event=zap address={} domain={} mechanism={} key={} role={}", address, domain,
+                 mechanism, key, security::RoleName(role));
     if (!ok) {
       S().refused.fetch_add(1, std::memory_order_relaxed);
       auto& last = last_logged[address];
       if (last.time_since_epoch().count() == 0 || now - last >= kRefusalLogEvery) {
         last = now;
-        Log()->warn("event=refused_handshake address={} mechanism={} key={} refused_total={}",
-                    address, mechanism, key.empty() ? "-" : key, S().refused.load());
+        Log()->warn(
+            "event=refused_handshake address={} domain={} mechanism={} key={} refused_total={}",
+            address, domain, mechanism, key.empty() ? "-" : key, S().refused.load());
       }
       if (last_logged.size() > 10000) last_logged.clear();
     }
@@ -177,17 +185,17 @@ bool SecurityEnabled() { return S().installed && !S().settings.insecure; }
 void ApplyCurve(zmq::socket_t& socket, zmq::socket_type type, bool to_client) {
   if (!SecurityEnabled()) return;
   const SecuritySettings& st = S().settings;
-  bool receives = type == zmq::socket_type::router || type == zmq::socket_type::pull ||
-                  type == zmq::socket_type::sub || type == zmq::socket_type::xsub;
   if (type == zmq::socket_type::rep || type == zmq::socket_type::req ||
       type == zmq::socket_type::pair) {
     return;  // inproc only (ZAP, monitors): no handshake there
   }
-  bool server = st.node && (receives || to_client);
+  bool publishes = type == zmq::socket_type::pub || type == zmq::socket_type::xpub;
+  bool binds = publishes || type == zmq::socket_type::router || type == zmq::socket_type::pull;
+  bool server = st.node && (binds || to_client);
   if (server) {
     socket.set(zmq::sockopt::curve_server, 1);
     socket.set(zmq::sockopt::curve_secretkey, st.cluster_secret);
-    socket.set(zmq::sockopt::zap_domain, "rainstorm");
+    socket.set(zmq::sockopt::zap_domain, publishes ? kMembersOnlyDomain : kDomain);
   } else {
     socket.set(zmq::sockopt::curve_serverkey, st.cluster_public);
     socket.set(zmq::sockopt::curve_publickey, st.self.public_key);

@@ -5,11 +5,15 @@
 // Roles of a socket's end (CurveZMQ's server and client are independent of bind and connect):
 //   - in a client process (rainctl, rainsource) every socket is a CURVE client: it proves its
 //     client key and trusts only peers holding the cluster key;
-//   - in a node, a socket that receives (ROUTER, PULL, SUB) is a CURVE server: the ZAP handler
-//     admits only keys on the keyring, and each message is checked again on receipt (SenderRole),
-//     so a key revoked while connected is dropped at once. A node's sending socket (DEALER,
-//     PUSH, PUB) is a CURVE client with its member key, except one that sends to a client
-//     process (options.to_client), which is a server.
+//   - in a node, a socket that binds (ROUTER, PULL, PUB) is a CURVE server: the ZAP handler
+//     admits only keys on the keyring (the gossip PUB: member keys only), and each message a
+//     ROUTER or PULL receives is checked again (SenderRole), so a key revoked while connected
+//     is dropped at once. A node's connecting socket (DEALER, PUSH, SUB) is a CURVE client with
+//     its member key: what it receives comes from a holder of the cluster key. The exception is
+//     a socket that sends to a client process (options.to_client): a server that dials once.
+//     Never a connecting server that redials: libzmq 4.3.4 aborts the process when such a
+//     socket is closed or disconnected while a second handshake of its session is under way
+//     (zap_client.cpp:78; tests/cluster/curve_roles_test.cc).
 // A stranger is thus refused during the handshake, before any frame of it is decoded.
 // Without InstallSecurity (unit tests, tools) and with `insecure`, sockets are plain and every
 // sender counts as a member. Thread-safety: InstallSecurity once from main before other threads;

@@ -42,7 +42,8 @@ Result<zmq::socket_t> MakeSocket(zmq::socket_type type, const SocketOptions& opt
       socket.set(zmq::sockopt::heartbeat_ttl, options.heartbeat_timeout_ms);
     }
     socket.set(zmq::sockopt::connect_timeout, options.connect_timeout_ms);
-    socket.set(zmq::sockopt::reconnect_ivl, options.reconnect_ms);
+    // A socket to a client never dials again (-1): see SocketOptions::to_client.
+    socket.set(zmq::sockopt::reconnect_ivl, options.to_client ? -1 : options.reconnect_ms);
     if (type == zmq::socket_type::router) socket.set(zmq::sockopt::router_mandatory, 0);
     ApplyCurve(socket, type, options.to_client);
     return socket;

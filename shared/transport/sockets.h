@@ -25,7 +25,13 @@ struct SocketOptions {
   int linger_ms = 0;       // pending messages are dropped at close
   std::string routing_id;  // DEALER identity, optional
   // The socket sends to a client process (rainctl, rainsource) that gave its endpoint: in a node
-  // it is then a CURVE server, which the client authenticates by the cluster key.
+  // it is then a CURVE server, which the client authenticates by the cluster key. Such a socket
+  // dials once and never again: a connecting CURVE server whose connection is re-established
+  // (a second handshake, hence a second ZAP request, in one libzmq session) aborts the process
+  // in libzmq 4.3.4 when the socket is closed or disconnected during that handshake
+  // (zap_client.cpp:78; shared/security/README.md). So once its connection is lost, sends to
+  // it fail (or queue up to send_hwm when the one dial failed), and the owner closes it and
+  // makes a new one.
   bool to_client = false;
   // Dead-connection detection (ZMTP heartbeats): a connection that hears nothing from its peer,
   // not even a heartbeat, for heartbeat_timeout_ms is closed, and a connecting socket dials

@@ -132,6 +132,21 @@ TEST_CASE("keys: strangers get nothing, a read key looks, a revoked key is refus
       INFO(key << ": " << r.Describe());
       CHECK(r.out.find("reply permission_denied") != std::string::npos);
     }
+    // The gossip PUB admits member keys only: a client key, even an admin's, cannot listen in.
+    std::string gossip = "tcp://" + node.substr(0, node.rfind(':')) + ":" +
+                         std::to_string(c.node(0).GossipPort());
+    auto listen_in = [&](const std::string& key) {
+      CommandResult r = RunCommand({probe, "--endpoint", gossip, "--type", "sub", "--key", key,
+                                    "--wait-ms", "3000"},
+                                   10s);
+      INFO(key << " on the gossip port: " << r.Describe());
+      CHECK(r.code() == 0);
+      return r.out;
+    };
+    for (const std::string& key : {TestKeysDir() + "/admin.key", reader}) {
+      CHECK(listen_in(key).find("handshake refused") != std::string::npos);
+    }
+    CHECK(listen_in(TestKeysDir() + "/node.key").find("handshake accepted") != std::string::npos);
     auto member = transport::CallOnce(
         "tcp://" + node, wire::MsgType::kStreamStopJob,
         [](wire::Packer& pk) {

@@ -2,7 +2,8 @@
 // ENDPOINT with a client key file (or --insecure: no key), sends N junk frames, and reports
 // whether the CurveZMQ handshake succeeded. Run by the security tests inside a network
 // namespace (`ip netns exec NS zmq_probe ...`).
-//   zmq_probe --endpoint tcp://10.0.0.1:7001 --type dealer --key k.key --frames 20
+//   zmq_probe --endpoint tcp://10.0.0.1:7001 --type dealer|push|sub --key k.key --frames 20
+// (a SUB, for a node's gossip PUB, subscribes to everything and sends no junk)
 // Prints one line: "handshake accepted", "handshake refused" or "handshake none" (no answer
 // within --wait-ms). Exit 0 when it ran, 2 on bad flags.
 //   zmq_probe --endpoint tcp://127.0.0.1:7001 --key k.key --stop-job JOB
@@ -54,9 +55,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (endpoint.empty() || (type != "dealer" && type != "push") || (key.empty() && !insecure)) {
+  if (endpoint.empty() || (type != "dealer" && type != "push" && type != "sub") ||
+      (key.empty() && !insecure)) {
     std::fprintf(stderr,
-                 "zmq_probe: needs --endpoint, --type dealer|push, --key FILE or --insecure\n");
+                 "zmq_probe: needs --endpoint, --type dealer|push|sub, --key FILE or --insecure\n");
     return 2;
   }
   rs::Status st = rs::ctl::SetUpClientSecurity(key, insecure);
@@ -89,9 +91,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   auto socket = rs::transport::MakeSocket(type == "dealer" ? zmq::socket_type::dealer
+                                          : type == "sub"  ? zmq::socket_type::sub
                                                            : zmq::socket_type::push);
   if (!socket.ok()) return 2;
   zmq::socket_t& s = socket.value();
+  if (type == "sub" && !rs::transport::Subscribe(s, "").ok()) return 2;  // sends nothing else
   if (zmq_socket_monitor(s.handle(), "inproc://probe-monitor",
                          ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                              ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
