@@ -72,13 +72,15 @@ Result<std::shared_ptr<CommandStream>> CommandStream::Start(std::vector<std::str
   if (!push.ok()) return push.status();
   s->sockets_->push = std::move(push.value());
   RS_RETURN_IF_ERROR(transport::Connect(s->sockets_->push, s->options_.peer));
-  // The thread holds its own reference: the stream lives until it has finished.
-  s->thread_ = std::thread([s] { s->Run(); });
-  s->thread_.detach();
+  // The thread borrows the stream: its owner's destructor cancels and joins it.
+  s->thread_ = std::thread([raw = s.get()] { raw->Run(); });
   return s;
 }
 
-CommandStream::~CommandStream() = default;
+CommandStream::~CommandStream() {
+  cancel_ = true;  // the thread sees it within one poll (20 ms) and kills the child
+  if (thread_.joinable()) thread_.join();
+}
 
 void CommandStream::Run() {
   auto log = Logger("logquery");

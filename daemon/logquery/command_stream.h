@@ -11,8 +11,9 @@
 //
 // The peer is given up (the child killed, no end frame) when it acknowledges nothing for
 // `peer_timeout` while frames are outstanding. One thread per stream owns its sockets and the
-// child. Start() and Cancel() may be called from any thread; `on_done` runs on the stream's
-// thread once, at the end.
+// child; destroying the stream cancels it and joins that thread (within a poll interval and
+// the child's kill). Start() and Cancel() may be called from any thread; `on_done` runs on the
+// stream's thread once, at the end, and must not destroy the stream.
 #pragma once
 
 #include <atomic>

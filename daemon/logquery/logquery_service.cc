@@ -84,8 +84,12 @@ Result<std::vector<std::string>> QueryFiles(const std::string& dir, const std::s
 }
 
 LogQueryService::~LogQueryService() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [id, q] : queries_) q->Cancel();
+  std::map<uint64_t, std::shared_ptr<CommandStream>> queries;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queries.swap(queries_);
+  }
+  for (auto& [id, q] : queries) q->Cancel();  // all at once; each is joined as it is destroyed
 }
 
 void LogQueryService::Command(const std::string& cmd, const Args& args, Reply done) {

@@ -19,42 +19,12 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/stream/operator_codec.h"
 #include "shared/clock.h"
 #include "shared/status.h"
 #include "shared/util/child.h"
 
 namespace rs::stream {
-
-using Tuple = std::pair<std::string, std::string>;  // [key, value], raw bytes
-using Tuples = std::vector<Tuple>;
-using TupleView = std::pair<std::string_view, std::string_view>;  // points into the caller's bytes
-
-// The outputs of one batch as views into the decoded message, which `handle` keeps alive:
-// the outputs of input tuple i are tuples[offsets[i] .. offsets[i + 1]).
-struct ResultViews {
-  msgpack::object_handle handle;
-  std::vector<uint32_t> offsets;
-  std::vector<TupleView> tuples;
-};
-
-// The hello context (PROTOCOL.md "hello: the context"); version is always 1.
-struct OperatorContext {
-  std::string job;
-  uint64_t stage = 0, stages = 1, task = 0, tasks = 1;
-  std::vector<std::string> args;          // the operator's command-line arguments
-  std::optional<std::string> csv_header;  // nullopt: sent as nil
-  uint64_t key_groups = 0;                // the job's key groups (0: not a keyed stage)
-};
-
-// The operator's ready answer; absent fields keep these defaults.
-struct ReadyInfo {
-  bool stateful = false;
-  std::optional<uint64_t> csv_column;  // nullopt: input_partition "key"
-  std::string name;
-  // Its state is kept per key group: batches carry each tuple's group, and a snapshot is a map
-  // {group: state} (PROTOCOL.md "Keyed state"). Only with stateful.
-  bool keyed_state = false;
-};
 
 struct OperatorProcessOptions {
   // The operator's stderr lines are appended here, each prefixed with a UTC timestamp
