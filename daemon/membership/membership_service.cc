@@ -427,17 +427,21 @@ void MembershipService::Flush() {
     // Crash-stop: our old id is dead to the cluster. Rejoin under a new id through the members
     // we last knew, so a false failure costs a rejoin, not a node.
     // The member that told us first: it is on the side that convicted us, and it just reached
-    // us. Then everyone we knew except those who left, the ones we still believed alive first
-    // (we may have convicted the others ourselves while cut off).
-    std::vector<HostPort> introducers, convicted;
+    // us. Then the members we suspected or convicted ourselves (cut off, we could not hear
+    // them: most likely that same side), then the ones we still believed alive (most likely
+    // cut off with us). The order matters: the introducer's view becomes ours, and a view from
+    // our side of a cut still holds the suspicions and verdicts we made there. Joined through
+    // it, we would hand them to the majority as news, and expel members of the majority (two
+    // trials of bench-partition did, before this order).
+    std::vector<HostPort> introducers, unheard;
     const NodeId& by = swim_->expelled_by();
     for (const auto& r : swim_->Records()) {
       if (r.id == self_id_ || r.id == by || r.state == MemberState::kLeft) continue;
-      (r.state == MemberState::kFailed ? convicted : introducers).push_back(r.id.address());
+      (r.state == MemberState::kAlive ? introducers : unheard).push_back(r.id.address());
     }
     std::shuffle(introducers.begin(), introducers.end(), rng_);
-    std::shuffle(convicted.begin(), convicted.end(), rng_);
-    introducers.insert(introducers.end(), convicted.begin(), convicted.end());
+    std::shuffle(unheard.begin(), unheard.end(), rng_);
+    introducers.insert(introducers.begin(), unheard.begin(), unheard.end());
     if (!by.empty() && by != self_id_) introducers.insert(introducers.begin(), by.address());
     former_ids_[self_id_] = swim_->self().incarnation;
     while (former_ids_.size() > kFormerIdsKept) {  // the oldest are long forgotten by now

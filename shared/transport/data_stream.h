@@ -109,9 +109,9 @@ class DataPort {
   // SocketOptions::to_client.
   void MarkClient(const std::string& endpoint);
   // Closes the PUSH to every client endpoint nothing was sent to (or marked) for `idle`: a
-  // finished rainctl's port is gone, and its socket would dial it every reconnect interval
-  // forever. Frames still queued there are dropped, so `idle` must exceed the transfers' own
-  // deadlines. Returns how many it closed.
+  // finished rainctl's port is gone, and its socket (which never redials) only holds memory and
+  // a file descriptor. Frames still queued there are dropped, so `idle` must exceed the
+  // transfers' own deadlines. Returns how many it closed.
   size_t CloseIdleClients(Clock::duration idle);
   size_t client_endpoints() const { return client_endpoints_.size(); }
 
