@@ -431,8 +431,8 @@ void MembershipService::Flush() {
     // them: most likely that same side), then the ones we still believed alive (most likely
     // cut off with us). The order matters: the introducer's view becomes ours, and a view from
     // our side of a cut still holds the suspicions and verdicts we made there. Joined through
-    // it, we would hand them to the majority as news, and expel members of the majority (two
-    // trials of bench-partition did, before this order).
+    // it, we would hand them to the majority as news, and could expel members of the majority
+    // (seen in bench-partition's logs before this order; the README's partition section).
     std::vector<HostPort> introducers, unheard;
     const NodeId& by = swim_->expelled_by();
     for (const auto& r : swim_->Records()) {
