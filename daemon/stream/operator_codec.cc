@@ -59,7 +59,7 @@ std::string CheckShape(const msgpack::object& msg, OperatorMessage expected, con
     if (msg.type != msgpack::type::ARRAY) return AType(msg.type);
     return "an array without a message type";
   }
-  if (auto want = static_cast<uint64_t>(expected); *type != want) {
+  if (uint64_t want = expected; *type != want) {
     return "message type " + std::to_string(*type) + " instead of " + std::to_string(want) + " (" +
            name + ")";
   }
@@ -71,7 +71,7 @@ std::string CheckShape(const msgpack::object& msg, OperatorMessage expected, con
 }
 
 Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
-  std::string shape = CheckShape(msg, OperatorMessage::kReady, "ready");
+  std::string shape = CheckShape(msg, operator_protocol::kReady, "ready");
   if (!shape.empty()) return Status::Corruption(shape);
   const msgpack::object& info = msg.via.array.ptr[1];
   if (info.type != msgpack::type::MAP) {
@@ -115,7 +115,7 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
 }
 
 Status ParseResultViews(const msgpack::object& msg, size_t tuples, ResultViews* r) {
-  std::string shape = CheckShape(msg, OperatorMessage::kResult, "result");
+  std::string shape = CheckShape(msg, operator_protocol::kResult, "result");
   if (!shape.empty()) return Status::Corruption(shape);
   const msgpack::object& outs = msg.via.array.ptr[1];
   if (outs.type != msgpack::type::ARRAY) {
@@ -153,7 +153,7 @@ std::string PackHello(const OperatorContext& ctx) {
   msgpack::sbuffer b;
   msgpack::packer<msgpack::sbuffer> pk(b);
   pk.pack_array(2);
-  pk.pack(static_cast<uint64_t>(OperatorMessage::kHello));
+  pk.pack_uint64(operator_protocol::kHello);
   pk.pack_map(9);
   PackBytes(pk, "version");
   pk.pack(uint64_t{1});
@@ -185,7 +185,7 @@ std::string PackBatch(const TupleView* first, size_t n, const uint32_t* groups) 
   msgpack::sbuffer b;
   msgpack::packer<msgpack::sbuffer> pk(b);
   pk.pack_array(groups ? 3 : 2);
-  pk.pack(static_cast<uint64_t>(OperatorMessage::kBatch));
+  pk.pack_uint64(operator_protocol::kBatch);
   pk.pack_array(static_cast<uint32_t>(n));
   for (size_t i = 0; i < n; ++i, ++first) {
     pk.pack_array(2);
@@ -203,7 +203,7 @@ std::string PackSnapshotRequest() {
   msgpack::sbuffer b;
   msgpack::packer<msgpack::sbuffer> pk(b);
   pk.pack_array(1);
-  pk.pack(static_cast<uint64_t>(OperatorMessage::kSnapshot));
+  pk.pack_uint64(operator_protocol::kSnapshot);
   return std::string(b.data(), b.size());
 }
 
@@ -211,7 +211,7 @@ std::string PackRestore(std::string_view state) {
   msgpack::sbuffer b;
   msgpack::packer<msgpack::sbuffer> pk(b);
   pk.pack_array(2);
-  pk.pack(static_cast<uint64_t>(OperatorMessage::kRestore));
+  pk.pack_uint64(operator_protocol::kRestore);
   std::string out(b.data(), b.size());
   return out.append(state);
 }

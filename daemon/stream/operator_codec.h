@@ -12,19 +12,11 @@
 #include <vector>
 
 #include "shared/status.h"
+#include "shared/stream/operator_messages.h"
 
 namespace rs::stream {
 
-// Each message is an array [type, payload...] (PROTOCOL.md "Messages").
-enum class OperatorMessage : uint64_t {
-  kHello = 0,
-  kReady = 1,
-  kBatch = 2,
-  kResult = 3,
-  kSnapshot = 4,
-  kState = 5,
-  kRestore = 6,
-};
+using OperatorMessage = operator_protocol::MessageType;
 
 using Tuple = std::pair<std::string, std::string>;  // [key, value], raw bytes
 using Tuples = std::vector<Tuple>;

@@ -209,7 +209,7 @@ Result<std::string> OperatorProcess::Snapshot() {
   RS_RETURN_IF_ERROR(Write(PackSnapshotRequest(), deadline, "the snapshot request"));
   msgpack::object_handle oh;
   RS_RETURN_IF_ERROR(Receive(&oh, deadline, "the snapshot request", options_.batch_timeout));
-  std::string shape = CheckShape(oh.get(), OperatorMessage::kState, "state");
+  std::string shape = CheckShape(oh.get(), operator_protocol::kState, "state");
   if (!shape.empty()) {
     return Fail(Status::Corruption(Describe("answered the snapshot request with " + shape)));
   }

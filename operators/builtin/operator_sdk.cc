@@ -9,20 +9,13 @@
 #include <exception>
 #include <new>
 
+#include "shared/stream/operator_messages.h"
 #include "shared/wire/fields.h"
 
 namespace rs::op {
 namespace {
 
-enum MessageType : uint64_t {
-  kHello = 0,
-  kReady = 1,
-  kBatch = 2,
-  kResult = 3,
-  kSnapshot = 4,
-  kState = 5,
-  kRestore = 6,
-};
+using namespace rs::operator_protocol;  // kHello, kBatch ... (the one list of message types)
 
 constexpr size_t kReadBlock = 64u << 10;
 

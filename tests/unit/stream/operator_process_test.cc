@@ -15,6 +15,8 @@
 #include <sstream>
 #include <string>
 
+#include "tests/unit/stream/rainop_path.h"
+
 namespace rs::stream {
 namespace {
 
@@ -22,20 +24,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 const char kPython[] = "/usr/bin/python3";
-
-std::string RainopPath(const std::string& name) {
-  fs::path dir;
-  if (const char* env = std::getenv("RAINOP_DIR")) {
-    dir = env;
-  } else {
-    dir = fs::read_symlink("/proc/self/exe").parent_path().parent_path().parent_path() /
-          "operators" / "builtin";
-  }
-  fs::path p = dir / ("rainop-" + name);
-  INFO("looking for " << p.string());
-  REQUIRE(fs::exists(p));
-  return p.string();
-}
 
 // A fast preset: broken operators are detected in well under a second.
 OperatorProcessOptions FastOptions() {

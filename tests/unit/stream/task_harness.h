@@ -44,6 +44,7 @@
 #include "shared/stream/task_frame.h"
 #include "shared/transport/sockets.h"
 #include "shared/wire/message_types.h"
+#include "tests/unit/stream/rainop_path.h"
 #include "tests/unit/temp_dir.h"
 
 namespace rs::stream::task_test {
@@ -55,20 +56,6 @@ const char kJob[] = "job-t";
 const char kPython[] = "/usr/bin/python3";
 // Generous: the machine is shared and has two cores. Only reached when something is wrong.
 constexpr auto kWait = 15s;
-
-inline std::string RainopPath(const std::string& name) {
-  fs::path dir;
-  if (const char* env = std::getenv("RAINOP_DIR")) {
-    dir = env;
-  } else {
-    dir = fs::read_symlink("/proc/self/exe").parent_path().parent_path().parent_path() /
-          "operators" / "builtin";
-  }
-  fs::path p = dir / ("rainop-" + name);
-  INFO("looking for " << p.string());
-  REQUIRE(fs::exists(p));
-  return p.string();
-}
 
 using test_util::TempDir;
 
