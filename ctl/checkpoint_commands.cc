@@ -63,8 +63,8 @@ void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& 
   pk.pack_uint64(index);
   pk.pack("time_ms");
   pk.pack_uint64(r.time_ms);
-  pk.pack("log_index");
-  pk.pack_uint64(r.log_index);
+  pk.pack("commits");
+  pk.pack_uint64(r.commits);
   pk.pack("in");
   pk.pack_array(static_cast<uint32_t>(r.in.size()));
   for (const auto& c : r.in) {
@@ -135,8 +135,8 @@ void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& 
 }
 
 void PrintRecord(const msgpack::object& r, size_t records) {
-  std::printf("record %s of %zu, taken %s (dedup log record %s)\n", Str(r, "record").c_str(),
-              records, FormatTime(Uint(r, "time_ms")).c_str(), Str(r, "log_index").c_str());
+  std::printf("record %s of %zu, taken %s (after %s group commits)\n", Str(r, "record").c_str(),
+              records, FormatTime(Uint(r, "time_ms")).c_str(), Str(r, "commits").c_str());
   std::printf("  counters: %s tuples in, %s out, %s duplicates dropped\n",
               Str(r, "tuples_in").c_str(), Str(r, "tuples_out").c_str(),
               Str(r, "duplicates").c_str());

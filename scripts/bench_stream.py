@@ -471,6 +471,8 @@ class StreamBench:
                    ("RainStorm EO off, C++", False, False),
                    ("RainStorm EO on, Python filter", True, True),
                    ("RainStorm EO off, Python filter", True, False)]
+        if a.only:
+            configs = [c for c in configs if a.only in c[0]]
         # With both clusters, the C++ configs also run in plain text, each right after its
         # CurveZMQ run (interleaved, so a drift of the machine's speed hits both alike).
         plain = [(f"{label}, plain text", py, eo) for label, py, eo in configs if not py]
@@ -501,7 +503,10 @@ class StreamBench:
                                           kind="cluster", runs=len(done)))
         self.use(main)
         # Latency at half the maximum rate: exactly-once C++ (the target), or every config.
-        for label, py, eo in configs if a.latency_all else configs[:1]:
+        latency = configs if a.latency_all else configs[:1]
+        if a.no_latency:
+            latency = []
+        for label, py, eo in latency:
             best = self.best(per_config[label])
             if best is None:
                 self.notes.append(f"latency run of {label} skipped: its job did not finish")
@@ -737,6 +742,9 @@ def parse_args():
     p.add_argument("--tmp", default="/tmp", help="where the temporary dir goes (default /tmp)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--keep", action="store_true", help="keep the temporary dir (logs, outputs)")
+    p.add_argument("--only", metavar="TEXT",
+                   help="only the cluster configs whose label contains TEXT (for profiling)")
+    p.add_argument("--no-latency", action="store_true", help="no half-rate latency run")
     a = p.parse_args()
     a.curves = {"both": ["off", "on"], "on": ["on"], "off": ["off"]}[a.curve]
     if a.events is None:

@@ -255,12 +255,24 @@ void HydfsService::GetPlanned(GetPtr op) {
     }
     items.push_back(std::move(item));
   }
-  if (!op->local_only && op->max_bytes == 0 && cache_->Fits(op->size) && op->size > 0) {
+  // A stream task's read of its input snapshot (once per task) does not fill the cache: it
+  // would write the whole input to this node's disk beside the replicas' copies.
+  if (!op->local_only && op->max_bytes == 0 && !op->snapshot && cache_->Fits(op->size) &&
+      op->size > 0) {
     op->fill_path = cache_->FillPath(op->name);
     op->fill_fd = ::open(op->fill_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
   }
   op->total_chunks = 0;
   for (const auto& item : items) op->total_chunks += item.to - item.from;
+  if (op->tool.empty()) {
+    // In-process: the bytes collect in op->data; one allocation instead of a doubling series.
+    uint64_t cover = 0;
+    for (const auto& item : items) {
+      cover += std::min<uint64_t>(item.meta.size,
+                                  static_cast<uint64_t>(item.to) * item.meta.chunk_size);
+    }
+    op->data.reserve(cover);
+  }
   auto fetch =
       std::make_shared<Fetch>(MakeFetchEnv(std::chrono::milliseconds(options_.transfer_timeout_ms)),
                               op->stream, op->name, op->plan.file.gen, std::move(items));

@@ -91,6 +91,11 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
         return Status::Corruption("ready keyed_state is " + AType(v.type));
       }
       ready.keyed_state = v.via.boolean;
+    } else if (IsString(k, "state_changes")) {
+      if (v.type != msgpack::type::BOOLEAN) {
+        return Status::Corruption("ready state_changes is " + AType(v.type));
+      }
+      ready.state_changes = v.via.boolean;
     } else if (IsString(k, "name")) {
       if (!ReadBytes(v, &ready.name)) {
         return Status::Corruption("ready name is " + AType(v.type));
@@ -110,6 +115,9 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
   }
   if (ready.keyed_state && !ready.stateful) {
     return Status::Corruption("ready says keyed_state but not stateful");
+  }
+  if (ready.state_changes && !ready.keyed_state) {
+    return Status::Corruption("ready says state_changes but not keyed_state");
   }
   return ready;
 }
@@ -199,11 +207,12 @@ std::string PackBatch(const TupleView* first, size_t n, const uint32_t* groups) 
   return std::string(b.data(), b.size());
 }
 
-std::string PackSnapshotRequest() {
+std::string PackSnapshotRequest(bool changes) {
   msgpack::sbuffer b;
   msgpack::packer<msgpack::sbuffer> pk(b);
-  pk.pack_array(1);
+  pk.pack_array(changes ? 2 : 1);
   pk.pack_uint64(operator_protocol::kSnapshot);
+  if (changes) pk.pack("changes");
   return std::string(b.data(), b.size());
 }
 

@@ -47,6 +47,9 @@ struct ReadyInfo {
   // Its state is kept per key group: batches carry each tuple's group, and a snapshot is a map
   // {group: state} (PROTOCOL.md "Keyed state"). Only with stateful.
   bool keyed_state = false;
+  // It answers [4, "changes"] with only the entries changed since its last snapshot
+  // (PROTOCOL.md "State changes"). Only with keyed_state.
+  bool state_changes = false;
 };
 
 // Why `msg` is not [expected, payload]; empty when it is. `name` names the expected message.
@@ -57,7 +60,8 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg);
 // into `r` (which must hold the message's handle).
 Status ParseResultViews(const msgpack::object& msg, size_t tuples, ResultViews* r);
 std::string PackHello(const OperatorContext& ctx);
-std::string PackSnapshotRequest();                 // [4]
+// [4], or [4, "changes"] for only what changed since the last snapshot.
+std::string PackSnapshotRequest(bool changes = false);
 std::string PackRestore(std::string_view state);  // [6, state]: `state` is one packed value
 // [2, tuples] or, with `groups` (one key group per tuple), [2, tuples, groups].
 std::string PackBatch(const TupleView* tuples, size_t n, const uint32_t* groups);

@@ -198,15 +198,18 @@ Result<ResultViews> OperatorProcess::NextResultViews() {
   return r;
 }
 
-Result<std::string> OperatorProcess::Snapshot() {
+Result<std::string> OperatorProcess::Snapshot(bool changes) {
   RS_RETURN_IF_ERROR(Usable());
   if (!ready_.stateful) return Status::FailedPrecondition(Describe("is not stateful"));
+  if (changes && !ready_.state_changes) {
+    return Status::FailedPrecondition(Describe("did not offer state changes"));
+  }
   if (!in_flight_.empty()) {
     return Status::FailedPrecondition("snapshot with " + std::to_string(in_flight_.size()) +
                                       " batches in flight");
   }
   TimePoint deadline = Clock::now() + options_.batch_timeout;
-  RS_RETURN_IF_ERROR(Write(PackSnapshotRequest(), deadline, "the snapshot request"));
+  RS_RETURN_IF_ERROR(Write(PackSnapshotRequest(changes), deadline, "the snapshot request"));
   msgpack::object_handle oh;
   RS_RETURN_IF_ERROR(Receive(&oh, deadline, "the snapshot request", options_.batch_timeout));
   std::string shape = CheckShape(oh.get(), operator_protocol::kState, "state");

@@ -108,8 +108,9 @@ class OperatorProcess {
   Result<std::vector<Tuples>> NextResult();
   Result<ResultViews> NextResultViews();  // the same, without copying strings
   // The state of a stateful operator as the raw MessagePack bytes of one value, reflecting every
-  // batch sent so far. Needs no batch in flight (FailedPrecondition otherwise).
-  Result<std::string> Snapshot();
+  // batch sent so far. Needs no batch in flight (FailedPrecondition otherwise). `changes`: only
+  // the entries changed since its last snapshot, from an operator whose ready offered them.
+  Result<std::string> Snapshot(bool changes = false);
   // Hands a state an earlier Snapshot of this task returned to a stateful operator: after Start,
   // before any batch, at most once. The operator gives no answer; a bad state fails it (seen at
   // the next call). InvalidArgument when `state` is not exactly one MessagePack value.

@@ -143,14 +143,10 @@ void Task::Impl::OnAck(const AckFrame& a) {
     return;
   }
   OutChannel& o = out[a.task];
-  uint64_t acked = o.tx.acked();
   if (o.tx.OnAck(a.seq, a.durable, Clock::now()) == SenderChannel::AckResult::kBogus) {
     Malformed("an ack of frame " + std::to_string(a.seq) + " from " +
               std::to_string(a.stage) + "." + std::to_string(a.task) + ", never sent");
     return;
-  }
-  if (cfg.exactly_once && o.tx.acked() > acked) {
-    acked_since_commit.emplace_back(a.task, o.tx.acked());
   }
 }
 
@@ -470,11 +466,18 @@ void Task::Impl::Wait(int timeout_ms) {
 void Task::Impl::Run() {
   Log()->info("event=task_start task={} node={} op=\"{}\" pid={} log={}", cfg.name(), env.node_id,
               cfg.argv.empty() ? "(sink)" : cfg.argv[0], op ? op->pid() : 0, t->log_path_);
-  TaskLog("event=task_start task=" + cfg.name() +
-          " exactly_once=" + (cfg.exactly_once ? "true" : "false"));
   last_report = last_ckpt = Clock::now();
   ckpt_interval = std::chrono::milliseconds(cfg.checkpoint_ms);
-  holds_outputs = cfg.exactly_once && op && op->ready().stateful && cfg.upstreams > 1;
+  // A rebuilt task sees its inputs in the order the failed run saw them only when it reads one
+  // channel whose order is fixed: a stage-1 task's source, or a stage-2 task fed by the one
+  // stage-1 task. Further down, an upstream task that merges several channels replays them in
+  // another interleaving after its own rebuild, so a stateful task there holds its outputs.
+  bool order_fixed = cfg.stage == 1 || (cfg.stage == 2 && cfg.upstreams == 1);
+  holds_outputs = cfg.exactly_once && op && op->ready().stateful && !order_fixed;
+  replays_outputs = cfg.exactly_once && !cfg.is_sink() && !holds_outputs;
+  TaskLog("event=task_start task=" + cfg.name() +
+          " exactly_once=" + (cfg.exactly_once ? "true" : "false") + " outputs=" +
+          (holds_outputs ? "held" : replays_outputs ? "replayed" : "sent"));
   if (cfg.exactly_once && !cfg.is_sink()) {
     CheckpointFiles::Io io;
     io.create = env.hydfs_create;
@@ -531,8 +534,11 @@ void Task::Impl::Run() {
             " commits=" + std::to_string(commits) + " loops=" + std::to_string(loops) +
             " checkpoints=" + std::to_string(ckpts) +
             " checkpoint_bytes=" + std::to_string(ckpt ? ckpt->bytes_written() : 0));
-    Log()->info("event=task_done task={} tuples_in={} tuples_out={} duplicates={}", cfg.name(),
-                tuples_in, tuples_out, duplicates);
+    Log()->info(
+        "event=task_done task={} tuples_in={} tuples_out={} duplicates={} frames_out={} "
+        "commits={} checkpoints={} checkpoint_bytes={}",
+        cfg.name(), tuples_in, tuples_out, duplicates, frames_sent, commits, ckpts,
+        ckpt ? ckpt->bytes_written() : 0);
   }
   ReportTick(true);
   op.reset();  // kills the operator if it still runs
@@ -588,14 +594,6 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
         KeyGroupMap::Even(config_.key_groups, static_cast<uint32_t>(config_.downstream.size()));
   }
 
-  if (config_.exactly_once) {
-    std::string dir = base + ".mdb";
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Status::IOError("creating " + dir + ": " + ec.message());
-    auto log = DedupLog::Open(dir);
-    if (!log.ok()) return log.status();
-    m.log = std::move(*log);
-  }
   pid_ = ::getpid();
   if (config_.is_sink()) {
     spool_path_ = env_.dir + "/output.spool";

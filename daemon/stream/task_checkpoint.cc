@@ -28,7 +28,7 @@ CheckpointFiles::Poll CheckpointFiles::Check(TimePoint now) {
     io_.log("event=checkpoint_failed error=\"" + s.message() + "\"");
     // Our own earlier run created it: append from now on.
     if (s.code() == StatusCode::kAlreadyExists) created_ = true;
-    return Poll::kIdle;
+    return Poll::kFailed;
   }
   created_ = true;
   // Every older generation is superseded by a durable record in this one.

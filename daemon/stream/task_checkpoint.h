@@ -38,6 +38,7 @@ class CheckpointFiles {
     kBusy,     // a write is under way
     kDurable,  // the last record written is durable now
     kStalled,  // the write hung: abandoned, the next record goes to a new generation at once
+    kFailed,   // the write failed: nothing of it counts; the next record is appended after it
   };
   Poll Check(TimePoint now);
   // Appends `record` to the current generation (creating it). One at a time: after a Check that

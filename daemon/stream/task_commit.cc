@@ -1,4 +1,4 @@
-// The task's group commit (dedup log record, then outputs out and inputs acknowledged), its
+// The task's group commit (outputs out, then inputs acknowledged), its
 // output channels' resends and rewires, and its HyDFS checkpoints (README.md "Exactly-once").
 #include "daemon/stream/task_impl.h"
 
@@ -42,87 +42,23 @@ void Task::Impl::BeginBuilders() {
   }
 }
 
-// The "wm" and "in" entries of a log or checkpoint record: the watermarks processed
-// ([group, stage, task, origin, id]) and the input channels ([stage, task, sender run, processed
-// seq, ended]), the same in both so recovery reads either.
-void Task::Impl::PackPositions(wire::Packer& pk) const {
-  pk.pack("wm");
-  pk.pack_array(static_cast<uint32_t>(dedup.processed().size()));
-  for (const auto& [k, id] : dedup.processed()) {
-    pk.pack_array(5);
-    pk.pack_uint32(std::get<0>(k));
-    pk.pack_uint32(std::get<1>(k));
-    pk.pack_uint32(std::get<2>(k));
-    pk.pack_uint64(std::get<3>(k));
-    pk.pack_bin(static_cast<uint32_t>(id.size()));
-    pk.pack_bin_body(id.data(), static_cast<uint32_t>(id.size()));
-  }
-  pk.pack("in");
-  pk.pack_array(static_cast<uint32_t>(in.size()));
-  for (const auto& [k, ch] : in) {
-    pk.pack_array(5);
-    pk.pack_uint32(k.first);
-    pk.pack_uint32(k.second);
-    pk.pack_uint64(ch.rx.run());
-    pk.pack_uint64(ch.rx.processed());
-    pk.pack(ch.rx.ended());
-  }
-}
-
-std::string Task::Impl::LogRecord() {
-  msgpack::sbuffer buf;
-  wire::Packer pk(buf);
-  pk.pack_map(4);
-  PackPositions(pk);
-  pk.pack("out");
-  pk.pack_array(static_cast<uint32_t>(staged.size()));
-  for (const auto& [d, p] : staged) {
-    pk.pack_array(3);
-    pk.pack_uint32(d);
-    pk.pack_uint64(p.seq);
-    pk.pack_bin(static_cast<uint32_t>(p.bytes.size()));
-    pk.pack_bin_body(p.bytes.data(), static_cast<uint32_t>(p.bytes.size()));
-  }
-  pk.pack("acked");
-  pk.pack_array(static_cast<uint32_t>(acked_since_commit.size()));
-  for (const auto& [d, seq] : acked_since_commit) {
-    pk.pack_array(2);
-    pk.pack_uint32(d);
-    pk.pack_uint64(seq);
-  }
-  return std::string(buf.data(), buf.size());
-}
-
+// The group commit: the outputs of what was processed since the last one go out (or are held,
+// README.md "Recovery") in one frame per downstream, then the inputs are acknowledged.
 void Task::Impl::Commit() {
-  if (!dirty && staged.empty() && acked_since_commit.empty()) return;
-  // Acks alone change nothing a rebuilt task would need urgently: log them with the next
-  // commit, or within 10 ms.
-  if (!dirty && staged.empty() && Clock::now() - last_commit < std::chrono::milliseconds(10)) {
-    return;
-  }
-  last_commit = Clock::now();
+  if (!dirty && staged.empty()) return;
   for (uint32_t d = 0; d < out.size(); ++d) {
     if (out[d].builder.tuples() > 0) StageFrame(d, false);
   }
   if (sink) {
-    // The spool write belongs to the commit: output is visible only once it is logged.
+    // The spool write belongs to the commit: output is visible only once it is written.
     Status w = sink->WriteSpool();
     if (!w.ok()) {
       Fail(w);
       return;
     }
+    t->spool_committed_.fetch_add(sink->Committed());
   }
   ++commits;
-  if (cfg.exactly_once && log) {
-    auto idx = log->Append(LogRecord());
-    if (!idx.ok()) {
-      Fail(Status::IOError("dedup log: " + idx.status().message()));
-      return;
-    }
-    MaybeTrim();
-  }
-  if (sink) t->spool_committed_.fetch_add(sink->Committed());
-  acked_since_commit.clear();
   for (auto& [d, p] : staged) {
     if (holds_outputs) {
       out[d].tx.Hold(std::move(p));
@@ -148,18 +84,6 @@ void Task::Impl::SendAck(InChannel& ch) {
   if (ch.ack_to.empty()) return;
   auto ack = ch.rx.TakeAck(!cfg.exactly_once || cfg.is_sink());
   Send(ch.ack_to, EncodeAck(AckFrame{cfg.job, cfg.stage, cfg.task, ack.run, ack.seq, ack.durable}));
-}
-
-// Keeps the log short: every record holds the full watermarks, so records before the oldest
-// one that still holds an unacknowledged frame carry nothing needed.
-void Task::Impl::MaybeTrim() {
-  if (++trim_counter % 1024 != 0) return;
-  // Conservative: keep the last 1024 records when anything is unacknowledged.
-  bool pending = false;
-  for (const auto& o : out) pending |= !o.tx.kept().empty();
-  uint64_t keep_from = log->next_index() - (pending ? 1024 : 1);
-  Status s = log->TrimBefore(keep_from);
-  if (!s.ok()) TaskLog("event=log_trim_failed error=\"" + s.message() + "\"");
 }
 
 void Task::Impl::TakeRewires() {
@@ -210,13 +134,19 @@ std::string Task::Impl::CheckpointPrefix() const {
 void Task::Impl::Checkpoint() {
   if (!ckpt) return;  // without exactly-once, and at the sink (it lives on the leader)
   TimePoint now = Clock::now();
+  bool busy = false;
   switch (ckpt->Check(now)) {
     case CheckpointFiles::Poll::kBusy:
-      return;
+      busy = true;
+      break;
     case CheckpointFiles::Poll::kDurable:
       OnCheckpointDurable();
       break;
+    case CheckpointFiles::Poll::kFailed:
+      state_chain = false;
+      break;
     case CheckpointFiles::Poll::kStalled:
+      state_chain = false;
       // A HyDFS write can hang on a replica that just failed; a stateful task holds its
       // outputs (and its inputs' durable acks) until a checkpoint lands, so it must not wait
       // for that write: the new generation is written now.
@@ -225,16 +155,38 @@ void Task::Impl::Checkpoint() {
     case CheckpointFiles::Poll::kIdle:
       break;
   }
+  if (replays_outputs) {
+    if (!busy) WriteWaiting(now);
+  } else if (busy) {
+    return;
+  }
   if (now - last_ckpt < ckpt_interval) return;
+  if (replays_outputs) {
+    // The record must cover every output of the inputs it counts as processed (all of them
+    // are staged and released by the commit just before), and a bounded number wait.
+    bool unstaged = !staged.empty();
+    for (const auto& o : out) unstaged |= o.builder.tuples() > 0;
+    if (unstaged) return;
+    if (waiting.size() >= kMaxWaitingRecords) {
+      last_ckpt = now;
+      return;
+    }
+  }
   std::string state;
+  bool changes = false;
   if (op && op->ready().stateful) {
     if (!batches.empty()) {
       want_drain = true;  // the state must match the watermarks: snapshot between batches
       return;
     }
     want_drain = false;
+    // Only the entries changed since the last record, when that one is durable in the
+    // generation this one goes to: recovery applies them to the generation's last full state
+    // (a replaying task's records may be superseded unwritten, so its states are full).
+    changes = op->ready().state_changes && !replays_outputs && state_chain &&
+              state_chain_gen == ckpt->gen() && !ckpt->fresh();
     TimePoint t0 = Clock::now();
-    auto st = op->Snapshot();
+    auto st = op->Snapshot(changes);
     if (!st.ok()) {
       Fail(st.status());
       return;
@@ -253,17 +205,37 @@ void Task::Impl::Checkpoint() {
   }
   CheckpointRecord r;
   r.time_ms = WallMillis();
-  r.log_index = log ? log->next_index() - 1 : 0;
+  r.commits = commits;
   r.wm.reserve(dedup.processed().size());
   for (const auto& [k, id] : dedup.processed()) {
     r.wm.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), id});
   }
-  ckpt_processed.clear();
+  std::map<Upstream, uint64_t> processed, incarnation;
   for (const auto& [k, ch] : in) {
     r.in.push_back({k.first, k.second, ch.rx.run(), ch.rx.processed(), ch.rx.ended()});
-    ckpt_processed[k] = ch.rx.processed();
-    ckpt_incarnation[k] = ch.rx.run();
+    processed[k] = ch.rx.processed();
+    incarnation[k] = ch.rx.run();
   }
+  if (!state.empty()) r.state = state;
+  r.state_changes = changes;
+  r.spool_bytes = t->spool_committed_.load();
+  r.tuples_in = processed_in;
+  r.tuples_out = tuples_out;
+  r.duplicates = duplicates;
+  last_ckpt = now;
+  if (replays_outputs) {
+    WaitingRecord w;
+    AppendCheckpointRecord(r, &w.bytes);
+    w.released.reserve(out.size());
+    for (const auto& o : out) w.released.push_back(o.tx.released());
+    w.processed = std::move(processed);
+    w.incarnation = std::move(incarnation);
+    waiting.push_back(std::move(w));
+    if (!busy) WriteWaiting(now);
+    return;
+  }
+  ckpt_processed = std::move(processed);
+  ckpt_incarnation = std::move(incarnation);
   // Every output frame a rebuilt task must still deliver (sent and not covered by the
   // receiver's checkpoint, and held back): per downstream a contiguous run of seqs from
   // pending_from. The record lists only those no durable record of this generation listed
@@ -284,22 +256,43 @@ void Task::Impl::Checkpoint() {
     }
     ckpt_held[d] = out[d].tx.held().size();
   }
-  if (!state.empty()) r.state = state;
-  r.spool_bytes = t->spool_committed_.load();
-  r.tuples_in = processed_in;
-  r.tuples_out = tuples_out;
-  r.duplicates = duplicates;
   std::string rec;
   AppendCheckpointRecord(r, &rec);
   ++ckpts;
   ckpt_gen_written = ckpt->gen();
   ckpt->Write(std::move(rec), now);
-  last_ckpt = now;
+}
+
+// Writes the newest waiting record whose outputs are all durable downstream (the older ones
+// are superseded by it). A receiver that finished counts everything as durable (ForgetAll).
+void Task::Impl::WriteWaiting(TimePoint now) {
+  size_t take = waiting.size();
+  for (size_t i = waiting.size(); i-- > 0;) {
+    bool durable = true;
+    for (size_t d = 0; d < out.size() && durable; ++d) {
+      durable = out[d].tx.durable() >= waiting[i].released[d];
+    }
+    if (durable) {
+      take = i;
+      break;
+    }
+  }
+  if (take == waiting.size()) return;
+  WaitingRecord w = std::move(waiting[take]);
+  waiting.erase(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(take) + 1);
+  ckpt_processed = std::move(w.processed);
+  ckpt_incarnation = std::move(w.incarnation);
+  ckpt_held.clear();
+  ++ckpts;
+  ckpt_gen_written = ckpt->gen();
+  ckpt->Write(std::move(w.bytes), now);
 }
 
 // The checkpoint just written is durable: upstream tasks may forget what it covers, and the
 // outputs it holds may go out.
 void Task::Impl::OnCheckpointDurable() {
+  state_chain = true;
+  state_chain_gen = ckpt_gen_written;
   // The frames it listed need not be listed again in this generation.
   if (ckpt && ckpt_gen_written == covered_gen) covered_upto = ckpt_listed_upto;
   for (const auto& [k, processed] : ckpt_processed) {

@@ -20,7 +20,6 @@
 #include <set>
 #include <tuple>
 
-#include "daemon/stream/dedup_log.h"
 #include "daemon/stream/operator_driver.h"
 #include "daemon/stream/operator_process.h"
 #include "daemon/stream/task_checkpoint.h"
@@ -67,6 +66,7 @@ inline std::string UtcStamp() {
 constexpr size_t kMaxInFlight = 4;       // operator batches pipelined
 constexpr size_t kRetainFactor = 16;     // frames kept for replay: at most this many windows
 constexpr size_t kMaxFrameBytes = 256u << 10;               // an output frame is cut at this size
+constexpr size_t kMaxWaitingRecords = 32;  // replay-mode records waiting for durable outputs
 constexpr auto kStallTimeout = std::chrono::seconds(30);    // no ack progress: the task fails
 constexpr auto kHydfsTimeout = std::chrono::seconds(120);   // one HyDFS read of an input file
 
@@ -122,7 +122,6 @@ struct Task::Impl {
   std::set<std::string> client_endpoints;  // ack_to of rainsource: pushes there serve a client
   std::unique_ptr<OperatorProcess> op;
   std::unique_ptr<OperatorDriver> driver;  // feeds `op` (not for the sink)
-  std::unique_ptr<DedupLog> log;
   int log_fd = -1;
 
   std::map<Upstream, InChannel> in;
@@ -136,7 +135,6 @@ struct Task::Impl {
   size_t queued_tuples = 0;
   std::deque<OpBatch> batches;
   std::vector<OutChannel> out;
-  std::vector<std::pair<uint32_t, uint64_t>> acked_since_commit;  // (downstream, seq)
   bool dirty = false;
   bool end_sent = false;
   Status failed;
@@ -153,10 +151,24 @@ struct Task::Impl {
   uint64_t latency_max_window = 0;
   Clock::duration rtt_max{0};  // the oldest frame completed since the last rate line
 
-  // Checkpoints. A stateful operator fed by several channels sees its inputs interleaved in an
-  // order a rebuilt task could not reproduce, so its outputs wait for the checkpoint that
-  // covers them (`holds_outputs`).
+  // Checkpoints (README.md "Recovery"). A stateful operator whose input order a rebuilt task
+  // could not reproduce holds its outputs until a durable checkpoint covers them, and its
+  // records list them (`holds_outputs`). Every other task replays instead of logging
+  // (`replays_outputs`): its records list no frames, and each waits in `waiting` until every
+  // output it covers is durable downstream, so a replay from its positions regenerates (same
+  // ids) whatever a receiver may still lack.
   bool holds_outputs = false;
+  bool replays_outputs = false;
+  struct WaitingRecord {
+    std::string bytes;
+    std::vector<uint64_t> released;  // per downstream: the highest seq it covers
+    std::map<Upstream, uint64_t> processed, incarnation;
+  };
+  std::deque<WaitingRecord> waiting;
+  // The operator offers state changes and the last record (its state) is durable in generation
+  // `state_chain_gen`: the next record of that generation may hold only the changes since.
+  bool state_chain = false;
+  uint64_t state_chain_gen = 0;
   std::map<Upstream, uint64_t> ckpt_processed;  // per channel, in the checkpoint being written
   std::vector<size_t> ckpt_held;               // per downstream, held frames it covers
   // Pending frames in checkpoint records (README.md "HyDFS checkpoints"): per downstream, the
@@ -173,7 +185,6 @@ struct Task::Impl {
   // Counters.
   uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0, injected = 0, resent = 0;
   uint64_t processed_in = 0;  // the tuples_in processed: what a checkpoint counts as input
-  TimePoint last_commit;
   uint64_t frames_sent = 0, frames_received = 0, commits = 0, loops = 0;
   uint64_t last_in = 0, last_out = 0;
   double rate_in = 0, rate_out = 0;
@@ -185,8 +196,6 @@ struct Task::Impl {
   TimePoint malformed_logged;
 
   std::vector<std::pair<uint32_t, KeptFrame>> staged;  // outputs of the commit under way
-
-  uint64_t trim_counter = 0;  // commits, for MaybeTrim
 
   std::map<Upstream, uint64_t> ckpt_incarnation;  // per channel, in the checkpoint being written
 
@@ -226,21 +235,19 @@ struct Task::Impl {
   void Wait(int timeout_ms);
   void Run();
 
-  // ---- task_commit.cc: commit (log, then send and acknowledge), resends ----
+  // ---- task_commit.cc: commit (stage, then send and acknowledge), resends ----
   void StageFrame(uint32_t d, bool end);
   void BeginBuilders();
-  void PackPositions(wire::Packer& pk) const;
-  std::string LogRecord();
   void Commit();
   void Release(uint32_t d, KeptFrame p);
   void SendAck(InChannel& ch);
-  void MaybeTrim();
   void TakeRewires();
   void Resend();
 
   // ---- task_commit.cc: HyDFS checkpoints ----
   std::string CheckpointPrefix() const;
   void Checkpoint();
+  void WriteWaiting(TimePoint now);
   void OnCheckpointDurable();
 
   // ---- task_recover.cc: the source's input, recovery from the last checkpoint ----

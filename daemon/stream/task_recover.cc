@@ -212,7 +212,9 @@ Status Task::Impl::Recover() {
   tuples_in = processed_in = last_in = rec->tuples_in;
   tuples_out = last_out = rec->tuples_out;
   duplicates = rec->duplicates;
-  std::string state(rec->state.value_or(std::string_view()));
+  auto restored = StateAt(all);
+  if (!restored.ok()) return restored.status();
+  std::string state = std::move(*restored);
   if (!state.empty() && op && op->ready().keyed_state) {
     // Every group the state holds must be one of this task's.
     auto groups = SplitKeyedState(state);

@@ -223,6 +223,7 @@ class CountOperator final : public Operator {
     if (spec_.has_names()) header_ = ctx.csv_header;
     ReadyInfo info{true, column_, name_};
     info.keyed_state = true;
+    info.state_changes = true;
     return info;
   }
 
@@ -232,10 +233,14 @@ class CountOperator final : public Operator {
     ParseCsvLine(value, &fields_);
     std::string_view field = FieldAt(fields_, column_);
     if (out.group() >= groups_.size()) groups_.resize(out.group() + 1);
-    Counts& counts = groups_[out.group()];
-    auto it = counts.find(field);
-    if (it == counts.end()) it = counts.emplace(std::string(field), 0).first;
-    uint64_t count = ++it->second;
+    Group& group = groups_[out.group()];
+    auto it = group.counts.find(field);
+    if (it == group.counts.end()) it = group.counts.emplace(std::string(field), Entry{}).first;
+    uint64_t count = ++it->second.count;
+    if (!it->second.changed) {
+      it->second.changed = true;
+      group.changed.push_back(&*it);  // elements of an unordered_map never move
+    }
     line_.clear();
     AppendCsvField(field, &line_);
     line_ += ',';
@@ -246,22 +251,36 @@ class CountOperator final : public Operator {
   // Keyed state: {group: {value: count}}, groups with no value left out.
   void Snapshot(StatePacker& pk) override {
     uint32_t used = 0;
-    for (const auto& counts : groups_) used += counts.empty() ? 0 : 1;
+    for (const auto& group : groups_) used += group.counts.empty() ? 0 : 1;
     pk.pack_map(used);
     for (uint32_t g = 0; g < groups_.size(); ++g) {
-      if (groups_[g].empty()) continue;
+      Group& group = groups_[g];
+      if (group.counts.empty()) continue;
       pk.pack_uint32(g);
-      pk.pack_map(static_cast<uint32_t>(groups_[g].size()));
-      for (const auto& [value, count] : groups_[g]) {
-        pk.pack_str(static_cast<uint32_t>(value.size()));
-        pk.pack_str_body(value.data(), static_cast<uint32_t>(value.size()));
-        pk.pack_uint64(count);
-      }
+      pk.pack_map(static_cast<uint32_t>(group.counts.size()));
+      for (const auto& [value, entry] : group.counts) PackCount(pk, value, entry.count);
+      ClearChanged(group);
+    }
+  }
+
+  // The counts changed since the last snapshot: {group: {value: count}} (counts only grow, so
+  // nothing is ever removed).
+  void SnapshotChanges(StatePacker& pk) override {
+    uint32_t used = 0;
+    for (const auto& group : groups_) used += group.changed.empty() ? 0 : 1;
+    pk.pack_map(used);
+    for (uint32_t g = 0; g < groups_.size(); ++g) {
+      Group& group = groups_[g];
+      if (group.changed.empty()) continue;
+      pk.pack_uint32(g);
+      pk.pack_map(static_cast<uint32_t>(group.changed.size()));
+      for (const auto* kv : group.changed) PackCount(pk, kv->first, kv->second.count);
+      ClearChanged(group);
     }
   }
 
   Status Restore(const msgpack::object& state) override {
-    std::vector<Counts> groups;
+    std::vector<Group> groups;
     if (state.type != msgpack::type::NIL) {
       if (state.type != msgpack::type::MAP) {
         return Status::InvalidArgument("count state is not a map of group -> counts");
@@ -284,7 +303,7 @@ class CountOperator final : public Operator {
                                            ", entry " + std::to_string(j) +
                                            ", is not string -> unsigned integer");
           }
-          groups[g][std::string(value)] = kv.val.via.u64;
+          groups[g].counts[std::string(value)] = Entry{kv.val.via.u64, false};
         }
       }
     }
@@ -299,9 +318,27 @@ class CountOperator final : public Operator {
   std::optional<std::string> header_;
   std::vector<std::string> fields_;
   std::string line_;
-  using Counts = std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>>;
+  static void PackCount(StatePacker& pk, std::string_view value, uint64_t count) {
+    pk.pack_str(static_cast<uint32_t>(value.size()));
+    pk.pack_str_body(value.data(), static_cast<uint32_t>(value.size()));
+    pk.pack_uint64(count);
+  }
+
+  struct Entry {
+    uint64_t count = 0;
+    bool changed = false;  // since the last snapshot: listed in Group::changed
+  };
+  using Counts = std::unordered_map<std::string, Entry, StringHash, std::equal_to<>>;
+  struct Group {
+    Counts counts;
+    std::vector<Counts::value_type*> changed;
+  };
+  static void ClearChanged(Group& group) {
+    for (auto* kv : group.changed) kv->second.changed = false;
+    group.changed.clear();
+  }
   static constexpr uint64_t kMaxGroup = 1u << 16;  // well above any job's key groups
-  std::vector<Counts> groups_;                     // by key group
+  std::vector<Group> groups_;                      // by key group
 };
 
 }  // namespace

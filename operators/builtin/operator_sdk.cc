@@ -243,12 +243,16 @@ Status Session::HandleHello(const msgpack::object& msg) {
   if (info->keyed_state && !info->stateful) {
     return Status::InvalidArgument("an operator with keyed state must be stateful");
   }
+  if (info->state_changes && !info->keyed_state) {
+    return Status::InvalidArgument("an operator offering state changes must have keyed state");
+  }
   hello_done_ = true;
   stateful_ = info->stateful;
+  state_changes_ = info->state_changes;
   StatePacker pk(out_);
   pk.pack_array(2);
   pk.pack_uint8(kReady);
-  pk.pack_map(info->keyed_state ? 4 : 3);
+  pk.pack_map(3 + (info->keyed_state ? 1 : 0) + (info->state_changes ? 1 : 0));
   PackStr(pk, "stateful");
   if (info->stateful) {
     pk.pack_true();
@@ -257,6 +261,10 @@ Status Session::HandleHello(const msgpack::object& msg) {
   }
   if (info->keyed_state) {
     PackStr(pk, "keyed_state");
+    pk.pack_true();
+  }
+  if (info->state_changes) {
+    PackStr(pk, "state_changes");
     pk.pack_true();
   }
   PackStr(pk, "input_partition");
@@ -328,11 +336,26 @@ Status Session::HandleBatch(const msgpack::object& msg) {
 
 Status Session::HandleSnapshot(const msgpack::object& msg) {
   if (!hello_done_) return Violation("a snapshot before hello");
-  if (msg.via.array.size != 1) return Violation("snapshot is not [4]");
+  bool changes = false;
+  if (msg.via.array.size == 2) {
+    const msgpack::object& what = msg.via.array.ptr[1];
+    if (what.type != msgpack::type::STR ||
+        std::string_view(what.via.str.ptr, what.via.str.size) != "changes") {
+      return Violation("snapshot is not [4] or [4, \"changes\"]");
+    }
+    if (!state_changes_) return Violation("a snapshot of changes, which the ready did not offer");
+    changes = true;
+  } else if (msg.via.array.size != 1) {
+    return Violation("snapshot is not [4] or [4, \"changes\"]");
+  }
   StatePacker pk(out_);
   pk.pack_array(2);
   pk.pack_uint8(kState);
-  op_->Snapshot(pk);
+  if (changes) {
+    op_->SnapshotChanges(pk);
+  } else {
+    op_->Snapshot(pk);
+  }
   return Flush();
 }
 

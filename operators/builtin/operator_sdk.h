@@ -4,6 +4,7 @@
 //   batch [2, tups]  -> Operator::Process per tuple -> result [3, outputs]
 //   ([2, tups, groups] for keyed state: Emitter::group() is each tuple's key group)
 //   snapshot [4]     -> Operator::Snapshot -> state [5, state]
+//   ([4, "changes"] -> Operator::SnapshotChanges, to an operator whose ready offered them)
 //   restore [6, st]  -> Operator::Restore (after hello, before any batch, at most once)
 //
 // Session is the pure protocol core: bytes in, encoded answers out through a Writer, no file
@@ -45,6 +46,10 @@ struct ReadyInfo {
   // Keyed state (PROTOCOL.md "Keyed state"): the operator keeps its state per key group
   // (Emitter::group() in Process) and its snapshot is a map {group: that group's state}.
   bool keyed_state = false;
+  // State changes (PROTOCOL.md "State changes"): each group's state is a map {entry: value},
+  // and the operator can snapshot only the entries changed since its last snapshot
+  // (Operator::SnapshotChanges). Only with keyed_state.
+  bool state_changes = false;
 };
 
 // Collects the output tuples of one input tuple. Only valid inside Operator::Process.
@@ -77,6 +82,9 @@ class Operator {
   virtual void Process(std::string_view key, std::string_view value, Emitter& out) = 0;
   // Packs exactly one MessagePack value: the state. Default nil.
   virtual void Snapshot(StatePacker& out) { out.pack_nil(); }
+  // With ReadyInfo::state_changes: packs {group: {entry: value or nil}} holding every entry
+  // changed (nil: removed) since the last Snapshot or SnapshotChanges. Default: an empty map.
+  virtual void SnapshotChanges(StatePacker& out) { out.pack_map(0); }
   // Replaces the state with one an earlier Snapshot packed. Non-ok: exit 2.
   virtual Status Restore(const msgpack::object& state);
 };
@@ -136,6 +144,7 @@ class Session {
   Status failed_;
   bool hello_done_ = false;
   bool stateful_ = false;
+  bool state_changes_ = false;
   bool restored_ = false;
   uint64_t batches_ = 0;
   uint64_t tuples_ = 0;

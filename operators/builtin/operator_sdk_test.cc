@@ -344,4 +344,72 @@ TEST_CASE("count keeps running counts per value", "[operators]") {
   CHECK_THAT(MakeCount({"1,2"}).status().message(), Catch::Contains("not one column"));
 }
 
+namespace {
+
+// [2, tuples, groups]: a batch to an operator with keyed state.
+std::string GroupedBatch(const std::vector<std::pair<std::string, uint32_t>>& values) {
+  msgpack::sbuffer b;
+  msgpack::packer<msgpack::sbuffer> pk(b);
+  pk.pack_array(3);
+  pk.pack_uint8(2);
+  pk.pack_array(static_cast<uint32_t>(values.size()));
+  for (size_t i = 0; i < values.size(); ++i) pk.pack(Tuple(Name("k", i), values[i].first));
+  pk.pack_array(static_cast<uint32_t>(values.size()));
+  for (const auto& v : values) pk.pack_uint32(v.second);
+  return Str(b);
+}
+
+using GroupCounts = std::map<uint32_t, std::map<std::string, uint64_t>>;
+
+GroupCounts StateOf(const msgpack::object& msg) {
+  REQUIRE(msg.via.array.size == 2);
+  REQUIRE(msg.via.array.ptr[0].as<int>() == 5);
+  return msg.via.array.ptr[1].as<GroupCounts>();
+}
+
+}  // namespace
+
+TEST_CASE("count offers state changes: only the counts changed since the last snapshot",
+          "[operators]") {
+  auto op = MakeCount({"0"});
+  REQUIRE(op.ok());
+  Harness h(op->get());
+  const std::string changes("\x92\x04\xa7" "changes", 10);
+  REQUIRE(h.session.Feed(Hello()).ok());
+  REQUIRE(h.session.Feed(GroupedBatch({{"a", 3}, {"b", 7}, {"a", 3}, {"c", 3}})).ok());
+  REQUIRE(h.session.Feed(changes).ok());  // nothing snapshotted before: everything changed
+  REQUIRE(h.session.Feed(GroupedBatch({{"a", 3}})).ok());
+  REQUIRE(h.session.Feed(changes).ok());
+  REQUIRE(h.session.Feed(changes).ok());  // nothing since
+  REQUIRE(h.session.Feed(GroupedBatch({{"b", 7}})).ok());
+  REQUIRE(h.session.Feed(Snapshot()).ok());  // a full one resets what counts as changed
+  REQUIRE(h.session.Feed(changes).ok());
+  auto msgs = h.Messages();
+  REQUIRE(msgs.size() == 9);
+  auto ready = msgs[0].get().via.array.ptr[1].as<std::map<std::string, msgpack::object>>();
+  REQUIRE(ready.count("state_changes") == 1);
+  CHECK(ready["state_changes"].as<bool>());
+  CHECK(ready["keyed_state"].as<bool>());
+  CHECK(StateOf(msgs[2].get()) == GroupCounts{{3, {{"a", 2}, {"c", 1}}}, {7, {{"b", 1}}}});
+  CHECK(StateOf(msgs[4].get()) == GroupCounts{{3, {{"a", 3}}}});
+  CHECK(StateOf(msgs[5].get()).empty());
+  CHECK(StateOf(msgs[7].get()) == GroupCounts{{3, {{"a", 3}, {"c", 1}}}, {7, {{"b", 2}}}});
+  CHECK(StateOf(msgs[8].get()).empty());
+}
+
+TEST_CASE("a snapshot of changes to an operator that did not offer them is a violation",
+          "[operators]") {
+  TestOperator op;
+  Harness h(&op);
+  const std::string changes("\x92\x04\xa7" "changes", 10);
+  REQUIRE(h.session.Feed(Hello()).ok());
+  Status s = h.session.Feed(changes);
+  CHECK_FALSE(s.ok());
+  CHECK_THAT(s.message(), Catch::Contains("did not offer"));
+  Harness h2(&op);
+  REQUIRE(h2.session.Feed(Hello()).ok());
+  Status bad = h2.session.Feed(std::string("\x92\x04\xa3" "all", 6));
+  CHECK_THAT(bad.message(), Catch::Contains("[4, \"changes\"]"));
+}
+
 }  // namespace rs::op

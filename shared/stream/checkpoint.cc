@@ -2,6 +2,7 @@
 
 #include <msgpack.hpp>
 
+#include "shared/stream/key_groups.h"
 #include "shared/wire/envelope.h"
 #include "shared/wire/fields.h"
 
@@ -92,11 +93,11 @@ std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t ta
 void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(9);
+  pk.pack_map(r.state_changes ? 10 : 9);
   pk.pack("time_ms");
   pk.pack_uint64(r.time_ms);
-  pk.pack("log_index");
-  pk.pack_uint64(r.log_index);
+  pk.pack("commits");
+  pk.pack_uint64(r.commits);
   pk.pack("wm");
   pk.pack_array(static_cast<uint32_t>(r.wm.size()));
   for (const auto& w : r.wm) {
@@ -137,6 +138,10 @@ void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
     PackBin(pk, *r.state);
   } else {
     pk.pack_nil();
+  }
+  if (r.state_changes) {
+    pk.pack("state_changes");
+    pk.pack_true();
   }
   pk.pack("spool_bytes");
   pk.pack_uint64(r.spool_bytes);
@@ -180,7 +185,7 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
   r.hold = handle;
   Reader f(map);
   RS_RETURN_IF_ERROR(f.Uint("time_ms", &r.time_ms));
-  RS_RETURN_IF_ERROR(f.Uint("log_index", &r.log_index));
+  RS_RETURN_IF_ERROR(f.Uint("commits", &r.commits));
   RS_RETURN_IF_ERROR(f.Uint("spool_bytes", &r.spool_bytes));
   const msgpack::object* a = nullptr;
   const msgpack::object* e = nullptr;
@@ -236,6 +241,10 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
     if (!Reader::Bytes(*st, &v)) return Reader::Bad("state", "bytes or nil");
     r.state = v;
   }
+  // Optional: absent, the state is a full one.
+  if (const msgpack::object* sc = wire::MapGet(map, "state_changes"); sc != nullptr) {
+    if (!wire::ReadBool(*sc, &r.state_changes)) return Reader::Bad("state_changes", "a bool");
+  }
   // Optional: records written before counters were kept restore them as 0.
   if (const msgpack::object* c = wire::MapGet(map, "counters"); c != nullptr) {
     if (c->type != msgpack::type::ARRAY || c->via.array.size != 3 ||
@@ -264,6 +273,21 @@ std::vector<CheckpointFrame> PendingFrames(const std::vector<CheckpointRecord>& 
     }
   }
   return out;
+}
+
+Result<std::string> StateAt(const std::vector<CheckpointRecord>& records) {
+  if (records.empty() || !records.back().state) return std::string();
+  if (!records.back().state_changes) return std::string(*records.back().state);
+  size_t base = records.size() - 1;
+  while (base > 0 && (!records[base].state || records[base].state_changes)) --base;
+  if (!records[base].state || records[base].state_changes) {
+    return Status::Corruption("the checkpoint holds state changes but no full state before them");
+  }
+  std::vector<std::string_view> changes;
+  for (size_t i = base + 1; i < records.size(); ++i) {
+    if (records[i].state) changes.push_back(*records[i].state);
+  }
+  return ApplyKeyedStateChanges(*records[base].state, changes);
 }
 
 }  // namespace rs::stream

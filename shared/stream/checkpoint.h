@@ -1,6 +1,6 @@
 // A task's checkpoint file in HyDFS (`rainstorm/<job>/task-S-T.ckpt.<gen>`, daemon/stream/README.md
 // "HyDFS checkpoints"): records appended one after another, each a 4-byte big-endian length and
-// a MessagePack map {time_ms, log_index, wm, in, pending, pending_from, state, spool_bytes,
+// a MessagePack map {time_ms, commits, wm, in, pending, pending_from, state, spool_bytes,
 // counters}. The task
 // writes them (AppendCheckpointRecord), a rebuilt task reads the last one back, and `rainctl job
 // checkpoint` prints them. Hostile bytes give Corruption, never a throw. Pure and
@@ -44,7 +44,7 @@ struct CheckpointFrame {
 // One record. Writing, the views point into the task's own data; read back, into `hold`.
 struct CheckpointRecord {
   uint64_t time_ms = 0;    // wall clock when it was taken
-  uint64_t log_index = 0;  // the task's dedup-log record it matches
+  uint64_t commits = 0;    // the task's group commits when it was taken
   std::vector<CheckpointWatermark> wm;
   std::vector<CheckpointChannel> in;
   // Output frames a rebuilt task must deliver again. A record lists only those that no
@@ -57,6 +57,9 @@ struct CheckpointRecord {
   std::map<uint32_t, uint64_t> pending_from;
   bool incremental = false;  // read back: the record had pending_from
   std::optional<std::string_view> state;  // the operator's snapshot; none when stateless
+  // `state` holds only the entries changed since the record before it, of the same generation
+  // (operators/PROTOCOL.md "State changes"); StateAt rebuilds the full state.
+  bool state_changes = false;
   uint64_t spool_bytes = 0;               // the sink: bytes of its spool committed
   // The task's counters at this point (inputs processed, outputs produced, duplicates
   // dropped): a rebuilt task counts on from them, so job status stays exact across rebuilds.
@@ -70,6 +73,12 @@ std::string CheckpointDir(std::string_view job);
 // "rainstorm/<job>/task-S-T.ckpt." and, with the generation, a checkpoint file's HyDFS name.
 std::string CheckpointFilePrefix(std::string_view job, uint32_t stage, uint32_t task);
 std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t task, uint64_t gen);
+
+// The operator state a rebuild restores at the last of `records` (one generation's, in order):
+// the last one's own state, or, when it holds changes, the last full state before it with every
+// later record's changes applied (ApplyKeyedStateChanges). Empty: none. Corruption when changes
+// have no full state before them.
+Result<std::string> StateAt(const std::vector<CheckpointRecord>& records);
 
 // Appends `record`, length prefix included, to `out`.
 void AppendCheckpointRecord(const CheckpointRecord& record, std::string* out);

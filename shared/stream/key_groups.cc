@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <msgpack.hpp>
+#include <optional>
 
 namespace rs::stream {
 
@@ -108,6 +109,97 @@ std::string JoinKeyedState(const std::map<uint32_t, std::string>& groups) {
   for (const auto& [g, st] : groups) {
     pk.pack_uint32(g);
     b.write(st.data(), st.size());
+  }
+  return std::string(b.data(), b.size());
+}
+
+namespace {
+
+// One keyed state decoded, bounded like SplitKeyedState.
+Result<msgpack::object_handle> UnpackKeyedState(std::string_view state) {
+  msgpack::object_handle oh;
+  try {
+    size_t off = 0;
+    size_t n = std::max<size_t>(state.size(), 1);
+    oh = msgpack::unpack(state.data(), state.size(), off, nullptr, nullptr,
+                         msgpack::unpack_limit(n, n, n, n, n, 64));
+    if (off != state.size()) return Status::Corruption("trailing bytes after a keyed state");
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("undecodable keyed state: ") + e.what());
+  }
+  const msgpack::object& o = oh.get();
+  if (o.type != msgpack::type::NIL && o.type != msgpack::type::MAP) {
+    return Status::Corruption("a keyed state is not a map of key group -> state");
+  }
+  return oh;
+}
+
+std::optional<std::string_view> EntryBytes(const msgpack::object& o) {
+  if (o.type == msgpack::type::STR) return std::string_view(o.via.str.ptr, o.via.str.size);
+  if (o.type == msgpack::type::BIN) return std::string_view(o.via.bin.ptr, o.via.bin.size);
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::string> ApplyKeyedStateChanges(std::string_view full,
+                                           const std::vector<std::string_view>& changes) {
+  struct Entry {
+    const msgpack::object* key;
+    const msgpack::object* value;
+  };
+  // group -> entry bytes -> the objects (in `held`, alive until the result is packed).
+  std::map<uint32_t, std::map<std::string_view, Entry>> groups;
+  std::vector<msgpack::object_handle> held;
+  held.reserve(changes.size() + 1);
+  for (size_t n = 0; n <= changes.size(); ++n) {
+    auto oh = UnpackKeyedState(n == 0 ? full : changes[n - 1]);
+    if (!oh.ok()) return oh.status();
+    held.push_back(std::move(*oh));
+    const msgpack::object& o = held.back().get();
+    if (o.type == msgpack::type::NIL) continue;
+    const std::string what = n == 0 ? "the full state" : "change " + std::to_string(n);
+    for (uint32_t i = 0; i < o.via.map.size; ++i) {
+      const msgpack::object_kv& kv = o.via.map.ptr[i];
+      if (kv.key.type != msgpack::type::POSITIVE_INTEGER || kv.key.via.u64 >= kMaxKeyGroups) {
+        return Status::Corruption(what + ": entry " + std::to_string(i) +
+                                  " is not keyed by a key group number");
+      }
+      auto g = static_cast<uint32_t>(kv.key.via.u64);
+      if (kv.val.type == msgpack::type::NIL) continue;
+      if (kv.val.type != msgpack::type::MAP) {
+        return Status::Corruption(what + ": the state of key group " + std::to_string(g) +
+                                  " is not a map");
+      }
+      auto& entries = groups[g];
+      for (uint32_t j = 0; j < kv.val.via.map.size; ++j) {
+        const msgpack::object_kv& e = kv.val.via.map.ptr[j];
+        auto bytes = EntryBytes(e.key);
+        if (!bytes) {
+          return Status::Corruption(what + ": an entry of key group " + std::to_string(g) +
+                                    " is not keyed by str or bin");
+        }
+        if (e.val.type == msgpack::type::NIL) {
+          entries.erase(*bytes);
+        } else {
+          entries[*bytes] = Entry{&e.key, &e.val};
+        }
+      }
+    }
+  }
+  msgpack::sbuffer b;
+  msgpack::packer<msgpack::sbuffer> pk(b);
+  uint32_t used = 0;
+  for (const auto& [g, entries] : groups) used += entries.empty() ? 0 : 1;
+  pk.pack_map(used);
+  for (const auto& [g, entries] : groups) {
+    if (entries.empty()) continue;
+    pk.pack_uint32(g);
+    pk.pack_map(static_cast<uint32_t>(entries.size()));
+    for (const auto& [bytes, e] : entries) {
+      pk.pack(*e.key);
+      pk.pack(*e.value);
+    }
   }
   return std::string(b.data(), b.size());
 }

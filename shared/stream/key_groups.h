@@ -62,4 +62,12 @@ Result<std::map<uint32_t, std::string>> SplitKeyedState(std::string_view state);
 // The inverse: the map's bytes.
 std::string JoinKeyedState(const std::map<uint32_t, std::string>& groups);
 
+// A keyed state of an operator whose ready says `state_changes` (operators/PROTOCOL.md "State
+// changes"): each group's state is a map {entry: value} with str or bin entries. Returns `full`
+// brought up to date by `changes`, oldest first, each a keyed state holding per group the
+// entries changed since the snapshot before it (nil: removed). Corruption when any of them is
+// not of that shape.
+Result<std::string> ApplyKeyedStateChanges(std::string_view full,
+                                           const std::vector<std::string_view>& changes);
+
 }  // namespace rs::stream

@@ -19,7 +19,7 @@ CheckpointRecord Sample(std::vector<std::string>& store) {
            std::string("state\0bytes", 11), std::string("\x00", 1)};
   CheckpointRecord r;
   r.time_ms = 1795257988812;
-  r.log_index = 12345;
+  r.commits = 12345;
   r.wm = {{9, 0, 2, 2, store[0]}, {4095, 1, 0, 0xffffffffffffull, store[3]}};
   r.in = {{0, 2, 7, 41, false}, {1, 0, (1ull << 60) + 3, 0, true}};
   r.pending = {{0, 5, store[1]}, {2, 6, "x"}};
@@ -42,7 +42,7 @@ TEST_CASE("a checkpoint record round-trips every field", "[checkpoint]") {
   auto got = DecodeCheckpointRecord(split.records[0]);
   REQUIRE(got.ok());
   CHECK(got->time_ms == r.time_ms);
-  CHECK(got->log_index == r.log_index);
+  CHECK(got->commits == r.commits);
   CHECK(got->spool_bytes == 99);
   CHECK(got->tuples_in == 1u << 20);
   CHECK(got->tuples_out == UINT64_MAX);
@@ -70,6 +70,44 @@ TEST_CASE("a checkpoint record round-trips every field", "[checkpoint]") {
   CHECK(got->pending[1].bytes == "x");
   REQUIRE(got->state.has_value());
   CHECK(*got->state == store[2]);
+  CHECK_FALSE(got->state_changes);  // absent: a full state
+}
+
+TEST_CASE("the state a rebuild restores: the last full state with the later changes applied",
+          "[checkpoint]") {
+  using State = std::map<uint32_t, std::map<std::string, int>>;
+  auto pack = [](const State& st) {
+    msgpack::sbuffer b;
+    msgpack::pack(b, st);
+    return std::string(b.data(), b.size());
+  };
+  std::vector<std::string> states = {pack({{1, {{"a", 1}}}}), pack({{1, {{"a", 2}}}}),
+                                     pack({{1, {{"a", 5}, {"b", 1}}}}), pack({{2, {{"c", 1}}}})};
+  std::string file;
+  for (size_t i = 0; i < states.size(); ++i) {
+    CheckpointRecord r;
+    r.state = states[i];
+    r.state_changes = i != 0 && i != 2;  // full, changes, full, changes
+    AppendCheckpointRecord(r, &file);
+  }
+  std::vector<CheckpointRecord> all;
+  for (auto bytes : SplitCheckpointFile(file).records) all.push_back(*DecodeCheckpointRecord(bytes));
+  REQUIRE(all.size() == 4);
+  CHECK(all[1].state_changes);
+  CHECK_FALSE(all[2].state_changes);
+  auto at = [&](size_t n) {
+    auto st = StateAt(std::vector<CheckpointRecord>(all.begin(), all.begin() + n));
+    REQUIRE(st.ok());
+    return st->empty() ? State{} : msgpack::unpack(st->data(), st->size()).get().as<State>();
+  };
+  CHECK(at(1) == State{{1, {{"a", 1}}}});
+  CHECK(at(2) == State{{1, {{"a", 2}}}});
+  CHECK(at(3) == State{{1, {{"a", 5}, {"b", 1}}}});
+  CHECK(at(4) == State{{1, {{"a", 5}, {"b", 1}}}, {2, {{"c", 1}}}});
+  CHECK(at(0).empty());
+  // Changes with no full state before them cannot be restored.
+  auto orphan = StateAt(std::vector<CheckpointRecord>(all.begin() + 1, all.begin() + 2));
+  CHECK(orphan.status().code() == StatusCode::kCorruption);
 }
 
 TEST_CASE("pending frames are assembled from a generation's incremental records",
@@ -150,12 +188,12 @@ TEST_CASE("a file splits into its records; a torn tail is left out", "[checkpoin
   std::string file;
   for (uint64_t i = 1; i <= 3; ++i) {
     CheckpointRecord r = Sample(store);
-    r.log_index = i;
+    r.commits = i;
     AppendCheckpointRecord(r, &file);
   }
   size_t whole = file.size();
   CheckpointRecord last;
-  last.log_index = 4;
+  last.commits = 4;
   AppendCheckpointRecord(last, &file);
   for (size_t cut : {whole + 1, whole + 3, whole + 4, file.size() - 1}) {
     CAPTURE(cut);
@@ -164,11 +202,11 @@ TEST_CASE("a file splits into its records; a torn tail is left out", "[checkpoin
     CHECK(split.torn_bytes == cut - whole);
     auto got = DecodeCheckpointRecord(split.records.back());
     REQUIRE(got.ok());
-    CHECK(got->log_index == 3);
+    CHECK(got->commits == 3);
   }
   CheckpointRecords all = SplitCheckpointFile(file);
   REQUIRE(all.records.size() == 4);
-  CHECK(DecodeCheckpointRecord(all.records.back())->log_index == 4);
+  CHECK(DecodeCheckpointRecord(all.records.back())->commits == 4);
   CHECK(SplitCheckpointFile("").records.empty());
   // A length that claims more than the file holds (4 GiB - 1) is a torn tail, not a read past.
   CheckpointRecords huge =
@@ -281,7 +319,7 @@ TEST_CASE("counters are optional (older records restore 0) and must be three uin
       pk.pack_map(with_counters ? 7 : 6);
       pk.pack("time_ms");
       pk.pack(1);
-      pk.pack("log_index");
+      pk.pack("commits");
       pk.pack(2);
       pk.pack("spool_bytes");
       pk.pack(0);

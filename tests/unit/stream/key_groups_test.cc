@@ -99,6 +99,45 @@ TEST_CASE("a keyed state splits into its groups' states and joins back", "[key_g
   CHECK(none->empty());
 }
 
+TEST_CASE("state changes apply to a full keyed state entry by entry", "[key_groups]") {
+  using State = std::map<uint32_t, std::map<std::string, int>>;
+  std::string full = Pack([](auto& pk) { pk.pack(State{{3, {{"a", 1}, {"b", 2}}}, {7, {{"c", 5}}}}); });
+  std::string change1 = Pack([](auto& pk) { pk.pack(State{{3, {{"a", 4}}}, {9, {{"d", 1}}}}); });
+  std::string change2 = Pack([](auto& pk) {
+    pk.pack_map(2);
+    pk.pack_uint32(3);
+    pk.pack_map(1);
+    pk.pack(std::string("b"));
+    pk.pack_nil();  // removed
+    pk.pack_uint32(7);
+    pk.pack_map(1);
+    pk.pack(std::string("c"));
+    pk.pack_nil();  // the group's last entry: the group goes
+  });
+  auto merged = ApplyKeyedStateChanges(full, {change1, change2});
+  REQUIRE(merged.ok());
+  auto oh = msgpack::unpack(merged->data(), merged->size());
+  CHECK(oh.get().as<State>() == State{{3, {{"a", 4}}}, {9, {{"d", 1}}}});
+  // No changes: the full state, re-packed; a nil full state is an empty one.
+  auto same = ApplyKeyedStateChanges(full, {});
+  REQUIRE(same.ok());
+  CHECK(msgpack::unpack(same->data(), same->size()).get().as<State>() ==
+        State{{3, {{"a", 1}, {"b", 2}}}, {7, {{"c", 5}}}});
+  auto from_nil = ApplyKeyedStateChanges(Pack([](auto& pk) { pk.pack_nil(); }), {change1});
+  REQUIRE(from_nil.ok());
+  CHECK(msgpack::unpack(from_nil->data(), from_nil->size()).get().as<State>() ==
+        State{{3, {{"a", 4}}}, {9, {{"d", 1}}}});
+  // Not of the shape: Corruption.
+  std::string not_map = Pack([](auto& pk) { pk.pack(std::map<uint32_t, int>{{3, 1}}); });
+  CHECK(ApplyKeyedStateChanges(full, {not_map}).status().code() == rs::StatusCode::kCorruption);
+  std::string int_entry = Pack([](auto& pk) {
+    pk.pack(std::map<uint32_t, std::map<int, int>>{{3, {{1, 1}}}});
+  });
+  CHECK(ApplyKeyedStateChanges(full, {int_entry}).status().code() == rs::StatusCode::kCorruption);
+  CHECK(ApplyKeyedStateChanges(std::string("\xc1", 1), {}).status().code() ==
+        rs::StatusCode::kCorruption);
+}
+
 TEST_CASE("hostile keyed states give Corruption, never a throw", "[key_groups]") {
   std::vector<std::string> bad = {
       "",

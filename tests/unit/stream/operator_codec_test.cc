@@ -59,6 +59,7 @@ TEST_CASE("operator codec: hello, batch, snapshot and restore as PROTOCOL.md wri
   CHECK(keyed.get().via.array.ptr[2].as<std::vector<uint32_t>>() == std::vector<uint32_t>{7, 9});
 
   CHECK(PackSnapshotRequest() == std::string("\x91\x04", 2));
+  CHECK(PackSnapshotRequest(true) == std::string("\x92\x04\xa7" "changes", 10));
   std::string state = Packed([](auto& pk) { pk.pack(std::map<std::string, int>{{"x", 1}}); });
   CHECK(PackRestore(state) == std::string("\x92\x06", 2) + state);
 }
@@ -97,6 +98,28 @@ TEST_CASE("operator codec: a ready answer is read field by field", "[operator-co
   });
   CHECK(ParseReady(keyed_only.get()).status().message().find("not stateful") !=
         std::string::npos);
+  CHECK_FALSE(r->state_changes);
+  auto changes = ready([](auto& pk) {
+    pk.pack_map(3);
+    pk.pack("stateful");
+    pk.pack(true);
+    pk.pack("keyed_state");
+    pk.pack(true);
+    pk.pack("state_changes");
+    pk.pack(true);
+  });
+  auto rc = ParseReady(changes.get());
+  REQUIRE(rc.ok());
+  CHECK(rc->state_changes);
+  auto changes_unkeyed = ready([](auto& pk) {
+    pk.pack_map(2);
+    pk.pack("stateful");
+    pk.pack(true);
+    pk.pack("state_changes");
+    pk.pack(true);
+  });
+  CHECK(ParseReady(changes_unkeyed.get()).status().message() ==
+        "ready says state_changes but not keyed_state");
   auto wrong_type = ready([](auto& pk) {
     pk.pack_map(1);
     pk.pack("stateful");

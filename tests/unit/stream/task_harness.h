@@ -384,6 +384,16 @@ class Harness {
     a.durable = seq;  // as the sink does (a real task says so after its checkpoint)
     SendRaw(EncodeAck(a));
   }
+  // As a real task acks before its checkpoint covers the frames: processed, durable below.
+  void AckProcessed(uint64_t seq, uint64_t durable) {
+    AckFrame a;
+    a.job = kJob;
+    a.stage = cfg_.stage + 1;
+    a.incarnation = cfg_.incarnation;
+    a.seq = seq;
+    a.durable = durable;
+    SendRaw(EncodeAck(a));
+  }
   const std::map<uint64_t, OutFrame>& frames() const { return frames_; }
   uint64_t high() const { return high_; }
   // Every distinct output tuple, in seq order.

@@ -194,7 +194,7 @@ TEST_CASE("a rebuilt task writes the next generation; the one it read goes once 
   c.Write("new", t);
   CHECK(fs.data.count("ck.5") == 1);  // still the only durable state
   fs.Complete(Status::IOError("replica down"));
-  CHECK(c.Check(t) == CheckpointFiles::Poll::kIdle);
+  CHECK(c.Check(t) == CheckpointFiles::Poll::kFailed);
   CHECK(c.fresh());  // the create failed: the next record is still the generation's first
   c.Write("new2", t);
   fs.Complete();

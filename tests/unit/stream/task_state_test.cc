@@ -3,6 +3,7 @@
 // without exactly-once.
 #include <catch2/catch.hpp>
 
+#include "shared/stream/checkpoint.h"
 #include "tests/unit/stream/task_harness.h"
 
 namespace rs::stream::task_test {
@@ -22,6 +23,18 @@ std::vector<msgpack::object_handle> CheckpointRecords(const std::string& file) {
   }
   CHECK(off == file.size());
   return out;
+}
+
+// The records of a checkpoint file, decoded by the task's own codec.
+std::vector<rs::stream::CheckpointRecord> Decoded(const std::string& file) {
+  std::vector<rs::stream::CheckpointRecord> all;
+  for (auto bytes : SplitCheckpointFile(file).records) {
+    auto rec = DecodeCheckpointRecord(bytes);
+    INFO(rec.status().ToString());
+    REQUIRE(rec.ok());
+    all.push_back(std::move(*rec));
+  }
+  return all;
 }
 
 const msgpack::object* Field(const msgpack::object& map, const std::string& key) {
@@ -70,7 +83,7 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
   std::map<uint32_t, std::map<std::string, uint64_t>> state;
   std::map<uint32_t, std::string> wm_id;
   const std::map<uint32_t, std::string> want_wm = {{3, SourceId(0, 5)}, {7, SourceId(0, 6)}};
-  uint64_t log_index = 0;
+  uint64_t commits = 0;
   h.Pump(
       [&] {
         auto file = h.hydfs().File(name);
@@ -82,12 +95,18 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
         std::set<std::string> keys;
         for (uint32_t i = 0; i < m.via.map.size; ++i)
           keys.insert(m.via.map.ptr[i].key.as<std::string>());
-        CHECK(keys == std::set<std::string>{"time_ms", "log_index", "wm", "in", "pending",
+        keys.erase("state_changes");  // only in records holding changes
+        CHECK(keys == std::set<std::string>{"time_ms", "commits", "wm", "in", "pending",
                                             "pending_from", "state", "spool_bytes", "counters"});
         const msgpack::object* st = Field(m, "state");
         REQUIRE(st != nullptr);
         REQUIRE(st->type == msgpack::type::BIN);  // a stateful operator always has a state
-        auto sh = msgpack::unpack(st->via.bin.ptr, st->via.bin.size);
+        msgpack::object_handle sh;
+        // The state a rebuild would restore (a record may hold only changes).
+        std::vector<rs::stream::CheckpointRecord> all = Decoded(*file);
+        auto restored = StateAt(all);
+        REQUIRE(restored.ok());
+        sh = msgpack::unpack(restored->data(), restored->size());
         state = sh.get().as<std::map<uint32_t, std::map<std::string, uint64_t>>>();
         const msgpack::object* wm = Field(m, "wm");
         REQUIRE(wm != nullptr);
@@ -103,7 +122,7 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
           }
         }
         CHECK(Field(m, "time_ms")->as<uint64_t>() > 1600000000000ull);
-        log_index = Field(m, "log_index")->as<uint64_t>();  // 0 before the first commit
+        commits = Field(m, "commits")->as<uint64_t>();  // 0 before the first commit
         CHECK(Field(m, "pending")->type == msgpack::type::ARRAY);
         CHECK(Field(m, "in")->type == msgpack::type::ARRAY);
         CHECK(Field(m, "spool_bytes")->as<uint64_t>() == 0);
@@ -112,11 +131,82 @@ TEST_CASE("a stateful operator's state is checkpointed to HyDFS with the waterma
       "a checkpoint with the full state");
   CHECK(state == expected);
   CHECK(wm_id == want_wm);
-  CHECK(log_index >= 1);  // the record of the commit that processed tuple 6, or a later one
+  CHECK(commits >= 1);  // taken after the commit that processed tuple 6, or later
   // The first record created the file, the later ones were appended.
   CHECK(h.hydfs().creates() == 1);
+  // count offers state changes: once a record is durable, the next ones hold only the counts
+  // changed since, and the generation's records add up to the state.
+  std::vector<InTuple> more = {{0, SourceId(0, 7), "f:7", "a,w", 3}};
+  h.Send(0, 3, more);
+  h.WaitOutputs(7);
+  h.Pump(
+      [&] {
+        std::vector<rs::stream::CheckpointRecord> all = Decoded(*h.hydfs().File(name));
+        if (!all.back().state_changes) return false;
+        auto restored = StateAt(all);
+        REQUIRE(restored.ok());
+        auto full = msgpack::unpack(restored->data(), restored->size());
+        return full.get().as<std::map<uint32_t, std::map<std::string, uint64_t>>>() ==
+               std::map<uint32_t, std::map<std::string, uint64_t>>{{3, {{"a", 4}, {"c", 1}}},
+                                                                   {7, {{"b", 2}}}};
+      },
+      "a record of changes bringing a to 4");
+  std::vector<rs::stream::CheckpointRecord> all = Decoded(*h.hydfs().File(name));
+  CHECK_FALSE(all.front().state_changes);  // a generation starts with a full state
   TaskReport r = h.StopAndReport();
   CHECK(r.state == TaskState::kStopped);
+}
+
+// The records' positions of upstream (1, `task`): [stage, task, run, processed, ended] entries.
+uint64_t ProcessedIn(const msgpack::object& record, uint32_t task) {
+  const msgpack::object* in = Field(record, "in");
+  REQUIRE(in != nullptr);
+  for (uint32_t i = 0; i < in->via.array.size; ++i) {
+    const msgpack::object& e = in->via.array.ptr[i];
+    if (e.via.array.ptr[0].as<uint32_t>() == 1 && e.via.array.ptr[1].as<uint32_t>() == task) {
+      return e.via.array.ptr[3].as<uint64_t>();
+    }
+  }
+  return 0;
+}
+
+TEST_CASE("a stateless task logs no outputs: its inputs become durable once its outputs are",
+          "[stream][task]") {
+  Harness h;
+  h.set_auto_ack(false);  // we play a downstream task whose checkpoint lags
+  h.Start(h.Config());
+  std::vector<InTuple> a = Range(0, 1, 3);
+  h.Send(0, 1, a);
+  h.WaitOutputs(3);
+  uint64_t high = h.high();
+  h.AckProcessed(high, 0);
+  h.WaitAck(0, 1);
+  // Checkpoints come every 100 ms, but none may count input frame 1 while its outputs could
+  // still be lost with the downstream task: upstream must keep the frame.
+  h.Idle(std::chrono::milliseconds(600));
+  for (const auto& ack : h.AcksTo(0)) CHECK(ack.durable == 0);
+  const std::string name = std::string("rainstorm/") + kJob + "/task-2-0.ckpt.1";
+  if (auto file = h.hydfs().File(name)) {
+    for (const auto& rec : CheckpointRecords(*file)) CHECK(ProcessedIn(rec.get(), 0) == 0);
+  }
+  // Downstream's checkpoint covers them now: the task's record follows, then the durable ack.
+  h.AckProcessed(high, high);
+  h.Pump([&] { return !h.AcksTo(0).empty() && h.AcksTo(0).back().durable >= 1; },
+         "input frame 1 acknowledged as durable");
+  auto file = h.hydfs().File(name);
+  REQUIRE(file.has_value());
+  auto records = CheckpointRecords(*file);
+  REQUIRE_FALSE(records.empty());
+  const msgpack::object& last = records.back().get();
+  CHECK(ProcessedIn(last, 0) == 1);
+  const msgpack::object* pending = Field(last, "pending");
+  REQUIRE(pending != nullptr);
+  CHECK(pending->via.array.size == 0);  // a rebuild regenerates the outputs by replay
+  const msgpack::object* counters = Field(last, "counters");
+  REQUIRE(counters != nullptr);
+  CHECK(counters->via.array.ptr[0].as<uint64_t>() == 3);  // tuples_in
+  CHECK(counters->via.array.ptr[1].as<uint64_t>() == 3);  // tuples_out
+  h.StopAndReport();
 }
 
 TEST_CASE("an operator that dies mid-run fails the task with its exit code and stderr",
