@@ -58,7 +58,7 @@ Result<std::string> FetchFile(const Context& ctx, const std::string& name, int* 
 
 // One record as a MessagePack map (the --json form and the text form both read it).
 void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& r) {
-  pk.pack_map(12);
+  pk.pack_map(13);
   pk.pack("record");
   pk.pack_uint64(index);
   pk.pack("time_ms");
@@ -124,6 +124,8 @@ void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& 
   } else {
     pk.pack_nil();
   }
+  pk.pack("state_changes");
+  pk.pack(r.state_changes);
   pk.pack("spool_bytes");
   pk.pack_uint64(r.spool_bytes);
   pk.pack("tuples_in");
@@ -181,7 +183,10 @@ void PrintRecord(const msgpack::object& r, size_t records) {
   }
   const msgpack::object* st = wire::MapGet(r, "state_bytes");
   if (st != nullptr && st->type != msgpack::type::NIL) {
-    std::printf("  operator state: %s\n", FormatBytes(Uint(r, "state_bytes")).c_str());
+    const msgpack::object* ch = wire::MapGet(r, "state_changes");
+    bool changes = ch != nullptr && ch->type == msgpack::type::BOOLEAN && ch->via.boolean;
+    std::printf("  operator state: %s%s\n", FormatBytes(Uint(r, "state_bytes")).c_str(),
+                changes ? " (the entries changed since the record before)" : "");
   }
   if (Uint(r, "spool_bytes") != 0) {
     std::printf("  sink spool committed: %s\n", FormatBytes(Uint(r, "spool_bytes")).c_str());

@@ -32,7 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cluster import log, print_table, start_cluster  # noqa: E402
+from bench_cluster import log, machine_line, print_table, start_cluster  # noqa: E402
 from bench_stream import parse_json_reply  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -200,6 +200,8 @@ class RecoveryBench:
 
     def run(self):
         a = self.args
+        self.machine_before = machine_line(self.root)
+        log(self.machine_before)
         log(f"generating {a.events:,} events")
         subprocess.run([self.gen_events, "--lines", str(a.events), "--out", self.events_path],
                        check=True)
@@ -227,7 +229,10 @@ class RecoveryBench:
         print(f"command: python3 scripts/bench_recovery.py --trials {a.trials} --events "
               f"{a.events}\n{a.nodes} nodes, {a.tasks} tasks per stage, exactly-once; max rate "
               f"{top:,.0f} tuples/s, trials at {rate:,.0f}; SIGKILL of the node of a count "
-              f"task {KILL_AFTER_S:.0f} s into the job\n")
+              f"task {KILL_AFTER_S:.0f} s into the job")
+        load = os.getloadavg()
+        print(f"before the run: {self.machine_before}\nload average at the end: "
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
         header = ["trial", "killed", "task", "detection s", "resumed s", "90 % s", "lost", "dup"]
         table = []
         for r in rows:
