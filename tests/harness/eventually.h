@@ -44,6 +44,14 @@ WaitResult Consistently(const Predicate& predicate, Clock::duration duration,
     REQUIRE(rs_wait_.ok);                                             \
   } while (0)
 
+// REQUIRE_EVENTUALLY with a poll period of its own (for waits measured in tens of ms).
+#define REQUIRE_EVENTUALLY_POLL(deadline, poll, ...)                        \
+  do {                                                                      \
+    auto rs_wait_ = ::rs::harness::Eventually(__VA_ARGS__, deadline, poll); \
+    INFO("waited " << rs_wait_.ToString());                                 \
+    REQUIRE(rs_wait_.ok);                                                   \
+  } while (0)
+
 #define REQUIRE_CONSISTENTLY(duration, ...)                             \
   do {                                                                  \
     auto rs_wait_ = ::rs::harness::Consistently(__VA_ARGS__, duration); \

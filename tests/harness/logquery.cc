@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -147,6 +148,39 @@ std::string LogTimestamp(std::chrono::system_clock::time_point t) {
   size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &local);
   std::snprintf(buf + n, sizeof(buf) - n, ".%03d", static_cast<int>(ms % 1000));
   return buf;
+}
+
+const std::vector<std::string>& LinesOf(const GrepRun& run, const std::string& id) {
+  static const std::vector<std::string> kNone;
+  auto it = run.lines.find(id);
+  return it == run.lines.end() ? kNone : it->second;
+}
+
+int64_t CountOf(const GrepRun& run, const std::string& id) {
+  auto it = run.counts.find(id);
+  return it == run.counts.end() ? -1 : static_cast<int64_t>(it->second);
+}
+
+std::string FirstDifference(const std::vector<std::string>& got,
+                            const std::vector<std::string>& want) {
+  for (size_t k = 0; k < std::min(got.size(), want.size()); ++k) {
+    if (got[k] != want[k]) {
+      return "line " + std::to_string(k + 1) + ": got '" + got[k] + "', grep says '" + want[k] +
+             "'";
+    }
+  }
+  if (got.size() != want.size()) {
+    return std::to_string(got.size()) + " lines, grep says " + std::to_string(want.size()) +
+           (got.size() < want.size() ? "; first missing: '" + want[got.size()] + "'"
+                                     : "; first extra: '" + got[want.size()] + "'");
+  }
+  return "";
+}
+
+size_t Occurrences(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
 }
 
 }  // namespace rs::harness

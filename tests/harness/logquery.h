@@ -53,6 +53,17 @@ std::map<std::string, uint64_t> ParseCounts(const std::string& text, int64_t* to
 // The lines of `text` without their '\n' (a last line without one counts too).
 std::vector<std::string> SplitLines(const std::string& text);
 
+// A grep run's lines from node `id` (none: empty), and its plain output's count (none: -1).
+const std::vector<std::string>& LinesOf(const GrepRun& run, const std::string& id);
+int64_t CountOf(const GrepRun& run, const std::string& id);
+
+// "" when `got` equals `want` (grep's lines), else where they first differ.
+std::string FirstDifference(const std::vector<std::string>& got,
+                            const std::vector<std::string>& want);
+
+// How often `needle` occurs in `text` (overlaps counted).
+size_t Occurrences(const std::string& text, const std::string& needle);
+
 // `t` as raind's log prints it (spdlog "%Y-%m-%dT%H:%M:%S.%e", local time), so log timestamps
 // can be compared with a test's own clock as strings.
 std::string LogTimestamp(std::chrono::system_clock::time_point t);
