@@ -58,7 +58,7 @@ Result<std::string> FetchFile(const Context& ctx, const std::string& name, int* 
 
 // One record as a MessagePack map (the --json form and the text form both read it).
 void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& r) {
-  pk.pack_map(13);
+  pk.pack_map(14);
   pk.pack("record");
   pk.pack_uint64(index);
   pk.pack("time_ms");
@@ -126,6 +126,13 @@ void PackRecord(wire::Packer& pk, size_t index, const stream::CheckpointRecord& 
   }
   pk.pack("state_changes");
   pk.pack(r.state_changes);
+  // A task that logs its input order: the runs its state covers (null: it logs none).
+  pk.pack("order");
+  if (r.order) {
+    pk.pack_uint64(*r.order);
+  } else {
+    pk.pack_nil();
+  }
   pk.pack("spool_bytes");
   pk.pack_uint64(r.spool_bytes);
   pk.pack("tuples_in");
@@ -187,6 +194,11 @@ void PrintRecord(const msgpack::object& r, size_t records) {
     bool changes = ch != nullptr && ch->type == msgpack::type::BOOLEAN && ch->via.boolean;
     std::printf("  operator state: %s%s\n", FormatBytes(Uint(r, "state_bytes")).c_str(),
                 changes ? " (the entries changed since the record before)" : "");
+  }
+  const msgpack::object* order = wire::MapGet(r, "order");
+  if (order != nullptr && order->type != msgpack::type::NIL) {
+    std::printf("  input order: the state covers the first %s logged runs\n",
+                Str(r, "order").c_str());
   }
   if (Uint(r, "spool_bytes") != 0) {
     std::printf("  sink spool committed: %s\n", FormatBytes(Uint(r, "spool_bytes")).c_str());

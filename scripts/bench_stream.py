@@ -349,6 +349,8 @@ class StreamBench:
         if rate:
             argv += ["--rate", str(int(rate))]
         argv.append("--detach")
+        if self.args.keep:
+            argv.append("--keep")  # the jobs' task logs stay in the kept dir too
         return argv
 
     def raind_pids(self):
@@ -741,7 +743,9 @@ def parse_args():
                         "(the C++ configs run on both); on / off: one cluster of that kind")
     p.add_argument("--tmp", default="/tmp", help="where the temporary dir goes (default /tmp)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
-    p.add_argument("--keep", action="store_true", help="keep the temporary dir (logs, outputs)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temporary dir (logs, outputs) and submit the jobs with --keep "
+                        "(their task logs and HyDFS checkpoints stay)")
     p.add_argument("--only", metavar="TEXT",
                    help="only the cluster configs whose label contains TEXT (for profiling)")
     p.add_argument("--no-latency", action="store_true", help="no half-rate latency run")

@@ -20,6 +20,10 @@ struct InFrame {
   uint64_t emit_us = 0;
   std::shared_ptr<const void> hold;  // keeps the views below alive
   std::vector<TupleRef> tuples;      // only the tuples that are not duplicates
+  // A piece of a frame cut by an order replay (order_replay.h): the frame is processed once all
+  // its pieces are. `logged`: its run is in the order log already (a replayed run).
+  bool piece = false;
+  bool logged = false;
 };
 
 }  // namespace rs::stream

@@ -142,6 +142,11 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
                   task, old_node, stopped.status().message());
     }
   }
+  if (job->spec.exactly_once && job->sink && stage == job->spec.stages.size()) {
+    // From now on the sink drops the failed run's frames, and what it kept of the task's input
+    // order goes to the new run to replay (README.md "Order log").
+    c.replay_order = job->sink->OrderForRebuild(task, c.incarnation);
+  }
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::pair<std::string, std::string> target;
     {

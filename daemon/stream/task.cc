@@ -171,10 +171,12 @@ void Task::Impl::OnData(TaskFrame f) {
       return;
     }
   }
+  if (cfg.is_sink() && cfg.exactly_once && !SinkFences(h)) return;  // a replaced run's
   Upstream key{h.from_stage, h.from_task};
   InChannel& ch = in[key];
   switch (ch.rx.Take(h.incarnation, h.seq, cfg.exactly_once)) {
     case ReceiverChannel::Offer::kNext:
+      if (cfg.is_sink() && h.order) SinkKeepsOrder(h);
       break;
     case ReceiverChannel::Offer::kRepeat:
       // Already taken: a resend (or a probe). Its tuples are duplicates; acknowledge again.
@@ -198,8 +200,7 @@ void Task::Impl::OnData(TaskFrame f) {
   fr.tuples = std::move(f.tuples);
   if (cfg.exactly_once) duplicates += dedup.Admit(key, &fr.tuples);
   tuples_in += fr.tuples.size();
-  queued_tuples += fr.tuples.size();
-  queue.push_back(std::move(fr));
+  TakeInput(std::move(fr));
 }
 
 bool Task::Impl::WindowOpen() const {
@@ -215,6 +216,11 @@ bool Task::Impl::Feed() {
   // snapshot needs them answered).
   bool sent = !cfg.is_sink() && SendBatches();
   if (queue.empty() || want_drain) return sent;
+  // What a rebuild would replay stays bounded: no more input until a checkpoint covers it (a
+  // replay, which takes no checkpoint, goes on).
+  if (logs_order && !replay && order_log.next() - order_durable >= kMaxUndurableRuns) {
+    return sent;
+  }
   if (cfg.is_sink()) {
     // The sink has no operator: take every queued frame now.
     OpBatch b;
@@ -243,6 +249,7 @@ bool Task::Impl::Feed() {
   const bool keyed_state = op->ready().keyed_state;
   if (keyed_state) groups.reserve(b.tuples);
   for (const auto& fr : b.frames) {
+    if (logs_order && !fr.logged) order_log.Record(fr.from.second, fr.tuples);
     for (const auto& r : fr.tuples) {
       views.emplace_back(r.key, r.value);
       if (keyed_state) groups.push_back(r.group);
@@ -307,7 +314,7 @@ void Task::Impl::CompleteFrames(const OpBatch& b) {
       latency_max_window = std::max(latency_max_window, now_us - fr.emit_us);
     }
     if (cfg.exactly_once) dedup.Processed(fr.from, fr.tuples);
-    in[fr.from].rx.Processed(fr.incarnation, fr.seq, fr.end);
+    Completed(fr);
   }
   dirty = true;
 }
@@ -418,6 +425,7 @@ bool Task::Impl::InputsEnded() const {
 
 // True when the task has finished its work (done) or must stop.
 bool Task::Impl::CheckDone() {
+  if (replay) return false;  // pieces of replayed frames wait
   if (!InputsEnded() || !queue.empty() || !batches.empty() || dirty) return false;
   if (!end_sent) {
     for (uint32_t d = 0; d < out.size(); ++d) StageFrame(d, true);
@@ -472,12 +480,16 @@ void Task::Impl::Run() {
   // channel whose order is fixed: a stage-1 task's source, or a stage-2 task fed by the one
   // stage-1 task. Further down, an upstream task that merges several channels replays them in
   // another interleaving after its own rebuild, so a stateful task there holds its outputs.
+  // A stateful task of the last stage logs its input order instead: the sink keeps it.
   bool order_fixed = cfg.stage == 1 || (cfg.stage == 2 && cfg.upstreams == 1);
-  holds_outputs = cfg.exactly_once && op && op->ready().stateful && !order_fixed;
-  replays_outputs = cfg.exactly_once && !cfg.is_sink() && !holds_outputs;
+  bool unordered = cfg.exactly_once && op && op->ready().stateful && !order_fixed;
+  logs_order = unordered && cfg.stage == cfg.stages && out.size() == 1;
+  holds_outputs = unordered && !logs_order;
+  replays_outputs = cfg.exactly_once && !cfg.is_sink() && !holds_outputs && !logs_order;
   TaskLog("event=task_start task=" + cfg.name() +
           " exactly_once=" + (cfg.exactly_once ? "true" : "false") + " outputs=" +
-          (holds_outputs ? "held" : replays_outputs ? "replayed" : "sent"));
+          (holds_outputs ? "held" : replays_outputs ? "replayed" : "sent") +
+          (logs_order ? " order=logged" : ""));
   if (cfg.exactly_once && !cfg.is_sink()) {
     CheckpointFiles::Io io;
     io.create = env.hydfs_create;
@@ -491,6 +503,7 @@ void Task::Impl::Run() {
   BeginBuilders();
   if (cfg.recover && cfg.exactly_once) {
     Status s = Recover();
+    if (s.ok() && logs_order) s = StartReplay();
     if (!s.ok() && !t->stop_.load()) Fail(Status(s.code(), "recovering: " + s.message()));
   }
   if (has_source && failed.ok()) {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -77,6 +78,10 @@ class Task {
   // Sink: the output spool (every committed output line, in order) and its committed size.
   const std::string& spool_path() const { return spool_path_; }
   uint64_t spool_committed() const { return spool_committed_.load(); }
+  // Sink: task `task` of the last stage is rebuilt as run `incarnation`. From now on frames of
+  // its earlier runs are dropped, and the runs of its input order the sink holds (input_order.h)
+  // are returned, for the new run to replay. Thread-safe.
+  OrderRuns OrderForRebuild(uint32_t task, uint64_t incarnation);
 
   struct Impl;
 
@@ -93,6 +98,10 @@ class Task {
   TaskReport report_;  // guarded by report_mu_
   std::mutex rewire_mu_;
   std::vector<std::pair<uint32_t, std::string>> rewires_;  // guarded by rewire_mu_
+  // Sink: the order logs of the last stage's tasks, and the first run each may send from.
+  std::mutex order_mu_;
+  std::map<uint32_t, OrderKeeper> order_keepers_;  // guarded by order_mu_
+  std::map<uint32_t, uint64_t> order_fence_;      // guarded by order_mu_
 };
 
 }  // namespace rs::stream

@@ -9,7 +9,8 @@ void Task::Impl::StageFrame(uint32_t d, bool end) {
   size_t n = o.builder.tuples();
   uint64_t emit = o.emit_us;
   uint64_t seq = o.tx.TakeSeq();
-  std::string bytes = o.builder.Finish(seq, emit, end);
+  OrderNote note;
+  std::string bytes = o.builder.Finish(seq, emit, end, NoteFor(d, &note));
   ++frames_sent;
   bool duplicate = cfg.test_duplicate_every > 0 && n > 0 &&
                    frames_sent % cfg.test_duplicate_every == 0 && !end;
@@ -160,6 +161,7 @@ void Task::Impl::Checkpoint() {
   } else if (busy) {
     return;
   }
+  if (replay) return;  // frames may be processed in part: positions are not settled
   if (now - last_ckpt < ckpt_interval) return;
   if (replays_outputs) {
     // The record must cover every output of the inputs it counts as processed (all of them
@@ -218,6 +220,10 @@ void Task::Impl::Checkpoint() {
   }
   if (!state.empty()) r.state = state;
   r.state_changes = changes;
+  if (logs_order) {
+    r.order = order_log.Seal();
+    ckpt_order = *r.order;
+  }
   r.spool_bytes = t->spool_committed_.load();
   r.tuples_in = processed_in;
   r.tuples_out = tuples_out;
@@ -292,6 +298,7 @@ void Task::Impl::WriteWaiting(TimePoint now) {
 // outputs it holds may go out.
 void Task::Impl::OnCheckpointDurable() {
   state_chain = true;
+  if (logs_order) order_durable = std::max(order_durable, ckpt_order);
   state_chain_gen = ckpt_gen_written;
   // The frames it listed need not be listed again in this generation.
   if (ckpt && ckpt_gen_written == covered_gen) covered_upto = ckpt_listed_upto;

@@ -9,11 +9,17 @@ std::string TaskConfig::name() const {
 }
 
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
-  pk.pack_map(27);
+  pk.pack_map(28);
   pk.pack("recover");
   pk.pack(c.recover);
   pk.pack("ckpt_gen_hint");
   pk.pack_uint64(c.ckpt_gen_hint);
+  pk.pack("replay_order");
+  {
+    std::string runs = EncodeOrderRuns(c.replay_order);
+    pk.pack_bin(static_cast<uint32_t>(runs.size()));
+    pk.pack_bin_body(runs.data(), static_cast<uint32_t>(runs.size()));
+  }
   pk.pack("job");
   pk.pack(c.job);
   pk.pack("stage");
@@ -153,6 +159,18 @@ Result<TaskConfig> ReadTaskConfig(const msgpack::object& o) {
   c.incarnation = r.Uint("incarnation");
   c.recover = r.BoolOr("recover", false);
   c.ckpt_gen_hint = r.UintOr("ckpt_gen_hint", 0);
+  if (const msgpack::object* o = r.Get("replay_order"); o && o->type != msgpack::type::NIL) {
+    if (o->type != msgpack::type::BIN) {
+      r.Fail("task config: replay_order is not bytes");
+    } else {
+      auto runs = DecodeOrderRuns(std::string_view(o->via.bin.ptr, o->via.bin.size));
+      if (!runs.ok()) {
+        r.Fail("task config: replay_order: " + runs.status().message());
+      } else {
+        c.replay_order = std::move(*runs);
+      }
+    }
+  }
   if (!ReadSources(r.Get("src"), &c.src)) {
     r.Fail("task config: src is not a list of [name, gen, appends, size, digest, header]");
   }

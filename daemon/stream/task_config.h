@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "shared/status.h"
+#include "shared/stream/input_order.h"
 #include "shared/stream/key_groups.h"
 #include "shared/wire/envelope.h"
 
@@ -41,6 +42,9 @@ struct TaskConfig {
   // durable downstream) before anything else.
   bool recover = false;
   uint64_t ckpt_gen_hint = 0;  // the checkpoint generation the failed run last reported
+  // A rebuilt task that logs its input order: the runs the sink holds for it (input_order.h),
+  // taken again in that order from the checkpoint's index on.
+  OrderRuns replay_order;
 
   // Input. Stage 1 reads partition `task` of `src` (in order) unless `live`; every other task
   // (and live stage 1) reads `upstreams` channels until each has ended.

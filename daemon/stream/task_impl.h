@@ -22,6 +22,7 @@
 
 #include "daemon/stream/operator_driver.h"
 #include "daemon/stream/operator_process.h"
+#include "daemon/stream/order_replay.h"
 #include "daemon/stream/task_checkpoint.h"
 #include "daemon/stream/task_sink.h"
 #include "daemon/stream/task.h"
@@ -199,6 +200,18 @@ struct Task::Impl {
 
   std::map<Upstream, uint64_t> ckpt_incarnation;  // per channel, in the checkpoint being written
 
+  // Input order (shared/stream/input_order.h, README.md "Order log"): a stateful task of the
+  // last stage whose input order a rebuild could not reproduce logs that order and sends it to
+  // the sink with its outputs, so its outputs go out at once instead of waiting (held) for a
+  // durable checkpoint. A rebuilt one replays the logged runs first (`replay`); meanwhile it
+  // takes no checkpoint.
+  bool logs_order = false;
+  OrderLog order_log;
+  uint64_t order_durable = 0;       // runs below it are covered by a durable checkpoint
+  uint64_t order_durable_sent = 0;  // the last `durable` a frame told the sink
+  uint64_t ckpt_order = 0;          // order_log.next() in the checkpoint being written
+  std::optional<OrderReplay> replay;
+
   // ---- task.cc: helpers ----
   void TaskLog(const std::string& line);
   zmq::socket_t* Push(const std::string& endpoint);
@@ -249,6 +262,14 @@ struct Task::Impl {
   void Checkpoint();
   void WriteWaiting(TimePoint now);
   void OnCheckpointDurable();
+
+  // ---- task_order.cc: the input order's log and replay, the sink's keepers ----
+  void TakeInput(InFrame fr);
+  void Completed(const InFrame& fr);
+  const OrderNote* NoteFor(uint32_t d, OrderNote* note);
+  Status StartReplay();
+  bool SinkFences(const DataHeader& h);
+  void SinkKeepsOrder(const DataHeader& h);
 
   // ---- task_recover.cc: the source's input, recovery from the last checkpoint ----
   Status LoadSource();

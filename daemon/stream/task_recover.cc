@@ -176,6 +176,7 @@ Status Task::Impl::Recover() {
     all.push_back(std::move(*r));
   }
   const CheckpointRecord* rec = &all.back();
+  order_log.Restore(rec->order.value_or(0));
   std::vector<CheckpointFrame> pending = PendingFrames(all);
   for (const auto& w : rec->wm) {
     if (keyed_in ? !in_groups.Owns(cfg.task, w.group) : w.group != 0) {

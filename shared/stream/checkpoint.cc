@@ -93,7 +93,7 @@ std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t ta
 void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(r.state_changes ? 10 : 9);
+  pk.pack_map(9 + (r.state_changes ? 1 : 0) + (r.order ? 1 : 0));
   pk.pack("time_ms");
   pk.pack_uint64(r.time_ms);
   pk.pack("commits");
@@ -142,6 +142,10 @@ void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
   if (r.state_changes) {
     pk.pack("state_changes");
     pk.pack_true();
+  }
+  if (r.order) {
+    pk.pack("order");
+    pk.pack_uint64(*r.order);
   }
   pk.pack("spool_bytes");
   pk.pack_uint64(r.spool_bytes);
@@ -242,6 +246,11 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
     r.state = v;
   }
   // Optional: absent, the state is a full one.
+  if (const msgpack::object* o = wire::MapGet(map, "order"); o != nullptr) {
+    uint64_t v = 0;
+    if (!wire::ReadUint(*o, &v)) return Reader::Bad("order", "an unsigned integer");
+    r.order = v;
+  }
   if (const msgpack::object* sc = wire::MapGet(map, "state_changes"); sc != nullptr) {
     if (!wire::ReadBool(*sc, &r.state_changes)) return Reader::Bad("state_changes", "a bool");
   }

@@ -1,7 +1,7 @@
 // A task's checkpoint file in HyDFS (`rainstorm/<job>/task-S-T.ckpt.<gen>`, daemon/stream/README.md
 // "HyDFS checkpoints"): records appended one after another, each a 4-byte big-endian length and
-// a MessagePack map {time_ms, commits, wm, in, pending, pending_from, state, spool_bytes,
-// counters}. The task
+// a MessagePack map {time_ms, commits, wm, in, pending, pending_from, state, state_changes,
+// order, spool_bytes, counters}. The task
 // writes them (AppendCheckpointRecord), a rebuilt task reads the last one back, and `rainctl job
 // checkpoint` prints them. Hostile bytes give Corruption, never a throw. Pure and
 // thread-compatible.
@@ -61,6 +61,9 @@ struct CheckpointRecord {
   // (operators/PROTOCOL.md "State changes"); StateAt rebuilds the full state.
   bool state_changes = false;
   uint64_t spool_bytes = 0;               // the sink: bytes of its spool committed
+  // A task that logs its input order (input_order.h): the runs logged before this record, whose
+  // inputs its state holds. A rebuild replays the runs from this index on.
+  std::optional<uint64_t> order;
   // The task's counters at this point (inputs processed, outputs produced, duplicates
   // dropped): a rebuilt task counts on from them, so job status stays exact across rebuilds.
   uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0;

@@ -114,11 +114,12 @@ void DataFrameBuilder::Add(uint64_t origin, uint32_t group, std::string_view id,
   ++count_;
 }
 
-std::string DataFrameBuilder::Finish(uint64_t seq, uint64_t emit_us, bool end) {
+std::string DataFrameBuilder::Finish(uint64_t seq, uint64_t emit_us, bool end,
+                                     const OrderNote* order) {
   std::string s;
   s.reserve(64 + header_.job.size() + header_.ack_to.size() + tuples_.size());
   PutEnvelopeHead(&s, wire::MsgType::kTaskData);
-  PutArray(&s, 9);
+  PutArray(&s, order ? 10 : 9);
   PutStr(&s, header_.job);
   PutUint(&s, header_.from_stage);
   PutUint(&s, header_.from_task);
@@ -131,6 +132,19 @@ std::string DataFrameBuilder::Finish(uint64_t seq, uint64_t emit_us, bool end) {
   s += tuples_;
   tuples_.clear();
   count_ = 0;
+  if (order) {
+    // [first, durable, [[upstream, origin, last_id], ...]]
+    PutArray(&s, 3);
+    PutUint(&s, order->runs.first);
+    PutUint(&s, order->durable);
+    PutArray(&s, static_cast<uint32_t>(order->runs.runs.size()));
+    for (const auto& r : order->runs.runs) {
+      PutArray(&s, 3);
+      PutUint(&s, r.upstream);
+      PutUint(&s, r.origin);
+      PutBin(&s, r.last_id);
+    }
+  }
   return s;
 }
 
@@ -194,12 +208,36 @@ Result<TaskFrame> ParseTaskFrame(std::string bytes) {
                               " on a task inbox");
   }
   DataHeader& h = f.data;
-  if (n != 9 || !wire::ReadString(it[0], &h.job) || !u32(it[1], &h.from_stage) ||
+  if ((n != 9 && n != 10) || !wire::ReadString(it[0], &h.job) || !u32(it[1], &h.from_stage) ||
       !u32(it[2], &h.from_task) || !wire::ReadUint(it[3], &h.incarnation) ||
       !wire::ReadUint(it[4], &h.seq) || !wire::ReadString(it[5], &h.ack_to) ||
       !wire::ReadUint(it[6], &h.emit_us) || !wire::ReadBool(it[7], &h.end) ||
       it[8].type != msgpack::type::ARRAY) {
     return Status::Corruption("malformed task data header");
+  }
+  if (n == 10) {
+    const msgpack::object& o = it[9];
+    OrderNote note;
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 3 ||
+        !wire::ReadUint(o.via.array.ptr[0], &note.runs.first) ||
+        !wire::ReadUint(o.via.array.ptr[1], &note.durable) ||
+        o.via.array.ptr[2].type != msgpack::type::ARRAY) {
+      return Status::Corruption("malformed order note in a task frame");
+    }
+    const msgpack::object& runs = o.via.array.ptr[2];
+    note.runs.runs.resize(runs.via.array.size);
+    for (uint32_t i = 0; i < runs.via.array.size; ++i) {
+      const msgpack::object& e = runs.via.array.ptr[i];
+      OrderRun& r = note.runs.runs[i];
+      std::string_view id;
+      if (e.type != msgpack::type::ARRAY || e.via.array.size != 3 ||
+          !u32(e.via.array.ptr[0], &r.upstream) || !wire::ReadUint(e.via.array.ptr[1], &r.origin) ||
+          !ReadView(e.via.array.ptr[2], &id)) {
+        return Status::Corruption("malformed run " + std::to_string(i) + " in a task frame");
+      }
+      r.last_id.assign(id.data(), id.size());
+    }
+    h.order = std::move(note);
   }
   const msgpack::object& tuples = it[8];
   f.tuples.resize(tuples.via.array.size);

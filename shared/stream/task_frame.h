@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,30 @@ struct TupleRef {
   std::string_view id, key, value;
 };
 
+// The order log's runs (input_order.h), carried by data frames to the sink.
+struct OrderRun {
+  uint32_t upstream = 0;  // the upstream task's index (in the stage before)
+  uint64_t origin = 0;    // the tuples' origin (channel.h StreamKey)
+  std::string last_id;    // the run takes every tuple of (upstream, origin) up to this id
+  bool operator==(const OrderRun&) const = default;
+};
+
+// Runs with indexes: runs[i] is run number first + i of the task's log (numbered from 0 for the
+// whole job, across rebuilds).
+struct OrderRuns {
+  uint64_t first = 0;
+  std::vector<OrderRun> runs;
+  bool operator==(const OrderRuns&) const = default;
+};
+
+// What a data frame to the sink carries besides its tuples: runs (maybe none) and `durable`, the
+// index below which every run is covered by the sender's durable checkpoint (the sink forgets
+// those).
+struct OrderNote {
+  OrderRuns runs;
+  uint64_t durable = 0;
+};
+
 struct DataHeader {
   std::string job;
   uint32_t from_stage = 0, from_task = 0;
@@ -30,6 +55,8 @@ struct DataHeader {
   std::string ack_to;
   uint64_t emit_us = 0;
   bool end = false;
+  // Frames to the sink from a task that logs its input order (optional on the wire).
+  std::optional<OrderNote> order;
 };
 
 struct AckFrame {
@@ -54,8 +81,8 @@ class DataFrameBuilder {
     return kHeaderBound + header_.job.size() + header_.ack_to.size() + tuples_.size();
   }
   // Completes the frame with the given seq, emit time and end flag (they may differ from
-  // Begin's: a frame's seq is assigned when it is sent).
-  std::string Finish(uint64_t seq, uint64_t emit_us, bool end);
+  // Begin's: a frame's seq is assigned when it is sent), and the order note if any.
+  std::string Finish(uint64_t seq, uint64_t emit_us, bool end, const OrderNote* order = nullptr);
 
  private:
   // Envelope and header bytes besides the job and ack_to strings, at most.

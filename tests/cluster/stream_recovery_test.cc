@@ -24,6 +24,7 @@
 #include "tests/harness/hydfs.h"
 #include "tests/harness/raind_process.h"
 #include "tests/harness/stream.h"
+#include "tests/cluster/stream_recovery_checks.h"
 
 namespace rs::harness {
 namespace {
@@ -436,74 +437,6 @@ std::string KillTask(RecoveryCluster& rc, const Trial& now, uint32_t stage, uint
   return "";
 }
 
-// `rainctl job checkpoint JOB TASK --json` decodes the task's checkpoint file: its last record
-// has every input channel (the 3 stage-1 tasks, or the source) with frames processed, watermarks
-// once the task took tuples and, for a stateful task, the operator's state; the text form and
-// --all agree on the record count.
-void RequireCheckpointReadable(RecoveryCluster& rc, const std::string& job, const std::string& task,
-                               bool stateful) {
-  CommandResult r = Ctl(rc.c().node(0), {"--json", "job", "checkpoint", job, task});
-  INFO(r.Describe());
-  REQUIRE(r.code() == 0);
-  auto j = Json::Parse(r.out);
-  REQUIRE_OK(j.status());
-  std::string file = (*j)["file"].Str();
-  CHECK(file.rfind("rainstorm/" + job + "/task-", 0) == 0);
-  uint64_t records = (*j)["records"].Uint();
-  CHECK(records >= 1);
-  REQUIRE((*j)["shown"].size() == 1);
-  const Json& last = (*j)["shown"][size_t{0}];
-  CHECK(last["record"].Uint() == records);
-  CHECK(last["time_ms"].Uint() > 0);
-  bool source = task.rfind("1.", 0) == 0;
-  CHECK(last["in"].size() == (source ? 1u : static_cast<size_t>(kTasks)));
-  uint64_t processed = 0;
-  for (const auto& c : last["in"].items()) processed += c["processed"].Uint();
-  CHECK(processed > 0);  // at least the end frames
-  // Watermarks exist once tuples arrived; on the repo sample a task may get none at all.
-  uint64_t tuples_in = 0;
-  std::string groups;
-  auto tasks = JobTasks(rc.c().node(0), job);
-  REQUIRE_OK(tasks.status());
-  for (const auto& e : *tasks) {
-    if (e["stage"].Str() + "." + e["task"].Str() == task) {
-      tuples_in = e["tuples_in"].Uint();
-      groups = e["groups"].Str();
-    }
-  }
-  INFO("task " << task << " took " << tuples_in << " tuples, owns key groups '" << groups << "'");
-  if (tuples_in > 0) CHECK(last["watermarks"].size() >= 1);
-  // Watermarks are kept per key group: only the task's own groups (group 0 at stage 1).
-  std::set<uint64_t> own;
-  if (source) {
-    CHECK(groups.empty());
-    own.insert(0);
-  } else {
-    std::string ranges = groups;
-    std::replace(ranges.begin(), ranges.end(), ',', '\n');
-    for (const std::string& range : SplitLines(ranges)) {
-      size_t dash = range.find('-');
-      uint64_t lo = std::stoull(range.substr(0, dash));
-      uint64_t hi = dash == std::string::npos ? lo : std::stoull(range.substr(dash + 1));
-      for (uint64_t g = lo; g <= hi; ++g) own.insert(g);
-    }
-    CHECK(!own.empty());
-  }
-  for (const auto& w : last["watermarks"].items()) CHECK(own.count(w["group"].Uint()) == 1);
-  if (stateful) CHECK(last["state_bytes"].Uint() > 0);
-  CommandResult text = Ctl(rc.c().node(0), {"job", "checkpoint", job, task, "--all"});
-  INFO(text.Describe());
-  REQUIRE(text.code() == 0);
-  CHECK(text.out.find(file + ": " + std::to_string(records) + " record(s)") != std::string::npos);
-  CHECK(text.out.find("record " + std::to_string(records) + " of " + std::to_string(records)) !=
-        std::string::npos);
-  // The same file by name; a missing file and a bad TASK are refused.
-  CHECK(Ctl(rc.c().node(0), {"job", "checkpoint", "--file", file}).code() == 0);
-  CHECK(Ctl(rc.c().node(0), {"job", "checkpoint", "--file", file + "0"}).code() == 1);
-  CHECK(Ctl(rc.c().node(0), {"job", "checkpoint", job, "two"}).code() == 2);
-  CHECK(Ctl(rc.c().node(0), {"job", "checkpoint", job, "9.9"}).code() == 1);
-}
-
 TEST_CASE("kill_task on a stage-1 task and on a stateful stage-2 task: the output is exact",
           "[stream-recover-killtask]") {
   struct Case {
@@ -536,7 +469,8 @@ TEST_CASE("kill_task on a stage-1 task and on a stateful stage-2 task: the outpu
       CAPTURE(e.Name());
       CHECK(e.incarnation == (e.Name() == name ? 2u : 1u));
     }
-    RequireCheckpointReadable(rc, t.job, name, k.app.counts && k.stage == 2);
+    RequireCheckpointReadable(rc.c(), t.job, name, k.app.counts && k.stage == 2, kTasks);
+    if (k.app.counts && k.stage == 2) RequireOrderReplayed(rc.c(), t.job, name);
   }
 }
 

@@ -71,6 +71,16 @@ TEST_CASE("a checkpoint record round-trips every field", "[checkpoint]") {
   REQUIRE(got->state.has_value());
   CHECK(*got->state == store[2]);
   CHECK_FALSE(got->state_changes);  // absent: a full state
+  CHECK_FALSE(got->order.has_value());  // absent: the task logs no input order
+  // A task that logs its input order records the runs its state covers (0 included).
+  for (uint64_t order : {uint64_t{0}, uint64_t{1} << 40}) {
+    r.order = order;
+    std::string one;
+    AppendCheckpointRecord(r, &one);
+    auto back = DecodeCheckpointRecord(SplitCheckpointFile(one).records.at(0));
+    REQUIRE(back.ok());
+    CHECK(back->order == order);
+  }
 }
 
 TEST_CASE("the state a rebuild restores: the last full state with the later changes applied",

@@ -251,9 +251,37 @@ TEST_CASE("an ack round-trips and its bytes are pinned", "[stream][frame]") {
   CHECK(f->tuples.empty());
 }
 
+std::string NotedFrame() {
+  DataFrameBuilder b;
+  b.Begin(Header());
+  b.Add(3, 0, SourceId(1, 7), "k", "v");
+  OrderNote note;
+  note.runs.first = 41;
+  note.runs.runs = {{1, 3, SourceId(1, 7)}, {0, 1u << 20, std::string(300, 'x')}};
+  note.durable = 40;
+  return b.Finish(9, 0, false, &note);
+}
+
+TEST_CASE("a frame to the sink carries the sender's order note", "[stream][frame]") {
+  auto f = ParseTaskFrame(NotedFrame());
+  REQUIRE(f.ok());
+  REQUIRE(f->tuples.size() == 1);
+  REQUIRE(f->data.order.has_value());
+  CHECK(f->data.order->durable == 40);
+  CHECK(f->data.order->runs.first == 41);
+  REQUIRE(f->data.order->runs.runs.size() == 2);
+  CHECK(f->data.order->runs.runs[0] == OrderRun{1, 3, SourceId(1, 7)});
+  CHECK(f->data.order->runs.runs[1].origin == 1u << 20);
+  CHECK(f->data.order->runs.runs[1].last_id == std::string(300, 'x'));
+  // Without a note: none parsed.
+  auto plain = ParseTaskFrame(DataFrame(1));
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain->data.order.has_value());
+}
+
 TEST_CASE("every truncation of a frame is Corruption", "[stream][frame]") {
-  for (const std::string& good :
-       {DataFrame(3), DataFrame(0), EncodeAck(AckFrame{"job", 1, 2, 3, 4})}) {
+  for (const std::string& good : {DataFrame(3), DataFrame(0), NotedFrame(),
+                                  EncodeAck(AckFrame{"job", 1, 2, 3, 4})}) {
     for (size_t n = 0; n < good.size(); ++n) {
       auto f = ParseTaskFrame(good.substr(0, n));
       REQUIRE_FALSE(f.ok());
@@ -363,7 +391,7 @@ TEST_CASE("frames of the wrong shape are Corruption", "[stream][frame]") {
 
 TEST_CASE("random mutations of frames never crash", "[stream][frame]") {
   std::mt19937 rng(7);
-  std::vector<std::string> seeds = {DataFrame(5), EncodeAck(AckFrame{"job", 1, 2, 3, 4})};
+  std::vector<std::string> seeds = {DataFrame(5), NotedFrame(), EncodeAck(AckFrame{"job", 1, 2, 3, 4})};
   int parsed = 0;
   for (int round = 0; round < 20000; ++round) {
     std::string b = seeds[static_cast<size_t>(round) % seeds.size()];
