@@ -115,6 +115,7 @@ Status ApplyStreamEntry(const std::string& key, const std::string& value,
   if (key == "stream_resend_ms") return u32(&k.resend_ms, 10, 600000);
   if (key == "stream_checkpoint_ms") return u32(&k.checkpoint_ms, 10, 3600000);
   if (key == "stream_sink_flush_ms") return u32(&k.sink_flush_ms, 1, 3600000);
+  if (key == "stream_ack_delay_ms") return u32(&k.ack_delay_ms, 0, 1000);
   if (key == "stream_test_duplicate_every") return u32(&k.test_duplicate_every, 0, 1u << 30);
   if (key == "stream_leader_hosts_tasks") {
     if (value == "true" || value == "1") {

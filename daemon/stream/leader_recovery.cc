@@ -142,10 +142,15 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
                   task, old_node, stopped.status().message());
     }
   }
-  if (job->spec.exactly_once && job->sink && stage == job->spec.stages.size()) {
+  std::shared_ptr<Task> sink;
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // CleanUp releases the sink under it
+    if (job->spec.exactly_once && stage == job->spec.stages.size()) sink = job->sink;
+  }
+  if (sink) {
     // From now on the sink drops the failed run's frames, and what it kept of the task's input
     // order goes to the new run to replay (README.md "Order log").
-    c.replay_order = job->sink->OrderForRebuild(task, c.incarnation);
+    c.replay_order = sink->OrderForRebuild(task, c.incarnation);
   }
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::pair<std::string, std::string> target;

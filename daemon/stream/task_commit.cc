@@ -46,7 +46,10 @@ void Task::Impl::BeginBuilders() {
 // The group commit: the outputs of what was processed since the last one go out (or are held,
 // README.md "Recovery") in one frame per downstream, then the inputs are acknowledged.
 void Task::Impl::Commit() {
-  if (!dirty && staged.empty()) return;
+  if (!dirty && staged.empty()) {
+    SendDueAcks();  // acks a delay held back
+    return;
+  }
   for (uint32_t d = 0; d < out.size(); ++d) {
     if (out[d].builder.tuples() > 0) StageFrame(d, false);
   }
@@ -68,10 +71,19 @@ void Task::Impl::Commit() {
     }
   }
   staged.clear();
-  for (auto& [key, ch] : in) {
-    if (ch.rx.AckDue()) SendAck(ch);
-  }
+  SendDueAcks();
   dirty = false;
+}
+
+// Acknowledges what is processed, coalesced (README.md "Channels"): an ack goes once ack_delay_ms
+// passed since the channel's last one, a quarter window of frames waits for one, or the end
+// frame is processed. Durable acks are not delayed (OnCheckpointDurable).
+void Task::Impl::SendDueAcks() {
+  TimePoint now = Clock::now();
+  uint64_t frames = std::max<uint64_t>(1, cfg.window / 4);
+  for (auto& [key, ch] : in) {
+    if (ch.rx.AckDueAt(now, std::chrono::milliseconds(cfg.ack_delay_ms), frames)) SendAck(ch);
+  }
 }
 
 void Task::Impl::Release(uint32_t d, KeptFrame p) {
@@ -83,7 +95,7 @@ void Task::Impl::Release(uint32_t d, KeptFrame p) {
 // exactly-once (and at the sink, which is never rebuilt) processed is durable.
 void Task::Impl::SendAck(InChannel& ch) {
   if (ch.ack_to.empty()) return;
-  auto ack = ch.rx.TakeAck(!cfg.exactly_once || cfg.is_sink());
+  auto ack = ch.rx.TakeAck(!cfg.exactly_once || cfg.is_sink(), Clock::now());
   Send(ch.ack_to, EncodeAck(AckFrame{cfg.job, cfg.stage, cfg.task, ack.run, ack.seq, ack.durable}));
 }
 

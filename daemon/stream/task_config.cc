@@ -9,7 +9,7 @@ std::string TaskConfig::name() const {
 }
 
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
-  pk.pack_map(28);
+  pk.pack_map(29);
   pk.pack("recover");
   pk.pack(c.recover);
   pk.pack("ckpt_gen_hint");
@@ -83,6 +83,8 @@ void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
   pk.pack_uint32(c.checkpoint_ms);
   pk.pack("sink_flush_ms");
   pk.pack_uint32(c.sink_flush_ms);
+  pk.pack("ack_delay_ms");
+  pk.pack_uint32(c.ack_delay_ms);
   pk.pack("test_duplicate_every");
   pk.pack_uint32(c.test_duplicate_every);
   pk.pack("v");
@@ -193,6 +195,8 @@ Result<TaskConfig> ReadTaskConfig(const msgpack::object& o) {
   c.resend_ms = static_cast<uint32_t>(r.Uint("resend_ms", 3600000));
   c.checkpoint_ms = static_cast<uint32_t>(r.Uint("checkpoint_ms", 3600000));
   c.sink_flush_ms = static_cast<uint32_t>(r.Uint("sink_flush_ms", 3600000));
+  c.ack_delay_ms = static_cast<uint32_t>(r.UintOr("ack_delay_ms", 5));
+  if (c.ack_delay_ms > 1000) r.Fail("task config: ack_delay_ms over 1000");
   c.test_duplicate_every = static_cast<uint32_t>(r.Uint("test_duplicate_every", UINT32_MAX));
   if (!r.ok()) return Status::InvalidArgument(r.status().message());
   if (c.stage < 1 || c.stage > c.stages + 1 || c.task >= c.tasks || c.window == 0 ||

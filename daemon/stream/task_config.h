@@ -69,6 +69,7 @@ struct TaskConfig {
   uint32_t resend_ms = 1000;     // resend unacknowledged frames after this long
   uint32_t checkpoint_ms = 100;  // HyDFS checkpoint period (exactly-once)
   uint32_t sink_flush_ms = 100;  // sink: HyDFS append period
+  uint32_t ack_delay_ms = 5;     // processed acks of a busy channel, coalesced over this long
   uint32_t test_duplicate_every = 0;
 
   bool is_sink() const { return stage == stages + 1; }

@@ -254,6 +254,7 @@ struct Task::Impl {
   void Commit();
   void Release(uint32_t d, KeptFrame p);
   void SendAck(InChannel& ch);
+  void SendDueAcks();
   void TakeRewires();
   void Resend();
 

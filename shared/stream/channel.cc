@@ -97,8 +97,9 @@ void ReceiverChannel::Restore(uint64_t run, uint64_t processed, bool ended) {
   ended_ = ended;
 }
 
-ReceiverChannel::Ack ReceiverChannel::TakeAck(bool processed_is_durable) {
+ReceiverChannel::Ack ReceiverChannel::TakeAck(bool processed_is_durable, TimePoint now) {
   acked_sent_ = processed_;
+  acked_at_ = now;
   return Ack{run_, processed_, processed_is_durable ? processed_ : durable_};
 }
 

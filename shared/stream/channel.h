@@ -168,14 +168,20 @@ class ReceiverChannel {
 
   // An ack is owed: something processed was not acknowledged yet.
   bool AckDue() const { return processed_ > acked_sent_; }
+  // An owed ack that goes now: `delay` passed since the last one, `frames` or more frames wait
+  // for it, or the end frame is processed. So a busy channel carries one ack per `delay` (or
+  // per `frames`), not one per group commit.
+  bool AckDueAt(TimePoint now, Clock::duration delay, uint64_t frames) const {
+    return AckDue() && (ended_ || processed_ - acked_sent_ >= frames || now - acked_at_ >= delay);
+  }
   // Worth acknowledging again on a repeat (the sender missed the ack).
   bool ReAckOnRepeat() const { return processed_ > 0 && processed_ == acked_sent_; }
   struct Ack {
     uint64_t run = 0, seq = 0, durable = 0;
   };
-  // The ack to send now (marks it sent). `processed_is_durable`: without exactly-once, or at a
+  // The ack to send `now` (marks it sent). `processed_is_durable`: without exactly-once, or at a
   // receiver that is never rebuilt.
-  Ack TakeAck(bool processed_is_durable);
+  Ack TakeAck(bool processed_is_durable, TimePoint now);
 
   uint64_t run() const { return run_; }
   uint64_t processed() const { return processed_; }
@@ -189,6 +195,7 @@ class ReceiverChannel {
   uint64_t acked_sent_ = 0;  // highest seq acknowledged
   uint64_t durable_ = 0;     // highest seq a durable checkpoint covers
   bool ended_ = false;       // its end frame was processed
+  TimePoint acked_at_{};     // when the last ack was taken
 };
 
 // One upstream task: (stage, task). Stage 0 is rainsource, and a stage-1 task's own source

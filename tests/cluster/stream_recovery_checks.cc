@@ -11,7 +11,7 @@
 namespace rs::harness {
 
 // `rainctl job checkpoint JOB TASK --json` decodes the task's checkpoint file: its last record
-// has every input channel (the 3 stage-1 tasks, or the source) with frames processed, watermarks
+// has input channels (the source, or some of the stage-1 tasks) with frames processed, watermarks
 // once the task took tuples and, for a stateful task, the operator's state; the text form and
 // --all agree on the record count.
 void RequireCheckpointReadable(Cluster& c, const std::string& job, const std::string& task,
@@ -30,10 +30,17 @@ void RequireCheckpointReadable(Cluster& c, const std::string& job, const std::st
   CHECK(last["record"].Uint() == records);
   CHECK(last["time_ms"].Uint() > 0);
   bool source = task.rfind("1.", 0) == 0;
-  CHECK(last["in"].size() == (source ? 1u : static_cast<size_t>(tasks_per_stage)));
+  // A channel appears once a frame came on it. A task that sends its outputs at once (no held
+  // outputs waiting for a last record) may end before its last record saw every channel.
+  if (source) {
+    CHECK(last["in"].size() == 1u);
+  } else {
+    CHECK(last["in"].size() >= 1u);
+    CHECK(last["in"].size() <= static_cast<size_t>(tasks_per_stage));
+  }
   uint64_t processed = 0;
   for (const auto& c : last["in"].items()) processed += c["processed"].Uint();
-  CHECK(processed > 0);  // at least the end frames
+  CHECK(processed > 0);  // the failure struck after frames came in
   // Watermarks exist once tuples arrived; on the repo sample a task may get none at all.
   uint64_t tuples_in = 0;
   std::string groups;

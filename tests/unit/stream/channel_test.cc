@@ -134,7 +134,7 @@ TEST_CASE("a receiver takes frames in order, one run at a time", "[stream][chann
   CHECK(!rx.AckDue());
   rx.Processed(1, 1, false);
   CHECK(rx.AckDue());
-  auto ack = rx.TakeAck(false);
+  auto ack = rx.TakeAck(false, TimePoint{});
   CHECK((ack.run == 1 && ack.seq == 1 && ack.durable == 0));
   CHECK(rx.ReAckOnRepeat());
   CHECK(rx.Durable(1, 1));
@@ -142,7 +142,7 @@ TEST_CASE("a receiver takes frames in order, one run at a time", "[stream][chann
   CHECK(!rx.Durable(7, 9));  // another run's checkpoint
   rx.Processed(1, 2, true);
   CHECK(rx.ended());
-  CHECK(rx.TakeAck(true).durable == 2);
+  CHECK(rx.TakeAck(true, TimePoint{}).durable == 2);
 
   // A new run of the sender starts from 1; an older one is ignored.
   CHECK(rx.Take(3, 1, true) == O::kNext);
@@ -160,6 +160,34 @@ TEST_CASE("a receiver takes frames in order, one run at a time", "[stream][chann
   CHECK(restored.Take(4, 10, true) == O::kRepeat);
   CHECK(restored.Take(4, 11, true) == O::kNext);
   CHECK(!restored.AckDue());
+}
+
+TEST_CASE("acks are coalesced: one per delay or per so many frames, at once at the end",
+          "[stream][channel]") {
+  ReceiverChannel rx;
+  TimePoint t0 = TimePoint{} + 10s;
+  const auto delay = 5ms;
+  CHECK_FALSE(rx.AckDueAt(t0, delay, 4));  // nothing processed
+  for (uint64_t seq = 1; seq <= 2; ++seq) {
+    REQUIRE(rx.Take(1, seq, true) == ReceiverChannel::Offer::kNext);
+    rx.Processed(1, seq, false);
+  }
+  CHECK(rx.AckDueAt(t0, delay, 4));  // the first ack goes at once
+  CHECK(rx.TakeAck(false, t0).seq == 2);
+  REQUIRE(rx.Take(1, 3, true) == ReceiverChannel::Offer::kNext);
+  rx.Processed(1, 3, false);
+  CHECK(rx.AckDue());
+  CHECK_FALSE(rx.AckDueAt(t0 + 4ms, delay, 4));  // owed, not due yet
+  CHECK(rx.AckDueAt(t0 + 5ms, delay, 4));        // the delay passed
+  for (uint64_t seq = 4; seq <= 6; ++seq) {
+    REQUIRE(rx.Take(1, seq, true) == ReceiverChannel::Offer::kNext);
+    rx.Processed(1, seq, false);
+  }
+  CHECK(rx.AckDueAt(t0 + 1ms, delay, 4));  // 4 frames wait
+  CHECK(rx.TakeAck(false, t0 + 1ms).seq == 6);
+  REQUIRE(rx.Take(1, 7, true) == ReceiverChannel::Offer::kNext);
+  rx.Processed(1, 7, true);
+  CHECK(rx.AckDueAt(t0 + 2ms, delay, 4));  // the end frame: at once
 }
 
 TEST_CASE("dedup drops ids at or below each origin's mark", "[stream][channel]") {
@@ -372,7 +400,7 @@ class Model {
   }
 
   void SendAck(const Faults& f) {
-    auto a = rx_.TakeAck(false);
+    auto a = rx_.TakeAck(false, TimePoint{});
     if (Chance(f.loss)) return;
     to_sender_.push_back(a);
     if (Chance(f.dup)) to_sender_.push_back(a);

@@ -44,7 +44,9 @@ TaskConfig FullConfig() {
   c.resend_ms = 321;
   c.checkpoint_ms = 55;
   c.sink_flush_ms = 77;
+  c.ack_delay_ms = 9;
   c.test_duplicate_every = 3;
+  c.replay_order = OrderRuns{12, {{2, 5, "id-1"}, {0, 1, std::string("\0\1", 2)}}};
   return c;
 }
 
@@ -72,7 +74,9 @@ void CheckSame(const TaskConfig& a, const TaskConfig& b) {
   CHECK(a.resend_ms == b.resend_ms);
   CHECK(a.checkpoint_ms == b.checkpoint_ms);
   CHECK(a.sink_flush_ms == b.sink_flush_ms);
+  CHECK(a.ack_delay_ms == b.ack_delay_ms);
   CHECK(a.test_duplicate_every == b.test_duplicate_every);
+  CHECK(a.replay_order == b.replay_order);
 }
 
 TaskReport FullReport() {
