@@ -229,6 +229,17 @@ TEST_CASE("a replay hands on the logged order whatever the framing and arrival o
     std::vector<T> replayed;
     std::map<std::pair<uint32_t, uint64_t>, int> wholes;
     size_t offered = 0;
+    // The operator takes the queue's front: its replayed tuples are noted, and a piece is done.
+    auto take_one = [&] {
+      InFrame& q = queue.front();
+      if (q.logged) {
+        for (const auto& r : q.tuples) replayed.push_back(Back(r, q.from.second));
+      }
+      if (q.piece) {
+        if (auto w = replay.Done(q)) ++wholes[{w->from.second, w->seq}];
+      }
+      queue.pop_front();
+    };
     for (size_t i = 0; i < arrivals2.size(); ++i) {
       InFrame f = Make(ids, arrivals2[i].first, i + 1, arrivals2[i].second);
       if (replay.replaying()) {
@@ -239,27 +250,9 @@ TEST_CASE("a replay hands on the logged order whatever the framing and arrival o
         queue.push_back(std::move(f));
       }
       // The operator takes part of what is queued now and then.
-      while (!queue.empty() && rng() % 4 != 0) {
-        InFrame& q = queue.front();
-        if (q.logged) {
-          for (const auto& r : q.tuples) replayed.push_back(Back(r, q.from.second));
-        }
-        if (q.piece) {
-          if (auto w = replay.Done(q)) ++wholes[{w->from.second, w->seq}];
-        }
-        queue.pop_front();
-      }
+      while (!queue.empty() && rng() % 4 != 0) take_one();
     }
-    while (!queue.empty()) {
-      InFrame& q = queue.front();
-      if (q.logged) {
-        for (const auto& r : q.tuples) replayed.push_back(Back(r, q.from.second));
-      }
-      if (q.piece) {
-        if (auto w = replay.Done(q)) ++wholes[{w->from.second, w->seq}];
-      }
-      queue.pop_front();
-    }
+    while (!queue.empty()) take_one();
     INFO("seed " << seed);
     CHECK_FALSE(replay.replaying());
     CHECK(replay.finished());
