@@ -265,27 +265,33 @@ void HydfsService::OnPut(const wire::Envelope& env, const transport::Responder& 
              "from={}",
              create ? "create" : "append", name, Hex64(file->gen), Hex64(meta->id), meta->client,
              meta->seq, meta->size, sender);
-  auto copy = store_->GetManifest(name);
+  auto copy = store_->Summary(name);  // one record, however many appends the copy has
   Status refuse;
   if (create) {
-    if (copy.ok() && copy->file.gen != file->gen) {
+    if (copy.ok() && copy->gen != file->gen) {
       refuse = Status::AlreadyExists(name + " already exists");
     } else if (store_->IsRemoved(name, file->gen)) {
       refuse = Status::FailedPrecondition(name + ": this generation was removed");
     }
-  } else if (!copy.ok() || copy->file.gen != file->gen) {
+  } else if (!copy.ok() || copy->gen != file->gen) {
     refuse = Status::NotFound("this replica holds no copy of " + name +
                               (copy.ok() ? " (it holds another generation)" : ""));
   }
   // A retried write (retry.h) whose append this copy already lists: answer "ready" at once, take
   // no data, and make the commit a no-op (CommitAppend/CommitCreate find it listed). Without this
   // the data was sent again and the blob rewritten in place, to the same effect but for nothing.
-  const AppendMeta* listed = nullptr;
-  if (refuse.ok() && copy.ok() && copy->file.gen == file->gen) {
-    for (const auto& a : copy->appends) {
-      if (a.id == meta->id) listed = &a;
+  std::optional<AppendMeta> found;
+  if (refuse.ok() && copy.ok() && copy->gen == file->gen) {
+    auto f = store_->FindAppend(name, file->gen, meta->id);
+    if (f.ok()) {
+      found = std::move(*f);
+    } else if (f.status().code() != StatusCode::kNotFound) {  // NotFound: removed meanwhile
+      refuse = f.status();
     }
-    if (listed != nullptr && listed->size != meta->size) {
+  }
+  const AppendMeta* listed = found ? &*found : nullptr;
+  if (listed != nullptr) {
+    if (listed->size != meta->size) {
       refuse = Status::InvalidArgument("append " + Hex64(meta->id) + " is listed here with " +
                                        std::to_string(listed->size) + " bytes, not " +
                                        std::to_string(meta->size));

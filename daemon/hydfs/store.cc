@@ -22,21 +22,33 @@ using storage::LmdbTxn;
 
 constexpr size_t kMaxTombstones = 16;  // removed generations remembered per name
 constexpr uint64_t kDefaultMapSize = 1ull << 30;
-constexpr unsigned kMaxDbs = 4;
+constexpr unsigned kMaxDbs = 4;  // files, appends, ids
 
 bool Contains(const std::vector<uint64_t>& v, uint64_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-FileSummary Summarize(const Manifest& m) {
+// A live record's summary: kept in the record by every commit, so no append is read.
+FileSummary Summarize(const FileRecord& rec) {
   FileSummary s;
-  s.name = m.file.name;
-  s.gen = m.file.gen;
-  s.size = m.size();
-  s.appends = m.appends.size();
-  s.merged = m.merged;
-  s.digest = OrderDigest(m.file.gen, m.appends);
+  s.name = rec.file.name;
+  s.gen = rec.file.gen;
+  s.size = rec.size;
+  s.appends = rec.count;
+  s.merged = rec.merged;
+  s.digest = rec.digest;
   return s;
+}
+
+// Sets the record's count, size and digest for `list`, the generation's whole order.
+void SetTotals(FileRecord* rec, const std::vector<AppendMeta>& list) {
+  rec->count = list.size();
+  rec->size = 0;
+  rec->digest = OrderDigestStart(rec->file.gen);
+  for (const auto& a : list) {
+    rec->size += a.size;
+    rec->digest = OrderDigestStep(rec->digest, a.id);
+  }
 }
 
 }  // namespace
@@ -100,18 +112,45 @@ Status Store::Impl::PutAppends(LmdbTxn& txn, uint64_t gen, const std::vector<App
                                size_t from) {
   for (size_t i = from; i < list.size(); ++i) {
     RS_RETURN_IF_ERROR(txn.Put(appends, AppendKey(gen, i), EncodeAppend(list[i])));
+    RS_RETURN_IF_ERROR(txn.Put(ids, IdKey(gen, list[i].id), EncodePosition(i)));
   }
   return Status::Ok();
 }
 
 Status Store::Impl::DeleteAppends(LmdbTxn& txn, uint64_t gen) {
-  std::vector<std::string> keys;
-  RS_RETURN_IF_ERROR(txn.ScanPrefix(appends, GenPrefix(gen), [&](std::string_view k, auto) {
-    keys.emplace_back(k);
-    return true;
-  }));
-  for (const auto& k : keys) RS_RETURN_IF_ERROR(txn.Del(appends, k));
+  for (MDB_dbi db : {appends, ids}) {
+    std::vector<std::string> keys;
+    RS_RETURN_IF_ERROR(txn.ScanPrefix(db, GenPrefix(gen), [&](std::string_view k, auto) {
+      keys.emplace_back(k);
+      return true;
+    }));
+    for (const auto& k : keys) RS_RETURN_IF_ERROR(txn.Del(db, k));
+  }
   return Status::Ok();
+}
+
+Result<std::optional<AppendMeta>> Store::Impl::FindAppend(const LmdbTxn& txn, uint64_t gen,
+                                                          uint64_t id) const {
+  auto pos = txn.Get(ids, IdKey(gen, id));
+  if (!pos.ok()) {
+    if (pos.status().code() == StatusCode::kNotFound) return std::optional<AppendMeta>();
+    return pos.status();
+  }
+  auto at = DecodePosition(*pos);
+  if (!at.ok()) return at.status();
+  std::string what = "append record " + std::to_string(*at) + " of generation " +
+                     std::to_string(gen);
+  auto bytes = txn.Get(appends, AppendKey(gen, *at));
+  if (!bytes.ok()) {
+    if (bytes.status().code() == StatusCode::kNotFound) {
+      return Status::Corruption(what + ": listed by the id index but missing");
+    }
+    return bytes.status();
+  }
+  auto a = DecodeAppend(*bytes, what);
+  if (!a.ok()) return a.status();
+  if (a->id != id) return Status::Corruption(what + ": the id index points at another append");
+  return std::optional<AppendMeta>(std::move(*a));
 }
 
 Status Store::Impl::CheckGenUnused(const LmdbTxn& txn, const std::string& name,
@@ -182,8 +221,11 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (!files.ok()) return files.status();
   auto appends = impl->env->OpenDb("appends");
   if (!appends.ok()) return appends.status();
+  auto ids = impl->env->OpenDb("ids");
+  if (!ids.ok()) return ids.status();
   impl->files = *files;
   impl->appends = *appends;
+  impl->ids = *ids;
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -195,9 +237,29 @@ Result<Manifest> Store::GetManifest(const std::string& name) const {
 }
 
 Result<FileSummary> Store::Summary(const std::string& name) const {
-  auto m = GetManifest(name);
-  if (!m.ok()) return m.status();
-  return Summarize(*m);
+  if (!impl_->CheckName(name).ok()) return Status::NotFound("no copy of '" + name + "'");
+  auto txn = LmdbTxn::BeginRead(*impl_->env);
+  if (!txn.ok()) return txn.status();
+  auto rec = impl_->LoadFile(*txn, name);
+  if (!rec.ok()) return rec.status();
+  if (!rec->has_value() || !(*rec)->live) {
+    return Status::NotFound("no copy of '" + name + "' on this node");
+  }
+  return Summarize(**rec);
+}
+
+Result<std::optional<AppendMeta>> Store::FindAppend(const std::string& name, uint64_t gen,
+                                                    uint64_t id) const {
+  if (!impl_->CheckName(name).ok()) return Status::NotFound("no copy of '" + name + "'");
+  auto txn = LmdbTxn::BeginRead(*impl_->env);
+  if (!txn.ok()) return txn.status();
+  auto rec = impl_->LoadFile(*txn, name);
+  if (!rec.ok()) return rec.status();
+  if (!rec->has_value() || !(*rec)->live || (*rec)->file.gen != gen) {
+    return Status::NotFound("no copy of generation " + std::to_string(gen) + " of '" + name +
+                            "' on this node");
+  }
+  return impl_->FindAppend(*txn, gen, id);
 }
 
 std::vector<FileSummary> Store::List(const std::string& prefix) const {
@@ -214,12 +276,13 @@ std::vector<FileSummary> Store::List(const std::string& prefix) const {
   });
   if (!s.ok()) Logger("hydfs")->warn("event=list_failed error=\"{}\"", s.ToString());
   for (const auto& name : names) {
-    auto m = impl_->ReadManifest(*txn, name);
-    if (m.ok()) {
-      out.push_back(Summarize(*m));
-    } else if (m.status().code() != StatusCode::kNotFound) {  // NotFound: only tombstones
+    auto rec = impl_->LoadFile(*txn, name);
+    if (!rec.ok()) {
       // One damaged record must not hide the other files.
-      Logger("hydfs")->warn("event=bad_record file={} error=\"{}\"", name, m.status().ToString());
+      Logger("hydfs")->warn("event=bad_record file={} error=\"{}\"", name,
+                            rec.status().ToString());
+    } else if (rec->has_value() && (*rec)->live) {  // else only tombstones
+      out.push_back(Summarize(**rec));
     }
   }
   return out;  // LMDB keys are sorted, so names are too
@@ -251,12 +314,9 @@ Status Store::CommitCreate(const FileMeta& file, const AppendMeta& first) {
                                  std::to_string(rec.file.gen));
   }
   if (rec.live) {  // same generation: a retried create
-    rec.file.name = file.name;
-    auto list = impl_->LoadAppends(*txn, rec);
-    if (!list.ok()) return list.status();
-    for (const auto& a : *list) {
-      if (a.id == first.id) return Status::Ok();
-    }
+    auto listed = impl_->FindAppend(*txn, file.gen, first.id);
+    if (!listed.ok()) return listed.status();
+    if (listed->has_value()) return Status::Ok();
     return Status::AlreadyExists("generation " + std::to_string(file.gen) + " of '" + file.name +
                                  "' exists here without " + AppendName(first.id));
   }
@@ -264,7 +324,7 @@ Status Store::CommitCreate(const FileMeta& file, const AppendMeta& first) {
   rec.live = true;
   rec.file = file;
   rec.merged = 0;
-  rec.count = 1;
+  SetTotals(&rec, {first});
   RS_RETURN_IF_ERROR(impl_->PutAppends(*txn, file.gen, {first}, 0));
   RS_RETURN_IF_ERROR(impl_->PutFile(*txn, file.name, rec));
   return txn->Commit();
@@ -283,14 +343,17 @@ Status Store::CommitAppend(const std::string& name, uint64_t gen, const AppendMe
                             "' on this node");
   }
   FileRecord& rec = **loaded;
-  auto list = impl_->LoadAppends(*txn, rec);
-  if (!list.ok()) return list.status();
-  for (const auto& a : *list) {
-    if (a.id == append.id) return Status::Ok();  // a retried append
-  }
-  list->push_back(append);
-  rec.count = list->size();
-  RS_RETURN_IF_ERROR(impl_->PutAppends(*txn, gen, *list, list->size() - 1));
+  // One id record and one append are read, whatever the number of appends: a task's checkpoint
+  // file takes an append ten times a second for as long as its job runs.
+  auto listed = impl_->FindAppend(*txn, gen, append.id);
+  if (!listed.ok()) return listed.status();
+  if (listed->has_value()) return Status::Ok();  // a retried append
+  uint64_t position = rec.count;
+  RS_RETURN_IF_ERROR(txn->Put(impl_->appends, AppendKey(gen, position), EncodeAppend(append)));
+  RS_RETURN_IF_ERROR(txn->Put(impl_->ids, IdKey(gen, append.id), EncodePosition(position)));
+  rec.count = position + 1;
+  rec.size += append.size;
+  rec.digest = OrderDigestStep(rec.digest, append.id);
   RS_RETURN_IF_ERROR(impl_->PutFile(*txn, name, rec));
   return txn->Commit();
 }
@@ -354,7 +417,7 @@ Status Store::SetOrder(const FileMeta& file, const std::vector<AppendMeta>& orde
     }
     rec.live = true;
     rec.merged = merged;
-    rec.count = order.size();
+    SetTotals(&rec, order);
     // The order is a superset of what was stored, so rewriting positions 0..n-1 leaves no stale
     // position behind.
     RS_RETURN_IF_ERROR(impl_->PutAppends(*txn, file.gen, order, 0));
@@ -387,7 +450,7 @@ Status Store::Remove(const std::string& name, uint64_t gen, bool tombstone,
       doomed = std::move(*list);
       RS_RETURN_IF_ERROR(impl_->DeleteAppends(*txn, gen));
       rec.live = false;
-      rec.merged = rec.count = 0;
+      rec.merged = rec.count = rec.size = rec.digest = 0;
     }
     // Removing a copy this node does not hold (or holds as another generation) is not an
     // error: the tombstone alone still stops a stale repair.

@@ -2,9 +2,12 @@
 //   blobs/<2 hex>/<16 hex append id>   the chunk data of one append; chunk i at i * chunk_size
 //   tmp/                               blobs being written (removed at Open)
 //   meta/                              LMDB environment with the manifests:
-//     db "files":   name -> file record (gen, created_ms, creator, merged, append count, removed
-//                   generations)
+//     db "files":   name -> file record (gen, created_ms, creator, merged, append count, size,
+//                   order digest, removed generations)
 //     db "appends": be64(gen) ++ be64(position) -> AppendMeta, in this replica's order
+//     db "ids":     be64(gen) ++ be64(append id) -> be64(position)
+// A file record also holds its copy's size and order digest, so heads, listings and appends
+// cost the same whatever the number of appends (only GetManifest and merges read them all).
 // Every chunk's CRC32C is checked when written, when read and when rewritten by a repair.
 // Durability: BlobWriter::Finish() fdatasyncs the blob and renames it into place (directory
 // fsynced) before any manifest can name it; manifest commits are durable LMDB commits. So once a
@@ -77,7 +80,11 @@ class Store {
   // --- reading manifests ---
   // NotFound when this node holds no live copy of `name`.
   Result<Manifest> GetManifest(const std::string& name) const;
-  Result<FileSummary> Summary(const std::string& name) const;
+  Result<FileSummary> Summary(const std::string& name) const;  // one record read
+  // Append `id` of generation `gen` when this copy lists it. NotFound when this node holds no
+  // live copy of that generation.
+  Result<std::optional<AppendMeta>> FindAppend(const std::string& name, uint64_t gen,
+                                               uint64_t id) const;
   // Live files whose name starts with `prefix` ("" = all), sorted by name.
   std::vector<FileSummary> List(const std::string& prefix = "") const;
   // True when generation `gen` of `name` was removed here (a tombstone).

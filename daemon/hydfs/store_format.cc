@@ -8,7 +8,7 @@
 namespace rs::hydfs {
 namespace {
 
-constexpr uint64_t kRecordVersion = 1;  // "v" of every LMDB record
+constexpr uint64_t kRecordVersion = 2;  // "v" of every LMDB record
 
 void PutBe64(std::string* out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
@@ -96,12 +96,25 @@ std::string AppendKey(uint64_t gen, uint64_t position) {
   return key;
 }
 
+std::string IdKey(uint64_t gen, uint64_t append_id) { return AppendKey(gen, append_id); }
+
+std::string EncodePosition(uint64_t position) {
+  std::string out;
+  PutBe64(&out, position);
+  return out;
+}
+
+Result<uint64_t> DecodePosition(std::string_view bytes) {
+  if (bytes.size() != 8) return Status::Corruption("an id record is not 8 bytes");
+  return GetBe64(bytes);
+}
+
 // ---- records ----
 
 std::string EncodeFileRecord(const FileRecord& r) {
   msgpack::sbuffer buf;
   Packer pk(buf);
-  pk.pack_map(8);
+  pk.pack_map(10);
   PackField(pk, "v", kRecordVersion);
   PackField(pk, "live", r.live);
   PackField(pk, "gen", r.file.gen);
@@ -109,6 +122,8 @@ std::string EncodeFileRecord(const FileRecord& r) {
   PackField(pk, "creator", r.file.creator);
   PackField(pk, "merged", r.merged);
   PackField(pk, "count", r.count);
+  PackField(pk, "size", r.size);
+  PackField(pk, "digest", r.digest);
   PackField(pk, "removed", r.removed);
   return std::string(buf.data(), buf.size());
 }
@@ -142,6 +157,8 @@ Result<FileRecord> DecodeFileRecord(std::string_view bytes, const std::string& n
   rec.file.creator = r.Str("creator");
   rec.merged = r.Uint("merged");
   rec.count = r.Uint("count");
+  rec.size = r.Uint("size");
+  rec.digest = r.Uint("digest");
   const msgpack::object* removed = r.Array("removed");
   if (!r.ok()) return r.status();
   for (uint32_t i = 0; i < removed->via.array.size; ++i) {

@@ -3,10 +3,15 @@
 // append's CRC list obeys. Pure functions over bytes; thread-safe.
 //
 // Records are MessagePack maps with string keys and a version "v" (readers reject other versions;
-// new fields may be added, never renamed):
-//   file record:   {v, live: bool, gen, created_ms, creator: str, merged, count, removed: [gen]}
+// new fields may be added, never renamed). Version 2:
+//   file record:   {v, live: bool, gen, created_ms, creator: str, merged, count, size, digest,
+//                   removed: [gen]}
 //   append record: {v, id, client: str, seq, size, chunk_size, crcs: [uint32], wall_ms}
-// `live` is false when only tombstones remain; `count` appends are stored under be64(gen).
+//   id record:     be64(position)
+// `live` is false when only tombstones remain; `count` appends are stored under be64(gen), `size`
+// is their bytes and `digest` their OrderDigest, kept up to date by every commit so that a head
+// or a listing reads one record whatever the number of appends (version 1 had neither, and no
+// id records: a head read every append).
 // Decoding never throws: damaged bytes are Corruption.
 #pragma once
 
@@ -41,6 +46,10 @@ std::string GenPrefix(uint64_t gen);
 // be64(gen) ++ be64(position). Big-endian so that LMDB's byte order is the replica's append
 // order.
 std::string AppendKey(uint64_t gen, uint64_t position);
+// be64(gen) ++ be64(append id): where an append of generation `gen` sits, found without a scan.
+std::string IdKey(uint64_t gen, uint64_t append_id);
+std::string EncodePosition(uint64_t position);
+Result<uint64_t> DecodePosition(std::string_view bytes);
 
 // ---- records ----
 
@@ -49,6 +58,8 @@ struct FileRecord {
   FileMeta file;
   uint64_t merged = 0;
   uint64_t count = 0;             // appends stored under be64(file.gen)
+  uint64_t size = 0;              // their bytes
+  uint64_t digest = 0;            // OrderDigest(file.gen, those appends in order)
   std::vector<uint64_t> removed;  // tombstoned generations, oldest first
 };
 

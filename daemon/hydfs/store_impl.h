@@ -26,6 +26,7 @@ struct Store::Impl {
   std::unique_ptr<storage::LmdbEnv> env;
   MDB_dbi files = 0;    // name -> FileRecord
   MDB_dbi appends = 0;  // be64(gen) ++ be64(position) -> AppendMeta
+  MDB_dbi ids = 0;      // be64(gen) ++ be64(append id) -> be64(position)
   std::atomic<uint64_t> tmp_seq{0};
 
   // Guards `used` and makes "stat, rename/unlink, adjust used" one step, so two writers of the
@@ -61,9 +62,14 @@ struct Store::Impl {
   // The appends of a live record, in order; Corruption unless exactly positions 0..count-1 exist.
   Result<std::vector<AppendMeta>> LoadAppends(const storage::LmdbTxn& txn,
                                               const FileRecord& rec) const;
+  // Writes list[from..] at their positions, with their id records.
   Status PutAppends(storage::LmdbTxn& txn, uint64_t gen, const std::vector<AppendMeta>& list,
                     size_t from);
+  // Deletes generation `gen`'s appends and id records.
   Status DeleteAppends(storage::LmdbTxn& txn, uint64_t gen);
+  // The append `id` of generation `gen` when this copy lists it (one id record, one append).
+  Result<std::optional<AppendMeta>> FindAppend(const storage::LmdbTxn& txn, uint64_t gen,
+                                               uint64_t id) const;
   // Append keys carry only the generation, so a generation number must belong to one file.
   // Generations are random 64-bit numbers; this guards against a caller reusing one.
   Status CheckGenUnused(const storage::LmdbTxn& txn, const std::string& name, uint64_t gen) const;

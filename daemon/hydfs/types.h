@@ -76,9 +76,14 @@ inline uint64_t AppendId(uint64_t gen, std::string_view client, uint64_t seq) {
 
 // A digest of a file's content order: equal digests mean the same generation with the same
 // appends in the same order (so byte-identical content, chunk CRCs included).
+// A fold over the appends, so a store keeps it up to date one append at a time.
+inline uint64_t OrderDigestStart(uint64_t gen) { return StableHash64(std::to_string(gen)); }
+inline uint64_t OrderDigestStep(uint64_t digest, uint64_t append_id) {
+  return StableHash64(std::to_string(digest) + ":" + std::to_string(append_id));
+}
 inline uint64_t OrderDigest(uint64_t gen, const std::vector<AppendMeta>& appends) {
-  uint64_t h = StableHash64(std::to_string(gen));
-  for (const auto& a : appends) h = StableHash64(std::to_string(h) + ":" + std::to_string(a.id));
+  uint64_t h = OrderDigestStart(gen);
+  for (const auto& a : appends) h = OrderDigestStep(h, a.id);
   return h;
 }
 

@@ -1,4 +1,5 @@
 #include "daemon/stream/task_impl.h"
+#include "shared/util/thread_name.h"
 
 namespace rs::stream {
 
@@ -660,6 +661,7 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
 
 void Task::Start() {
   thread_ = std::thread([this] {
+    SetThreadName("task" + std::to_string(config_.stage) + "." + std::to_string(config_.task));
     try {
       impl_->Run();
     } catch (const std::exception& e) {

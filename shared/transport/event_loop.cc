@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "shared/logging.h"
+#include "shared/util/thread_name.h"
 #include "shared/status.h"
 
 namespace rs::transport {
@@ -121,6 +122,7 @@ void EventLoop::RunTimers() {
 }
 
 void EventLoop::Run() {
+  SetThreadName(name_);
   loop_thread_.store(std::this_thread::get_id());
   std::vector<zmq::pollitem_t> items;
   std::vector<std::shared_ptr<Callback>> handlers;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "shared/logging.h"
+#include "shared/util/thread_name.h"
 #include "shared/transport/sockets.h"
 
 namespace rs::transport {
@@ -88,6 +89,7 @@ std::string Z85(const zmq::message_t& raw) {
 // Answers ZAP requests: 200 with the key as user id for a key on the keyring (a member's key in
 // the members-only domain), else 400.
 void ZapLoop(zmq::socket_t rep) {
+  SetThreadName("zap");
   std::map<std::string, std::chrono::steady_clock::time_point> last_logged;
   FileStamp seen = StampOf(S().settings.keyring_path);
   auto next_reload = std::chrono::steady_clock::now() + kReloadEvery;

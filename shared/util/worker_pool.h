@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "shared/util/thread_name.h"
+
 namespace rs {
 
 class WorkerPool {
@@ -39,6 +41,7 @@ class WorkerPool {
 
  private:
   void Run() {
+    SetThreadName("pool");
     for (;;) {
       std::function<void()> fn;
       {
