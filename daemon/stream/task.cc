@@ -10,39 +10,6 @@ void Task::Impl::TaskLog(const std::string& line) {
   (void)w;
 }
 
-zmq::socket_t* Task::Impl::Push(const std::string& endpoint) {
-  auto it = pushes.find(endpoint);
-  if (it != pushes.end()) return it->second.get();
-  transport::SocketOptions o;
-  o.to_client = client_endpoints.count(endpoint) > 0;
-  o.send_hwm = o.to_client ? 1000 : 100000;  // to a client: acks only, resent until answered
-  o.max_message_bytes = 64 << 20;
-  auto s = transport::MakeSocket(zmq::socket_type::push, o);
-  if (!s.ok()) return nullptr;
-  auto sock = std::make_unique<zmq::socket_t>(std::move(*s));
-  if (!transport::Connect(*sock, endpoint).ok()) return nullptr;
-  return pushes.emplace(endpoint, std::move(sock)).first->second.get();
-}
-
-// False when the frame could not be queued (no socket, or its queue is full): a data frame
-// then waits in its channel for the next Flush; a lost ack is sent again on the next repeat.
-// A socket to a client that refuses a frame is closed, the next send dials afresh: it never
-// redials by itself (SocketOptions::to_client), and what it held were acks, which are resent.
-bool Task::Impl::Send(const std::string& endpoint, const std::string& bytes) {
-  zmq::socket_t* s = Push(endpoint);
-  if (!s) return false;
-  zmq::message_t m(bytes.data(), bytes.size());
-  if (transport::TrySend(*s, &m, 1)) return true;
-  if (client_endpoints.count(endpoint)) pushes.erase(endpoint);
-  return false;
-}
-
-// Hands channel d's unsent frames to its socket.
-void Task::Impl::Flush(uint32_t d) {
-  OutChannel& o = out[d];
-  if (o.tx.Unsent()) o.tx.Flush([&](const std::string& b) { return Send(o.endpoint, b); });
-}
-
 // A failure the same input repeats (a size limit, shared/stream/limits.h): the leader fails
 // the job at once instead of rebuilding the task.
 void Task::Impl::FailPermanent(Status s) {
@@ -97,45 +64,6 @@ void Task::Impl::Publish() {
     t->report_ = r;
   }
   if (env.report) env.report(r);
-}
-
-bool Task::Impl::DrainInbox() {
-  bool any = false;
-  std::vector<zmq::message_t> parts;
-  security::Role from = security::Role::kNone;
-  for (int n = 0; n < 256 && transport::TryRecv(*inbox, &parts, &from); ++n) {
-    any = true;
-    if (from < security::Role::kAdmin) {  // a read-only client may not feed a job
-      Malformed("a frame from a key without the admin role");
-      continue;
-    }
-    if (parts.size() != 1) {
-      Malformed("a multipart message");
-      continue;
-    }
-    auto f = ParseTaskFrame(parts[0].to_string());
-    if (!f.ok()) {
-      Malformed(f.status().message());
-      continue;
-    }
-    if (f->type == static_cast<uint16_t>(wire::MsgType::kTaskAck)) {
-      OnAck(f->ack);
-    } else {
-      if (from != security::Role::kMember) {  // rainsource: acks go back to a client
-        if (client_endpoints.size() >= 1024) client_endpoints.clear();  // forgotten: afresh
-        client_endpoints.insert(f->data.ack_to);
-      }
-      OnData(std::move(*f));
-    }
-  }
-  return any;
-}
-
-void Task::Impl::Malformed(const std::string& what) {
-  ++malformed;
-  if (Clock::now() - malformed_logged < std::chrono::seconds(1)) return;
-  malformed_logged = Clock::now();
-  TaskLog("event=bad_frame count=" + std::to_string(malformed) + " last=\"" + what + "\"");
 }
 
 void Task::Impl::OnAck(const AckFrame& a) {
@@ -459,19 +387,6 @@ bool Task::Impl::CheckDone() {
   return true;
 }
 
-void Task::Impl::Wait(int timeout_ms) {
-  std::vector<zmq::pollitem_t> items;
-  items.push_back({static_cast<void*>(*inbox), 0, ZMQ_POLLIN, 0});
-  if (op) {
-    if (op->in_flight() > 0) items.push_back({nullptr, op->stdout_fd(), ZMQ_POLLIN, 0});
-    items.push_back({nullptr, op->stderr_fd(), ZMQ_POLLIN, 0});
-  }
-  try {
-    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(timeout_ms));
-  } catch (const zmq::error_t&) {
-  }
-}
-
 void Task::Impl::Run() {
   Log()->info("event=task_start task={} node={} op=\"{}\" pid={} log={}", cfg.name(), env.node_id,
               cfg.argv.empty() ? "(sink)" : cfg.argv[0], op ? op->pid() : 0, t->log_path_);
@@ -544,6 +459,8 @@ void Task::Impl::Run() {
             std::to_string(tuples_out) + " duplicates=" + std::to_string(duplicates) +
             " frames_in=" + std::to_string(frames_received) +
             " frames_out=" + std::to_string(frames_sent) +
+            " local_in=" + std::to_string(local_received) +
+            " local_out=" + std::to_string(local_sent) +
             " operator_batches=" + std::to_string(driver ? driver->batches_sent() : 0) +
             " commits=" + std::to_string(commits) + " loops=" + std::to_string(loops) +
             " checkpoints=" + std::to_string(ckpts) +
@@ -588,6 +505,7 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
   auto port = transport::Bind(*m.inbox, env_.host, 0);
   if (!port.ok()) return port.status();
   endpoint_ = "tcp://" + env_.host + ":" + std::to_string(*port);
+  m.local_inbox = LocalInbox::Register(endpoint_, o.recv_hwm);
 
   m.out.resize(config_.downstream.size());
   SenderChannel::Options so;
@@ -681,6 +599,7 @@ void Task::Rewire(uint32_t index, const std::string& endpoint) {
 void Task::Stop() {
   stop_.store(true);
   if (thread_.joinable()) thread_.join();
+  if (impl_ && impl_->local_inbox) impl_->local_inbox->Close();  // senders fall back to the socket
 }
 
 int64_t Task::pid() const { return pid_; }

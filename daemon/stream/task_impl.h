@@ -20,6 +20,7 @@
 #include <set>
 #include <tuple>
 
+#include "daemon/stream/local_inbox.h"
 #include "daemon/stream/operator_driver.h"
 #include "daemon/stream/operator_process.h"
 #include "daemon/stream/order_replay.h"
@@ -119,6 +120,8 @@ struct Task::Impl {
   const TaskEnv& env;
 
   std::unique_ptr<zmq::socket_t> inbox;
+  std::shared_ptr<LocalInbox> local_inbox;  // frames from tasks of this process (null: none)
+  uint64_t local_sent = 0, local_received = 0;  // frames handed over in memory
   std::map<std::string, std::unique_ptr<zmq::socket_t>> pushes;
   std::set<std::string> client_endpoints;  // ack_to of rainsource: pushes there serve a client
   std::unique_ptr<OperatorProcess> op;
@@ -224,6 +227,7 @@ struct Task::Impl {
 
   // ---- task.cc: inbox ----
   bool DrainInbox();
+  void Received(std::string bytes, security::Role from);  // one frame from the inbox
   void Malformed(const std::string& what);
   void OnAck(const AckFrame& a);
   void OnData(TaskFrame f);
