@@ -130,7 +130,6 @@ bool Terminal(const std::string& state) {
   return state == "done" || state == "failed" || state == "cancelled";
 }
 
-
 // Sleeps up to `d`, returning early on Ctrl-C.
 void Nap(std::chrono::milliseconds d) {
   auto until = Clock::now() + d;
@@ -251,10 +250,12 @@ int Attach(const Context& ctx, const std::string& job) {
 
 struct SubmitOptions {
   bool detach = false;
-  bool dry_run = false;        // print the spec as JSON instead of submitting it
-  std::optional<bool> header;  // --header / --no-header; unset: *.csv inputs have one
-  bool keep = false;           // --keep: what the job made stays after it ends
-  std::optional<uint32_t> key_groups;  // --key-groups N
+  bool dry_run = false;                  // print the spec as JSON instead of submitting it
+  std::optional<bool> header;            // --header / --no-header; unset: *.csv inputs have one
+  bool keep = false;                     // --keep: what the job made stays after it ends
+  std::optional<uint32_t> key_groups;    // --key-groups N
+  std::optional<std::string> autoscale;  // --autoscale thresholds|target
+  std::optional<uint32_t> cooldown_ms, max_tasks;
 };
 
 // Submits `spec` (already validated) and, unless detached, follows the job.
@@ -264,6 +265,9 @@ int Submit(Context& ctx, stream::JobSpec spec, const SubmitOptions& o) {
   if (o.header) spec.header = o.header;
   if (o.keep) spec.keep = true;
   if (o.key_groups) spec.key_groups = *o.key_groups;
+  if (o.autoscale) spec.autoscale_policy = *o.autoscale;
+  if (o.cooldown_ms) spec.cooldown_ms = *o.cooldown_ms;
+  if (o.max_tasks) spec.max_tasks = *o.max_tasks;
   Status valid = stream::ValidateJobSpec(spec);
   if (!valid.ok()) return Fail(ctx, valid, kExitUsage);
   std::string bytes = stream::EncodeJobSpec(spec);
@@ -313,6 +317,16 @@ Status TakeTrailingFlags(std::vector<std::string>* words, Context* ctx, SubmitOp
       auto n = stream::ParseCount(value, "--key-groups", stream::kMaxKeyGroups);
       if (!n.ok()) return n.status();
       o->key_groups = static_cast<uint32_t>(*n);
+    } else if (flag == "--autoscale") {
+      o->autoscale = value;
+    } else if (flag == "--cooldown-ms") {
+      auto n = stream::ParseCount(value, "--cooldown-ms", stream::kMaxCooldownMs);
+      if (!n.ok()) return n.status();
+      o->cooldown_ms = static_cast<uint32_t>(*n);
+    } else if (flag == "--max-tasks") {
+      auto n = stream::ParseCount(value, "--max-tasks", stream::kMaxTasksPerStage);
+      if (!n.ok()) return n.status();
+      o->max_tasks = static_cast<uint32_t>(*n);
     } else {
       auto ms = stream::ParseCount(value, "--timeout", 3600000);
       if (!ms.ok()) return ms.status();
@@ -321,7 +335,9 @@ Status TakeTrailingFlags(std::vector<std::string>* words, Context* ctx, SubmitOp
     }
     return Status::Ok();
   };
-  const std::vector<std::string> valued = {"--node", "--timeout", "--name", "--key-groups"};
+  const std::vector<std::string> valued = {"--node",       "--timeout",   "--name",
+                                           "--key-groups", "--autoscale", "--cooldown-ms",
+                                           "--max-tasks"};
   while (!words->empty()) {
     const std::string& last = words->back();
     if (last == "--json" || last == "--detach" || last == "--dry-run" || last == "--header" ||
@@ -367,6 +383,12 @@ int RainStorm(Context& ctx, std::vector<std::string> words, SubmitOptions o, std
   }
   auto spec = stream::ParseRainStormArgs(words, IsOperator);
   if (!spec.ok()) return Fail(ctx, spec.status(), kExitUsage);
+  if (o.autoscale && !spec->autoscale) {
+    return Fail(ctx,
+                Status::InvalidArgument("--autoscale " + *o.autoscale +
+                                        " was given but autoscale_enabled is false"),
+                kExitUsage);
+  }
   spec->name = name;
   return Submit(ctx, std::move(*spec), o);
 }
@@ -385,6 +407,19 @@ void AddJobFlags(CLI::App* cmd, SubmitOptions* o) {
          "key groups per job: the keys of every keyed stage fall into N groups, the unit of "
          "state and dedup (default 128; at least the tasks per stage, at most 4096)")
       ->check(CLI::Range(1u, stream::kMaxKeyGroups));
+  cmd->add_option_function<std::string>(
+         "--autoscale", [o](const std::string& p) { o->autoscale = p; },
+         "the autoscaling policy: thresholds (the LW/HW rule, the default when autoscaling) or "
+         "target (each stage sized from its measured true processing rate)")
+      ->check(CLI::IsMember({"thresholds", "target"}));
+  cmd->add_option_function<uint32_t>(
+         "--cooldown-ms", [o](uint32_t n) { o->cooldown_ms = n; },
+         "autoscaling: no action on a stage for this long after its last (default 5000)")
+      ->check(CLI::Range(0u, stream::kMaxCooldownMs));
+  cmd->add_option_function<uint32_t>(
+         "--max-tasks", [o](uint32_t n) { o->max_tasks = n; },
+         "autoscaling: the most tasks a stage may grow to (default: the key groups, at most 64)")
+      ->check(CLI::Range(1u, stream::kMaxTasksPerStage));
   cmd->add_flag("--keep", o->keep,
                 "keep the job's checkpoints, task logs and output spool after it ends (for "
                 "rainctl job checkpoint and inspection); by default they are removed");
@@ -426,7 +461,7 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
   static uint32_t tasks = 1;
   static std::string src, dest, name;
   static bool live = false, exactly_once = true;
-  static uint64_t rate = 0;
+  static uint64_t rate = 0, lw = 0, hw = 0;
   static SubmitOptions submit_opts;
   auto* submit = job->add_subcommand(
       "submit", "submit a job and follow its output (until it ends, or Ctrl-C detaches)");
@@ -442,6 +477,12 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
   submit->add_flag("--exactly-once,!--no-exactly-once", exactly_once,
                    "exactly-once delivery (default on)");
   submit->add_option("--rate", rate, "input tuples/s over all sources (default: unthrottled)");
+  submit->add_option("--lw", lw,
+                     "autoscaling thresholds: below LW tuples/s per task a stage "
+                     "loses a task");
+  submit->add_option("--hw", hw,
+                     "autoscaling thresholds: above HW tuples/s per task a stage "
+                     "gets a task");
   submit->add_option("--name", name, "a label shown by job list");
   submit->add_flag("--detach", submit_opts.detach, "print the job id and return at once");
   submit->add_flag("--dry-run", submit_opts.dry_run, "print the job spec as JSON, submit nothing");
@@ -466,6 +507,9 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
     spec.dest = dest;
     spec.exactly_once = exactly_once;
     spec.input_rate = rate;
+    spec.low_watermark = lw;
+    spec.high_watermark = hw;
+    spec.autoscale = submit_opts.autoscale.has_value();
     spec.name = name;
     *exit_code = Submit(ctx, std::move(spec), submit_opts);
   });

@@ -1,10 +1,9 @@
 // The leader's job.* commands and their replies (README.md "Commands").
-#include "daemon/stream/leader.h"
-
 #include <algorithm>
 #include <future>
 #include <set>
 
+#include "daemon/stream/leader.h"
 #include "daemon/stream/leader_internal.h"
 #include "shared/logging.h"
 #include "shared/stream/checkpoint.h"
@@ -211,7 +210,7 @@ bool Leader::AnswerOutput(Waiter& w, bool final) {
 }
 void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   const TaskReport& r = s.report;
-  pk.pack_map(19);
+  pk.pack_map(20);
   // The checkpoint file the task writes (rainctl job checkpoint reads it); "" without
   // exactly-once or before the task's first report.
   pk.pack("checkpoint");
@@ -248,6 +247,8 @@ void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   pk.pack(Terminal(job.state) ? 0.0 : r.rate_in);
   pk.pack("rate_out");
   pk.pack(Terminal(job.state) ? 0.0 : r.rate_out);
+  pk.pack("busy");  // the operator's busy share of the last second
+  pk.pack(Terminal(job.state) ? 0.0 : r.busy);
   pk.pack("duplicates");
   pk.pack_uint64(r.duplicates);
   pk.pack("inbox");

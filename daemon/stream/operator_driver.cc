@@ -32,8 +32,8 @@ Result<bool> OperatorDriver::Send() {
     while (u.sent < u.tuples.size()) {
       if (op_->in_flight() >= max_in_flight_) return sent;
       size_t n = std::min(sizer_.Next(), u.tuples.size() - u.sent);
-      RS_RETURN_IF_ERROR(op_->SendBatchViews(u.tuples.data() + u.sent, n,
-                                             u.groups.empty() ? nullptr : u.groups.data() + u.sent));
+      RS_RETURN_IF_ERROR(op_->SendBatchViews(
+          u.tuples.data() + u.sent, n, u.groups.empty() ? nullptr : u.groups.data() + u.sent));
       in_flight_.push_back({n, Clock::now()});
       ++batches_sent_;
       u.sent += n;
@@ -62,6 +62,7 @@ Result<bool> OperatorDriver::Collect(const OnBatch& on_batch,
     in_flight_.pop_front();
     Clock::duration took = now - std::max(b.sent_at, last_answer_);
     last_answer_ = now;
+    busy_ += took;
     slowest_ = std::max(slowest_, now - b.sent_at);
     sizer_.Answered(b.tuples, took);
     Unit& u = units_.front();  // batches are answered in order, units too
@@ -71,6 +72,12 @@ Result<bool> OperatorDriver::Collect(const OnBatch& on_batch,
     finish_front();
   }
   return any;
+}
+
+Clock::duration OperatorDriver::TakeBusy() {
+  Clock::duration b = busy_;
+  busy_ = {};
+  return b;
 }
 
 Clock::duration OperatorDriver::TakeSlowest() {

@@ -70,6 +70,10 @@ class OperatorDriver {
   Result<bool> Collect(const OnBatch& on_batch, const std::function<void()>& on_unit);
   // The slowest batch answer so far since the last call (for the task's rate log).
   Clock::duration TakeSlowest();
+  // The operator's busy time since the last call: for each answered batch, from when the
+  // operator could start it (its send or the previous answer) to its answer. Busy time over
+  // wall time is the share the autoscaler's target policy sizes a stage by (autoscaler.h).
+  Clock::duration TakeBusy();
   const BatchSizer& sizer() const { return sizer_; }
   uint64_t batches_sent() const { return batches_sent_; }
 
@@ -77,8 +81,8 @@ class OperatorDriver {
   struct Unit {
     std::vector<TupleView> tuples;
     std::vector<uint32_t> groups;  // empty, or one per tuple
-    size_t sent = 0;      // tuples handed to the operator
-    size_t answered = 0;  // tuples whose outputs came back
+    size_t sent = 0;               // tuples handed to the operator
+    size_t answered = 0;           // tuples whose outputs came back
   };
   struct Batch {
     size_t tuples = 0;
@@ -91,6 +95,7 @@ class OperatorDriver {
   std::deque<Batch> in_flight_;
   TimePoint last_answer_{};
   Clock::duration slowest_{};
+  Clock::duration busy_{};
   uint64_t batches_sent_ = 0;
 };
 

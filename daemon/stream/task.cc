@@ -47,6 +47,7 @@ TaskReport Task::Impl::MakeReport() {
   r.resent_frames = resent;
   r.rate_in = rate_in;
   r.rate_out = rate_out;
+  r.busy = busy;
   if (sink) {
     r.output_lines = sink->lines();
     r.output_bytes = sink->bytes();
@@ -73,8 +74,8 @@ void Task::Impl::OnAck(const AckFrame& a) {
   }
   OutChannel& o = out[a.task];
   if (o.tx.OnAck(a.seq, a.durable, Clock::now()) == SenderChannel::AckResult::kBogus) {
-    Malformed("an ack of frame " + std::to_string(a.seq) + " from " +
-              std::to_string(a.stage) + "." + std::to_string(a.task) + ", never sent");
+    Malformed("an ack of frame " + std::to_string(a.seq) + " from " + std::to_string(a.stage) +
+              "." + std::to_string(a.task) + ", never sent");
     return;
   }
 }
@@ -222,7 +223,7 @@ Task::Impl::Routed Task::Impl::Route(std::string_view key, std::string_view valu
 }
 
 void Task::Impl::Emit(Routed to, uint64_t origin, std::string_view id, std::string_view key,
-          std::string_view value, uint64_t emit_us) {
+                      std::string_view value, uint64_t emit_us) {
   uint32_t d = to.task;
   OutChannel& o = out[d];
   if (o.builder.tuples() == 0) {
@@ -280,8 +281,7 @@ bool Task::Impl::Collect() {
           FailPermanent(Status::InvalidArgument(
               "the operator emitted a tuple of " + std::to_string(key.size() + value.size()) +
               " bytes (for input " + std::string(r.key) + "), over the " +
-              std::to_string(kMaxTupleBytes >> 20) +
-              " MiB limit of a tuple (PROTOCOL.md Limits)"));
+              std::to_string(kMaxTupleBytes >> 20) + " MiB limit of a tuple (PROTOCOL.md Limits)"));
           return;
         }
         if (cfg.exactly_once) {
@@ -323,14 +323,16 @@ void Task::Impl::ReportTick(bool force) {
   double secs = std::max(1e-3, std::chrono::duration<double>(dt).count());
   rate_in = static_cast<double>(tuples_in - last_in) / secs;
   rate_out = static_cast<double>(tuples_out - last_out) / secs;
+  busy =
+      driver ? std::min(1.0, std::chrono::duration<double>(driver->TakeBusy()).count() / secs) : 0;
   last_in = tuples_in;
   last_out = tuples_out;
   last_report = now;
   char line[256];
   std::snprintf(line, sizeof(line),
-                "event=task_rate in=%.0f/s out=%.0f/s tuples_in=%llu tuples_out=%llu "
+                "event=task_rate in=%.0f/s out=%.0f/s busy=%.2f tuples_in=%llu tuples_out=%llu "
                 "duplicates=%llu",
-                rate_in, rate_out, static_cast<unsigned long long>(tuples_in),
+                rate_in, rate_out, busy, static_cast<unsigned long long>(tuples_in),
                 static_cast<unsigned long long>(tuples_out),
                 static_cast<unsigned long long>(duplicates));
   // The oldest source time among the frames completed this second: where latency builds up.
@@ -404,7 +406,9 @@ void Task::Impl::Run() {
   replays_outputs = cfg.exactly_once && !cfg.is_sink() && !holds_outputs && !logs_order;
   TaskLog("event=task_start task=" + cfg.name() +
           " exactly_once=" + (cfg.exactly_once ? "true" : "false") + " outputs=" +
-          (holds_outputs ? "held" : replays_outputs ? "replayed" : "sent") +
+          (holds_outputs     ? "held"
+           : replays_outputs ? "replayed"
+                             : "sent") +
           (logs_order ? " order=logged" : ""));
   if (cfg.exactly_once && !cfg.is_sink()) {
     CheckpointFiles::Io io;
@@ -457,9 +461,8 @@ void Task::Impl::Run() {
   if (state == TaskState::kDone) {
     TaskLog("event=task_done tuples_in=" + std::to_string(tuples_in) + " tuples_out=" +
             std::to_string(tuples_out) + " duplicates=" + std::to_string(duplicates) +
-            " frames_in=" + std::to_string(frames_received) +
-            " frames_out=" + std::to_string(frames_sent) +
-            " local_in=" + std::to_string(local_received) +
+            " frames_in=" + std::to_string(frames_received) + " frames_out=" +
+            std::to_string(frames_sent) + " local_in=" + std::to_string(local_received) +
             " local_out=" + std::to_string(local_sent) +
             " operator_batches=" + std::to_string(driver ? driver->batches_sent() : 0) +
             " commits=" + std::to_string(commits) + " loops=" + std::to_string(loops) +
@@ -474,7 +477,6 @@ void Task::Impl::Run() {
   ReportTick(true);
   op.reset();  // kills the operator if it still runs
 }
-
 
 Task::Task(TaskConfig config, TaskEnv env) : config_(std::move(config)), env_(std::move(env)) {
   impl_ = std::make_unique<Impl>(this);

@@ -228,7 +228,7 @@ const char* TaskStateName(TaskState s) {
 }
 
 void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
-  pk.pack_map(24);
+  pk.pack_map(25);
   pk.pack("ckpt_gen");
   pk.pack_uint64(r.ckpt_gen);
   pk.pack("incarnation");
@@ -267,6 +267,8 @@ void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
   pk.pack(r.rate_in);
   pk.pack("rate_out");
   pk.pack(r.rate_out);
+  pk.pack("busy");
+  pk.pack(r.busy);
   pk.pack("output_lines");
   pk.pack_uint64(r.output_lines);
   pk.pack("output_bytes");
@@ -301,6 +303,7 @@ Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
   r.resent_frames = f.UintOr("resent_frames", 0);
   r.rate_in = f.Get("rate_in") ? f.Double("rate_in") : 0;
   r.rate_out = f.Get("rate_out") ? f.Double("rate_out") : 0;
+  r.busy = f.Get("busy") ? f.Double("busy") : 0;
   r.output_lines = f.UintOr("output_lines", 0);
   r.output_bytes = f.UintOr("output_bytes", 0);
   r.latency_p50_us = f.UintOr("latency_p50_us", 0);

@@ -100,6 +100,7 @@ struct TaskReport {
   uint64_t ckpt_gen = 0;  // the checkpoint file generation being written
   uint64_t resent_frames = 0;
   double rate_in = 0, rate_out = 0;  // tuples/s over the last second
+  double busy = 0;                   // the share of the last second its operator was working (0..1)
   // Sink only: output progress and source-to-sink latency.
   uint64_t output_lines = 0, output_bytes = 0;
   uint64_t latency_p50_us = 0, latency_p99_us = 0, latency_samples = 0;

@@ -192,6 +192,7 @@ struct Task::Impl {
   uint64_t frames_sent = 0, frames_received = 0, commits = 0, loops = 0;
   uint64_t last_in = 0, last_out = 0;
   double rate_in = 0, rate_out = 0;
+  double busy = 0;  // the operator's busy share of the last second (OperatorDriver::TakeBusy)
   TimePoint last_report;
   std::string scratch;
 

@@ -14,7 +14,7 @@ namespace rs::stream {
 std::string EncodeJobSpec(const JobSpec& s) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(14);
+  pk.pack_map(17);
   pk.pack("stages");
   pk.pack_array(static_cast<uint32_t>(s.stages.size()));
   for (const auto& argv : s.stages) pk.pack(argv);
@@ -42,6 +42,12 @@ std::string EncodeJobSpec(const JobSpec& s) {
   pk.pack(s.keep);
   pk.pack("key_groups");
   pk.pack_uint32(s.key_groups);
+  pk.pack("autoscale_policy");
+  pk.pack(s.autoscale_policy);
+  pk.pack("cooldown_ms");
+  pk.pack_uint32(s.cooldown_ms);
+  pk.pack("max_tasks");
+  pk.pack_uint32(s.max_tasks);
   pk.pack("header");
   if (s.header) {
     pk.pack(*s.header);
@@ -105,6 +111,9 @@ Result<JobSpec> DecodeJobSpec(std::string_view bytes) {
   s.name = r.StrOr("name", "", 256);
   s.keep = r.BoolOr("keep", false);
   s.key_groups = static_cast<uint32_t>(r.UintOr("key_groups", kDefaultKeyGroups, UINT32_MAX));
+  s.autoscale_policy = r.StrOr("autoscale_policy", "thresholds", 64);
+  s.cooldown_ms = static_cast<uint32_t>(r.UintOr("cooldown_ms", kDefaultCooldownMs, UINT32_MAX));
+  s.max_tasks = static_cast<uint32_t>(r.UintOr("max_tasks", 0, UINT32_MAX));
   if (const msgpack::object* h = r.Get("header"); h && h->type != msgpack::type::NIL) {
     if (h->type != msgpack::type::BOOLEAN) {
       r.Fail("job spec: header is not a bool");
@@ -146,7 +155,40 @@ Status ValidateJobSpec(const JobSpec& s) {
     return Status::InvalidArgument("LW (" + std::to_string(s.low_watermark) + ") is above HW (" +
                                    std::to_string(s.high_watermark) + ")");
   }
+  if (!s.autoscale) return Status::Ok();
+  if (s.autoscale_policy == "thresholds") {
+    if (s.high_watermark == 0) {
+      return Status::InvalidArgument(
+          "autoscaling with thresholds needs HW > 0 (tuples/s per task above which a stage "
+          "gets a task), or the target policy (--autoscale target)");
+    }
+    if (s.low_watermark >= s.high_watermark) {
+      return Status::InvalidArgument("LW (" + std::to_string(s.low_watermark) +
+                                     ") must be below HW (" + std::to_string(s.high_watermark) +
+                                     ") when autoscaling");
+    }
+  } else if (s.autoscale_policy != "target") {
+    return Status::InvalidArgument("autoscale policy must be thresholds or target, not '" +
+                                   s.autoscale_policy + "'");
+  }
+  if (s.cooldown_ms > kMaxCooldownMs) {
+    return Status::InvalidArgument("cooldown must be 0 to " + std::to_string(kMaxCooldownMs) +
+                                   " ms, not " + std::to_string(s.cooldown_ms));
+  }
+  uint32_t cap = std::min(s.key_groups, kMaxTasksPerStage);
+  if (s.max_tasks != 0 && (s.max_tasks < s.tasks || s.max_tasks > cap)) {
+    return Status::InvalidArgument(
+        "max tasks must be " + std::to_string(s.tasks) + " (the tasks per stage) to " +
+        std::to_string(cap) + " (the key groups, at most " + std::to_string(kMaxTasksPerStage) +
+        "), not " + std::to_string(s.max_tasks));
+  }
   return Status::Ok();
+}
+
+uint32_t MaxTasks(const JobSpec& s) {
+  if (!s.autoscale) return s.tasks;
+  if (s.max_tasks != 0) return s.max_tasks;
+  return std::max(s.tasks, std::min(s.key_groups, kMaxTasksPerStage));
 }
 
 Result<bool> ParseBool(const std::string& text, const std::string& what) {

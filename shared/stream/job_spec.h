@@ -16,6 +16,8 @@ namespace rs::stream {
 
 inline constexpr uint32_t kMaxStages = 16;
 inline constexpr uint32_t kMaxTasksPerStage = 64;
+inline constexpr uint32_t kDefaultCooldownMs = 5000;
+inline constexpr uint32_t kMaxCooldownMs = 3600000;
 
 struct JobSpec {
   // One operator command per stage: argv[0] is a built-in name ("grep"), a path to an executable,
@@ -28,10 +30,16 @@ struct JobSpec {
   bool live = false;
   std::string dest;  // HyDFS file the output is appended to; created by the job, must not exist
   bool exactly_once = true;
-  bool autoscale = false;   // accepted on the command line, refused by the leader ("not yet")
-  uint64_t input_rate = 0;  // tuples/s over all sources; 0 = unthrottled
+  // Autoscaling (daemon/stream/README.md "Autoscaling"): accepted and validated here; the
+  // leader refuses it until rescaling lands.
+  bool autoscale = false;
+  uint64_t input_rate = 0;                         // tuples/s over all sources; 0 = unthrottled
   uint64_t low_watermark = 0, high_watermark = 0;  // autoscaling thresholds (tuples/s per task)
-  std::string name;                                // optional label shown by job list
+  // "thresholds" (the spec's LW/HW) or "target" (sized from each stage's true processing rate).
+  std::string autoscale_policy = "thresholds";
+  uint32_t cooldown_ms = kDefaultCooldownMs;  // no action on a stage this long after its last
+  uint32_t max_tasks = 0;  // per stage when autoscaling; 0: min(key groups, kMaxTasksPerStage)
+  std::string name;        // optional label shown by job list
   // Whether the first line of each input file is a CSV header rather than data: a header is
   // never a tuple (operators still get it, for column names). Unset: files named *.csv have one.
   std::optional<bool> header;
@@ -50,8 +58,13 @@ bool InputHasHeader(const JobSpec& spec, const std::string& name);
 std::string EncodeJobSpec(const JobSpec& spec);
 Result<JobSpec> DecodeJobSpec(std::string_view bytes);
 // The checks every form shares: stage and task counts in range, non-empty operators, a source
-// (or live), a destination, watermarks ordered. InvalidArgument naming the problem.
+// (or live), a destination, watermarks ordered, and with autoscaling a known policy, HW > LW
+// for the thresholds, a cooldown and a task maximum in range. InvalidArgument naming the
+// problem.
 Status ValidateJobSpec(const JobSpec& spec);
+// The most tasks a stage of this job may have: `tasks` without autoscaling, else max_tasks or,
+// when 0, min(key groups, kMaxTasksPerStage).
+uint32_t MaxTasks(const JobSpec& spec);
 
 // "true"/"false"/"1"/"0" (also yes/no, any case); InvalidArgument otherwise, naming `what`.
 Result<bool> ParseBool(const std::string& text, const std::string& what);

@@ -18,9 +18,8 @@ KeyGroupMap KeyGroupMap::Even(uint32_t groups, uint32_t tasks) {
 
 Result<KeyGroupMap> KeyGroupMap::FromOwners(std::vector<uint32_t> owners, uint32_t tasks) {
   if (owners.empty() || owners.size() > kMaxKeyGroups) {
-    return Status::InvalidArgument("a key group table needs 1 to " +
-                                   std::to_string(kMaxKeyGroups) + " groups, not " +
-                                   std::to_string(owners.size()));
+    return Status::InvalidArgument("a key group table needs 1 to " + std::to_string(kMaxKeyGroups) +
+                                   " groups, not " + std::to_string(owners.size()));
   }
   if (tasks == 0 || tasks > owners.size()) {
     return Status::InvalidArgument(std::to_string(tasks) + " tasks cannot share " +
@@ -51,6 +50,44 @@ std::vector<uint32_t> KeyGroupMap::GroupsOf(uint32_t task) const {
     if (owners_[g] == task) out.push_back(g);
   }
   return out;
+}
+
+KeyGroupMap KeyGroupMap::Rescaled(uint32_t tasks) const {
+  uint32_t groups = this->groups();
+  tasks = std::clamp<uint32_t>(tasks, 1, std::max<uint32_t>(groups, 1));
+  std::vector<std::vector<uint32_t>> held(tasks);
+  std::vector<uint32_t> pool;  // groups that move
+  for (uint32_t g = 0; g < groups; ++g) {
+    if (owners_[g] < tasks) {
+      held[owners_[g]].push_back(g);
+    } else {
+      pool.push_back(g);
+    }
+  }
+  // Shares: groups / tasks each, one more for the `extra` tasks holding the most now.
+  uint32_t base = groups / tasks, extra = groups % tasks;
+  std::vector<uint32_t> order(tasks);
+  for (uint32_t t = 0; t < tasks; ++t) order[t] = t;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return held[a].size() > held[b].size(); });
+  std::vector<uint32_t> share(tasks, base);
+  for (uint32_t i = 0; i < extra; ++i) share[order[i]] = base + 1;
+  for (uint32_t t = 0; t < tasks; ++t) {
+    while (held[t].size() > share[t]) {
+      pool.push_back(held[t].back());
+      held[t].pop_back();
+    }
+  }
+  std::sort(pool.begin(), pool.end());
+  size_t next = 0;
+  KeyGroupMap m;
+  m.tasks_ = tasks;
+  m.owners_ = owners_;
+  for (uint32_t t = 0; t < tasks; ++t) {
+    for (uint32_t g : held[t]) m.owners_[g] = t;
+    for (size_t n = held[t].size(); n < share[t]; ++n) m.owners_[pool[next++]] = t;
+  }
+  return m;
 }
 
 std::string KeyGroupMap::FormatGroups(const std::vector<uint32_t>& groups) {

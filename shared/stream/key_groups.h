@@ -46,6 +46,12 @@ class KeyGroupMap {
   }
   // The groups `task` owns, ascending.
   std::vector<uint32_t> GroupsOf(uint32_t task) const;
+  // The same groups over `tasks` tasks (1 <= tasks <= groups; tasks 0..tasks-1 stay, higher ones
+  // go) moving as few groups as it can: every task ends with groups/tasks or one more, the
+  // tasks holding the most keep the extra ones, and only a surplus (a task's highest groups,
+  // and every group of a task that goes) moves, to the tasks short of their share in order.
+  // This is what a rescale moves (README.md "Autoscaling").
+  KeyGroupMap Rescaled(uint32_t tasks) const;
   const std::vector<uint32_t>& owners() const { return owners_; }
   // "0-42" or "0-9,20,64-70": a task's groups for people (logs, list_tasks).
   static std::string FormatGroups(const std::vector<uint32_t>& groups);

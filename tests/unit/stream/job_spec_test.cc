@@ -132,6 +132,16 @@ TEST_CASE("bad numbers and booleans name the field", "[stream][job_spec]") {
   CHECK_THAT(Message(spec("1", "0", "0", "0", "99999999999999999999")), Catch::Contains("HW"));
   CHECK_THAT(Message(spec("1", "0", "0", "9", "3")), Catch::Contains("above HW"));
   CHECK(spec("TRUE", "No", "0", "3", "9").ok());
+  // Autoscaling on: the thresholds must make sense.
+  CHECK(spec("1", "1", "1000", "3", "9").ok());
+  CHECK_THAT(Message(spec("1", "1", "1000", "9", "3")), Catch::Contains("above HW"));
+  CHECK_THAT(Message(spec("1", "1", "1000", "5", "5")), Catch::Contains("must be below HW"));
+  CHECK_THAT(Message(spec("1", "1", "1000", "0", "0")), Catch::Contains("needs HW > 0"));
+  CHECK_THAT(Message(spec("1", "1", "-1000", "1", "9")), Catch::Contains("INPUT_RATE"));
+  CHECK_THAT(Message(spec("1", "1", "1000", "-1", "9")), Catch::Contains("LW"));
+  CHECK_THAT(Message(spec("1", "1", "1000", "1", "-9")), Catch::Contains("HW"));
+  CHECK_THAT(Message(Parse({"1", "0", "grep", "x", "src", "dest", "1", "1", "10", "1", "9"})),
+             Catch::Contains("tasks per stage must be 1"));
 
   CHECK_THAT(Message(Parse({"17", "1", "grep", "x", "src", "dest", "1", "0", "0", "0", "0"})),
              Catch::Contains("Nstages"));
@@ -218,6 +228,17 @@ TEST_CASE("a job spec survives encode and decode", "[stream][job_spec]") {
   CHECK(d->key_groups == kDefaultKeyGroups);
   s.key_groups = 4096;
   CHECK(DecodeJobSpec(EncodeJobSpec(s))->key_groups == 4096);
+  CHECK(d->autoscale_policy == "thresholds");
+  CHECK(d->cooldown_ms == kDefaultCooldownMs);
+  CHECK(d->max_tasks == 0);
+  s.autoscale_policy = "target";
+  s.cooldown_ms = 0;
+  s.max_tasks = 9;
+  auto scaled = DecodeJobSpec(EncodeJobSpec(s));
+  REQUIRE(scaled.ok());
+  CHECK(scaled->autoscale_policy == "target");
+  CHECK(scaled->cooldown_ms == 0);
+  CHECK(scaled->max_tasks == 9);
   for (bool h : {true, false}) {
     s.header = h;
     auto e = DecodeJobSpec(EncodeJobSpec(s));
@@ -360,6 +381,33 @@ TEST_CASE("ValidateJobSpec names the problem", "[stream][job_spec]") {
   CHECK_FALSE(ValidateJobSpec(t).ok());
   t.key_groups = 0;
   CHECK_FALSE(ValidateJobSpec(t).ok());
+  // Autoscaling: a known policy; thresholds need 0 <= LW < HW; a cooldown and a task maximum in
+  // range (at least the tasks, at most the key groups and kMaxTasksPerStage).
+  t = s;
+  t.autoscale = true;
+  t.high_watermark = 100;
+  CHECK(ValidateJobSpec(t).ok());
+  CHECK(MaxTasks(t) == kMaxTasksPerStage);
+  t.autoscale_policy = "magic";
+  CHECK_THAT(ValidateJobSpec(t).message(), Catch::Contains("thresholds or target"));
+  t.autoscale_policy = "target";
+  t.high_watermark = 0;
+  CHECK(ValidateJobSpec(t).ok());  // the target policy needs no thresholds
+  t.cooldown_ms = kMaxCooldownMs + 1;
+  CHECK_THAT(ValidateJobSpec(t).message(), Catch::Contains("cooldown"));
+  t.cooldown_ms = 0;
+  t.tasks = 4;
+  t.key_groups = 16;
+  CHECK(MaxTasks(t) == 16);
+  t.max_tasks = 3;
+  CHECK_THAT(ValidateJobSpec(t).message(), Catch::Contains("max tasks must be 4"));
+  t.max_tasks = 17;
+  CHECK_FALSE(ValidateJobSpec(t).ok());
+  t.max_tasks = 16;
+  CHECK(ValidateJobSpec(t).ok());
+  CHECK(MaxTasks(t) == 16);
+  t.autoscale = false;
+  CHECK(MaxTasks(t) == 4);
 }
 
 TEST_CASE("an input has a CSV header when the spec says so, else when it is named *.csv",

@@ -73,6 +73,72 @@ std::string Pack(const std::function<void(msgpack::packer<msgpack::sbuffer>&)>& 
 
 }  // namespace
 
+TEST_CASE("a rescale moves as few groups as it can, and keeps the shares even", "[key_groups]") {
+  auto moved = [](const KeyGroupMap& a, const KeyGroupMap& b) {
+    size_t n = 0;
+    for (uint32_t g = 0; g < a.groups(); ++g) n += a.Owner(g) != b.Owner(g) ? 1 : 0;
+    return n;
+  };
+  auto check_even = [](const KeyGroupMap& m) {
+    std::vector<uint32_t> count(m.tasks(), 0);
+    for (uint32_t g = 0; g < m.groups(); ++g) {
+      REQUIRE(m.Owner(g) < m.tasks());
+      ++count[m.Owner(g)];
+    }
+    auto [lo, hi] = std::minmax_element(count.begin(), count.end());
+    CHECK(*lo >= 1);
+    CHECK(*hi - *lo <= 1);
+  };
+  // 1 -> 3 -> 1 -> 2 on 128 groups: each step moves only what must move.
+  KeyGroupMap m = KeyGroupMap::Even(128, 1);
+  KeyGroupMap up = m.Rescaled(3);
+  check_even(up);
+  CHECK(moved(m, up) == 128 - 43);  // task 0 keeps its share of 43 (128 = 43 + 43 + 42)
+  CHECK(up.GroupsOf(0) == KeyGroupMap::Even(128, 3).GroupsOf(0));
+  KeyGroupMap down = up.Rescaled(1);
+  CHECK(moved(up, down) == 128 - 43);
+  CHECK(down.owners() == m.owners());
+  KeyGroupMap two = down.Rescaled(2);
+  check_even(two);
+  CHECK(moved(down, two) == 64);
+  // Many random steps: always even, always a valid table, and a step moves exactly the
+  // groups above the kept tasks' shares plus those of the tasks that went.
+  std::mt19937 rng(3);
+  for (uint32_t groups : {1u, 7u, 128u, 4096u}) {
+    KeyGroupMap cur = KeyGroupMap::Even(groups, 1);
+    for (int step = 0; step < 60; ++step) {
+      uint32_t tasks =
+          std::uniform_int_distribution<uint32_t>(1, std::min<uint32_t>(groups, 64))(rng);
+      KeyGroupMap next = cur.Rescaled(tasks);
+      REQUIRE(next.groups() == groups);
+      REQUIRE(next.tasks() == tasks);
+      check_even(next);
+      REQUIRE(KeyGroupMap::FromOwners(next.owners(), tasks).ok());
+      // The least any rescale can move: every group of a task that went, and whatever a kept
+      // task holds above the largest share it could be given.
+      std::vector<size_t> held(cur.tasks(), 0);
+      for (uint32_t g = 0; g < groups; ++g) ++held[cur.Owner(g)];
+      size_t must = 0, over_base = 0;
+      uint32_t base = groups / tasks, extra = groups % tasks;
+      std::vector<size_t> kept;
+      for (uint32_t t = 0; t < cur.tasks(); ++t) {
+        if (t >= tasks) {
+          must += held[t];
+        } else {
+          kept.push_back(held[t]);
+        }
+      }
+      std::sort(kept.rbegin(), kept.rend());
+      for (size_t i = 0; i < kept.size(); ++i) {
+        size_t share = base + (i < extra ? 1 : 0);
+        over_base += kept[i] > share ? kept[i] - share : 0;
+      }
+      CHECK(moved(cur, next) == must + over_base);
+      cur = next;
+    }
+  }
+}
+
 TEST_CASE("a keyed state splits into its groups' states and joins back", "[key_groups]") {
   std::string state = Pack([](auto& pk) {
     pk.pack_map(2);
@@ -101,7 +167,9 @@ TEST_CASE("a keyed state splits into its groups' states and joins back", "[key_g
 
 TEST_CASE("state changes apply to a full keyed state entry by entry", "[key_groups]") {
   using State = std::map<uint32_t, std::map<std::string, int>>;
-  std::string full = Pack([](auto& pk) { pk.pack(State{{3, {{"a", 1}, {"b", 2}}}, {7, {{"c", 5}}}}); });
+  std::string full = Pack([](auto& pk) {
+    pk.pack(State{{3, {{"a", 1}, {"b", 2}}}, {7, {{"c", 5}}}});
+  });
   std::string change1 = Pack([](auto& pk) { pk.pack(State{{3, {{"a", 4}}}, {9, {{"d", 1}}}}); });
   std::string change2 = Pack([](auto& pk) {
     pk.pack_map(2);
@@ -141,14 +209,38 @@ TEST_CASE("state changes apply to a full keyed state entry by entry", "[key_grou
 TEST_CASE("hostile keyed states give Corruption, never a throw", "[key_groups]") {
   std::vector<std::string> bad = {
       "",
-      "\xc1",                                                          // never used
-      Pack([](auto& pk) { pk.pack(5); }),                              // not a map
-      Pack([](auto& pk) { pk.pack_map(1); pk.pack(std::string("g")); pk.pack(1); }),
-      Pack([](auto& pk) { pk.pack_map(1); pk.pack(-1); pk.pack(1); }),
-      Pack([](auto& pk) { pk.pack_map(1); pk.pack_uint32(kMaxKeyGroups); pk.pack(1); }),
-      Pack([](auto& pk) { pk.pack_map(2); pk.pack(1); pk.pack(1); pk.pack(1); pk.pack(2); }),
-      Pack([](auto& pk) { pk.pack_nil(); pk.pack_nil(); }),           // trailing bytes
-      Pack([](auto& pk) { pk.pack_map(3); pk.pack(1); }),              // cut short
+      "\xc1",                              // never used
+      Pack([](auto& pk) { pk.pack(5); }),  // not a map
+      Pack([](auto& pk) {
+        pk.pack_map(1);
+        pk.pack(std::string("g"));
+        pk.pack(1);
+      }),
+      Pack([](auto& pk) {
+        pk.pack_map(1);
+        pk.pack(-1);
+        pk.pack(1);
+      }),
+      Pack([](auto& pk) {
+        pk.pack_map(1);
+        pk.pack_uint32(kMaxKeyGroups);
+        pk.pack(1);
+      }),
+      Pack([](auto& pk) {
+        pk.pack_map(2);
+        pk.pack(1);
+        pk.pack(1);
+        pk.pack(1);
+        pk.pack(2);
+      }),
+      Pack([](auto& pk) {
+        pk.pack_nil();
+        pk.pack_nil();
+      }),  // trailing bytes
+      Pack([](auto& pk) {
+        pk.pack_map(3);
+        pk.pack(1);
+      }),  // cut short
   };
   for (const auto& b : bad) {
     auto r = SplitKeyedState(b);

@@ -98,6 +98,7 @@ TaskReport FullReport() {
   r.resent_frames = 56;
   r.rate_in = 1234.5;
   r.rate_out = 0.25;
+  r.busy = 0.625;
   r.output_lines = 77;
   r.output_bytes = 8888;
   r.latency_p50_us = 1500;
@@ -145,6 +146,7 @@ void CheckSame(const TaskReport& a, const TaskReport& b) {
   CHECK(a.resent_frames == b.resent_frames);
   CHECK(a.rate_in == b.rate_in);
   CHECK(a.rate_out == b.rate_out);
+  CHECK(a.busy == b.busy);
   CHECK(a.output_lines == b.output_lines);
   CHECK(a.output_bytes == b.output_bytes);
   CHECK(a.latency_p50_us == b.latency_p50_us);

@@ -1,0 +1,103 @@
+// Autoscaler: the leader's scaling decisions for one job, pure (README.md "Autoscaling"). The
+// leader feeds it every task's once-a-second report and asks it, about once a second, which
+// stages should change size; it carries the actions out and says when each is done. Time is an
+// argument, so tests/unit/stream/autoscaler_test.cc drives it with a manual clock.
+//
+// Two policies:
+//   - kThresholds (the CS 425 spec's; `autoscale_enabled` with LW and HW): a stage whose
+//     average input rate per task is above HW gets one more task, one below LW loses one
+//     (never fewer than 1). The rates are averaged over `window`.
+//   - kTarget (`--autoscale target`, for when good thresholds are not known): each stage is
+//     sized from its measured true processing rate, the tuples it takes per second of its
+//     operators' busy time, as DS2 (OSDI '18) and Flink's autoscaler do. The demand on stage 1
+//     is the job's INPUT_RATE (or, without one, what stage 1 takes now); the demand on stage
+//     s+1 is stage s's demand times its measured selectivity (out/in). Because the true rate
+//     leaves out time a task spends blocked (back-pressure) or idle, a stage behind a
+//     bottleneck is not mistaken for a busy one, and one step reaches the parallelism that
+//     keeps up: ceil(demand / (true rate per task x target_utilization)). It scales down only
+//     when even 10 % more demand would fit in fewer tasks, so a steady rate near a boundary
+//     does not flip it back and forth.
+// Either way one action at a time per stage, none until `cooldown` has passed since the last
+// (or since the job started), and decisions use only samples taken since then, so a stage is
+// judged by how it runs at its current size.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/clock.h"
+
+namespace rs::stream {
+
+enum class ScalePolicy { kThresholds, kTarget };
+
+const char* ScalePolicyName(ScalePolicy p);  // "thresholds", "target"
+
+struct AutoscaleOptions {
+  ScalePolicy policy = ScalePolicy::kThresholds;
+  double low = 0, high = 0;  // kThresholds: tuples/s per task
+  Clock::duration cooldown = std::chrono::seconds(5);
+  Clock::duration window = std::chrono::seconds(3);  // rates averaged over this long
+  uint32_t max_tasks = 1;                            // per stage (the job's key groups at most)
+  double source_rate = 0;                            // the job's INPUT_RATE; 0: unthrottled
+  double target_utilization = 0.8;                   // kTarget: the busy share a stage is sized for
+};
+
+// One task's report for the second before `now`.
+struct TaskSample {
+  double rate_in = 0, rate_out = 0;  // tuples/s
+  double busy = 0;                   // the share of that second its operator was working (0..1)
+};
+
+struct ScaleAction {
+  uint32_t stage = 0;  // 1-based
+  uint32_t from = 0, to = 0;
+  std::string reason;  // the rates it saw, for the leader's log and the job's history
+};
+
+class Autoscaler {
+ public:
+  // `tasks[s - 1]`: the tasks of stage s now; the cooldown runs from `start`.
+  Autoscaler(AutoscaleOptions o, std::vector<uint32_t> tasks, TimePoint start);
+
+  // Task `task` of `stage` reported `s` (rates over the second before `now`). Reports of a task
+  // the stage no longer has, or of a stage that is being rescaled, are ignored.
+  void Sample(uint32_t stage, uint32_t task, const TaskSample& s, TimePoint now);
+
+  // What should change now: at most one action per stage. A stage with an action under way gets
+  // none until Done.
+  std::vector<ScaleAction> Decide(TimePoint now);
+
+  // The action on `stage` is over: it now has `tasks` tasks (the old count if it failed). Its
+  // samples start afresh, and its cooldown runs from `now`.
+  void Done(uint32_t stage, uint32_t tasks, TimePoint now);
+
+  uint32_t tasks(uint32_t stage) const { return stages_[stage - 1].tasks; }
+  const AutoscaleOptions& options() const { return o_; }
+
+ private:
+  struct Stage {
+    uint32_t tasks = 1;
+    bool busy_rescaling = false;
+    TimePoint since;  // samples before this are stale
+    std::map<uint32_t, std::deque<std::pair<TimePoint, TaskSample>>> samples;  // per task
+  };
+  // The stage's averages over the window: the sum over tasks of each one's mean, and how many
+  // tasks have a sample. nullopt when some task has none yet.
+  struct Totals {
+    double rate_in = 0, rate_out = 0, busy = 0;
+  };
+  std::optional<Totals> Average(const Stage& st, TimePoint now) const;
+  std::optional<ScaleAction> Thresholds(uint32_t stage, const Stage& st, const Totals& t) const;
+  std::optional<ScaleAction> Target(uint32_t stage, const Stage& st, const Totals& t,
+                                    double demand) const;
+
+  AutoscaleOptions o_;
+  std::vector<Stage> stages_;
+};
+
+}  // namespace rs::stream
