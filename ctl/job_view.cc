@@ -110,11 +110,10 @@ void PrintTasks(const msgpack::object& p) {
     std::printf("no tasks\n");
     return;
   }
-  Table t(
-      {"JOB", "STAGE", "TASK", "RUN", "NODE", "PID", "OP", "LOG", "STATE", "IN/S", "OUT/S",
-       "TUPLES_IN", "TUPLES_OUT", "DUPS", "GROUPS"},
-      {false, true, true, true, false, true, false, false, false, true, true, true, true, true,
-       false});
+  Table t({"JOB", "STAGE", "TASK", "RUN", "NODE", "PID", "OP", "LOG", "STATE", "IN/S", "OUT/S",
+           "TUPLES_IN", "TUPLES_OUT", "DUPS", "GROUPS"},
+          {false, true, true, true, false, true, false, false, false, true, true, true, true, true,
+           false});
   std::vector<std::string> reasons;
   for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
     const msgpack::object& e = tasks->via.array.ptr[i];
@@ -185,6 +184,16 @@ void PrintStatus(const msgpack::object& p) {
     std::printf("latency p50 %.1f ms, p99 %.1f ms (%" PRIu64 " samples)\n",
                 Number(p, "latency_p50_us") / 1000, Number(p, "latency_p99_us") / 1000,
                 Uint(p, "latency_samples"));
+  }
+  if (const msgpack::object* scaling = ArrayField(p, "scaling")) {
+    for (uint32_t i = 0; i < scaling->via.array.size; ++i) {
+      const msgpack::object& e = scaling->via.array.ptr[i];
+      if (e.type != msgpack::type::MAP) continue;
+      std::printf("rescale: stage %" PRIu64 " %" PRIu64 " -> %" PRIu64 " tasks, %s in %" PRIu64
+                  " ms (%s)\n",
+                  Uint(e, "stage"), Uint(e, "from"), Uint(e, "to"), Text(e, "outcome").c_str(),
+                  Uint(e, "took_ms"), Text(e, "reason").c_str());
+    }
   }
   const msgpack::object* stages = StageDetails(p);
   if (stages == nullptr || stages->via.array.size == 0) return;

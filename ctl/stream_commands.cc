@@ -532,6 +532,30 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
     });
   });
 
+  static uint32_t rescale_stage = 0, rescale_tasks = 0;
+  auto* rescale = job->add_subcommand(
+      "rescale",
+      "move a keyed stage of a running autoscaling job to TASKS tasks (key groups move with "
+      "their state; no other task restarts); returns once the rescale settled");
+  rescale->add_option("JOB", job_id, "job id")->required();
+  rescale->add_option("STAGE", rescale_stage, "the stage (2..N)")->required();
+  rescale->add_option("TASKS", rescale_tasks, "its tasks after")
+      ->required()
+      ->check(CLI::Range(1u, stream::kMaxTasksPerStage));
+  rescale->callback([&ctx, exit_code] {
+    *exit_code = Run(
+        ctx, "job.rescale",
+        {{"job", job_id},
+         {"stage", std::to_string(rescale_stage)},
+         {"tasks", std::to_string(rescale_tasks)}},
+        [](const msgpack::object& p) {
+          std::printf("job %s stage %llu: %llu tasks\n", Str(p, "job").c_str(),
+                      static_cast<unsigned long long>(Uint(p, "stage")),
+                      static_cast<unsigned long long>(Uint(p, "tasks")));
+        },
+        std::max(ctx.timeout_ms, kSubmitTimeoutMs));
+  });
+
   auto run_tasks = [&ctx, exit_code] {
     std::map<std::string, std::string> args;
     if (!job_id.empty()) args["job"] = job_id;

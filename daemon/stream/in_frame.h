@@ -18,6 +18,7 @@ struct InFrame {
   uint64_t seq = 0;
   bool end = false;
   uint64_t emit_us = 0;
+  uint64_t epoch = 0;  // the group table the sender routed it by (README.md "Autoscaling")
   std::shared_ptr<const void> hold;  // keeps the views below alive
   std::vector<TupleRef> tuples;      // only the tuples that are not duplicates
   // A piece of a frame cut by an order replay (order_replay.h): the frame is processed once all

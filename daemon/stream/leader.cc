@@ -75,6 +75,17 @@ Status HydfsCreate(hydfs::HydfsService* h, const std::string& name, std::string 
   return f.get();
 }
 
+std::string RandomSuffix() {
+  std::random_device rd;
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "%04x", static_cast<unsigned>(rd() & 0xffff));
+  return buf;
+}
+
+}  // namespace
+
+namespace leader_internal {
+
 Status HydfsRemove(hydfs::HydfsService* h, const std::string& name) {
   auto p = std::make_shared<std::promise<Status>>();
   auto f = p->get_future();
@@ -95,14 +106,7 @@ Result<std::vector<std::string>> HydfsList(hydfs::HydfsService* h, const std::st
   return f.get();
 }
 
-std::string RandomSuffix() {
-  std::random_device rd;
-  char buf[8];
-  std::snprintf(buf, sizeof(buf), "%04x", static_cast<unsigned>(rd() & 0xffff));
-  return buf;
-}
-
-}  // namespace
+}  // namespace leader_internal
 
 using namespace leader_internal;
 
@@ -162,23 +166,21 @@ void Leader::Submit(const Args& args, Reply done) {
     done(st, {});
     return;
   }
-  // Exactly-once names each (stage-1 task, task...) path of a tuple by one 64-bit number.
-  if (spec->exactly_once && spec->tasks > 1) {
+  // Exactly-once names each (stage-1 task, task...) path of a tuple by one 64-bit number, in
+  // radix the most tasks a stage may have (README.md "Exactly-once", "Autoscaling").
+  uint32_t radix = MaxTasks(*spec);
+  if (spec->exactly_once && radix > 1) {
     unsigned bits = 0;
-    while ((1ull << bits) < spec->tasks) ++bits;
+    while ((1ull << bits) < radix) ++bits;
     if (bits * (spec->stages.size() - 1) > 64) {
-      done(Status::InvalidArgument("with exactly-once, tasks^(stages-1) must fit in 64 bits (" +
-                                   std::to_string(spec->tasks) + " tasks and " +
-                                   std::to_string(spec->stages.size()) + " stages do not)"),
+      done(Status::InvalidArgument(
+               "with exactly-once, T^(stages-1) must fit in 64 bits, T being the most tasks a "
+               "stage may have (" +
+               std::to_string(radix) + " tasks and " + std::to_string(spec->stages.size()) +
+               " stages do not)"),
            {});
       return;
     }
-  }
-  if (spec->autoscale) {
-    done(Status::Unimplemented("autoscaling is not yet supported; submit with "
-                               "autoscale_enabled=false (a later release adds it)"),
-         {});
-    return;
   }
   auto job = std::make_shared<Job>();
   job->spec = std::move(*spec);
@@ -334,10 +336,28 @@ void Leader::Launch(JobPtr job, Reply done) {
   base.incarnation = 1;
   base.live = job->spec.live;
   base.leader = options_.self_endpoint;
+  base.rescalable = job->spec.autoscale;
+  base.origin_radix = MaxTasks(job->spec);
   {
     std::lock_guard<std::mutex> lock(mu_);
     job->base = base;
     job->input_partition.assign(stages + 1, std::nullopt);
+    job->stage_tasks.assign(stages, tasks);
+    job->owners.assign(stages, {});
+    job->prev_owners.assign(stages, {});
+    job->epochs.assign(stages, 0);
+    if (job->spec.autoscale) {
+      AutoscaleOptions o;
+      o.policy =
+          job->spec.autoscale_policy == "target" ? ScalePolicy::kTarget : ScalePolicy::kThresholds;
+      o.low = static_cast<double>(job->spec.low_watermark);
+      o.high = static_cast<double>(job->spec.high_watermark);
+      o.cooldown = std::chrono::milliseconds(job->spec.cooldown_ms);
+      o.max_tasks = MaxTasks(job->spec);
+      o.source_rate = static_cast<double>(job->spec.input_rate);
+      job->autoscaler =
+          std::make_unique<Autoscaler>(o, std::vector<uint32_t>(stages, tasks), Clock::now());
+    }
   }
 
   // The sink, in this process.

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,9 +20,10 @@
 #include <vector>
 
 #include "daemon/hydfs/hydfs_service.h"
-#include "daemon/stream/scheduler.h"
 #include "daemon/membership/membership_service.h"
+#include "daemon/stream/autoscaler.h"
 #include "daemon/stream/operator_resolver.h"
+#include "daemon/stream/scheduler.h"
 #include "daemon/stream/worker.h"
 #include "shared/stream/job_spec.h"
 #include "shared/util/worker_pool.h"
@@ -73,7 +75,8 @@ class Leader {
     std::string reason;
     uint64_t submitted_ms = 0, ended_ms = 0;
     TimePoint started_at, ended_at;
-    std::vector<Slot> slots;     // every operator task, by stage then task
+    // Every operator task (a deque: a rescale adds some while a rebuild holds a Slot*).
+    std::deque<Slot> slots;
     std::shared_ptr<Task> sink;  // released once the job ended and its tasks stopped
     // What the sink leaves behind once released: its last report and its output spool (on
     // this node, for job.output), until the output was read whole or kSpoolRetention passed.
@@ -92,6 +95,27 @@ class Leader {
     uint32_t rebuilds = 0;                                 // tasks rebuilt after a failure
     bool lossy = false;     // rebuilt without exactly-once: results may be lost or repeated
     std::mutex rebuild_mu;  // one rebuild at a time per job (held across remote calls)
+    // Rescaling (leader_rescale.cc, README.md "Autoscaling"), per stage (index stage - 1): its
+    // tasks (after the rescale under way), its group table (empty: even) and epoch, and the
+    // table before it while a rescale is not settled. The order of the rescale under way goes
+    // again to a task rebuilt meanwhile.
+    std::vector<uint32_t> stage_tasks;
+    std::vector<std::vector<uint32_t>> owners, prev_owners;
+    std::vector<uint64_t> epochs;
+    bool rescaling = false;
+    std::optional<RegroupOrder> order;
+    // The last run of a task that left its stage: the index, back, starts at the run after.
+    std::map<std::pair<uint32_t, uint32_t>, uint64_t> left_runs;
+    std::vector<TaskReport> left;  // their last reports: job status counts them in their stage
+    // With autoscaling: the policy, fed every task report, asked once a second (Autoscale).
+    std::unique_ptr<Autoscaler> autoscaler;
+    TimePoint last_decision;
+    struct ScaleEvent {
+      uint64_t at_ms = 0, took_ms = 0;
+      uint32_t stage = 0, from = 0, to = 0;
+      std::string reason, outcome;  // outcome: "done" or why it failed
+    };
+    std::vector<ScaleEvent> scaling;
   };
   using JobPtr = std::shared_ptr<Job>;
   struct Waiter {
@@ -125,6 +149,20 @@ class Leader {
                        bool node_lost);
   void Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std::string& reason,
                bool node_lost);
+  // The config of task (stage, task) as the job stands now (mu_ held): its tables, its
+  // downstream inboxes, its upstream count.
+  TaskConfig ConfigFor(const Job& job, uint32_t stage, uint32_t task) const;
+  uint32_t SlotCount(const Job& job, uint32_t stage) const;  // highest task index + 1 (mu_ held)
+  // Rescales keyed stage `stage` of a running job to `tasks` tasks (leader_rescale.cc): moves key
+  // groups, starts or retires tasks, no other task restarts. Blocking (seconds); one at a time
+  // per job. The status says why it could not.
+  Status Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks, const std::string& reason);
+  Status SendOrder(const JobPtr& job, const RegroupOrder& order);
+  // Once a second per running autoscaling job (mu_ held): the policy's actions, carried out on
+  // the pool one at a time.
+  void Autoscale(const JobPtr& job, TimePoint now);
+  // Removes the checkpoint files of task (stage, task) (blocking).
+  void RemoveTaskFiles(const JobPtr& job, uint32_t stage, uint32_t task);
   // Least-loaded alive worker other than `avoid`; empty when there is none.
   // The nodes that may host tasks now, and the load on them (scheduler.h).
   std::vector<NodeRef> Hosts() const;

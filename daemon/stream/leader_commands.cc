@@ -104,6 +104,41 @@ void Leader::Command(const std::string& cmd, const Args& args, Reply done) {
     });
     return;
   }
+  if (cmd == "job.rescale") {
+    auto stage = ParseCount(ArgOf(args, "stage"), "stage", kMaxStages + 1);
+    auto tasks = ParseCount(ArgOf(args, "tasks"), "tasks", kMaxTasksPerStage);
+    if (!stage.ok() || !tasks.ok()) {
+      done(!stage.ok() ? stage.status() : tasks.status(), {});
+      return;
+    }
+    if (!job->spec.autoscale) {
+      done(Status::FailedPrecondition(
+               "job " + id +
+               " was not submitted with autoscaling: its paths are numbered for its task count, "
+               "so its stages keep their size (submit with --autoscale to rescale it)"),
+           {});
+      return;
+    }
+    pool_.Submit([this, job, stage = static_cast<uint32_t>(*stage),
+                  tasks = static_cast<uint32_t>(*tasks), done] {
+      Status st = Rescale(job, stage, tasks, "rainctl job rescale");
+      if (!st.ok()) {
+        done(st, {});
+        return;
+      }
+      done(Status::Ok(), [this, job, stage](wire::Packer& pk) {
+        std::lock_guard<std::mutex> lock(mu_);
+        pk.pack_map(3);
+        pk.pack("job");
+        pk.pack(job->id);
+        pk.pack("stage");
+        pk.pack_uint32(stage);
+        pk.pack("tasks");
+        pk.pack_uint32(job->stage_tasks[stage - 1]);
+      });
+    });
+    return;
+  }
   if (cmd == "job.output") {
     Waiter w;
     w.job = job;
@@ -256,14 +291,26 @@ void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   // The key groups it owns ("0-42"); "" for stage 1 and the sink, which are not keyed.
   pk.pack("groups");
   bool keyed = s.stage >= 2 && s.stage <= job.spec.stages.size();
-  pk.pack(keyed ? KeyGroupMap::FormatGroups(
-                      KeyGroupMap::Even(job.spec.key_groups, job.spec.tasks).GroupsOf(s.task))
-                : std::string());
+  std::string groups;
+  if (keyed) {
+    const auto& owners =
+        job.owners.size() >= s.stage ? job.owners[s.stage - 1] : std::vector<uint32_t>{};
+    std::vector<uint32_t> mine;
+    if (owners.empty()) {
+      mine = KeyGroupMap::Even(job.spec.key_groups, job.spec.tasks).GroupsOf(s.task);
+    } else {
+      for (uint32_t g = 0; g < owners.size(); ++g) {
+        if (owners[g] == s.task) mine.push_back(g);
+      }
+    }
+    groups = KeyGroupMap::FormatGroups(mine);
+  }
+  pk.pack(groups);
 }
 
 void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const {
   uint64_t end_ms = Terminal(job.state) ? job.ended_ms : WallMillis();
-  pk.pack_map(detail ? 27 : 14);
+  pk.pack_map(detail ? 29 : 14);
   pk.pack("job");
   pk.pack(job.id);
   pk.pack("name");
@@ -310,6 +357,14 @@ void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const
       injected += s.report.injected;
       resent += s.report.resent_frames;
     }
+    for (const auto& r : job.left) {  // tasks a rescale retired: their counts stay
+      if (r.stage != stage) continue;
+      in += r.tuples_in;
+      out += r.tuples_out;
+      d += r.duplicates;
+      injected += r.injected;
+      resent += r.resent_frames;
+    }
     if (stage == 1) source = in;
     dups += d;
     bool live = !Terminal(job.state);
@@ -321,7 +376,7 @@ void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const
     pk.pack("op");
     pk.pack(op);
     pk.pack("tasks");
-    pk.pack_uint32(job.spec.tasks);
+    pk.pack_uint32(stage <= job.stage_tasks.size() ? job.stage_tasks[stage - 1] : job.spec.tasks);
     pk.pack("tuples_in");
     pk.pack_uint64(in);
     pk.pack("tuples_out");
@@ -355,6 +410,28 @@ void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const
   pk.pack_uint64(sink.duplicates);
   pk.pack("rebuilds");
   pk.pack_uint32(job.rebuilds);
+  pk.pack("autoscale");
+  pk.pack(job.spec.autoscale ? job.spec.autoscale_policy : std::string());
+  // Every rescale, in order (README.md "Autoscaling").
+  pk.pack("scaling");
+  pk.pack_array(static_cast<uint32_t>(job.scaling.size()));
+  for (const auto& e : job.scaling) {
+    pk.pack_map(7);
+    pk.pack("at_ms");
+    pk.pack_uint64(e.at_ms);
+    pk.pack("stage");
+    pk.pack_uint32(e.stage);
+    pk.pack("from");
+    pk.pack_uint32(e.from);
+    pk.pack("to");
+    pk.pack_uint32(e.to);
+    pk.pack("reason");
+    pk.pack(e.reason);
+    pk.pack("outcome");
+    pk.pack(e.outcome);
+    pk.pack("took_ms");
+    pk.pack_uint64(e.took_ms);
+  }
   pk.pack("note");
   pk.pack(job.lossy ? std::string("exactly-once is off and tasks were rebuilt: results may have "
                                   "been lost or repeated")

@@ -29,6 +29,9 @@ constexpr auto kSpoolRetention = std::chrono::minutes(10);
 constexpr uint64_t kMaxOutputChunk = 4u << 20;  // job.output: at most this much per answer
 
 bool Terminal(JobState s);
+// Blocking HyDFS calls for the leader's pool threads (bounded by a deadline).
+Status HydfsRemove(hydfs::HydfsService* h, const std::string& name);
+Result<std::vector<std::string>> HydfsList(hydfs::HydfsService* h, const std::string& prefix);
 std::string ArgOf(const Leader::Args& args, const std::string& key);
 
 }  // namespace rs::stream::leader_internal

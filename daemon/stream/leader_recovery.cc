@@ -1,11 +1,10 @@
 // The leader's side of recovery (README.md "Recovery"): task reports, rebuilds of failed
 // tasks, nodes declared failed, and the periodic checks.
-#include "daemon/stream/leader.h"
-
 #include <algorithm>
 #include <future>
 #include <set>
 
+#include "daemon/stream/leader.h"
 #include "daemon/stream/leader_internal.h"
 #include "shared/logging.h"
 #include "shared/transport/rpc.h"
@@ -28,6 +27,9 @@ void Leader::OnReports(const std::vector<TaskReport>& reports) {
         if (r.incarnation != 0 && r.incarnation != s.incarnation) continue;  // an earlier run
         s.report = r;
         s.reported = true;
+        if (job->autoscaler && job->state == JobState::kRunning && r.state == TaskState::kRunning) {
+          job->autoscaler->Sample(s.stage, s.task, {r.rate_in, r.rate_out, r.busy}, Clock::now());
+        }
         if (r.pid > 0) s.pid = r.pid;
         if (r.state == TaskState::kDone && !s.completed_logged) {
           s.completed_logged = true;
@@ -104,30 +106,10 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
       return;
     }
     if (action == RebuildAction::kElsewhere) avoid.insert(old_address);
-    c = job->base;
-    c.stage = stage;
-    c.task = task;
-    c.argv = job->spec.stages[stage - 1];
+    c = ConfigFor(*job, stage, task);
     c.incarnation = ++slot->incarnation;
     c.recover = job->spec.exactly_once;
     c.ckpt_gen_hint = slot->report.ckpt_gen;
-    uint32_t stages = static_cast<uint32_t>(job->spec.stages.size());
-    uint32_t tasks = job->spec.tasks;
-    c.upstreams = stage == 1 ? (job->spec.live ? 1 : 0) : tasks;
-    if (stage == 1 && !job->spec.live) {
-      c.src = job->src;
-      c.rate = job->spec.input_rate == 0 ? 0 : (job->spec.input_rate + tasks - 1) / tasks;
-    }
-    if (stage == stages) {
-      c.downstream = {job->sink ? job->sink->endpoint() : ""};
-      c.partition_column = std::nullopt;
-    } else {
-      c.downstream.assign(tasks, "");
-      for (const auto& s : job->slots) {
-        if (s.stage == stage + 1) c.downstream[s.task] = s.inbox;
-      }
-      c.partition_column = job->input_partition[stage];
-    }
     if (!job->spec.exactly_once) job->lossy = true;
   }
   Log()->warn("event=task_failed_run job={} task={}.{} node={} failures={} reason=\"{}\"", job->id,
@@ -233,6 +215,15 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
       }));
     }
     for (auto& f : rewires) f.get();
+    // A rescale under way: the new run's config has the new table, but an order sent while it
+    // started may have missed it (or a task next to it); the order goes again (idempotent).
+    std::optional<RegroupOrder> order;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      order = job->order;
+    }
+    if (order && stage + 1 >= order->stage && stage <= order->stage + 1)
+      (void)SendOrder(job, *order);
     return;
   }
   {
@@ -289,6 +280,7 @@ void Leader::Tick() {
         }
       }
       if (job->state != JobState::kRunning) continue;
+      if (job->autoscaler) Autoscale(job, now);
       // Downstream stages first, so a rebuilt task starts with its downstream's new inbox.
       for (auto it = job->slots.rbegin(); it != job->slots.rend(); ++it) {
         const Slot& s = *it;

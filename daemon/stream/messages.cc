@@ -26,8 +26,8 @@ Status ReadReports(wire::FieldReader& f, std::vector<TaskReport>* out) {
   }
   for (uint32_t i = 0; i < a->via.array.size; ++i) {
     auto r = ReadTaskReport(a->via.array.ptr[i]);
-    if (!r.ok()) return Status::InvalidArgument("report " + std::to_string(i) + ": " +
-                                                r.status().message());
+    if (!r.ok())
+      return Status::InvalidArgument("report " + std::to_string(i) + ": " + r.status().message());
     out->push_back(std::move(*r));
   }
   return Status::Ok();
@@ -234,6 +234,71 @@ Result<RewireReply> DecodeRewireReply(const msgpack::object& o) {
   return m;
 }
 
+// ---- regroup ----
+
+void Pack(wire::Packer& pk, const RegroupRequest& m) {
+  pk.pack_map(5);
+  pk.pack("job");
+  pk.pack(m.job);
+  pk.pack("stage");
+  pk.pack_uint32(m.order.stage);
+  pk.pack("epoch");
+  pk.pack_uint64(m.order.epoch);
+  pk.pack("owners");
+  pk.pack(m.order.owners);
+  pk.pack("inboxes");
+  pk.pack(m.order.inboxes);
+}
+
+Result<RegroupRequest> DecodeRegroupRequest(const msgpack::object& o) {
+  wire::FieldReader f(o, "regroup");
+  RegroupRequest m;
+  m.job = f.Str("job", kMaxJobId);
+  m.order.stage = static_cast<uint32_t>(f.Uint("stage", 1000));
+  m.order.epoch = f.Uint("epoch");
+  const msgpack::object* owners = f.Array("owners");
+  const msgpack::object* inboxes = f.Array("inboxes");
+  if (!f.ok()) return Bad(f);
+  if (!ValidJobId(m.job)) return Status::InvalidArgument("not a job id: " + m.job.substr(0, 64));
+  if (owners->via.array.size == 0 || owners->via.array.size > kMaxKeyGroups ||
+      inboxes->via.array.size == 0 || inboxes->via.array.size > kMaxKeyGroups) {
+    return Status::InvalidArgument("regroup: 1 to " + std::to_string(kMaxKeyGroups) +
+                                   " groups and tasks");
+  }
+  for (uint32_t i = 0; i < owners->via.array.size; ++i) {
+    uint64_t t = 0;
+    if (!wire::ReadUint(owners->via.array.ptr[i], &t) || t >= inboxes->via.array.size) {
+      return Status::InvalidArgument("regroup: group " + std::to_string(i) +
+                                     " names no task of the stage");
+    }
+    m.order.owners.push_back(static_cast<uint32_t>(t));
+  }
+  for (uint32_t i = 0; i < inboxes->via.array.size; ++i) {
+    std::string s;
+    if (!wire::ReadString(inboxes->via.array.ptr[i], &s) || s.size() > 256 ||
+        s.rfind("tcp://", 0) != 0) {
+      return Status::InvalidArgument("regroup: inbox " + std::to_string(i) +
+                                     " is not tcp://HOST:PORT");
+    }
+    m.order.inboxes.push_back(std::move(s));
+  }
+  return m;
+}
+
+void Pack(wire::Packer& pk, const RegroupReply& m) {
+  pk.pack_map(1);
+  pk.pack("tasks");
+  pk.pack_uint64(m.tasks);
+}
+
+Result<RegroupReply> DecodeRegroupReply(const msgpack::object& o) {
+  wire::FieldReader f(o, "regroup reply");
+  RegroupReply m;
+  m.tasks = f.Uint("tasks");
+  if (!f.ok()) return Bad(f);
+  return m;
+}
+
 // ---- report ----
 
 void Pack(wire::Packer& pk, const ReportMessage& m) {
@@ -271,15 +336,20 @@ Result<StopTaskReply> CallStopTask(const std::string& address, const StopTaskReq
       deadline);
 }
 
-Result<RewireReply> CallRewire(const std::string& address, const RewireRequest& req,
-                               Clock::duration deadline) {
-  return Call<RewireReply>(
-      address, kRewireType, [&](wire::Packer& pk) { Pack(pk, req); }, &DecodeRewireReply,
+Result<RegroupReply> CallRegroup(const std::string& address, const RegroupRequest& req,
+                                 Clock::duration deadline) {
+  return Call<RegroupReply>(
+      address, kRegroupType, [&](wire::Packer& pk) { Pack(pk, req); }, &DecodeRegroupReply,
       deadline);
 }
 
-Status CallReport(const std::string& address, const ReportMessage& msg,
-                  Clock::duration deadline) {
+Result<RewireReply> CallRewire(const std::string& address, const RewireRequest& req,
+                               Clock::duration deadline) {
+  return Call<RewireReply>(
+      address, kRewireType, [&](wire::Packer& pk) { Pack(pk, req); }, &DecodeRewireReply, deadline);
+}
+
+Status CallReport(const std::string& address, const ReportMessage& msg, Clock::duration deadline) {
   auto env = transport::CallOnce(
       "tcp://" + address, kReportType, [&](wire::Packer& pk) { Pack(pk, msg); }, deadline);
   if (!env.ok()) return env.status();

@@ -66,6 +66,16 @@ struct RewireReply {
   uint64_t tasks = 0;  // how many tasks here were told
 };
 
+// kStreamRegroup: the group table of stage `order.stage` of `job` changed (README.md
+// "Autoscaling"); the tasks here of that stage and of the stages next to it follow.
+struct RegroupRequest {
+  std::string job;
+  RegroupOrder order;
+};
+struct RegroupReply {
+  uint64_t tasks = 0;  // how many tasks here were told
+};
+
 // kStreamReport: task reports (worker -> leader), once a second and on state changes. The
 // reply is empty.
 struct ReportMessage {
@@ -78,6 +88,7 @@ inline constexpr wire::MsgType kStopJobType = wire::MsgType::kStreamStopJob;
 inline constexpr wire::MsgType kStopTaskType = wire::MsgType::kStreamStopTask;
 inline constexpr wire::MsgType kRewireType = wire::MsgType::kStreamRewire;
 inline constexpr wire::MsgType kReportType = wire::MsgType::kStreamReport;
+inline constexpr wire::MsgType kRegroupType = wire::MsgType::kStreamRegroup;
 
 // At most this many reports in one message (a node hosts fewer tasks).
 inline constexpr uint32_t kMaxReportsPerMessage = 4096;
@@ -91,6 +102,8 @@ void Pack(wire::Packer& pk, const StopTaskReply& m);
 void Pack(wire::Packer& pk, const RewireRequest& m);
 void Pack(wire::Packer& pk, const RewireReply& m);
 void Pack(wire::Packer& pk, const ReportMessage& m);
+void Pack(wire::Packer& pk, const RegroupRequest& m);
+void Pack(wire::Packer& pk, const RegroupReply& m);
 
 Result<StartTaskRequest> DecodeStartTaskRequest(const msgpack::object& o);
 Result<StartTaskReply> DecodeStartTaskReply(const msgpack::object& o);
@@ -101,6 +114,8 @@ Result<StopTaskReply> DecodeStopTaskReply(const msgpack::object& o);
 Result<RewireRequest> DecodeRewireRequest(const msgpack::object& o);
 Result<RewireReply> DecodeRewireReply(const msgpack::object& o);
 Result<ReportMessage> DecodeReportMessage(const msgpack::object& o);
+Result<RegroupRequest> DecodeRegroupRequest(const msgpack::object& o);
+Result<RegroupReply> DecodeRegroupReply(const msgpack::object& o);
 
 // A job id as the leader makes them: 1 to 128 of [A-Za-z0-9_-] (it names a directory).
 bool ValidJobId(const std::string& job);
@@ -117,6 +132,8 @@ Result<StopTaskReply> CallStopTask(const std::string& address, const StopTaskReq
 Result<RewireReply> CallRewire(const std::string& address, const RewireRequest& req,
                                Clock::duration deadline);
 Status CallReport(const std::string& address, const ReportMessage& msg, Clock::duration deadline);
+Result<RegroupReply> CallRegroup(const std::string& address, const RegroupRequest& req,
+                                 Clock::duration deadline);
 
 // An admin command (`{"cmd", "args"}`) passed on to the node at `address` (a job.* command
 // forwarded to the leader): its reply envelope.

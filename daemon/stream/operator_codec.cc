@@ -96,6 +96,11 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
         return Status::Corruption("ready state_changes is " + AType(v.type));
       }
       ready.state_changes = v.via.boolean;
+    } else if (IsString(k, "regroup")) {
+      if (v.type != msgpack::type::BOOLEAN) {
+        return Status::Corruption("ready regroup is " + AType(v.type));
+      }
+      ready.regroup = v.via.boolean;
     } else if (IsString(k, "name")) {
       if (!ReadBytes(v, &ready.name)) {
         return Status::Corruption("ready name is " + AType(v.type));
@@ -118,6 +123,9 @@ Result<ReadyInfo> ParseReady(const msgpack::object& msg) {
   }
   if (ready.state_changes && !ready.keyed_state) {
     return Status::Corruption("ready says state_changes but not keyed_state");
+  }
+  if (ready.regroup && !ready.keyed_state) {
+    return Status::Corruption("ready says regroup but not keyed_state");
   }
   return ready;
 }
@@ -214,6 +222,15 @@ std::string PackSnapshotRequest(bool changes) {
   pk.pack_uint64(operator_protocol::kSnapshot);
   if (changes) pk.pack("changes");
   return std::string(b.data(), b.size());
+}
+
+std::string PackRegroup(std::string_view groups) {
+  msgpack::sbuffer b;
+  msgpack::packer<msgpack::sbuffer> pk(b);
+  pk.pack_array(2);
+  pk.pack_uint64(operator_protocol::kRegroup);
+  std::string out(b.data(), b.size());
+  return out.append(groups);
 }
 
 std::string PackRestore(std::string_view state) {

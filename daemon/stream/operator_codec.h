@@ -50,6 +50,9 @@ struct ReadyInfo {
   // It answers [4, "changes"] with only the entries changed since its last snapshot
   // (PROTOCOL.md "State changes"). Only with keyed_state.
   bool state_changes = false;
+  // It takes [7, {group: state or nil}] between batches: groups moving to or away from its task
+  // when the stage is rescaled (PROTOCOL.md "Regroup"). Only with keyed_state.
+  bool regroup = false;
 };
 
 // Why `msg` is not [expected, payload]; empty when it is. `name` names the expected message.
@@ -62,7 +65,8 @@ Status ParseResultViews(const msgpack::object& msg, size_t tuples, ResultViews* 
 std::string PackHello(const OperatorContext& ctx);
 // [4], or [4, "changes"] for only what changed since the last snapshot.
 std::string PackSnapshotRequest(bool changes = false);
-std::string PackRestore(std::string_view state);  // [6, state]: `state` is one packed value
+std::string PackRestore(std::string_view state);   // [6, state]: `state` is one packed value
+std::string PackRegroup(std::string_view groups);  // [7, groups]: one packed map
 // [2, tuples] or, with `groups` (one key group per tuple), [2, tuples, groups].
 std::string PackBatch(const TupleView* tuples, size_t n, const uint32_t* groups);
 

@@ -136,8 +136,7 @@ Status OperatorProcess::SendBatchViews(const std::vector<TupleView>& tuples) {
   return SendBatchViews(tuples.data(), tuples.size(), nullptr);
 }
 
-Status OperatorProcess::SendBatchViews(const TupleView* tuples, size_t n,
-                                       const uint32_t* groups) {
+Status OperatorProcess::SendBatchViews(const TupleView* tuples, size_t n, const uint32_t* groups) {
   if (n == 0) return Status::InvalidArgument("an empty batch");
   // Only an operator with keyed state gets the groups (PROTOCOL.md "Keyed state").
   return SendPacked(PackBatch(tuples, n, ready_.keyed_state ? groups : nullptr), n);
@@ -241,6 +240,26 @@ Status OperatorProcess::Restore(std::string_view state) {
       Write(PackRestore(state), Clock::now() + options_.batch_timeout, "the restore"));
   restored_ = true;
   return Status::Ok();
+}
+
+Status OperatorProcess::Regroup(std::string_view groups) {
+  RS_RETURN_IF_ERROR(Usable());
+  if (!ready_.regroup) return Status::FailedPrecondition(Describe("does not take regroup"));
+  if (!in_flight_.empty()) {
+    return Status::FailedPrecondition("regroup with " + std::to_string(in_flight_.size()) +
+                                      " batches in flight");
+  }
+  try {
+    size_t off = 0;
+    msgpack::object_handle oh = msgpack::unpack(groups.data(), groups.size(), off);
+    if (off != groups.size() || oh.get().type != msgpack::type::MAP) {
+      return Status::InvalidArgument("a regroup is not one MessagePack map");
+    }
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("a regroup is not one MessagePack map: ") +
+                                   e.what());
+  }
+  return Write(PackRegroup(groups), Clock::now() + options_.batch_timeout, "the regroup");
 }
 
 Status OperatorProcess::Finish() {

@@ -115,6 +115,12 @@ class OperatorProcess {
   // before any batch, at most once. The operator gives no answer; a bad state fails it (seen at
   // the next call). InvalidArgument when `state` is not exactly one MessagePack value.
   Status Restore(std::string_view state);
+  // Sets the state of some key groups of an operator whose ready said `regroup`: `groups` is the
+  // packed map {group: state or nil} (nil: the group leaves this task, its state goes), between
+  // batches (none in flight). No answer; a bad map fails the operator (seen at the next call).
+  // FailedPrecondition without `regroup` or with a batch in flight; InvalidArgument when `groups`
+  // is not exactly one MessagePack map.
+  Status Regroup(std::string_view groups);
   // Ends the operator: closes stdin, expects no more output, waits for exit 0 within
   // finish_timeout. Needs no batch in flight.
   Status Finish();

@@ -2,8 +2,8 @@
 
 #include <filesystem>
 
-#include "shared/logging.h"
 #include "daemon/stream/messages.h"
+#include "shared/logging.h"
 #include "shared/stream/job_spec.h"
 #include "shared/transport/rpc.h"
 #include "shared/wire/fields.h"
@@ -102,7 +102,7 @@ void StreamService::Command(const std::string& cmd, const Args& args, Reply done
 
 const std::vector<wire::MsgType>& StreamService::MessageTypes() {
   static const std::vector<wire::MsgType> types = {kStartTaskType, kStopJobType, kStopTaskType,
-                                                    kRewireType, kReportType};
+                                                   kRewireType,    kReportType,  kRegroupType};
   return types;
 }
 
@@ -167,6 +167,16 @@ void StreamService::Handle(wire::MsgType type, const msgpack::object& body, Repl
       done(Status::Ok(), [reply](wire::Packer& pk) { Pack(pk, reply); });
       return;
     }
+    case kRegroupType: {
+      auto req = DecodeRegroupRequest(body);
+      if (!req.ok()) {
+        done(req.status(), {});
+        return;
+      }
+      RegroupReply reply{w->Regroup(req->job, req->order)};
+      done(Status::Ok(), [reply](wire::Packer& pk) { Pack(pk, reply); });
+      return;
+    }
     case kReportType: {
       if (!leader_) {
         done(Status::FailedPrecondition("this node is not the leader"), {});
@@ -191,7 +201,8 @@ void StreamService::Handle(wire::MsgType type, const msgpack::object& body, Repl
 void StreamService::Forward(const std::string& cmd, const Args& args, Reply done) {
   std::string leader = options_.leader;
   forwarder_->Submit([leader, cmd, args, done] {
-    auto deadline = cmd == "job.submit" ? std::chrono::seconds(120) : std::chrono::seconds(10);
+    auto deadline = cmd == "job.submit" || cmd == "job.rescale" ? std::chrono::seconds(120)
+                                                                : std::chrono::seconds(10);
     auto env = ForwardAdminCommand(leader, cmd, args, deadline);
     if (!env.ok()) {
       done(Status::Unavailable("the leader " + leader +

@@ -48,6 +48,7 @@ TaskReport Task::Impl::MakeReport() {
   r.rate_in = rate_in;
   r.rate_out = rate_out;
   r.busy = busy;
+  r.epoch = settled_epoch;
   if (sink) {
     r.output_lines = sink->lines();
     r.output_bytes = sink->bytes();
@@ -83,7 +84,10 @@ void Task::Impl::OnAck(const AckFrame& a) {
 void Task::Impl::OnData(TaskFrame f) {
   const DataHeader& h = f.data;
   uint32_t expect_stage = cfg.stage - 1;
-  uint32_t senders = cfg.stage == 1 ? 1 : cfg.upstreams;
+  // A rescalable job's stages grow up to origin_radix tasks (README.md "Autoscaling").
+  uint32_t senders = cfg.stage == 1   ? 1
+                     : cfg.rescalable ? std::max(upstream_count, cfg.origin_radix)
+                                      : upstream_count;
   if (h.job != cfg.job || h.from_stage != expect_stage || h.from_task >= senders ||
       (cfg.stage == 1 && !cfg.live) || h.incarnation == 0) {
     Malformed("a frame from " + std::to_string(h.from_stage) + "." + std::to_string(h.from_task) +
@@ -93,8 +97,9 @@ void Task::Impl::OnData(TaskFrame f) {
   // Every tuple must belong to one of this task's key groups (group 0 into stage 1 and the
   // sink). Checked before the channel takes the frame, so a misrouted frame is refused whole
   // (its resends too, until the sender's stall timeout fails it), never half processed.
+  const KeyGroupMap& table = TableAt(h.epoch);
   for (const auto& r : f.tuples) {
-    if (keyed_in ? !in_groups.Owns(cfg.task, r.group) : r.group != 0) {
+    if (keyed_in ? !table.Owns(cfg.task, r.group) : r.group != 0) {
       Malformed("a tuple of key group " + std::to_string(r.group) + " from " +
                 std::to_string(h.from_stage) + "." + std::to_string(h.from_task) +
                 ", a group this task does not own");
@@ -126,6 +131,7 @@ void Task::Impl::OnData(TaskFrame f) {
   fr.seq = h.seq;
   fr.end = h.end;
   fr.emit_us = h.emit_us;
+  fr.epoch = h.epoch;
   fr.hold = f.bytes;
   fr.tuples = std::move(f.tuples);
   if (cfg.exactly_once) duplicates += dedup.Admit(key, &fr.tuples);
@@ -145,7 +151,7 @@ bool Task::Impl::Feed() {
   // The rest of the units already taken goes on whatever else waits (a drain for a
   // snapshot needs them answered).
   bool sent = !cfg.is_sink() && SendBatches();
-  if (queue.empty() || want_drain) return sent;
+  if (queue.empty() || want_drain || RegroupHoldsInput()) return sent;
   // What a rebuild would replay stays bounded: no more input until a checkpoint covers it (a
   // replay, which takes no checkpoint, goes on).
   if (logs_order && !replay && order_log.next() - order_durable >= kMaxUndurableRuns) {
@@ -207,7 +213,7 @@ bool Task::Impl::SendBatches() {
 // tasks; the leader refuses jobs whose paths do not fit in 64 bits).
 uint64_t Task::Impl::OriginOut(uint64_t origin, const Upstream& from) const {
   if (!cfg.exactly_once || cfg.stage < 3) return origin;
-  return origin * cfg.tasks + from.second;
+  return origin * (cfg.origin_radix > 0 ? cfg.origin_radix : cfg.tasks) + from.second;
 }
 
 // The key group of an output (the next operator's partitioning: its key, or a CSV column of
@@ -244,6 +250,10 @@ void Task::Impl::CompleteFrames(const OpBatch& b) {
       latency_max_window = std::max(latency_max_window, now_us - fr.emit_us);
     }
     if (cfg.exactly_once) dedup.Processed(fr.from, fr.tuples);
+    if (fr.epoch > 0) {
+      uint64_t& c = cut_epoch[fr.from];
+      c = std::max(c, fr.epoch);
+    }
     Completed(fr);
   }
   dirty = true;
@@ -349,9 +359,16 @@ bool Task::Impl::InputsEnded() const {
     auto it = in.find(Upstream{0, cfg.task});
     return source_done && it != in.end() && it->second.rx.ended();
   }
-  uint32_t ended = 0;
-  for (const auto& [k, ch] : in) ended += ch.rx.ended() ? 1 : 0;
-  return ended >= cfg.upstreams;
+  if (retired) return true;  // it owns no group: nothing more comes (README.md "Autoscaling")
+  // Every upstream task there is ended, and every one that left the stage too.
+  for (uint32_t u = 0; u < upstream_count; ++u) {
+    auto it = in.find(Upstream{cfg.stage - 1, u});
+    if (it == in.end() || !it->second.rx.ended()) return false;
+  }
+  for (const auto& [k, ch] : in) {
+    if (!ch.rx.ended()) return false;
+  }
+  return true;
 }
 
 // True when the task has finished its work (done) or must stop.
@@ -359,7 +376,9 @@ bool Task::Impl::CheckDone() {
   if (replay) return false;  // pieces of replayed frames wait
   if (!InputsEnded() || !queue.empty() || !batches.empty() || dirty) return false;
   if (!end_sent) {
-    for (uint32_t d = 0; d < out.size(); ++d) StageFrame(d, true);
+    for (uint32_t d = 0; d < out.size(); ++d) {
+      if (d >= out_retired.size() || !out_retired[d]) StageFrame(d, true);
+    }
     end_sent = true;
     dirty = true;
     Commit();
@@ -399,7 +418,8 @@ void Task::Impl::Run() {
   // stage-1 task. Further down, an upstream task that merges several channels replays them in
   // another interleaving after its own rebuild, so a stateful task there holds its outputs.
   // A stateful task of the last stage logs its input order instead: the sink keeps it.
-  bool order_fixed = cfg.stage == 1 || (cfg.stage == 2 && cfg.upstreams == 1);
+  // (A rescalable job's stage 1 may grow: no fixed order past it.)
+  bool order_fixed = cfg.stage == 1 || (cfg.stage == 2 && cfg.upstreams == 1 && !cfg.rescalable);
   bool unordered = cfg.exactly_once && op && op->ready().stateful && !order_fixed;
   logs_order = unordered && cfg.stage == cfg.stages && out.size() == 1;
   holds_outputs = unordered && !logs_order;
@@ -421,11 +441,13 @@ void Task::Impl::Run() {
     ckpt.emplace(CheckpointPrefix(), std::move(io));
   }
   BeginBuilders();
+  uint64_t restored_epoch = 0;
   if (cfg.recover && cfg.exactly_once) {
-    Status s = Recover();
+    Status s = Recover(&restored_epoch);
     if (s.ok() && logs_order) s = StartReplay();
     if (!s.ok() && !t->stop_.load()) Fail(Status(s.code(), "recovering: " + s.message()));
   }
+  if (failed.ok()) StartFromConfig(restored_epoch);
   if (has_source && failed.ok()) {
     Status s = LoadSource();
     if (!s.ok()) {
@@ -436,7 +458,9 @@ void Task::Impl::Run() {
   Publish();
   while (failed.ok() && !t->stop_.load()) {
     ++loops;
+    TakeRegroups();
     bool busy = DrainInbox();
+    busy |= RegroupStep();
     busy |= ReadSource();
     busy |= Feed();
     busy |= Collect();
@@ -519,13 +543,29 @@ Status Task::Prepare(const std::vector<std::string>& argv) {
     m.out[d].endpoint = config_.downstream[d];
     m.out[d].tx = SenderChannel(so);
   }
+  m.out_options = so;
+  m.out_retired.assign(m.out.size(), false);
+  m.upstream_count = config_.upstreams;
   m.has_source = config_.stage == 1 && !config_.live;
   m.keyed_in = config_.stage >= 2 && !config_.is_sink();
-  if (m.keyed_in) m.in_groups = KeyGroupMap::Even(config_.key_groups, config_.tasks);
+  if (m.keyed_in) {
+    // The table in force (the one before it while a rescale is not settled: StartFromConfig).
+    const auto& owners =
+        config_.in_prev_owners.empty() ? config_.in_owners : config_.in_prev_owners;
+    auto table = TableOf(owners, config_.key_groups, config_.tasks);
+    if (!table.ok()) return table.status();
+    m.in_groups = std::move(*table);
+    m.in_epoch = config_.in_prev_owners.empty() ? config_.in_epoch
+                 : config_.in_epoch > 0         ? config_.in_epoch - 1
+                                                : 0;
+  }
   m.keyed_out = config_.stage < config_.stages && !m.out.empty();
   if (m.keyed_out) {
-    m.out_groups =
-        KeyGroupMap::Even(config_.key_groups, static_cast<uint32_t>(config_.downstream.size()));
+    auto table = TableOf(config_.out_owners, config_.key_groups,
+                         static_cast<uint32_t>(config_.downstream.size()));
+    if (!table.ok()) return table.status();
+    m.out_groups = std::move(*table);
+    m.out_epoch = config_.out_epoch;
   }
 
   pid_ = ::getpid();

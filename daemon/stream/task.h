@@ -66,6 +66,10 @@ class Task {
   // The downstream task `index` was rebuilt at `endpoint`: send there from now on, starting
   // with every frame its checkpoint does not cover. Thread-safe.
   void Rewire(uint32_t index, const std::string& endpoint);
+  // The leader changed a group table of this task's job (README.md "Autoscaling"): taken by
+  // the task's thread at its next loop; an order for a stage next to no task of ours, or of an
+  // epoch already taken, changes nothing. Thread-safe.
+  void Regroup(RegroupOrder order);
 
   const TaskConfig& config() const { return config_; }
   const std::string& endpoint() const { return endpoint_; }
@@ -82,6 +86,9 @@ class Task {
   // its earlier runs are dropped, and the runs of its input order the sink holds (input_order.h)
   // are returned, for the new run to replay. Thread-safe.
   OrderRuns OrderForRebuild(uint32_t task, uint64_t incarnation);
+  // Sink: task `task` of the last stage left its stage (README.md "Autoscaling") and comes back
+  // as a new task, run `incarnation`: the order it logged goes, earlier runs are fenced off.
+  void ForgetOrder(uint32_t task, uint64_t incarnation);
 
   struct Impl;
 
@@ -98,10 +105,11 @@ class Task {
   TaskReport report_;  // guarded by report_mu_
   std::mutex rewire_mu_;
   std::vector<std::pair<uint32_t, std::string>> rewires_;  // guarded by rewire_mu_
+  std::vector<RegroupOrder> regroups_;                     // guarded by rewire_mu_
   // Sink: the order logs of the last stage's tasks, and the first run each may send from.
   std::mutex order_mu_;
   std::map<uint32_t, OrderKeeper> order_keepers_;  // guarded by order_mu_
-  std::map<uint32_t, uint64_t> order_fence_;      // guarded by order_mu_
+  std::map<uint32_t, uint64_t> order_fence_;       // guarded by order_mu_
 };
 
 }  // namespace rs::stream

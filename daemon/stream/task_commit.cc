@@ -12,8 +12,8 @@ void Task::Impl::StageFrame(uint32_t d, bool end) {
   OrderNote note;
   std::string bytes = o.builder.Finish(seq, emit, end, NoteFor(d, &note));
   ++frames_sent;
-  bool duplicate = cfg.test_duplicate_every > 0 && n > 0 &&
-                   frames_sent % cfg.test_duplicate_every == 0 && !end;
+  bool duplicate =
+      cfg.test_duplicate_every > 0 && n > 0 && frames_sent % cfg.test_duplicate_every == 0 && !end;
   if (duplicate) {
     // Test knob: the same tuples (same ids) once more, as a new frame.
     auto parsed = ParseTaskFrame(bytes);
@@ -39,6 +39,7 @@ void Task::Impl::BeginBuilders() {
     h.from_task = cfg.task;
     h.incarnation = cfg.incarnation;
     h.ack_to = t->endpoint_;
+    h.epoch = out_epoch;
     out[d].builder.Begin(h);
   }
 }
@@ -174,6 +175,9 @@ void Task::Impl::Checkpoint() {
     return;
   }
   if (replay) return;  // frames may be processed in part: positions are not settled
+  // Groups cut out of the state and watermarks, their handoff not durable yet: a record now
+  // would lose them (README.md "Autoscaling").
+  if (regrouping && !regrouping->handoff.empty() && !regrouping->given) return;
   if (now - last_ckpt < ckpt_interval) return;
   if (replays_outputs) {
     // The record must cover every output of the inputs it counts as processed (all of them
@@ -240,10 +244,12 @@ void Task::Impl::Checkpoint() {
   r.tuples_in = processed_in;
   r.tuples_out = tuples_out;
   r.duplicates = duplicates;
+  r.epoch = in_epoch;
   last_ckpt = now;
   if (replays_outputs) {
     WaitingRecord w;
     AppendCheckpointRecord(r, &w.bytes);
+    w.epoch = r.epoch;
     w.released.reserve(out.size());
     for (const auto& o : out) w.released.push_back(o.tx.released());
     w.processed = std::move(processed);
@@ -262,6 +268,7 @@ void Task::Impl::Checkpoint() {
     covered_gen = ckpt->gen();
     covered_upto.assign(out.size(), 0);
   }
+  covered_upto.resize(out.size(), 0);  // downstream tasks added by a rescale
   ckpt_held.assign(out.size(), 0);
   ckpt_listed_upto.assign(out.size(), 0);
   for (uint32_t d = 0; d < out.size(); ++d) {
@@ -277,6 +284,7 @@ void Task::Impl::Checkpoint() {
   std::string rec;
   AppendCheckpointRecord(r, &rec);
   ++ckpts;
+  ckpt_epoch = r.epoch;
   ckpt_gen_written = ckpt->gen();
   ckpt->Write(std::move(rec), now);
 }
@@ -287,7 +295,7 @@ void Task::Impl::WriteWaiting(TimePoint now) {
   size_t take = waiting.size();
   for (size_t i = waiting.size(); i-- > 0;) {
     bool durable = true;
-    for (size_t d = 0; d < out.size() && durable; ++d) {
+    for (size_t d = 0; d < out.size() && d < waiting[i].released.size() && durable; ++d) {
       durable = out[d].tx.durable() >= waiting[i].released[d];
     }
     if (durable) {
@@ -302,6 +310,7 @@ void Task::Impl::WriteWaiting(TimePoint now) {
   ckpt_incarnation = std::move(w.incarnation);
   ckpt_held.clear();
   ++ckpts;
+  ckpt_epoch = w.epoch;
   ckpt_gen_written = ckpt->gen();
   ckpt->Write(std::move(w.bytes), now);
 }
@@ -310,6 +319,7 @@ void Task::Impl::WriteWaiting(TimePoint now) {
 // outputs it holds may go out.
 void Task::Impl::OnCheckpointDurable() {
   state_chain = true;
+  if (ckpt_epoch > settled_epoch && ckpt_epoch == in_epoch && !regrouping) RegroupSettled();
   if (logs_order) order_durable = std::max(order_durable, ckpt_order);
   state_chain_gen = ckpt_gen_written;
   // The frames it listed need not be listed again in this generation.

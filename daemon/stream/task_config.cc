@@ -9,7 +9,21 @@ std::string TaskConfig::name() const {
 }
 
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
-  pk.pack_map(29);
+  pk.pack_map(36);
+  pk.pack("rescalable");
+  pk.pack(c.rescalable);
+  pk.pack("origin_radix");
+  pk.pack_uint32(c.origin_radix);
+  pk.pack("in_epoch");
+  pk.pack_uint64(c.in_epoch);
+  pk.pack("out_epoch");
+  pk.pack_uint64(c.out_epoch);
+  pk.pack("in_owners");
+  pk.pack(c.in_owners);
+  pk.pack("in_prev_owners");
+  pk.pack(c.in_prev_owners);
+  pk.pack("out_owners");
+  pk.pack(c.out_owners);
   pk.pack("recover");
   pk.pack(c.recover);
   pk.pack("ckpt_gen_hint");
@@ -111,6 +125,18 @@ bool ReadStrings(const msgpack::object* o, std::vector<std::string>* out) {
 }
 
 // [[name, gen, appends, size, digest, header], ...]
+// A group table: one owning task per group (absent: empty).
+bool ReadOwners(const msgpack::object* o, std::vector<uint32_t>* out) {
+  if (o == nullptr || o->type == msgpack::type::NIL) return true;
+  if (o->type != msgpack::type::ARRAY || o->via.array.size > kMaxKeyGroups) return false;
+  for (uint32_t i = 0; i < o->via.array.size; ++i) {
+    uint64_t t = 0;
+    if (!wire::ReadUint(o->via.array.ptr[i], &t) || t >= kMaxKeyGroups) return false;
+    out->push_back(static_cast<uint32_t>(t));
+  }
+  return true;
+}
+
 bool ReadSources(const msgpack::object* o, std::vector<SourceFile>* out) {
   if (!o || o->type != msgpack::type::ARRAY) return false;
   for (uint32_t i = 0; i < o->via.array.size; ++i) {
@@ -188,6 +214,18 @@ Result<TaskConfig> ReadTaskConfig(const msgpack::object& o) {
     c.partition_column = col;
   }
   c.key_groups = static_cast<uint32_t>(r.Uint("key_groups", kMaxKeyGroups));
+  c.rescalable = r.BoolOr("rescalable", false);
+  c.origin_radix = static_cast<uint32_t>(r.UintOr("origin_radix", 0, kMaxKeyGroups));
+  c.in_epoch = r.UintOr("in_epoch", 0);
+  c.out_epoch = r.UintOr("out_epoch", 0);
+  for (auto [key, table] :
+       {std::pair{"in_owners", &c.in_owners}, std::pair{"in_prev_owners", &c.in_prev_owners},
+        std::pair{"out_owners", &c.out_owners}}) {
+    if (!ReadOwners(r.Get(key), table)) {
+      r.Fail(std::string("task config: ") + key + " is not a list of at most " +
+             std::to_string(kMaxKeyGroups) + " task numbers");
+    }
+  }
   c.dest = r.Str("dest");
   c.leader = r.Str("leader");
   c.window = static_cast<uint32_t>(r.Uint("window", 1u << 16));
@@ -202,6 +240,13 @@ Result<TaskConfig> ReadTaskConfig(const msgpack::object& o) {
   if (c.stage < 1 || c.stage > c.stages + 1 || c.task >= c.tasks || c.window == 0 ||
       c.batch_tuples == 0) {
     return Status::InvalidArgument("task config: stage, task, window or batch out of range");
+  }
+  for (const auto* table : {&c.in_owners, &c.in_prev_owners, &c.out_owners}) {
+    if (!table->empty() && table->size() != c.key_groups) {
+      return Status::InvalidArgument("task config: a group table of " +
+                                     std::to_string(table->size()) + " groups, not " +
+                                     std::to_string(c.key_groups));
+    }
   }
   if (c.key_groups == 0 || c.tasks > c.key_groups || c.downstream.size() > c.key_groups) {
     return Status::InvalidArgument("task config: " + std::to_string(c.key_groups) +
@@ -228,7 +273,9 @@ const char* TaskStateName(TaskState s) {
 }
 
 void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
-  pk.pack_map(25);
+  pk.pack_map(26);
+  pk.pack("epoch");
+  pk.pack_uint64(r.epoch);
   pk.pack("ckpt_gen");
   pk.pack_uint64(r.ckpt_gen);
   pk.pack("incarnation");
@@ -304,6 +351,7 @@ Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
   r.rate_in = f.Get("rate_in") ? f.Double("rate_in") : 0;
   r.rate_out = f.Get("rate_out") ? f.Double("rate_out") : 0;
   r.busy = f.Get("busy") ? f.Double("busy") : 0;
+  r.epoch = f.UintOr("epoch", 0);
   r.output_lines = f.UintOr("output_lines", 0);
   r.output_bytes = f.UintOr("output_bytes", 0);
   r.latency_p50_us = f.UintOr("latency_p50_us", 0);

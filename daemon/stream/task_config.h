@@ -60,6 +60,18 @@ struct TaskConfig {
   // over its tasks, and this task routes each output to the owner of its group.
   uint32_t key_groups = kDefaultKeyGroups;
 
+  // Rescaling (README.md "Autoscaling"). `rescalable`: the job autoscales, so its stages may
+  // change size while it runs. Paths (origins) are numbered with radix `origin_radix` (the most
+  // tasks a stage may have; 0: `tasks`). The group table of this task's stage is `in_owners`
+  // at epoch `in_epoch` (empty: KeyGroupMap::Even(key_groups, tasks)); `in_prev_owners`, when
+  // set, is the table before it, for a task started while that rescale is not settled (it gives
+  // or takes groups first). `out_owners`/`out_epoch`: the next stage's table (empty: even over
+  // `downstream`).
+  bool rescalable = false;
+  uint32_t origin_radix = 0;
+  uint64_t in_epoch = 0, out_epoch = 0;
+  std::vector<uint32_t> in_owners, in_prev_owners, out_owners;
+
   std::string dest;    // the sink's HyDFS destination file
   std::string leader;  // HOST:PORT of the leader's control port (reports go there)
 
@@ -74,6 +86,16 @@ struct TaskConfig {
 
   bool is_sink() const { return stage == stages + 1; }
   std::string name() const;  // "job/stage.task" for logs
+};
+
+// The leader changed the group table of stage `stage` of a job (README.md "Autoscaling"): its
+// tasks give or take groups, the stage before routes by it, the stage after expects
+// `inboxes.size()` upstream tasks.
+struct RegroupOrder {
+  uint32_t stage = 0;
+  uint64_t epoch = 0;
+  std::vector<uint32_t> owners;      // the stage's group table at `epoch`
+  std::vector<std::string> inboxes;  // the stage's tasks' inboxes, by task index
 };
 
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c);
@@ -101,6 +123,9 @@ struct TaskReport {
   uint64_t resent_frames = 0;
   double rate_in = 0, rate_out = 0;  // tuples/s over the last second
   double busy = 0;                   // the share of the last second its operator was working (0..1)
+  // The group table epoch of its stage that a durable checkpoint record of it covers (its part
+  // of a rescale is done; README.md "Autoscaling").
+  uint64_t epoch = 0;
   // Sink only: output progress and source-to-sink latency.
   uint64_t output_lines = 0, output_bytes = 0;
   uint64_t latency_p50_us = 0, latency_p99_us = 0, latency_samples = 0;

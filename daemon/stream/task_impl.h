@@ -24,9 +24,9 @@
 #include "daemon/stream/operator_driver.h"
 #include "daemon/stream/operator_process.h"
 #include "daemon/stream/order_replay.h"
+#include "daemon/stream/task.h"
 #include "daemon/stream/task_checkpoint.h"
 #include "daemon/stream/task_sink.h"
-#include "daemon/stream/task.h"
 #include "daemon/stream/task_source.h"
 #include "shared/clock.h"
 #include "shared/logging.h"
@@ -34,6 +34,7 @@
 #include "shared/stream/checkpoint.h"
 #include "shared/stream/key_groups.h"
 #include "shared/stream/limits.h"
+#include "shared/stream/regroup.h"
 #include "shared/stream/task_frame.h"
 #include "shared/transport/sockets.h"
 #include "shared/util/csv.h"
@@ -42,7 +43,6 @@
 
 namespace rs::stream {
 namespace task_internal {
-
 
 inline std::shared_ptr<spdlog::logger> Log() { return Logger("stream"); }
 
@@ -65,12 +65,12 @@ inline std::string UtcStamp() {
   return buf;
 }
 
-constexpr size_t kMaxInFlight = 4;       // operator batches pipelined
-constexpr size_t kRetainFactor = 16;     // frames kept for replay: at most this many windows
-constexpr size_t kMaxFrameBytes = 256u << 10;               // an output frame is cut at this size
-constexpr size_t kMaxWaitingRecords = 32;  // replay-mode records waiting for durable outputs
-constexpr auto kStallTimeout = std::chrono::seconds(30);    // no ack progress: the task fails
-constexpr auto kHydfsTimeout = std::chrono::seconds(120);   // one HyDFS read of an input file
+constexpr size_t kMaxInFlight = 4;             // operator batches pipelined
+constexpr size_t kRetainFactor = 16;           // frames kept for replay: at most this many windows
+constexpr size_t kMaxFrameBytes = 256u << 10;  // an output frame is cut at this size
+constexpr size_t kMaxWaitingRecords = 32;      // replay-mode records waiting for durable outputs
+constexpr auto kStallTimeout = std::chrono::seconds(30);   // no ack progress: the task fails
+constexpr auto kHydfsTimeout = std::chrono::seconds(120);  // one HyDFS read of an input file
 
 // An input channel: one upstream task (Upstream in shared/stream/channel.h), whose acks go to
 // `ack_to`.
@@ -91,8 +91,8 @@ struct OpBatch {
 struct OutChannel {
   std::string endpoint;
   DataFrameBuilder builder;
-  uint64_t emit_us = 0;  // oldest source time among the tuples in `builder`
-  SenderChannel tx;      // frames sent and kept until durable, held back (README "Recovery")
+  uint64_t emit_us = 0;    // oldest source time among the tuples in `builder`
+  SenderChannel tx;        // frames sent and kept until durable, held back (README "Recovery")
   std::string rewired_to;  // set by Rewire(): resend everything above durable there
 };
 
@@ -103,6 +103,37 @@ struct ReadResult {
   Status status;
   std::string data;
 };
+
+// A change of this task's stage's group table not finished here yet (task_regroup.cc, README.md
+// "Autoscaling"): the groups it gives up (once every upstream's cut is processed, their state
+// and watermarks go to a HyDFS handoff file) and those it takes (their handoffs read and put into
+// the operator before any input is fed).
+struct Regrouping {
+  uint64_t epoch = 0;
+  KeyGroupMap next;  // the table at `epoch`
+  std::vector<uint32_t> giving;
+  std::map<uint32_t, std::vector<uint32_t>> taking;  // giving task -> its groups we take
+  std::string handoff;                               // ours, encoded (kept for a retry)
+  std::shared_ptr<ReadResult> write;                 // our handoff's write in flight
+  bool given = false;
+  std::map<uint32_t, Handoff> loaded;  // giving task -> its handoff
+  std::map<uint32_t, std::shared_ptr<ReadResult>> reads;
+  bool taken = false;
+  TimePoint retry_at{};
+};
+
+// A group table from a config (task_config.h): `owners`, or when empty `groups` spread evenly
+// over `tasks`.
+inline Result<KeyGroupMap> TableOf(const std::vector<uint32_t>& owners, uint32_t groups,
+                                   uint32_t tasks) {
+  if (owners.empty()) return KeyGroupMap::Even(groups, std::max<uint32_t>(tasks, 1));
+  uint32_t n = *std::max_element(owners.begin(), owners.end()) + 1;
+  if (owners.size() != groups) {
+    return Status::InvalidArgument("a group table of " + std::to_string(owners.size()) +
+                                   " groups, not " + std::to_string(groups));
+  }
+  return KeyGroupMap::FromOwners(owners, n);
+}
 
 inline void AppendBe32(std::string* s, uint32_t v) {
   for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -120,7 +151,7 @@ struct Task::Impl {
   const TaskEnv& env;
 
   std::unique_ptr<zmq::socket_t> inbox;
-  std::shared_ptr<LocalInbox> local_inbox;  // frames from tasks of this process (null: none)
+  std::shared_ptr<LocalInbox> local_inbox;      // frames from tasks of this process (null: none)
   uint64_t local_sent = 0, local_received = 0;  // frames handed over in memory
   std::map<std::string, std::unique_ptr<zmq::socket_t>> pushes;
   std::set<std::string> client_endpoints;  // ack_to of rainsource: pushes there serve a client
@@ -135,6 +166,19 @@ struct Task::Impl {
   // the owner of its group in `out_groups`. Into stage 1 and the sink every tuple is group 0.
   bool keyed_in = false, keyed_out = false;
   KeyGroupMap in_groups, out_groups;
+  // Rescaling (task_regroup.cc): the epochs of the two tables, the table before in_groups (for
+  // frames routed by it), a change under way, the last epoch a durable record covers (reported),
+  // the upstream tasks there are now, downstream tasks that left their stage, and per input
+  // channel the highest epoch of a frame processed (its cut).
+  uint64_t in_epoch = 0, out_epoch = 0;
+  KeyGroupMap prev_groups;
+  std::optional<Regrouping> regrouping;
+  uint64_t settled_epoch = 0, ckpt_epoch = 0;
+  uint32_t upstream_count = 0;
+  std::vector<bool> out_retired;
+  std::map<Upstream, uint64_t> cut_epoch;
+  bool retired = false;  // it owns no group any more: it ends like a task whose inputs ended
+  SenderChannel::Options out_options;
   std::deque<InFrame> queue;
   size_t queued_tuples = 0;
   std::deque<OpBatch> batches;
@@ -165,6 +209,7 @@ struct Task::Impl {
   bool replays_outputs = false;
   struct WaitingRecord {
     std::string bytes;
+    uint64_t epoch = 0;              // of the group table its groups are those of
     std::vector<uint64_t> released;  // per downstream: the highest seq it covers
     std::map<Upstream, uint64_t> processed, incarnation;
   };
@@ -174,7 +219,7 @@ struct Task::Impl {
   bool state_chain = false;
   uint64_t state_chain_gen = 0;
   std::map<Upstream, uint64_t> ckpt_processed;  // per channel, in the checkpoint being written
-  std::vector<size_t> ckpt_held;               // per downstream, held frames it covers
+  std::vector<size_t> ckpt_held;                // per downstream, held frames it covers
   // Pending frames in checkpoint records (README.md "HyDFS checkpoints"): per downstream, the
   // highest seq a durable record of generation `covered_gen` listed, and the highest the record
   // being written lists (of generation `ckpt_gen_written`).
@@ -277,6 +322,18 @@ struct Task::Impl {
   bool SinkFences(const DataHeader& h);
   void SinkKeepsOrder(const DataHeader& h);
 
+  // ---- task_regroup.cc: rescaling (README.md "Autoscaling") ----
+  void TakeRegroups();
+  void ApplyRegroup(const RegroupOrder& o);
+  void StartRegrouping(uint64_t epoch, KeyGroupMap next);
+  const KeyGroupMap& TableAt(uint64_t epoch) const;
+  bool CutComplete(uint64_t epoch) const;
+  bool RegroupHoldsInput() const;  // Feed waits: a handoff is being cut or put in
+  bool RegroupStep();
+  bool Give();
+  bool Take();
+  void RegroupSettled();
+
   // ---- task_recover.cc: the source's input, recovery from the last checkpoint ----
   Status LoadSource();
   int SourceWaitMs() const;
@@ -286,7 +343,11 @@ struct Task::Impl {
   Result<std::string> WaitHydfs(
       const std::string& name,
       const std::function<void(std::function<void(Result<std::string>)>)>& start);
-  Status Recover();
+  // Recovery from the last checkpoint record; `epoch`: the record's group table epoch.
+  Status Recover(uint64_t* epoch);
+  // After recovery: a rescale the leader has not seen settled is taken up where the record
+  // left it (README.md "Autoscaling").
+  void StartFromConfig(uint64_t restored_epoch);
 };
 
 }  // namespace rs::stream

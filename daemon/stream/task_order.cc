@@ -69,8 +69,8 @@ Status Task::Impl::StartReplay() {
   }
   std::vector<OrderRun> runs(given.runs.begin() + static_cast<std::ptrdiff_t>(from - given.first),
                              given.runs.end());
-  TaskLog("event=order_replay runs=" + std::to_string(runs.size()) + " from=" +
-          std::to_string(from));
+  TaskLog("event=order_replay runs=" + std::to_string(runs.size()) +
+          " from=" + std::to_string(from));
   replay.emplace(std::move(runs), cfg.upstreams);
   return Status::Ok();
 }
@@ -93,6 +93,13 @@ void Task::Impl::SinkKeepsOrder(const DataHeader& h) {
             std::to_string(h.from_task) + " first=" + std::to_string(h.order->runs.first));
   }
   k.Trim(h.order->durable);
+}
+
+void Task::ForgetOrder(uint32_t task, uint64_t incarnation) {
+  std::lock_guard<std::mutex> lock(order_mu_);
+  order_keepers_.erase(task);
+  uint64_t& fence = order_fence_[task];
+  fence = std::max(fence, incarnation);
 }
 
 OrderRuns Task::OrderForRebuild(uint32_t task, uint64_t incarnation) {

@@ -21,9 +21,8 @@ Status Task::Impl::LoadSource() {
   }
   source.emplace(std::move(texts), cfg.csv_header, cfg.task, cfg.tasks);
   source_rate.emplace(cfg.rate, cfg.batch_tuples, Clock::now());
-  TaskLog("event=source_partition files=" + std::to_string(source->files()) +
-          " bytes=" + std::to_string(source->total_bytes()) +
-          " first_line=" + std::to_string(source->line()));
+  TaskLog("event=source_partition files=" + std::to_string(source->files()) + " bytes=" +
+          std::to_string(source->total_bytes()) + " first_line=" + std::to_string(source->line()));
   // A rebuilt task resumes after the last line its checkpoint covers.
   auto wm = dedup.processed().find(StreamKey{0, 0, cfg.task, cfg.task});
   if (wm != dedup.processed().end()) {
@@ -103,7 +102,7 @@ Result<std::string> Task::Impl::WaitHydfs(
   return std::move(res->data);
 }
 
-Status Task::Impl::Recover() {
+Status Task::Impl::Recover(uint64_t* epoch) {
   // The newest generation of the checkpoint file: the failed run's last reported one (or the
   // one after it, should it have rolled over since), else a listing.
   std::optional<std::string> found;
@@ -119,8 +118,8 @@ Status Task::Impl::Recover() {
     if (data.status().code() != StatusCode::kNotFound) return data.status();
   }
   if (!found && env.hydfs_list) {
-    auto names = std::make_shared<
-        std::pair<std::mutex, std::optional<Result<std::vector<std::string>>>>>();
+    auto names =
+        std::make_shared<std::pair<std::mutex, std::optional<Result<std::vector<std::string>>>>>();
     env.hydfs_list(CheckpointPrefix(), [names](Result<std::vector<std::string>> r) {
       std::lock_guard<std::mutex> lock(names->first);
       names->second = std::move(r);
@@ -176,6 +175,15 @@ Status Task::Impl::Recover() {
     all.push_back(std::move(*r));
   }
   const CheckpointRecord* rec = &all.back();
+  *epoch = rec->epoch;
+  if (keyed_in && !cfg.in_prev_owners.empty() && rec->epoch >= cfg.in_epoch) {
+    // The record is of the table the leader is changing to: our part of it was done.
+    auto table = TableOf(cfg.in_owners, cfg.key_groups, cfg.tasks);
+    if (!table.ok()) return table.status();
+    prev_groups = std::move(in_groups);
+    in_groups = std::move(*table);
+    in_epoch = cfg.in_epoch;
+  }
   order_log.Restore(rec->order.value_or(0));
   std::vector<CheckpointFrame> pending = PendingFrames(all);
   for (const auto& w : rec->wm) {

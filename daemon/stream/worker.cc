@@ -157,8 +157,7 @@ Result<std::shared_ptr<Task>> Worker::StartLocal(TaskConfig config,
   return task;
 }
 
-void Worker::StartTask(TaskConfig config,
-                       std::function<void(Result<StartTaskReply>)> done) {
+void Worker::StartTask(TaskConfig config, std::function<void(Result<StartTaskReply>)> done) {
   pool_.Submit([this, config = std::move(config), done] {
     auto argv = ResolveArgv(config, options_.dir + "/" + config.job);
     if (!argv.ok()) {
@@ -238,6 +237,19 @@ size_t Worker::Rewire(const std::string& job, uint32_t stage, uint32_t index,
     const TaskConfig& c = h.task->config();
     if (c.job == job && c.stage + 1 == stage) {
       h.task->Rewire(index, endpoint);
+      ++n;
+    }
+  }
+  return n;
+}
+
+size_t Worker::Regroup(const std::string& job, const RegroupOrder& order) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (auto& [k, h] : tasks_) {
+    const TaskConfig& c = h.task->config();
+    if (c.job == job && c.stage + 1 >= order.stage && c.stage <= order.stage + 1) {
+      h.task->Regroup(order);
       ++n;
     }
   }

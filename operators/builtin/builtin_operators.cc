@@ -224,6 +224,7 @@ class CountOperator final : public Operator {
     ReadyInfo info{true, column_, name_};
     info.keyed_state = true;
     info.state_changes = true;
+    info.regroup = true;
     return info;
   }
 
@@ -285,30 +286,15 @@ class CountOperator final : public Operator {
       if (state.type != msgpack::type::MAP) {
         return Status::InvalidArgument("count state is not a map of group -> counts");
       }
-      for (uint32_t i = 0; i < state.via.map.size; ++i) {
-        const msgpack::object_kv& group = state.via.map.ptr[i];
-        if (group.key.type != msgpack::type::POSITIVE_INTEGER || group.key.via.u64 >= kMaxGroup ||
-            group.val.type != msgpack::type::MAP) {
-          return Status::InvalidArgument("count state entry " + std::to_string(i) +
-                                         " is not key group -> map of counts");
-        }
-        size_t g = static_cast<size_t>(group.key.via.u64);
-        if (g >= groups.size()) groups.resize(g + 1);
-        const msgpack::object& counts = group.val;
-        for (uint32_t j = 0; j < counts.via.map.size; ++j) {
-          const msgpack::object_kv& kv = counts.via.map.ptr[j];
-          std::string_view value;
-          if (!ReadBytes(kv.key, &value) || kv.val.type != msgpack::type::POSITIVE_INTEGER) {
-            return Status::InvalidArgument("count state of group " + std::to_string(g) +
-                                           ", entry " + std::to_string(j) +
-                                           ", is not string -> unsigned integer");
-          }
-          groups[g].counts[std::string(value)] = Entry{kv.val.via.u64, false};
-        }
-      }
+      RS_RETURN_IF_ERROR(SetGroups(state, &groups, false));
     }
     groups_ = std::move(groups);
     return Status::Ok();
+  }
+
+  // {group: counts or nil}: those groups' counts replaced, or (nil) dropped.
+  Status Regroup(const msgpack::object& groups) override {
+    return SetGroups(groups, &groups_, true);
   }
 
  private:
@@ -338,7 +324,39 @@ class CountOperator final : public Operator {
     group.changed.clear();
   }
   static constexpr uint64_t kMaxGroup = 1u << 16;  // well above any job's key groups
-  std::vector<Group> groups_;                      // by key group
+
+  // Sets each group of the map {group: {value: count}} (`nil_drops`: a nil drops the group).
+  // Each named group is parsed whole before it replaces the old one.
+  static Status SetGroups(const msgpack::object& map, std::vector<Group>* groups, bool nil_drops) {
+    for (uint32_t i = 0; i < map.via.map.size; ++i) {
+      const msgpack::object_kv& group = map.via.map.ptr[i];
+      bool drop = nil_drops && group.val.type == msgpack::type::NIL;
+      if (group.key.type != msgpack::type::POSITIVE_INTEGER || group.key.via.u64 >= kMaxGroup ||
+          (group.val.type != msgpack::type::MAP && !drop)) {
+        return Status::InvalidArgument("count state entry " + std::to_string(i) +
+                                       " is not key group -> map of counts");
+      }
+      size_t g = static_cast<size_t>(group.key.via.u64);
+      Group parsed;
+      if (!drop) {
+        const msgpack::object& counts = group.val;
+        for (uint32_t j = 0; j < counts.via.map.size; ++j) {
+          const msgpack::object_kv& kv = counts.via.map.ptr[j];
+          std::string_view value;
+          if (!ReadBytes(kv.key, &value) || kv.val.type != msgpack::type::POSITIVE_INTEGER) {
+            return Status::InvalidArgument("count state of group " + std::to_string(g) +
+                                           ", entry " + std::to_string(j) +
+                                           ", is not string -> unsigned integer");
+          }
+          parsed.counts[std::string(value)] = Entry{kv.val.via.u64, false};
+        }
+      }
+      if (g >= groups->size()) groups->resize(g + 1);
+      (*groups)[g] = std::move(parsed);
+    }
+    return Status::Ok();
+  }
+  std::vector<Group> groups_;  // by key group
 };
 
 }  // namespace

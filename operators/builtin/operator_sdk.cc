@@ -121,6 +121,10 @@ void Emitter::Reset() {
   count_ = 0;
 }
 
+Status Operator::Regroup(const msgpack::object& /*groups*/) {
+  return Violation("regroup sent to an operator that did not offer it");
+}
+
 Status Operator::Restore(const msgpack::object& /*state*/) {
   return Violation("restore sent to an operator without state");
 }
@@ -223,6 +227,8 @@ Status Session::Handle(const msgpack::object& msg) {
       return HandleSnapshot(msg);
     case kRestore:
       return HandleRestore(msg);
+    case kRegroup:
+      return HandleRegroup(msg);
     case kReady:
     case kResult:
     case kState:
@@ -246,13 +252,18 @@ Status Session::HandleHello(const msgpack::object& msg) {
   if (info->state_changes && !info->keyed_state) {
     return Status::InvalidArgument("an operator offering state changes must have keyed state");
   }
+  if (info->regroup && !info->keyed_state) {
+    return Status::InvalidArgument("an operator offering regroup must have keyed state");
+  }
   hello_done_ = true;
   stateful_ = info->stateful;
   state_changes_ = info->state_changes;
+  regroup_ = info->regroup;
   StatePacker pk(out_);
   pk.pack_array(2);
   pk.pack_uint8(kReady);
-  pk.pack_map(3 + (info->keyed_state ? 1 : 0) + (info->state_changes ? 1 : 0));
+  pk.pack_map(3 + (info->keyed_state ? 1 : 0) + (info->state_changes ? 1 : 0) +
+              (info->regroup ? 1 : 0));
   PackStr(pk, "stateful");
   if (info->stateful) {
     pk.pack_true();
@@ -265,6 +276,10 @@ Status Session::HandleHello(const msgpack::object& msg) {
   }
   if (info->state_changes) {
     PackStr(pk, "state_changes");
+    pk.pack_true();
+  }
+  if (info->regroup) {
+    PackStr(pk, "regroup");
     pk.pack_true();
   }
   PackStr(pk, "input_partition");
@@ -367,6 +382,15 @@ Status Session::HandleRestore(const msgpack::object& msg) {
   if (msg.via.array.size != 2) return Violation("restore is not [6, state]");
   restored_ = true;
   return op_->Restore(msg.via.array.ptr[1]);
+}
+
+Status Session::HandleRegroup(const msgpack::object& msg) {
+  if (!hello_done_) return Violation("a regroup before hello");
+  if (!regroup_) return Violation("a regroup, which the ready did not offer");
+  if (msg.via.array.size != 2 || msg.via.array.ptr[1].type != msgpack::type::MAP) {
+    return Violation("regroup is not [7, {group: state}]");
+  }
+  return op_->Regroup(msg.via.array.ptr[1]);
 }
 
 int RunOperator(Operator& op, std::string_view program) {

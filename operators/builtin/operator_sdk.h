@@ -50,6 +50,10 @@ struct ReadyInfo {
   // and the operator can snapshot only the entries changed since its last snapshot
   // (Operator::SnapshotChanges). Only with keyed_state.
   bool state_changes = false;
+  // Regroup (PROTOCOL.md "Regroup"): the operator takes [7, {group: state or nil}] between
+  // batches, setting (or, nil, dropping) those groups' states (Operator::Regroup), so that a
+  // rescale moves groups to and from it without a restart. Only with keyed_state.
+  bool regroup = false;
 };
 
 // Collects the output tuples of one input tuple. Only valid inside Operator::Process.
@@ -87,6 +91,10 @@ class Operator {
   virtual void SnapshotChanges(StatePacker& out) { out.pack_map(0); }
   // Replaces the state with one an earlier Snapshot packed. Non-ok: exit 2.
   virtual Status Restore(const msgpack::object& state);
+  // With ReadyInfo::regroup: `groups` is a map {group: state or nil}; each named group's state
+  // becomes the given one (as a Snapshot packed it for that group), or goes (nil). Other
+  // groups are untouched. Non-ok: exit 2.
+  virtual Status Regroup(const msgpack::object& groups);
 };
 
 // Resource limits against hostile or broken input; a message beyond them is a protocol error.
@@ -133,6 +141,7 @@ class Session {
   Status HandleBatch(const msgpack::object& msg);
   Status HandleSnapshot(const msgpack::object& msg);
   Status HandleRestore(const msgpack::object& msg);
+  Status HandleRegroup(const msgpack::object& msg);
   Status Flush();
 
   Operator* op_;
@@ -145,6 +154,7 @@ class Session {
   bool hello_done_ = false;
   bool stateful_ = false;
   bool state_changes_ = false;
+  bool regroup_ = false;
   bool restored_ = false;
   uint64_t batches_ = 0;
   uint64_t tuples_ = 0;

@@ -22,7 +22,8 @@ Or, better, they keep their state per key group (PROTOCOL.md "Keyed state") with
 tuple's key group (made empty on first use), and the SDK snapshots and restores those dicts
 itself. Keys that are equal (or equal in the partitioning column) always share a group, so a
 count keyed by word reads and writes `state[word]`. Values in the dicts must be MessagePack-able.
-This is what lets RainStorm move groups, with their state, between tasks.
+This is what lets RainStorm move groups, with their state, between tasks: the SDK offers
+regroup (PROTOCOL.md "Regroup") and sets or drops the dicts of the groups that move.
 
 `context` is the hello message's dict (args, csv_header, job, stage, task, tasks...), filled in
 before the first call to `process`; `sys.argv[1:]` holds the same args from the start.
@@ -49,7 +50,7 @@ except ImportError:  # e.g. a pyenv python3 ahead of Debian's, which has python3
 
 __all__ = ["run", "context"]
 
-HELLO, READY, BATCH, RESULT, SNAPSHOT, STATE, RESTORE = range(7)
+HELLO, READY, BATCH, RESULT, SNAPSHOT, STATE, RESTORE, REGROUP = range(8)
 
 context = {}  # the hello context; updated in place, so `from rainstorm_op import context` works
 
@@ -88,6 +89,17 @@ def run(process, *, stateful=False, name=None, input_partition=None, snapshot=No
                                                    for g, st in state.items()):
                 raise ProtocolError("a keyed state is not a map of key group -> dict")
             groups.update(state)
+
+        def regroup(moved):
+            if type(moved) is not dict or not all(
+                    type(g) is int and g >= 0 and (st is None or type(st) is dict)
+                    for g, st in moved.items()):
+                raise ProtocolError("a regroup is not a map of key group -> dict or nil")
+            for g, st in moved.items():
+                if st is None:
+                    groups.pop(g, None)
+                else:
+                    groups[g] = st
     elif stateful and (snapshot is None or restore is None):
         raise TypeError("run(stateful=True) needs snapshot= and restore= callbacks")
     if name is None:
@@ -174,6 +186,7 @@ def run(process, *, stateful=False, name=None, input_partition=None, snapshot=No
                     ready = {"stateful": bool(stateful), "input_partition": part, "name": name}
                     if keyed_state:
                         ready["keyed_state"] = True
+                        ready["regroup"] = True
                     send([READY, ready])
                 elif kind == BATCH and len(msg) in (2, 3) and type(msg[1]) is list:
                     batches = True
@@ -184,6 +197,8 @@ def run(process, *, stateful=False, name=None, input_partition=None, snapshot=No
                         and not restored:
                     restored = True
                     restore(msg[1])
+                elif kind == REGROUP and len(msg) == 2 and keyed_state:
+                    regroup(msg[1])
                 else:
                     raise ProtocolError(f"unexpected message type {kind} (length {len(msg)})"
                                         + ("" if stateful else " to a stateless operator"))

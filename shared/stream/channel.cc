@@ -149,4 +149,18 @@ void Dedup::Restore(const StreamKey& key, std::string_view id) {
   admitted_[key] = done_[key] = std::string(id);
 }
 
+std::vector<std::pair<StreamKey, std::string>> Dedup::Extract(const std::vector<uint32_t>& groups) {
+  std::vector<std::pair<StreamKey, std::string>> out;
+  for (uint32_t g : groups) {
+    // The streams of group g are adjacent: the group is the key's first element.
+    auto lo = done_.lower_bound(StreamKey{g, 0, 0, 0});
+    auto hi = done_.lower_bound(StreamKey{g + 1, 0, 0, 0});
+    for (auto it = lo; it != hi; ++it) out.emplace_back(it->first, it->second);
+    done_.erase(lo, hi);
+    admitted_.erase(admitted_.lower_bound(StreamKey{g, 0, 0, 0}),
+                    admitted_.lower_bound(StreamKey{g + 1, 0, 0, 0}));
+  }
+  return out;
+}
+
 }  // namespace rs::stream

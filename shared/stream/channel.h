@@ -35,8 +35,9 @@ struct KeptFrame {
 class SenderChannel {
  public:
   struct Options {
-    uint64_t window = 64;          // frames sent and not processed, at most
-    uint64_t retain_windows = 16;  // frames kept until durable (and held), at most this many windows
+    uint64_t window = 64;  // frames sent and not processed, at most
+    uint64_t retain_windows =
+        16;  // frames kept until durable (and held), at most this many windows
     Clock::duration resend_after = std::chrono::seconds(1);
     bool exactly_once = true;  // off: nothing is replayed, so processed is as good as durable
   };
@@ -219,6 +220,9 @@ class Dedup {
   void Processed(const Upstream& from, const std::vector<TupleRef>& tuples);
   // Recovery: both marks of a stream.
   void Restore(const StreamKey& key, std::string_view id);
+  // Rescaling: removes every stream of the groups in `groups` (sorted) and returns their
+  // processed marks (their admitted marks must equal them: nothing admitted is unprocessed).
+  std::vector<std::pair<StreamKey, std::string>> Extract(const std::vector<uint32_t>& groups);
 
   const std::map<StreamKey, std::string>& processed() const { return done_; }
 

@@ -93,7 +93,11 @@ std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t ta
 void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(9 + (r.state_changes ? 1 : 0) + (r.order ? 1 : 0));
+  pk.pack_map(9 + (r.state_changes ? 1 : 0) + (r.order ? 1 : 0) + (r.epoch > 0 ? 1 : 0));
+  if (r.epoch > 0) {
+    pk.pack("epoch");
+    pk.pack_uint64(r.epoch);
+  }
   pk.pack("time_ms");
   pk.pack_uint64(r.time_ms);
   pk.pack("commits");
@@ -246,6 +250,9 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
     r.state = v;
   }
   // Optional: absent, the state is a full one.
+  if (const msgpack::object* o = wire::MapGet(map, "epoch"); o != nullptr) {
+    if (!wire::ReadUint(*o, &r.epoch)) return Reader::Bad("epoch", "an unsigned integer");
+  }
   if (const msgpack::object* o = wire::MapGet(map, "order"); o != nullptr) {
     uint64_t v = 0;
     if (!wire::ReadUint(*o, &v)) return Reader::Bad("order", "an unsigned integer");

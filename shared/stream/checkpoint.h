@@ -1,7 +1,7 @@
 // A task's checkpoint file in HyDFS (`rainstorm/<job>/task-S-T.ckpt.<gen>`, daemon/stream/README.md
 // "HyDFS checkpoints"): records appended one after another, each a 4-byte big-endian length and
 // a MessagePack map {time_ms, commits, wm, in, pending, pending_from, state, state_changes,
-// order, spool_bytes, counters}. The task
+// order, spool_bytes, counters, epoch}. The task
 // writes them (AppendCheckpointRecord), a rebuilt task reads the last one back, and `rainctl job
 // checkpoint` prints them. Hostile bytes give Corruption, never a throw. Pure and
 // thread-compatible.
@@ -43,8 +43,8 @@ struct CheckpointFrame {
 
 // One record. Writing, the views point into the task's own data; read back, into `hold`.
 struct CheckpointRecord {
-  uint64_t time_ms = 0;    // wall clock when it was taken
-  uint64_t commits = 0;    // the task's group commits when it was taken
+  uint64_t time_ms = 0;  // wall clock when it was taken
+  uint64_t commits = 0;  // the task's group commits when it was taken
   std::vector<CheckpointWatermark> wm;
   std::vector<CheckpointChannel> in;
   // Output frames a rebuilt task must deliver again. A record lists only those that no
@@ -55,18 +55,21 @@ struct CheckpointRecord {
   // complete on its own.
   std::vector<CheckpointFrame> pending;
   std::map<uint32_t, uint64_t> pending_from;
-  bool incremental = false;  // read back: the record had pending_from
+  bool incremental = false;               // read back: the record had pending_from
   std::optional<std::string_view> state;  // the operator's snapshot; none when stateless
   // `state` holds only the entries changed since the record before it, of the same generation
   // (operators/PROTOCOL.md "State changes"); StateAt rebuilds the full state.
   bool state_changes = false;
-  uint64_t spool_bytes = 0;               // the sink: bytes of its spool committed
+  uint64_t spool_bytes = 0;  // the sink: bytes of its spool committed
   // A task that logs its input order (input_order.h): the runs logged before this record, whose
   // inputs its state holds. A rebuild replays the runs from this index on.
   std::optional<uint64_t> order;
   // The task's counters at this point (inputs processed, outputs produced, duplicates
   // dropped): a rebuilt task counts on from them, so job status stays exact across rebuilds.
   uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0;
+  // The epoch of the group table the record's groups (state, watermarks) are those of
+  // (README.md "Autoscaling"); 0 before the stage's first rescale (absent on the wire).
+  uint64_t epoch = 0;
   std::shared_ptr<const void> hold;
 };
 

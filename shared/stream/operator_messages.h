@@ -15,6 +15,7 @@ enum MessageType : uint64_t {
   kSnapshot = 4,  // worker -> operator: send your state
   kState = 5,     // operator -> worker: the state
   kRestore = 6,   // worker -> operator: take this state
+  kRegroup = 7,   // worker -> operator: set (or drop) the state of some key groups
 };
 
 }  // namespace rs::operator_protocol

@@ -64,6 +64,7 @@ void PutBin(std::string* s, std::string_view v) {
   s->append(v.data(), n);
 }
 void PutBool(std::string* s, bool v) { PutU8(s, v ? 0xc3 : 0xc2); }
+void PutNil(std::string* s) { PutU8(s, 0xc0); }
 void PutArray(std::string* s, uint32_t n) {
   if (n < 16) {
     PutU8(s, static_cast<uint8_t>(0x90 | n));
@@ -119,7 +120,7 @@ std::string DataFrameBuilder::Finish(uint64_t seq, uint64_t emit_us, bool end,
   std::string s;
   s.reserve(64 + header_.job.size() + header_.ack_to.size() + tuples_.size());
   PutEnvelopeHead(&s, wire::MsgType::kTaskData);
-  PutArray(&s, order ? 10 : 9);
+  PutArray(&s, header_.epoch > 0 ? 11 : order ? 10 : 9);
   PutStr(&s, header_.job);
   PutUint(&s, header_.from_stage);
   PutUint(&s, header_.from_task);
@@ -144,7 +145,10 @@ std::string DataFrameBuilder::Finish(uint64_t seq, uint64_t emit_us, bool end,
       PutUint(&s, r.origin);
       PutBin(&s, r.last_id);
     }
+  } else if (header_.epoch > 0) {
+    PutNil(&s);
   }
+  if (header_.epoch > 0) PutUint(&s, header_.epoch);
   return s;
 }
 
@@ -208,14 +212,17 @@ Result<TaskFrame> ParseTaskFrame(std::string bytes) {
                               " on a task inbox");
   }
   DataHeader& h = f.data;
-  if ((n != 9 && n != 10) || !wire::ReadString(it[0], &h.job) || !u32(it[1], &h.from_stage) ||
+  if ((n < 9 || n > 11) || !wire::ReadString(it[0], &h.job) || !u32(it[1], &h.from_stage) ||
       !u32(it[2], &h.from_task) || !wire::ReadUint(it[3], &h.incarnation) ||
       !wire::ReadUint(it[4], &h.seq) || !wire::ReadString(it[5], &h.ack_to) ||
       !wire::ReadUint(it[6], &h.emit_us) || !wire::ReadBool(it[7], &h.end) ||
       it[8].type != msgpack::type::ARRAY) {
     return Status::Corruption("malformed task data header");
   }
-  if (n == 10) {
+  if (n == 11 && !wire::ReadUint(it[10], &h.epoch)) {
+    return Status::Corruption("malformed group table epoch in a task frame");
+  }
+  if (n >= 10 && it[9].type != msgpack::type::NIL) {
     const msgpack::object& o = it[9];
     OrderNote note;
     if (o.type != msgpack::type::ARRAY || o.via.array.size != 3 ||

@@ -57,6 +57,10 @@ struct DataHeader {
   bool end = false;
   // Frames to the sink from a task that logs its input order (optional on the wire).
   std::optional<OrderNote> order;
+  // The epoch of the group table the sender routes by (README.md "Autoscaling"): 0 until the
+  // next stage was first rescaled (absent on the wire). A frame of epoch e is the sender's cut:
+  // nothing after it carries a tuple of a group that moved away from the receiver at e.
+  uint64_t epoch = 0;
 };
 
 struct AckFrame {
@@ -76,6 +80,7 @@ class DataFrameBuilder {
   void Add(uint64_t origin, uint32_t group, std::string_view id, std::string_view key,
            std::string_view value);
   size_t tuples() const { return count_; }
+  void set_epoch(uint64_t epoch) { header_.epoch = epoch; }  // for the frames Finished next
   // An upper bound of the size of the frame Finish would return now (to cut batches by size).
   size_t bytes() const {
     return kHeaderBound + header_.job.size() + header_.ack_to.size() + tuples_.size();

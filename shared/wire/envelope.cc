@@ -63,6 +63,8 @@ std::string_view MsgTypeName(uint16_t type) {
       return "stream_rewire";
     case MsgType::kStreamReport:
       return "stream_report";
+    case MsgType::kStreamRegroup:
+      return "stream_regroup";
   }
   return "unknown";
 }

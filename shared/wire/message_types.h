@@ -49,6 +49,7 @@ enum class MsgType : uint16_t {
   kStreamStopTask = 62,   // {job, stage, task} -> {report}
   kStreamRewire = 63,     // {job, stage, task, endpoint} -> {tasks}
   kStreamReport = 64,     // {reports} -> nothing
+  kStreamRegroup = 65,    // {job, stage, epoch, owners, inboxes} -> {tasks}
 };
 
 // Lowercase name for logs; "unknown" for values not in the enum.

@@ -84,9 +84,10 @@ TEST_CASE("App 2 (grep -x --column | count) gives python's final counts, each co
   // Key groups do not change results: 5 groups over 3 tasks (the count stage's tasks own 2, 2
   // and 1 of them, as list_tasks shows), the same counts.
   dest = Dest("app2-groups");
-  JobRun run = RunJob(c.node(2), {"RainStorm", "2", "3", "grep -x --column Sign_Post 'Punched Telespar'",
-                                  "count Category", kSample, dest, "true", "false", "0", "0", "0",
-                                  "--key-groups", "5"});
+  JobRun run =
+      RunJob(c.node(2), {"RainStorm", "2", "3", "grep -x --column Sign_Post 'Punched Telespar'",
+                         "count Category", kSample, dest, "true", "false", "0", "0", "0",
+                         "--key-groups", "5"});
   RequireCounts(DoneOutput(c, run, dest), want, "5 key groups vs python");
   auto tasks = JobTasks(c.node(0), run.job);
   REQUIRE_OK(tasks.status());
@@ -100,9 +101,9 @@ TEST_CASE("App 2 (grep -x --column | count) gives python's final counts, each co
   REQUIRE_OK(status.status());
   CHECK((*status)["key_groups"].Uint() == 5);
   // More tasks than groups: refused before anything runs.
-  CommandResult few = Ctl(c.node(2), {"RainStorm", "2", "3", "identity", "identity", kSample,
-                                      Dest("app2-few"), "true", "false", "0", "0", "0",
-                                      "--key-groups", "2"});
+  CommandResult few =
+      Ctl(c.node(2), {"RainStorm", "2", "3", "identity", "identity", kSample, Dest("app2-few"),
+                      "true", "false", "0", "0", "0", "--key-groups", "2"});
   CHECK(few.code() == 2);
   CHECK(few.err.find("key groups must be 3") != std::string::npos);
 }
@@ -301,15 +302,36 @@ for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True):
     RequireSameLines(DoneOutput(c, run, dest), want, "console vs the sample upper-cased");
   }
   {
-    INFO("autoscale=true is refused by the leader: not yet");
+    INFO("autoscale=true runs (stages 2..N may be rescaled, daemon/stream/README.md Autoscaling)");
     std::string dest = Dest("autoscale");
     JobRun run = RunJob(c.node(1), {"RainStorm", "2", "3", "grep", "Parking", "select", "0,3",
                                     kSample, dest, "true", "true", "0", "10", "100"});
-    INFO(run.result.Describe());
-    REQUIRE(run.result.code() == 1);
-    REQUIRE(run.result.err.find("not yet") != std::string::npos);
-    REQUIRE(run.result.out.empty());
-    CHECK(!HydfsLs(c.node(0), dest).ok());
+    RequireSameLines(DoneOutput(c, run, dest),
+                     Want(c, {"select", SampleCsvPath(), "0,3", "Parking"}),
+                     "autoscaling job vs python");
+    auto status = JobStatus(c.node(0), run.job);
+    REQUIRE_OK(status.status());
+    CHECK((*status)["autoscale"].Str() == "thresholds");
+  }
+  {
+    INFO("bad autoscaling arguments are usage errors: nothing is sent");
+    const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+        {{"2", "3", "0", "100", "10"}, "above HW"},
+        {{"2", "3", "0", "5", "5"}, "must be below HW"},
+        {{"2", "3", "0", "0", "0"}, "needs HW > 0"},
+        {{"2", "3", "-5", "1", "10"}, "INPUT_RATE"},
+        {{"2", "3", "0", "-1", "10"}, "LW"},
+        {{"2", "0", "0", "1", "10"}, "tasks per stage"},
+    };
+    for (const auto& [w, why] : bad) {
+      std::string dest = Dest("autoscale-bad");
+      JobRun run = RunJob(c.node(1), {"RainStorm", w[0], w[1], "grep", "Parking", "select", "0,3",
+                                      kSample, dest, "true", "true", w[2], w[3], w[4]});
+      INFO(run.result.Describe());
+      CHECK(run.result.code() == 2);
+      CHECK(run.result.err.find(why) != std::string::npos);
+      CHECK(!HydfsLs(c.node(0), dest).ok());
+    }
   }
 }
 

@@ -70,8 +70,18 @@ TEST_CASE("a checkpoint record round-trips every field", "[checkpoint]") {
   CHECK(got->pending[1].bytes == "x");
   REQUIRE(got->state.has_value());
   CHECK(*got->state == store[2]);
-  CHECK_FALSE(got->state_changes);  // absent: a full state
+  CHECK_FALSE(got->state_changes);      // absent: a full state
   CHECK_FALSE(got->order.has_value());  // absent: the task logs no input order
+  CHECK(got->epoch == 0);               // absent: the stage was never rescaled
+  {
+    CheckpointRecord e = r;
+    e.epoch = 7;
+    std::string one;
+    AppendCheckpointRecord(e, &one);
+    auto back = DecodeCheckpointRecord(SplitCheckpointFile(one).records.at(0));
+    REQUIRE(back.ok());
+    CHECK(back->epoch == 7);
+  }
   // A task that logs its input order records the runs its state covers (0 included).
   for (uint64_t order : {uint64_t{0}, uint64_t{1} << 40}) {
     r.order = order;
@@ -101,7 +111,8 @@ TEST_CASE("the state a rebuild restores: the last full state with the later chan
     AppendCheckpointRecord(r, &file);
   }
   std::vector<CheckpointRecord> all;
-  for (auto bytes : SplitCheckpointFile(file).records) all.push_back(*DecodeCheckpointRecord(bytes));
+  for (auto bytes : SplitCheckpointFile(file).records)
+    all.push_back(*DecodeCheckpointRecord(bytes));
   REQUIRE(all.size() == 4);
   CHECK(all[1].state_changes);
   CHECK_FALSE(all[2].state_changes);
@@ -120,8 +131,7 @@ TEST_CASE("the state a rebuild restores: the last full state with the later chan
   CHECK(orphan.status().code() == StatusCode::kCorruption);
 }
 
-TEST_CASE("pending frames are assembled from a generation's incremental records",
-          "[checkpoint]") {
+TEST_CASE("pending frames are assembled from a generation's incremental records", "[checkpoint]") {
   // Record 1 (a generation's first) lists frames 1-3 to task 0 and 1 to task 1; record 2 lists
   // only the new ones (4 to task 0), with frames up to 1 to task 0 and every one to task 1 now
   // durable downstream; record 3 lists frame 5 to task 0, with 2 still the lowest pending.

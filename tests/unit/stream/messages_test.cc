@@ -79,7 +79,8 @@ void Hostile(const std::string& good, Result<M> (*decode)(const msgpack::object&
   }
   // Not a map at all.
   for (const std::string& junk : {std::string("\xc0", 1), std::string("\x93\x01\x02\x03"),
-                                  std::string("\xa3" "abc")}) {
+                                  std::string("\xa3"
+                                              "abc")}) {
     auto d = Decode<M>(junk, decode);
     REQUIRE(d.has_value());
     CHECK_FALSE(d->ok());
@@ -127,6 +128,25 @@ TEST_CASE("every stream message round-trips", "[stream][messages]") {
   CHECK((rw.stage == 3 && rw.task == 0 && rw.endpoint == "tcp://10.0.0.2:4000"));
   CHECK(RoundTrip(RewireReply{5}, &DecodeRewireReply).tasks == 5);
 
+  RegroupRequest rg{"job-9", {2, 7, {0, 1, 1, 2}, {"tcp://a:1", "tcp://b:2", "tcp://c:3"}}};
+  auto rgb = RoundTrip(rg, &DecodeRegroupRequest);
+  CHECK(rgb.job == "job-9");
+  CHECK(rgb.order.stage == 2);
+  CHECK(rgb.order.epoch == 7);
+  CHECK(rgb.order.owners == rg.order.owners);
+  CHECK(rgb.order.inboxes == rg.order.inboxes);
+  CHECK(RoundTrip(RegroupReply{2}, &DecodeRegroupReply).tasks == 2);
+  // A group owned by a task the stage does not have, or an inbox that is not tcp://.
+  RegroupRequest bad = rg;
+  bad.order.owners = {0, 3};
+  CHECK_FALSE(Decode<RegroupRequest>(Encode(bad), &DecodeRegroupRequest)->ok());
+  bad = rg;
+  bad.order.inboxes[1] = "ipc:///tmp/x";
+  CHECK_FALSE(Decode<RegroupRequest>(Encode(bad), &DecodeRegroupRequest)->ok());
+  bad = rg;
+  bad.order.owners.clear();
+  CHECK_FALSE(Decode<RegroupRequest>(Encode(bad), &DecodeRegroupRequest)->ok());
+
   auto rep = RoundTrip(ReportMessage{{Report(0)}}, &DecodeReportMessage);
   REQUIRE(rep.reports.size() == 1);
   CHECK(rep.reports[0].node == "127.0.0.1:7001#5");
@@ -141,8 +161,7 @@ TEST_CASE("stream messages check what a worker acts on", "[stream][messages]") {
     REQUIRE(d.has_value());
     CHECK(d->status().code() == StatusCode::kInvalidArgument);
     CHECK_FALSE(
-        Decode<StopTaskRequest>(Encode(StopTaskRequest{bad, 1, 0}), &DecodeStopTaskRequest)
-            ->ok());
+        Decode<StopTaskRequest>(Encode(StopTaskRequest{bad, 1, 0}), &DecodeStopTaskRequest)->ok());
   }
   CHECK(ValidJobId("job-1_x"));
   // A task config that does not decode is refused with its reason.
@@ -157,9 +176,9 @@ TEST_CASE("stream messages check what a worker acts on", "[stream][messages]") {
                                     &DecodeRewireRequest)
                   ->ok());
   // Stage and task numbers in range.
-  CHECK_FALSE(Decode<StopTaskRequest>(Encode(StopTaskRequest{"job-1", 5000, 0}),
-                                      &DecodeStopTaskRequest)
-                  ->ok());
+  CHECK_FALSE(
+      Decode<StopTaskRequest>(Encode(StopTaskRequest{"job-1", 5000, 0}), &DecodeStopTaskRequest)
+          ->ok());
 }
 
 TEST_CASE("hostile stream message bodies are refused, never thrown", "[stream][messages]") {
@@ -177,5 +196,9 @@ TEST_CASE("hostile stream message bodies are refused, never thrown", "[stream][m
   Hostile<RewireRequest>(Encode(RewireRequest{"job-9", 2, 1, "tcp://127.0.0.1:9"}),
                          &DecodeRewireRequest);
   Hostile<RewireReply>(Encode(RewireReply{3}), &DecodeRewireReply);
+  Hostile<RegroupRequest>(
+      Encode(RegroupRequest{"job-9", {3, 2, {0, 1, 0, 1}, {"tcp://a:1", "tcp://b:2"}}}),
+      &DecodeRegroupRequest);
+  Hostile<RegroupReply>(Encode(RegroupReply{3}), &DecodeRegroupReply);
   Hostile<ReportMessage>(Encode(ReportMessage{{Report(0)}}), &DecodeReportMessage);
 }

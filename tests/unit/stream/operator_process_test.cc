@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 
+#include "shared/stream/key_groups.h"
 #include "tests/unit/stream/rainop_path.h"
 
 namespace rs::stream {
@@ -177,6 +178,77 @@ TEST_CASE("a count snapshot restored into a new process continues the count", "[
   auto identity = MustStart({RainopPath("identity")}, options);
   CHECK(identity->Snapshot().status().code() == StatusCode::kFailedPrecondition);
   CHECK(identity->Restore(state).code() == StatusCode::kFailedPrecondition);
+}
+
+// Feeds `values` (each its own key) of key group `group` and returns the last output's value.
+std::string CountIn(OperatorProcess& p, uint32_t group, const std::vector<std::string>& values) {
+  std::vector<TupleView> views;
+  std::vector<uint32_t> groups;
+  for (const auto& v : values) {
+    views.emplace_back(v, v);
+    groups.push_back(group);
+  }
+  REQUIRE(p.SendBatchViews(views.data(), views.size(), groups.data()).ok());
+  auto r = p.NextResult();
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == values.size());
+  REQUIRE(!r->back().empty());
+  return r->back().back().second;
+}
+
+// A regroup moves key groups between two running operators of one stage (PROTOCOL.md
+// "Regroup"): the giver drops a group, the taker gets its state and counts on from it.
+void CheckRegroup(const std::vector<std::string>& argv, const std::string& one_x,
+                  const std::string& four_x, const std::string& three_y) {
+  auto options = FastOptions();
+  OperatorContext ctx;
+  ctx.key_groups = 4;
+  auto a = MustStart(argv, options, ctx);
+  auto b = MustStart(argv, options, ctx);
+  REQUIRE(a->ready().regroup);
+  CHECK(CountIn(*a, 1, {"x", "x", "x"}) == "x,3");
+  CHECK(CountIn(*a, 2, {"y", "y"}) == "y,2");
+  auto whole = a->Snapshot();
+  REQUIRE(whole.ok());
+  auto split = SplitKeyedState(*whole);
+  REQUIRE(split.ok());
+  REQUIRE(split->count(1) == 1);
+  // a gives group 1 up, b takes it.
+  REQUIRE(a->Regroup(JoinKeyedState({{1, std::string("\xc0", 1)}})).ok());
+  REQUIRE(b->Regroup(JoinKeyedState({{1, split->at(1)}})).ok());
+  CHECK(CountIn(*b, 1, {"x"}) == four_x);
+  CHECK(CountIn(*a, 2, {"y"}) == three_y);
+  // a no longer holds group 1: its snapshot lists only group 2, and a new x starts at 1.
+  auto after = a->Snapshot();
+  REQUIRE(after.ok());
+  auto groups = SplitKeyedState(*after);
+  REQUIRE(groups.ok());
+  CHECK(groups->count(1) == 0);
+  CHECK(groups->count(2) == 1);
+  CHECK(CountIn(*a, 1, {"x"}) == one_x);
+  // Not one MessagePack map: refused before it is sent.
+  CHECK(a->Regroup("\x01").code() == StatusCode::kInvalidArgument);
+  CHECK(a->Finish().ok());
+  CHECK(b->Finish().ok());
+}
+
+TEST_CASE("count and the Python SDK take groups over and give them up while they run",
+          "[stream][regroup]") {
+  CheckRegroup({RainopPath("count"), "0"}, "x,1", "x,4", "y,3");
+  CheckRegroup({kPython, RS_SOURCE_ROOT "/operators/python/wordcount.py"}, "x,1", "x,4", "y,3");
+  // An operator that did not offer it is never sent one.
+  auto identity = MustStart({RainopPath("identity")}, FastOptions());
+  CHECK(identity->Regroup(JoinKeyedState({})).code() == StatusCode::kFailedPrecondition);
+  CHECK(identity->Finish().ok());
+  // A regroup the operator cannot take fails it (exit 2, seen at the next call).
+  OperatorContext ctx;
+  ctx.key_groups = 4;
+  auto count = MustStart({RainopPath("count"), "0"}, FastOptions(), ctx);
+  REQUIRE(count->Regroup(JoinKeyedState({{1, std::string("\x05", 1)}})).ok());
+  REQUIRE(count->SendBatch({{"k", "x"}}).ok());
+  auto r = count->NextResult();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("exit code 2") != std::string::npos);
 }
 
 TEST_CASE("an operator that exits mid-stream is reported with its exit code and stderr",

@@ -47,6 +47,13 @@ TaskConfig FullConfig() {
   c.ack_delay_ms = 9;
   c.test_duplicate_every = 3;
   c.replay_order = OrderRuns{12, {{2, 5, "id-1"}, {0, 1, std::string("\0\1", 2)}}};
+  c.rescalable = true;
+  c.origin_radix = 64;
+  c.in_epoch = 3;
+  c.out_epoch = 5;
+  c.in_owners = KeyGroupMap::Even(64, 5).owners();
+  c.in_prev_owners = KeyGroupMap::Even(64, 4).owners();
+  c.out_owners = KeyGroupMap::Even(64, 2).owners();
   return c;
 }
 
@@ -77,6 +84,13 @@ void CheckSame(const TaskConfig& a, const TaskConfig& b) {
   CHECK(a.ack_delay_ms == b.ack_delay_ms);
   CHECK(a.test_duplicate_every == b.test_duplicate_every);
   CHECK(a.replay_order == b.replay_order);
+  CHECK(a.rescalable == b.rescalable);
+  CHECK(a.origin_radix == b.origin_radix);
+  CHECK(a.in_epoch == b.in_epoch);
+  CHECK(a.out_epoch == b.out_epoch);
+  CHECK(a.in_owners == b.in_owners);
+  CHECK(a.in_prev_owners == b.in_prev_owners);
+  CHECK(a.out_owners == b.out_owners);
 }
 
 TaskReport FullReport() {
@@ -99,6 +113,7 @@ TaskReport FullReport() {
   r.rate_in = 1234.5;
   r.rate_out = 0.25;
   r.busy = 0.625;
+  r.epoch = 12;
   r.output_lines = 77;
   r.output_bytes = 8888;
   r.latency_p50_us = 1500;
@@ -147,6 +162,7 @@ void CheckSame(const TaskReport& a, const TaskReport& b) {
   CHECK(a.rate_in == b.rate_in);
   CHECK(a.rate_out == b.rate_out);
   CHECK(a.busy == b.busy);
+  CHECK(a.epoch == b.epoch);
   CHECK(a.output_lines == b.output_lines);
   CHECK(a.output_bytes == b.output_bytes);
   CHECK(a.latency_p50_us == b.latency_p50_us);
@@ -484,6 +500,20 @@ TEST_CASE("hostile task config bytes give InvalidArgument, never a throw",
         REQUIRE_FALSE(r.ok());
         CHECK(r.status().code() == StatusCode::kInvalidArgument);
       }
+    }
+    // A group table of another size than the key groups, or naming no task number.
+    for (const char* key : {"in_owners", "in_prev_owners", "out_owners"}) {
+      INFO(key);
+      CHECK_FALSE(DecodeTaskConfig(Replace(good, key, [](Packer& pk) {
+                    pk.pack_array(2);
+                    pk.pack(0);
+                    pk.pack(1);
+                  })).ok());
+      CHECK_FALSE(DecodeTaskConfig(Replace(good, key, [](Packer& pk) {
+                    pk.pack_array(1);
+                    pk.pack(std::string("x"));
+                  })).ok());
+      CHECK(DecodeTaskConfig(Drop(good, key)).ok());  // optional
     }
     // A list of strings holding one non-string.
     auto bad_argv = Replace(good, "argv", [](Packer& pk) {

@@ -279,9 +279,38 @@ TEST_CASE("a frame to the sink carries the sender's order note", "[stream][frame
   CHECK_FALSE(plain->data.order.has_value());
 }
 
+TEST_CASE("a frame carries its sender's group table epoch, with or without an order note",
+          "[stream][frame]") {
+  DataFrameBuilder b;
+  b.Begin(Header());
+  b.set_epoch(7);
+  b.Add(3, 5, SourceId(1, 7), "k", "v");
+  auto f = ParseTaskFrame(b.Finish(9, 0, false));
+  REQUIRE(f.ok());
+  CHECK(f->data.epoch == 7);
+  CHECK_FALSE(f->data.order.has_value());
+  REQUIRE(f->tuples.size() == 1);
+  CHECK(f->tuples[0].group == 5);
+  OrderNote note;
+  note.runs.first = 2;
+  note.runs.runs = {{1, 3, SourceId(1, 7)}};
+  auto g = ParseTaskFrame(b.Finish(10, 0, true, &note));  // the epoch stays for later frames
+  REQUIRE(g.ok());
+  CHECK(g->data.epoch == 7);
+  CHECK(g->data.end);
+  REQUIRE(g->data.order.has_value());
+  CHECK(g->data.order->runs.runs.size() == 1);
+  // Epoch 0 is not written: the frame is the 9-element one of before.
+  CHECK(ParseTaskFrame(DataFrame(1))->data.epoch == 0);
+  // A mistyped epoch is refused.
+  std::string bytes = b.Finish(11, 0, false);
+  bytes.back() = static_cast<char>(0xc2);  // false instead of a uint
+  CHECK(ParseTaskFrame(bytes).status().code() == StatusCode::kCorruption);
+}
+
 TEST_CASE("every truncation of a frame is Corruption", "[stream][frame]") {
-  for (const std::string& good : {DataFrame(3), DataFrame(0), NotedFrame(),
-                                  EncodeAck(AckFrame{"job", 1, 2, 3, 4})}) {
+  for (const std::string& good :
+       {DataFrame(3), DataFrame(0), NotedFrame(), EncodeAck(AckFrame{"job", 1, 2, 3, 4})}) {
     for (size_t n = 0; n < good.size(); ++n) {
       auto f = ParseTaskFrame(good.substr(0, n));
       REQUIRE_FALSE(f.ok());
@@ -391,7 +420,8 @@ TEST_CASE("frames of the wrong shape are Corruption", "[stream][frame]") {
 
 TEST_CASE("random mutations of frames never crash", "[stream][frame]") {
   std::mt19937 rng(7);
-  std::vector<std::string> seeds = {DataFrame(5), NotedFrame(), EncodeAck(AckFrame{"job", 1, 2, 3, 4})};
+  std::vector<std::string> seeds = {DataFrame(5), NotedFrame(),
+                                    EncodeAck(AckFrame{"job", 1, 2, 3, 4})};
   int parsed = 0;
   for (int round = 0; round < 20000; ++round) {
     std::string b = seeds[static_cast<size_t>(round) % seeds.size()];
@@ -451,7 +481,8 @@ TEST_CASE("ids print as FILE:LINE/INDEX..., anything else as hex", "[stream][fra
   CHECK(FormatId(id) == "3:1099511627776/0/4294967295");
   CHECK(FormatId("") == "0x");
   CHECK(FormatId(std::string("\x00\xab\x10", 3)) == "0x00ab10");
-  CHECK(FormatId(SourceId(1, 2) + "x") == "0x" + std::string("00000001") + "0000000000000002" + "78");
+  CHECK(FormatId(SourceId(1, 2) + "x") ==
+        "0x" + std::string("00000001") + "0000000000000002" + "78");
 }
 
 }  // namespace rs::stream

@@ -1,0 +1,58 @@
+// Rescaling a keyed stage (daemon/stream/README.md "Autoscaling"), the pure parts: which groups
+// a change of a stage's group table moves, and the handoff a task writes for the groups it
+// gives up (their operator state and their dedup watermarks), read by their new owner. The
+// handoff travels as a HyDFS file, `rainstorm/<job>/handoff-S-E.T` (stage S, the table's epoch E,
+// the giving task T), so a new owner rebuilt after a failure reads it again. Hostile bytes give
+// Corruption, never a throw. Pure and thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/status.h"
+#include "shared/stream/key_groups.h"
+
+namespace rs::stream {
+
+// One group changing owner.
+struct GroupMove {
+  uint32_t group = 0, from = 0, to = 0;
+  bool operator==(const GroupMove&) const = default;
+};
+// The groups whose owner differs between the two tables (same group count), by group.
+std::vector<GroupMove> GroupMoves(const KeyGroupMap& before, const KeyGroupMap& after);
+
+// A watermark handed over: the highest id processed of (group, upstream stage, upstream task,
+// origin).
+struct HandoffMark {
+  uint32_t group = 0, stage = 0, task = 0;
+  uint64_t origin = 0;
+  std::string id;
+  bool operator==(const HandoffMark&) const = default;
+};
+
+struct Handoff {
+  std::string job;
+  uint32_t stage = 0;                     // the keyed stage
+  uint64_t epoch = 0;                     // the group table the groups move under
+  uint32_t from_task = 0;                 // the task that gave them up
+  std::vector<uint32_t> groups;           // every group handed over, ascending
+  std::map<uint32_t, std::string> state;  // per group with state, its state's MessagePack bytes
+  std::vector<HandoffMark> marks;
+  // The giver's counters for these groups are not split out: counts stay with the task that
+  // made them (job status sums a stage's tasks).
+  bool operator==(const Handoff&) const = default;
+};
+
+std::string EncodeHandoff(const Handoff& h);
+// Corruption when the bytes are not a handoff, or a state or mark names a group not in
+// `groups`.
+Result<Handoff> DecodeHandoff(std::string_view bytes);
+
+std::string HandoffFileName(std::string_view job, uint32_t stage, uint64_t epoch,
+                            uint32_t from_task);
+
+}  // namespace rs::stream
