@@ -325,7 +325,8 @@ class WordcountTest(OperatorTest):
     def test_ready_is_stateful(self):
         op = self.start("wordcount.py")
         self.assertEqual(self.hello(op), {"stateful": True, "input_partition": "key",
-                                          "name": "wordcount", "keyed_state": True})
+                                          "name": "wordcount", "keyed_state": True,
+                                          "regroup": True})
         self.assertClean(op)
 
     def test_running_counts_snapshot_and_restore(self):
@@ -392,6 +393,28 @@ class WordcountTest(OperatorTest):
         self.assertEqual(op.recv(), [3, [[["a", "a,2"]], [["b", "b,2"]]]])
         self.assertClean(op)
 
+    def test_regroup_sets_and_drops_groups_between_batches(self):
+        # PROTOCOL.md "Regroup": a group handed over arrives with its state, a group given up
+        # goes; the others are untouched, any number of times, after batches.
+        op = self.start("wordcount.py")
+        self.hello(op)
+        op.send([2, [["k", "a"], ["k", "a"]], [3, 7]])
+        self.assertEqual(op.recv(), [3, [[["a", "a,1"]], [["a", "a,1"]]]])
+        op.send([7, {3: None, 9: {"a": 40}}])
+        op.send([2, [["k", "a"], ["k", "a"], ["k", "a"]], [3, 7, 9]])
+        self.assertEqual(op.recv(), [3, [[["a", "a,1"]], [["a", "a,2"]], [["a", "a,41"]]]])
+        op.send([4])
+        self.assertEqual(op.recv(), [5, {3: {"a": 1}, 7: {"a": 2}, 9: {"a": 41}}])
+        op.send([7, {9: None}], [7, {}])
+        op.send([4])
+        self.assertEqual(op.recv(), [5, {3: {"a": 1}, 7: {"a": 2}}])
+        self.assertClean(op)
+        for bad in ({"x": {}}, {1: 5}, [1]):
+            op = self.start("wordcount.py")
+            op.send([0, CTX], [7, bad])
+            self.assertEqual(op.recv()[0], 1)
+            self.assertProtocolError(op)
+
     def test_bad_groups_or_keyed_state_are_protocol_errors(self):
         for msgs in ([[2, [["k", "a"]], [1, 2]]],       # one group per tuple
                      [[2, [["k", "a"]], [-1]]],         # a group number
@@ -420,7 +443,8 @@ class WordcountTest(OperatorTest):
         op = self.start("wordcount.py")
         op.send([0, CTX], [2, [["k", "a"]]], [6, {}])
         self.assertProtocolError(op, [[1, {"stateful": True, "input_partition": "key",
-                                           "name": "wordcount", "keyed_state": True}],
+                                           "name": "wordcount", "keyed_state": True,
+                                           "regroup": True}],
                                       [3, [[["a", "a,1"]]]]])
 
     def test_restore_twice_is_a_protocol_error(self):
