@@ -107,10 +107,10 @@ TEST_CASE("a stateful count stage rescaled 2 -> 3 -> 1 -> 2 mid-job gives the ex
   }
   r.Finish(attached, job, dest);
   CHECK(r.LeaderLines("rescaled", job).size() == 3);
-  // A rescale is refused with a reason: stage 1, a count out of range, a job without autoscale.
+  // A job that ended is not rescaled: a non-zero exit with a reason. (Refusals of stage 1, of a
+  // count out of range and of a job without autoscaling are not covered by a test yet.)
   CommandResult one = Ctl(r.c.node(0), {"job", "rescale", job, "1", "3"});
   CHECK(one.code() != 0);
-  // Stage 1 is not keyed: not yet (the job is done by now, which is refused first).
   CHECK_FALSE(one.err.empty());
 }
 
