@@ -1,12 +1,13 @@
 # Thin driver over meson. `make` builds (release), `make test` builds and runs every test,
 # `make demo` runs the demo on a local cluster, `make bench-membership`, `make bench-hydfs`,
-# `make bench-grep` and `make bench-partition` print figures.
+# `make bench-grep`, `make bench-stream`, `make bench-recovery`, `make bench-autoscale` and
+# `make bench-partition` print figures.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
 .PHONY: all build deps debug asan test test-asan demo bench-membership bench-hydfs bench-grep \
-        bench-stream bench-recovery bench-partition clean format
+        bench-stream bench-recovery bench-autoscale bench-partition clean format
 
 all: build
 
@@ -47,6 +48,9 @@ bench-grep: build
 
 bench-recovery: build
 	@python3 scripts/bench_recovery.py --build $(BUILD)
+
+bench-autoscale: build
+	@python3 scripts/bench_autoscale.py --build $(BUILD)
 
 bench-stream: build
 	@python3 scripts/bench_stream.py --build $(BUILD)

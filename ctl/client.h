@@ -46,6 +46,9 @@ struct Outcome {
 };
 
 Result<std::string> ResolveEndpoint(const Context& ctx);
+// The address a node's peers can reach this machine at, towards `host`: the source address of
+// the route to it (127.0.0.1 for a local cluster). Empty when it cannot be found.
+std::string LocalAddressToward(const std::string& host);
 Outcome Command(const Context& ctx, const std::string& cmd,
                 const std::map<std::string, std::string>& args = {}, int timeout_ms = 0);
 

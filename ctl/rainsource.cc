@@ -4,20 +4,28 @@
 // (daemon/stream/README.md "Wire" and "rainsource").
 //
 // Channels: one per stage-1 task, exactly like a task's outputs (the same SenderChannel,
-// shared/stream/channel.h). Frames carry seq 1, 2, ... per
-// channel; the task acknowledges cumulatively on our PULL (`ack_to`): `seq` once processed,
-// `durable` once its HyDFS checkpoint covers it. A frame is kept until it is durable, since a
-// rebuilt task restarts from its checkpoint and needs everything after it again. At most
-// `window` frames per channel are unprocessed and kRetainWindows windows kept; while the next
-// batch's channel is full, stdin is not read (back-pressure reaches the writer of the pipe). A
-// channel that has not acknowledged for kResendAfter gets its unprocessed frames again (the task
-// discards seqs it has already processed), or, when only `durable` is awaited, its last frame
-// alone as a probe that the task answers with its current ack. Batches go strictly round robin over the channels, up
-// to --batch lines, or fewer after kFlushAfter.
+// shared/stream/channel.h). Frames carry seq 1, 2, ... per channel; the task acknowledges
+// cumulatively on our PULL (`ack_to`): `seq` once processed, `durable` once its HyDFS checkpoint
+// covers it. A frame is kept until it is durable, since a rebuilt task restarts from its
+// checkpoint and needs everything after it again. At most `window` frames per channel are
+// unprocessed and kRetainWindows windows kept; while the next batch's channel is full, stdin is
+// not read (back-pressure reaches the writer of the pipe). A channel that has not acknowledged
+// for kResendAfter gets its unprocessed frames again (the task discards seqs it has already
+// processed), or, when only `durable` is awaited, its last frame alone as a probe that the task
+// answers with its current ack. Batches go strictly round robin over the channels, up to --batch
+// lines, or fewer after kFlushAfter.
+//
 // Rebuilds: while a channel makes no progress, job.tasks is asked (every kLookupEvery) for the
 // stage-1 tasks' runs and inboxes; a task with a new run or inbox was rebuilt, so the channel
 // connects to the new inbox and sends every frame that is not durable (the same as a task's
 // Rewire from the leader).
+//
+// Rescales: when the job autoscales, job.tasks is asked every kLookupEvery anyway. A stage-1 task
+// a rescale added gets a channel and joins the round robin; one marked `leaving` gets no more
+// batches, only our end frame, and ends once it processed everything (daemon/stream/README.md
+// "Autoscaling"). At end of input, job.tasks is asked once more (and while a stage-1 task is
+// still starting), so a task added meanwhile gets its end too.
+//
 // Tuples: key "stdin:LINE" (lines numbered from 1), value the line; with exactly-once, origin
 // the destination task's index and id SourceId(0, LINE), so resent frames are deduplicated;
 // without, origin 0 and an empty id (README "Wire").
@@ -30,11 +38,7 @@
 // a frame only once all of it is processed, but its outputs show progress); 130 a second Ctrl-C.
 //
 // Single-threaded: one zmq_poll loop over stdin, the ack PULL and the timers.
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -50,6 +54,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ctl/client.h"
@@ -81,7 +86,8 @@ constexpr auto kGiveUp = std::chrono::seconds(30);      // no ack progress at al
 constexpr auto kAskJobEvery = std::chrono::seconds(5);  // while stalled: is the job still alive?
 constexpr auto kLookupEvery = std::chrono::seconds(1);  // while a channel is stalled: rebuilt?
 constexpr int kLookupTimeoutMs = 2000;                  // one job.tasks request, at most
-constexpr uint64_t kRetainWindows = 16;      // frames kept until durable: at most this many windows
+constexpr int kFinalLookups = 50;        // at end of input, job.tasks while a stage-1 task starts
+constexpr uint64_t kRetainWindows = 16;  // frames kept until durable: at most this many windows
 constexpr size_t kMaxFrameBytes = 4u << 20;  // a batch is cut at this size, whatever --batch says
 constexpr size_t kReadChunk = 1u << 16;
 constexpr uint64_t kDefaultWindow = 64;  // when job.source names none
@@ -99,7 +105,7 @@ uint64_t WallMicros() {
 struct Options {
   ctl::Context ctx;
   std::string job;
-  uint64_t rate = 0;  // lines/s; 0 = as fast as the job takes them
+  uint64_t rate = 0;  // lines/s; 0 = the job's INPUT_RATE, else as fast as the job takes them
   bool msgpack = false;
   uint32_t batch = 1000;
 };
@@ -112,32 +118,8 @@ struct Channel {
   zmq::socket_t push;
   stream::SenderChannel tx;
   bool end_queued = false;
+  bool leaving = false;  // a rescale takes the task out of stage 1: it gets our end, no more
 };
-
-// The address the job's workers can reach this machine at: the source address of the route
-// towards the node (loopback for a local cluster). Empty when it cannot be found.
-std::string LocalAddressToward(const std::string& host) {
-  if (host == "localhost" || host.rfind("127.", 0) == 0) return "127.0.0.1";
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_DGRAM;
-  addrinfo* res = nullptr;
-  if (::getaddrinfo(host.c_str(), "9", &hints, &res) != 0 || res == nullptr) return "";
-  std::string out;
-  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
-    sockaddr_in local{};
-    socklen_t len = sizeof(local);
-    char buf[INET_ADDRSTRLEN];
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
-        ::inet_ntop(AF_INET, &local.sin_addr, buf, sizeof(buf)) != nullptr) {
-      out = buf;
-    }
-  }
-  if (fd >= 0) ::close(fd);
-  ::freeaddrinfo(res);
-  return out;
-}
 
 class Source {
  public:
@@ -159,6 +141,10 @@ class Source {
   // job.tasks: reconnects each channel whose task has a new run or inbox (rebuilt).
   void LookupTasks(TimePoint now);
   Status Rewire(Channel& c, const std::string& endpoint, TimePoint now);
+  // A new channel (a task a rescale added, or an index that left and is back) to `endpoint`.
+  Status Open(Channel& c, const std::string& endpoint, uint64_t run);
+  // The end frame to every channel that is due one: all at end of input, else those leaving.
+  void QueueEnds(bool input_done, TimePoint now);
   size_t Outstanding() const {
     size_t n = 0;
     for (const auto& c : channels_) n += c.tx.kept().size();
@@ -177,6 +163,11 @@ class Source {
   uint64_t incarnation_ = 0;
   uint64_t window_ = kDefaultWindow;
   bool exactly_once_ = true;
+  // The job autoscales: stage 1 may grow or shrink, so job.tasks is asked every kLookupEvery
+  // (not only while stalled), and once more before exiting.
+  bool autoscale_ = false;
+  bool starting_ = false;  // the last lookup saw a stage-1 task not started yet (no inbox)
+  stream::SenderChannel::Options channel_options_;
 
   stream::DataFrameBuilder builder_;
   stream::DataHeader header_;
@@ -189,6 +180,8 @@ class Source {
   TimePoint next_lookup_;
 
   uint64_t lines_ = 0, frames_ = 0, resent_ = 0, bad_acks_ = 0, rewires_ = 0;
+  uint64_t added_ = 0;  // channels opened to tasks a rescale added
+  int final_lookups_ = 0;
   // The stage-1 tasks' outputs at the last lookup, and when they last changed: a slow operator
   // acknowledges a frame only once it processed all of it, but its outputs show it works.
   uint64_t stage1_out_ = 0;
@@ -211,6 +204,12 @@ Status Source::Setup(int* code) {
   uint64_t window = ctl::Uint(p, "window");
   window_ = window == 0 ? kDefaultWindow : std::min<uint64_t>(window, 1u << 16);
   exactly_once_ = wire::MapGet(p, "exactly_once") == nullptr || ctl::Bool(p, "exactly_once");
+  autoscale_ = wire::MapGet(p, "autoscale") != nullptr && ctl::Bool(p, "autoscale");
+  uint64_t staying = wire::MapGet(p, "tasks") != nullptr ? ctl::Uint(p, "tasks") : UINT64_MAX;
+  // The job's INPUT_RATE caps the lines, unless --rate says otherwise.
+  if (uint64_t rate = ctl::Uint(p, "input_rate"); o_.rate == 0 && rate != 0) {
+    limiter_ = RateLimiter(rate);
+  }
 
   // Our ack inbox, on the address the workers reach us at.
   auto resolved = ctl::ResolveEndpoint(o_.ctx);
@@ -219,7 +218,7 @@ Status Source::Setup(int* code) {
     auto hp = HostPort::Parse(resolved->substr(6));  // "tcp://" + HOST:PORT
     if (hp.ok()) host = hp->host;
   }
-  std::string local = LocalAddressToward(host);
+  std::string local = ctl::LocalAddressToward(host);
   if (local.empty()) local = host;
   transport::SocketOptions po;
   po.recv_hwm = 100000;
@@ -236,28 +235,26 @@ Status Source::Setup(int* code) {
   push_options_.linger_ms = 0;
   channels_.resize(eps->via.array.size);
   TimePoint now = Clock::now();
-  stream::SenderChannel::Options so;
-  so.window = window_;
-  so.retain_windows = kRetainWindows;
-  so.resend_after = kResendAfter;
-  so.exactly_once = exactly_once_;
+  channel_options_.window = window_;
+  channel_options_.retain_windows = kRetainWindows;
+  channel_options_.resend_after = kResendAfter;
+  channel_options_.exactly_once = exactly_once_;
   for (uint32_t i = 0; i < eps->via.array.size; ++i) {
     Channel& c = channels_[i];
-    if (!wire::ReadString(eps->via.array.ptr[i], &c.endpoint) || c.endpoint.empty()) {
+    std::string endpoint;
+    if (!wire::ReadString(eps->via.array.ptr[i], &endpoint) || endpoint.empty()) {
       *code = kExitRemoteError;
       return Status::Corruption("job.source reply: endpoint " + std::to_string(i) +
                                 " is not a string");
     }
+    uint64_t run = 0;
     if (runs != nullptr && runs->type == msgpack::type::ARRAY && i < runs->via.array.size &&
         runs->via.array.ptr[i].type == msgpack::type::POSITIVE_INTEGER) {
-      c.run = runs->via.array.ptr[i].via.u64;
+      run = runs->via.array.ptr[i].via.u64;
     }
-    auto push = transport::MakeSocket(zmq::socket_type::push, push_options_);
-    if (!push.ok()) return push.status();
-    c.push = std::move(push.value());
-    Status connected = transport::Connect(c.push, c.endpoint);
-    if (!connected.ok()) return connected;
-    c.tx = stream::SenderChannel(so);
+    Status opened = Open(c, endpoint, run);
+    if (!opened.ok()) return opened;
+    c.leaving = i >= staying;
   }
   next_lookup_ = now;
 
@@ -281,15 +278,22 @@ void Source::QueueFrame(Channel& c, std::string bytes, uint64_t seq, TimePoint n
   Flush(c);
 }
 
-// Strict round robin: the next batch waits for its channel's room, so every stage-1 task gets
-// the same share of the input and a slow task slows the source (back-pressure) instead of
-// being skipped.
+// Strict round robin over the tasks still taking input: the next batch waits for its
+// channel's room, so every stage-1 task gets the same share of the input and a slow task slows
+// the source (back-pressure) instead of being skipped. A task leaving the stage is skipped.
 void Source::OpenBatch() {
-  Channel& c = channels_[rr_];
-  if (c.end_queued || !c.tx.HasRoom()) return;
-  batch_channel_ = static_cast<int>(rr_);
-  rr_ = (rr_ + 1) % channels_.size();
-  builder_.Begin(header_);
+  for (size_t tries = 0; tries < channels_.size(); ++tries) {
+    Channel& c = channels_[rr_];
+    if (c.end_queued || c.leaving || c.endpoint.empty()) {
+      rr_ = (rr_ + 1) % channels_.size();
+      continue;
+    }
+    if (!c.tx.HasRoom()) return;
+    batch_channel_ = static_cast<int>(rr_);
+    rr_ = (rr_ + 1) % channels_.size();
+    builder_.Begin(header_);
+    return;
+  }
 }
 
 void Source::FlushBatch() {
@@ -307,6 +311,36 @@ void Source::FlushBatch() {
 // Hands the channel's unsent frames to ZeroMQ until its queue is full (retried later).
 void Source::Flush(Channel& c) {
   c.tx.Flush([&](const std::string& b) { return transport::TrySend(c.push, b); });
+}
+
+Status Source::Open(Channel& c, const std::string& endpoint, uint64_t run) {
+  auto push = transport::MakeSocket(zmq::socket_type::push, push_options_);
+  if (!push.ok()) return push.status();
+  Status connected = transport::Connect(push.value(), endpoint);
+  if (!connected.ok()) return connected;
+  c = Channel{};
+  c.push = std::move(push.value());
+  c.endpoint = endpoint;
+  c.run = run;
+  c.tx = stream::SenderChannel(channel_options_);
+  return Status::Ok();
+}
+
+void Source::QueueEnds(bool input_done, TimePoint now) {
+  for (size_t i = 0; i < channels_.size(); ++i) {
+    Channel& c = channels_[i];
+    if (c.end_queued || c.endpoint.empty() || !(input_done || c.leaving) || !c.tx.HasRoom() ||
+        batch_channel_ == static_cast<int>(i)) {
+      continue;
+    }
+    // Its own builder: builder_ may hold the open batch of another channel (a leaving task's
+    // end goes while the others take lines; resetting builder_ lost that batch's lines).
+    stream::DataFrameBuilder end;
+    end.Begin(header_);
+    uint64_t seq = c.tx.TakeSeq();
+    QueueFrame(c, end.Finish(seq, WallMicros(), /*end=*/true), seq, now);
+    c.end_queued = true;
+  }
 }
 
 Status Source::Rewire(Channel& c, const std::string& endpoint, TimePoint now) {
@@ -342,14 +376,40 @@ void Source::LookupTasks(TimePoint now) {
     stage1_out_ = stage1_out;
     working_ = now;
   }
+  starting_ = false;
+  std::vector<bool> listed(channels_.size(), false);
   for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
     const msgpack::object& t = tasks->via.array.ptr[i];
     if (t.type != msgpack::type::MAP || ctl::Uint(t, "stage") != 1) continue;
     uint64_t index = ctl::Uint(t, "task");
     std::string inbox = ctl::Str(t, "inbox");
     uint64_t run = ctl::Uint(t, "incarnation");
-    if (index >= channels_.size() || inbox.empty()) continue;
+    bool leaving = ctl::Bool(t, "leaving");
+    if (index >= stream::kMaxTasksPerStage) continue;
+    if (index >= channels_.size()) {
+      channels_.resize(index + 1);
+      listed.resize(index + 1, false);
+    }
+    listed[index] = true;
+    if (inbox.empty()) {
+      starting_ = starting_ || !leaving;  // a task a rescale adds, not started yet
+      continue;
+    }
     Channel& c = channels_[index];
+    // A task a rescale added, or an index that left the stage and is back (its task began at a
+    // later run than the one we fed): a new task, a new channel.
+    if (c.endpoint.empty() || ctl::Uint(t, "first_run") > c.run) {
+      Status s = Open(c, inbox, run);
+      if (!s.ok()) {
+        std::fprintf(stderr, "rainsource: connecting to task 1.%" PRIu64 " at %s: %s\n", index,
+                     inbox.c_str(), s.ToString().c_str());
+        continue;  // the next lookup tries again
+      }
+      c.leaving = leaving;
+      ++added_;
+      continue;
+    }
+    if (leaving) c.leaving = true;  // its end goes once its batch is out (QueueEnds)
     if (inbox == c.endpoint && (run == c.run || c.run == 0)) {
       c.run = run;
       continue;
@@ -366,6 +426,12 @@ void Source::LookupTasks(TimePoint now) {
       continue;  // the next lookup tries again
     }
     c.run = run;
+  }
+  // A task that left and is no longer listed was retired once done: it processed everything,
+  // our end included (its last durable ack may have been lost as it stopped).
+  for (size_t i = 0; i < listed.size(); ++i) {
+    Channel& c = channels_[i];
+    if (!listed[i] && c.leaving && c.end_queued) c = Channel{};
   }
 }
 
@@ -400,7 +466,7 @@ std::optional<int> Source::CheckJob() {
   }
   std::string state = ctl::Str(out.reply.payload, "state");
   bool all_ended = std::all_of(channels_.begin(), channels_.end(),
-                               [](const Channel& c) { return c.end_queued; });
+                               [](const Channel& c) { return c.end_queued || c.endpoint.empty(); });
   if (state == "done" && all_ended) {
     // A live job is done only once every stage-1 task processed our end frame, so it processed
     // every frame; the last acks were lost as the tasks closed their sockets.
@@ -498,26 +564,29 @@ int Source::Run() {
         (input_done || builder_.tuples() == 0 || now - batch_started_ >= kFlushAfter)) {
       FlushBatch();
     }
-    if (input_done) {
-      for (auto& c : channels_) {
-        if (c.end_queued || !c.tx.HasRoom()) continue;
-        builder_.Begin(header_);
-        uint64_t seq = c.tx.TakeSeq();
-        QueueFrame(c, builder_.Finish(seq, WallMicros(), /*end=*/true), seq, now);
-        c.end_queued = true;
-      }
-    }
+    QueueEnds(input_done, now);
 
     bool unsent = false;
     for (auto& c : channels_) {
       Flush(c);
-      resent_ += c.tx.Resend(now, [&](const std::string& b) { return transport::TrySend(c.push, b); });
+      resent_ +=
+          c.tx.Resend(now, [&](const std::string& b) { return transport::TrySend(c.push, b); });
       unsent |= c.tx.Unsent();
     }
     size_t outstanding = Outstanding();
-    bool all_ended = std::all_of(channels_.begin(), channels_.end(),
-                                 [](const Channel& c) { return c.end_queued; });
-    if (input_done && all_ended && outstanding == 0) break;
+    bool all_ended = std::all_of(channels_.begin(), channels_.end(), [](const Channel& c) {
+      return c.end_queued || c.endpoint.empty();
+    });
+    if (input_done && all_ended && outstanding == 0) {
+      // Stage 1 may have grown meanwhile: a task added must get our end too. Asked until no
+      // task is starting (bounded: the leader adds none once a stage-1 task reported the end).
+      if (!autoscale_ || final_lookups_ >= kFinalLookups) break;
+      if (final_lookups_++ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      size_t before = channels_.size(), opened = added_;
+      LookupTasks(now);
+      if (!starting_ && channels_.size() == before && added_ == opened) break;
+      continue;
+    }
 
     if (outstanding == 0) last_progress = now;
     if (now - std::max(last_progress, working_) >= kGiveUp) {
@@ -526,10 +595,9 @@ int Source::Run() {
                       std::to_string(outstanding) + " frame(s) outstanding); giving up",
                   kExitUnreachable);
     }
-    bool stalled = std::any_of(channels_.begin(), channels_.end(), [&](const Channel& c) {
-      return c.tx.Stalled(now, kResendAfter);
-    });
-    if (stalled && now >= next_lookup_) {
+    bool stalled = std::any_of(channels_.begin(), channels_.end(),
+                               [&](const Channel& c) { return c.tx.Stalled(now, kResendAfter); });
+    if ((stalled || autoscale_) && now >= next_lookup_) {
       next_lookup_ = now + kLookupEvery;
       LookupTasks(now);
       now = Clock::now();
@@ -602,7 +670,9 @@ int main(int argc, char** argv) {
   CLI::App app{"rainsource: feed stdin lines (or MessagePack [key, value] arrays) to a live job"};
   app.add_option("--job", o.job, "the job (submitted with job submit --live)")->required();
   app.add_option("--node", o.ctx.node, "HOST:PORT of any node (default: $RAIN_NODE, else node1)");
-  app.add_option("--rate", o.rate, "at most N lines/s (default: as fast as the job takes them)");
+  app.add_option("--rate", o.rate,
+                 "at most N lines/s (default: the job's INPUT_RATE; without one, as fast as the "
+                 "job takes them)");
   app.add_flag("--msgpack", o.msgpack, "stdin is a stream of MessagePack [key, value] arrays");
   app.add_option("--batch", o.batch, "lines per frame, at most")
       ->check(CLI::Range(1u, 100000u))

@@ -538,7 +538,7 @@ void AddStreamCommands(CLI::App& app, Context& ctx, int* exit_code) {
       "move a keyed stage of a running autoscaling job to TASKS tasks (key groups move with "
       "their state; no other task restarts); returns once the rescale settled");
   rescale->add_option("JOB", job_id, "job id")->required();
-  rescale->add_option("STAGE", rescale_stage, "the stage (2..N)")->required();
+  rescale->add_option("STAGE", rescale_stage, "the stage (2..N; 1 too for a live job)")->required();
   rescale->add_option("TASKS", rescale_tasks, "its tasks after")
       ->required()
       ->check(CLI::Range(1u, stream::kMaxTasksPerStage));

@@ -4,8 +4,10 @@ bench_membership.py, bench_hydfs.py, bench_stream.py, bench_recovery.py and benc
 
 import ctypes
 import datetime
+import json
 import os
 import re
+import shlex
 import signal
 import socket
 import statistics
@@ -16,6 +18,45 @@ import time
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PR_SET_PDEATHSIG = 1
 
+
+
+def parse_json_reply(text):
+    """rainctl --json prints one JSON document per line; the last one that parses, or None."""
+    doc = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+    if doc is None and text.strip():
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return {"text": text}
+    return doc if doc is not None else {}
+
+
+class JsonCtl:
+    """`rainctl(node, *cmd)` for a bench with `rainctl_bin`: one rainctl --json command through
+    `node` (with its cluster's key flags); the parsed reply, or None and `last_error` set (with
+    check: raises)."""
+
+    last_error = None
+
+    def rainctl(self, node, *cmd, timeout_ms=10000, check=False):
+        argv = [self.rainctl_bin, "--node", node.addr, "--timeout", str(timeout_ms), "--json"]
+        argv += node.ctl_flags
+        r = subprocess.run(argv + list(cmd), capture_output=True, text=True)
+        if r.returncode != 0:
+            self.last_error = (f"rainctl {shlex.join(cmd[:2])} exited {r.returncode}: "
+                               + (r.stderr.strip() or r.stdout.strip())[:300])
+            if check:
+                raise RuntimeError(f"{self.last_error} (via {node.name})")
+            return None
+        return parse_json_reply(r.stdout)
 
 
 def log(msg):

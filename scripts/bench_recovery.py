@@ -32,8 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cluster import log, machine_line, print_table, start_cluster  # noqa: E402
-from bench_stream import parse_json_reply  # noqa: E402
+from bench_cluster import JsonCtl, log, machine_line, print_table, start_cluster  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVENTS_NAME = "events"
@@ -64,7 +63,7 @@ def log_time(line):
     return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
 
 
-class RecoveryBench:
+class RecoveryBench(JsonCtl):
     def __init__(self, args):
         self.args = args
         b = args.build if os.path.isabs(args.build) else os.path.join(REPO, args.build)
@@ -83,17 +82,6 @@ class RecoveryBench:
         self.cluster = None
         self.last_error = None
         self.children = []  # RaindCluster registers its processes here
-
-    # The interface RaindCluster expects of its bench.
-    def rainctl(self, node, *cmd, timeout_ms=10000, check=False):
-        argv = [self.rainctl_bin, "--node", node.addr, "--timeout", str(timeout_ms), "--json"]
-        r = subprocess.run(argv + list(cmd), capture_output=True, text=True)
-        if r.returncode != 0:
-            self.last_error = (r.stderr.strip() or r.stdout.strip())[:300]
-            if check:
-                raise RuntimeError(f"rainctl {' '.join(cmd[:2])}: {self.last_error}")
-            return None
-        return parse_json_reply(r.stdout)
 
     def expected(self):
         counts = collections.Counter()

@@ -71,7 +71,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_cluster import (  # noqa: E402
-    CLK_TCK, log, machine_line, start_cluster)
+    CLK_TCK, JsonCtl, log, machine_line, start_cluster)
 from bench_stream_report import fmt, report  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -137,7 +137,7 @@ def count_lines(argv):
     return r.stdout.count(b"\n")
 
 
-class StreamBench:
+class StreamBench(JsonCtl):
     def __init__(self, args):
         self.args = args
         build = args.build
@@ -183,19 +183,6 @@ class StreamBench:
         self.broken = False  # a job did not finish, or an exactly-once output was wrong
 
     # --- helpers ----------------------------------------------------------------------------
-
-    def rainctl(self, node, *cmd, timeout_ms=10000, check=False):
-        """One rainctl --json command; the parsed reply, or None (with check: raises)."""
-        argv = [self.rainctl_bin, "--node", node.addr, "--timeout", str(timeout_ms), "--json"]
-        argv += node.ctl_flags
-        r = subprocess.run(argv + list(cmd), capture_output=True, text=True)
-        if r.returncode != 0:
-            self.last_error = (f"rainctl {shlex.join(cmd[:2])} exited {r.returncode}: "
-                               + (r.stderr.strip() or r.stdout.strip())[:300])
-            if check:
-                raise RuntimeError(f"{self.last_error} (via {node.name})")
-            return None
-        return parse_json_reply(r.stdout)
 
     def run_pipeline(self, argvs, stdin_path, stdout_path, tag):
         """Runs argvs chained by pipes, stdin from stdin_path and stdout to stdout_path.
@@ -533,25 +520,6 @@ class StreamBench:
             shutil.rmtree(self.root, ignore_errors=True)
         else:
             log(f"kept data dirs in {self.root}")
-
-def parse_json_reply(text):
-    """rainctl --json prints one JSON document per line; the last one that parses, or None."""
-    doc = None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            continue
-    if doc is None and text.strip():
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            return {"text": text}
-    return doc if doc is not None else {}
-
 
 def find_job_id(reply):
     """The job id of a job.submit reply ({job, tasks}); None when there is none."""

@@ -139,6 +139,10 @@ std::vector<ScaleAction> Autoscaler::Decide(TimePoint now) {
   return actions;
 }
 
+void Autoscaler::Defer(uint32_t stage) {
+  if (stage >= 1 && stage <= stages_.size()) stages_[stage - 1].busy_rescaling = false;
+}
+
 void Autoscaler::Done(uint32_t stage, uint32_t tasks, TimePoint now) {
   if (stage < 1 || stage > stages_.size()) return;
   Stage& st = stages_[stage - 1];

@@ -75,6 +75,9 @@ class Autoscaler {
   // The action on `stage` is over: it now has `tasks` tasks (the old count if it failed). Its
   // samples start afresh, and its cooldown runs from `now`.
   void Done(uint32_t stage, uint32_t tasks, TimePoint now);
+  // The action Decide gave for `stage` was not carried out (another stage's went first): the
+  // stage is judged again at the next Decide, its samples and cooldown as they were.
+  void Defer(uint32_t stage);
 
   uint32_t tasks(uint32_t stage) const { return stages_[stage - 1].tasks; }
   const AutoscaleOptions& options() const { return o_; }

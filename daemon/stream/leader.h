@@ -65,6 +65,9 @@ class Leader {
     bool reported = false;
     bool completed_logged = false;
     uint64_t incarnation = 1;
+    // The run this index's task began with: rebuilds keep it, a rescale that brings an index
+    // back starts a new task (rainsource tells the two apart by it).
+    uint64_t first_incarnation = 1;
     uint32_t failures = 0;    // runs of this task that failed (operator crash, node loss)
     bool rebuilding = false;  // a replacement is being started
   };

@@ -180,8 +180,11 @@ void Leader::Command(const std::string& cmd, const Args& args, Reply done) {
     }
     bool eo = job->spec.exactly_once;
     uint32_t window = options_.knobs.window;
-    done(Status::Ok(), [id, inboxes, runs, eo, window](wire::Packer& pk) {
-      pk.pack_map(5);
+    uint64_t rate = job->spec.input_rate;
+    uint32_t tasks = job->stage_tasks[0];  // task indices from here on are leaving the stage
+    bool autoscale = job->spec.autoscale;
+    done(Status::Ok(), [id, inboxes, runs, eo, window, rate, tasks, autoscale](wire::Packer& pk) {
+      pk.pack_map(8);
       pk.pack("job");
       pk.pack(id);
       pk.pack("endpoints");
@@ -192,6 +195,12 @@ void Leader::Command(const std::string& cmd, const Args& args, Reply done) {
       pk.pack(eo);
       pk.pack("window");
       pk.pack_uint32(window);
+      pk.pack("input_rate");  // rainsource's cap unless its --rate says otherwise
+      pk.pack_uint64(rate);
+      pk.pack("tasks");
+      pk.pack_uint32(tasks);
+      pk.pack("autoscale");  // stage 1 may grow or shrink: rainsource follows job.tasks
+      pk.pack(autoscale);
     });
     return;
   }
@@ -245,7 +254,15 @@ bool Leader::AnswerOutput(Waiter& w, bool final) {
 }
 void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   const TaskReport& r = s.report;
-  pk.pack_map(20);
+  pk.pack_map(22);
+  // The run its task began with: a later run is a rebuild of it, a later first_run a new task
+  // at the same index (a rescale brought the index back).
+  pk.pack("first_run");
+  pk.pack_uint64(s.first_incarnation);
+  // A rescale is taking it out of its stage (README.md "Autoscaling"): rainsource ends its
+  // input, and the task ends once it has processed everything.
+  pk.pack("leaving");
+  pk.pack(s.stage <= job.stage_tasks.size() && s.task >= job.stage_tasks[s.stage - 1]);
   // The checkpoint file the task writes (rainctl job checkpoint reads it); "" without
   // exactly-once or before the task's first report.
   pk.pack("checkpoint");

@@ -79,36 +79,45 @@ TaskConfig Leader::ConfigFor(const Job& job, uint32_t stage, uint32_t task) cons
 }
 
 Status Leader::SendOrder(const JobPtr& job, const RegroupOrder& order) {
-  std::set<std::string> nodes;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& s : job->slots) {
-      if (s.stage + 1 >= order.stage && s.stage <= order.stage + 1) nodes.insert(s.address);
+  // Two rounds. First the stage's own tasks, so that they know the new table before the stage
+  // before routes by it (a frame routed by a table a task has not heard of is not taken: it
+  // would wait for its resend, a second). Then every task of the stages next to it, the stage's
+  // again (an order a task has is ignored); the sink, on this node, is the last stage's next.
+  const bool last = order.stage == job->spec.stages.size();
+  for (bool stage_only : {true, false}) {
+    std::set<std::string> nodes;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& s : job->slots) {
+        bool near = stage_only ? s.stage == order.stage
+                               : s.stage + 1 >= order.stage && s.stage <= order.stage + 1;
+        if (near) nodes.insert(s.address);
+      }
     }
-  }
-  if (order.stage == job->spec.stages.size()) worker_->Regroup(job->id, order);  // the sink
-  std::vector<std::future<Status>> calls;
-  for (const auto& address : nodes) {
-    if (address == options_.self_endpoint) {
-      if (order.stage != job->spec.stages.size()) worker_->Regroup(job->id, order);
-      continue;
+    if (!stage_only && last) nodes.insert(options_.self_endpoint);
+    std::vector<std::future<Status>> calls;
+    for (const auto& address : nodes) {
+      if (address == options_.self_endpoint) {
+        worker_->Regroup(job->id, order, stage_only);
+        continue;
+      }
+      RegroupRequest req{job->id, order, stage_only};
+      calls.push_back(std::async(std::launch::async, [address, req] {
+        auto r = CallRegroup(address, req, kRegroupCallTimeout);
+        return r.ok() ? Status::Ok() : r.status();
+      }));
     }
-    RegroupRequest req{job->id, order};
-    calls.push_back(std::async(std::launch::async, [address, req] {
-      auto r = CallRegroup(address, req, kRegroupCallTimeout);
-      return r.ok() ? Status::Ok() : r.status();
-    }));
-  }
-  Status first;
-  for (auto& f : calls) {
-    Status s = f.get();
-    // A node that does not answer: its tasks are rebuilt with the new table, and the order
-    // goes again to every rebuilt task while the rescale is under way.
-    if (!s.ok() && first.ok()) first = s;
-  }
-  if (!first.ok()) {
-    Log()->warn("event=regroup_order_failed job={} stage={} epoch={} error=\"{}\"", job->id,
-                order.stage, order.epoch, first.message());
+    Status first;
+    for (auto& f : calls) {
+      Status s = f.get();
+      // A node that does not answer: its tasks are rebuilt with the new table, and the order
+      // goes again to every rebuilt task while the rescale is under way.
+      if (!s.ok() && first.ok()) first = s;
+    }
+    if (!first.ok()) {
+      Log()->warn("event=regroup_order_failed job={} stage={} epoch={} error=\"{}\"", job->id,
+                  order.stage, order.epoch, first.message());
+    }
   }
   return Status::Ok();
 }
@@ -118,9 +127,10 @@ void Leader::Autoscale(const JobPtr& job, TimePoint now) {
   job->last_decision = now;
   bool started = false;
   for (const ScaleAction& a : job->autoscaler->Decide(now)) {
-    if (a.stage == 1) {
-      // Stage 1 reads partitions of the input (or rainsource's round robin): rescaling it needs
-      // its input split, not yet built. Said once per cooldown.
+    if (a.stage == 1 && !job->spec.live) {
+      // Stage 1 reads partitions of the input file: rescaling it needs its byte ranges split,
+      // not yet built (a live job's stage 1 takes rainsource's round robin: it is rescaled).
+      // Said once per cooldown.
       Log()->info(
           "event=autoscale_skipped job={} stage=1 from={} to={} reason=\"{}\" why=\"stage "
           "1 is not rescaled yet\"",
@@ -129,7 +139,7 @@ void Leader::Autoscale(const JobPtr& job, TimePoint now) {
       continue;
     }
     if (started) {  // one rescale at a time: the others are judged again after it
-      job->autoscaler->Done(a.stage, a.from, now);
+      job->autoscaler->Defer(a.stage);
       continue;
     }
     started = true;
@@ -158,10 +168,12 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
   const uint32_t stages = static_cast<uint32_t>(job->spec.stages.size());
   // A task of the stage or of the one before that finished takes no more order, so a task
   // added now would never hear its end: near its end a job is not rescaled (mu_ held).
+  // Stage 1 of a live job: once rainsource ended its input (any stage-1 task says so, at once),
+  // a task added would never hear of the end.
   auto finished_near = [&]() -> std::string {
     for (const auto& s : job->slots) {
-      if ((s.stage == stage || s.stage + 1 == stage) && s.reported &&
-          s.report.state == TaskState::kDone) {
+      if (!s.reported || (s.stage != stage && s.stage + 1 != stage)) continue;
+      if (s.report.state == TaskState::kDone || (stage == 1 && s.report.input_ended)) {
         return "task " + std::to_string(s.stage) + "." + std::to_string(s.task) +
                " has finished its input";
       }
@@ -178,10 +190,11 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
     if (job->state != JobState::kRunning) {
       return Status::FailedPrecondition("job " + job->id + " is " + JobStateName(job->state));
     }
-    if (stage < 2 || stage > stages) {
-      return Status::InvalidArgument("stage " + std::to_string(stage) +
-                                     " cannot be rescaled: stages 2 to " + std::to_string(stages) +
-                                     " (keyed) can; stage 1 cannot yet");
+    if (stage < 1 || stage > stages || (stage == 1 && !job->spec.live)) {
+      return Status::InvalidArgument(
+          "stage " + std::to_string(stage) + " cannot be rescaled: stages " +
+          (job->spec.live ? "1" : "2") + " to " + std::to_string(stages) + " can" +
+          (job->spec.live ? "" : " (stage 1 reads a file: not yet; a live job's can)"));
     }
     uint32_t max = MaxTasks(job->spec);
     if (!job->spec.autoscale) max = std::min(job->spec.key_groups, kMaxTasksPerStage);
@@ -253,6 +266,7 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
       s.task = t;
       auto left = job->left_runs.find({stage, t});
       if (left != job->left_runs.end()) s.incarnation = left->second + 1;
+      s.first_incarnation = s.incarnation;
       s.node = target.first;
       s.address = target.second;
       s.op = job->spec.stages[stage - 1][0];
@@ -354,7 +368,8 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
         if (s.task >= tasks) {
           if (!reported || s.report.state != TaskState::kDone) settled = false;
           retire.emplace_back(s.task, s.address);
-        } else if (!reported || s.report.epoch < epoch) {
+        } else if (!reported || (stage > 1 && s.report.epoch < epoch)) {
+          // Stage 1 moves no groups: running is enough (rainsource adds it to its round robin).
           settled = false;
         }
       }

@@ -237,9 +237,11 @@ Result<RewireReply> DecodeRewireReply(const msgpack::object& o) {
 // ---- regroup ----
 
 void Pack(wire::Packer& pk, const RegroupRequest& m) {
-  pk.pack_map(5);
+  pk.pack_map(6);
   pk.pack("job");
   pk.pack(m.job);
+  pk.pack("stage_only");
+  pk.pack(m.stage_only);
   pk.pack("stage");
   pk.pack_uint32(m.order.stage);
   pk.pack("epoch");
@@ -256,6 +258,7 @@ Result<RegroupRequest> DecodeRegroupRequest(const msgpack::object& o) {
   m.job = f.Str("job", kMaxJobId);
   m.order.stage = static_cast<uint32_t>(f.Uint("stage", 1000));
   m.order.epoch = f.Uint("epoch");
+  m.stage_only = f.BoolOr("stage_only", false);
   const msgpack::object* owners = f.Array("owners");
   const msgpack::object* inboxes = f.Array("inboxes");
   if (!f.ok()) return Bad(f);

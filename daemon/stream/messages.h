@@ -71,6 +71,9 @@ struct RewireReply {
 struct RegroupRequest {
   std::string job;
   RegroupOrder order;
+  // Only the tasks of order.stage take it (the leader's first round: the stage's tasks know the
+  // new table before the stage before routes by it); else those of the stages next to it too.
+  bool stage_only = false;
 };
 struct RegroupReply {
   uint64_t tasks = 0;  // how many tasks here were told

@@ -173,7 +173,7 @@ void StreamService::Handle(wire::MsgType type, const msgpack::object& body, Repl
         done(req.status(), {});
         return;
       }
-      RegroupReply reply{w->Regroup(req->job, req->order)};
+      RegroupReply reply{w->Regroup(req->job, req->order, req->stage_only)};
       done(Status::Ok(), [reply](wire::Packer& pk) { Pack(pk, reply); });
       return;
     }

@@ -49,6 +49,7 @@ TaskReport Task::Impl::MakeReport() {
   r.rate_out = rate_out;
   r.busy = busy;
   r.epoch = settled_epoch;
+  r.input_ended = InputsEnded();
   if (sink) {
     r.output_lines = sink->lines();
     r.output_bytes = sink->bytes();
@@ -94,6 +95,16 @@ void Task::Impl::OnData(TaskFrame f) {
               " of job '" + h.job + "', not an upstream task");
     return;
   }
+  // Routed by a group table we have not heard of: its order may be queued here still (the
+  // leader tells us before the stage before, but our loop looks once per turn), else it is on
+  // its way. Not taken: the sender resends it (README.md "Autoscaling").
+  if (keyed_in && h.epoch > KnownEpoch()) {
+    TakeRegroups();
+    if (h.epoch > KnownEpoch()) {
+      ++early_frames;
+      return;
+    }
+  }
   // Every tuple must belong to one of this task's key groups (group 0 into stage 1 and the
   // sink). Checked before the channel takes the frame, so a misrouted frame is refused whole
   // (its resends too, until the sender's stall timeout fails it), never half processed.
@@ -136,7 +147,9 @@ void Task::Impl::OnData(TaskFrame f) {
   fr.tuples = std::move(f.tuples);
   if (cfg.exactly_once) duplicates += dedup.Admit(key, &fr.tuples);
   tuples_in += fr.tuples.size();
+  bool end = fr.end;
   TakeInput(std::move(fr));
+  if (end && InputsEnded()) Publish();  // input_ended: the leader hears it at once
 }
 
 bool Task::Impl::WindowOpen() const {
@@ -483,15 +496,16 @@ void Task::Impl::Run() {
   }
   if (t->stop_.load() && failed.ok() && state != TaskState::kDone) state = TaskState::kStopped;
   if (state == TaskState::kDone) {
-    TaskLog("event=task_done tuples_in=" + std::to_string(tuples_in) + " tuples_out=" +
-            std::to_string(tuples_out) + " duplicates=" + std::to_string(duplicates) +
-            " frames_in=" + std::to_string(frames_received) + " frames_out=" +
-            std::to_string(frames_sent) + " local_in=" + std::to_string(local_received) +
-            " local_out=" + std::to_string(local_sent) +
-            " operator_batches=" + std::to_string(driver ? driver->batches_sent() : 0) +
-            " commits=" + std::to_string(commits) + " loops=" + std::to_string(loops) +
-            " checkpoints=" + std::to_string(ckpts) +
-            " checkpoint_bytes=" + std::to_string(ckpt ? ckpt->bytes_written() : 0));
+    TaskLog(
+        "event=task_done tuples_in=" + std::to_string(tuples_in) +
+        " tuples_out=" + std::to_string(tuples_out) + " duplicates=" + std::to_string(duplicates) +
+        " frames_in=" + std::to_string(frames_received) +
+        " frames_out=" + std::to_string(frames_sent) +
+        " local_in=" + std::to_string(local_received) + " local_out=" + std::to_string(local_sent) +
+        " operator_batches=" + std::to_string(driver ? driver->batches_sent() : 0) +
+        " commits=" + std::to_string(commits) + " loops=" + std::to_string(loops) +
+        " early_frames=" + std::to_string(early_frames) + " checkpoints=" + std::to_string(ckpts) +
+        " checkpoint_bytes=" + std::to_string(ckpt ? ckpt->bytes_written() : 0));
     Log()->info(
         "event=task_done task={} tuples_in={} tuples_out={} duplicates={} frames_out={} "
         "commits={} checkpoints={} checkpoint_bytes={}",

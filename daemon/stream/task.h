@@ -106,6 +106,7 @@ class Task {
   std::mutex rewire_mu_;
   std::vector<std::pair<uint32_t, std::string>> rewires_;  // guarded by rewire_mu_
   std::vector<RegroupOrder> regroups_;                     // guarded by rewire_mu_
+  std::atomic<bool> regroups_waiting_{false};  // regroups_ may be non-empty: the loop looks
   // Sink: the order logs of the last stage's tasks, and the first run each may send from.
   std::mutex order_mu_;
   std::map<uint32_t, OrderKeeper> order_keepers_;  // guarded by order_mu_

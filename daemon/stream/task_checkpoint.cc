@@ -43,6 +43,10 @@ CheckpointFiles::Poll CheckpointFiles::Check(TimePoint now) {
 }
 
 void CheckpointFiles::Write(std::string record, TimePoint now) {
+  if (roll_) {
+    roll_ = false;
+    if (created_) NextGeneration();
+  }
   file_bytes_ += record.size();
   written_ += record.size();
   call_ = AsyncCall::Make();

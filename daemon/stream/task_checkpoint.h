@@ -49,7 +49,11 @@ class CheckpointFiles {
   // lists every pending frame), and `gen` is removed once that one holds a durable record.
   void ResumeAfter(uint64_t gen);
   // The next Write goes to a generation with no durable record of this run yet.
-  bool fresh() const { return !created_; }
+  bool fresh() const { return !created_ || roll_; }
+  // The next Write starts a new generation: an output channel started again from seq 1 (a
+  // downstream index a rescale took out and brought back), so the pending frames listed so far
+  // in this generation name seqs the new channel will use again.
+  void Roll() { roll_ = true; }
 
   const std::string& prefix() const { return prefix_; }
   uint64_t gen() const { return gen_; }
@@ -64,6 +68,7 @@ class CheckpointFiles {
   Io io_;
   uint64_t gen_ = 1, file_bytes_ = 0, written_ = 0;
   bool created_ = false;
+  bool roll_ = false;
   std::vector<uint64_t> obsolete_;  // older generations, removed once a newer one is durable
   std::shared_ptr<AsyncCall> call_;
   uint64_t call_gen_ = 0;

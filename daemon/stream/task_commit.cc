@@ -32,16 +32,18 @@ void Task::Impl::StageFrame(uint32_t d, bool end) {
 }
 
 void Task::Impl::BeginBuilders() {
-  for (size_t d = 0; d < out.size(); ++d) {
-    DataHeader h;
-    h.job = cfg.job;
-    h.from_stage = cfg.stage;
-    h.from_task = cfg.task;
-    h.incarnation = cfg.incarnation;
-    h.ack_to = t->endpoint_;
-    h.epoch = out_epoch;
-    out[d].builder.Begin(h);
-  }
+  for (auto& ch : out) BeginBuilder(ch);
+}
+
+void Task::Impl::BeginBuilder(OutChannel& ch) {
+  DataHeader h;
+  h.job = cfg.job;
+  h.from_stage = cfg.stage;
+  h.from_task = cfg.task;
+  h.incarnation = cfg.incarnation;
+  h.ack_to = t->endpoint_;
+  h.epoch = out_epoch;
+  ch.builder.Begin(h);
 }
 
 // The group commit: the outputs of what was processed since the last one go out (or are held,

@@ -273,9 +273,11 @@ const char* TaskStateName(TaskState s) {
 }
 
 void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
-  pk.pack_map(26);
+  pk.pack_map(27);
   pk.pack("epoch");
   pk.pack_uint64(r.epoch);
+  pk.pack("input_ended");
+  pk.pack(r.input_ended);
   pk.pack("ckpt_gen");
   pk.pack_uint64(r.ckpt_gen);
   pk.pack("incarnation");
@@ -352,6 +354,7 @@ Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
   r.rate_out = f.Get("rate_out") ? f.Double("rate_out") : 0;
   r.busy = f.Get("busy") ? f.Double("busy") : 0;
   r.epoch = f.UintOr("epoch", 0);
+  r.input_ended = f.BoolOr("input_ended", false);
   r.output_lines = f.UintOr("output_lines", 0);
   r.output_bytes = f.UintOr("output_bytes", 0);
   r.latency_p50_us = f.UintOr("latency_p50_us", 0);

@@ -126,6 +126,9 @@ struct TaskReport {
   // The group table epoch of its stage that a durable checkpoint record of it covers (its part
   // of a rescale is done; README.md "Autoscaling").
   uint64_t epoch = 0;
+  // Every input it has ended (for a live stage-1 task: rainsource ended its input). Reported at
+  // once when it turns true: the leader rescales no stage fed by a source that has ended.
+  bool input_ended = false;
   // Sink only: output progress and source-to-sink latency.
   uint64_t output_lines = 0, output_bytes = 0;
   uint64_t latency_p50_us = 0, latency_p99_us = 0, latency_samples = 0;

@@ -244,6 +244,8 @@ struct Task::Impl {
   // Junk on the inbox is dropped and counted; the task log says so at most once a second.
   uint64_t malformed = 0;
   TimePoint malformed_logged;
+  // Frames routed by a group table whose order had not reached us (not taken; resent).
+  uint64_t early_frames = 0;
 
   std::vector<std::pair<uint32_t, KeptFrame>> staged;  // outputs of the commit under way
 
@@ -301,6 +303,7 @@ struct Task::Impl {
   // ---- task_commit.cc: commit (stage, then send and acknowledge), resends ----
   void StageFrame(uint32_t d, bool end);
   void BeginBuilders();
+  void BeginBuilder(OutChannel& ch);  // a frame of our header (the epoch we route by)
   void Commit();
   void Release(uint32_t d, KeptFrame p);
   void SendAck(InChannel& ch);
@@ -327,6 +330,7 @@ struct Task::Impl {
   void ApplyRegroup(const RegroupOrder& o);
   void StartRegrouping(uint64_t epoch, KeyGroupMap next);
   const KeyGroupMap& TableAt(uint64_t epoch) const;
+  uint64_t KnownEpoch() const;  // the newest group table of our stage we have heard of
   bool CutComplete(uint64_t epoch) const;
   bool RegroupHoldsInput() const;  // Feed waits: a handoff is being cut or put in
   bool RegroupStep();

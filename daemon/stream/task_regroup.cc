@@ -12,9 +12,12 @@ constexpr auto kHandoffRetry = std::chrono::milliseconds(100);
 void Task::Regroup(RegroupOrder order) {
   std::lock_guard<std::mutex> lock(rewire_mu_);
   regroups_.push_back(std::move(order));
+  regroups_waiting_ = true;
 }
 
 void Task::Impl::TakeRegroups() {
+  // Once per loop: no lock taken unless an order came.
+  if (!t->regroups_waiting_.exchange(false)) return;
   std::vector<RegroupOrder> orders;
   {
     std::lock_guard<std::mutex> lock(t->rewire_mu_);
@@ -59,7 +62,16 @@ void Task::Impl::ApplyRegroup(const RegroupOrder& o) {
   }
   // The stage after ours: route by its new table from the next frame on. Every frame we send
   // from now on carries the epoch, and each of its tasks gets one (empty) frame at once: our cut.
-  if (o.stage != cfg.stage + 1 || !keyed_out || o.epoch <= out_epoch) return;
+  if (o.stage != cfg.stage + 1 || !keyed_out || o.epoch < out_epoch) return;
+  if (o.epoch == out_epoch) {
+    // We started (or were rebuilt) with this table while the leader was still starting the
+    // tasks the rescale adds: our config may lack their inboxes. Frames for them waited in
+    // their channels; they go now (as to a rebuilt receiver, Resend).
+    for (uint32_t d = 0; d < tasks && d < out.size(); ++d) {
+      if (out[d].endpoint.empty() && !o.inboxes[d].empty()) out[d].rewired_to = o.inboxes[d];
+    }
+    return;
+  }
   auto table = KeyGroupMap::FromOwners(o.owners, tasks);
   if (!table.ok() || table->groups() != cfg.key_groups) {
     Fail(Status::InvalidArgument("a regroup of stage " + std::to_string(o.stage) +
@@ -74,30 +86,52 @@ void Task::Impl::ApplyRegroup(const RegroupOrder& o) {
     ch = OutChannel{};
     ch.endpoint = endpoint;
     ch.tx = SenderChannel(out_options);
-    DataHeader h;
-    h.job = cfg.job;
-    h.from_stage = cfg.stage;
-    h.from_task = cfg.task;
-    h.incarnation = cfg.incarnation;
-    h.ack_to = t->endpoint_;
-    ch.builder.Begin(h);
+    BeginBuilder(ch);
   };
   out_retired.resize(out.size(), false);
+  const std::vector<bool> was_retired = out_retired;
+  std::vector<bool> added(std::max<size_t>(out.size(), tasks), false);
   for (uint32_t d = 0; d < tasks && d < out.size(); ++d) {
     // A task index that left the stage and is back is a new task: a new channel (the one that
-    // left ended and had everything durable).
-    if (out_retired[d]) fresh(out[d], o.inboxes[d]);
+    // left had everything durable: its giver's record after the handoff covered our cut). Its
+    // seqs start again, so what our records and the ones in flight say of channel d is void.
+    if (out_retired[d]) {
+      if (!out[d].tx.kept().empty()) {
+        TaskLog("event=regroup_channel_dropped to=" + std::to_string(cfg.stage + 1) + "." +
+                std::to_string(d) + " kept=" + std::to_string(out[d].tx.kept().size()));
+      }
+      fresh(out[d], o.inboxes[d]);
+      added[d] = true;
+      if (ckpt) ckpt->Roll();
+      if (d < ckpt_held.size()) ckpt_held[d] = 0;
+      for (auto& w : waiting) {
+        if (d < w.released.size()) w.released[d] = 0;
+      }
+    }
   }
   for (uint32_t d = static_cast<uint32_t>(out.size()); d < tasks; ++d) {
     out.emplace_back();
     fresh(out.back(), o.inboxes[d]);
+    added[d] = true;
   }
   out_retired.assign(out.size(), false);
   for (uint32_t d = tasks; d < out.size(); ++d) out_retired[d] = true;
   out_groups = std::move(*table);
   out_epoch = o.epoch;
   for (auto& ch : out) ch.builder.set_epoch(out_epoch);
-  for (uint32_t d = 0; d < out.size(); ++d) StageFrame(d, false);
+  for (uint32_t d = 0; d < out.size(); ++d) {
+    // A task that left the stage before this order gets nothing: it has ended (our cut frame
+    // would never be acknowledged, and our records wait for every frame to be durable).
+    if (d < was_retired.size() && was_retired[d] && !added[d]) continue;
+    // Our outputs ended before the order came (the leader's check of finished tasks goes by
+    // reports, a second late): an ended channel counts as cut, and a task the rescale adds
+    // gets our end alone, so it does not wait for us forever.
+    if (!end_sent) {
+      StageFrame(d, false);
+    } else if (added[d]) {
+      StageFrame(d, true);
+    }
+  }
   dirty = true;
   TaskLog("event=regroup_out stage=" + std::to_string(o.stage) +
           " epoch=" + std::to_string(o.epoch) + " tasks=" + std::to_string(tasks));
@@ -120,6 +154,10 @@ void Task::Impl::StartRegrouping(uint64_t epoch, KeyGroupMap next) {
           KeyGroupMap::FormatGroups(r.giving) + " taking_from=" + std::to_string(r.taking.size()) +
           " groups_after=" + KeyGroupMap::FormatGroups(r.next.GroupsOf(cfg.task)));
   regrouping = std::move(r);
+}
+
+uint64_t Task::Impl::KnownEpoch() const {
+  return regrouping ? std::max(regrouping->epoch, in_epoch) : in_epoch;
 }
 
 // The table a frame of `epoch` was routed by.
@@ -302,13 +340,16 @@ bool Task::Impl::Take() {
       r.retry_at = now + kHandoffRetry;
       continue;
     }
+    // The giver's file holds every group it gives; ours are a part of them.
     auto h = DecodeHandoff(rd->data);
-    if (!h.ok() || h->epoch != r.epoch || h->stage != cfg.stage || h->from_task != giver ||
-        h->groups != groups) {
+    if (h.ok() && (h->epoch != r.epoch || h->stage != cfg.stage || h->from_task != giver)) {
+      h = Status::Corruption("it is of another task or epoch");
+    }
+    if (h.ok()) h = HandoffPart(std::move(*h), groups);
+    if (!h.ok()) {
       Fail(Status::Corruption("the handoff of task " + std::to_string(cfg.stage) + "." +
                               std::to_string(giver) + " for epoch " + std::to_string(r.epoch) +
-                              " is not the one expected" +
-                              (h.ok() ? std::string() : ": " + h.status().message())));
+                              " is not the one expected: " + h.status().message()));
       return false;
     }
     r.loaded[giver] = std::move(*h);

@@ -243,12 +243,14 @@ size_t Worker::Rewire(const std::string& job, uint32_t stage, uint32_t index,
   return n;
 }
 
-size_t Worker::Regroup(const std::string& job, const RegroupOrder& order) {
+size_t Worker::Regroup(const std::string& job, const RegroupOrder& order, bool stage_only) {
   std::lock_guard<std::mutex> lock(mu_);
   size_t n = 0;
   for (auto& [k, h] : tasks_) {
     const TaskConfig& c = h.task->config();
-    if (c.job == job && c.stage + 1 >= order.stage && c.stage <= order.stage + 1) {
+    bool near = stage_only ? c.stage == order.stage
+                           : c.stage + 1 >= order.stage && c.stage <= order.stage + 1;
+    if (c.job == job && near) {
       h.task->Regroup(order);
       ++n;
     }
@@ -284,7 +286,7 @@ void Worker::OnReport(const TaskReport& r, const std::string& leader) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = tasks_.find(r.job + "/" + std::to_string(r.stage) + "." + std::to_string(r.task));
   if (it == tasks_.end()) return;
-  bool changed = it->second.last.state != r.state;
+  bool changed = it->second.last.state != r.state || it->second.last.input_ended != r.input_ended;
   it->second.last = r;
   it->second.dirty = true;
   (void)leader;

@@ -58,7 +58,7 @@ class Worker {
   // send there (stage 0: nothing to do here). Returns how many tasks were told.
   // The group table of stage `order.stage` of `job` changed: every task here of that stage or
   // a stage next to it is told (Task::Regroup). Returns how many.
-  size_t Regroup(const std::string& job, const RegroupOrder& order);
+  size_t Regroup(const std::string& job, const RegroupOrder& order, bool stage_only = false);
   size_t Rewire(const std::string& job, uint32_t stage, uint32_t index,
                 const std::string& endpoint);
   // SIGKILLs the operator process `pid` of a task hosted here (never any other process);

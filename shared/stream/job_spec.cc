@@ -320,6 +320,16 @@ Result<std::vector<std::vector<std::string>>> SplitOperators(
   return ops;
 }
 
+// The positional forms' <src>: a HyDFS file (or prefix/), or `-`, the job's input from stdin
+// through rainsource (a live job).
+void SetSource(JobSpec* s, const std::string& src) {
+  if (src == "-") {
+    s->live = true;
+  } else {
+    s->src = src;
+  }
+}
+
 }  // namespace
 
 Result<JobSpec> ParseRainStormArgs(const std::vector<std::string>& t,
@@ -340,7 +350,7 @@ Result<JobSpec> ParseRainStormArgs(const std::vector<std::string>& t,
       if (!argv.ok()) return argv.status();
       s.stages.push_back(std::move(*argv));
     }
-    s.src = t[2];
+    SetSource(&s, t[2]);
     s.dest = t[3];
     auto n = ParseCount(t[4], "num_tasks", kMaxTasksPerStage);
     if (!n.ok()) return n.status();
@@ -361,7 +371,7 @@ Result<JobSpec> ParseRainStormArgs(const std::vector<std::string>& t,
   if (!ntasks.ok()) return ntasks.status();
   if (*nstages == 0) return Status::InvalidArgument("Nstages must be at least 1");
   size_t end = t.size() - 7;
-  s.src = t[end];
+  SetSource(&s, t[end]);
   s.dest = t[end + 1];
   auto eo = ParseBool(t[end + 2], "exactly_once");
   if (!eo.ok()) return eo.status();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <msgpack.hpp>
+#include <set>
 
 #include "shared/stream/checkpoint.h"
 #include "shared/wire/envelope.h"
@@ -134,6 +135,21 @@ Result<Handoff> DecodeHandoff(std::string_view bytes) {
     m.origin = origin;
     h.marks.push_back(std::move(m));
   }
+  return h;
+}
+
+Result<Handoff> HandoffPart(Handoff h, const std::vector<uint32_t>& groups) {
+  std::set<uint32_t> want(groups.begin(), groups.end());
+  std::set<uint32_t> has(h.groups.begin(), h.groups.end());
+  for (uint32_t g : want) {
+    if (!has.count(g)) {
+      return Status::Corruption("the handoff of task " + std::to_string(h.from_task) +
+                                " does not hold group " + std::to_string(g));
+    }
+  }
+  h.groups.assign(want.begin(), want.end());
+  std::erase_if(h.state, [&](const auto& kv) { return !want.count(kv.first); });
+  std::erase_if(h.marks, [&](const HandoffMark& m) { return !want.count(m.group); });
   return h;
 }
 

@@ -52,6 +52,11 @@ std::string EncodeHandoff(const Handoff& h);
 // `groups`.
 Result<Handoff> DecodeHandoff(std::string_view bytes);
 
+// The part of a giver's handoff that one taker takes: `groups` (ascending), their state and
+// their marks. One giver may give to several takers (1 -> 3 tasks), all from one file.
+// Corruption when the handoff lacks one of `groups`.
+Result<Handoff> HandoffPart(Handoff h, const std::vector<uint32_t>& groups);
+
 std::string HandoffFileName(std::string_view job, uint32_t stage, uint64_t epoch,
                             uint32_t from_task);
 

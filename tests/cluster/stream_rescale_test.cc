@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "tests/cluster/stream_cases.h"
@@ -22,26 +23,28 @@ constexpr double kJobSeconds = 8;
 
 struct RescaleRun {
   Cluster c;
-  std::string src;
+  std::string src, local;  // the input in HyDFS, and its local copy
   std::vector<std::string> want;
   uint64_t rate = 0;
   explicit RescaleRun(size_t nodes) : c(nodes, StreamArgs()) {
     StartStream(c);
-    auto [local, name] = StoreChampaign(c);
+    auto [path, name] = StoreChampaign(c);
     src = name;
+    local = path;
     want = Want(c, {"count", local, "Category", "-x", "--column", "Sign_Post", "Punched Telespar"});
     auto data = ReadLocal(local);
     REQUIRE_OK(data.status());
     uint64_t lines = std::count(data->begin(), data->end(), '\n');
     rate = std::max<uint64_t>(10, static_cast<uint64_t>(lines / kJobSeconds));
   }
-  // App 2 with autoscaling on (thresholds no rate reaches: every rescale here is by hand),
-  // attached through the leader, which no failure here touches.
-  std::string Start(const std::string& dest, Subprocess* attached) {
+  // App 2 with autoscaling on (thresholds no rate reaches: every rescale here is by hand; at
+  // most 4 tasks a stage), attached through the leader, which no failure here touches.
+  std::string Start(const std::string& dest, Subprocess* attached, int tasks) {
     REQUIRE_OK(StartAttachedJob(
         c.node(0),
-        {"RainStorm", "2", "2", "grep -x --column Sign_Post 'Punched Telespar'", "count Category",
-         src, dest, "true", "true", std::to_string(rate), "0", "1000000000"},
+        {"RainStorm", "2", std::to_string(tasks), "grep -x --column Sign_Post 'Punched Telespar'",
+         "count Category", src, dest, "true", "true", std::to_string(rate), "0", "1000000000",
+         "--max-tasks", "4"},
         attached));
     std::string job;
     REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
@@ -79,15 +82,30 @@ struct RescaleRun {
 
 }  // namespace
 
-TEST_CASE("a stateful count stage rescaled 2 -> 3 -> 1 -> 2 mid-job gives the exact counts",
+TEST_CASE("a stateful count stage rescaled 1 -> 3 -> 1 -> 2 mid-job gives the exact counts",
           "[stream-rescale]") {
   RescaleRun r(4);
   std::string dest = Dest("rescale");
   Subprocess attached;
-  std::string job = r.Start(dest, &attached);
+  std::string job = r.Start(dest, &attached, 1);
   // Stage 1's tasks must not restart: their pids stay.
   auto before = OperatorTasks(r.c.node(0), job, 2);
   REQUIRE_OK(before.status());
+  // Refused with a reason, nothing changed: stage 1 (not rescaled yet), a stage the job does
+  // not have, a count out of range (0 is a usage error, nothing sent; 5 is above the job's
+  // --max-tasks).
+  for (const auto& [args, code, says] :
+       std::vector<std::tuple<std::vector<std::string>, int, std::string>>{
+           {{"1", "2"}, 1, "stage 1"},
+           {{"2", "0"}, 2, "TASKS"},
+           {{"2", "5"}, 1, "1 to 4 tasks"},
+           {{"3", "2"}, 1, "stage 3"}}) {
+    CommandResult res = Ctl(r.c.node(0), {"job", "rescale", job, args[0], args[1]});
+    INFO(res.Describe());
+    CHECK(res.code() == code);
+    CHECK(res.err.find(says) != std::string::npos);
+  }
+  CHECK(r.Stage2Tasks(job) == 1);
   for (int tasks : {3, 1, 2}) {
     std::this_thread::sleep_for(1200ms);
     CommandResult res = r.Rescale(job, tasks);
@@ -107,11 +125,78 @@ TEST_CASE("a stateful count stage rescaled 2 -> 3 -> 1 -> 2 mid-job gives the ex
   }
   r.Finish(attached, job, dest);
   CHECK(r.LeaderLines("rescaled", job).size() == 3);
-  // A job that ended is not rescaled: a non-zero exit with a reason. (Refusals of stage 1, of a
-  // count out of range and of a job without autoscaling are not covered by a test yet.)
-  CommandResult one = Ctl(r.c.node(0), {"job", "rescale", job, "1", "3"});
-  CHECK(one.code() != 0);
-  CHECK_FALSE(one.err.empty());
+  // A job that ended is not rescaled: a non-zero exit with a reason.
+  CommandResult ended = Ctl(r.c.node(0), {"job", "rescale", job, "2", "3"});
+  CHECK(ended.code() == 1);
+  CHECK(ended.err.find("done") != std::string::npos);
+  // Nor is a job submitted without autoscaling (its paths are numbered for its task count).
+  JobRun fixed =
+      RunJob(r.c.node(0), {"RainStorm", "2", "2", "grep Telespar", "count Category", r.src,
+                           Dest("fixed"), "true", "false", "100", "0", "0", "--detach"});
+  REQUIRE(fixed.result.code() == 0);
+  CommandResult refused = Ctl(r.c.node(0), {"job", "rescale", fixed.job, "2", "3"});
+  INFO(refused.Describe());
+  CHECK(refused.code() == 1);
+  CHECK(refused.err.find("autoscaling") != std::string::npos);
+  CHECK(Ctl(r.c.node(0), {"job", "cancel", fixed.job}).code() == 0);
+}
+
+TEST_CASE(
+    "a live job's stage 1 rescaled 1 -> 3 -> 1 -> 3 -> 1 -> 2 while rainsource feeds it: "
+    "the counts are exact",
+    "[stream-rescale-live]") {
+  RescaleRun r(4);
+  std::string dest = Dest("rescale-live");
+  Subprocess attached;
+  // Every line of the export (its header line left out) counted by Category (column 8), live:
+  // no filter, so a line lost anywhere shows in a count. INPUT_RATE caps rainsource so that
+  // the input takes ~8 s.
+  auto data = ReadLocal(r.local);
+  REQUIRE_OK(data.status());
+  std::string input = r.c.dir() + "/live-input.txt";
+  REQUIRE_OK(WriteLocal(input, data->substr(data->find('\n') + 1)));
+  r.want = Want(r.c, {"count", input, "8"});
+  REQUIRE_OK(
+      StartAttachedJob(r.c.node(0),
+                       {"RainStorm", "2", "1", "identity", "count 8", "-", dest, "true", "true",
+                        std::to_string(r.rate), "0", "1000000000", "--max-tasks", "4"},
+                       &attached));
+  std::string job;
+  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
+    job = FindJobWriting(r.c.node(0), dest, "running", why);
+    return !job.empty();
+  });
+  Subprocess source;
+  REQUIRE_OK(StartRainsource(r.c.node(1), job, input, {}, &source));
+  auto before = OperatorTasks(r.c.node(0), job, 2);
+  REQUIRE_OK(before.status());
+  // Each scale-down ends the leaving tasks' input while the others take lines (rainsource once
+  // lost the open batch of another task there: more scale-downs, more chances to see it).
+  for (int tasks : {3, 1, 3, 1, 2}) {
+    std::this_thread::sleep_for(700ms);
+    CommandResult res = Ctl(r.c.node(0), {"job", "rescale", job, "1", std::to_string(tasks)}, 90s);
+    INFO(res.Describe());
+    REQUIRE(res.code() == 0);
+    auto now = OperatorTasks(r.c.node(0), job, 2);
+    REQUIRE_OK(now.status());
+    CHECK(std::count_if(now->begin(), now->end(),
+                        [](const TaskEntry& t) { return t.stage == 1; }) == tasks);
+  }
+  auto ended = source.Wait(90s);
+  REQUIRE(ended.has_value());
+  INFO("rainsource: " << source.Stderr());
+  REQUIRE(ended->code == 0);
+  // The count task never restarted: its pid stayed.
+  auto during = OperatorTasks(r.c.node(0), job, 2);
+  REQUIRE_OK(during.status());
+  for (const auto& b : *before) {
+    if (b.stage != 2) continue;
+    CHECK(std::any_of(during->begin(), during->end(), [&](const TaskEntry& d) {
+      return d.Name() == b.Name() && d.pid == b.pid && d.incarnation == 1;
+    }));
+  }
+  r.Finish(attached, job, dest);
+  CHECK(r.LeaderLines("rescaled", job).size() == 5);
 }
 
 TEST_CASE("a worker SIGKILLed in the middle of a rescale: the counts are still exact",
@@ -119,7 +204,7 @@ TEST_CASE("a worker SIGKILLed in the middle of a rescale: the counts are still e
   RescaleRun r(5);
   std::string dest = Dest("rescale-kill");
   Subprocess attached;
-  std::string job = r.Start(dest, &attached);
+  std::string job = r.Start(dest, &attached, 2);
   std::this_thread::sleep_for(1500ms);
   auto tasks = OperatorTasks(r.c.node(0), job, 2);
   REQUIRE_OK(tasks.status());

@@ -76,6 +76,30 @@ TEST_CASE("thresholds: above HW adds a task, below LW removes one, after a coold
   CHECK(a.tasks(2) == 1);
 }
 
+TEST_CASE("a deferred action is judged again at once, with no cooldown", "[stream][autoscaler]") {
+  AutoscaleOptions o;
+  o.low = 10;
+  o.high = 100;
+  o.max_tasks = 4;
+  TimePoint now = T0();
+  Autoscaler a(o, {1, 1}, now);
+  now += seconds(6);
+  Report(a, 1, 1, 500, 500, 0.5, now);
+  Report(a, 2, 1, 500, 500, 0.9, now);
+  auto acts = a.Decide(now);
+  REQUIRE(acts.size() == 2);  // both stages are above HW; the leader runs one at a time
+  a.Defer(2);
+  now += seconds(1);
+  a.Done(1, 2, now);
+  // The next second, stage 2's action comes again: its samples and cooldown were kept.
+  now += seconds(1);
+  Report(a, 2, 1, 500, 500, 0.9, now);
+  acts = a.Decide(now);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].stage == 2);
+  CHECK(acts[0].to == 2);
+}
+
 TEST_CASE("thresholds: a task that has not reported yet holds the decision back",
           "[stream][autoscaler]") {
   AutoscaleOptions o;
@@ -188,13 +212,8 @@ TEST_CASE("target: one step to a parallelism that keeps up, then no action at a 
   // The rate triples: one action, straight to ceil(900 / 160) = 6, while stage 2 is
   // back-pressuring (it takes only 400/s when the step comes).
   f.source = 3600;
-  a = Autoscaler(
-      [&] {
-        auto p = o;
-        p.source_rate = f.source;
-        return p;
-      }(),
-      f.tasks, now);
+  o.source_rate = f.source;  // a new INPUT_RATE: a new autoscaler, from the tasks there are
+  a = Autoscaler(o, f.tasks, now);
   acts = Run(a, f, now, 10);
   REQUIRE(acts.size() == 1);
   CHECK(acts[0].stage == 2);
@@ -203,13 +222,8 @@ TEST_CASE("target: one step to a parallelism that keeps up, then no action at a 
   // Back down: one action. Down sizes for 10 % more than the demand, ceil(330 / 160) = 3, so
   // that a small rise does not bring it straight back up.
   f.source = 1200;
-  a = Autoscaler(
-      [&] {
-        auto p = o;
-        p.source_rate = f.source;
-        return p;
-      }(),
-      f.tasks, now);
+  o.source_rate = f.source;  // a new INPUT_RATE: a new autoscaler, from the tasks there are
+  a = Autoscaler(o, f.tasks, now);
   acts = Run(a, f, now, 10);
   REQUIRE(acts.size() == 1);
   CHECK(acts[0].to == 3);
@@ -254,13 +268,8 @@ TEST_CASE("target: an idle stage shrinks to one task, never below, never above t
   // A demand far above what 4 tasks could take: 4, not more.
   f.rate = {100, 100};
   f.source = 100000;
-  a = Autoscaler(
-      [&] {
-        auto p = o;
-        p.source_rate = f.source;
-        return p;
-      }(),
-      f.tasks, now);
+  o.source_rate = f.source;  // a new INPUT_RATE: a new autoscaler, from the tasks there are
+  a = Autoscaler(o, f.tasks, now);
   Run(a, f, now, 30);
   CHECK(f.tasks == std::vector<uint32_t>{4, 4});
 }

@@ -42,6 +42,19 @@ TEST_CASE("the spec form with one quoted command per stage parses", "[stream][jo
   CHECK_FALSE(r->live);
 }
 
+TEST_CASE("the spec form's <src> - is a live source (rainsource)", "[stream][job_spec]") {
+  auto r = Parse({"2", "1", "grep SIGN_REGULATORY", "select 0,1,2", "-", "dest", "true", "true",
+                  "1000", "20", "100"});
+  REQUIRE(r.ok());
+  CHECK(r->live);
+  CHECK(r->src.empty());
+  CHECK(r->autoscale);
+  CHECK(r->input_rate == 1000);
+  auto older = Parse({"grep Parking", "select 0", "-", "dest", "2"});
+  REQUIRE(older.ok());
+  CHECK(older->live);
+}
+
 TEST_CASE("the spec form with one argument per operator parses", "[stream][job_spec]") {
   auto r = Parse({"2", "3", "grep", "Parking", "select", "OBJECTID,Sign_Type", "src", "dest", "1",
                   "0", "100", "0", "0"});

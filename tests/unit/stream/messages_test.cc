@@ -135,6 +135,10 @@ TEST_CASE("every stream message round-trips", "[stream][messages]") {
   CHECK(rgb.order.epoch == 7);
   CHECK(rgb.order.owners == rg.order.owners);
   CHECK(rgb.order.inboxes == rg.order.inboxes);
+  CHECK_FALSE(rgb.stage_only);
+  rg.stage_only = true;
+  CHECK(RoundTrip(rg, &DecodeRegroupRequest).stage_only);
+  rg.stage_only = false;
   CHECK(RoundTrip(RegroupReply{2}, &DecodeRegroupReply).tasks == 2);
   // A group owned by a task the stage does not have, or an inbox that is not tcp://.
   RegroupRequest bad = rg;

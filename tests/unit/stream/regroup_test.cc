@@ -68,6 +68,26 @@ TEST_CASE("a handoff naming a group it does not hand over is refused", "[stream]
   CHECK_THAT(DecodeHandoff(EncodeHandoff(h)).status().message(), Catch::Contains("ascending"));
 }
 
+TEST_CASE("a taker's part of a handoff: its groups, their state and marks", "[stream][regroup]") {
+  // 1 -> 3 tasks: the giver's one file serves two takers.
+  auto part = HandoffPart(Sample(), {9, 4});
+  REQUIRE(part.ok());
+  CHECK(part->groups == std::vector<uint32_t>{4, 9});
+  CHECK(part->state.size() == 1);
+  CHECK(part->state.count(4) == 1);
+  REQUIRE(part->marks.size() == 2);
+  CHECK(part->marks[0].group == 4);
+  CHECK(part->marks[1].group == 9);
+  auto other = HandoffPart(Sample(), {5, 127});
+  REQUIRE(other.ok());
+  CHECK(other->state.count(127) == 1);
+  CHECK(other->marks.empty());
+  auto whole = HandoffPart(Sample(), Sample().groups);
+  REQUIRE(whole.ok());
+  CHECK(*whole == Sample());
+  CHECK(HandoffPart(Sample(), {4, 6}).status().code() == StatusCode::kCorruption);
+}
+
 TEST_CASE("hostile handoff bytes give Corruption, never a throw", "[stream][regroup]") {
   std::string good = EncodeHandoff(Sample());
   for (size_t n = 0; n < good.size(); ++n) {
