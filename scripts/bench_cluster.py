@@ -2,6 +2,7 @@
 helpers every bench shares (progress log, tables, the machine line). Imported by
 bench_membership.py, bench_hydfs.py, bench_stream.py, bench_recovery.py and bench_grep.py."""
 
+import argparse
 import ctypes
 import datetime
 import json
@@ -57,6 +58,19 @@ class JsonCtl:
                 raise RuntimeError(f"{self.last_error} (via {node.name})")
             return None
         return parse_json_reply(r.stdout)
+
+
+def build_dir(repo, build):
+    """A bench's --build: absolute, or relative to the repo's root."""
+    return os.path.abspath(build if os.path.isabs(build) else os.path.join(repo, build))
+
+
+def positive(text):
+    """argparse type: an integer above 0."""
+    n = int(text)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return n
 
 
 def log(msg):

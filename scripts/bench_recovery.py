@@ -32,7 +32,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cluster import JsonCtl, log, machine_line, print_table, start_cluster  # noqa: E402
+from bench_cluster import (  # noqa: E402
+    JsonCtl, build_dir, log, machine_line, positive, print_table, start_cluster)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVENTS_NAME = "events"
@@ -66,8 +67,7 @@ def log_time(line):
 class RecoveryBench(JsonCtl):
     def __init__(self, args):
         self.args = args
-        b = args.build if os.path.isabs(args.build) else os.path.join(REPO, args.build)
-        self.build = os.path.abspath(b)
+        self.build = build_dir(REPO, args.build)
         self.rainctl_bin = os.path.join(self.build, "ctl", "rainctl")
         self.raind = os.path.join(self.build, "daemon", "raind")
         self.gen_events = os.path.join(self.build, "tests", "bench", "gen_events")
@@ -264,10 +264,10 @@ def fmt(v):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--build", default="build")
-    p.add_argument("--trials", type=int, default=20)
-    p.add_argument("--events", type=int, default=2000000)
-    p.add_argument("--nodes", type=int, default=6)
-    p.add_argument("--tasks", type=int, default=2)
+    p.add_argument("--trials", type=positive, default=20)
+    p.add_argument("--events", type=positive, default=2000000)
+    p.add_argument("--nodes", type=positive, default=6)
+    p.add_argument("--tasks", type=positive, default=2)
     p.add_argument("--keep", action="store_true", help="keep the data dirs (logs)")
     args = p.parse_args()
     bench = RecoveryBench(args)
