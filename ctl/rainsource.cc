@@ -9,11 +9,11 @@
 // covers it. A frame is kept until it is durable, since a rebuilt task restarts from its
 // checkpoint and needs everything after it again. At most `window` frames per channel are
 // unprocessed and kRetainWindows windows kept; while the next batch's channel is full, stdin is
-// not read (back-pressure reaches the writer of the pipe). A channel that has not acknowledged
-// for kResendAfter gets its unprocessed frames again (the task discards seqs it has already
-// processed), or, when only `durable` is awaited, its last frame alone as a probe that the task
-// answers with its current ack. Batches go strictly round robin over the channels, up to --batch
-// lines, or fewer after kFlushAfter.
+// read only kReadAhead ahead (then back-pressure reaches the writer of the pipe). A channel that
+// has not acknowledged for kResendAfter gets its unprocessed frames again (the task discards seqs
+// it has already processed), or, when only `durable` is awaited, its last frame alone as a probe
+// that the task answers with its current ack. Batches go strictly round robin over the channels, up
+// to --batch lines, or fewer after kFlushAfter.
 //
 // Rebuilds: while a channel makes no progress, job.tasks is asked (every kLookupEvery) for the
 // stage-1 tasks' runs and inboxes; a task with a new run or inbox was rebuilt, so the channel
@@ -24,7 +24,8 @@
 // a rescale added gets a channel and joins the round robin; one marked `leaving` gets no more
 // batches, only our end frame, and ends once it processed everything (daemon/stream/README.md
 // "Autoscaling"). At end of input, job.tasks is asked once more (and while a stage-1 task is
-// still starting), so a task added meanwhile gets its end too.
+// still starting), so a task added meanwhile gets its end too. Each second it also reports what
+// the writer offers (job.source_load, LoadMeter): the target policy's demand on stage 1.
 //
 // Tuples: key "stdin:LINE" (lines numbered from 1), value the line; with exactly-once, origin
 // the destination task's index and id SourceId(0, LINE), so resent frames are deduplicated;
@@ -90,6 +91,7 @@ constexpr int kFinalLookups = 50;        // at end of input, job.tasks while a s
 constexpr uint64_t kRetainWindows = 16;  // frames kept until durable: at most this many windows
 constexpr size_t kMaxFrameBytes = 4u << 20;  // a batch is cut at this size, whatever --batch says
 constexpr size_t kReadChunk = 1u << 16;
+constexpr size_t kReadAhead = 4u << 20;  // stdin bytes read ahead of what is sent (LoadMeter)
 constexpr uint64_t kDefaultWindow = 64;  // when job.source names none
 constexpr int kExitInterrupted = 130;
 
@@ -140,6 +142,7 @@ class Source {
   void ReceiveAcks(TimePoint now);
   // job.tasks: reconnects each channel whose task has a new run or inbox (rebuilt).
   void LookupTasks(TimePoint now);
+  void ReportLoad(TimePoint now);  // job.source_load: what the writer offers, best effort
   Status Rewire(Channel& c, const std::string& endpoint, TimePoint now);
   // A new channel (a task a rescale added, or an index that left and is back) to `endpoint`.
   Status Open(Channel& c, const std::string& endpoint, uint64_t run);
@@ -157,6 +160,7 @@ class Source {
   Options o_;
   InputReader reader_;
   RateLimiter limiter_;
+  LoadMeter load_{Clock::now()};
   std::vector<Channel> channels_;
   zmq::socket_t pull_;
   std::string ack_to_;
@@ -435,6 +439,16 @@ void Source::LookupTasks(TimePoint now) {
   }
 }
 
+void Source::ReportLoad(TimePoint now) {
+  LoadMeter::Load l = load_.Take(lines_, reader_.Buffered(), now);
+  ctl::Context ctx = o_.ctx;
+  ctx.timeout_ms = std::min(ctx.timeout_ms, kLookupTimeoutMs);
+  ctl::Command(ctx, "job.source_load",
+               {{"job", o_.job},
+                {"offered", std::to_string(l.offered)},
+                {"backlog", std::to_string(l.backlog)}});
+}
+
 void Source::ReceiveAcks(TimePoint now) {
   std::vector<zmq::message_t> parts;
   while (transport::TryRecv(pull_, &parts)) {
@@ -600,6 +614,7 @@ int Source::Run() {
     if ((stalled || autoscale_) && now >= next_lookup_) {
       next_lookup_ = now + kLookupEvery;
       LookupTasks(now);
+      if (autoscale_) ReportLoad(now);
       now = Clock::now();
     }
     if (now - last_progress >= kAskJobEvery && now >= next_job_check) {
@@ -619,7 +634,7 @@ int Source::Run() {
     if (unsent) wait = std::min<Clock::duration>(wait, std::chrono::milliseconds(2));
     bool throttled = !input_done && !want_input && !limiter_.Ready(now);
     if (throttled) wait = std::min(wait, limiter_.Wait(now));
-    bool read_stdin = want_input && !eof;
+    bool read_stdin = !eof && (want_input || reader_.Buffered() < kReadAhead);
     zmq::pollitem_t items[2] = {{static_cast<void*>(pull_), 0, ZMQ_POLLIN, 0},
                                 {nullptr, STDIN_FILENO, ZMQ_POLLIN, 0}};
     long ms = std::max<long>(0, static_cast<long>(std::chrono::ceil<std::chrono::milliseconds>(
@@ -637,6 +652,7 @@ int Source::Run() {
       ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
       if (n > 0) {
         reader_.Feed(chunk.data(), static_cast<size_t>(n));
+        load_.Read(static_cast<size_t>(n));
       } else if (n == 0) {
         eof = true;
       } else if (errno != EINTR && errno != EAGAIN) {

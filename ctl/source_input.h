@@ -35,7 +35,7 @@ class InputReader {
     if (pos_ == buf_.size()) {
       buf_.clear();
       pos_ = 0;
-    } else if (pos_ > (1u << 20)) {
+    } else if (pos_ > (1u << 20) && pos_ >= buf_.size() - pos_) {  // moves at most what it frees
       buf_.erase(0, pos_);
       pos_ = 0;
     }
@@ -60,6 +60,9 @@ class InputReader {
     }
     return Record{"stdin:" + std::to_string(number), std::move(line)};
   }
+
+  // Bytes fed and not yet cut into records.
+  size_t Buffered() const { return msgpack_ ? unpacker_.nonparsed_size() : buf_.size() - pos_; }
 
   // Bytes left at end of input that never made a whole record (--msgpack): the unpacker's
   // message_size() counts the bytes of the record under way.
@@ -143,6 +146,38 @@ class RateLimiter {
   }
   double rate_, capacity_, tokens_;
   TimePoint last_;
+};
+
+// What the writer offers, for the target policy's demand on a live job's stage 1
+// (daemon/stream/autoscaler.h; reported with job.source_load): the records per second read
+// from stdin, counted in bytes at the mean size of the records cut so far, and the records
+// read and not yet sent (the backlog). rainsource reads ahead of what it sends (kReadAhead), so
+// both are seen while the job holds it back.
+class LoadMeter {
+ public:
+  explicit LoadMeter(TimePoint now) : at_(now) {}
+  void Read(size_t bytes) { read_ += bytes; }
+  struct Load {
+    uint64_t offered = 0, backlog = 0;  // records/s since the last Take; records
+  };
+  // `records`: cut so far; `buffered`: bytes read and not yet cut into records.
+  Load Take(uint64_t records, size_t buffered, TimePoint now) {
+    Load l;
+    double secs = std::chrono::duration<double>(now - at_).count();
+    uint64_t cut = read_ - std::min<uint64_t>(buffered, read_);
+    if (records > 0 && cut > 0 && secs > 0) {
+      double mean = static_cast<double>(cut) / static_cast<double>(records);
+      l.offered = static_cast<uint64_t>(static_cast<double>(read_ - last_read_) / mean / secs);
+      l.backlog = static_cast<uint64_t>(static_cast<double>(buffered) / mean);
+    }
+    last_read_ = read_;
+    at_ = now;
+    return l;
+  }
+
+ private:
+  uint64_t read_ = 0, last_read_ = 0;
+  TimePoint at_;
 };
 
 }  // namespace rs::source

@@ -13,10 +13,11 @@ constexpr double kMinBusy = 0.02;
 // kTarget scales down only when this much more demand would still fit in fewer tasks.
 constexpr double kDownMargin = 1.10;
 
-std::string Fmt(const char* format, double a, double b = 0, double c = 0, double d = 0,
-                double e = 0, double f = 0) {
-  char buf[256];
-  std::snprintf(buf, sizeof(buf), format, a, b, c, d, e, f);
+// The reasons' text: every argument printed as a double (%.0f, %.2f).
+template <typename... A>
+std::string Fmt(const char* format, A... a) {
+  char buf[320];
+  std::snprintf(buf, sizeof(buf), format, static_cast<double>(a)...);
   return buf;
 }
 
@@ -50,19 +51,21 @@ std::optional<Autoscaler::Totals> Autoscaler::Average(const Stage& st, TimePoint
   for (uint32_t i = 0; i < st.tasks; ++i) {
     auto it = st.samples.find(i);
     if (it == st.samples.end()) return std::nullopt;
-    double in = 0, out = 0, busy = 0;
+    double in = 0, out = 0, busy = 0, done = 0;
     size_t n = 0;
     for (const auto& [at, s] : it->second) {
       if (at <= now - o_.window || at < st.since) continue;
       in += s.rate_in;
       out += s.rate_out;
       busy += std::clamp(s.busy, 0.0, 1.0);
+      done += s.rate_done;
       ++n;
     }
     if (n == 0) return std::nullopt;
     t.rate_in += in / static_cast<double>(n);
     t.rate_out += out / static_cast<double>(n);
     t.busy += busy / static_cast<double>(n);
+    t.done += done / static_cast<double>(n);
   }
   return t;
 }
@@ -84,25 +87,26 @@ std::optional<ScaleAction> Autoscaler::Thresholds(uint32_t stage, const Stage& s
 }
 
 std::optional<ScaleAction> Autoscaler::Target(uint32_t stage, const Stage& st, const Totals& t,
-                                              double demand) const {
+                                              Demand demand) const {
   auto clamp = [&](double n) {
     return static_cast<uint32_t>(std::clamp(n, 1.0, static_cast<double>(o_.max_tasks)));
   };
   uint32_t up = 1, down = 1;
   std::string basis;
-  if (t.busy >= kMinBusy * st.tasks && t.rate_in > 0) {
-    double true_rate = t.rate_in / t.busy;  // tuples per second of one busy task
+  if (t.busy >= kMinBusy * st.tasks && t.done > 0) {
+    double true_rate = t.done / t.busy;  // tuples per second of one busy task
     double per_task = true_rate * o_.target_utilization;
-    up = clamp(std::ceil(demand / per_task));
-    down = clamp(std::ceil(demand * kDownMargin / per_task));
+    up = clamp(std::ceil(demand.up / per_task));
+    down = clamp(std::ceil(demand.down * kDownMargin / per_task));
     basis =
-        Fmt("demand %.0f/s, true rate %.0f/s per task (busy %.2f of %.0f tasks, input "
-            "%.0f/s): %.0f %% utilization",
-            demand, true_rate, t.busy, st.tasks, t.rate_in, 100 * demand / (true_rate * st.tasks));
+        Fmt("demand %.0f/s (%.0f/s in the window), true rate %.0f/s per task (busy %.2f of %.0f "
+            "tasks, input %.0f/s): %.0f %% utilization",
+            demand.up, demand.down, true_rate, t.busy, st.tasks, t.rate_in,
+            100 * demand.up / (true_rate * st.tasks));
   } else {
     // Its operators are (nearly) idle: whatever the demand, one task has room for it.
-    basis = Fmt("demand %.0f/s, operators busy %.2f of %.0f tasks (input %.0f/s)", demand, t.busy,
-                st.tasks, t.rate_in);
+    basis = Fmt("demand %.0f/s, operators busy %.2f of %.0f tasks (input %.0f/s)", demand.up,
+                t.busy, st.tasks, t.rate_in);
   }
   if (up > st.tasks) return ScaleAction{stage, st.tasks, up, basis};
   if (down < st.tasks) return ScaleAction{stage, st.tasks, down, basis};
@@ -111,32 +115,65 @@ std::optional<ScaleAction> Autoscaler::Target(uint32_t stage, const Stage& st, c
 
 std::vector<ScaleAction> Autoscaler::Decide(TimePoint now) {
   std::vector<ScaleAction> actions;
-  double demand = -1;  // kTarget: the demand on the stage at hand; < 0 unknown
+  std::optional<Demand> demand;  // kTarget: the demand on the stage at hand; nullopt unknown
   for (uint32_t s = 1; s <= stages_.size(); ++s) {
     const Stage& st = stages_[s - 1];
     std::optional<Totals> t;
     if (!st.busy_rescaling) t = Average(st, now);
-    if (o_.policy == ScalePolicy::kTarget) {
-      if (s == 1) demand = o_.source_rate > 0 ? o_.source_rate : (t ? t->rate_in : -1);
+    if (o_.policy == ScalePolicy::kTarget && s == 1) {
+      if (std::optional<Demand> live = SourceDemand(now)) {
+        demand = *live;
+        if (o_.source_rate > 0) {  // rainsource sends no faster
+          demand->up = std::min(demand->up, o_.source_rate);
+          demand->down = std::min(demand->down, o_.source_rate);
+        }
+      } else if (o_.source_rate > 0) {
+        demand = Demand{o_.source_rate, o_.source_rate};
+      } else if (t) {
+        demand = Demand{t->rate_in, t->rate_in};
+      }
     }
     bool cool = now - st.since >= o_.cooldown;
     if (t && cool && !st.busy_rescaling) {
       std::optional<ScaleAction> a = o_.policy == ScalePolicy::kTarget
-                                         ? (demand >= 0 ? Target(s, st, *t, demand) : std::nullopt)
+                                         ? (demand ? Target(s, st, *t, *demand) : std::nullopt)
                                          : Thresholds(s, st, *t);
       if (a) actions.push_back(std::move(*a));
     }
-    if (o_.policy == ScalePolicy::kTarget) {
+    if (o_.policy == ScalePolicy::kTarget && demand) {
       // The next stage's demand: this one's times its selectivity (unknown without samples).
-      if (!t || demand < 0) {
-        demand = -1;
+      if (!t) {
+        demand.reset();
       } else {
-        demand = t->rate_in > 0 ? demand * (t->rate_out / t->rate_in) : 0;
+        double sel = t->rate_in > 0 ? t->rate_out / t->rate_in : 0;
+        demand->up *= sel;
+        demand->down *= sel;
       }
     }
   }
   for (const ScaleAction& a : actions) stages_[a.stage - 1].busy_rescaling = true;
   return actions;
+}
+
+void Autoscaler::SourceLoad(double offered, double backlog, TimePoint now) {
+  source_.push_back({now, std::max(0.0, offered), std::max(0.0, backlog)});
+  while (!source_.empty() && source_.front().at <= now - o_.window) source_.pop_front();
+}
+
+// Up: the latest report, so that a step is answered at once in one action (the mean over a
+// window that straddles it would take it in two). Down: the highest report in the window, so
+// that only a window all below fewer tasks' capacity takes one away.
+std::optional<Autoscaler::Demand> Autoscaler::SourceDemand(TimePoint now) const {
+  std::optional<Demand> d;
+  double catch_up = std::max(1.0, std::chrono::duration<double>(o_.catch_up).count());
+  for (const Load& l : source_) {
+    if (l.at <= now - o_.window) continue;
+    double x = l.offered + l.backlog / catch_up;
+    if (!d) d = Demand{x, x};
+    d->up = x;
+    d->down = std::max(d->down, x);
+  }
+  return d;
 }
 
 void Autoscaler::Defer(uint32_t stage) {

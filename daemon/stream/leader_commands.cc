@@ -139,6 +139,30 @@ void Leader::Command(const std::string& cmd, const Args& args, Reply done) {
     });
     return;
   }
+  if (cmd == "job.source_load") {  // rainsource, once a second while the job autoscales
+    auto offered = ParseCount(ArgOf(args, "offered"), "offered");
+    auto backlog = ParseCount(ArgOf(args, "backlog"), "backlog");
+    if (!offered.ok() || !backlog.ok()) {
+      done(!offered.ok() ? offered.status() : backlog.status(), {});
+      return;
+    }
+    if (!job->spec.live) {
+      done(Status::FailedPrecondition("job " + id + " reads " + job->spec.src +
+                                      ", not a live source"),
+           {});
+      return;
+    }
+    if (job->autoscaler && job->state == JobState::kRunning) {
+      job->autoscaler->SourceLoad(static_cast<double>(*offered), static_cast<double>(*backlog),
+                                  Clock::now());
+    }
+    done(Status::Ok(), [id](wire::Packer& pk) {
+      pk.pack_map(1);
+      pk.pack("job");
+      pk.pack(id);
+    });
+    return;
+  }
   if (cmd == "job.output") {
     Waiter w;
     w.job = job;

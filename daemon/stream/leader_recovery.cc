@@ -28,7 +28,8 @@ void Leader::OnReports(const std::vector<TaskReport>& reports) {
         s.report = r;
         s.reported = true;
         if (job->autoscaler && job->state == JobState::kRunning && r.state == TaskState::kRunning) {
-          job->autoscaler->Sample(s.stage, s.task, {r.rate_in, r.rate_out, r.busy}, Clock::now());
+          job->autoscaler->Sample(s.stage, s.task, {r.rate_in, r.rate_out, r.busy, r.rate_done},
+                                  Clock::now());
         }
         if (r.pid > 0) s.pid = r.pid;
         if (r.state == TaskState::kDone && !s.completed_logged) {

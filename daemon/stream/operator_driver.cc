@@ -63,6 +63,7 @@ Result<bool> OperatorDriver::Collect(const OnBatch& on_batch,
     Clock::duration took = now - std::max(b.sent_at, last_answer_);
     last_answer_ = now;
     busy_ += took;
+    answered_ += b.tuples;
     slowest_ = std::max(slowest_, now - b.sent_at);
     sizer_.Answered(b.tuples, took);
     Unit& u = units_.front();  // batches are answered in order, units too
@@ -78,6 +79,12 @@ Clock::duration OperatorDriver::TakeBusy() {
   Clock::duration b = busy_;
   busy_ = {};
   return b;
+}
+
+uint64_t OperatorDriver::TakeAnswered() {
+  uint64_t n = answered_;
+  answered_ = 0;
+  return n;
 }
 
 Clock::duration OperatorDriver::TakeSlowest() {

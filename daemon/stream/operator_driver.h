@@ -74,6 +74,9 @@ class OperatorDriver {
   // operator could start it (its send or the previous answer) to its answer. Busy time over
   // wall time is the share the autoscaler's target policy sizes a stage by (autoscaler.h).
   Clock::duration TakeBusy();
+  // The tuples in the batches answered since the last call: over the busy time, the operator's
+  // true rate (tuples_in counts what the task took in, which runs ahead while batches wait).
+  uint64_t TakeAnswered();
   const BatchSizer& sizer() const { return sizer_; }
   uint64_t batches_sent() const { return batches_sent_; }
 
@@ -96,6 +99,7 @@ class OperatorDriver {
   TimePoint last_answer_{};
   Clock::duration slowest_{};
   Clock::duration busy_{};
+  uint64_t answered_ = 0;
   uint64_t batches_sent_ = 0;
 };
 

@@ -48,6 +48,7 @@ TaskReport Task::Impl::MakeReport() {
   r.rate_in = rate_in;
   r.rate_out = rate_out;
   r.busy = busy;
+  r.rate_done = rate_done;
   r.epoch = settled_epoch;
   r.input_ended = InputsEnded();
   if (sink) {
@@ -348,6 +349,7 @@ void Task::Impl::ReportTick(bool force) {
   rate_out = static_cast<double>(tuples_out - last_out) / secs;
   busy =
       driver ? std::min(1.0, std::chrono::duration<double>(driver->TakeBusy()).count() / secs) : 0;
+  rate_done = driver ? static_cast<double>(driver->TakeAnswered()) / secs : 0;
   last_in = tuples_in;
   last_out = tuples_out;
   last_report = now;

@@ -273,7 +273,7 @@ const char* TaskStateName(TaskState s) {
 }
 
 void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
-  pk.pack_map(27);
+  pk.pack_map(28);
   pk.pack("epoch");
   pk.pack_uint64(r.epoch);
   pk.pack("input_ended");
@@ -318,6 +318,8 @@ void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
   pk.pack(r.rate_out);
   pk.pack("busy");
   pk.pack(r.busy);
+  pk.pack("rate_done");
+  pk.pack(r.rate_done);
   pk.pack("output_lines");
   pk.pack_uint64(r.output_lines);
   pk.pack("output_bytes");
@@ -353,6 +355,7 @@ Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
   r.rate_in = f.Get("rate_in") ? f.Double("rate_in") : 0;
   r.rate_out = f.Get("rate_out") ? f.Double("rate_out") : 0;
   r.busy = f.Get("busy") ? f.Double("busy") : 0;
+  r.rate_done = f.Get("rate_done") ? f.Double("rate_done") : 0;
   r.epoch = f.UintOr("epoch", 0);
   r.input_ended = f.BoolOr("input_ended", false);
   r.output_lines = f.UintOr("output_lines", 0);

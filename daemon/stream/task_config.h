@@ -123,6 +123,7 @@ struct TaskReport {
   uint64_t resent_frames = 0;
   double rate_in = 0, rate_out = 0;  // tuples/s over the last second
   double busy = 0;                   // the share of the last second its operator was working (0..1)
+  double rate_done = 0;  // tuples/s its operator answered: over `busy`, its true rate
   // The group table epoch of its stage that a durable checkpoint record of it covers (its part
   // of a rescale is done; README.md "Autoscaling").
   uint64_t epoch = 0;

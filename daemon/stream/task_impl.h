@@ -238,6 +238,7 @@ struct Task::Impl {
   uint64_t last_in = 0, last_out = 0;
   double rate_in = 0, rate_out = 0;
   double busy = 0;  // the operator's busy share of the last second (OperatorDriver::TakeBusy)
+  double rate_done = 0;  // tuples/s its operator answered in that second (TakeAnswered)
   TimePoint last_report;
   std::string scratch;
 

@@ -145,11 +145,13 @@ struct Fluid {
   std::vector<double> rate;         // true rate per task
   std::vector<double> selectivity;  // out / in
   std::vector<uint32_t> tasks;
+  bool live = false;   // a live source reports what it is offered and its backlog
+  double backlog = 0;  // records offered and not yet taken (live)
   std::mt19937 rng{7};
 
   // Reports every task's sample for the second ending `now`; returns the throughput.
   double Step(Autoscaler& a, TimePoint now) {
-    double x = source;  // in stage-1 units
+    double x = source + backlog;  // in stage-1 units: what waits is taken as fast as it can be
     double sel = 1;
     for (size_t s = 0; s < rate.size(); ++s) {
       x = std::min(x, tasks[s] * rate[s] / sel);
@@ -163,9 +165,13 @@ struct Fluid {
         double n = noise(rng);
         double per = in / tasks[s];
         a.Sample(static_cast<uint32_t>(s + 1), i,
-                 {per * n, out / tasks[s] * n, per / rate[s] * noise(rng)}, now);
+                 {per * n, out / tasks[s] * n, per / rate[s] * noise(rng), per * n}, now);
       }
       in = out;
+    }
+    if (live) {
+      backlog = std::max(0.0, backlog + source - x);
+      a.SourceLoad(source, backlog, now);
     }
     return x;
   }
@@ -272,6 +278,63 @@ TEST_CASE("target: an idle stage shrinks to one task, never below, never above t
   a = Autoscaler(o, f.tasks, now);
   Run(a, f, now, 30);
   CHECK(f.tasks == std::vector<uint32_t>{4, 4});
+}
+
+TEST_CASE("target: a live source's offered rate is the demand, not what stage 1 takes",
+          "[stream][autoscaler]") {
+  // As above, but rainsource reports the 1,000/s it is offered: one step to ceil(1000 / 120)
+  // = 9 (the backlog of 5 s at 400/s adds 2000 / 30 s = 67/s: 9 still), then nothing while
+  // the backlog drains and after.
+  Fluid f;
+  f.source = 1000;
+  f.rate = {100000, 150};
+  f.selectivity = {1, 1};
+  f.tasks = {1, 4};
+  f.live = true;
+  AutoscaleOptions o;
+  o.policy = ScalePolicy::kTarget;
+  o.max_tasks = 16;
+  TimePoint now = T0();
+  Autoscaler a(o, f.tasks, now);
+  auto acts = Run(a, f, now, 10);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].stage == 2);
+  CHECK(acts[0].to == 9);
+  CHECK(Run(a, f, now, 120).empty());
+  CHECK(f.backlog == 0);
+  // The offer drops to 300/s: one action down, to ceil(330 / 120) = 3.
+  f.source = 300;
+  acts = Run(a, f, now, 20);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].to == 3);
+  // A backlog adds to the demand: 300/s offered and 10,800 waiting after a second at 450/s
+  // is 300 + 10800 / 30 = 660/s: ceil(660 / 120) = 6.
+  f.backlog = 10950;
+  acts = Run(a, f, now, 1);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].to == 6);
+}
+
+TEST_CASE("target: the true rate is what the operator answered per busy second",
+          "[stream][autoscaler]") {
+  // A task that took 900 tuples in (some still wait in its operator's queue) but answered 500
+  // in 0.5 s of busy time runs at 1,000/s, not 1,800/s: a demand of 1,500/s needs
+  // ceil(1500 / 800) = 2 tasks.
+  AutoscaleOptions o;
+  o.policy = ScalePolicy::kTarget;
+  o.max_tasks = 8;
+  o.source_rate = 1500;
+  TimePoint now = T0();
+  Autoscaler a(o, {1, 1}, now);
+  for (int i = 0; i < 8; ++i) {
+    now += seconds(1);
+    a.Sample(1, 0, {1500, 1500, 0.01, 1500}, now);
+    a.Sample(2, 0, {900, 900, 0.5, 500}, now);
+  }
+  auto acts = a.Decide(now);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].stage == 2);
+  CHECK(acts[0].to == 2);
 }
 
 }  // namespace
