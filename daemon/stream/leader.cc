@@ -65,16 +65,6 @@ Result<hydfs::FileSnapshot> HydfsSnapshot(hydfs::HydfsService* h, const std::str
   return f.get();
 }
 
-Status HydfsCreate(hydfs::HydfsService* h, const std::string& name, std::string data) {
-  auto p = std::make_shared<std::promise<Status>>();
-  auto f = p->get_future();
-  h->Create(name, std::move(data), [p](Status s) { p->set_value(std::move(s)); });
-  if (f.wait_for(kHydfsTimeout) != std::future_status::ready) {
-    return Status::Timeout("creating " + name + " in HyDFS");
-  }
-  return f.get();
-}
-
 std::string RandomSuffix() {
   std::random_device rd;
   char buf[8];
@@ -92,6 +82,16 @@ Status HydfsRemove(hydfs::HydfsService* h, const std::string& name) {
   h->Remove(name, [p](Result<uint64_t> r) { p->set_value(r.status()); });
   if (f.wait_for(kHydfsTimeout) != std::future_status::ready) {
     return Status::Timeout("removing " + name + " from HyDFS");
+  }
+  return f.get();
+}
+
+Status HydfsCreate(hydfs::HydfsService* h, const std::string& name, std::string data) {
+  auto p = std::make_shared<std::promise<Status>>();
+  auto f = p->get_future();
+  h->Create(name, std::move(data), [p](Status s) { p->set_value(std::move(s)); });
+  if (f.wait_for(kHydfsTimeout) != std::future_status::ready) {
+    return Status::Timeout("creating " + name + " in HyDFS");
   }
   return f.get();
 }
@@ -338,6 +338,7 @@ void Leader::Launch(JobPtr job, Reply done) {
   base.leader = options_.self_endpoint;
   base.rescalable = job->spec.autoscale;
   base.origin_radix = MaxTasks(job->spec);
+  base.source_parts = tasks;
   {
     std::lock_guard<std::mutex> lock(mu_);
     job->base = base;
@@ -346,6 +347,7 @@ void Leader::Launch(JobPtr job, Reply done) {
     job->owners.assign(stages, {});
     job->prev_owners.assign(stages, {});
     job->epochs.assign(stages, 0);
+    job->next_origin = MaxTasks(job->spec);  // above every stage-1 task index
     if (job->spec.autoscale) {
       AutoscaleOptions o;
       o.policy =

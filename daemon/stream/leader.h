@@ -70,6 +70,10 @@ class Leader {
     uint64_t first_incarnation = 1;
     uint32_t failures = 0;    // runs of this task that failed (operator crash, node loss)
     bool rebuilding = false;  // a replacement is being started
+    // Stage 1 of a job reading files, a task a rescale added: its range is the piece task
+    // `piece_giver` cut for it at `piece_epoch` (0: none).
+    uint64_t piece_epoch = 0;
+    uint32_t piece_giver = 0;
   };
   struct Job {
     std::string id;
@@ -105,6 +109,8 @@ class Leader {
     std::vector<uint32_t> stage_tasks;
     std::vector<std::vector<uint32_t>> owners, prev_owners;
     std::vector<uint64_t> epochs;
+    // Stage 1 of a job reading files: the next origin never used (a piece is read under one).
+    uint64_t next_origin = 0;
     bool rescaling = false;
     std::optional<RegroupOrder> order;
     // The last run of a task that left its stage: the index, back, starts at the run after.

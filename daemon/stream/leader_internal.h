@@ -31,6 +31,7 @@ constexpr uint64_t kMaxOutputChunk = 4u << 20;  // job.output: at most this much
 bool Terminal(JobState s);
 // Blocking HyDFS calls for the leader's pool threads (bounded by a deadline).
 Status HydfsRemove(hydfs::HydfsService* h, const std::string& name);
+Status HydfsCreate(hydfs::HydfsService* h, const std::string& name, std::string data);
 Result<std::vector<std::string>> HydfsList(hydfs::HydfsService* h, const std::string& prefix);
 std::string ArgOf(const Leader::Args& args, const std::string& key);
 

@@ -3,7 +3,8 @@
 // to the stage (its tasks give or take groups through HyDFS handoffs), to the stage after (how
 // many upstream tasks it has) and to the stage before (which routes by it and cuts its
 // streams); the rescale is over once every task of the stage has a durable checkpoint of the
-// new epoch, and tasks left without groups have ended.
+// new epoch, and tasks left without groups have ended. Stage 1 of a job reading files grows by
+// cutting its tasks' unread bytes into pieces for the new tasks (task_pieces.cc).
 #include <algorithm>
 #include <future>
 #include <set>
@@ -20,6 +21,34 @@ using namespace leader_internal;
 namespace {
 constexpr auto kRescaleDeadline = std::chrono::seconds(60);
 constexpr auto kRegroupCallTimeout = std::chrono::seconds(3);
+
+// The stage-1 origins a job may use: a path number is the origin, then from stage 3 on times the
+// radix plus a task, and must fit in 64 bits (README.md "Origins").
+uint64_t OriginLimit(uint32_t radix, size_t stages) {
+  if (stages <= 2 || radix <= 1) return UINT64_MAX;
+  unsigned bits = 0;
+  while ((1ull << bits) < radix) ++bits;
+  unsigned shift = bits * static_cast<unsigned>(stages - 2);
+  return shift == 0 ? UINT64_MAX : shift >= 64 ? 1 : 1ull << (64 - shift);
+}
+
+// Which stage-1 task gives each added task its piece: the one with the most bytes left per
+// piece it would keep (greedy), from their last reports.
+std::vector<PieceOrder> AssignPieces(const std::vector<uint64_t>& left,
+                                     const std::vector<uint32_t>& added, uint64_t first_origin) {
+  std::vector<uint32_t> giving(left.size(), 0);
+  std::vector<PieceOrder> pieces;
+  for (uint32_t t : added) {
+    uint32_t best = 0;
+    for (uint32_t g = 1; g < left.size(); ++g) {
+      // left[g] / (giving[g] + 1) > left[best] / (giving[best] + 1), without division
+      if (left[g] * (giving[best] + 1) > left[best] * (giving[g] + 1)) best = g;
+    }
+    ++giving[best];
+    pieces.push_back({best, t, first_origin++});
+  }
+  return pieces;
+}
 }  // namespace
 
 void Leader::RemoveTaskFiles(const JobPtr& job, uint32_t stage, uint32_t task) {
@@ -59,6 +88,12 @@ TaskConfig Leader::ConfigFor(const Job& job, uint32_t stage, uint32_t task) cons
     uint32_t n = std::max<uint32_t>(job.stage_tasks[0], 1);
     c.src = job.src;
     c.rate = job.spec.input_rate == 0 ? 0 : (job.spec.input_rate + n - 1) / n;
+    for (const auto& s : job.slots) {
+      if (s.stage == 1 && s.task == task) {
+        c.piece_epoch = s.piece_epoch;
+        c.piece_giver = s.piece_giver;
+      }
+    }
   }
   if (stage == stages) {
     c.downstream = {job.sink ? job.sink->endpoint() : ""};
@@ -127,13 +162,12 @@ void Leader::Autoscale(const JobPtr& job, TimePoint now) {
   job->last_decision = now;
   bool started = false;
   for (const ScaleAction& a : job->autoscaler->Decide(now)) {
-    if (a.stage == 1 && !job->spec.live) {
-      // Stage 1 reads partitions of the input file: rescaling it needs its byte ranges split,
-      // not yet built (a live job's stage 1 takes rainsource's round robin: it is rescaled).
-      // Said once per cooldown.
+    if (a.stage == 1 && !job->spec.live && a.to < a.from) {
+      // Stage 1 reads ranges of the input file: it grows by cutting them, but giving a range
+      // back to a task that stays is not built yet. Said once per cooldown.
       Log()->info(
           "event=autoscale_skipped job={} stage=1 from={} to={} reason=\"{}\" why=\"stage "
-          "1 is not rescaled yet\"",
+          "1 of a job reading a file does not shrink yet\"",
           job->id, a.from, a.to, a.reason);
       job->autoscaler->Done(1, a.from, now);
       continue;
@@ -184,17 +218,24 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
   uint64_t epoch = 0;
   RegroupOrder order;
   std::vector<uint32_t> added;
+  const bool file_stage1 = stage == 1 && !job->spec.live;
+  std::vector<PieceOrder> pieces;  // file_stage1: who cuts a piece for whom
   {
     std::lock_guard<std::mutex> rebuild(job->rebuild_mu);
     std::lock_guard<std::mutex> lock(mu_);
     if (job->state != JobState::kRunning) {
       return Status::FailedPrecondition("job " + job->id + " is " + JobStateName(job->state));
     }
-    if (stage < 1 || stage > stages || (stage == 1 && !job->spec.live)) {
+    if (stage < 1 || stage > stages) {
+      return Status::InvalidArgument("stage " + std::to_string(stage) +
+                                     " cannot be rescaled: the job has stages 1 to " +
+                                     std::to_string(stages));
+    }
+    if (file_stage1 && tasks < job->stage_tasks[0]) {
       return Status::InvalidArgument(
-          "stage " + std::to_string(stage) + " cannot be rescaled: stages " +
-          (job->spec.live ? "1" : "2") + " to " + std::to_string(stages) + " can" +
-          (job->spec.live ? "" : " (stage 1 reads a file: not yet; a live job's can)"));
+          "stage 1 of a job reading a file grows but does not shrink yet (its tasks' unread "
+          "ranges are cut for new tasks; giving them back is not built): it has " +
+          std::to_string(job->stage_tasks[0]) + " tasks");
     }
     uint32_t max = MaxTasks(job->spec);
     if (!job->spec.autoscale) max = std::min(job->spec.key_groups, kMaxTasksPerStage);
@@ -214,6 +255,25 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
     }
     from = job->stage_tasks[stage - 1];
     if (tasks == from) return Status::Ok();
+    if (file_stage1) {
+      std::vector<uint64_t> left(from, 0);
+      for (const auto& s : job->slots) {
+        if (s.stage == 1 && s.task < from && s.reported) left[s.task] = s.report.source_left;
+      }
+      if (std::all_of(left.begin(), left.end(), [](uint64_t b) { return b == 0; })) {
+        return Status::FailedPrecondition("stage 1 has no unread input left to share");
+      }
+      uint64_t limit = OriginLimit(MaxTasks(job->spec), stages);
+      if (job->next_origin >= limit || limit - job->next_origin < tasks - from) {
+        return Status::FailedPrecondition("stage 1 has used every origin its paths can number (" +
+                                          std::to_string(limit) + " for " + std::to_string(stages) +
+                                          " stages): it grows no more");
+      }
+      for (uint32_t t = from; t < tasks; ++t) added.push_back(t);
+      pieces = AssignPieces(left, added, job->next_origin);
+      job->next_origin += tasks - from;
+      added.clear();
+    }
     KeyGroupMap old = job->owners[stage - 1].empty()
                           ? KeyGroupMap::Even(job->spec.key_groups, from)
                           : *KeyGroupMap::FromOwners(job->owners[stage - 1], from);
@@ -267,6 +327,12 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
       auto left = job->left_runs.find({stage, t});
       if (left != job->left_runs.end()) s.incarnation = left->second + 1;
       s.first_incarnation = s.incarnation;
+      for (const auto& p : pieces) {
+        if (p.taker == t) {
+          s.piece_epoch = epoch;
+          s.piece_giver = p.giver;
+        }
+      }
       s.node = target.first;
       s.address = target.second;
       s.op = job->spec.stages[stage - 1][0];
@@ -345,6 +411,11 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
     for (const auto& s : job->slots) {
       if (s.stage == stage && s.task < tasks) order.inboxes[s.task] = s.inbox;
     }
+    if (file_stage1) {
+      order.pieces = pieces;
+      uint64_t rate = job->spec.input_rate;
+      order.source_rate = rate == 0 ? 0 : (rate + tasks - 1) / tasks;
+    }
     job->order = order;
   }
   (void)SendOrder(job, order);
@@ -353,7 +424,9 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
   // exactly-once, the change itself); a task left without groups ended.
   TimePoint deadline = Clock::now() + kRescaleDeadline;
   std::vector<std::pair<uint32_t, std::string>> retire;  // (task, address)
+  std::set<uint32_t> ended_givers;  // file_stage1: their (empty) pieces written here
   while (true) {
+    std::vector<uint32_t> write_for;  // givers that ended before they cut
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (Terminal(job->state)) {
@@ -368,12 +441,34 @@ Status Leader::Rescale(const JobPtr& job, uint32_t stage, uint32_t tasks,
         if (s.task >= tasks) {
           if (!reported || s.report.state != TaskState::kDone) settled = false;
           retire.emplace_back(s.task, s.address);
-        } else if (!reported || (stage > 1 && s.report.epoch < epoch)) {
-          // Stage 1 moves no groups: running is enough (rainsource adds it to its round robin).
+        } else if (!reported || ((stage > 1 || file_stage1) && s.report.epoch < epoch &&
+                                 !(file_stage1 && s.report.state == TaskState::kDone))) {
+          // A live stage 1 moves no groups: running is enough (rainsource adds it to its round
+          // robin). A file's: a durable record of the epoch (its cut or its piece), or done.
           settled = false;
+        }
+        if (file_stage1 && reported && s.report.state == TaskState::kDone &&
+            !ended_givers.count(s.task)) {
+          write_for.push_back(s.task);
         }
       }
       if (settled) break;
+    }
+    // A giver that read all its range before the order came cut nothing and wrote no file: its
+    // pieces are empty, and the tasks waiting for them end at once (a file it wrote stands).
+    for (uint32_t g : write_for) {
+      SourcePieces none{job->id, epoch, g, {}};
+      for (const auto& p : pieces) {
+        if (p.giver == g) none.pieces.push_back({p.taker, p.origin, 0, 0});
+      }
+      ended_givers.insert(g);
+      if (none.pieces.empty()) continue;
+      Status st = HydfsCreate(hydfs_, PieceFileName(job->id, epoch, g), EncodeSourcePieces(none));
+      if (!st.ok() && st.code() != StatusCode::kAlreadyExists) {
+        ended_givers.erase(g);  // tried again on the next round
+        Log()->warn("event=piece_write_failed job={} epoch={} giver={} error=\"{}\"", job->id,
+                    epoch, g, st.message());
+      }
     }
     if (Clock::now() >= deadline) {
       // The new table went out: it stands, and tasks rebuilt from now on get it. The job goes

@@ -237,7 +237,21 @@ Result<RewireReply> DecodeRewireReply(const msgpack::object& o) {
 // ---- regroup ----
 
 void Pack(wire::Packer& pk, const RegroupRequest& m) {
-  pk.pack_map(6);
+  pk.pack_map(6 + (m.order.pieces.empty() ? 0 : 1) + (m.order.source_rate ? 1 : 0));
+  if (!m.order.pieces.empty()) {
+    pk.pack("pieces");
+    pk.pack_array(static_cast<uint32_t>(m.order.pieces.size()));
+    for (const auto& p : m.order.pieces) {
+      pk.pack_array(3);
+      pk.pack_uint32(p.giver);
+      pk.pack_uint32(p.taker);
+      pk.pack_uint64(p.origin);
+    }
+  }
+  if (m.order.source_rate) {
+    pk.pack("source_rate");
+    pk.pack_uint64(*m.order.source_rate);
+  }
   pk.pack("job");
   pk.pack(m.job);
   pk.pack("stage_only");
@@ -259,6 +273,8 @@ Result<RegroupRequest> DecodeRegroupRequest(const msgpack::object& o) {
   m.order.stage = static_cast<uint32_t>(f.Uint("stage", 1000));
   m.order.epoch = f.Uint("epoch");
   m.stage_only = f.BoolOr("stage_only", false);
+  if (f.Get("source_rate")) m.order.source_rate = f.Uint("source_rate");
+  const msgpack::object* pieces = f.Get("pieces");
   const msgpack::object* owners = f.Array("owners");
   const msgpack::object* inboxes = f.Array("inboxes");
   if (!f.ok()) return Bad(f);
@@ -284,6 +300,25 @@ Result<RegroupRequest> DecodeRegroupRequest(const msgpack::object& o) {
                                      " is not tcp://HOST:PORT");
     }
     m.order.inboxes.push_back(std::move(s));
+  }
+  if (pieces != nullptr) {
+    if (pieces->type != msgpack::type::ARRAY || pieces->via.array.size > kMaxKeyGroups) {
+      return Status::InvalidArgument("regroup: pieces is not a list of at most " +
+                                     std::to_string(kMaxKeyGroups));
+    }
+    for (uint32_t i = 0; i < pieces->via.array.size; ++i) {
+      const msgpack::object& e = pieces->via.array.ptr[i];
+      uint64_t giver = 0, taker = 0, origin = 0;
+      if (e.type != msgpack::type::ARRAY || e.via.array.size != 3 ||
+          !wire::ReadUint(e.via.array.ptr[0], &giver) || giver >= m.order.inboxes.size() ||
+          !wire::ReadUint(e.via.array.ptr[1], &taker) || taker >= m.order.inboxes.size() ||
+          !wire::ReadUint(e.via.array.ptr[2], &origin)) {
+        return Status::InvalidArgument("regroup: piece " + std::to_string(i) +
+                                       " is not [giver, taker, origin] of the stage's tasks");
+      }
+      m.order.pieces.push_back(
+          {static_cast<uint32_t>(giver), static_cast<uint32_t>(taker), origin});
+    }
   }
   return m;
 }

@@ -49,6 +49,7 @@ TaskReport Task::Impl::MakeReport() {
   r.rate_out = rate_out;
   r.busy = busy;
   r.rate_done = rate_done;
+  r.source_left = source ? source->left() : 0;
   r.epoch = settled_epoch;
   r.input_ended = InputsEnded();
   if (sink) {
@@ -464,7 +465,7 @@ void Task::Impl::Run() {
   }
   if (failed.ok()) StartFromConfig(restored_epoch);
   if (has_source && failed.ok()) {
-    Status s = LoadSource();
+    Status s = LoadSource(restored_epoch);
     if (!s.ok()) {
       if (!t->stop_.load()) Fail(s);
     }
@@ -476,6 +477,7 @@ void Task::Impl::Run() {
     TakeRegroups();
     bool busy = DrainInbox();
     busy |= RegroupStep();
+    busy |= PieceStep();
     busy |= ReadSource();
     busy |= Feed();
     busy |= Collect();

@@ -247,6 +247,12 @@ void Task::Impl::Checkpoint() {
   r.tuples_out = tuples_out;
   r.duplicates = duplicates;
   r.epoch = in_epoch;
+  if (cfg.rescalable && source) {
+    // While its piece file is written a giver's records keep its old end (task_pieces.cc).
+    SourceRange range = source->range();
+    uint64_t end = piece_work && !piece_work->taking ? piece_work->kept_end : range.end;
+    r.source = CheckpointRecord::Source{range.origin, range.begin, end};
+  }
   last_ckpt = now;
   if (replays_outputs) {
     WaitingRecord w;

@@ -9,7 +9,13 @@ std::string TaskConfig::name() const {
 }
 
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c) {
-  pk.pack_map(36);
+  pk.pack_map(39);
+  pk.pack("source_parts");
+  pk.pack_uint32(c.source_parts);
+  pk.pack("piece_epoch");
+  pk.pack_uint64(c.piece_epoch);
+  pk.pack("piece_giver");
+  pk.pack_uint32(c.piece_giver);
   pk.pack("rescalable");
   pk.pack(c.rescalable);
   pk.pack("origin_radix");
@@ -217,6 +223,9 @@ Result<TaskConfig> ReadTaskConfig(const msgpack::object& o) {
   c.rescalable = r.BoolOr("rescalable", false);
   c.origin_radix = static_cast<uint32_t>(r.UintOr("origin_radix", 0, kMaxKeyGroups));
   c.in_epoch = r.UintOr("in_epoch", 0);
+  c.piece_epoch = r.UintOr("piece_epoch", 0);
+  c.source_parts = static_cast<uint32_t>(r.UintOr("source_parts", 0, kMaxKeyGroups));
+  c.piece_giver = static_cast<uint32_t>(r.UintOr("piece_giver", 0, kMaxKeyGroups));
   c.out_epoch = r.UintOr("out_epoch", 0);
   for (auto [key, table] :
        {std::pair{"in_owners", &c.in_owners}, std::pair{"in_prev_owners", &c.in_prev_owners},
@@ -273,7 +282,9 @@ const char* TaskStateName(TaskState s) {
 }
 
 void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
-  pk.pack_map(28);
+  pk.pack_map(29);
+  pk.pack("source_left");
+  pk.pack_uint64(r.source_left);
   pk.pack("epoch");
   pk.pack_uint64(r.epoch);
   pk.pack("input_ended");
@@ -356,6 +367,7 @@ Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
   r.rate_out = f.Get("rate_out") ? f.Double("rate_out") : 0;
   r.busy = f.Get("busy") ? f.Double("busy") : 0;
   r.rate_done = f.Get("rate_done") ? f.Double("rate_done") : 0;
+  r.source_left = f.UintOr("source_left", 0);
   r.epoch = f.UintOr("epoch", 0);
   r.input_ended = f.BoolOr("input_ended", false);
   r.output_lines = f.UintOr("output_lines", 0);

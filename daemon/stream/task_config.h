@@ -52,6 +52,13 @@ struct TaskConfig {
   bool live = false;
   uint32_t upstreams = 0;
   uint64_t rate = 0;  // tuples/s this task's source may emit; 0 = unthrottled
+  // A stage-1 task a rescale added to a job reading files: its range is the piece that task
+  // `piece_giver` cuts for it at epoch `piece_epoch` (0: none; it reads partition `task`).
+  uint64_t piece_epoch = 0;
+  uint32_t piece_giver = 0;
+  // How many partitions the input was first cut into (the stage's tasks at submit; 0: `tasks`):
+  // a task rebuilt without a record starts from partition `task` of these.
+  uint32_t source_parts = 0;
 
   // Output: the next stage's inboxes by task index, and how to route to them.
   std::vector<std::string> downstream;
@@ -91,11 +98,22 @@ struct TaskConfig {
 // The leader changed the group table of stage `stage` of a job (README.md "Autoscaling"): its
 // tasks give or take groups, the stage before routes by it, the stage after expects
 // `inboxes.size()` upstream tasks.
+// Stage 1 of a job reading files grows: `giver` cuts its unread bytes and gives `taker` a piece
+// read under `origin` (shared/stream/regroup.h SourcePiece).
+struct PieceOrder {
+  uint32_t giver = 0, taker = 0;
+  uint64_t origin = 0;
+  bool operator==(const PieceOrder&) const = default;
+};
+
 struct RegroupOrder {
   uint32_t stage = 0;
   uint64_t epoch = 0;
   std::vector<uint32_t> owners;      // the stage's group table at `epoch`
   std::vector<std::string> inboxes;  // the stage's tasks' inboxes, by task index
+  // Stage 1 reading files: the pieces cut, and each task's share of INPUT_RATE from now on.
+  std::vector<PieceOrder> pieces;
+  std::optional<uint64_t> source_rate;
 };
 
 void PackTaskConfig(wire::Packer& pk, const TaskConfig& c);
@@ -123,7 +141,8 @@ struct TaskReport {
   uint64_t resent_frames = 0;
   double rate_in = 0, rate_out = 0;  // tuples/s over the last second
   double busy = 0;                   // the share of the last second its operator was working (0..1)
-  double rate_done = 0;  // tuples/s its operator answered: over `busy`, its true rate
+  double rate_done = 0;              // tuples/s its operator answered: over `busy`, its true rate
+  uint64_t source_left = 0;          // stage 1 reading files: bytes of its range not read yet
   // The group table epoch of its stage that a durable checkpoint record of it covers (its part
   // of a rescale is done; README.md "Autoscaling").
   uint64_t epoch = 0;

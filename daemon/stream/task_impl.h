@@ -194,6 +194,22 @@ struct Task::Impl {
   std::optional<SourcePartition> source;
   std::optional<SourceRate> source_rate;
   uint64_t source_seq = 0;
+  // Stage 1 of a rescalable job reading files (task_pieces.cc; README.md "Autoscaling").
+  std::optional<CheckpointRecord::Source> restored_source;  // the range the record recovered had
+  std::vector<SourceText> source_files;  // the input, kept while the range waits for its piece
+  struct PieceWork {
+    uint64_t epoch = 0;
+    bool taking = false;  // a task the rescale added: waits for the piece file of `from`
+    uint32_t from = 0;
+    std::string file;       // giving: our piece file, encoded
+    uint64_t kept_end = 0;  // giving: our end before the cut, which records say until it is written
+    uint64_t cut_at = 0;    // giving: where we had read to when we cut (we read no more)
+    std::shared_ptr<ReadResult> io;  // the read or write in flight
+    TimePoint retry_at{};
+    TimePoint conflict_since{};  // giving: our file exists but did not read back, since
+  };
+  std::optional<PieceWork> piece_work;
+  std::set<uint64_t> pieces_given;  // epochs whose piece file of ours a rebuilt task found
 
   std::unique_ptr<SinkOutput> sink;  // the sink's spool and destination (no operator)
   uint64_t latency_max_window = 0;
@@ -237,7 +253,7 @@ struct Task::Impl {
   uint64_t frames_sent = 0, frames_received = 0, commits = 0, loops = 0;
   uint64_t last_in = 0, last_out = 0;
   double rate_in = 0, rate_out = 0;
-  double busy = 0;  // the operator's busy share of the last second (OperatorDriver::TakeBusy)
+  double busy = 0;       // the operator's busy share of the last second (OperatorDriver::TakeBusy)
   double rate_done = 0;  // tuples/s its operator answered in that second (TakeAnswered)
   TimePoint last_report;
   std::string scratch;
@@ -340,7 +356,15 @@ struct Task::Impl {
   void RegroupSettled();
 
   // ---- task_recover.cc: the source's input, recovery from the last checkpoint ----
-  Status LoadSource();
+  Status LoadSource(uint64_t restored_epoch);
+  Result<std::vector<std::string>> ListWhole(const std::string& prefix);
+  // Stage 1 of a rescalable job reading files: its range moves when the stage grows
+  // (task_pieces.cc).
+  Status FindGivenPieces();
+  void ApplySourceOrder(const RegroupOrder& o);
+  bool PieceStep();
+  bool PieceTake();
+  bool PieceGive();
   int SourceWaitMs() const;
   bool ReadSource();
   Result<std::string> ReadSourceFile(const SourceFile& src);

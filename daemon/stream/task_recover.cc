@@ -4,7 +4,7 @@
 
 namespace rs::stream {
 
-Status Task::Impl::LoadSource() {
+Status Task::Impl::LoadSource(uint64_t restored_epoch) {
   std::vector<SourceText> texts;
   for (const auto& src : cfg.src) {
     auto data = ReadSourceFile(src);
@@ -19,12 +19,38 @@ Status Task::Impl::LoadSource() {
     }
     texts.push_back(SourceText{src.name, std::move(*data), src.header});
   }
-  source.emplace(std::move(texts), cfg.csv_header, cfg.task, cfg.tasks);
   source_rate.emplace(cfg.rate, cfg.batch_tuples, Clock::now());
+  // A rescalable job's stage 1 may have grown (task_pieces.cc): the range comes from the record
+  // recovered, or, for a task the rescale added, from its giver's piece file; the epoch is the
+  // record's.
+  if (cfg.rescalable) in_epoch = restored_epoch;
+  if (cfg.rescalable && restored_source) {
+    const auto& r = *restored_source;
+    source.emplace(std::move(texts), cfg.csv_header, SourceRange{r.origin, r.begin, r.end});
+  } else if (cfg.rescalable && cfg.piece_epoch > 0) {
+    source_files = std::move(texts);
+    piece_work.emplace();
+    piece_work->epoch = cfg.piece_epoch;
+    piece_work->taking = true;
+    piece_work->from = cfg.piece_giver;
+    TaskLog("event=source_piece_wait epoch=" + std::to_string(cfg.piece_epoch) +
+            " giver=" + std::to_string(cfg.piece_giver));
+    return Status::Ok();
+  } else {
+    uint32_t parts = cfg.source_parts > 0 ? cfg.source_parts : cfg.tasks;
+    source.emplace(std::move(texts), cfg.csv_header, cfg.task, parts);
+  }
+  if (cfg.rescalable && cfg.recover) {
+    Status s = FindGivenPieces();
+    if (!s.ok()) return s;
+  }
+  SourceRange range = source->range();
   TaskLog("event=source_partition files=" + std::to_string(source->files()) + " bytes=" +
-          std::to_string(source->total_bytes()) + " first_line=" + std::to_string(source->line()));
+          std::to_string(source->total_bytes()) + " first_line=" + std::to_string(source->line()) +
+          " range=" + std::to_string(range.begin) + "-" + std::to_string(range.end) +
+          " origin=" + std::to_string(range.origin));
   // A rebuilt task resumes after the last line its checkpoint covers.
-  auto wm = dedup.processed().find(StreamKey{0, 0, cfg.task, cfg.task});
+  auto wm = dedup.processed().find(StreamKey{0, 0, cfg.task, range.origin});
   if (wm != dedup.processed().end()) {
     uint64_t skipped = source->ResumeAfter(wm->second);
     TaskLog("event=source_resume skipped_lines=" + std::to_string(skipped) +
@@ -41,6 +67,7 @@ int Task::Impl::SourceWaitMs() const {
 // Reads up to one batch of lines into the queue. True when it did.
 bool Task::Impl::ReadSource() {
   if (!source || source_done) return false;
+  if (piece_work && !piece_work->taking) return false;  // cutting: no read until it is written
   if (queued_tuples >= 2 * cfg.batch_tuples || !WindowOpen()) return false;
   size_t want = source_rate->Allowed(Clock::now());
   if (want == 0) return false;
@@ -74,6 +101,26 @@ Result<std::string> Task::Impl::ReadWhole(const std::string& name) {
   return WaitHydfs(name, [&](std::function<void(Result<std::string>)> cb) {
     env.hydfs_get(name, std::move(cb));
   });
+}
+
+// Blocking HyDFS listing (kHydfsTimeout, or the task's stop): the names under `prefix`.
+Result<std::vector<std::string>> Task::Impl::ListWhole(const std::string& prefix) {
+  auto names =
+      std::make_shared<std::pair<std::mutex, std::optional<Result<std::vector<std::string>>>>>();
+  env.hydfs_list(prefix, [names](Result<std::vector<std::string>> r) {
+    std::lock_guard<std::mutex> lock(names->first);
+    names->second = std::move(r);
+  });
+  TimePoint deadline = Clock::now() + kHydfsTimeout;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(names->first);
+      if (names->second) return std::move(*names->second);
+    }
+    if (t->stop_.load()) return Status::Unavailable("stopped");
+    if (Clock::now() > deadline) return Status::Timeout("listing " + prefix);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 // Starts a HyDFS read with `start` and waits for it (kHydfsTimeout, or the task's stop).
@@ -118,26 +165,10 @@ Status Task::Impl::Recover(uint64_t* epoch) {
     if (data.status().code() != StatusCode::kNotFound) return data.status();
   }
   if (!found && env.hydfs_list) {
-    auto names =
-        std::make_shared<std::pair<std::mutex, std::optional<Result<std::vector<std::string>>>>>();
-    env.hydfs_list(CheckpointPrefix(), [names](Result<std::vector<std::string>> r) {
-      std::lock_guard<std::mutex> lock(names->first);
-      names->second = std::move(r);
-    });
-    TimePoint deadline = Clock::now() + kHydfsTimeout;
-    while (true) {
-      {
-        std::lock_guard<std::mutex> lock(names->first);
-        if (names->second) break;
-      }
-      if (t->stop_.load()) return Status::Unavailable("stopped");
-      if (Clock::now() > deadline) return Status::Timeout("listing " + CheckpointPrefix());
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    std::lock_guard<std::mutex> lock(names->first);
-    if (!names->second->ok()) return names->second->status();
+    auto names = ListWhole(CheckpointPrefix());
+    if (!names.ok()) return names.status();
     uint64_t newest = 0;
-    for (const auto& n : **names->second) {
+    for (const auto& n : *names) {
       uint64_t g = 0;
       std::string tail = n.substr(CheckpointPrefix().size());
       auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), g);
@@ -176,6 +207,7 @@ Status Task::Impl::Recover(uint64_t* epoch) {
   }
   const CheckpointRecord* rec = &all.back();
   *epoch = rec->epoch;
+  restored_source = rec->source;
   if (keyed_in && !cfg.in_prev_owners.empty() && rec->epoch >= cfg.in_epoch) {
     // The record is of the table the leader is changing to: our part of it was done.
     auto table = TableOf(cfg.in_owners, cfg.key_groups, cfg.tasks);

@@ -41,6 +41,11 @@ void Task::Impl::ApplyRegroup(const RegroupOrder& o) {
     }
     return;
   }
+  // Stage 1 reading files: its tasks' ranges are cut (task_pieces.cc).
+  if (o.stage == cfg.stage && has_source) {
+    ApplySourceOrder(o);
+    return;
+  }
   // Our own stage: groups move between its tasks.
   if (o.stage == cfg.stage) {
     if (!keyed_in || o.epoch <= in_epoch || (regrouping && o.epoch <= regrouping->epoch)) return;

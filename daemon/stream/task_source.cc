@@ -11,18 +11,61 @@ namespace rs::stream {
 constexpr double kSourceLinger = 0.002;  // seconds of input a rate-limited read waits for
 
 SourcePartition::SourcePartition(std::vector<SourceText> files,
+                                 std::optional<std::string> csv_header, SourceRange range)
+    : files_(std::move(files)), csv_header_(std::move(csv_header)), origin_(range.origin) {
+  for (const auto& f : files_) {
+    starts_.push_back(total_);
+    total_ += f.data.size();
+  }
+  begin_ = std::min(range.begin, total_);
+  end_ = std::clamp(range.end, begin_, total_);
+  Seek(begin_);
+}
+
+SourcePartition::SourcePartition(std::vector<SourceText> files,
                                  std::optional<std::string> csv_header, uint32_t task,
                                  uint32_t tasks)
-    : files_(std::move(files)), csv_header_(std::move(csv_header)), task_(task) {
-  for (const auto& f : files_) total_ += f.data.size();
-  uint64_t a = total_ * task / tasks, b = total_ * (task + 1) / tasks;
-  Locate(a, &cur_file_, &cur_off_);
-  Locate(b, &end_file_, &end_off_);
-  if (task + 1 == tasks) {
-    end_file_ = files_.size();
-    end_off_ = 0;
+    : SourcePartition(files, std::move(csv_header), InitialRange(files, task, tasks)) {}
+
+SourceRange SourcePartition::InitialRange(const std::vector<SourceText>& files, uint32_t task,
+                                          uint32_t tasks) {
+  SourcePartition all(files, std::nullopt, SourceRange{task, 0, 0});
+  tasks = std::max<uint32_t>(tasks, 1);
+  uint64_t s = all.total_;
+  SourceRange r;
+  r.origin = task;
+  r.begin = all.LineStartAtOrAfter(s * task / tasks);
+  r.end = task + 1 >= tasks ? s : all.LineStartAtOrAfter(s * (task + 1) / tasks);
+  return r;
+}
+
+// The first line start at or after byte `global` of the concatenation (the total when none).
+uint64_t SourcePartition::LineStartAtOrAfter(uint64_t global) const {
+  size_t fi = 0;
+  while (fi < files_.size() && global >= starts_[fi] + files_[fi].data.size()) ++fi;
+  if (fi == files_.size()) return total_;
+  const std::string& d = files_[fi].data;
+  size_t o = static_cast<size_t>(global - starts_[fi]);
+  if (o > 0 && d[o - 1] != '\n') {
+    size_t nl = d.find('\n', o);
+    if (nl == std::string::npos || nl + 1 >= d.size()) return starts_[fi] + d.size();
+    o = nl + 1;
   }
+  return starts_[fi] + o;
+}
+
+// To the line that starts at `global` (a line start, a file's start, or the total), past a
+// file's header there.
+void SourcePartition::Seek(uint64_t global) {
+  cur_file_ = 0;
+  while (cur_file_ < files_.size() &&
+         global >= starts_[cur_file_] + files_[cur_file_].data.size()) {
+    ++cur_file_;
+  }
+  cur_off_ = 0;
+  cur_line_ = 1;
   if (cur_file_ < files_.size()) {
+    cur_off_ = static_cast<size_t>(global - starts_[cur_file_]);
     const std::string& d = files_[cur_file_].data;
     cur_line_ = 1 + static_cast<uint64_t>(
                         std::count(d.begin(), d.begin() + static_cast<long>(cur_off_), '\n'));
@@ -30,27 +73,24 @@ SourcePartition::SourcePartition(std::vector<SourceText> files,
   SkipHeader();
 }
 
-// The first line start at or after byte `global` of the concatenation.
-void SourcePartition::Locate(uint64_t global, size_t* file, size_t* off) const {
-  size_t fi = 0;
-  while (fi < files_.size() && global >= files_[fi].data.size()) {
-    global -= files_[fi].data.size();
-    ++fi;
+uint64_t SourcePartition::Position() const {
+  if (cur_file_ >= files_.size()) return total_;
+  return std::min<uint64_t>(starts_[cur_file_] + cur_off_, total_);
+}
+
+std::vector<SourceRange> SourcePartition::Split(const std::vector<uint64_t>& origins) {
+  uint64_t from = std::min(Position(), end_), rest = end_ - from;
+  uint64_t shares = origins.size() + 1;
+  std::vector<uint64_t> cuts;  // where each piece starts, then the end
+  for (uint64_t j = 1; j < shares; ++j) {
+    uint64_t c = std::min(LineStartAtOrAfter(from + rest * j / shares), end_);
+    cuts.push_back(std::max(c, cuts.empty() ? from : cuts.back()));
   }
-  *file = fi;
-  *off = 0;
-  if (fi == files_.size()) return;
-  const std::string& d = files_[fi].data;
-  size_t o = static_cast<size_t>(global);
-  if (o > 0 && d[o - 1] != '\n') {
-    size_t nl = d.find('\n', o);
-    if (nl == std::string::npos || nl + 1 >= d.size()) {
-      *file = fi + 1;
-      return;
-    }
-    o = nl + 1;
-  }
-  *off = o;
+  cuts.push_back(end_);
+  std::vector<SourceRange> pieces;
+  for (size_t j = 0; j < origins.size(); ++j) pieces.push_back({origins[j], cuts[j], cuts[j + 1]});
+  end_ = cuts.front();
+  return pieces;
 }
 
 uint64_t SourcePartition::ResumeAfter(std::string_view id) {
@@ -143,7 +183,7 @@ Status SourcePartition::Read(size_t max, InFrame* fr) {
   fr->tuples.reserve(items.size());
   for (const auto& it : items) {
     TupleRef r;
-    r.origin = task_;
+    r.origin = origin_;
     r.id = std::string_view(arena->data() + it.id_off, 12);
     r.key = std::string_view(arena->data() + it.key_off, it.key_len);
     r.value = it.value;

@@ -93,7 +93,15 @@ std::string CheckpointFileName(std::string_view job, uint32_t stage, uint32_t ta
 void AppendCheckpointRecord(const CheckpointRecord& r, std::string* out) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(9 + (r.state_changes ? 1 : 0) + (r.order ? 1 : 0) + (r.epoch > 0 ? 1 : 0));
+  pk.pack_map(9 + (r.state_changes ? 1 : 0) + (r.order ? 1 : 0) + (r.epoch > 0 ? 1 : 0) +
+              (r.source ? 1 : 0));
+  if (r.source) {
+    pk.pack("source");
+    pk.pack_array(3);
+    pk.pack_uint64(r.source->origin);
+    pk.pack_uint64(r.source->begin);
+    pk.pack_uint64(r.source->end);
+  }
   if (r.epoch > 0) {
     pk.pack("epoch");
     pk.pack_uint64(r.epoch);
@@ -252,6 +260,16 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
   // Optional: absent, the state is a full one.
   if (const msgpack::object* o = wire::MapGet(map, "epoch"); o != nullptr) {
     if (!wire::ReadUint(*o, &r.epoch)) return Reader::Bad("epoch", "an unsigned integer");
+  }
+  if (const msgpack::object* o = wire::MapGet(map, "source"); o != nullptr) {
+    CheckpointRecord::Source s;
+    if (o->type != msgpack::type::ARRAY || o->via.array.size != 3 ||
+        !wire::ReadUint(o->via.array.ptr[0], &s.origin) ||
+        !wire::ReadUint(o->via.array.ptr[1], &s.begin) ||
+        !wire::ReadUint(o->via.array.ptr[2], &s.end) || s.begin > s.end) {
+      return Reader::Bad("source", "[origin, begin, end] with begin <= end");
+    }
+    r.source = s;
   }
   if (const msgpack::object* o = wire::MapGet(map, "order"); o != nullptr) {
     uint64_t v = 0;

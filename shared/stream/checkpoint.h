@@ -1,7 +1,7 @@
 // A task's checkpoint file in HyDFS (`rainstorm/<job>/task-S-T.ckpt.<gen>`, daemon/stream/README.md
 // "HyDFS checkpoints"): records appended one after another, each a 4-byte big-endian length and
 // a MessagePack map {time_ms, commits, wm, in, pending, pending_from, state, state_changes,
-// order, spool_bytes, counters, epoch}. The task
+// order, spool_bytes, counters, epoch, source}. The task
 // writes them (AppendCheckpointRecord), a rebuilt task reads the last one back, and `rainctl job
 // checkpoint` prints them. Hostile bytes give Corruption, never a throw. Pure and
 // thread-compatible.
@@ -70,6 +70,12 @@ struct CheckpointRecord {
   // The epoch of the group table the record's groups (state, watermarks) are those of
   // (README.md "Autoscaling"); 0 before the stage's first rescale (absent on the wire).
   uint64_t epoch = 0;
+  // Stage 1 of a rescalable job reading files: the range it reads, [origin, begin, end] (the
+  // end moves down when it gives pieces away; README.md "Autoscaling"). Absent otherwise.
+  struct Source {
+    uint64_t origin = 0, begin = 0, end = 0;
+  };
+  std::optional<Source> source;
   std::shared_ptr<const void> hold;
 };
 

@@ -159,4 +159,69 @@ std::string HandoffFileName(std::string_view job, uint32_t stage, uint64_t epoch
          "." + std::to_string(from_task);
 }
 
+std::string EncodeSourcePieces(const SourcePieces& p) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(4);
+  pk.pack("job");
+  pk.pack(p.job);
+  pk.pack("epoch");
+  pk.pack_uint64(p.epoch);
+  pk.pack("giver");
+  pk.pack_uint32(p.giver);
+  pk.pack("pieces");
+  pk.pack_array(static_cast<uint32_t>(p.pieces.size()));
+  for (const auto& x : p.pieces) {
+    pk.pack_array(4);
+    pk.pack_uint32(x.taker);
+    pk.pack_uint64(x.origin);
+    pk.pack_uint64(x.begin);
+    pk.pack_uint64(x.end);
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+Result<SourcePieces> DecodeSourcePieces(std::string_view bytes) {
+  msgpack::object_handle oh;
+  try {
+    size_t off = 0;
+    size_t n = std::max<size_t>(bytes.size(), 1);
+    oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr,
+                         msgpack::unpack_limit(n, n, n, n, n, 8));
+    if (off != bytes.size()) return Status::Corruption("source pieces: trailing bytes");
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("source pieces do not decode: ") + e.what());
+  }
+  const msgpack::object& o = oh.get();
+  if (o.type != msgpack::type::MAP) return Status::Corruption("source pieces: not a map");
+  wire::FieldReader r(o, "source pieces");
+  SourcePieces p;
+  p.job = r.Str("job", 256);
+  p.epoch = r.Uint("epoch");
+  p.giver = static_cast<uint32_t>(r.Uint("giver", UINT32_MAX));
+  const msgpack::object* pieces = r.Array("pieces");
+  if (!r.ok()) return Status::Corruption(r.status().message());
+  for (uint32_t i = 0; i < pieces->via.array.size; ++i) {
+    const msgpack::object& e = pieces->via.array.ptr[i];
+    SourcePiece x;
+    uint64_t taker = 0;
+    if (e.type != msgpack::type::ARRAY || e.via.array.size != 4 ||
+        !wire::ReadUint(e.via.array.ptr[0], &taker) || taker > UINT32_MAX ||
+        !wire::ReadUint(e.via.array.ptr[1], &x.origin) ||
+        !wire::ReadUint(e.via.array.ptr[2], &x.begin) ||
+        !wire::ReadUint(e.via.array.ptr[3], &x.end) || x.begin > x.end ||
+        (!p.pieces.empty() && x.begin != p.pieces.back().end)) {
+      return Status::Corruption("source piece " + std::to_string(i) +
+                                " is not [taker, origin, begin, end] after the one before");
+    }
+    x.taker = static_cast<uint32_t>(taker);
+    p.pieces.push_back(x);
+  }
+  return p;
+}
+
+std::string PieceFileName(std::string_view job, uint64_t epoch, uint32_t giver) {
+  return CheckpointDir(job) + "piece-" + std::to_string(epoch) + "." + std::to_string(giver);
+}
+
 }  // namespace rs::stream

@@ -60,4 +60,28 @@ Result<Handoff> HandoffPart(Handoff h, const std::vector<uint32_t>& groups);
 std::string HandoffFileName(std::string_view job, uint32_t stage, uint64_t epoch,
                             uint32_t from_task);
 
+// Stage 1 of a job reading a file grows by cutting tasks' unread bytes (README.md
+// "Autoscaling"): each giving task writes one file, `rainstorm/<job>/piece-E.G` (the stage's
+// epoch E, giver G), with a piece for each task it gives to: the bytes [begin, end) of the
+// input's concatenation, read under `origin` (never used before). One file per giver, so that
+// a giver rebuilt from a record older than the cut finds all it gave or nothing. The leader writes
+// one with empty pieces for a giver that ended before the order came.
+struct SourcePiece {
+  uint32_t taker = 0;
+  uint64_t origin = 0, begin = 0, end = 0;
+  bool operator==(const SourcePiece&) const = default;
+};
+struct SourcePieces {
+  std::string job;
+  uint64_t epoch = 0;
+  uint32_t giver = 0;
+  std::vector<SourcePiece> pieces;  // contiguous and in order: each begins where the last ends
+  bool operator==(const SourcePieces&) const = default;
+};
+std::string EncodeSourcePieces(const SourcePieces& p);
+// Corruption when the bytes are not pieces (or a piece ends before it begins, or they are not
+// in order).
+Result<SourcePieces> DecodeSourcePieces(std::string_view bytes);
+std::string PieceFileName(std::string_view job, uint64_t epoch, uint32_t giver);
+
 }  // namespace rs::stream

@@ -3,7 +3,8 @@
 // the spec's command line with autoscale on, a low HW and a live source. While the input comes
 // fast the filtered stage grows (the leader's log and list_tasks show it); when it slows down the
 // stage shrinks; the output is exactly python's. The test paces the input itself: it writes
-// the lines into a FIFO that rainsource reads.
+// the lines into a FIFO that rainsource reads. And the same job reading the file from HyDFS, as
+// the spec's demo runs it: stage 1 grows too, by cutting its tasks' unread byte ranges.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -192,6 +193,61 @@ TEST_CASE(
   }));
   CommandResult status = Ctl(c.node(0), {"job", "status", job});
   CHECK(status.out.find("rescale: stage 2 1 -> 2 tasks") != std::string::npos);
+}
+
+TEST_CASE(
+    "FA25 App 2 from a file, autoscaling: stage 1 grows by cutting its ranges, stage 2 by "
+    "moving groups, and the output is exact",
+    "[stream-autoscale-app2-file]") {
+  Cluster c(3, StreamArgs());
+  StartStream(c);
+  std::string austin = SourcePath("../shared/datasets/traffic-signs-austin-fa25/dataset2.csv");
+  std::string pattern = "SIGN_REGULATORY";
+  std::string local = c.dir() + "/austin-app2.csv";
+  if (std::filesystem::is_regular_file(austin)) {
+    std::filesystem::copy_file(austin, local);
+  } else {
+    WARN(austin << " is missing: the repo sample, repeated");
+    pattern = "Parking";
+    auto sample = FileLines(SampleCsvPath());
+    REQUIRE(!sample.empty());
+    std::ofstream out(local);
+    out << sample[0] << "\n";  // the header once
+    for (int i = 0; i < 60; ++i) {
+      for (size_t j = 1; j < sample.size(); ++j) out << sample[j] << "\n";
+    }
+  }
+  REQUIRE(FileLines(local).size() > 3000);
+  REQUIRE_OK(HydfsCreate(c.node(0), local, "data/austin-app2.csv").status());
+  std::string dest = Dest("autoscale-app2-file");
+  Subprocess attached;
+  // INPUT_RATE 1000 over ~9,000 lines: ~9 s. Every stage-1 task takes its share of it, far
+  // above HW 100: stage 1 grows (one task per action, 2 s apart, to the maximum of 3).
+  REQUIRE_OK(StartAttachedJob(c.node(0),
+                              {"RainStorm", "2", "1", "grep " + pattern, "select 0,1,2",
+                               "data/austin-app2.csv", dest, "true", "true", "1000", "20", "100",
+                               "--cooldown-ms", "2000", "--max-tasks", "3"},
+                              &attached));
+  std::string job;
+  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
+    job = FindJobWriting(c.node(0), dest, "running", why);
+    return !job.empty();
+  });
+  uint32_t peak = 1;
+  REQUIRE_EVENTUALLY(30s, [&](std::string* why) {
+    peak = std::max(peak, StageTasks(c, job, 1));
+    *why = "stage 1 has " + std::to_string(peak) + " task(s) at most so far";
+    return peak >= 2;
+  });
+  JobRun run = FinishAttachedJob(attached, job, 90s);
+  std::vector<std::string> want = Want(c, {"select", local, "0,1,2", pattern});
+  RequireSameLines(DoneOutput(c, run, dest), want, "console of job " + job + " vs python");
+  auto grew =
+      LogLinesWith(c.node(0), {"event=autoscale ", "job=" + job + " ", "stage=1 from=1 to=2"});
+  CHECK(grew.size() == 1);
+  CHECK(LogLinesWith(c.node(0), {"event=rescaled ", "job=" + job + " ", "stage=1 "}).size() >= 1);
+  CommandResult status = Ctl(c.node(0), {"job", "status", job});
+  CHECK(status.out.find("rescale: stage 1 1 -> 2 tasks") != std::string::npos);
 }
 
 }  // namespace rs::harness

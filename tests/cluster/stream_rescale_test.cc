@@ -3,7 +3,8 @@
 // job rescale` while its input streams (App 2 over the Champaign export, rate-limited to run
 // ~8 s). Its output must be exactly the running counts python computes: no count skipped,
 // repeated or lost, whatever moved where, and with a worker SIGKILLed in the middle of a
-// rescale. No task other than the ones added or retired restarts.
+// rescale. No task other than the ones added or retired restarts. Stage 1 grows too: a live
+// job's by joining rainsource's round robin, a file job's by cutting its tasks' unread ranges.
 #include <algorithm>
 #include <string>
 #include <thread>
@@ -26,7 +27,7 @@ struct RescaleRun {
   std::string src, local;  // the input in HyDFS, and its local copy
   std::vector<std::string> want;
   uint64_t rate = 0;
-  explicit RescaleRun(size_t nodes) : c(nodes, StreamArgs()) {
+  explicit RescaleRun(size_t nodes, double seconds = kJobSeconds) : c(nodes, StreamArgs()) {
     StartStream(c);
     auto [path, name] = StoreChampaign(c);
     src = name;
@@ -35,7 +36,7 @@ struct RescaleRun {
     auto data = ReadLocal(local);
     REQUIRE_OK(data.status());
     uint64_t lines = std::count(data->begin(), data->end(), '\n');
-    rate = std::max<uint64_t>(10, static_cast<uint64_t>(lines / kJobSeconds));
+    rate = std::max<uint64_t>(10, static_cast<uint64_t>(lines / seconds));
   }
   // App 2 with autoscaling on (thresholds no rate reaches: every rescale here is by hand; at
   // most 4 tasks a stage), attached through the leader, which no failure here touches.
@@ -91,12 +92,10 @@ TEST_CASE("a stateful count stage rescaled 1 -> 3 -> 1 -> 2 mid-job gives the ex
   // Stage 1's tasks must not restart: their pids stay.
   auto before = OperatorTasks(r.c.node(0), job, 2);
   REQUIRE_OK(before.status());
-  // Refused with a reason, nothing changed: stage 1 (not rescaled yet), a stage the job does
-  // not have, a count out of range (0 is a usage error, nothing sent; 5 is above the job's
-  // --max-tasks).
+  // Refused with a reason, nothing changed: a stage the job does not have, a count out of range
+  // (0 is a usage error, nothing sent; 5 is above the job's --max-tasks).
   for (const auto& [args, code, says] :
        std::vector<std::tuple<std::vector<std::string>, int, std::string>>{
-           {{"1", "2"}, 1, "stage 1"},
            {{"2", "0"}, 2, "TASKS"},
            {{"2", "5"}, 1, "1 to 4 tasks"},
            {{"3", "2"}, 1, "stage 3"}}) {
@@ -197,6 +196,110 @@ TEST_CASE(
   }
   r.Finish(attached, job, dest);
   CHECK(r.LeaderLines("rescaled", job).size() == 5);
+}
+
+TEST_CASE(
+    "a file job's stage 1 grown 1 -> 2 -> 4 by cutting its tasks' unread ranges, its stateful "
+    "stage 2 rescaled between: the counts are exact; stage 1 does not shrink",
+    "[stream-rescale-source]") {
+  RescaleRun r(4, 16);
+  std::string dest = Dest("rescale-source");
+  Subprocess attached;
+  // Every row counted by Category (no filter: a line lost or read twice anywhere shows).
+  r.want = Want(r.c, {"count", r.local, "Category"});
+  REQUIRE_OK(StartAttachedJob(
+      r.c.node(0),
+      {"RainStorm", "2", "1", "identity", "count Category", r.src, dest, "true", "true",
+       std::to_string(r.rate), "0", "1000000000", "--max-tasks", "4"},
+      &attached));
+  std::string job;
+  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
+    job = FindJobWriting(r.c.node(0), dest, "running", why);
+    return !job.empty();
+  });
+  auto before = OperatorTasks(r.c.node(0), job, 2);
+  REQUIRE_OK(before.status());
+  auto count = [&](uint32_t stage) {
+    auto now = OperatorTasks(r.c.node(0), job, 2);
+    REQUIRE_OK(now.status());
+    return std::count_if(now->begin(), now->end(),
+                         [&](const TaskEntry& t) { return t.stage == stage; });
+  };
+  for (const auto& [stage, tasks] :
+       std::vector<std::pair<int, int>>{{1, 2}, {2, 3}, {1, 4}, {2, 1}}) {
+    std::this_thread::sleep_for(1000ms);
+    CommandResult res = Ctl(
+        r.c.node(0), {"job", "rescale", job, std::to_string(stage), std::to_string(tasks)}, 90s);
+    INFO(res.Describe());
+    REQUIRE(res.code() == 0);
+    CHECK(count(static_cast<uint32_t>(stage)) == tasks);
+  }
+  CommandResult shrink = Ctl(r.c.node(0), {"job", "rescale", job, "1", "2"});
+  INFO(shrink.Describe());
+  CHECK(shrink.code() == 1);
+  CHECK(shrink.err.find("does not shrink") != std::string::npos);
+  // Stage 1's first task never restarted: it gave pieces away as it read.
+  auto during = OperatorTasks(r.c.node(0), job, 2);
+  REQUIRE_OK(during.status());
+  for (const auto& b : *before) {
+    if (b.stage != 1) continue;
+    CHECK(std::any_of(during->begin(), during->end(), [&](const TaskEntry& d) {
+      return d.Name() == b.Name() && d.pid == b.pid && d.incarnation == 1;
+    }));
+  }
+  r.Finish(attached, job, dest);
+  CHECK(r.LeaderLines("rescaled", job).size() == 4);
+  // Each of the 4 stage-1 tasks read a share (a piece cut for it was not empty).
+  auto done = r.LeaderLines("task_completed", job);
+  int readers = 0;
+  for (const auto& line : done) {
+    if (line.find(" task=1.") == std::string::npos) continue;
+    ++readers;
+    INFO(line);
+    CHECK(line.find(" tuples_in=0 ") == std::string::npos);
+  }
+  CHECK(readers == 4);
+}
+
+TEST_CASE("a worker SIGKILLed as a file job's stage 1 grows: the counts are still exact",
+          "[stream-rescale-source-kill]") {
+  RescaleRun r(5, 12);
+  std::string dest = Dest("rescale-source-kill");
+  Subprocess attached;
+  r.want = Want(r.c, {"count", r.local, "Category"});
+  REQUIRE_OK(StartAttachedJob(
+      r.c.node(0),
+      {"RainStorm", "2", "2", "identity", "count Category", r.src, dest, "true", "true",
+       std::to_string(r.rate), "0", "1000000000", "--max-tasks", "4"},
+      &attached));
+  std::string job;
+  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
+    job = FindJobWriting(r.c.node(0), dest, "running", why);
+    return !job.empty();
+  });
+  std::this_thread::sleep_for(1500ms);
+  auto tasks = OperatorTasks(r.c.node(0), job, 2);
+  REQUIRE_OK(tasks.status());
+  // A worker holding a stage-1 task (a giver in 2 -> 4), not the leader.
+  std::string victim;
+  for (const auto& t : *tasks) {
+    if (t.stage == 1 && t.node != r.c.node(0).Id()) victim = t.node;
+  }
+  REQUIRE(!victim.empty());
+  Subprocess rescale;
+  REQUIRE_OK(StartCtl({"--node", r.c.node(0).ControlAddress(), "job", "rescale", job, "1", "4"},
+                      &rescale));
+  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
+    *why = "no rescale_start in the leader's log";
+    return !r.LeaderLines("rescale_start", job).empty();
+  });
+  for (size_t i = 1; i < r.c.size(); ++i) {
+    if (r.c.node(i).Id() == victim) r.c.node(i).Kill();
+  }
+  auto ended = rescale.Wait(120s);
+  REQUIRE(ended.has_value());
+  r.Finish(attached, job, dest);
+  CHECK(!r.LeaderLines("task_rescheduled", job).empty());
 }
 
 TEST_CASE("a worker SIGKILLed in the middle of a rescale: the counts are still exact",

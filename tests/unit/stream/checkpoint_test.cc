@@ -81,6 +81,19 @@ TEST_CASE("a checkpoint record round-trips every field", "[checkpoint]") {
     auto back = DecodeCheckpointRecord(SplitCheckpointFile(one).records.at(0));
     REQUIRE(back.ok());
     CHECK(back->epoch == 7);
+    CHECK_FALSE(back->source.has_value());  // absent: no range of a rescalable stage 1
+    // Stage 1 of a rescalable job reading files: its range (origin, begin, end).
+    e.source = CheckpointRecord::Source{70, 1000, 2500};
+    one.clear();
+    AppendCheckpointRecord(e, &one);
+    back = DecodeCheckpointRecord(SplitCheckpointFile(one).records.at(0));
+    REQUIRE(back.ok());
+    REQUIRE(back->source.has_value());
+    CHECK((back->source->origin == 70 && back->source->begin == 1000 && back->source->end == 2500));
+    e.source = CheckpointRecord::Source{70, 3000, 2500};  // ends before it begins
+    one.clear();
+    AppendCheckpointRecord(e, &one);
+    CHECK_FALSE(DecodeCheckpointRecord(SplitCheckpointFile(one).records.at(0)).ok());
   }
   // A task that logs its input order records the runs its state covers (0 included).
   for (uint64_t order : {uint64_t{0}, uint64_t{1} << 40}) {

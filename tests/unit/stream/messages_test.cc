@@ -136,9 +136,20 @@ TEST_CASE("every stream message round-trips", "[stream][messages]") {
   CHECK(rgb.order.owners == rg.order.owners);
   CHECK(rgb.order.inboxes == rg.order.inboxes);
   CHECK_FALSE(rgb.stage_only);
+  CHECK(rgb.order.pieces.empty());
+  CHECK_FALSE(rgb.order.source_rate);
   rg.stage_only = true;
   CHECK(RoundTrip(rg, &DecodeRegroupRequest).stage_only);
   rg.stage_only = false;
+  // Stage 1 of a job reading files: the pieces cut and each task's share of INPUT_RATE.
+  RegroupRequest cut = rg;
+  cut.order.pieces = {{0, 2, 70}, {1, 2, 71}};
+  cut.order.source_rate = 334;
+  auto cutb = RoundTrip(cut, &DecodeRegroupRequest);
+  CHECK(cutb.order.pieces == cut.order.pieces);
+  CHECK(cutb.order.source_rate == std::optional<uint64_t>(334));
+  cut.order.pieces = {{0, 3, 70}};  // a taker the stage does not have
+  CHECK_FALSE(Decode<RegroupRequest>(Encode(cut), &DecodeRegroupRequest)->ok());
   CHECK(RoundTrip(RegroupReply{2}, &DecodeRegroupReply).tasks == 2);
   // A group owned by a task the stage does not have, or an inbox that is not tcp://.
   RegroupRequest bad = rg;

@@ -108,5 +108,32 @@ TEST_CASE("hostile handoff bytes give Corruption, never a throw", "[stream][regr
   CHECK_FALSE(DecodeHandoff(huge).ok());
 }
 
+TEST_CASE("source pieces round-trip; hostile bytes are refused; their file name",
+          "[stream][regroup]") {
+  SourcePieces p{"j1-2", 4, 0, {{1, 70, 1000, 2500}, {2, 71, 2500, 2500}, {3, 72, 2500, 4000}}};
+  auto d = DecodeSourcePieces(EncodeSourcePieces(p));
+  REQUIRE(d.ok());
+  CHECK(*d == p);
+  std::string good = EncodeSourcePieces(p);
+  for (size_t n = 0; n < good.size(); ++n) {
+    CHECK_FALSE(DecodeSourcePieces(std::string_view(good.data(), n)).ok());
+  }
+  for (auto bad : {SourcePieces{"j", 1, 0, {{1, 2, 30, 20}}},                     // backwards
+                   SourcePieces{"j", 1, 0, {{1, 2, 10, 20}, {2, 3, 25, 30}}}}) {  // a gap
+    CHECK(DecodeSourcePieces(EncodeSourcePieces(bad)).status().code() == StatusCode::kCorruption);
+  }
+  std::mt19937 rng(5);
+  for (int i = 0; i < 5000; ++i) {
+    std::string b = good;
+    b[rng() % b.size()] = static_cast<char>(rng());
+    auto x = DecodeSourcePieces(b);  // any answer but a throw
+    if (x.ok()) {
+      for (const auto& piece : x->pieces) CHECK(piece.begin <= piece.end);
+    }
+  }
+  std::string name = PieceFileName("j1-2", 4, 3);
+  CHECK(name == "rainstorm/j1-2/piece-4.3");
+}
+
 }  // namespace
 }  // namespace rs::stream

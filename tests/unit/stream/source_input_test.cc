@@ -1,10 +1,10 @@
 // rainsource's input side (ctl/source_input.h): the bytes still to be cut into records, and
 // what the writer offers as the target policy sees it (job.source_load).
+#include "ctl/source_input.h"
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
-
-#include "ctl/source_input.h"
 
 namespace rs::source {
 namespace {

@@ -47,6 +47,81 @@ TEST_CASE("source partitions cover every line once, cut at line starts", "[strea
   }
 }
 
+// What a range reads, keys only, each with the origin it was read under.
+std::vector<std::string> ReadRange(const std::vector<SourceText>& files, SourceRange r,
+                                   std::optional<std::string> header = std::nullopt) {
+  SourcePartition p(files, std::move(header), r);
+  std::vector<std::string> keys;
+  while (!p.Exhausted()) {
+    InFrame fr;
+    REQUIRE(p.Read(2, &fr).ok());
+    for (const auto& t : fr.tuples) {
+      CHECK(t.origin == r.origin);
+      keys.push_back(std::string(t.key));
+    }
+  }
+  return keys;
+}
+
+TEST_CASE("a source split mid-read gives the rest away in pieces at line starts, each line once",
+          "[stream][source]") {
+  std::vector<SourceText> files = {{"a.csv", "h1,h2\n" + Lines(1, 10), true},
+                                   {"b.csv", "h1,h2\n" + Lines(11, 40), true}};
+  for (size_t pieces : {1u, 2u, 3u, 7u}) {
+    for (size_t read_first : {0u, 1u, 9u, 33u, 40u}) {
+      SourcePartition p(files, std::string("h1,h2"), 0, 1);
+      std::vector<std::string> keys;
+      while (keys.size() < read_first && !p.Exhausted()) {
+        InFrame fr;
+        REQUIRE(p.Read(1, &fr).ok());
+        for (const auto& t : fr.tuples) keys.push_back(std::string(t.key));
+      }
+      uint64_t at = p.Position();
+      std::vector<uint64_t> origins;
+      for (size_t j = 0; j < pieces; ++j) origins.push_back(100 + j);
+      std::vector<SourceRange> given = p.Split(origins);
+      REQUIRE(given.size() == pieces);
+      CHECK(p.range().end >= at);  // nothing read is given away
+      for (const auto& k : ReadAll(p, 4)) keys.push_back(k.substr(0, k.find('=')));
+      uint64_t prev = p.range().end;
+      for (size_t j = 0; j < pieces; ++j) {
+        CHECK(given[j].origin == 100 + j);
+        CHECK(given[j].begin == prev);  // contiguous, in order
+        prev = given[j].end;
+        auto part = ReadRange(files, given[j], std::string("h1,h2"));
+        keys.insert(keys.end(), part.begin(), part.end());
+      }
+      CHECK(prev == p.total_bytes());
+      INFO(pieces << " pieces after " << read_first << " lines");
+      REQUIRE(keys.size() == 40);  // every data line once, no header
+      std::set<std::string> distinct(keys.begin(), keys.end());
+      CHECK(distinct.size() == 40);
+      CHECK(keys.front() == "a.csv:2");
+      CHECK(keys.back() == "b.csv:31");
+    }
+  }
+}
+
+TEST_CASE("a source split shares about evenly; a limit given back after a rebuild holds",
+          "[stream][source]") {
+  std::vector<SourceText> files = {{"a.txt", Lines(1000, 1999), false}};  // 8 bytes a line
+  SourcePartition p(files, std::nullopt, 0, 1);
+  auto given = p.Split({5, 6});
+  CHECK(p.range().end == 2672);  // a third of 8000 (2666), at the next line start
+  CHECK(given[0].begin == 2672);
+  CHECK(given[0].end == 5336);
+  CHECK(given[1].end == 8000);
+  // A rebuilt giver restores its range from before the split and learns of the piece it gave.
+  SourcePartition again(files, std::nullopt, 0, 1);
+  again.LimitEnd(given[0].begin);
+  CHECK(ReadAll(again).size() == 334);
+  // Nothing left: the pieces are empty.
+  SourcePartition done(files, std::nullopt, 0, 1);
+  ReadAll(done);
+  auto none = done.Split({9});
+  CHECK(none[0].begin == none[0].end);
+}
+
 TEST_CASE("source ids increase and the last frame says end", "[stream][source]") {
   SourcePartition p({{"a.txt", "x\r\ny\nz", false}}, std::nullopt, 0, 1);
   InFrame f1, f2;
