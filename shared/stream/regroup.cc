@@ -29,6 +29,24 @@ bool ReadBytes(const msgpack::object& o, std::string* out) {
 
 Status Bad(const std::string& what) { return Status::Corruption("handoff: " + what); }
 
+// One whole MessagePack map of `what` (a handoff, source pieces), nested at most `depth` deep.
+// No container may claim more elements than there are bytes (msgpack-cxx allocates for the claim
+// up front).
+Status UnpackMap(std::string_view bytes, const std::string& what, size_t depth,
+                 msgpack::object_handle* oh) {
+  try {
+    size_t off = 0;
+    size_t n = std::max<size_t>(bytes.size(), 1);
+    *oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr,
+                          msgpack::unpack_limit(n, n, n, n, n, depth));
+    if (off != bytes.size()) return Status::Corruption(what + ": trailing bytes");
+  } catch (const std::exception& e) {
+    return Status::Corruption(what + " does not decode: " + e.what());
+  }
+  if (oh->get().type != msgpack::type::MAP) return Status::Corruption(what + ": not a map");
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::vector<GroupMove> GroupMoves(const KeyGroupMap& before, const KeyGroupMap& after) {
@@ -76,19 +94,8 @@ std::string EncodeHandoff(const Handoff& h) {
 
 Result<Handoff> DecodeHandoff(std::string_view bytes) {
   msgpack::object_handle oh;
-  try {
-    // No container may claim more elements than there are bytes (msgpack-cxx allocates for the
-    // claim up front).
-    size_t off = 0;
-    size_t n = std::max<size_t>(bytes.size(), 1);
-    oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr,
-                         msgpack::unpack_limit(n, n, n, n, n, 16));
-    if (off != bytes.size()) return Bad("trailing bytes");
-  } catch (const std::exception& e) {
-    return Bad(std::string("does not decode: ") + e.what());
-  }
+  if (Status s = UnpackMap(bytes, "handoff", 16, &oh); !s.ok()) return s;
   const msgpack::object& o = oh.get();
-  if (o.type != msgpack::type::MAP) return Bad("not a map");
   wire::FieldReader r(o, "handoff");
   Handoff h;
   h.job = r.Str("job", 256);
@@ -183,17 +190,8 @@ std::string EncodeSourcePieces(const SourcePieces& p) {
 
 Result<SourcePieces> DecodeSourcePieces(std::string_view bytes) {
   msgpack::object_handle oh;
-  try {
-    size_t off = 0;
-    size_t n = std::max<size_t>(bytes.size(), 1);
-    oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr,
-                         msgpack::unpack_limit(n, n, n, n, n, 8));
-    if (off != bytes.size()) return Status::Corruption("source pieces: trailing bytes");
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("source pieces do not decode: ") + e.what());
-  }
+  if (Status s = UnpackMap(bytes, "source pieces", 8, &oh); !s.ok()) return s;
   const msgpack::object& o = oh.get();
-  if (o.type != msgpack::type::MAP) return Status::Corruption("source pieces: not a map");
   wire::FieldReader r(o, "source pieces");
   SourcePieces p;
   p.job = r.Str("job", 256);

@@ -54,6 +54,22 @@ struct RescaleRun {
     });
     return job;
   }
+  // Every row counted by Category (no filter: a line lost or read twice anywhere shows), with
+  // autoscaling on as in Start.
+  std::string StartCountingRows(const std::string& dest, Subprocess* attached, int tasks) {
+    want = Want(c, {"count", local, "Category"});
+    REQUIRE_OK(StartAttachedJob(c.node(0),
+                                {"RainStorm", "2", std::to_string(tasks), "identity",
+                                 "count Category", src, dest, "true", "true", std::to_string(rate),
+                                 "0", "1000000000", "--max-tasks", "4"},
+                                attached));
+    std::string job;
+    REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
+      job = FindJobWriting(c.node(0), dest, "running", why);
+      return !job.empty();
+    });
+    return job;
+  }
   CommandResult Rescale(const std::string& job, int tasks) {
     return Ctl(c.node(0), {"job", "rescale", job, "2", std::to_string(tasks)}, 90s);
   }
@@ -69,6 +85,32 @@ struct RescaleRun {
     REQUIRE_OK(file.status());
     RequireSameLines(SplitLines(*file), console, "destination " + dest + " vs console");
     return console;
+  }
+  // `rainctl job rescale JOB STAGE TASKS`, and as soon as the leader logs its start, SIGKILL of
+  // the node of a task of `stage` (a giver; not the leader). The rescale settles once the killed
+  // tasks are rebuilt (or gives up at 60 s): either way the job must end done, counts exact.
+  void RescaleKillingGiver(const std::string& job, uint32_t stage, int tasks) {
+    std::this_thread::sleep_for(1500ms);
+    auto now = OperatorTasks(c.node(0), job, 2);
+    REQUIRE_OK(now.status());
+    std::string victim;
+    for (const auto& t : *now) {
+      if (t.stage == stage && t.node != c.node(0).Id()) victim = t.node;
+    }
+    REQUIRE(!victim.empty());
+    Subprocess rescale;
+    REQUIRE_OK(StartCtl({"--node", c.node(0).ControlAddress(), "job", "rescale", job,
+                         std::to_string(stage), std::to_string(tasks)},
+                        &rescale));
+    REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
+      *why = "no rescale_start in the leader's log";
+      return !LeaderLines("rescale_start", job).empty();
+    });
+    for (size_t i = 1; i < c.size(); ++i) {
+      if (c.node(i).Id() == victim) c.node(i).Kill();
+    }
+    auto ended = rescale.Wait(120s);
+    REQUIRE(ended.has_value());
   }
   std::vector<std::string> LeaderLines(const std::string& event, const std::string& job) {
     return LogLinesWith(c.node(0), {"event=" + event, "job=" + job + " "});
@@ -205,18 +247,7 @@ TEST_CASE(
   RescaleRun r(4, 16);
   std::string dest = Dest("rescale-source");
   Subprocess attached;
-  // Every row counted by Category (no filter: a line lost or read twice anywhere shows).
-  r.want = Want(r.c, {"count", r.local, "Category"});
-  REQUIRE_OK(StartAttachedJob(
-      r.c.node(0),
-      {"RainStorm", "2", "1", "identity", "count Category", r.src, dest, "true", "true",
-       std::to_string(r.rate), "0", "1000000000", "--max-tasks", "4"},
-      &attached));
-  std::string job;
-  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
-    job = FindJobWriting(r.c.node(0), dest, "running", why);
-    return !job.empty();
-  });
+  std::string job = r.StartCountingRows(dest, &attached, 1);
   auto before = OperatorTasks(r.c.node(0), job, 2);
   REQUIRE_OK(before.status());
   auto count = [&](uint32_t stage) {
@@ -266,38 +297,8 @@ TEST_CASE("a worker SIGKILLed as a file job's stage 1 grows: the counts are stil
   RescaleRun r(5, 12);
   std::string dest = Dest("rescale-source-kill");
   Subprocess attached;
-  r.want = Want(r.c, {"count", r.local, "Category"});
-  REQUIRE_OK(StartAttachedJob(
-      r.c.node(0),
-      {"RainStorm", "2", "2", "identity", "count Category", r.src, dest, "true", "true",
-       std::to_string(r.rate), "0", "1000000000", "--max-tasks", "4"},
-      &attached));
-  std::string job;
-  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
-    job = FindJobWriting(r.c.node(0), dest, "running", why);
-    return !job.empty();
-  });
-  std::this_thread::sleep_for(1500ms);
-  auto tasks = OperatorTasks(r.c.node(0), job, 2);
-  REQUIRE_OK(tasks.status());
-  // A worker holding a stage-1 task (a giver in 2 -> 4), not the leader.
-  std::string victim;
-  for (const auto& t : *tasks) {
-    if (t.stage == 1 && t.node != r.c.node(0).Id()) victim = t.node;
-  }
-  REQUIRE(!victim.empty());
-  Subprocess rescale;
-  REQUIRE_OK(StartCtl({"--node", r.c.node(0).ControlAddress(), "job", "rescale", job, "1", "4"},
-                      &rescale));
-  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
-    *why = "no rescale_start in the leader's log";
-    return !r.LeaderLines("rescale_start", job).empty();
-  });
-  for (size_t i = 1; i < r.c.size(); ++i) {
-    if (r.c.node(i).Id() == victim) r.c.node(i).Kill();
-  }
-  auto ended = rescale.Wait(120s);
-  REQUIRE(ended.has_value());
+  std::string job = r.StartCountingRows(dest, &attached, 2);
+  r.RescaleKillingGiver(job, 1, 4);
   r.Finish(attached, job, dest);
   CHECK(!r.LeaderLines("task_rescheduled", job).empty());
 }
@@ -308,29 +309,7 @@ TEST_CASE("a worker SIGKILLed in the middle of a rescale: the counts are still e
   std::string dest = Dest("rescale-kill");
   Subprocess attached;
   std::string job = r.Start(dest, &attached, 2);
-  std::this_thread::sleep_for(1500ms);
-  auto tasks = OperatorTasks(r.c.node(0), job, 2);
-  REQUIRE_OK(tasks.status());
-  // A worker holding a stage-2 task (a giver of groups in 2 -> 4), not the leader.
-  std::string victim;
-  for (const auto& t : *tasks) {
-    if (t.stage == 2 && t.node != r.c.node(0).Id()) victim = t.node;
-  }
-  REQUIRE(!victim.empty());
-  Subprocess rescale;
-  REQUIRE_OK(StartCtl({"--node", r.c.node(0).ControlAddress(), "job", "rescale", job, "2", "4"},
-                      &rescale));
-  REQUIRE_EVENTUALLY(20s, [&](std::string* why) {
-    *why = "no rescale_start in the leader's log";
-    return !r.LeaderLines("rescale_start", job).empty();
-  });
-  for (size_t i = 1; i < r.c.size(); ++i) {
-    if (r.c.node(i).Id() == victim) r.c.node(i).Kill();
-  }
-  // The rescale settles once the killed tasks are rebuilt (or gives up at 60 s): either way
-  // the job ends done with the exact counts.
-  auto ended = rescale.Wait(120s);
-  REQUIRE(ended.has_value());
+  r.RescaleKillingGiver(job, 2, 4);
   r.Finish(attached, job, dest);
   CHECK(!r.LeaderLines("task_rescheduled", job).empty());
   // Afterwards the job (done) is refused further rescales with a reason.
