@@ -12,31 +12,36 @@ constexpr double kSourceLinger = 0.002;  // seconds of input a rate-limited read
 
 SourcePartition::SourcePartition(std::vector<SourceText> files,
                                  std::optional<std::string> csv_header, SourceRange range)
-    : files_(std::move(files)), csv_header_(std::move(csv_header)), origin_(range.origin) {
-  for (const auto& f : files_) {
-    starts_.push_back(total_);
-    total_ += f.data.size();
-  }
-  begin_ = std::min(range.begin, total_);
-  end_ = std::clamp(range.end, begin_, total_);
-  Seek(begin_);
+    : files_(std::move(files)), csv_header_(std::move(csv_header)) {
+  Index();
+  SetRange(range);
 }
 
 SourcePartition::SourcePartition(std::vector<SourceText> files,
                                  std::optional<std::string> csv_header, uint32_t task,
                                  uint32_t tasks)
-    : SourcePartition(files, std::move(csv_header), InitialRange(files, task, tasks)) {}
-
-SourceRange SourcePartition::InitialRange(const std::vector<SourceText>& files, uint32_t task,
-                                          uint32_t tasks) {
-  SourcePartition all(files, std::nullopt, SourceRange{task, 0, 0});
+    : files_(std::move(files)), csv_header_(std::move(csv_header)) {
+  Index();
   tasks = std::max<uint32_t>(tasks, 1);
-  uint64_t s = all.total_;
   SourceRange r;
   r.origin = task;
-  r.begin = all.LineStartAtOrAfter(s * task / tasks);
-  r.end = task + 1 >= tasks ? s : all.LineStartAtOrAfter(s * (task + 1) / tasks);
-  return r;
+  r.begin = LineStartAtOrAfter(total_ * task / tasks);
+  r.end = task + 1 >= tasks ? total_ : LineStartAtOrAfter(total_ * (task + 1) / tasks);
+  SetRange(r);
+}
+
+void SourcePartition::Index() {
+  for (const auto& f : files_) {
+    starts_.push_back(total_);
+    total_ += f.data.size();
+  }
+}
+
+void SourcePartition::SetRange(SourceRange range) {
+  origin_ = range.origin;
+  begin_ = std::min(range.begin, total_);
+  end_ = std::clamp(range.end, begin_, total_);
+  Seek(begin_);
 }
 
 // The first line start at or after byte `global` of the concatenation (the total when none).

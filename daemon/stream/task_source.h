@@ -25,7 +25,7 @@ struct SourceText {
 
 // A stage-1 task's share of the input: the lines whose first byte lies in [begin, end) of the
 // concatenation of the files (byte offsets; both line starts, or the end), read with origin
-// `origin`. At first partition `task` of `tasks` with origin `task` (InitialRange); a rescale
+// `origin`. At first partition `task` of `tasks` with origin `task`; a rescale
 // that adds tasks cuts the rest of a range into pieces, each read by a new task under an origin
 // never used before (README.md "Autoscaling", "Stage 1 of a job reading a file").
 struct SourceRange {
@@ -43,8 +43,6 @@ class SourcePartition {
   // concatenation (S bytes); the last task takes everything to the end. Origin `task`.
   SourcePartition(std::vector<SourceText> files, std::optional<std::string> csv_header,
                   uint32_t task, uint32_t tasks);
-  static SourceRange InitialRange(const std::vector<SourceText>& files, uint32_t task,
-                                  uint32_t tasks);
 
   // A rebuilt task resumes after the last line its checkpoint covers: skips every line whose
   // id is at or below `id`. Returns how many it skipped.
@@ -74,6 +72,8 @@ class SourcePartition {
   uint64_t line() const { return cur_line_; }  // the next line's number
 
  private:
+  void Index();  // starts_ and total_ from the files
+  void SetRange(SourceRange range);
   uint64_t LineStartAtOrAfter(uint64_t global) const;
   void Seek(uint64_t global);  // to a line start (or the end)
   void NextLine() { PastLine(files_[cur_file_].data.find('\n', cur_off_)); }
