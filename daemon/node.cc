@@ -183,6 +183,13 @@ Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOp
     return Status::Ok();
   }
   if (key == "port") return ParsePort(value, &o->port);
+  if (key == "http_port") return ParsePort(value, &o->http.port);
+  if (key == "http_bind") {
+    auto hp = HostPort::Parse(value + ":1");
+    if (!hp.ok()) return Status::InvalidArgument("bad http_bind '" + value + "'");
+    o->http.bind = value;
+    return Status::Ok();
+  }
   if (key == "swim_port") return ParsePort(value, &o->membership.swim_port);
   if (key == "gossip_port") return ParsePort(value, &o->membership.gossip_port);
   if (key == "data_dir") {
@@ -253,6 +260,7 @@ Status ApplyConfigText(const std::string& text, const std::string& source, NodeO
 Node::Node(NodeOptions options) : options_(std::move(options)) {}
 
 Node::~Node() {
+  if (http_) http_->Stop();
   if (shipper_) shipper_->Stop();
   if (stream_) stream_->Stop();
   if (admin_) admin_->Stop();
@@ -267,7 +275,8 @@ Status Node::WriteReadyFile(const std::string& id, uint16_t port) {
       << "host=" << options_.host << "\n"
       << "port=" << port << "\n"
       << "pid=" << getpid() << "\n"
-      << "log=" << log_file_ << "\n";
+      << "log=" << log_file_ << "\n"
+      << "http_port=" << http_port_ << "\n";
   for (const auto& [name, p] : ports) out << name << "_port=" << p << "\n";
   fs::path tmp = fs::path(options_.data_dir) / "ready.tmp";
   {
@@ -329,6 +338,17 @@ Status Node::Start() {
   stream_ = std::make_unique<stream::StreamService>(options_.stream);
   RS_RETURN_IF_ERROR(stream_->Start(self, membership_.get(), hydfs_.get()));
   admin_->Start(membership_.get(), hydfs_.get(), logquery_.get(), stream_.get());
+  started_ms_ = WallMillis();
+  http_ = std::make_unique<http::HttpServer>();
+  http_->Get("/metrics", [this] {
+    http::Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = Metrics();
+    return r;
+  });
+  auto http_port = http_->Start(options_.http);
+  if (!http_port.ok()) return http_port.status();
+  http_port_ = *http_port;
 
   std::string id = membership_->initial_id().str();
   RS_RETURN_IF_ERROR(WriteReadyFile(id, *port));
@@ -375,6 +395,7 @@ int Node::RunUntilSignal() {
   membership_->Leave([&left] { left.set_value(); });
   left.get_future().wait_for(std::chrono::seconds(5));
   stream_->Stop();  // kills this node's task processes
+  if (http_) http_->Stop();
   admin_->Stop();
   hydfs_->Stop();
   membership_->Stop();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "daemon/admin/admin_service.h"
+#include "daemon/http/http_server.h"
 #include "daemon/hydfs/hydfs_service.h"
 #include "daemon/logquery/log_shipper.h"
 #include "daemon/logquery/logquery_service.h"
@@ -32,6 +33,9 @@ struct NodeOptions {
   membership::ServiceOptions membership;
   hydfs::HydfsOptions hydfs;  // dir and host are filled in from data_dir and host
   uint32_t log_ship_interval_ms = 2000;  // ship the log into HyDFS this often; 0: never
+  // HTTP (metrics; daemon/http): on `http_bind` (loopback by default), port `http_port` (0: the
+  // OS picks; the ready file names it).
+  http::HttpOptions http;
   // The stream engine: `leader` (HOST:PORT; empty: the introducer, or this node when it founds
   // the cluster) and the stream_* knobs (daemon/stream/README.md).
   stream::StreamOptions stream;
@@ -61,6 +65,8 @@ class Node {
  private:
   Status WriteReadyFile(const std::string& id, uint16_t port);
   void StartShipper();
+  // GET /metrics: the node's metrics in the Prometheus text format (node_metrics.cc).
+  std::string Metrics() const;
 
   NodeOptions options_;
   std::string log_file_;
@@ -71,6 +77,9 @@ class Node {
   std::unique_ptr<logquery::LogQueryService> logquery_;
   std::unique_ptr<logquery::LogShipper> shipper_;
   std::unique_ptr<stream::StreamService> stream_;
+  std::unique_ptr<http::HttpServer> http_;
+  uint16_t http_port_ = 0;
+  uint64_t started_ms_ = 0;
 };
 
 }  // namespace rs
