@@ -72,12 +72,12 @@ Status RaindProcess::Start(uint16_t port) {
   if (ec) return Status::IOError("cannot create " + dir_ + ": " + ec.message());
   fs::remove(fs::path(dir_) / "ready", ec);
   id_.clear();
-  port_ = swim_port_ = gossip_port_ = 0;
+  port_ = swim_port_ = gossip_port_ = http_port_ = 0;
 
   host_ = options_.host;
   std::vector<std::string> argv = options_.exec_prefix;
-  argv.insert(argv.end(), {*binary, "--host", host_, "--port", std::to_string(port), "--data-dir",
-                           dir_});
+  argv.insert(argv.end(),
+              {*binary, "--host", host_, "--port", std::to_string(port), "--data-dir", dir_});
   if (!options_.introducer.empty()) {
     argv.push_back("--introducer");
     argv.push_back(options_.introducer);
@@ -97,9 +97,9 @@ Status RaindProcess::WaitReady(Clock::duration deadline) {
   while (true) {
     auto ready = ReadReadyFile(ready_path);
     if (ready.ok() && ready->count("pid") && ready->at("pid") == pid && ready->count("id")) {
-      uint16_t port = 0, swim = 0, gossip = 0;
+      uint16_t port = 0, swim = 0, gossip = 0, http = 0;
       if (!ParsePort(*ready, "port", &port) || !ParsePort(*ready, "swim_port", &swim) ||
-          !ParsePort(*ready, "gossip_port", &gossip)) {
+          !ParsePort(*ready, "gossip_port", &gossip) || !ParsePort(*ready, "http_port", &http)) {
         return Status::Corruption(name_ + ": ready file lacks a port: " + ReadFile(ready_path));
       }
       id_ = ready->at("id");
@@ -107,6 +107,7 @@ Status RaindProcess::WaitReady(Clock::duration deadline) {
       port_ = port;
       swim_port_ = swim;
       gossip_port_ = gossip;
+      http_port_ = http;
       past_ids_.push_back(id_);
       return Status::Ok();
     }

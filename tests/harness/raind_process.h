@@ -77,6 +77,7 @@ class RaindProcess {
   uint16_t ControlPort() const { return port_; }
   uint16_t SwimPort() const { return swim_port_; }
   uint16_t GossipPort() const { return gossip_port_; }
+  uint16_t HttpPort() const { return http_port_; }  // GET /metrics (daemon/http)
   pid_t Pid() const { return process_.pid(); }
   std::string LogPath() const { return dir_ + "/raind.log"; }
   std::string StdoutPath() const { return dir_ + "/stdout." + std::to_string(starts_); }
@@ -98,6 +99,7 @@ class RaindProcess {
   uint16_t port_ = 0;
   uint16_t swim_port_ = 0;
   uint16_t gossip_port_ = 0;
+  uint16_t http_port_ = 0;
   std::vector<std::string> past_ids_;
 };
 

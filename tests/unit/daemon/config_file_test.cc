@@ -31,6 +31,20 @@ TEST_CASE("the shipped example config file parses to the defaults", "[daemon][co
   CHECK(s.max_file_mb == d.max_file_mb);
   CHECK(s.max_files == d.max_files);
   CHECK(s.max_procs == d.max_procs);
+  CHECK(options.http.bind == defaults.http.bind);
+  CHECK(options.http.port == 0);
+}
+
+TEST_CASE("http keys: a port, and loopback only until client tokens exist", "[daemon][config]") {
+  NodeOptions o;
+  REQUIRE(ApplyConfigText("http_port = 9100\nhttp_bind = 127.0.0.2\n", "x", &o).ok());
+  CHECK(o.http.port == 9100);
+  CHECK(o.http.bind == "127.0.0.2");
+  for (const char* bind : {"0.0.0.0", "10.0.0.1", "example.com"}) {
+    INFO(bind);
+    CHECK(ApplyConfigEntry("http_bind", bind, &o).code() == StatusCode::kInvalidArgument);
+  }
+  CHECK_FALSE(ApplyConfigEntry("http_port", "70000", &o).ok());
 }
 
 TEST_CASE("the operator sandbox keys parse, and bad values are refused", "[daemon][config]") {
