@@ -1,44 +1,7 @@
-// rainsource: the live source of a job submitted with `job submit --live`. Reads stdin lines (or,
-// with --msgpack, a stream of MessagePack [key, value] arrays), asks a node for the job's stage-1
-// inboxes (job.source) and sends them task-data frames as the job's stage 0, task 0
-// (daemon/stream/README.md "Wire" and "rainsource").
-//
-// Channels: one per stage-1 task, exactly like a task's outputs (the same SenderChannel,
-// shared/stream/channel.h). Frames carry seq 1, 2, ... per channel; the task acknowledges
-// cumulatively on our PULL (`ack_to`): `seq` once processed, `durable` once its HyDFS checkpoint
-// covers it. A frame is kept until it is durable, since a rebuilt task restarts from its
-// checkpoint and needs everything after it again. At most `window` frames per channel are
-// unprocessed and kRetainWindows windows kept; while the next batch's channel is full, stdin is
-// read only kReadAhead ahead (then back-pressure reaches the writer of the pipe). A channel that
-// has not acknowledged for kResendAfter gets its unprocessed frames again (the task discards seqs
-// it has already processed), or, when only `durable` is awaited, its last frame alone as a probe
-// that the task answers with its current ack. Batches go strictly round robin over the channels, up
-// to --batch lines, or fewer after kFlushAfter.
-//
-// Rebuilds: while a channel makes no progress, job.tasks is asked (every kLookupEvery) for the
-// stage-1 tasks' runs and inboxes; a task with a new run or inbox was rebuilt, so the channel
-// connects to the new inbox and sends every frame that is not durable (the same as a task's
-// Rewire from the leader).
-//
-// Rescales: when the job autoscales, job.tasks is asked every kLookupEvery anyway. A stage-1 task
-// a rescale added gets a channel and joins the round robin; one marked `leaving` gets no more
-// batches, only our end frame, and ends once it processed everything (daemon/stream/README.md
-// "Autoscaling"). At end of input, job.tasks is asked once more (and while a stage-1 task is
-// still starting), so a task added meanwhile gets its end too. Each second it also reports what
-// the writer offers (job.source_load, LoadMeter): the target policy's demand on stage 1.
-//
-// Tuples: key "stdin:LINE" (lines numbered from 1), value the line; with exactly-once, origin
-// the destination task's index and id SourceId(0, LINE), so resent frames are deduplicated;
-// without, origin 0 and an empty id (README "Wire").
-// At end of input (or the first Ctrl-C) every channel gets an `end` frame; rainsource exits once
-// everything, end frames included, is durable at the stage-1 tasks.
-//
-// Exit codes: 0 every line acknowledged; 1 the node refused (unknown job, not live, job failed);
-// 2 usage (bad flags, undecodable --msgpack input); 3 no node answered, or for kGiveUp neither
-// an acknowledgement nor a change of the stage-1 tasks' outputs (a slow operator acknowledges
-// a frame only once all of it is processed, but its outputs show progress); 130 a second Ctrl-C.
-//
-// Single-threaded: one zmq_poll loop over stdin, the ack PULL and the timers.
+// rainsource: the live source of a job (ctl/rainsource.h says how it works). This file: setup,
+// batching, acknowledgements, the poll loop and the flags.
+#include "ctl/rainsource.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -75,122 +38,15 @@
 
 namespace rs::source {
 namespace {
-
-using ctl::kExitOk;
-using ctl::kExitRemoteError;
-using ctl::kExitUnreachable;
-using ctl::kExitUsage;
-
-constexpr auto kFlushAfter = std::chrono::milliseconds(5);      // a partial batch waits this long
-constexpr auto kResendAfter = std::chrono::milliseconds(1000);  // stream_resend_ms of a task
-constexpr auto kGiveUp = std::chrono::seconds(30);      // no ack progress at all for this long
-constexpr auto kAskJobEvery = std::chrono::seconds(5);  // while stalled: is the job still alive?
-constexpr auto kLookupEvery = std::chrono::seconds(1);  // while a channel is stalled: rebuilt?
-constexpr int kLookupTimeoutMs = 2000;                  // one job.tasks request, at most
-constexpr int kFinalLookups = 50;        // at end of input, job.tasks while a stage-1 task starts
-constexpr uint64_t kRetainWindows = 16;  // frames kept until durable: at most this many windows
-constexpr size_t kMaxFrameBytes = 4u << 20;  // a batch is cut at this size, whatever --batch says
-constexpr size_t kReadChunk = 1u << 16;
-constexpr size_t kReadAhead = 4u << 20;  // stdin bytes read ahead of what is sent (LoadMeter)
-constexpr uint64_t kDefaultWindow = 64;  // when job.source names none
-constexpr int kExitInterrupted = 130;
-
 volatile std::sig_atomic_t g_interrupts = 0;
 void OnInterrupt(int) { g_interrupts = g_interrupts + 1; }
+}  // namespace
 
 uint64_t WallMicros() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
 }
-
-struct Options {
-  ctl::Context ctx;
-  std::string job;
-  uint64_t rate = 0;  // lines/s; 0 = the job's INPUT_RATE, else as fast as the job takes them
-  bool msgpack = false;
-  uint32_t batch = 1000;
-};
-
-// The channel to one stage-1 task: its socket, and the protocol's sending side
-// (shared/stream/channel.h, the same as a task's output channel).
-struct Channel {
-  std::string endpoint;
-  uint64_t run = 0;  // the task's incarnation as the leader reports it (0: not known)
-  zmq::socket_t push;
-  stream::SenderChannel tx;
-  bool end_queued = false;
-  bool leaving = false;  // a rescale takes the task out of stage 1: it gets our end, no more
-};
-
-class Source {
- public:
-  explicit Source(Options o) : o_(std::move(o)), reader_(o_.msgpack), limiter_(o_.rate) {}
-
-  int Run();
-
- private:
-  int Fail(const std::string& message, int code) {
-    std::fprintf(stderr, "rainsource: %s\n", message.c_str());
-    return code;
-  }
-  Status Setup(int* code);
-  void QueueFrame(Channel& c, std::string bytes, uint64_t seq, TimePoint now);
-  void OpenBatch();
-  void FlushBatch();
-  void Flush(Channel& c);
-  void ReceiveAcks(TimePoint now);
-  // job.tasks: reconnects each channel whose task has a new run or inbox (rebuilt).
-  void LookupTasks(TimePoint now);
-  void ReportLoad(TimePoint now);  // job.source_load: what the writer offers, best effort
-  Status Rewire(Channel& c, const std::string& endpoint, TimePoint now);
-  // A new channel (a task a rescale added, or an index that left and is back) to `endpoint`.
-  Status Open(Channel& c, const std::string& endpoint, uint64_t run);
-  // The end frame to every channel that is due one: all at end of input, else those leaving.
-  void QueueEnds(bool input_done, TimePoint now);
-  size_t Outstanding() const {
-    size_t n = 0;
-    for (const auto& c : channels_) n += c.tx.kept().size();
-    return n;
-  }
-  // job.status while stalled: a job that ended will never acknowledge. Returns an exit code
-  // when it did.
-  std::optional<int> CheckJob();
-
-  Options o_;
-  InputReader reader_;
-  RateLimiter limiter_;
-  LoadMeter load_{Clock::now()};
-  std::vector<Channel> channels_;
-  zmq::socket_t pull_;
-  std::string ack_to_;
-  uint64_t incarnation_ = 0;
-  uint64_t window_ = kDefaultWindow;
-  bool exactly_once_ = true;
-  // The job autoscales: stage 1 may grow or shrink, so job.tasks is asked every kLookupEvery
-  // (not only while stalled), and once more before exiting.
-  bool autoscale_ = false;
-  bool starting_ = false;  // the last lookup saw a stage-1 task not started yet (no inbox)
-  stream::SenderChannel::Options channel_options_;
-
-  stream::DataFrameBuilder builder_;
-  stream::DataHeader header_;
-  int batch_channel_ = -1;  // the channel of the open batch; -1 when none is open
-  TimePoint batch_started_;
-  uint64_t batch_emit_us_ = 0;
-  size_t rr_ = 0;  // the next channel to try
-
-  transport::SocketOptions push_options_;
-  TimePoint next_lookup_;
-
-  uint64_t lines_ = 0, frames_ = 0, resent_ = 0, bad_acks_ = 0, rewires_ = 0;
-  uint64_t added_ = 0;  // channels opened to tasks a rescale added
-  int final_lookups_ = 0;
-  // The stage-1 tasks' outputs at the last lookup, and when they last changed: a slow operator
-  // acknowledges a frame only once it processed all of it, but its outputs show it works.
-  uint64_t stage1_out_ = 0;
-  TimePoint working_{};
-};
 
 Status Source::Setup(int* code) {
   ctl::Outcome out = ctl::Command(o_.ctx, "job.source", {{"job", o_.job}});
@@ -347,108 +203,6 @@ void Source::QueueEnds(bool input_done, TimePoint now) {
   }
 }
 
-Status Source::Rewire(Channel& c, const std::string& endpoint, TimePoint now) {
-  auto push = transport::MakeSocket(zmq::socket_type::push, push_options_);
-  if (!push.ok()) return push.status();
-  Status connected = transport::Connect(push.value(), endpoint);
-  if (!connected.ok()) return connected;
-  c.push = std::move(push.value());  // the old socket closes without lingering
-  c.endpoint = endpoint;
-  // The new run restored its checkpoint: it expects every frame above `durable` again.
-  c.tx.Rewire(now);
-  resent_ += c.tx.kept().size();
-  ++rewires_;
-  Flush(c);
-  return Status::Ok();
-}
-
-void Source::LookupTasks(TimePoint now) {
-  ctl::Context ctx = o_.ctx;
-  ctx.timeout_ms = std::min(ctx.timeout_ms, kLookupTimeoutMs);
-  ctl::Outcome out = ctl::Command(ctx, "job.tasks", {{"job", o_.job}});
-  if (!out.ok()) return;  // the node is slow or down: CheckJob and the ack deadline decide
-  const msgpack::object* tasks = wire::MapGet(out.reply.payload, "tasks");
-  if (tasks == nullptr || tasks->type != msgpack::type::ARRAY) return;
-  uint64_t stage1_out = 0;
-  for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
-    const msgpack::object& t = tasks->via.array.ptr[i];
-    if (t.type == msgpack::type::MAP && ctl::Uint(t, "stage") == 1) {
-      stage1_out += ctl::Uint(t, "tuples_out");
-    }
-  }
-  if (stage1_out != stage1_out_) {
-    stage1_out_ = stage1_out;
-    working_ = now;
-  }
-  starting_ = false;
-  std::vector<bool> listed(channels_.size(), false);
-  for (uint32_t i = 0; i < tasks->via.array.size; ++i) {
-    const msgpack::object& t = tasks->via.array.ptr[i];
-    if (t.type != msgpack::type::MAP || ctl::Uint(t, "stage") != 1) continue;
-    uint64_t index = ctl::Uint(t, "task");
-    std::string inbox = ctl::Str(t, "inbox");
-    uint64_t run = ctl::Uint(t, "incarnation");
-    bool leaving = ctl::Bool(t, "leaving");
-    if (index >= stream::kMaxTasksPerStage) continue;
-    if (index >= channels_.size()) {
-      channels_.resize(index + 1);
-      listed.resize(index + 1, false);
-    }
-    listed[index] = true;
-    if (inbox.empty()) {
-      starting_ = starting_ || !leaving;  // a task a rescale adds, not started yet
-      continue;
-    }
-    Channel& c = channels_[index];
-    // A task a rescale added, or an index that left the stage and is back (its task began at a
-    // later run than the one we fed): a new task, a new channel.
-    if (c.endpoint.empty() || ctl::Uint(t, "first_run") > c.run) {
-      Status s = Open(c, inbox, run);
-      if (!s.ok()) {
-        std::fprintf(stderr, "rainsource: connecting to task 1.%" PRIu64 " at %s: %s\n", index,
-                     inbox.c_str(), s.ToString().c_str());
-        continue;  // the next lookup tries again
-      }
-      c.leaving = leaving;
-      ++added_;
-      continue;
-    }
-    if (leaving) c.leaving = true;  // its end goes once its batch is out (QueueEnds)
-    if (inbox == c.endpoint && (run == c.run || c.run == 0)) {
-      c.run = run;
-      continue;
-    }
-    std::fprintf(stderr,
-                 "rainsource: task 1.%" PRIu64 " was rebuilt (run %" PRIu64
-                 ", %s); "
-                 "sending it the %zu frame(s) its checkpoint does not cover\n",
-                 index, run, inbox.c_str(), c.tx.kept().size());
-    Status s = Rewire(c, inbox, now);
-    if (!s.ok()) {
-      std::fprintf(stderr, "rainsource: reconnecting to %s: %s\n", inbox.c_str(),
-                   s.ToString().c_str());
-      continue;  // the next lookup tries again
-    }
-    c.run = run;
-  }
-  // A task that left and is no longer listed was retired once done: it processed everything,
-  // our end included (its last durable ack may have been lost as it stopped).
-  for (size_t i = 0; i < listed.size(); ++i) {
-    Channel& c = channels_[i];
-    if (!listed[i] && c.leaving && c.end_queued) c = Channel{};
-  }
-}
-
-void Source::ReportLoad(TimePoint now) {
-  LoadMeter::Load l = load_.Take(lines_, reader_.Buffered(), now);
-  ctl::Context ctx = o_.ctx;
-  ctx.timeout_ms = std::min(ctx.timeout_ms, kLookupTimeoutMs);
-  ctl::Command(ctx, "job.source_load",
-               {{"job", o_.job},
-                {"offered", std::to_string(l.offered)},
-                {"backlog", std::to_string(l.backlog)}});
-}
-
 void Source::ReceiveAcks(TimePoint now) {
   std::vector<zmq::message_t> parts;
   while (transport::TryRecv(pull_, &parts)) {
@@ -468,32 +222,6 @@ void Source::ReceiveAcks(TimePoint now) {
       ++bad_acks_;  // acknowledges a frame never sent
     }
   }
-}
-
-std::optional<int> Source::CheckJob() {
-  ctl::Outcome out = ctl::Command(o_.ctx, "job.status", {{"job", o_.job}});
-  if (!out.ok()) {
-    if (out.remote) {
-      return Fail("job " + o_.job + ": " + out.status.ToString(), kExitRemoteError);
-    }
-    return std::nullopt;  // the node is slow or down: the ack deadline decides
-  }
-  std::string state = ctl::Str(out.reply.payload, "state");
-  bool all_ended = std::all_of(channels_.begin(), channels_.end(),
-                               [](const Channel& c) { return c.end_queued || c.endpoint.empty(); });
-  if (state == "done" && all_ended) {
-    // A live job is done only once every stage-1 task processed our end frame, so it processed
-    // every frame; the last acks were lost as the tasks closed their sockets.
-    for (auto& c : channels_) c.tx.ForgetAll();
-    return std::nullopt;
-  }
-  if (state == "done" || state == "failed" || state == "cancelled") {
-    std::string reason = ctl::Str(out.reply.payload, "reason");
-    return Fail("job " + o_.job + " is " + state + (reason.empty() ? "" : ": " + reason) + "; " +
-                    std::to_string(Outstanding()) + " frame(s) were never acknowledged",
-                kExitRemoteError);
-  }
-  return std::nullopt;
 }
 
 int Source::Run() {
@@ -676,7 +404,6 @@ int Source::Run() {
   return exit_code;
 }
 
-}  // namespace
 }  // namespace rs::source
 
 int main(int argc, char** argv) {
