@@ -1,5 +1,7 @@
 // GET /metrics of a node (daemon/http/README.md): what its services count, in the Prometheus
-// text format. Membership for now; HyDFS and the stream engine follow (issue 16).
+// text format: the node's start, then each layer (node_metrics.h).
+#include "daemon/node_metrics.h"
+
 #include <array>
 
 #include "daemon/http/metrics_text.h"
@@ -14,7 +16,14 @@ std::string Node::Metrics() const {
            "When this raind started, in seconds since the Unix epoch.");
   m.Sample("rainstorm_node_start_time_seconds", static_cast<double>(started_ms_) / 1000);
 
-  auto view = membership_->view();
+  AppendMembershipMetrics(m, *membership_);
+  if (hydfs_) AppendHydfsMetrics(m, *hydfs_);
+  if (stream_) AppendStreamMetrics(m, *stream_);
+  return m.text();
+}
+
+void AppendMembershipMetrics(http::MetricsText& m, const membership::MembershipService& ms) {
+  auto view = ms.view();
   std::array<uint64_t, 4> by_state{};
   for (const auto& mv : view->members) {
     auto i = static_cast<size_t>(mv.record.state);
@@ -27,8 +36,8 @@ std::string Node::Metrics() const {
     m.Sample("rainstorm_membership_members", {{"state", membership::StateName(st)}},
              static_cast<double>(by_state[static_cast<size_t>(st)]));
   }
-  auto s = membership_->swim_stats();
-  auto t = membership_->traffic();
+  auto s = ms.swim_stats();
+  auto t = ms.traffic();
   const std::array<std::tuple<const char*, const char*, uint64_t>, 10> counters = {{
       {"rainstorm_membership_probes_total", "Direct probes this node sent.", s.probes},
       {"rainstorm_membership_indirect_probes_total", "Indirect probes this node asked for.",
@@ -50,7 +59,6 @@ std::string Node::Metrics() const {
     m.Family(name, "counter", help);
     m.Sample(name, static_cast<double>(value));
   }
-  return m.text();
 }
 
 }  // namespace rs

@@ -1,5 +1,6 @@
 #include "daemon/http/metrics_text.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -40,11 +41,13 @@ std::string EscapeHelp(std::string_view v) {
 std::string FormatValue(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
+  char buf[400];  // fixed notation of any double fits
   if (v == std::floor(v) && std::fabs(v) < 9.007199254740992e15) {
     std::snprintf(buf, sizeof(buf), "%.0f", v);
   } else {
-    std::snprintf(buf, sizeof(buf), "%.17g", v);
+    // The shortest text that reads back as the same double (0.1, not 0.10000000000000001).
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+    return std::string(buf, ec == std::errc() ? end : buf);
   }
   return buf;
 }
@@ -77,6 +80,21 @@ void MetricsText::Sample(std::string_view name, const Labels& labels, double val
   out_ += ' ';
   out_ += FormatValue(value);
   out_ += '\n';
+}
+
+void MetricsText::Histogram(std::string_view name, const Labels& labels,
+                            const HistogramSnapshot& h) {
+  std::string bucket = std::string(name) + "_bucket";
+  Labels with_le = labels;
+  with_le.emplace_back("le", "");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= kLatencyBounds.size(); ++i) {
+    if (i < h.counts.size()) cumulative += h.counts[i];
+    with_le.back().second = i < kLatencyBounds.size() ? FormatValue(kLatencyBounds[i]) : "+Inf";
+    Sample(bucket, with_le, static_cast<double>(cumulative));
+  }
+  Sample(std::string(name) + "_sum", labels, h.sum_seconds);
+  Sample(std::string(name) + "_count", labels, static_cast<double>(cumulative));
 }
 
 }  // namespace rs::http

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "shared/util/histogram.h"
+
 namespace rs::http {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -21,6 +23,10 @@ class MetricsText {
   // One sample of the family just started (`name` may add `_bucket`, `_sum` or `_count`).
   void Sample(std::string_view name, const Labels& labels, double value);
   void Sample(std::string_view name, double value) { Sample(name, {}, value); }
+  // The samples of a histogram of the family just started: cumulative `_bucket`s with `le` (the
+  // bounds of shared/util/histogram.h, then +Inf), `_sum` in seconds and `_count`. An empty
+  // snapshot gives zeros, so the series exists from the start.
+  void Histogram(std::string_view name, const Labels& labels, const HistogramSnapshot& h);
   const std::string& text() const { return out_; }
 
  private:
