@@ -38,7 +38,11 @@ void AppendMembershipMetrics(http::MetricsText& m, const membership::MembershipS
   }
   auto s = ms.swim_stats();
   auto t = ms.traffic();
-  const std::array<std::tuple<const char*, const char*, uint64_t>, 10> counters = {{
+  const std::array<std::tuple<const char*, const char*, uint64_t>, 12> counters = {{
+      {"rainstorm_membership_suspicions_total", "Members that turned suspect in this node's view.",
+       s.suspicions},
+      {"rainstorm_membership_suspicions_raised_total", "Suspicions this node's own probes raised.",
+       s.suspicions_raised},
       {"rainstorm_membership_probes_total", "Direct probes this node sent.", s.probes},
       {"rainstorm_membership_indirect_probes_total", "Indirect probes this node asked for.",
        s.indirect_probes},

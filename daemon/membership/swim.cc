@@ -144,6 +144,8 @@ void Swim::SetState(Member& m, MemberState state, uint64_t incarnation, TimePoin
   if (state != MemberState::kSuspect) {
     m.record.suspecter = NodeId();
     m.suspecters.clear();
+  } else if (m.record.state != MemberState::kSuspect) {
+    ++stats_.suspicions;
   }
   m.canvassed_at = TimePoint{};
   m.withheld = false;

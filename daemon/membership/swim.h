@@ -69,6 +69,10 @@ struct Stats {
   uint64_t indirect_probes = 0;
   uint64_t probe_failures = 0;
   uint64_t refutations = 0;
+  // Members that turned suspect in this node's view (heard of, or its own probes), and the
+  // suspicions its own probes raised.
+  uint64_t suspicions = 0;
+  uint64_t suspicions_raised = 0;
   // Verdicts this node held back because no majority of the cluster answered its canvass (it
   // was on the minority side of a partition), and canvasses it made.
   uint64_t verdicts_withheld = 0;

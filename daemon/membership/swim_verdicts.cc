@@ -161,6 +161,7 @@ void Swim::StartCanvass(const std::vector<NodeId>& accused, TimePoint now) {
 
 void Swim::SuspectOwn(Member& m, TimePoint now, const std::string& detail) {
   if (m.record.state == MemberState::kAlive) {
+    ++stats_.suspicions_raised;
     m.record.suspecter = self_.id;
     SetState(m, MemberState::kSuspect, m.record.incarnation, now, EventKind::kSuspect, detail);
     m.suspecters = {self_.id};

@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "daemon/hydfs/hydfs_service.h"
@@ -41,6 +42,23 @@ struct LeaderOptions {
 enum class JobState { kStarting, kRunning, kDone, kFailed, kCancelled };
 const char* JobStateName(JobState s);
 
+// What the leader counts of one job, for GET /metrics (leader_metrics.cc).
+struct JobMetrics {
+  std::string job;
+  JobState state = JobState::kStarting;
+  std::vector<uint32_t> stage_tasks;      // per stage (index stage - 1)
+  std::map<uint32_t, uint64_t> rebuilds;  // by stage (the sink: stages + 1)
+  struct Scaling {
+    uint32_t stage = 0;
+    bool up = false, done = false;
+    bool operator<(const Scaling& o) const {
+      return std::tie(stage, up, done) < std::tie(o.stage, o.up, o.done);
+    }
+  };
+  std::map<Scaling, uint64_t> scaling;  // rescales by stage, direction and outcome
+  TaskReport sink;                      // the sink's last report (it runs on the leader)
+};
+
 class Leader {
  public:
   using Args = std::map<std::string, std::string>;
@@ -52,6 +70,8 @@ class Leader {
   void Command(const std::string& cmd, const Args& args, Reply done);
   void OnReports(const std::vector<TaskReport>& reports);
   void Stop();
+  // Every job in the table, as GET /metrics exports them (leader_metrics.cc).
+  std::vector<JobMetrics> Metrics() const;
 
  private:
   struct Slot {
@@ -125,6 +145,15 @@ class Leader {
       std::string reason, outcome;  // outcome: "done" or why it failed
     };
     std::vector<ScaleEvent> scaling;
+    // Every rebuild of a failed task, in order (a task that keeps failing ends the job, so the
+    // list stays short).
+    struct RebuildEvent {
+      uint64_t at_ms = 0, took_ms = 0;
+      uint32_t stage = 0, task = 0;
+      uint64_t run = 0;              // the new run
+      std::string from, to, reason;  // member ids: where it failed, where it runs now
+    };
+    std::vector<RebuildEvent> rebuild_history;
   };
   using JobPtr = std::shared_ptr<Job>;
   struct Waiter {

@@ -351,7 +351,7 @@ void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
 
 void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const {
   uint64_t end_ms = Terminal(job.state) ? job.ended_ms : WallMillis();
-  pk.pack_map(detail ? 29 : 14);
+  pk.pack_map(detail ? 30 : 14);
   pk.pack("job");
   pk.pack(job.id);
   pk.pack("name");
@@ -472,6 +472,28 @@ void Leader::PackJobSummary(wire::Packer& pk, const Job& job, bool detail) const
     pk.pack(e.outcome);
     pk.pack("took_ms");
     pk.pack_uint64(e.took_ms);
+  }
+  // Every rebuild of a failed task, in order (README.md "Recovery").
+  pk.pack("rebuild_history");
+  pk.pack_array(static_cast<uint32_t>(job.rebuild_history.size()));
+  for (const auto& e : job.rebuild_history) {
+    pk.pack_map(8);
+    pk.pack("at_ms");
+    pk.pack_uint64(e.at_ms);
+    pk.pack("took_ms");
+    pk.pack_uint64(e.took_ms);
+    pk.pack("stage");
+    pk.pack_uint32(e.stage);
+    pk.pack("task");
+    pk.pack_uint32(e.task);
+    pk.pack("run");
+    pk.pack_uint64(e.run);
+    pk.pack("from");
+    pk.pack(e.from);
+    pk.pack("to");
+    pk.pack(e.to);
+    pk.pack("reason");
+    pk.pack(e.reason);
   }
   pk.pack("note");
   pk.pack(job.lossy ? std::string("exactly-once is off and tasks were rebuilt: results may have "

@@ -82,6 +82,7 @@ void Leader::ScheduleRebuild(const JobPtr& job, uint32_t stage, uint32_t task, s
 void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std::string& reason,
                      bool node_lost) {
   std::lock_guard<std::mutex> rebuild(job->rebuild_mu);
+  TimePoint t0 = Clock::now();
   Slot* slot = nullptr;
   TaskConfig c;
   std::string old_node, old_address;
@@ -178,6 +179,9 @@ void Leader::Rebuild(const JobPtr& job, uint32_t stage, uint32_t task, const std
       slot->report = TaskReport{};
       slot->rebuilding = false;
       ++job->rebuilds;
+      job->rebuild_history.push_back({WallMillis(),
+                                      static_cast<uint64_t>(ToMillis(Clock::now() - t0)), stage,
+                                      task, c.incarnation, old_node, target.first, reason});
       for (const auto& s : job->slots) {
         if (s.stage + 1 == stage) upstream_nodes.insert(s.address);
       }

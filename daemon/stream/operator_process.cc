@@ -163,6 +163,14 @@ bool OperatorProcess::ResultReady() {
   return !messages_.empty() || stdout_eof_ || Clock::now() >= in_flight_.front().deadline;
 }
 
+Status OperatorProcess::CheckIdle() {
+  if (!failed_.ok()) return failed_;
+  if (finished_ || !in_flight_.empty()) return Status::Ok();
+  RS_RETURN_IF_ERROR(Pump(Clock::now()));  // a zero timeout: never blocks
+  if (stdout_eof_) return Gone(Clock::now() + std::chrono::seconds(1), "between batches");
+  return Status::Ok();
+}
+
 Result<std::vector<Tuples>> OperatorProcess::NextResult() {
   auto views = NextResultViews();
   if (!views.ok()) return views.status();

@@ -121,6 +121,10 @@ class OperatorProcess {
   // FailedPrecondition without `regroup` or with a batch in flight; InvalidArgument when `groups`
   // is not exactly one MessagePack map.
   Status Regroup(std::string_view groups);
+  // Between batches (none in flight): reads what the operator wrote without waiting, and fails
+  // it when it exited (its output closed), so an idle operator that died is noticed now, not at
+  // the next batch. Ok with a batch in flight, and once finished. Returns the failure.
+  Status CheckIdle();
   // Ends the operator: closes stdin, expects no more output, waits for exit 0 within
   // finish_timeout. Needs no batch in flight.
   Status Finish();

@@ -62,6 +62,14 @@ void StreamService::Stop() {
   forwarder_.reset();
 }
 
+std::vector<TaskReport> StreamService::TaskReports() const {
+  return worker_ ? worker_->Reports() : std::vector<TaskReport>{};
+}
+
+std::vector<JobMetrics> StreamService::JobsMetrics() const {
+  return leader_ ? leader_->Metrics() : std::vector<JobMetrics>{};
+}
+
 void StreamService::Command(const std::string& cmd, const Args& args, Reply done) {
   if (!worker_) {
     done(Status::Unavailable("the stream engine is not running yet"), {});

@@ -41,6 +41,10 @@ class StreamService {
                hydfs::HydfsService* hydfs);
   void Stop();
   bool is_leader() const { return leader_ != nullptr; }
+  // For GET /metrics: the last reports of the tasks this node hosts, and (on the leader) every
+  // job's counts. Any thread, after Start.
+  std::vector<TaskReport> TaskReports() const;
+  std::vector<JobMetrics> JobsMetrics() const;
 
   void Command(const std::string& cmd, const Args& args, Reply done);
   // One typed message (`type` one of messages.h's, `body` its decoded envelope body, read

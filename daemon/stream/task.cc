@@ -52,12 +52,24 @@ TaskReport Task::Impl::MakeReport() {
   r.source_left = source ? source->left() : 0;
   r.epoch = settled_epoch;
   r.input_ended = InputsEnded();
+  r.backpressure = backpressure;
+  r.backpressure_us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(BlockedTotal(Clock::now())).count());
+  r.checkpoints = ckpts_durable;
+  r.checkpoint_bytes = ckpt_durable_bytes;
+  if (ckpt) {
+    r.checkpoint_last_bytes = ckpt->last_durable_bytes();
+    r.checkpoint_last_us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(ckpt->last_durable_took()).count());
+  }
+  r.checkpoint_seconds = ckpt_seconds.Take();
   if (sink) {
     r.output_lines = sink->lines();
     r.output_bytes = sink->bytes();
     r.latency_p50_us = sink->latency().Percentile(0.5);
     r.latency_p99_us = sink->latency().Percentile(0.99);
     r.latency_samples = sink->latency().samples;
+    r.latency_seconds = sink->latency_buckets();
   }
   return r;
 }
@@ -160,6 +172,19 @@ bool Task::Impl::WindowOpen() const {
     if (!o.tx.HasRoom()) return false;
   }
   return true;
+}
+
+void Task::Impl::NoteBlocked() {
+  bool now_blocked = !WindowOpen();
+  if (now_blocked == blocked) return;
+  TimePoint now = Clock::now();
+  if (blocked) blocked_total += now - blocked_since;
+  blocked_since = now;
+  blocked = now_blocked;
+}
+
+Clock::duration Task::Impl::BlockedTotal(TimePoint now) const {
+  return blocked_total + (blocked ? now - blocked_since : Clock::duration(0));
 }
 
 bool Task::Impl::Feed() {
@@ -345,20 +370,30 @@ void Task::Impl::ReportTick(bool force) {
   TimePoint now = Clock::now();
   auto dt = now - last_report;
   if (!force && dt < std::chrono::seconds(1)) return;
+  // An idle operator that died (killed, crashed) fails the task now: its rebuild need not wait
+  // for input that may be long in coming.
+  if (op && state == TaskState::kRunning) {
+    Status alive = op->CheckIdle();
+    if (!alive.ok()) Fail(alive);
+  }
   double secs = std::max(1e-3, std::chrono::duration<double>(dt).count());
   rate_in = static_cast<double>(tuples_in - last_in) / secs;
   rate_out = static_cast<double>(tuples_out - last_out) / secs;
   busy =
       driver ? std::min(1.0, std::chrono::duration<double>(driver->TakeBusy()).count() / secs) : 0;
   rate_done = driver ? static_cast<double>(driver->TakeAnswered()) / secs : 0;
+  Clock::duration blocked_now = BlockedTotal(now);
+  backpressure =
+      std::min(1.0, std::chrono::duration<double>(blocked_now - blocked_reported).count() / secs);
+  blocked_reported = blocked_now;
   last_in = tuples_in;
   last_out = tuples_out;
   last_report = now;
   char line[256];
   std::snprintf(line, sizeof(line),
-                "event=task_rate in=%.0f/s out=%.0f/s busy=%.2f tuples_in=%llu tuples_out=%llu "
-                "duplicates=%llu",
-                rate_in, rate_out, busy, static_cast<unsigned long long>(tuples_in),
+                "event=task_rate in=%.0f/s out=%.0f/s busy=%.2f backpressure=%.2f tuples_in=%llu "
+                "tuples_out=%llu duplicates=%llu",
+                rate_in, rate_out, busy, backpressure, static_cast<unsigned long long>(tuples_in),
                 static_cast<unsigned long long>(tuples_out),
                 static_cast<unsigned long long>(duplicates));
   // The oldest source time among the frames completed this second: where latency builds up.
@@ -483,12 +518,14 @@ void Task::Impl::Run() {
     busy |= Collect();
     if (!failed.ok()) break;
     Commit();
+    NoteBlocked();
     if (!failed.ok()) break;
     Resend();
     Checkpoint();
     SinkFlush(false);
     if (!failed.ok()) break;
     ReportTick(false);
+    if (!failed.ok()) break;
     if (CheckDone()) break;
     if (!busy) {
       bool can_read =

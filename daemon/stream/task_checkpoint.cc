@@ -31,6 +31,8 @@ CheckpointFiles::Poll CheckpointFiles::Check(TimePoint now) {
     return Poll::kFailed;
   }
   created_ = true;
+  last_bytes_ = call_bytes_;
+  last_took_ = now - started_;
   // Every older generation is superseded by a durable record in this one.
   auto newer = std::stable_partition(obsolete_.begin(), obsolete_.end(),
                                      [&](uint64_t g) { return g >= call_gen_; });
@@ -51,6 +53,7 @@ void CheckpointFiles::Write(std::string record, TimePoint now) {
   written_ += record.size();
   call_ = AsyncCall::Make();
   call_gen_ = gen_;
+  call_bytes_ = record.size();
   started_ = now;
   (created_ ? io_.append : io_.create)(name(), std::move(record), AsyncCall::Callback(call_));
 }

@@ -60,6 +60,10 @@ class CheckpointFiles {
   std::string name() const { return prefix_ + std::to_string(gen_); }
   std::string name(uint64_t gen) const { return prefix_ + std::to_string(gen); }
   uint64_t bytes_written() const { return written_; }
+  // The record the last kDurable answered for: its size, and its time from Write to durable
+  // (as the task's loop saw it).
+  uint64_t last_durable_bytes() const { return last_bytes_; }
+  Clock::duration last_durable_took() const { return last_took_; }
 
  private:
   void NextGeneration();
@@ -71,8 +75,10 @@ class CheckpointFiles {
   bool roll_ = false;
   std::vector<uint64_t> obsolete_;  // older generations, removed once a newer one is durable
   std::shared_ptr<AsyncCall> call_;
-  uint64_t call_gen_ = 0;
+  uint64_t call_gen_ = 0, call_bytes_ = 0;
   TimePoint started_{};
+  uint64_t last_bytes_ = 0;
+  Clock::duration last_took_{0};
 };
 
 }  // namespace rs::stream

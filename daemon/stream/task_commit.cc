@@ -326,6 +326,10 @@ void Task::Impl::WriteWaiting(TimePoint now) {
 // The checkpoint just written is durable: upstream tasks may forget what it covers, and the
 // outputs it holds may go out.
 void Task::Impl::OnCheckpointDurable() {
+  ++ckpts_durable;
+  ckpt_durable_bytes += ckpt->last_durable_bytes();
+  ckpt_seconds.ObserveMicros(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(ckpt->last_durable_took()).count()));
   state_chain = true;
   if (ckpt_epoch > settled_epoch && ckpt_epoch == in_epoch && !regrouping) RegroupSettled();
   if (logs_order) order_durable = std::max(order_durable, ckpt_order);

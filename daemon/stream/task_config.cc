@@ -281,8 +281,63 @@ const char* TaskStateName(TaskState s) {
   return "unknown";
 }
 
+namespace {
+
+// A histogram of shared/util/histogram.h as [sum_seconds, count per bucket...] (nil: empty).
+void PackHistogram(wire::Packer& pk, const HistogramSnapshot& h) {
+  if (h.counts.empty()) {
+    pk.pack_nil();
+    return;
+  }
+  pk.pack_array(static_cast<uint32_t>(h.counts.size() + 1));
+  pk.pack(h.sum_seconds);
+  for (uint64_t c : h.counts) pk.pack_uint64(c);
+}
+
+// Bounded: exactly the buckets of kLatencyBounds and +Inf, or nothing.
+Result<HistogramSnapshot> ReadHistogram(const msgpack::object* o, const char* what) {
+  HistogramSnapshot h;
+  if (o == nullptr || o->type == msgpack::type::NIL) return h;
+  const size_t buckets = kLatencyBounds.size() + 1;
+  if (o->type != msgpack::type::ARRAY || o->via.array.size != buckets + 1) {
+    return Status::InvalidArgument(std::string("task report: ") + what + " is not [sum, " +
+                                   std::to_string(buckets) + " bucket counts]");
+  }
+  const msgpack::object* a = o->via.array.ptr;
+  if (!wire::ReadDouble(a[0], &h.sum_seconds)) {
+    return Status::InvalidArgument(std::string("task report: ") + what + "'s sum is no number");
+  }
+  h.counts.reserve(buckets);
+  for (size_t i = 1; i <= buckets; ++i) {
+    if (a[i].type != msgpack::type::POSITIVE_INTEGER) {
+      return Status::InvalidArgument(std::string("task report: ") + what +
+                                     " has a count that is no unsigned integer");
+    }
+    h.counts.push_back(a[i].via.u64);
+  }
+  return h;
+}
+
+}  // namespace
+
 void PackTaskReport(wire::Packer& pk, const TaskReport& r) {
-  pk.pack_map(29);
+  pk.pack_map(37);
+  pk.pack("backpressure");
+  pk.pack(r.backpressure);
+  pk.pack("backpressure_us");
+  pk.pack_uint64(r.backpressure_us);
+  pk.pack("checkpoints");
+  pk.pack_uint64(r.checkpoints);
+  pk.pack("checkpoint_bytes");
+  pk.pack_uint64(r.checkpoint_bytes);
+  pk.pack("checkpoint_last_bytes");
+  pk.pack_uint64(r.checkpoint_last_bytes);
+  pk.pack("checkpoint_last_us");
+  pk.pack_uint64(r.checkpoint_last_us);
+  pk.pack("checkpoint_seconds");
+  PackHistogram(pk, r.checkpoint_seconds);
+  pk.pack("latency_seconds");
+  PackHistogram(pk, r.latency_seconds);
   pk.pack("source_left");
   pk.pack_uint64(r.source_left);
   pk.pack("epoch");
@@ -375,7 +430,19 @@ Result<TaskReport> ReadTaskReport(const msgpack::object& o) {
   r.latency_p50_us = f.UintOr("latency_p50_us", 0);
   r.latency_p99_us = f.UintOr("latency_p99_us", 0);
   r.latency_samples = f.UintOr("latency_samples", 0);
+  r.backpressure = f.Get("backpressure") ? f.Double("backpressure") : 0;
+  r.backpressure_us = f.UintOr("backpressure_us", 0);
+  r.checkpoints = f.UintOr("checkpoints", 0);
+  r.checkpoint_bytes = f.UintOr("checkpoint_bytes", 0);
+  r.checkpoint_last_bytes = f.UintOr("checkpoint_last_bytes", 0);
+  r.checkpoint_last_us = f.UintOr("checkpoint_last_us", 0);
   if (!f.ok()) return f.status();
+  auto ckpt_hist = ReadHistogram(f.Get("checkpoint_seconds"), "checkpoint_seconds");
+  if (!ckpt_hist.ok()) return ckpt_hist.status();
+  r.checkpoint_seconds = std::move(*ckpt_hist);
+  auto latency_hist = ReadHistogram(f.Get("latency_seconds"), "latency_seconds");
+  if (!latency_hist.ok()) return latency_hist.status();
+  r.latency_seconds = std::move(*latency_hist);
   static const TaskState kAll[] = {TaskState::kStarting, TaskState::kRunning, TaskState::kDone,
                                    TaskState::kFailed, TaskState::kStopped};
   bool known = false;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "shared/util/histogram.h"
 #include "shared/status.h"
 #include "shared/stream/input_order.h"
 #include "shared/stream/key_groups.h"
@@ -149,9 +150,19 @@ struct TaskReport {
   // Every input it has ended (for a live stage-1 task: rainsource ended its input). Reported at
   // once when it turns true: the leader rescales no stage fed by a source that has ended.
   bool input_ended = false;
-  // Sink only: output progress and source-to-sink latency.
+  // Backpressure: the share of the last second its output was blocked on a full window (a
+  // downstream task not keeping up), and the total time blocked.
+  double backpressure = 0;
+  uint64_t backpressure_us = 0;
+  // Checkpoint records made durable in HyDFS by this run: how many, their bytes, the last one's
+  // size and time from write to durable, and those times in buckets.
+  uint64_t checkpoints = 0, checkpoint_bytes = 0, checkpoint_last_bytes = 0;
+  uint64_t checkpoint_last_us = 0;
+  HistogramSnapshot checkpoint_seconds;
+  // Sink only: output progress and source-to-sink latency (percentiles, and in buckets).
   uint64_t output_lines = 0, output_bytes = 0;
   uint64_t latency_p50_us = 0, latency_p99_us = 0, latency_samples = 0;
+  HistogramSnapshot latency_seconds;
 };
 
 void PackTaskReport(wire::Packer& pk, const TaskReport& r);

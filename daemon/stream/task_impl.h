@@ -39,6 +39,7 @@
 #include "shared/transport/sockets.h"
 #include "shared/util/csv.h"
 #include "shared/util/hash.h"
+#include "shared/util/histogram.h"
 #include "shared/wire/fields.h"
 
 namespace rs::stream {
@@ -245,7 +246,11 @@ struct Task::Impl {
   bool want_drain = false;
   TimePoint last_ckpt;
   Clock::duration ckpt_interval{std::chrono::milliseconds(100)};
-  uint64_t ckpts = 0;
+  uint64_t ckpts = 0;  // records written
+  // Records durable (OnCheckpointDurable): how many, their bytes, the last one's, and the time
+  // each took from write to durable (metrics; TaskReport).
+  uint64_t ckpts_durable = 0, ckpt_durable_bytes = 0;
+  Histogram ckpt_seconds;
 
   // Counters.
   uint64_t tuples_in = 0, tuples_out = 0, duplicates = 0, injected = 0, resent = 0;
@@ -255,6 +260,12 @@ struct Task::Impl {
   double rate_in = 0, rate_out = 0;
   double busy = 0;       // the operator's busy share of the last second (OperatorDriver::TakeBusy)
   double rate_done = 0;  // tuples/s its operator answered in that second (TakeAnswered)
+  // Backpressure: while some output channel has no room (WindowOpen false) the task is blocked.
+  // The loop notes each change (NoteBlocked); ReportTick turns the time into a share.
+  bool blocked = false;
+  TimePoint blocked_since;
+  Clock::duration blocked_total{0}, blocked_reported{0};
+  double backpressure = 0;  // the share of the last report's second spent blocked
   TimePoint last_report;
   std::string scratch;
 
@@ -299,6 +310,8 @@ struct Task::Impl {
 
   // ---- task.cc: processing, done, the loop ----
   bool WindowOpen() const;
+  void NoteBlocked();  // backpressure: the window just closed or opened again
+  Clock::duration BlockedTotal(TimePoint now) const;
   bool Feed();
   bool SendBatches();
   uint64_t OriginOut(uint64_t origin, const Upstream& from) const;

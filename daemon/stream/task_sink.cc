@@ -53,7 +53,9 @@ size_t SinkOutput::Consume(const std::vector<InFrame>& frames, uint64_t now_us) 
     }
     n += fr.tuples.size();
     if (!fr.tuples.empty() && fr.emit_us > 0) {
-      latency_.Add(now_us > fr.emit_us ? now_us - fr.emit_us : 0, fr.tuples.size());
+      uint64_t us = now_us > fr.emit_us ? now_us - fr.emit_us : 0;
+      latency_.Add(us, fr.tuples.size());
+      exported_.ObserveMicros(us, fr.tuples.size());
     }
   }
   lines_ += n;

@@ -16,6 +16,7 @@
 #include "daemon/stream/async_call.h"
 #include "daemon/stream/in_frame.h"
 #include "shared/clock.h"
+#include "shared/util/histogram.h"
 #include "shared/status.h"
 
 namespace rs::stream {
@@ -55,6 +56,8 @@ class SinkOutput {
   uint64_t lines() const { return lines_; }
   uint64_t bytes() const { return bytes_; }
   const LatencyHistogram& latency() const { return latency_; }
+  // The same samples in the buckets every exported latency uses (metrics, shared/util/histogram.h).
+  HistogramSnapshot latency_buckets() const { return exported_.Take(); }
 
  private:
   void Start(TimePoint now);
@@ -71,6 +74,7 @@ class SinkOutput {
   TimePoint last_flush_{}, failing_since_{};
   bool failing_ = false;
   LatencyHistogram latency_;
+  Histogram exported_;
   uint64_t lines_ = 0, bytes_ = 0;
 };
 

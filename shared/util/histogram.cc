@@ -33,12 +33,12 @@ void HistogramSnapshot::Add(const HistogramSnapshot& o) {
   sum_seconds += o.sum_seconds;
 }
 
-void Histogram::ObserveMicros(uint64_t us) {
+void Histogram::ObserveMicros(uint64_t us, uint64_t n) {
   double s = static_cast<double>(us) / 1e6;
   size_t i =
       std::lower_bound(kLatencyBounds.begin(), kLatencyBounds.end(), s) - kLatencyBounds.begin();
-  counts_[i].fetch_add(1, std::memory_order_relaxed);
-  sum_us_.fetch_add(us, std::memory_order_relaxed);
+  counts_[i].fetch_add(n, std::memory_order_relaxed);
+  sum_us_.fetch_add(us * n, std::memory_order_relaxed);
 }
 
 HistogramSnapshot Histogram::Take() const {

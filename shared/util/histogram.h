@@ -33,7 +33,8 @@ struct HistogramSnapshot {
 
 class Histogram {
  public:
-  void ObserveMicros(uint64_t us);
+  // `n` samples of `us` microseconds each.
+  void ObserveMicros(uint64_t us, uint64_t n = 1);
   HistogramSnapshot Take() const;
 
  private:

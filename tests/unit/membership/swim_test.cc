@@ -131,6 +131,19 @@ TEST_CASE("a suspected member that answers refutes with a higher incarnation",
   CHECK(net.node(x).self().incarnation > inc_before);
   CHECK(net.CountEvents(EventKind::kRefute, x) > 0);
   CHECK(net.CountEvents(EventKind::kFail, x) == 0);
+  // The counters /metrics exports: each suspect event is one suspicion in its observer's view,
+  // some were raised by the observers' own probes; x refuted.
+  uint64_t suspicions = 0, raised = 0;
+  for (const NodeId& id : net.ids()) {
+    suspicions += net.node(id).stats().suspicions;
+    raised += net.node(id).stats().suspicions_raised;
+  }
+  uint64_t suspect_events = 0;  // of any member (cut off, x suspects the others too)
+  for (const auto& [obs, e] : net.events) suspect_events += e.kind == EventKind::kSuspect ? 1 : 0;
+  CHECK(suspicions == suspect_events);
+  CHECK(raised >= 1);
+  CHECK(raised <= suspicions);
+  CHECK(net.node(x).stats().refutations >= 1);
   bool all_alive = EveryoneListsAllAlive(net);
   if (!all_alive) {
     for (const auto& [obs, e] : net.events) {

@@ -56,6 +56,15 @@ TaskReport Report(uint32_t task) {
   r.tuples_in = 10;
   r.tuples_out = 9;
   r.duplicates = 1;
+  r.backpressure = 0.25;
+  r.backpressure_us = 1500000;
+  r.checkpoints = 7;
+  r.checkpoint_bytes = 7000;
+  r.checkpoint_last_bytes = 1000;
+  r.checkpoint_last_us = 4200;
+  Histogram h;
+  h.ObserveMicros(4200, 7);
+  r.checkpoint_seconds = h.Take();
   return r;
 }
 
@@ -165,6 +174,18 @@ TEST_CASE("every stream message round-trips", "[stream][messages]") {
   auto rep = RoundTrip(ReportMessage{{Report(0)}}, &DecodeReportMessage);
   REQUIRE(rep.reports.size() == 1);
   CHECK(rep.reports[0].node == "127.0.0.1:7001#5");
+  // The metrics' fields: a histogram goes whole, an empty one stays empty.
+  const TaskReport& got = rep.reports[0];
+  CHECK(got.backpressure == 0.25);
+  CHECK(got.backpressure_us == 1500000);
+  CHECK(got.checkpoints == 7);
+  CHECK(got.checkpoint_bytes == 7000);
+  CHECK(got.checkpoint_last_bytes == 1000);
+  CHECK(got.checkpoint_last_us == 4200);
+  CHECK(got.checkpoint_seconds.counts == Report(0).checkpoint_seconds.counts);
+  CHECK(got.checkpoint_seconds.sum_seconds == Approx(7 * 0.0042));
+  CHECK(got.checkpoint_seconds.Quantile(0.5) == 0.005);
+  CHECK(got.latency_seconds.counts.empty());
 }
 
 TEST_CASE("stream messages check what a worker acts on", "[stream][messages]") {

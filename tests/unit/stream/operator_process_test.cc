@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "shared/stream/key_groups.h"
 #include "tests/unit/stream/rainop_path.h"
@@ -300,6 +301,28 @@ TEST_CASE("an operator that exits mid-stream is reported with its exit code and 
   CHECK(missing.status().code() == StatusCode::kIOError);
   CHECK(missing.status().message().find("cannot execute /nonexistent/rainop: No such file") !=
         std::string::npos);
+}
+
+TEST_CASE("an idle operator that dies is noticed between batches", "[stream]") {
+  auto p = MustStart({RainopPath("identity")}, FastOptions());
+  REQUIRE(p->SendBatch({{"k", "v"}}).ok());
+  REQUIRE(p->NextResult().ok());
+  CHECK(p->CheckIdle().ok());  // alive and idle
+  pid_t pid = p->pid();
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  Status st;
+  for (int i = 0; i < 200 && st.ok(); ++i) {
+    std::this_thread::sleep_for(10ms);
+    st = p->CheckIdle();
+  }
+  INFO(st.ToString());
+  CHECK(st.code() == StatusCode::kUnavailable);
+  CHECK(st.message().find("between batches") != std::string::npos);
+  CHECK(p->SendBatch({{"k", "v"}}) == st);  // sticky
+  // A finished operator is not a failed one.
+  auto done = MustStart({RainopPath("identity")}, FastOptions());
+  REQUIRE(done->Finish().ok());
+  CHECK(done->CheckIdle().ok());
 }
 
 TEST_CASE("an operator that hangs times out within the deadline and is killed", "[stream]") {

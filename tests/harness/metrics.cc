@@ -1,0 +1,69 @@
+#include "tests/harness/metrics.h"
+
+#include <sstream>
+#include <vector>
+
+#include "tests/harness/subprocess.h"
+
+namespace rs::harness {
+namespace {
+
+constexpr const char* kScrape = R"(
+import sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read()
+for family in text_string_to_metric_families(body.decode()):
+    for s in family.samples:
+        labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
+        print("%s{%s} %r" % (s.name, labels, s.value))
+)";
+
+}  // namespace
+
+Result<Metrics> ScrapeMetrics(const RaindProcess& node) {
+  if (node.HttpPort() == 0) return Status::FailedPrecondition(node.name() + " has no HTTP port");
+  CommandResult r = RunCommand({"/usr/bin/python3", "-c", kScrape, std::to_string(node.HttpPort())},
+                               std::chrono::seconds(20));
+  if (r.code() != 0) {
+    return Status::Unavailable("scraping " + node.name() + ": " + r.Describe());
+  }
+  Metrics out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    size_t sp = line.rfind(' ');
+    if (sp == std::string::npos) return Status::Corruption("scrape output line: " + line);
+    try {
+      out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+    } catch (const std::exception&) {
+      return Status::Corruption("scrape output line: " + line);
+    }
+  }
+  return out;
+}
+
+double MetricOr0(const Metrics& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? 0 : it->second;
+}
+
+double SumMetric(const Metrics& m, const std::string& name,
+                 const std::vector<std::string>& labels) {
+  double sum = 0;
+  std::string prefix = name + "{";
+  for (auto it = m.lower_bound(prefix); it != m.end() && it->first.rfind(prefix, 0) == 0; ++it) {
+    std::string inside = it->first.substr(prefix.size(), it->first.size() - prefix.size() - 1);
+    std::vector<std::string> have;
+    std::istringstream parts(inside);
+    for (std::string p; std::getline(parts, p, ',');) have.push_back(p);
+    bool all = true;
+    for (const auto& l : labels) {
+      bool found = false;
+      for (const auto& h : have) found = found || h == l;
+      all = all && found;
+    }
+    if (all) sum += it->second;
+  }
+  return sum;
+}
+
+}  // namespace rs::harness
