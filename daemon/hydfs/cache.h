@@ -3,9 +3,11 @@
 // only for the exact version (the merged-order digest) it was filled from; every get first asks
 // the replicas for the current version, so a cached get never returns data older than a
 // completed append, and a hit moves no file data. Capacity 0 disables the cache.
-// Thread-safety: loop thread only.
+// Thread-safety: loop thread only, but for used_bytes(), capacity_bytes(), hits() and misses(),
+// which any thread may read (GET /metrics).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -37,10 +39,10 @@ class FileCache {
   void Discard(const std::string& fill_path);
   void Invalidate(const std::string& name);
 
-  uint64_t used_bytes() const { return used_; }
+  uint64_t used_bytes() const { return used_.load(std::memory_order_relaxed); }
   uint64_t capacity_bytes() const { return capacity_; }
-  uint64_t hits() const { return hits_; }
-  uint64_t misses() const { return misses_; }
+  uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
+  uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
   size_t entries() const { return index_.size(); }
 
  private:
@@ -53,9 +55,10 @@ class FileCache {
   void Evict(const std::string& name);
 
   std::string dir_;
-  uint64_t capacity_;
-  uint64_t used_ = 0;
-  uint64_t hits_ = 0, misses_ = 0, fills_ = 0;
+  const uint64_t capacity_;
+  // Written on the loop thread only; atomic for the readers above.
+  std::atomic<uint64_t> used_{0}, hits_{0}, misses_{0};
+  uint64_t fills_ = 0;
   std::map<std::string, Slot> index_;
   std::list<std::string> lru_;  // most recently used first
 };

@@ -13,17 +13,25 @@ std::shared_ptr<spdlog::logger> Log() { return Logger("hydfs"); }
 
 }  // namespace
 
-void HydfsService::ListAll(const std::string& prefix,
-                           std::function<void(Result<Listing>)> done) {
-  loop_.Post([this, prefix, done = std::move(done)] { ListAllOnLoop(prefix, done); });
+void HydfsService::ListAll(const std::string& prefix, std::function<void(Result<Listing>)> done) {
+  TimePoint requested = Clock::now();
+  loop_.Post([this, prefix, requested, done = std::move(done)] {
+    ListAllOnLoop(prefix, requested, done);
+  });
 }
 
 void HydfsService::Remove(const std::string& name, std::function<void(Result<uint64_t>)> done) {
-  loop_.Post([this, name, done = std::move(done)] { RemoveOnLoop(name, done); });
+  TimePoint requested = Clock::now();
+  loop_.Post(
+      [this, name, requested, done = std::move(done)] { RemoveOnLoop(name, requested, done); });
 }
 
-void HydfsService::ListAllOnLoop(const std::string& prefix,
+void HydfsService::ListAllOnLoop(const std::string& prefix, TimePoint requested,
                                  std::function<void(Result<Listing>)> done) {
+  done = [this, requested, done = std::move(done)](Result<Listing> r) {
+    RecordOp(OpKind::kLsAll, requested, r.status(), 0);
+    done(std::move(r));
+  };
   auto nodes = ring_->nodes();
   if (nodes.empty()) {
     done(Status::Unavailable("no HyDFS node is on the ring"));
@@ -69,8 +77,8 @@ void HydfsService::ListAllOnLoop(const std::string& prefix,
   }
 }
 
-void HydfsService::CmdLsAll(const std::string& prefix, Reply done) {
-  ListAllOnLoop(prefix, [done](Result<Listing> r) {
+void HydfsService::CmdLsAll(const std::string& prefix, TimePoint requested, Reply done) {
+  ListAllOnLoop(prefix, requested, [done](Result<Listing> r) {
     if (!r.ok()) {
       done(r.status(), {});
       return;
@@ -96,8 +104,12 @@ void HydfsService::CmdLsAll(const std::string& prefix, Reply done) {
   });
 }
 
-void HydfsService::RemoveOnLoop(const std::string& name,
+void HydfsService::RemoveOnLoop(const std::string& name, TimePoint requested,
                                 std::function<void(Result<uint64_t>)> done) {
+  done = [this, requested, done = std::move(done)](Result<uint64_t> r) {
+    RecordOp(OpKind::kRm, requested, r.status(), 0);
+    done(std::move(r));
+  };
   Status st = ValidateName(name);
   if (!st.ok()) {
     done(st);
@@ -147,8 +159,8 @@ void HydfsService::RemoveOnLoop(const std::string& name,
       });
 }
 
-void HydfsService::CmdRm(const std::string& name, Reply done) {
-  RemoveOnLoop(name, [name, done](Result<uint64_t> r) {
+void HydfsService::CmdRm(const std::string& name, TimePoint requested, Reply done) {
+  RemoveOnLoop(name, requested, [name, done](Result<uint64_t> r) {
     if (!r.ok()) {
       done(r.status(), {});
       return;

@@ -268,8 +268,8 @@ void HydfsService::GetPlanned(GetPtr op) {
     // In-process: the bytes collect in op->data; one allocation instead of a doubling series.
     uint64_t cover = 0;
     for (const auto& item : items) {
-      cover += std::min<uint64_t>(item.meta.size,
-                                  static_cast<uint64_t>(item.to) * item.meta.chunk_size);
+      cover +=
+          std::min<uint64_t>(item.meta.size, static_cast<uint64_t>(item.to) * item.meta.chunk_size);
     }
     op->data.reserve(cover);
   }
@@ -416,6 +416,16 @@ void HydfsService::FinishGet(GetOp& op, Status status) {
       : op.plan_only ? "snapshot"
                      : "get",
       op.name, op.size, op.cached, sources.size(), op.corrupt.size(), us, status.ToString());
+  if (op.metric) {
+    // The payload its caller gets: the file streamed to rainctl, or the bytes handed over
+    // in-process (a prefix read fetches whole chunks and hands over `max_bytes`).
+    uint64_t bytes = op.size;
+    if (op.tool.empty()) {
+      bytes = op.data.size();
+      if (op.max_bytes > 0) bytes = std::min<uint64_t>(bytes, op.max_bytes);
+    }
+    RecordOp(*op.metric, op.requested, status, bytes);
+  }
   std::string name = op.name;
   uint64_t size = op.size, version = op.plan.digest;
   bool cached = op.cached;
@@ -458,24 +468,27 @@ void HydfsService::FinishGet(GetOp& op, Status status) {
 // ---- in-process reads (the log shipper, the stream engine) ----
 
 void HydfsService::Get(const std::string& name, std::function<void(Result<std::string>)> done) {
-  ReadInProcess(name, 0, std::nullopt, std::move(done));
+  ReadInProcess(OpKind::kGet, name, 0, std::nullopt, std::move(done));
 }
 
 void HydfsService::GetPrefix(const std::string& name, uint64_t max_bytes,
                              std::function<void(Result<std::string>)> done) {
-  ReadInProcess(name, max_bytes, std::nullopt, std::move(done));
+  ReadInProcess(OpKind::kGetPrefix, name, max_bytes, std::nullopt, std::move(done));
 }
 
 void HydfsService::GetSnapshot(const std::string& name, const FileSnapshot& snapshot,
                                std::function<void(Result<std::string>)> done) {
-  ReadInProcess(name, 0, snapshot, std::move(done));
+  ReadInProcess(OpKind::kGetSnapshot, name, 0, snapshot, std::move(done));
 }
 
-void HydfsService::ReadInProcess(const std::string& name, uint64_t max_bytes,
+void HydfsService::ReadInProcess(OpKind kind, const std::string& name, uint64_t max_bytes,
                                  std::optional<FileSnapshot> snapshot,
                                  std::function<void(Result<std::string>)> done) {
-  loop_.Post([this, name, max_bytes, snapshot, done = std::move(done)] {
+  TimePoint requested = Clock::now();
+  loop_.Post([this, kind, requested, name, max_bytes, snapshot, done = std::move(done)] {
     auto op = std::make_shared<GetOp>();
+    op->metric = kind;
+    op->requested = requested;
     op->name = name;
     op->max_bytes = max_bytes;
     op->snapshot = snapshot;
@@ -497,6 +510,11 @@ void HydfsService::ReadInProcess(const std::string& name, uint64_t max_bytes,
 
 void HydfsService::Snapshot(const std::string& name,
                             std::function<void(Result<FileSnapshot>)> done) {
+  TimePoint requested = Clock::now();
+  done = [this, requested, done = std::move(done)](Result<FileSnapshot> r) {
+    RecordOp(OpKind::kSnapshot, requested, r.status(), 0);
+    done(std::move(r));
+  };
   loop_.Post([this, name, done = std::move(done)] {
     Reconcile(name, /*background=*/false, /*include_self_copy=*/false,
               [this, name, done](Status merged, uint64_t, uint32_t) {

@@ -108,6 +108,7 @@ void HydfsService::LaunchMemoryPut(std::shared_ptr<MemoryPut> mp) {
       unsettled_[mp->name] =
           Unsettled{mp->file.gen, mp->seq, raw->meta.size, StableHash64(raw->data), mp->wall_ms};
     }
+    RecordOp(mp->create ? OpKind::kCreate : OpKind::kAppend, mp->requested, st, raw->meta.size);
     auto done = std::move(mp->done);
     done(st);
   };

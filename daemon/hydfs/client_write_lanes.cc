@@ -367,6 +367,7 @@ void HydfsService::FinishPut(PutOp& op, Status status) {
     cache_->Invalidate(op.name);
     last_write_[op.name] = Clock::now();
   }
+  if (op.metric) RecordOp(*op.metric, op.requested, status, op.meta.size);
   std::string name = op.name;
   uint64_t size = op.meta.size, seq = op.meta.seq, gen = op.file.gen;
   size_t total = op.lanes.size();

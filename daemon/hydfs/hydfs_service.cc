@@ -172,6 +172,7 @@ void HydfsService::PollView() {
   if (ring->Fingerprint() == ring_->Fingerprint()) return;
   RingPtr old = ring_;
   ring_ = ring;
+  ring_nodes_.store(ring_->size(), std::memory_order_relaxed);
   OnRingChanged(old);
 }
 
@@ -240,11 +241,21 @@ void HydfsService::OnRingChanged(const RingPtr& old_ring) {
 // --- commands ---
 
 void HydfsService::Command(const std::string& cmd, Args args, Reply done) {
-  loop_.Post(
-      [this, cmd, args = std::move(args), done = std::move(done)] { CtlCommand(cmd, args, done); });
+  TimePoint requested = Clock::now();
+  loop_.Post([this, cmd, args = std::move(args), requested, done = std::move(done)] {
+    CtlCommand(cmd, args, requested, done);
+  });
 }
 
-void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply done) {
+void HydfsService::CtlCommand(const std::string& cmd, const Args& args, TimePoint requested,
+                              Reply done) {
+  // `done` of a command that is one operation (op_metrics.h), recorded when it is answered.
+  auto timed = [this, requested](OpKind kind, Reply reply) -> Reply {
+    return [this, kind, requested, reply = std::move(reply)](Status st, wire::BodyWriter body) {
+      RecordOp(kind, requested, st, 0);
+      reply(st, std::move(body));
+    };
+  };
   if (ArgOf(args, transport::kCallerArg) == transport::kCallerClient) {
     std::string endpoint = ArgOf(args, "endpoint");
     if (endpoint.rfind("tcp://", 0) == 0) client_->MarkClient(endpoint);
@@ -252,12 +263,15 @@ void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply do
   if (cmd == "hydfs.create" || cmd == "hydfs.append") {
     auto op = std::make_shared<PutOp>();
     op->create = cmd == "hydfs.create";
+    op->metric = op->create ? OpKind::kCreate : OpKind::kAppend;
+    op->requested = requested;
     op->name = ArgOf(args, "name");
     uint64_t stream = 0;
     if (!ParseU64(ArgOf(args, "size"), &op->meta.size) ||
         !ParseU64(ArgOf(args, "stream"), &stream) || stream == 0 ||
         ArgOf(args, "endpoint").rfind("tcp://", 0) != 0) {
-      done(Status::InvalidArgument("create/append needs name, size, stream and endpoint"), {});
+      timed(*op->metric, done)(
+          Status::InvalidArgument("create/append needs name, size, stream and endpoint"), {});
       return;
     }
     op->stream = stream;
@@ -270,10 +284,12 @@ void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply do
     auto op = std::make_shared<GetOp>();
     op->name = ArgOf(args, "name");
     op->local_only = ArgOf(args, "local") == "1";
+    op->metric = op->local_only ? OpKind::kGetFromReplica : OpKind::kGet;
+    op->requested = requested;
     uint64_t stream = 0;
     if (!ParseU64(ArgOf(args, "stream"), &stream) || stream == 0 ||
         ArgOf(args, "endpoint").rfind("tcp://", 0) != 0) {
-      done(Status::InvalidArgument("get needs name, stream and endpoint"), {});
+      timed(*op->metric, done)(Status::InvalidArgument("get needs name, stream and endpoint"), {});
       return;
     }
     op->stream = stream;
@@ -284,6 +300,7 @@ void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply do
     return;
   }
   if (cmd == "hydfs.merge") {
+    done = timed(OpKind::kMerge, std::move(done));
     std::string name = ArgOf(args, "name");
     Status st = ValidateName(name);
     if (!st.ok()) {
@@ -314,15 +331,15 @@ void HydfsService::CtlCommand(const std::string& cmd, const Args& args, Reply do
     return;
   }
   if (cmd == "hydfs.ls") {
-    CmdLs(args, done);
+    CmdLs(args, timed(OpKind::kLs, std::move(done)));
     return;
   }
   if (cmd == "hydfs.lsall") {
-    CmdLsAll(ArgOf(args, "prefix"), done);
+    CmdLsAll(ArgOf(args, "prefix"), requested, done);
     return;
   }
   if (cmd == "hydfs.rm") {
-    CmdRm(ArgOf(args, "name"), done);
+    CmdRm(ArgOf(args, "name"), requested, done);
     return;
   }
   if (cmd == "hydfs.liststore") {
@@ -502,12 +519,51 @@ void HydfsService::Append(const std::string& name, std::string data,
 void HydfsService::PutFromMemory(bool create, const std::string& name, std::string data,
                                  std::function<void(Status)> done, bool quiet) {
   auto mp = std::make_shared<MemoryPut>();
+  mp->requested = Clock::now();
   mp->create = create;
   mp->quiet = quiet;
   mp->name = name;
   mp->data = std::move(data);
   mp->done = std::move(done);
   loop_.Post([this, mp] { LaunchMemoryPut(mp); });
+}
+
+// --- metrics ---
+
+void HydfsService::RecordOp(OpKind kind, TimePoint requested, const Status& status,
+                            uint64_t bytes) {
+  ops_.Record(kind, status.ok(), bytes,
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - requested));
+}
+
+HydfsMetrics HydfsService::Metrics() const {
+  HydfsMetrics m;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    m.stats = stats_;
+  }
+  for (OpKind k : kAllOpKinds) m.ops[static_cast<size_t>(k)] = ops_.Take(k);
+  m.ring_nodes = ring_nodes_.load(std::memory_order_relaxed);
+  if (cache_) {
+    m.stats.cache_hits = cache_->hits();
+    m.stats.cache_misses = cache_->misses();
+    m.cache_used_bytes = cache_->used_bytes();
+  }
+  // The stores are thread-safe (store.h); these pointers are constant after Bind().
+  if (store_) {
+    for (const auto& f : store_->List()) {
+      ++m.files;
+      m.stored_bytes += f.size;
+    }
+    m.store_used_bytes = store_->used_bytes();
+  }
+  if (legacy_) {
+    for (const auto& f : legacy_->List()) {
+      ++m.legacy_files;
+      m.legacy_stored_bytes += f.size;
+    }
+  }
+  return m;
 }
 
 }  // namespace rs::hydfs

@@ -20,10 +20,13 @@
 //          serve from the cache when it holds that version, else fetch chunks (fetch.h).
 //   merge / repair: see reconcile.cc.
 //
-// Thread-safety: Command() and the in-process API may be called from any thread; their
-// callbacks run on the hydfs loop thread and must not block. Bind/Start/Stop from the main thread.
+// Thread-safety: Command(), Metrics() and the in-process API may be called from any thread;
+// their callbacks run on the hydfs loop thread and must not block. Bind/Start/Stop from the main
+// thread.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +37,7 @@
 #include "daemon/hydfs/cache.h"
 #include "daemon/hydfs/fetch.h"
 #include "daemon/hydfs/merge.h"
+#include "daemon/hydfs/op_metrics.h"
 #include "daemon/hydfs/repair_policy.h"
 #include "daemon/hydfs/ring.h"
 #include "daemon/hydfs/store.h"
@@ -96,6 +100,19 @@ struct HydfsStats {
   uint64_t cache_hits = 0, cache_misses = 0;
 };
 
+// What GET /metrics exports of this node's HyDFS (README.md "Metrics"), read at one moment.
+struct HydfsMetrics {
+  HydfsStats stats;                    // counters since start (cache hits and misses included)
+  std::array<OpCounts, kOpKinds> ops;  // by OpKind: operations this node ran as a client
+  uint64_t files = 0;                  // live copies in this node's store
+  uint64_t stored_bytes = 0;           // their sizes, summed
+  uint64_t store_used_bytes = 0;       // blob bytes the store counts (writes in progress too)
+  uint64_t legacy_files = 0;           // copies in the legacy store (legacy.h)
+  uint64_t legacy_stored_bytes = 0;    // their sizes, summed
+  uint64_t cache_used_bytes = 0;       // client cache
+  uint64_t ring_nodes = 0;             // nodes on this node's ring
+};
+
 class HydfsService {
  public:
   using Args = std::map<std::string, std::string>;
@@ -114,6 +131,10 @@ class HydfsService {
 
   // rainctl's hydfs commands, forwarded by the admin service (ctl/README.md lists them).
   void Command(const std::string& cmd, Args args, Reply done);
+
+  // The figures of GET /metrics. Any thread, after Bind(): counters under stats_mu_ or atomic,
+  // the stores' listings in their own LMDB read transactions (O(files) records read).
+  HydfsMetrics Metrics() const;
 
   // In-process client API (for the log shipper and the stream engine).
   // `quiet`: logged at debug level at the client and the replicas (the log shipper's own appends
@@ -148,12 +169,17 @@ class HydfsService {
  private:
   void PutFromMemory(bool create, const std::string& name, std::string data,
                      std::function<void(Status)> done, bool quiet);
-  void ListAllOnLoop(const std::string& prefix, std::function<void(Result<Listing>)> done);
-  void RemoveOnLoop(const std::string& name, std::function<void(Result<uint64_t>)> done);
-  // Get, GetPrefix and GetSnapshot: one read, posted to the loop.
-  void ReadInProcess(const std::string& name, uint64_t max_bytes,
+  // `requested`: when the caller asked (the start of the operation's duration).
+  void ListAllOnLoop(const std::string& prefix, TimePoint requested,
+                     std::function<void(Result<Listing>)> done);
+  void RemoveOnLoop(const std::string& name, TimePoint requested,
+                    std::function<void(Result<uint64_t>)> done);
+  // Get, GetPrefix and GetSnapshot: one read of `kind`, posted to the loop.
+  void ReadInProcess(OpKind kind, const std::string& name, uint64_t max_bytes,
                      std::optional<FileSnapshot> snapshot,
                      std::function<void(Result<std::string>)> done);
+  // One finished client operation (op_metrics.h); called before its caller is told.
+  void RecordOp(OpKind kind, TimePoint requested, const Status& status, uint64_t bytes);
   struct MemoryPut;
   void LaunchMemoryPut(std::shared_ptr<MemoryPut> mp);
   struct Lane;
@@ -173,10 +199,10 @@ class HydfsService {
   void Io(std::function<Status()> work, std::function<void(Status)> then);
   // Background fsync (a no-op when already synced) and drop-behind of a committed blob.
   void SyncLater(uint64_t append_id);
-  void CtlCommand(const std::string& cmd, const Args& args, Reply done);
+  void CtlCommand(const std::string& cmd, const Args& args, TimePoint requested, Reply done);
   void CmdLs(const Args& args, Reply done);
-  void CmdLsAll(const std::string& prefix, Reply done);
-  void CmdRm(const std::string& name, Reply done);
+  void CmdLsAll(const std::string& prefix, TimePoint requested, Reply done);
+  void CmdRm(const std::string& name, TimePoint requested, Reply done);
 
   // --- the replica side (replica.cc) ---
   void OnHead(const wire::Envelope& env, const transport::Responder& r);
@@ -295,7 +321,9 @@ class HydfsService {
   bool stopped_ = false;
 
   mutable std::mutex stats_mu_;
-  HydfsStats stats_;  // guarded by stats_mu_
+  HydfsStats stats_;                     // guarded by stats_mu_
+  OpMetrics ops_;                        // any thread
+  std::atomic<uint64_t> ring_nodes_{0};  // ring_->size(), for other threads
 };
 
 }  // namespace rs::hydfs

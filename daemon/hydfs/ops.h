@@ -58,6 +58,10 @@ struct HydfsService::PutOp {
   // since and went back to the head (PutOpen).
   std::vector<std::string> head_replicas;
   int reheads = 0;
+  // The kind FinishPut records (op_metrics.h), from `requested`; unset for an attempt of an
+  // in-process write, which LaunchMemoryPut records once over all its attempts.
+  std::optional<OpKind> metric;
+  TimePoint requested;
 
   uint64_t MinAcked() const {
     uint64_t m = UINT64_MAX;
@@ -105,6 +109,7 @@ struct HydfsService::MemoryPut {
   uint64_t seq = 0;
   uint64_t wall_ms = 0;
   bool resumed = false;  // the id came from unsettled_ (the caller's retry of a failed append)
+  TimePoint requested;   // when the caller asked: the start of the operation's duration
 };
 
 // A get (or getfromreplica, or an in-process Get) run by this node as the client.
@@ -135,6 +140,10 @@ struct HydfsService::GetOp {
   std::function<void(Status, wire::BodyWriter)> on_done;
   transport::EventLoop::TimerId timer = 0;
   std::vector<std::string> corrupt;  // corruption seen and worked around
+  // The kind FinishGet records (op_metrics.h), from `requested`; unset for the read inside a
+  // Snapshot, which Snapshot records itself.
+  std::optional<OpKind> metric;
+  TimePoint requested;
 };
 
 // A write arriving at this replica.
