@@ -11,7 +11,8 @@ if [ "$(id -u)" -eq 0 ] && ! getent passwd "$user" >/dev/null; then
 fi
 pkgs=(g++ make meson ninja-build pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
       liblmdb-dev libcli11-dev libspdlog-dev libfmt-dev catch2 python3 python3-msgpack procps
-      iproute2 nftables libcpp-httplib-dev python3-prometheus-client)
+      iproute2 nftables libcpp-httplib-dev python3-prometheus-client
+      nlohmann-json3-dev libsodium-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -108,7 +108,7 @@ void AdminService::Stop() {
   loop_.Join();
 }
 
-void AdminService::ReplyStatusLater(const transport::Responder& responder,
+void AdminService::ReplyStatusLater(const CommandReply& responder,
                                     const std::function<void(std::function<void(Status)>)>& start) {
   start([this, responder](Status st) { loop_.Post([responder, st] { responder.Reply(st); }); });
 }
@@ -150,19 +150,32 @@ void AdminService::OnCommand(const wire::Envelope& env, const transport::Respond
     responder.Reply(Status::InvalidArgument(reader.status().message()));
     return;
   }
+  Dispatch(cmd, std::move(args), responder.caller(),
+           CommandReply([responder](const Status& st, const wire::BodyWriter& body) {
+             responder.Reply(st, body);
+           }));
+}
+
+void AdminService::Run(const std::string& cmd, Args args, security::Role role, CommandReply done) {
+  loop_.Post([this, cmd, args = std::move(args), role, done = std::move(done)]() mutable {
+    Dispatch(cmd, std::move(args), role, done);
+  });
+}
+
+void AdminService::Dispatch(const std::string& cmd, Args args, security::Role caller,
+                            const CommandReply& responder) {
   Log()->debug("event=command cmd={}", cmd);
   security::Role need = RoleNeeded(cmd);
-  if (responder.caller() < need) {
+  if (caller < need) {
     ++denied_commands_;
-    Log()->warn("event=denied cmd={} caller_role={}", cmd, security::RoleName(responder.caller()));
+    Log()->warn("event=denied cmd={} caller_role={}", cmd, security::RoleName(caller));
     responder.Reply(Status::PermissionDenied(
         cmd + " needs a key with the " + std::string(security::RoleName(need)) +
-        " role; this client's key has the " + std::string(security::RoleName(responder.caller())) +
-        " role"));
+        " role; this client's key has the " + std::string(security::RoleName(caller)) + " role"));
     return;
   }
   args.erase(transport::kCallerArg);
-  if (responder.caller() != security::Role::kMember) {
+  if (caller != security::Role::kMember) {
     args[transport::kCallerArg] = transport::kCallerClient;
   }
   if (cmd.rfind("keys.", 0) == 0) {

@@ -5,6 +5,8 @@
 // Thread-safety: construct, Start() and Stop() from the main thread only.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -25,8 +27,26 @@ struct NodeInfo {
   std::string introducer;  // HOST:PORT given at start, or empty
 };
 
+// Where a console command's answer goes: rainctl's request (a Responder), or an HTTP request
+// of the web console (AdminService::Run). Answered once, on the admin loop; the payload is
+// written during the call.
+class CommandReply {
+ public:
+  using Fn = std::function<void(const Status&, const wire::BodyWriter&)>;
+  explicit CommandReply(Fn fn) : fn_(std::make_shared<Fn>(std::move(fn))) {}
+  void Reply(const Status& status, const wire::BodyWriter& payload = {}) const {
+    (*fn_)(status, payload);
+  }
+  void Ok(const wire::BodyWriter& payload = {}) const { Reply(Status::Ok(), payload); }
+
+ private:
+  std::shared_ptr<Fn> fn_;
+};
+
 class AdminService {
  public:
+  using Args = std::map<std::string, std::string>;
+
   AdminService(std::string host, uint16_t port, NodeInfo info);
   ~AdminService();
 
@@ -39,12 +59,19 @@ class AdminService {
              logquery::LogQueryService* logquery, stream::StreamService* stream);
   void Stop();
   uint64_t malformed_frames() const { return server_ ? server_->malformed_frames() : 0; }
+  // Runs console command `cmd` for a caller whose key has `role` (the HTTP console's token), as
+  // though rainctl had sent it: the same roles are checked, the same payload answers. Any
+  // thread, after Start; `done` runs on the admin loop.
+  void Run(const std::string& cmd, Args args, security::Role role, CommandReply done);
 
  private:
   void OnCommand(const wire::Envelope& env, const transport::Responder& responder);
+  // Every console command, on the admin loop: the role check, then the command.
+  void Dispatch(const std::string& cmd, Args args, security::Role caller,
+                const CommandReply& responder);
   void OnJoinRequest(const wire::Envelope& env, const transport::Responder& responder);
   // Runs `done` on the admin loop once the membership loop has finished.
-  void ReplyStatusLater(const transport::Responder& responder,
+  void ReplyStatusLater(const CommandReply& responder,
                         const std::function<void(std::function<void(Status)>)>& start);
 
   std::string host_;
