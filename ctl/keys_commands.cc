@@ -76,6 +76,7 @@ int EditRing(const Context& ctx, const fs::path& dir,
 void AddKeysCommands(CLI::App& app, Context& ctx, int* exit_code) {
   auto* keys = app.add_subcommand("keys", "make, list, add and revoke the cluster's keys");
   keys->require_subcommand(1);
+  AddTokenCommand(keys, ctx, exit_code);
   static std::string dir, role, name, public_key;
   static bool force = false;
 

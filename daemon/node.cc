@@ -11,10 +11,12 @@
 #include <future>
 #include <sstream>
 
+#include "daemon/http/http_access.h"
 #include "daemon/membership/config.h"
 #include "daemon/stream/operator_resolver.h"
 #include "daemon/stream/operator_sandbox.h"
 #include "shared/logging.h"
+#include "shared/transport/security.h"
 
 namespace rs {
 namespace fs = std::filesystem;
@@ -185,13 +187,9 @@ Status ApplyConfigEntry(const std::string& key, const std::string& value, NodeOp
   if (key == "port") return ParsePort(value, &o->port);
   if (key == "http_port") return ParsePort(value, &o->http.port);
   if (key == "http_bind") {
-    // Off loopback HTTP needs a client token (issue 16), not built yet: loopback only.
-    if (value != "127.0.0.1" && value != "localhost" && value != "::1" &&
-        value.rfind("127.", 0) != 0) {
-      return Status::InvalidArgument("http_bind '" + value +
-                                     "': HTTP binds to loopback only until client tokens exist");
-    }
-    o->http.bind = value;
+    auto hp = HostPort::Parse(value + ":1");
+    if (value.empty() || !hp.ok()) return Status::InvalidArgument("bad http_bind '" + value + "'");
+    o->http.bind = value;  // off loopback only with keys (checked at start: tokens need them)
     return Status::Ok();
   }
   if (key == "swim_port") return ParsePort(value, &o->membership.swim_port);
@@ -313,6 +311,13 @@ Status Node::Start() {
   log.to_stderr = true;  // warnings and errors also reach the terminal
   RS_RETURN_IF_ERROR(InitLogging(log));
   RS_RETURN_IF_ERROR(InstallNodeSecurity(options_));
+  if (!http::IsLoopback(options_.http.bind) && options_.http.bind != "localhost" &&
+      !transport::SecurityEnabled()) {
+    return Status::FailedPrecondition(
+        "http_bind " + options_.http.bind +
+        " is off loopback, which needs client tokens, and tokens need keys: this node runs "
+        "insecure (bind HTTP to 127.0.0.1, or run with keys)");
+  }
 
   admin::NodeInfo info{fs::absolute(options_.data_dir).string(), log_file_, WallMillis(),
                        options_.introducer};
@@ -343,16 +348,7 @@ Status Node::Start() {
   RS_RETURN_IF_ERROR(stream_->Start(self, membership_.get(), hydfs_.get()));
   admin_->Start(membership_.get(), hydfs_.get(), logquery_.get(), stream_.get());
   started_ms_ = WallMillis();
-  http_ = std::make_unique<http::HttpServer>();
-  http_->Get("/metrics", [this] {
-    http::Response r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = Metrics();
-    return r;
-  });
-  auto http_port = http_->Start(options_.http);
-  if (!http_port.ok()) return http_port.status();
-  http_port_ = *http_port;
+  RS_RETURN_IF_ERROR(StartHttp());
 
   std::string id = membership_->initial_id().str();
   RS_RETURN_IF_ERROR(WriteReadyFile(id, *port));

@@ -33,8 +33,9 @@ struct NodeOptions {
   membership::ServiceOptions membership;
   hydfs::HydfsOptions hydfs;  // dir and host are filled in from data_dir and host
   uint32_t log_ship_interval_ms = 2000;  // ship the log into HyDFS this often; 0: never
-  // HTTP (metrics; daemon/http): on `http_bind` (loopback by default), port `http_port` (0: the
-  // OS picks; the ready file names it).
+  // HTTP (metrics, the console's API and page; daemon/http): on `http_bind` (loopback by
+  // default; another address only with keys, which tokens need), port `http_port` (0: the OS
+  // picks; the ready file names it).
   http::HttpOptions http;
   // The stream engine: `leader` (HOST:PORT; empty: the introducer, or this node when it founds
   // the cluster) and the stream_* knobs (daemon/stream/README.md).
@@ -67,6 +68,10 @@ class Node {
   void StartShipper();
   // GET /metrics: the node's metrics in the Prometheus text format (node_metrics.cc).
   std::string Metrics() const;
+  // HTTP (node_http.cc): the routes, and who a request acts as.
+  Status StartHttp();
+  Result<security::Role> HttpCaller(const http::Request& r) const;
+  http::Response RunApiCommand(const http::Request& r, bool post);
 
   NodeOptions options_;
   std::string log_file_;

@@ -7,18 +7,38 @@ namespace rs::http {
 HttpServer::HttpServer() : server_(std::make_unique<httplib::Server>()) {
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
-  server_->set_payload_max_length(64 * 1024);  // requests are GETs
+  server_->set_payload_max_length(64 * 1024);  // requests are small: GETs and forms
 }
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Get(const std::string& path, std::function<Response()> handler) {
-  server_->Get(path,
-               [handler = std::move(handler)](const httplib::Request&, httplib::Response& res) {
-                 Response r = handler();
-                 res.status = r.status;
-                 res.set_content(r.body, r.content_type.c_str());
-               });
+namespace {
+
+httplib::Server::Handler Wrap(HttpServer::Handler handler) {
+  return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    Request r;
+    r.method = req.method;
+    r.path = req.path;
+    for (const auto& [k, v] : req.params) r.params.emplace(k, v);  // the first of a repeated one
+    for (const auto& m : req.matches) r.matches.push_back(m.str());
+    r.authorization = req.get_header_value("Authorization");
+    r.remote_addr = req.remote_addr;
+    Response out = handler(r);
+    res.status = out.status;
+    if (!out.cache_control.empty()) res.set_header("Cache-Control", out.cache_control);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_content(out.body, out.content_type.c_str());
+  };
+}
+
+}  // namespace
+
+void HttpServer::Get(const std::string& pattern, Handler handler) {
+  server_->Get(pattern, Wrap(std::move(handler)));
+}
+
+void HttpServer::Post(const std::string& pattern, Handler handler) {
+  server_->Post(pattern, Wrap(std::move(handler)));
 }
 
 Result<uint16_t> HttpServer::Start(const HttpOptions& o) {

@@ -104,6 +104,58 @@ void Leader::Command(const std::string& cmd, const Args& args, Reply done) {
     });
     return;
   }
+  if (cmd == "job.kill_task") {
+    // The demo's drill from the console: SIGKILL a task's operator wherever it runs (the
+    // worker's stream.kill_task), and the job rebuilds it.
+    auto stage = ParseCount(ArgOf(args, "stage"), "stage", kMaxStages);
+    auto task = ParseCount(ArgOf(args, "task"), "task", kMaxTasksPerStage - 1);
+    if (!stage.ok() || !task.ok()) {
+      done(!stage.ok() ? stage.status() : task.status(), {});
+      return;
+    }
+    std::string address;  // mu_ is held
+    int64_t pid = 0;
+    for (const auto& sl : job->slots) {
+      if (sl.stage == *stage && sl.task == *task) {
+        address = sl.address;
+        pid = sl.pid;
+      }
+    }
+    if (Terminal(job->state) || address.empty() || pid <= 0) {
+      done(Status::NotFound("job " + id + " has no running task " + std::to_string(*stage) + "." +
+                            std::to_string(*task)),
+           {});
+      return;
+    }
+    pool_.Submit([this, id, stage = *stage, task = *task, address, pid, done] {
+      Status st;
+      if (address == options_.self_endpoint) {
+        st = worker_->KillTask(pid).status();
+      } else {
+        auto env = ForwardAdminCommand(address, "stream.kill_task", {{"pid", std::to_string(pid)}},
+                                       std::chrono::seconds(5));
+        st = env.ok() ? wire::ReplyPayload(*env).status() : env.status();
+      }
+      if (!st.ok()) {
+        done(st, {});
+        return;
+      }
+      done(Status::Ok(), [id, stage, task, address, pid](wire::Packer& pk) {
+        pk.pack_map(5);
+        pk.pack("job");
+        pk.pack(id);
+        pk.pack("stage");
+        pk.pack_uint64(stage);
+        pk.pack("task");
+        pk.pack_uint64(task);
+        pk.pack("node");
+        pk.pack(address);
+        pk.pack("pid");
+        pk.pack_int64(pid);
+      });
+    });
+    return;
+  }
   if (cmd == "job.rescale") {
     auto stage = ParseCount(ArgOf(args, "stage"), "stage", kMaxStages + 1);
     auto tasks = ParseCount(ArgOf(args, "tasks"), "tasks", kMaxTasksPerStage);

@@ -229,6 +229,8 @@ Role SenderRole(zmq::socket_t& socket, const zmq::message_t& msg) {
 
 std::shared_ptr<const Keyring> CurrentKeyring() { return std::atomic_load(&S().ring); }
 
+std::string ClusterSecret() { return SecurityEnabled() ? S().settings.cluster_secret : ""; }
+
 Result<bool> MergeKeyring(const Keyring& update) {
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);

@@ -60,6 +60,9 @@ Role SenderRole(zmq::socket_t& socket, const zmq::message_t& msg);
 // keyring file and puts it in force; true when anything changed. The keyring file is also
 // watched: what an operator writes there is merged within a second.
 std::shared_ptr<const Keyring> CurrentKeyring();
+// A node's cluster secret key (Z85; HTTP tokens are checked with it); empty when security is
+// off or in a client process.
+std::string ClusterSecret();
 Result<bool> MergeKeyring(const Keyring& update);
 
 struct SecurityCounters {

@@ -1,5 +1,6 @@
 #include "tests/harness/metrics.h"
 
+#include <cstdlib>
 #include <sstream>
 #include <vector>
 
@@ -18,7 +19,43 @@ for family in text_string_to_metric_families(body.decode()):
         print("%s{%s} %r" % (s.name, labels, s.value))
 )";
 
+// Prints the status code, a newline, then the body.
+constexpr const char* kRequest = R"(
+import sys, urllib.request, urllib.error
+url, method, token, form = sys.argv[1:5]
+req = urllib.request.Request(url, method=method, data=form.encode() if method == "POST" else None)
+if token:
+    req.add_header("Authorization", "Bearer " + token)
+try:
+    with urllib.request.urlopen(req, timeout=15) as r:
+        status, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    status, body = e.code, e.read()
+sys.stdout.write("%d\n" % status)
+sys.stdout.flush()
+sys.stdout.buffer.write(body)
+)";
+
 }  // namespace
+
+Result<HttpReply> HttpRequest(const std::string& url, const std::string& method,
+                              const std::string& token, const std::string& form,
+                              const std::vector<std::string>& via) {
+  std::vector<std::string> argv = via;
+  for (const std::string& a : {std::string("/usr/bin/python3"), std::string("-c"),
+                               std::string(kRequest), url, method, token, form}) {
+    argv.push_back(a);
+  }
+  CommandResult r = RunCommand(argv, std::chrono::seconds(20));
+  size_t nl = r.out.find('\n');
+  if (r.code() != 0 || nl == std::string::npos) {
+    return Status::Unavailable(method + " " + url + ": " + r.Describe());
+  }
+  HttpReply reply;
+  reply.status = std::atoi(r.out.substr(0, nl).c_str());
+  reply.body = r.out.substr(nl + 1);
+  return reply;
+}
 
 Result<Metrics> ScrapeMetrics(const RaindProcess& node) {
   if (node.HttpPort() == 0) return Status::FailedPrecondition(node.name() + " has no HTTP port");

@@ -35,12 +35,14 @@ TEST_CASE("the shipped example config file parses to the defaults", "[daemon][co
   CHECK(options.http.port == 0);
 }
 
-TEST_CASE("http keys: a port, and loopback only until client tokens exist", "[daemon][config]") {
+TEST_CASE("http keys: a port and an address (off loopback checked at start)", "[daemon][config]") {
   NodeOptions o;
   REQUIRE(ApplyConfigText("http_port = 9100\nhttp_bind = 127.0.0.2\n", "x", &o).ok());
   CHECK(o.http.port == 9100);
   CHECK(o.http.bind == "127.0.0.2");
-  for (const char* bind : {"0.0.0.0", "10.0.0.1", "example.com"}) {
+  REQUIRE(ApplyConfigEntry("http_bind", "0.0.0.0", &o).ok());
+  CHECK(o.http.bind == "0.0.0.0");
+  for (const char* bind : {"", "10.0.0.1:80", "a b"}) {
     INFO(bind);
     CHECK(ApplyConfigEntry("http_bind", bind, &o).code() == StatusCode::kInvalidArgument);
   }
