@@ -14,6 +14,7 @@
 #include "tests/harness/checks.h"
 #include "tests/harness/cluster.h"
 #include "tests/harness/eventually.h"
+#include "tests/harness/metrics.h"
 #include "tests/harness/netns.h"
 #include "tests/harness/stream.h"
 
@@ -261,4 +262,85 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
 }
 
 }  // namespace
+}  // namespace rs::harness
+
+namespace rs::harness {
+namespace {
+
+// `rainctl [--key KEY] keys token`: an HTTP token of the key.
+std::string HttpToken(const std::string& key) {
+  std::vector<std::string> args;
+  if (!key.empty()) args = {"--key", key};
+  args.insert(args.end(), {"keys", "token"});
+  CommandResult r = RunCtl(args);
+  INFO(r.Describe());
+  REQUIRE(r.code() == 0);
+  return r.out.substr(0, r.out.find('\n'));
+}
+
+}  // namespace
+
+TEST_CASE("HTTP off loopback: nothing without a token, a read token reads, admin acts",
+          "[http-hosts]") {
+  auto made = Network::Create(2);
+  REQUIRE_OK(made.status());
+  Network& net = **made;
+  // HTTP on every address of the node's host (its veth and its own loopback).
+  Cluster c(1, {"--set", "http_bind=0.0.0.0"});
+  c.set_placement(net.Placement());
+  REQUIRE_OK(c.Start());
+  RaindProcess& n = c.node(0);
+  std::string base = "http://" + net.Address(0) + ":" + std::to_string(n.HttpPort());
+  auto from = [&](size_t host, const std::string& url, const std::string& method = "GET",
+                  const std::string& token = "", const std::string& form = "") {
+    auto r = HttpRequest(url, method, token, form, net.Exec(host));
+    INFO(method << " " << url << " from host " << host);
+    REQUIRE_OK(r.status());
+    return *r;
+  };
+  std::string reader = *MakeUnlistedKey(c.dir(), "reader", "read");
+  auto rf = security::ReadKeyFile(reader);
+  REQUIRE_OK(rf.status());
+  REQUIRE(
+      RunCtl({"--node", n.ControlAddress(), "keys", "add", "read", rf->keys.public_key, "reader"})
+          .code() == 0);
+  std::string read_token = HttpToken(reader);
+  std::string admin_token = HttpToken("");
+
+  // Another host, no token: every path is refused, the page and /metrics too.
+  for (const char* path : {"/api/v1/cmd/list_mem", "/metrics", "/", "/console.js"}) {
+    HttpReply r = from(1, base + path);
+    CHECK(r.status == 401);
+    CHECK(r.body.find("token is needed") != std::string::npos);
+  }
+  // The positive controls: a read token reads from there, and the node's own loopback reads
+  // without one.
+  HttpReply listed = from(1, base + "/api/v1/cmd/list_mem", "GET", read_token);
+  CHECK(listed.status == 200);
+  CHECK(listed.body.find(n.ControlAddress()) != std::string::npos);
+  CHECK(from(1, base + "/metrics", "GET", read_token).status == 200);
+  std::string own = "http://127.0.0.1:" + std::to_string(n.HttpPort());
+  CHECK(from(0, own + "/api/v1/cmd/list_mem").status == 200);
+  // Acting: a read token may not; an admin token passes the role check (the job is unknown).
+  CHECK(from(1, base + "/api/v1/cmd/job.cancel", "POST", read_token, "job=j9").status == 403);
+  HttpReply acted = from(1, base + "/api/v1/cmd/job.cancel", "POST", admin_token, "job=j9");
+  CHECK(acted.status == 404);
+  CHECK(acted.body.find("no job j9") != std::string::npos);
+  // A forged token from there: 401.
+  std::string forged = admin_token;
+  forged.back() = forged.back() == '0' ? '1' : '0';
+  CHECK(from(1, base + "/api/v1/cmd/list_mem", "GET", forged).status == 401);
+}
+
+TEST_CASE("HTTP off loopback needs keys: an insecure node will not bind it", "[http-hosts]") {
+  auto raind = RaindBinary();
+  REQUIRE(raind.ok());
+  std::string dir = TestKeysDir() + "-insecure-http";
+  CommandResult r = RunCommand(
+      {*raind, "--insecure", "--port", "0", "--data-dir", dir, "--set", "http_bind=0.0.0.0"}, 10s);
+  fs::remove_all(dir);
+  CHECK(r.code() != 0);
+  CHECK(r.err.find("off loopback") != std::string::npos);
+}
+
 }  // namespace rs::harness
