@@ -72,6 +72,7 @@ class Node {
   Status StartHttp();
   Result<security::Role> HttpCaller(const http::Request& r) const;
   http::Response RunApiCommand(const http::Request& r, bool post);
+  std::string SelfAddress() const;  // HOST:PORT of the control port
 
   NodeOptions options_;
   std::string log_file_;

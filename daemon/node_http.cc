@@ -9,6 +9,7 @@
 #include "daemon/admin/access.h"
 #include "daemon/http/http_access.h"
 #include "daemon/node.h"
+#include "daemon/stream/messages.h"
 #include "shared/clock.h"
 #include "shared/transport/security.h"
 #include "shared/wire/json.h"
@@ -35,6 +36,7 @@ const std::set<std::string, std::less<>>& ApiCommands() {
       "display_protocol", "status_sus",  "config_get",      "events",       "stats",
       "hydfs.ls",         "hydfs.lsall", "hydfs.liststore", "hydfs.stats",  "job.list",
       "job.status",       "job.tasks",   "job.cancel",      "job.rescale",  "job.kill_task",
+      "log.tail",
   };
   return kCommands;
 }
@@ -117,7 +119,23 @@ http::Response Node::RunApiCommand(const http::Request& r, bool post) {
   }
   std::map<std::string, std::string> args;
   for (const auto& [k, v] : r.params) {
-    if (k != "token") args[k] = v;
+    if (k != "token" && k != "node") args[k] = v;
+  }
+  // `node=HOST:PORT`: a read command answered by another node (the console's log view of any
+  // node). Its role is checked here; the node is asked with this node's member key.
+  auto node = r.params.find("node");
+  if (node != r.params.end() && node->second != SelfAddress()) {
+    if (!read) return ErrorResponse(Status::InvalidArgument("only reads go to another node"));
+    if (admin::RoleNeeded(cmd) > *role) {
+      return ErrorResponse(Status::PermissionDenied(cmd + " needs a higher role"));
+    }
+    auto env = stream::ForwardAdminCommand(node->second, cmd, args, std::chrono::seconds(5));
+    if (!env.ok()) {
+      return ErrorResponse(Status::Unavailable(node->second + ": " + env.status().message()));
+    }
+    auto payload = wire::ReplyPayload(*env);
+    if (!payload.ok()) return ErrorResponse(payload.status());
+    return JsonResponse(200, wire::ToJson(*payload));
   }
   struct Answer {
     std::promise<std::pair<Status, std::string>> promise;
@@ -148,6 +166,11 @@ http::Response Node::RunApiCommand(const http::Request& r, bool post) {
   } catch (const std::exception& e) {
     return ErrorResponse(Status::Internal(cmd + "'s answer did not decode: " + e.what()));
   }
+}
+
+std::string Node::SelfAddress() const {
+  auto view = membership_->view();
+  return view->self.host() + ":" + std::to_string(view->self.port());
 }
 
 Status Node::StartHttp() {

@@ -5,12 +5,12 @@
 namespace rs::admin {
 namespace {
 
-constexpr std::array<std::string_view, 21> kReadCommands = {
+constexpr std::array<std::string_view, 22> kReadCommands = {
     "status",           "list_self",  "list_mem",    "list_mem_ids",    "display_suspects",
     "display_protocol", "status_sus", "config_get",  "events",          "stats",
     "hydfs.get",        "hydfs.ls",   "hydfs.lsall", "hydfs.liststore", "hydfs.stats",
     "log.grep",         "log.follow", "job.list",    "job.status",      "job.tasks",
-    "job.output",
+    "job.output",       "log.tail",
 };
 
 // Keyring exchange between nodes. (The stream engine's calls between daemons are typed

@@ -126,7 +126,7 @@ void LogShipper::ShipOnce() {
           ->debug("event=ship_failed file={} bytes={} error=\"{}\"", file_, batch.size(),
                   shipped.ToString());
       if (shipped.code() == StatusCode::kNotFound) file_.clear();  // removed: create it again
-      unshipped_ = std::move(batch);  // the same bytes next time
+      unshipped_ = std::move(batch);                               // the same bytes next time
       return;
     }
     offset_ += batch.size();

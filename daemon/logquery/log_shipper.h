@@ -55,9 +55,9 @@ class LogShipper {
   bool stop_ = false;  // guarded by mu_
 
   // Shipper thread only.
-  std::string file_;     // the HyDFS file of the current member id ("" before the first)
-  ino_t inode_ = 0;      // the log file being read
-  uint64_t offset_ = 0;  // bytes of it already shipped
+  std::string file_;       // the HyDFS file of the current member id ("" before the first)
+  ino_t inode_ = 0;        // the log file being read
+  uint64_t offset_ = 0;    // bytes of it already shipped
   std::string unshipped_;  // a batch whose append failed: the next one, byte for byte
 };
 

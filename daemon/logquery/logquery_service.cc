@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "daemon/logquery/log_tail.h"
 #include "shared/logging.h"
 #include "shared/transport/security.h"
 
@@ -109,6 +110,36 @@ void LogQueryService::Command(const std::string& cmd, const Args& args, Reply do
     done(Status::InvalidArgument("-m needs a number"), {});
     return;
   }
+  if (cmd == "log.tail") {
+    std::optional<uint64_t> from;
+    std::string offset = Arg(args, "offset");
+    if (!offset.empty()) {
+      if (offset.size() > 18 ||
+          !std::all_of(offset.begin(), offset.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        done(Status::InvalidArgument("offset must be a number"), {});
+        return;
+      }
+      from = std::stoull(offset);
+    }
+    auto slice = TailLog(options_.log_dir + "/" + options_.log_name, from, Arg(args, "pattern"),
+                         flags.find('i') != std::string::npos);
+    if (!slice.ok()) {
+      done(slice.status(), {});
+      return;
+    }
+    done(Status::Ok(), [slice = std::move(*slice)](wire::Packer& pk) {
+      pk.pack_map(4);
+      pk.pack("next");
+      pk.pack_uint64(slice.next);
+      pk.pack("size");
+      pk.pack_uint64(slice.size);
+      pk.pack("restarted");
+      pk.pack(slice.restarted);
+      pk.pack("lines");
+      pk.pack(slice.lines);
+    });
+    return;
+  }
   std::vector<std::string> grep = {"grep", "-H", "--color=never"};
   for (char f : flags) grep.push_back(std::string("-") + f);
   if (!max_count.empty()) grep.push_back("-m" + max_count);
@@ -143,8 +174,7 @@ void LogQueryService::Command(const std::string& cmd, const Args& args, Reply do
     if (pattern.empty()) {
       argv = {"tail", "-c", start, "--pid=" + pid, "-F", "--", options_.log_name};
     } else {
-      std::string script =
-          "tail -c \"$4\" --pid=\"$1\" -F -- \"$2\" | exec grep --line-buffered";
+      std::string script = "tail -c \"$4\" --pid=\"$1\" -F -- \"$2\" | exec grep --line-buffered";
       for (char f : flags) {
         if (f != 'c' && f != 'n') script += std::string(" -") + f;
       }

@@ -8,6 +8,8 @@
 //   log.grep   {pattern, flags: "ivncEFw" subset, max_count, files: GLOB, stream, endpoint}
 //   log.follow {pattern (optional), flags, stream, endpoint}
 // Reply: {"endpoint": where the reader sends acks, "files": [the files searched]}.
+//   log.tail   {offset (empty: the last 16 KiB), pattern, flags ("i")}: one answer,
+//              {next, size, restarted, lines} (log_tail.h; the web console's log view).
 //
 // Thread-safety: Command() may be called from any thread; each query runs on its own thread.
 #pragma once

@@ -78,6 +78,22 @@ TEST_CASE("the console API reads like rainctl --json; tokens decide who may act"
   CHECK(page.body.find("<title>RainStorm") != std::string::npos);
   CHECK(Request(Url(n, "/console.js")).status == 200);
   CHECK(Request(Url(n, "/nothing.js")).status == 404);
+  // The log view: another node's log through this one, filtered, then what came since.
+  std::string other = c.node(2).ControlAddress();
+  HttpReply tail =
+      Request(Url(n, "/api/v1/cmd/log.tail?offset=0&pattern=event=ready&node=" + other));
+  REQUIRE(tail.status == 200);
+  Json lines = ParsedBody(tail);
+  REQUIRE(lines["lines"].size() >= 1);
+  CHECK(lines["lines"][0].Str().find("event=ready id=" + other) != std::string::npos);
+  for (const Json& l : lines["lines"].items())
+    CHECK(l.Str().find("event=ready") != std::string::npos);
+  HttpReply since = Request(Url(n, "/api/v1/cmd/log.tail?pattern=event=ready&node=" + other +
+                                       "&offset=" + lines["next"].Str()));
+  REQUIRE(since.status == 200);
+  CHECK(ParsedBody(since)["lines"].size() == 0);
+  CHECK(Request(Url(n, "/api/v1/cmd/log.tail?pattern=a%5C(")).status == 400);
+  CHECK(Request(Url(n, "/api/v1/cmd/log.tail?node=127.0.0.1:1")).status == 503);
   // Commands that stream their data elsewhere, unknown ones, and the wrong method.
   CHECK(Request(Url(n, "/api/v1/cmd/hydfs.get")).status == 404);
   CHECK(Request(Url(n, "/api/v1/cmd/no_such")).status == 404);
