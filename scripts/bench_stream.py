@@ -45,13 +45,18 @@ What is measured, and how (rates are input events per second; M = 10^6):
               in plain text (insecure=true, rainctl --insecure; its own copy of `events`), and
               each C++ config runs there right after its CurveZMQ run. --curve on / off: one
               cluster of that kind only.
+  watching    --scrape-pairs (default 3) pairs of exactly-once C++ runs, one without and one
+              with a scraper thread (scripts/bench_scraper.py) that each second GETs /metrics
+              of every node and the console's JSON of node1 (list_mem, hydfs.lsall, job.list,
+              job.status and job.tasks of the running job), from submit to done. Cost = 1 -
+              median tuples/s with / median without.
   machine     cores, load average and the disk's write rate (dd 256 MiB conv=fsync in the
               temporary dir) before the run, and the load average at the end.
   targets     (issue 14) exactly-once (C++) >= 0.5 x the C++ pipe chain of the same run;
               exactly-once at >= 0.85 of the throughput without it; p99 <= 20 ms with
               exactly-once at half load; <= 1 CPU second per million tuples (exactly-once, C++);
               (security issue) exactly-once with CurveZMQ at >= 0.85 of exactly-once in plain
-              text (C++).
+              text (C++); (issue 16) the scraper costs <= 2 % of the throughput.
 Exit status: 0 when every job finished (and every exactly-once output was right), whatever the
 figures; 1 otherwise or on an error; 130 on Ctrl-C.
 """
@@ -72,6 +77,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_cluster import (  # noqa: E402
     CLK_TCK, JsonCtl, log, machine_line, start_cluster)
+from bench_scraper import Scraper
 from bench_stream_report import fmt, report  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -345,7 +351,7 @@ class StreamBench(JsonCtl):
                 return False
             time.sleep(0.05)
 
-    def run_job(self, label, python_filter, exactly_once, rate=None):
+    def run_job(self, label, python_filter, exactly_once, rate=None, scrape=False):
         a = self.args
         node1 = self.cluster.nodes[0]
         self.job_seq = getattr(self, "job_seq", 0) + 1
@@ -360,6 +366,10 @@ class StreamBench(JsonCtl):
         self.rows.append(row)
         if not self.wait_reaped():
             self.notes.append(f"{label}: raind still had children before the submit")
+        scraper = None
+        if scrape:
+            scraper = Scraper([int(n.ready["http_port"]) for n in self.cluster.nodes])
+            scraper.start()
         cpu_before = self.cluster_cpu_ticks()
         submit_start = time.monotonic()
         log(f"{label}: {shlex.join(cmd)}")
@@ -379,6 +389,8 @@ class StreamBench(JsonCtl):
                 break
             time.sleep(POLL_S)
         wall = time.monotonic() - submit_start
+        if scraper:
+            row["scraper"] = scraper.stop()
         if not status or status.get("state") not in FINAL_STATES:
             self.rainctl(node1, "job", "cancel", job)
             row["state"] = "timeout"
@@ -477,6 +489,15 @@ class StreamBench(JsonCtl):
                     self.rows.append(dict(m, config=f"{label} (median of {len(done)})",
                                           kind="cluster", runs=len(done)))
         self.use(main)
+        # The cost of watching: exactly-once C++ runs with and without a scraper (every
+        # node's /metrics and the console's JSON once a second), in interleaved pairs.
+        if a.scrape_pairs and configs and not configs[0][1]:
+            label, py, eo = configs[0]
+            for r in range(a.scrape_pairs):
+                for scrape in (False, True):
+                    tag = f"{label}, {'scraped' if scrape else 'not scraped'} (pair {r + 1})"
+                    self.run_job(tag, py, eo, scrape=scrape)["kind"] = (
+                        "scraped" if scrape else "unscraped")
         # Latency at half the maximum rate: exactly-once C++ (the target), or every config.
         latency = configs if a.latency_all else configs[:1]
         if a.no_latency:
@@ -582,6 +603,10 @@ def parse_args():
     p.add_argument("--only", metavar="TEXT",
                    help="only the cluster configs whose label contains TEXT (for profiling)")
     p.add_argument("--no-latency", action="store_true", help="no half-rate latency run")
+    p.add_argument("--scrape-pairs", type=int, default=3,
+                   help="pairs of exactly-once C++ runs without and with a scraper polling "
+                        "every node's /metrics and the console's JSON each second (default 3; "
+                        "0: none)")
     a = p.parse_args()
     a.curves = {"both": ["off", "on"], "on": ["on"], "off": ["off"]}[a.curve]
     if a.events is None:

@@ -14,6 +14,7 @@ TARGET_EO_RATIO = 0.85            # exactly-once throughput / throughput without
 TARGET_P99_MS = 20.0              # exactly-once, at half the maximum rate
 TARGET_CPU_S_PER_M = 1.0          # CPU seconds per million input tuples (exactly-once, C++)
 TARGET_CURVE_RATIO = 0.85         # exactly-once with CurveZMQ / exactly-once in plain text
+TARGET_SCRAPE_COST = 0.02         # throughput lost to a scraper of /metrics and the console
 
 
 def fmt(v, digits=0):
@@ -29,6 +30,27 @@ def find_row(bench, kind, **match):
         if r["kind"] == kind and all(r.get(k) == v for k, v in match.items()):
             return r
     return None
+
+
+def scrape_cost(bench):
+    """(cost, text): 1 - the median tuples/s of the scraped runs / that of the runs without,
+    and how it was measured; (None, why) when either side has no finished run."""
+    med = {}
+    for kind in ("unscraped", "scraped"):
+        rates = sorted(r["tuples_per_s"] for r in bench.rows
+                       if r["kind"] == kind and r.get("state") == "done" and r["tuples_per_s"])
+        med[kind] = (rates[len(rates) // 2], len(rates)) if rates else None
+    if not med["unscraped"] or not med["scraped"]:
+        return None, "no pair of runs finished"
+    cost = 1 - med["scraped"][0] / med["unscraped"][0]
+    stats = [r["scraper"] for r in bench.rows if r["kind"] == "scraped" and r.get("scraper")]
+    reqs = sum(s["requests"] for s in stats)
+    rounds = sum(s["rounds"] for s in stats)
+    errors = sum(s["errors"] for s in stats)
+    kib = sum(s["bytes"] for s in stats) / max(rounds, 1) / 1024
+    return cost, (f"{cost:+.1%} (median {fmt(med['scraped'][0])} vs {fmt(med['unscraped'][0])} "
+                  f"tuples/s, {med['scraped'][1]} and {med['unscraped'][1]} runs; {rounds} "
+                  f"rounds, {reqs} requests, {kib:.0f} KiB a round, {errors} errors)")
 
 
 def report(bench, elapsed_s):
@@ -121,7 +143,12 @@ def report(bench, elapsed_s):
         cpu = eo_on["cpu_s_per_m"] if eo_on else None
         add(f"<= {TARGET_CPU_S_PER_M:g} CPU s per million tuples (exactly-once, C++)",
             fmt(cpu, 2), None if cpu is None else cpu <= TARGET_CPU_S_PER_M)
-        checked = [r for r in bench.rows if r["kind"] in ("cluster", "cluster-run", "latency")
+        cost, measured = scrape_cost(bench)
+        add(f"a scraper of every node's /metrics and the console's JSON, each second, costs "
+            f"<= {TARGET_SCRAPE_COST:.0%} of the throughput (exactly-once, C++)", measured,
+            None if cost is None else cost <= TARGET_SCRAPE_COST)
+        checked = [r for r in bench.rows if r["kind"] in ("cluster", "cluster-run", "latency",
+                                                          "scraped", "unscraped")
                    and r.get("eo") and r.get("state") == "done"]
         wrong = [r["config"] for r in checked if r["output"] != "equal"]
         add("exactly-once output = the awk reference (every user,count once)",
@@ -129,7 +156,8 @@ def report(bench, elapsed_s):
             f"{len(checked)} of {len(checked)} equal" if not wrong else
             "DIFFERS: " + ", ".join(wrong), None if not checked else not wrong)
         print_table("Targets", ["target", "measured", "verdict"], targets)
-        jobs = [r for r in bench.rows if r["kind"] in ("cluster", "cluster-run", "latency")]
+        jobs = [r for r in bench.rows if r["kind"] in ("cluster", "cluster-run", "latency",
+                                                       "scraped", "unscraped")]
         bench.broken = bool(wrong) or any(r.get("state") != "done" for r in jobs)
 
     print("\n### Commands (paths from the repo root; $D = the temporary dir)\n")
