@@ -35,17 +35,10 @@ Json ParsedBody(const HttpReply& r) {
   return *j;
 }
 
-// `rainctl [--key KEY] keys token`.
 std::string TokenOf(const std::string& key) {
-  std::vector<std::string> args;
-  if (!key.empty()) args = {"--key", key};
-  args.insert(args.end(), {"keys", "token"});
-  CommandResult r = RunCtl(args);
-  INFO(r.Describe());
-  REQUIRE(r.code() == 0);
-  std::string t = r.out.substr(0, r.out.find('\n'));
-  REQUIRE(t.rfind("rs1_", 0) == 0);
-  return t;
+  auto t = HttpToken(key);
+  REQUIRE_OK(t.status());
+  return *t;
 }
 
 }  // namespace

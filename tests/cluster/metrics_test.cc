@@ -4,6 +4,8 @@
 // list_mem. Garbage on the HTTP port neither crashes the node nor stops it serving. The HyDFS
 // metrics (daemon/hydfs/README.md "Metrics") count exactly the operations rainctl ran through a
 // node, and the replicas and bytes the nodes store.
+#include "tests/harness/metrics.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -21,29 +23,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// GET /metrics of `port`, parsed: "name{labels} value" per sample, as the parser sees them.
-constexpr const char* kScrape = R"(
-import sys, urllib.request
-from prometheus_client.parser import text_string_to_metric_families
-body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read()
-for family in text_string_to_metric_families(body.decode()):
-    for s in family.samples:
-        labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
-        print("%s{%s} %r" % (s.name, labels, s.value))
-)";
-
-std::map<std::string, double> Scrape(const RaindProcess& n) {
-  CommandResult r =
-      RunCommand({"/usr/bin/python3", "-c", kScrape, std::to_string(n.HttpPort())}, 20s);
-  INFO(r.Describe());
-  REQUIRE(r.code() == 0);
-  std::map<std::string, double> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    size_t sp = line.rfind(' ');
-    out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
-  }
-  return out;
+// GET /metrics of `n`, parsed (tests/harness/metrics.h).
+Metrics Scrape(const RaindProcess& n) {
+  auto m = ScrapeMetrics(n);
+  REQUIRE_OK(m.status());
+  return *m;
 }
 
 }  // namespace

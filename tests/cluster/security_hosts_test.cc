@@ -267,15 +267,10 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
 namespace rs::harness {
 namespace {
 
-// `rainctl [--key KEY] keys token`: an HTTP token of the key.
-std::string HttpToken(const std::string& key) {
-  std::vector<std::string> args;
-  if (!key.empty()) args = {"--key", key};
-  args.insert(args.end(), {"keys", "token"});
-  CommandResult r = RunCtl(args);
-  INFO(r.Describe());
-  REQUIRE(r.code() == 0);
-  return r.out.substr(0, r.out.find('\n'));
+std::string TokenOf(const std::string& key) {
+  auto t = HttpToken(key);
+  REQUIRE_OK(t.status());
+  return *t;
 }
 
 }  // namespace
@@ -304,8 +299,8 @@ TEST_CASE("HTTP off loopback: nothing without a token, a read token reads, admin
   REQUIRE(
       RunCtl({"--node", n.ControlAddress(), "keys", "add", "read", rf->keys.public_key, "reader"})
           .code() == 0);
-  std::string read_token = HttpToken(reader);
-  std::string admin_token = HttpToken("");
+  std::string read_token = TokenOf(reader);
+  std::string admin_token = TokenOf("");
 
   // Another host, no token: every path is refused, the page and /metrics too.
   for (const char* path : {"/api/v1/cmd/list_mem", "/metrics", "/", "/console.js"}) {

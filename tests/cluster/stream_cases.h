@@ -25,6 +25,28 @@ inline const std::string kChampaign = "data/champaign.csv";
 
 inline const std::string kApp1Cols = "OBJECTID,Sign_Type";
 
+// A python3 operator (msgpack, no SDK) that passes each tuple on after sleeping
+// `seconds_per_tuple`: a slow stage. Its path in `ops` (in operator_dirs).
+inline std::string SlowOperator(OperatorDir& ops, const std::string& seconds_per_tuple) {
+  auto path = ops.Write("slow.py", R"PY(#!/usr/bin/python3
+import sys, time, msgpack
+delay = float(sys.argv[1])
+out = sys.stdout.buffer
+for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True):
+    if msg[0] == 0:
+        out.write(msgpack.packb([1, {"name": "slow"}]))
+    elif msg[0] == 2:
+        results = []
+        for k, v in msg[1]:
+            time.sleep(delay)
+            results.append([[k, v]])
+        out.write(msgpack.packb([3, results]))
+    out.flush()
+)PY");
+  REQUIRE_OK(path.status());
+  return *path + " " + seconds_per_tuple;
+}
+
 // Starts the cluster (every node on every HyDFS ring) and stores the sample as kSample.
 inline void StartStream(Cluster& c) {
   REQUIRE_OK(OperatorsBuilt({"rainop-identity", "rainop-grep", "rainop-select", "rainop-count"}));

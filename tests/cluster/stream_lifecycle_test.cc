@@ -105,21 +105,7 @@ for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True):
 TEST_CASE("an operator taking 50 ms a tuple is slow, not hung: the job completes exactly",
           "[stream-slow-operator]") {
   OperatorDir ops;
-  auto slow = ops.Write("slow.py", R"PY(#!/usr/bin/python3
-import sys, time, msgpack
-out = sys.stdout.buffer
-for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True):
-    if msg[0] == 0:
-        out.write(msgpack.packb([1, {"name": "slow"}]))
-    elif msg[0] == 2:
-        results = []
-        for k, v in msg[1]:
-            time.sleep(0.05)
-            results.append([[k, v]])
-        out.write(msgpack.packb([3, results]))
-    out.flush()
-)PY");
-  REQUIRE_OK(slow.status());
+  std::string slow = SlowOperator(ops, "0.05");
   Cluster c(3, StreamArgs(ops.Args()));
   StartStream(c);
   std::vector<std::string> want;
@@ -134,7 +120,7 @@ for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True):
   // One task: its 240 tuples were one batch of 12 s before.
   JobRun run = RunJob(
       c.node(1),
-      {"job", "submit", "--stage", *slow, "--tasks", "1", "--src", "data/slow.txt", "--dest", dest},
+      {"job", "submit", "--stage", slow, "--tasks", "1", "--src", "data/slow.txt", "--dest", dest},
       90s);
   RequireSameLines(DoneOutput(c, run, dest), want, "console vs the input");
   auto status = JobStatus(c.node(0), run.job);

@@ -255,28 +255,14 @@ TEST_CASE("stream metrics agree with job status and list_tasks, and show a rebui
 TEST_CASE("a stage behind a slow operator is backpressured in /metrics", "[stream-metrics-bp]") {
   OperatorDir ops;
   // 20 ms a tuple: stage 1 (identity) fills its window to this stage 2 and waits.
-  auto slow = ops.Write("slow.py", R"PY(#!/usr/bin/python3
-import sys, time, msgpack
-out = sys.stdout.buffer
-for msg in msgpack.Unpacker(sys.stdin.buffer.raw, raw=True):
-    if msg[0] == 0:
-        out.write(msgpack.packb([1, {"name": "slow"}]))
-    elif msg[0] == 2:
-        results = []
-        for k, v in msg[1]:
-            time.sleep(0.02)
-            results.append([[k, v]])
-        out.write(msgpack.packb([3, results]))
-    out.flush()
-)PY");
-  REQUIRE_OK(slow.status());
+  std::string slow = SlowOperator(ops, "0.02");
   Cluster c(2, StreamArgs(ops.Args()));
   StartStream(c);
   std::string lines;
   for (int i = 1; i <= 200000; ++i) lines += "line " + std::to_string(i) + "\n";
   REQUIRE_OK(WriteLocal(c.dir() + "/many.txt", lines));
-  JobRun run = RunJob(c.node(1), {"job", "submit", "--live", "--stage", "identity", "--stage",
-                                  *slow, "--tasks", "1", "--dest", Dest("bp"), "--detach"});
+  JobRun run = RunJob(c.node(1), {"job", "submit", "--live", "--stage", "identity", "--stage", slow,
+                                  "--tasks", "1", "--dest", Dest("bp"), "--detach"});
   INFO(run.result.Describe());
   REQUIRE(run.result.code() == 0);
   Subprocess source;

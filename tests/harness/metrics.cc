@@ -4,6 +4,7 @@
 #include <sstream>
 #include <vector>
 
+#include "tests/harness/ctl.h"
 #include "tests/harness/subprocess.h"
 
 namespace rs::harness {
@@ -37,6 +38,18 @@ sys.stdout.buffer.write(body)
 )";
 
 }  // namespace
+
+Result<std::string> HttpToken(const std::string& key) {
+  std::vector<std::string> args;
+  if (!key.empty()) args = {"--key", key};
+  args.insert(args.end(), {"keys", "token"});
+  CommandResult r = RunCtl(args);
+  std::string token = r.out.substr(0, r.out.find('\n'));
+  if (r.code() != 0 || token.rfind("rs1_", 0) != 0) {
+    return Status::Unavailable("rainctl keys token: " + r.Describe());
+  }
+  return token;
+}
 
 Result<HttpReply> HttpRequest(const std::string& url, const std::string& method,
                               const std::string& token, const std::string& form,

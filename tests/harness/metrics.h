@@ -26,6 +26,10 @@ struct HttpReply {
   int status = 0;
   std::string body;
 };
+// `rainctl [--key KEY] keys token`: an HTTP token of the key (the default client key when
+// `key` is empty).
+Result<std::string> HttpToken(const std::string& key = "");
+
 Result<HttpReply> HttpRequest(const std::string& url, const std::string& method = "GET",
                               const std::string& token = "", const std::string& form = "",
                               const std::vector<std::string>& via = {});
