@@ -187,6 +187,24 @@ Clock::duration Task::Impl::BlockedTotal(TimePoint now) const {
   return blocked_total + (blocked ? now - blocked_since : Clock::duration(0));
 }
 
+void Task::Impl::SampleBlocked(TimePoint now) {
+  constexpr auto kEvery = std::chrono::milliseconds(100);
+  constexpr auto kWindow = std::chrono::seconds(1);
+  if (!blocked_samples.empty() && now - blocked_samples.back().first < kEvery) return;
+  Clock::duration total = BlockedTotal(now);
+  blocked_samples.emplace_back(now, total);
+  while (blocked_samples.size() > 2 && now - blocked_samples[1].first >= kWindow) {
+    blocked_samples.pop_front();
+  }
+  const auto& [t0, b0] = blocked_samples.front();
+  double span = std::chrono::duration<double>(now - t0).count();
+  double share = span <= 0 ? 0 : std::chrono::duration<double>(total - b0).count() / span;
+  share = std::clamp(share, 0.0, 1.0);
+  bool crossed = (share >= kBackpressured) != (backpressure >= kBackpressured);
+  backpressure = share;
+  if (crossed) Publish();  // the worker sends it to the leader at once
+}
+
 bool Task::Impl::Feed() {
   // The rest of the units already taken goes on whatever else waits (a drain for a
   // snapshot needs them answered).
@@ -382,10 +400,6 @@ void Task::Impl::ReportTick(bool force) {
   busy =
       driver ? std::min(1.0, std::chrono::duration<double>(driver->TakeBusy()).count() / secs) : 0;
   rate_done = driver ? static_cast<double>(driver->TakeAnswered()) / secs : 0;
-  Clock::duration blocked_now = BlockedTotal(now);
-  backpressure =
-      std::min(1.0, std::chrono::duration<double>(blocked_now - blocked_reported).count() / secs);
-  blocked_reported = blocked_now;
   last_in = tuples_in;
   last_out = tuples_out;
   last_report = now;
@@ -519,6 +533,7 @@ void Task::Impl::Run() {
     if (!failed.ok()) break;
     Commit();
     NoteBlocked();
+    SampleBlocked(Clock::now());
     if (!failed.ok()) break;
     Resend();
     Checkpoint();

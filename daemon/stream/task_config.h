@@ -126,6 +126,10 @@ Result<TaskConfig> ReadTaskConfig(const msgpack::object& o);
 enum class TaskState { kStarting, kRunning, kDone, kFailed, kStopped };
 const char* TaskStateName(TaskState s);
 
+// A task whose output was blocked at least this share of the last second is backpressured: its
+// report goes to the leader at once when it crosses this either way (not only once a second).
+inline constexpr double kBackpressured = 0.5;
+
 struct TaskReport {
   std::string job;
   uint32_t stage = 0, task = 0;
@@ -150,8 +154,9 @@ struct TaskReport {
   // Every input it has ended (for a live stage-1 task: rainsource ended its input). Reported at
   // once when it turns true: the leader rescales no stage fed by a source that has ended.
   bool input_ended = false;
-  // Backpressure: the share of the last second its output was blocked on a full window (a
-  // downstream task not keeping up), and the total time blocked.
+  // Backpressure: the share of the last second (a sliding window, sampled every 100 ms) its
+  // output was blocked on a full window (a downstream task not keeping up), and the total time
+  // blocked.
   double backpressure = 0;
   uint64_t backpressure_us = 0;
   // Checkpoint records made durable in HyDFS by this run: how many, their bytes, the last one's

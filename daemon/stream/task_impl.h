@@ -261,11 +261,14 @@ struct Task::Impl {
   double busy = 0;       // the operator's busy share of the last second (OperatorDriver::TakeBusy)
   double rate_done = 0;  // tuples/s its operator answered in that second (TakeAnswered)
   // Backpressure: while some output channel has no room (WindowOpen false) the task is blocked.
-  // The loop notes each change (NoteBlocked); ReportTick turns the time into a share.
+  // The loop notes each change (NoteBlocked) and every 100 ms samples the total time blocked
+  // (SampleBlocked): the share of the last second is the growth over the samples of that second.
+  // A share that crosses kBackpressured is published at once.
   bool blocked = false;
   TimePoint blocked_since;
-  Clock::duration blocked_total{0}, blocked_reported{0};
-  double backpressure = 0;  // the share of the last report's second spent blocked
+  Clock::duration blocked_total{0};
+  std::deque<std::pair<TimePoint, Clock::duration>> blocked_samples;  // the last second's
+  double backpressure = 0;  // the share of the last second spent blocked
   TimePoint last_report;
   std::string scratch;
 
@@ -312,6 +315,7 @@ struct Task::Impl {
   bool WindowOpen() const;
   void NoteBlocked();  // backpressure: the window just closed or opened again
   Clock::duration BlockedTotal(TimePoint now) const;
+  void SampleBlocked(TimePoint now);  // every 100 ms: the share, published when it crosses
   bool Feed();
   bool SendBatches();
   uint64_t OriginOut(uint64_t origin, const Upstream& from) const;

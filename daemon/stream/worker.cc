@@ -286,7 +286,9 @@ void Worker::OnReport(const TaskReport& r, const std::string& leader) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = tasks_.find(r.job + "/" + std::to_string(r.stage) + "." + std::to_string(r.task));
   if (it == tasks_.end()) return;
-  bool changed = it->second.last.state != r.state || it->second.last.input_ended != r.input_ended;
+  bool changed = it->second.last.state != r.state || it->second.last.input_ended != r.input_ended ||
+                 (it->second.last.backpressure >= kBackpressured) !=
+                     (r.backpressure >= kBackpressured);
   it->second.last = r;
   it->second.dirty = true;
   (void)leader;
