@@ -1,5 +1,7 @@
 // The cluster-wide listing and the remove, as in-process calls (ListAll, Remove) and as the
 // console commands hydfs.lsall and hydfs.rm that wrap them.
+#include <utility>
+
 #include "daemon/hydfs/codec.h"
 #include "daemon/hydfs/hydfs_service.h"
 #include "shared/logging.h"
@@ -63,6 +65,13 @@ void HydfsService::ListAllOnLoop(const std::string& prefix, TimePoint requested,
               auto s = ReadSummary(payload->via.array.ptr[i]);
               if (!s.ok() || s->name.rfind(prefix, 0) != 0) continue;
               ListedFile& f = acc->files[s->name];
+              bool first = f.stored_on.empty();
+              if (!first && s->digest != f.digest) f.in_sync = false;
+              if (first || std::pair(s->gen, s->appends) > std::pair(f.gen, f.appends)) {
+                f.gen = s->gen;
+                f.appends = s->appends;
+                f.digest = s->digest;
+              }
               f.name = s->name;
               f.size = std::max(f.size, s->size);
               f.stored_on.push_back(node.id.str());
@@ -90,7 +99,7 @@ void HydfsService::CmdLsAll(const std::string& prefix, TimePoint requested, Repl
       pk.pack("files");
       pk.pack_array(static_cast<uint32_t>(l.files.size()));
       for (const auto& f : l.files) {
-        pk.pack_map(4);
+        pk.pack_map(8);
         pk.pack("name");
         pk.pack(f.name);
         pk.pack("file_id");
@@ -99,6 +108,15 @@ void HydfsService::CmdLsAll(const std::string& prefix, TimePoint requested, Repl
         pk.pack_uint64(f.size);
         pk.pack("stored_on");
         pk.pack(f.stored_on);
+        // The newest copy's version (as hydfs.liststore names it), and whether all agree.
+        pk.pack("version");
+        pk.pack(Hex64(f.digest));
+        pk.pack("gen");
+        pk.pack_uint64(f.gen);
+        pk.pack("appends");
+        pk.pack_uint64(f.appends);
+        pk.pack("in_sync");
+        pk.pack(f.in_sync);
       }
     });
   });

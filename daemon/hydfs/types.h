@@ -91,11 +91,14 @@ inline uint64_t OrderDigest(uint64_t gen, const std::vector<AppendMeta>& appends
 // its merged order, `size` bytes, `digest` = OrderDigest(gen, those appends). A job reads its
 // input through one, so every task sees the same bytes whatever is appended meanwhile.
 // One file of a cluster-wide listing (HydfsService::ListAll): its largest size among its
-// holders, and the nodes that hold it.
+// holders, the nodes that hold it, and its version: the newest copy's generation, appends and
+// order digest, and whether every holder has that same version.
 struct ListedFile {
   std::string name;
   uint64_t size = 0;
   std::vector<std::string> stored_on;
+  uint64_t gen = 0, appends = 0, digest = 0;
+  bool in_sync = true;
 };
 struct Listing {
   std::vector<ListedFile> files;        // by name

@@ -330,7 +330,7 @@ bool Leader::AnswerOutput(Waiter& w, bool final) {
 }
 void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   const TaskReport& r = s.report;
-  pk.pack_map(22);
+  pk.pack_map(26);
   // The run its task began with: a later run is a rebuild of it, a later first_run a new task
   // at the same index (a rescale brought the index back).
   pk.pack("first_run");
@@ -377,6 +377,17 @@ void Leader::PackSlot(wire::Packer& pk, const Job& job, const Slot& s) const {
   pk.pack(Terminal(job.state) ? 0.0 : r.rate_out);
   pk.pack("busy");  // the operator's busy share of the last second
   pk.pack(Terminal(job.state) ? 0.0 : r.busy);
+  // The share of the last second its output was blocked on a full window: the stage after it
+  // does not keep up (the console colours the edge out of its stage by it).
+  pk.pack("backpressure");
+  pk.pack(Terminal(job.state) ? 0.0 : r.backpressure);
+  // Checkpoint records this run made durable, and the last one's size and write-to-durable time.
+  pk.pack("checkpoints");
+  pk.pack_uint64(r.checkpoints);
+  pk.pack("checkpoint_last_bytes");
+  pk.pack_uint64(r.checkpoint_last_bytes);
+  pk.pack("checkpoint_last_us");
+  pk.pack_uint64(r.checkpoint_last_us);
   pk.pack("duplicates");
   pk.pack_uint64(r.duplicates);
   pk.pack("inbox");
