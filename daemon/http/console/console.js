@@ -3,7 +3,8 @@
 // page in place: the cluster (members, ring), HyDFS files, the job list, and per shown job its
 // stage graph, tasks, latency, checkpoints, rebuilds and scaling. job.status and job.tasks are
 // asked only for the shown jobs: the running ones and those picked in the list (the job parts are
-// in console_jobs.js, loaded first; this file starts the polling). A token given
+// in console_jobs.js, the log view in console_logs.js, both loaded first; this file starts the
+// polling). A token given
 // as ?token=... goes with every request as a bearer token (needed off loopback, and an admin
 // one for cancel and kill). Dependency-free; every value reaches the DOM as text, never HTML.
 //
@@ -30,7 +31,8 @@
 //     tr[data-scaling="i"][data-stage]               scaling actions, oldest first
 //     tr[data-checkpoint="S.T"]                      per-task checkpoint figures
 //     button[data-action="cancel-job|kill-task"]     click once to arm, again within 4 s to act
-//   section#logs[data-placeholder="logs"]            the log view's place (no API for it yet)
+//   #logview[data-node][data-pattern] > div.logline  the live log of the chosen node, filtered
+//                                                    (console_logs.js; log.tail every second)
 "use strict";
 
 const POLL_MS = 1000;
@@ -230,6 +232,7 @@ function levelOf(bp) {
 
 function renderCluster(mem, files) {
   const members = mem.members || [];
+  ui.members = members;  // the log view's node list (console_logs.js)
   ui.oneHost = new Set(members.map((m) => shortNode(m.id).split(":")[0])).size === 1;
   const alive = members.filter((m) => m.state === "alive").length;
   setText(document.getElementById("cluster-summary"),
