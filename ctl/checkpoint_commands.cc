@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "ctl/commands.h"
-#include "ctl/json.h"
 #include "ctl/output.h"
 #include "ctl/transfer.h"
 #include "shared/stream/checkpoint.h"

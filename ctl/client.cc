@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "ctl/json.h"
+#include "ctl/output.h"
 #include "shared/ids.h"
 #include "shared/local_cluster.h"
 #include "shared/transport/rpc.h"
@@ -89,9 +89,8 @@ int Fail(const Context& ctx, const Outcome& outcome) {
 int Fail(const Context& ctx, const Status& status, int exit_code) {
   std::fprintf(stderr, "rainctl: %s\n", status.ToString().c_str());
   if (ctx.json) {
-    std::printf("{\"error\":{\"code\":%s,\"message\":%s}}\n",
-                JsonString(std::string(StatusCodeName(status.code()))).c_str(),
-                JsonString(status.message()).c_str());
+    PrintJsonLine({{"error", wire::Json::object({{"code", StatusCodeName(status.code())},
+                                                 {"message", status.message()}})}});
   }
   return exit_code;
 }

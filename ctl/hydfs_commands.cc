@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "ctl/commands.h"
-#include "ctl/json.h"
 #include "ctl/output.h"
 #include "ctl/transfer.h"
 #include "shared/wire/fields.h"
@@ -73,14 +72,15 @@ int Multi(Context& ctx, const std::string& cmd, const std::string& name,
   }
   for (auto& t : threads) t.join();
   int code = kExitOk;
-  if (ctx.json) std::printf("[");
+  wire::Json docs = wire::Json::array();
   for (size_t i = 0; i < n; ++i) {
     const TransferOutcome& r = results[i];
     bool ok = !r.local_error && r.outcome.ok();
     if (ctx.json) {
-      std::printf("%s{\"node\":%s,\"local\":%s,\"ok\":%s,\"error\":%s}", i ? "," : "",
-                  JsonString(rest[i]).c_str(), JsonString(rest[n + i]).c_str(),
-                  ok ? "true" : "false", JsonString(ok ? "" : r.outcome.status.message()).c_str());
+      docs.push_back({{"node", rest[i]},
+                      {"local", rest[n + i]},
+                      {"ok", ok},
+                      {"error", ok ? std::string() : r.outcome.status.message()}});
     } else if (ok) {
       std::printf("%s: ok (%s)\n", rest[i].c_str(), rest[n + i].c_str());
     } else {
@@ -94,7 +94,7 @@ int Multi(Context& ctx, const std::string& cmd, const std::string& name,
       if (code == kExitOk) code = c;
     }
   }
-  if (ctx.json) std::printf("]\n");
+  if (ctx.json) PrintJsonLine(docs);
   return code;
 }
 

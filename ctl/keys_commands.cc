@@ -10,7 +10,6 @@
 #include <filesystem>
 
 #include "ctl/commands.h"
-#include "ctl/json.h"
 #include "ctl/output.h"
 #include "shared/clock.h"
 #include "shared/security/keys.h"
@@ -42,15 +41,15 @@ Result<std::string> ClusterPublic(const fs::path& dir) {
 
 void PrintRing(const Context& ctx, const Keyring& ring) {
   if (ctx.json) {
-    std::string out = "[";
+    wire::Json docs = wire::Json::array();
     for (const auto& [key, e] : ring.entries()) {
-      if (out.size() > 1) out += ",";
-      out += "{\"public\":" + JsonString(key) +
-             ",\"role\":" + JsonString(std::string(security::RoleName(e.role))) +
-             ",\"state\":" + JsonString(e.revoked ? "revoked" : "active") +
-             ",\"stamp\":" + std::to_string(e.stamp) + ",\"name\":" + JsonString(e.name) + "}";
+      docs.push_back({{"public", key},
+                      {"role", security::RoleName(e.role)},
+                      {"state", e.revoked ? "revoked" : "active"},
+                      {"stamp", e.stamp},
+                      {"name", e.name}});
     }
-    std::printf("%s]\n", out.c_str());
+    PrintJsonLine(docs);
     return;
   }
   std::printf("%-7s %-8s %-40s %s\n", "ROLE", "STATE", "PUBLIC KEY", "NAME");

@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "ctl/commands.h"
-#include "ctl/json.h"
 #include "ctl/output.h"
 #include "ctl/transfer.h"
 #include "shared/clock.h"
@@ -200,12 +199,15 @@ void PrintLines(const Peer& p, std::string_view data, bool json) {
   size_t start = 0;
   std::string out;
   out.reserve(data.size() + 64 * 16);
+  wire::Json doc = {{"node", p.id}, {"line", ""}};  // one per line: {"node","line"}
   while (start < data.size()) {
     size_t end = data.find('\n', start);
     if (end == std::string_view::npos) end = data.size();
     std::string_view line = data.substr(start, end - start);
     if (json) {
-      out += "{\"node\":" + JsonString(p.id) + ",\"line\":" + JsonString(std::string(line)) + "}\n";
+      doc["line"] = line;
+      out += wire::DumpJson(doc);
+      out += '\n';
     } else {
       out += p.id;
       out += ' ';
@@ -315,19 +317,16 @@ int GrepNodes(Context& ctx, const GrepFlags& f) {
     }
   }
   if (ctx.json) {
-    std::string out = "{\"total\":" + std::to_string(total) +
-                      ",\"partial\":" + (partial ? "true" : "false") + ",\"nodes\":[";
-    for (size_t k = 0; k < peers.size(); ++k) {
-      const Peer* p = peers[k];
+    wire::Json nodes = wire::Json::array();
+    for (const Peer* p : peers) {
       bool answered = !(p->failed && p->exit != 2);
-      out += std::string(k ? "," : "") + "{\"node\":" + JsonString(p->id) +
-             ",\"answered\":" + (answered ? "true" : "false") +
-             ",\"selected\":" + std::to_string(p->selected) +
-             ",\"exit\":" + std::to_string(p->exit) +
-             ",\"error\":" + JsonString(answered && p->exit < 2 ? "" : p->error) + "}";
+      nodes.push_back({{"node", p->id},
+                       {"answered", answered},
+                       {"selected", p->selected},
+                       {"exit", p->exit},
+                       {"error", answered && p->exit < 2 ? std::string() : p->error}});
     }
-    out += "]}\n";
-    std::fputs(out.c_str(), stdout);
+    PrintJsonLine({{"total", total}, {"partial", partial}, {"nodes", std::move(nodes)}});
   } else {
     FILE* where = f.c ? stdout : stderr;  // with -c the counts are the output
     for (Peer* p : peers) {

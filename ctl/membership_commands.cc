@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "ctl/commands.h"
-#include "ctl/json.h"
 #include "ctl/output.h"
 #include "shared/clock.h"
 #include "shared/wire/fields.h"

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <ctime>
 
-#include "ctl/json.h"
 #include "shared/wire/fields.h"
 
 namespace rs::ctl {
@@ -67,7 +66,9 @@ std::string FormatBytes(uint64_t bytes) {
   return buf;
 }
 
-void PrintJson(const msgpack::object& payload) { std::printf("%s\n", ToJson(payload).c_str()); }
+void PrintJson(const msgpack::object& payload) { PrintJsonLine(wire::ToJson(payload)); }
+
+void PrintJsonLine(const wire::Json& doc) { std::printf("%s\n", wire::DumpJson(doc).c_str()); }
 
 int Run(Context& ctx, const std::string& cmd, const std::map<std::string, std::string>& args,
         const std::function<void(const msgpack::object&)>& text, int timeout_ms) {

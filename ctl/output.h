@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ctl/client.h"
+#include "shared/wire/json.h"
 
 namespace rs::ctl {
 
@@ -19,7 +20,9 @@ bool Bool(const msgpack::object& map, const char* key);
 const msgpack::object* ArrayField(const msgpack::object& map, const char* key);
 std::string FormatTime(uint64_t wall_ms);  // local time, ISO 8601 with milliseconds
 std::string FormatBytes(uint64_t bytes);   // "1.5 MiB"
-void PrintJson(const msgpack::object& payload);
+// --json output: one compact JSON document per line on stdout (shared/wire/json.h).
+void PrintJson(const msgpack::object& payload);  // the payload converted by wire::ToJson
+void PrintJsonLine(const wire::Json& doc);
 
 // Runs one command and prints its payload as JSON (--json) or with `text`; returns the exit code.
 int Run(Context& ctx, const std::string& cmd, const std::map<std::string, std::string>& args,

@@ -32,7 +32,6 @@
 
 #include "ctl/commands.h"
 #include "ctl/job_view.h"
-#include "ctl/json.h"
 #include "ctl/output.h"
 #include "ctl/transfer.h"
 #include "shared/clock.h"
@@ -148,10 +147,11 @@ std::string_view BytesField(const msgpack::object& map, const char* key) {
 
 void PrintFinalJson(const std::string& job, const std::string& state, const std::string& reason,
                     uint64_t lines, uint64_t bytes) {
-  std::printf("{\"job\":%s,\"state\":%s,\"reason\":%s,\"output_lines\":%" PRIu64
-              ",\"output_bytes\":%" PRIu64 "}\n",
-              JsonString(job).c_str(), JsonString(state).c_str(), JsonString(reason).c_str(), lines,
-              bytes);
+  PrintJsonLine({{"job", job},
+                 {"state", state},
+                 {"reason", reason},
+                 {"output_lines", lines},
+                 {"output_bytes", bytes}});
   std::fflush(stdout);
 }
 
@@ -292,7 +292,7 @@ int Submit(Context& ctx, stream::JobSpec spec, const SubmitOptions& o) {
   }
   if (o.detach) {
     if (ctx.json) {
-      std::printf("{\"job\":%s}\n", JsonString(job).c_str());
+      PrintJsonLine({{"job", job}});
     } else {
       std::printf("%s\n", job.c_str());
     }

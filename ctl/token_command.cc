@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "ctl/commands.h"
+#include "ctl/output.h"
 #include "ctl/security.h"
 #include "shared/clock.h"
 #include "shared/security/http_token.h"
@@ -44,7 +45,7 @@ void AddTokenCommand(CLI::App* keys, Context& ctx, int* exit_code) {
     }
     if (ctx.json) {
       wire::Json j = {{"token", *t}, {"role", key->kind}, {"expires_s", expires}};
-      std::printf("%s\n", wire::DumpJson(j).c_str());
+      PrintJsonLine(j);
     } else {
       std::printf("%s\n", t->c_str());
     }

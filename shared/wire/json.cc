@@ -39,8 +39,8 @@ Json Convert(const msgpack::object& o, int depth) {
       return std::string(o.via.str.ptr, o.via.str.size);
     case msgpack::type::BIN:
       return Hex(o.via.bin.ptr, o.via.bin.size);
-    case msgpack::type::EXT:
-      return Hex(o.via.ext.ptr, o.via.ext.size);
+    case msgpack::type::EXT:  // ptr[0] is the ext type, data() the `size` data bytes
+      return o.via.ext.ptr == nullptr ? std::string() : Hex(o.via.ext.data(), o.via.ext.size);
     case msgpack::type::ARRAY: {
       Json a = Json::array();
       for (uint32_t i = 0; i < o.via.array.size; ++i) {

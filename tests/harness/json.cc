@@ -2,200 +2,95 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 namespace rs::harness {
 
-class JsonParser {
+// Builds a Json tree from nlohmann's SAX events. Floats arrive with their literal text; integers
+// as values, whose decimal text is their literal.
+class JsonBuilder : public nlohmann::json_sax<nlohmann::json> {
  public:
-  explicit JsonParser(std::string_view text) : text_(text) {}
+  Result<Json> Take() {
+    if (!error_.empty()) return Status::Corruption(error_);
+    return std::move(root_);
+  }
 
-  Result<Json> Document() {
-    Json value;
-    if (!Value(&value, 0)) return Status::Corruption(error_);
-    SkipSpace();
-    if (pos_ != text_.size()) return Status::Corruption(At("trailing characters"));
-    return value;
+  bool null() override { return Add(Json::Type::kNull) != nullptr; }
+  bool boolean(bool val) override {
+    Json* j = Add(Json::Type::kBool);
+    if (j != nullptr) j->bool_ = val;
+    return j != nullptr;
+  }
+  bool number_integer(number_integer_t val) override { return Number(std::to_string(val)); }
+  bool number_unsigned(number_unsigned_t val) override { return Number(std::to_string(val)); }
+  bool number_float(number_float_t, const string_t& s) override { return Number(s); }
+  bool string(string_t& val) override {
+    Json* j = Add(Json::Type::kString);
+    if (j != nullptr) j->text_ = std::move(val);
+    return j != nullptr;
+  }
+  bool binary(binary_t&) override { return Fail("binary value"); }
+  bool start_object(std::size_t) override { return Open(Json::Type::kObject); }
+  bool key(string_t& val) override {
+    key_ = std::move(val);
+    return true;
+  }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t) override { return Open(Json::Type::kArray); }
+  bool end_array() override { return Close(); }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
+    return Fail(ex.what());
   }
 
  private:
-  static constexpr int kMaxDepth = 64;
+  static constexpr size_t kMaxDepth = 64;
 
-  std::string At(const std::string& what) const {
-    return "json: " + what + " at offset " + std::to_string(pos_);
-  }
   bool Fail(const std::string& what) {
-    if (error_.empty()) error_ = At(what);
+    if (error_.empty()) error_ = "json: " + what;
     return false;
   }
-  void SkipSpace() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
-                                   text_[pos_] == '\n' || text_[pos_] == '\r')) {
-      ++pos_;
+
+  // Places a new value of `type` in the open container (or as the root); nullptr past kMaxDepth.
+  Json* Add(Json::Type type) {
+    if (open_.size() > kMaxDepth) {
+      Fail("nesting too deep");
+      return nullptr;
     }
+    Json* slot = &root_;
+    if (!open_.empty()) {
+      Json* parent = open_.back();
+      if (parent->type_ == Json::Type::kArray) {
+        parent->array_.emplace_back();
+        slot = &parent->array_.back();
+      } else {
+        slot = &parent->object_[key_];
+        *slot = Json();  // a repeated key: the last one wins
+      }
+    }
+    slot->type_ = type;
+    return slot;
   }
-  bool Literal(std::string_view word) {
-    if (text_.substr(pos_, word.size()) != word) return Fail("bad literal");
-    pos_ += word.size();
+  bool Number(const std::string& literal) {
+    Json* j = Add(Json::Type::kNumber);
+    if (j != nullptr) j->text_ = literal;
+    return j != nullptr;
+  }
+  // A container stays open while its members are added; the elements of an open array are not
+  // reallocated under it because only its last element can be open.
+  bool Open(Json::Type type) {
+    Json* j = Add(type);
+    if (j != nullptr) open_.push_back(j);
+    return j != nullptr;
+  }
+  bool Close() {
+    open_.pop_back();
     return true;
   }
 
-  bool Value(Json* out, int depth) {
-    if (depth > kMaxDepth) return Fail("nesting too deep");
-    SkipSpace();
-    if (pos_ >= text_.size()) return Fail("unexpected end");
-    char c = text_[pos_];
-    switch (c) {
-      case '{':
-        return Object(out, depth);
-      case '[':
-        return Array(out, depth);
-      case '"':
-        out->type_ = Json::Type::kString;
-        return String(&out->text_);
-      case 't':
-        out->type_ = Json::Type::kBool;
-        out->bool_ = true;
-        return Literal("true");
-      case 'f':
-        out->type_ = Json::Type::kBool;
-        out->bool_ = false;
-        return Literal("false");
-      case 'n':
-        out->type_ = Json::Type::kNull;
-        return Literal("null");
-      default:
-        if (c == '-' || (c >= '0' && c <= '9')) return Number(out);
-        return Fail(std::string("unexpected character '") + c + "'");
-    }
-  }
-
-  bool Number(Json* out) {
-    size_t start = pos_;
-    while (pos_ < text_.size()) {
-      char c = text_[pos_];
-      bool ok = (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
-      if (!ok) break;
-      ++pos_;
-    }
-    out->type_ = Json::Type::kNumber;
-    out->text_ = std::string(text_.substr(start, pos_ - start));
-    return true;
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      *out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      *out += static_cast<char>(0xC0 | (cp >> 6));
-      *out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      *out += static_cast<char>(0xE0 | (cp >> 12));
-      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      *out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  bool String(std::string* out) {
-    ++pos_;  // opening quote
-    while (pos_ < text_.size()) {
-      char c = text_[pos_++];
-      if (c == '"') return true;
-      if (c != '\\') {
-        *out += c;
-        continue;
-      }
-      if (pos_ >= text_.size()) break;
-      char e = text_[pos_++];
-      switch (e) {
-        case '"':
-          *out += '"';
-          break;
-        case '\\':
-          *out += '\\';
-          break;
-        case '/':
-          *out += '/';
-          break;
-        case 'b':
-          *out += '\b';
-          break;
-        case 'f':
-          *out += '\f';
-          break;
-        case 'n':
-          *out += '\n';
-          break;
-        case 'r':
-          *out += '\r';
-          break;
-        case 't':
-          *out += '\t';
-          break;
-        case 'u': {
-          if (pos_ + 4 > text_.size()) return Fail("short \\u escape");
-          uint32_t cp = 0;
-          auto [ptr, ec] = std::from_chars(text_.data() + pos_, text_.data() + pos_ + 4, cp, 16);
-          if (ec != std::errc() || ptr != text_.data() + pos_ + 4) return Fail("bad \\u escape");
-          pos_ += 4;
-          AppendUtf8(cp, out);
-          break;
-        }
-        default:
-          return Fail("bad escape");
-      }
-    }
-    return Fail("unterminated string");
-  }
-
-  bool Array(Json* out, int depth) {
-    ++pos_;
-    out->type_ = Json::Type::kArray;
-    SkipSpace();
-    if (pos_ < text_.size() && text_[pos_] == ']') {
-      ++pos_;
-      return true;
-    }
-    while (true) {
-      Json item;
-      if (!Value(&item, depth + 1)) return false;
-      out->array_.push_back(std::move(item));
-      SkipSpace();
-      if (pos_ >= text_.size()) return Fail("unterminated array");
-      char c = text_[pos_++];
-      if (c == ']') return true;
-      if (c != ',') return Fail("expected , or ]");
-    }
-  }
-
-  bool Object(Json* out, int depth) {
-    ++pos_;
-    out->type_ = Json::Type::kObject;
-    SkipSpace();
-    if (pos_ < text_.size() && text_[pos_] == '}') {
-      ++pos_;
-      return true;
-    }
-    while (true) {
-      SkipSpace();
-      if (pos_ >= text_.size() || text_[pos_] != '"') return Fail("expected a key");
-      std::string key;
-      if (!String(&key)) return false;
-      SkipSpace();
-      if (pos_ >= text_.size() || text_[pos_] != ':') return Fail("expected :");
-      ++pos_;
-      Json value;
-      if (!Value(&value, depth + 1)) return false;
-      out->object_[key] = std::move(value);
-      SkipSpace();
-      if (pos_ >= text_.size()) return Fail("unterminated object");
-      char c = text_[pos_++];
-      if (c == '}') return true;
-      if (c != ',') return Fail("expected , or }");
-    }
-  }
-
-  std::string_view text_;
-  size_t pos_ = 0;
+  Json root_;
+  std::vector<Json*> open_;
+  std::string key_;
   std::string error_;
 };
 
@@ -206,10 +101,25 @@ const Json& Null() {
 }
 }  // namespace
 
-Result<Json> Json::Parse(std::string_view text) { return JsonParser(text).Document(); }
+Result<Json> Json::Parse(std::string_view text) {
+  JsonBuilder builder;
+  bool ok = false;
+  try {
+    ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder);
+  } catch (const std::exception& e) {  // only allocation failures: the builder never throws
+    return Status::Corruption(std::string("json: ") + e.what());
+  }
+  Result<Json> out = builder.Take();
+  if (ok || !out.ok()) return out;
+  return Status::Corruption("json: malformed document");
+}
 
 uint64_t Json::Uint() const {
   if (type_ != Type::kNumber) return 0;
+  if (text_.find_first_of(".eE") != std::string::npos) {  // a float: its integer part
+    double d = std::strtod(text_.c_str(), nullptr);
+    return d >= 0 && d < 18446744073709551616.0 ? static_cast<uint64_t>(d) : 0;
+  }
   uint64_t v = 0;
   auto [ptr, ec] = std::from_chars(text_.data(), text_.data() + text_.size(), v);
   if (ec != std::errc()) return 0;

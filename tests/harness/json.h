@@ -1,7 +1,8 @@
-// A minimal JSON reader for `rainctl --json` output in cluster tests: objects, arrays, strings
-// (with \uXXXX escapes for the BMP), numbers (kept as text, read as uint64/double on demand),
-// booleans and null. Parse() never throws; a malformed document yields a Corruption status.
-// Value type; thread-compatible.
+// A JSON document tree for reading `rainctl --json` output in cluster tests. nlohmann-json
+// (Debian's nlohmann-json3-dev) parses; this tree keeps numbers as their literal text, read as
+// uint64/double on demand, so a uint64 up to 2^64-1 reads back exactly and Str() of a number is
+// its text. Parse() never throws; a malformed document, or one nested deeper than 64 levels,
+// yields a Corruption status. Value type; thread-compatible.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +29,7 @@ class Json {
 
   // Typed reads; a value of another type reads as the zero value.
   bool Bool() const { return type_ == Type::kBool && bool_; }
-  uint64_t Uint() const;
+  uint64_t Uint() const;  // a float's integer part; 0 when negative or past uint64
   double Double() const;
   // The string value; numbers and booleans read as their text, so "port" works either way.
   std::string Str() const;
@@ -43,7 +44,7 @@ class Json {
   const std::map<std::string, Json, std::less<>>& members() const { return object_; }
 
  private:
-  friend class JsonParser;
+  friend class JsonBuilder;
   Type type_ = Type::kNull;
   bool bool_ = false;
   std::string text_;  // string value, or the number's literal
