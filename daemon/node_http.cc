@@ -129,6 +129,15 @@ http::Response Node::RunApiCommand(const http::Request& r, bool post) {
     if (admin::RoleNeeded(cmd) > *role) {
       return ErrorResponse(Status::PermissionDenied(cmd + " needs a higher role"));
     }
+    // Only a member: the node dials nothing a caller names (with its member key) but its peers.
+    bool member = false;
+    for (const auto& m : membership_->view()->members) {
+      member =
+          member || m.record.id.host() + ":" + std::to_string(m.record.id.port()) == node->second;
+    }
+    if (!member) {
+      return ErrorResponse(Status::NotFound(node->second + " is no member of this cluster"));
+    }
     auto env = stream::ForwardAdminCommand(node->second, cmd, args, std::chrono::seconds(5));
     if (!env.ok()) {
       return ErrorResponse(Status::Unavailable(node->second + ": " + env.status().message()));
