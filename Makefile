@@ -6,7 +6,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all build deps debug asan test test-asan demo bench-membership bench-hydfs bench-grep \
+.PHONY: all build bench-programs deps test-deps debug asan test test-asan demo bench-membership bench-hydfs bench-grep \
         bench-stream bench-recovery bench-autoscale bench-partition clean format
 
 all: build
@@ -14,11 +14,19 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
+# What only the tests need (netns tools, nftables, the Prometheus parser, Chromium).
+test-deps:
+	@scripts/install-deps.sh --tests
+
 $(BUILD)/build.ninja: | deps
 	meson setup $(BUILD) --buildtype=release
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+
+# The benchmarks' own programs (tests/bench), which a plain build leaves out.
+bench-programs: build
+	ninja -C $(BUILD) bench-programs
 
 debug: deps
 	@[ -f build-debug/build.ninja ] || meson setup build-debug --buildtype=debug
@@ -28,37 +36,37 @@ asan: deps
 	@[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(ASAN_BUILD)
 
-test: build
+test: test-deps build
 	@scripts/run-tests.sh $(BUILD) $(MESON_TEST_ARGS)
 
-test-asan: asan
+test-asan: test-deps asan
 	@scripts/run-tests.sh $(ASAN_BUILD) $(MESON_TEST_ARGS)
 
 demo: build
 	@scripts/demo.sh $(BUILD)
 
-bench-membership: build
+bench-membership: bench-programs
 	@python3 scripts/bench_membership.py --build $(BUILD)
 
-bench-hydfs: build
+bench-hydfs: bench-programs
 	@python3 scripts/bench_hydfs.py --build $(BUILD)
 
-bench-grep: build
+bench-grep: bench-programs
 	@python3 scripts/bench_grep.py --build $(BUILD)
 
-bench-recovery: build
+bench-recovery: bench-programs
 	@python3 scripts/bench_recovery.py --build $(BUILD)
 
-bench-autoscale: build
+bench-autoscale: bench-programs
 	@python3 scripts/bench_autoscale.py --build $(BUILD)
 
-bench-stream: build
+bench-stream: bench-programs
 	@python3 scripts/bench_stream.py --build $(BUILD)
 
 # Randomized partitions on 5 hosts in network namespaces (root, iproute2, nftables).
 # BENCH_ARGS, e.g. `make bench-partition BENCH_ARGS="--trials 5 --seed 42"`.
 BENCH_ARGS ?=
-bench-partition: build
+bench-partition: test-deps bench-programs
 	@$(BUILD)/tests/bench/partition_bench $(BENCH_ARGS)
 
 format:

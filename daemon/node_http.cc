@@ -78,6 +78,29 @@ http::Response ErrorResponse(const Status& s, int status = 0) {
   return JsonResponse(status != 0 ? status : HttpStatusOf(s), e);
 }
 
+// The console's token form (token.html) as the 401 answer to a page asked for without a valid
+// token: a browser's first visit off loopback gets a form, not JSON. `why` goes in escaped.
+http::Response TokenForm(const Status& why) {
+  std::string page(console_files::EmbeddedFile("token.html"));
+  std::string reason;
+  for (char ch : why.message()) {
+    switch (ch) {
+      case '&': reason += "&amp;"; break;
+      case '<': reason += "&lt;"; break;
+      case '>': reason += "&gt;"; break;
+      case '"': reason += "&quot;"; break;
+      default: reason += ch;
+    }
+  }
+  size_t at = page.find("{{reason}}");
+  if (at != std::string::npos) page.replace(at, std::string_view("{{reason}}").size(), reason);
+  http::Response out;
+  out.status = 401;
+  out.content_type = "text/html; charset=utf-8";
+  out.body = std::move(page);
+  return out;
+}
+
 const char* ContentTypeOf(std::string_view name) {
   auto ends = [&](std::string_view ext) {
     return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext;
@@ -196,11 +219,15 @@ Status Node::StartHttp() {
              [this](const http::Request& r) { return RunApiCommand(r, false); });
   http_->Post(R"(/api/v1/cmd/([a-z_.]+))",
               [this](const http::Request& r) { return RunApiCommand(r, true); });
-  // The console: static, but off loopback only with a token like everything else.
+  // The console: static, but off loopback only with a token like everything else. The page
+  // itself, asked for without one, answers with the token form (still a 401).
   http_->Get(R"(/|/([a-z_]+\.(html|js|css|png)))", [this](const http::Request& r) {
-    auto role = HttpCaller(r);
-    if (!role.ok()) return ErrorResponse(role.status(), 401);
     std::string name = r.matches.size() > 1 && !r.matches[1].empty() ? r.matches[1] : "index.html";
+    auto role = HttpCaller(r);
+    if (!role.ok()) {
+      return name == "index.html" ? TokenForm(role.status()) : ErrorResponse(role.status(), 401);
+    }
+    if (name == "token.html") name = "";  // the form is only that answer
     std::string_view file = console_files::EmbeddedFile(name);
     http::Response out;
     if (file.empty()) {

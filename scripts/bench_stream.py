@@ -45,11 +45,13 @@ What is measured, and how (rates are input events per second; M = 10^6):
               in plain text (insecure=true, rainctl --insecure; its own copy of `events`), and
               each C++ config runs there right after its CurveZMQ run. --curve on / off: one
               cluster of that kind only.
-  watching    --scrape-pairs (default 3) pairs of exactly-once C++ runs, one without and one
+  watching    --scrape-pairs (default 4) pairs of exactly-once C++ runs, one without and one
               with a scraper thread (scripts/bench_scraper.py) that each second GETs /metrics
               of every node and the console's JSON of node1 (list_mem, hydfs.lsall, job.list,
-              job.status and job.tasks of the running job), from submit to done. Cost = 1 -
-              median tuples/s with / median without.
+              job.status and job.tasks of the running job), from submit to done. A pair's
+              order alternates (without first, then with first: ABBA), so a steady drift of the
+              machine cancels out. Cost = 1 - the median over pairs of (tuples/s with / tuples/s
+              without); the spread of those ratios is printed beside it.
   machine     cores, load average and the disk's write rate (dd 256 MiB conv=fsync in the
               temporary dir) before the run, and the load average at the end.
   targets     (issue 14) exactly-once (C++) >= 0.5 x the C++ pipe chain of the same run;
@@ -490,14 +492,16 @@ class StreamBench(JsonCtl):
                                           kind="cluster", runs=len(done)))
         self.use(main)
         # The cost of watching: exactly-once C++ runs with and without a scraper (every
-        # node's /metrics and the console's JSON once a second), in interleaved pairs.
+        # node's /metrics and the console's JSON once a second), in pairs whose order
+        # alternates (ABBA), so a drift of the machine over the runs does not count as a cost.
         if a.scrape_pairs and configs and not configs[0][1]:
             label, py, eo = configs[0]
             for r in range(a.scrape_pairs):
-                for scrape in (False, True):
+                for scrape in ((False, True) if r % 2 == 0 else (True, False)):
                     tag = f"{label}, {'scraped' if scrape else 'not scraped'} (pair {r + 1})"
-                    self.run_job(tag, py, eo, scrape=scrape)["kind"] = (
-                        "scraped" if scrape else "unscraped")
+                    row = self.run_job(tag, py, eo, scrape=scrape)
+                    row["kind"] = "scraped" if scrape else "unscraped"
+                    row["pair"] = r
         # Latency at half the maximum rate: exactly-once C++ (the target), or every config.
         latency = configs if a.latency_all else configs[:1]
         if a.no_latency:
@@ -603,10 +607,10 @@ def parse_args():
     p.add_argument("--only", metavar="TEXT",
                    help="only the cluster configs whose label contains TEXT (for profiling)")
     p.add_argument("--no-latency", action="store_true", help="no half-rate latency run")
-    p.add_argument("--scrape-pairs", type=int, default=3,
+    p.add_argument("--scrape-pairs", type=int, default=4,
                    help="pairs of exactly-once C++ runs without and with a scraper polling "
-                        "every node's /metrics and the console's JSON each second (default 3; "
-                        "0: none)")
+                        "every node's /metrics and the console's JSON each second, in "
+                        "alternating order (default 4; 0: none)")
     a = p.parse_args()
     a.curves = {"both": ["off", "on"], "on": ["on"], "off": ["off"]}[a.curve]
     if a.events is None:

@@ -33,24 +33,27 @@ def find_row(bench, kind, **match):
 
 
 def scrape_cost(bench):
-    """(cost, text): 1 - the median tuples/s of the scraped runs / that of the runs without,
-    and how it was measured; (None, why) when either side has no finished run."""
-    med = {}
-    for kind in ("unscraped", "scraped"):
-        rates = sorted(r["tuples_per_s"] for r in bench.rows
-                       if r["kind"] == kind and r.get("state") == "done" and r["tuples_per_s"])
-        med[kind] = (rates[len(rates) // 2], len(rates)) if rates else None
-    if not med["unscraped"] or not med["scraped"]:
+    """(cost, text): 1 - the median over pairs of (tuples/s scraped / tuples/s not scraped), and
+    how it was measured; (None, why) when no pair has both runs finished."""
+    pairs = {}
+    for r in bench.rows:
+        if r["kind"] in ("unscraped", "scraped") and r.get("state") == "done" \
+                and r["tuples_per_s"]:
+            pairs.setdefault(r["pair"], {})[r["kind"]] = r["tuples_per_s"]
+    ratios = sorted(p["scraped"] / p["unscraped"] for p in pairs.values() if len(p) == 2)
+    if not ratios:
         return None, "no pair of runs finished"
-    cost = 1 - med["scraped"][0] / med["unscraped"][0]
+    n = len(ratios)
+    mid = ratios[n // 2] if n % 2 else (ratios[n // 2 - 1] + ratios[n // 2]) / 2
+    cost = 1 - mid
     stats = [r["scraper"] for r in bench.rows if r["kind"] == "scraped" and r.get("scraper")]
     reqs = sum(s["requests"] for s in stats)
     rounds = sum(s["rounds"] for s in stats)
     errors = sum(s["errors"] for s in stats)
     kib = sum(s["bytes"] for s in stats) / max(rounds, 1) / 1024
-    return cost, (f"{cost:+.1%} (median {fmt(med['scraped'][0])} vs {fmt(med['unscraped'][0])} "
-                  f"tuples/s, {med['scraped'][1]} and {med['unscraped'][1]} runs; {rounds} "
-                  f"rounds, {reqs} requests, {kib:.0f} KiB a round, {errors} errors)")
+    spread = ", ".join(f"{1 - x:+.1%}" for x in ratios)
+    return cost, (f"{cost:+.1%} (median of {n} pairs, each {spread}; {rounds} rounds, "
+                  f"{reqs} requests, {kib:.0f} KiB a round, {errors} errors)")
 
 
 def report(bench, elapsed_s):

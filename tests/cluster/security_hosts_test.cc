@@ -302,12 +302,20 @@ TEST_CASE("HTTP off loopback: nothing without a token, a read token reads, admin
   std::string read_token = TokenOf(reader);
   std::string admin_token = TokenOf("");
 
-  // Another host, no token: every path is refused, the page and /metrics too.
+  // Another host, no token: every path is refused, the page and /metrics too. The page's
+  // refusal is the token form (a browser's first visit), with nothing of the cluster in it.
   for (const char* path : {"/api/v1/cmd/list_mem", "/metrics", "/", "/console.js"}) {
     HttpReply r = from(1, base + path);
     CHECK(r.status == 401);
     CHECK(r.body.find("token is needed") != std::string::npos);
+    bool page = std::string_view(path) == "/";
+    CHECK((r.body.find("<form method=\"get\"") != std::string::npos) == page);
+    CHECK(r.body.find(n.ControlAddress()) == std::string::npos);
   }
+  // The form's submission: the page itself, with the token in the query.
+  HttpReply opened = from(1, base + "/?token=" + read_token);
+  CHECK(opened.status == 200);
+  CHECK(opened.body.find("id=\"tokenbar\"") != std::string::npos);
   // The positive controls: a read token reads from there, and the node's own loopback reads
   // without one.
   HttpReply listed = from(1, base + "/api/v1/cmd/list_mem", "GET", read_token);

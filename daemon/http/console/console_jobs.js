@@ -204,7 +204,8 @@ function updateStage(node, s, st) {
                   tasks: s.tasks });
   if (sink) node.dataset.sink = "";
   setText(node.querySelector(".stage-name"), sink ? "sink" : "stage " + s.stage);
-  setText(node.querySelector(".stage-op"), s.op || "");
+  // A path operator shows by its file name (the full command line is the tooltip).
+  setText(node.querySelector(".stage-op"), (s.op || "").replace(/^\/\S*\//, ""));
   node.querySelector(".stage-op").title = s.op || "";
   setText(node.querySelector(".rin"), "in " + rate(s.rate_in));
   setText(node.querySelector(".rout"), sink ? num(st.output_lines) + " lines" : "out " + rate(s.rate_out));
