@@ -65,30 +65,47 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
   { std::ofstream(local) << "secret\n"; }
   REQUIRE(RunCtl({"--node", c.node(0).ControlAddress(), "create", local, "f.txt"}).code() == 0);
 
-  auto outside = [&](std::vector<std::string> argv, Clock::duration timeout = 20s) {
+  // Commands run on the outside host; a batch of them at once (most wait out a deadline).
+  auto on_outside = [&](std::vector<std::string> argv) {
     std::vector<std::string> full = net.Exec(kStranger);
     full.insert(full.end(), argv.begin(), argv.end());
-    return RunCommand(full, timeout);
+    return full;
   };
-  auto ctl = [&](const std::vector<std::string>& auth, const std::string& node,
-                 const std::vector<std::string>& args) {
+  auto ctl_argv = [&](const std::vector<std::string>& auth, const std::string& node,
+                      const std::vector<std::string>& args) {
     std::vector<std::string> argv = {*rainctl};
     argv.insert(argv.end(), auth.begin(), auth.end());
     argv.insert(argv.end(), {"--node", node, "--timeout", "1500"});
     argv.insert(argv.end(), args.begin(), args.end());
-    return outside(argv);
+    return on_outside(argv);
+  };
+  auto ctl = [&](const std::vector<std::string>& auth, const std::string& node,
+                 const std::vector<std::string>& args) {
+    return RunCommand(ctl_argv(auth, node, args), 20s);
   };
   // tests/harness/zmq_probe from the outside host: 10 junk frames to `endpoint` through a socket
-  // of `type`; its verdict line ("handshake accepted" / "refused" / "none").
-  auto probe = [&](const std::string& what, const std::string& endpoint, const std::string& type,
-                   const std::vector<std::string>& auth) {
-    std::vector<std::string> argv = {ProbeBinary(), "--endpoint", endpoint,    "--type", type,
-                                     "--frames",    "10",         "--wait-ms", "2000"};
-    argv.insert(argv.end(), auth.begin(), auth.end());
-    CommandResult r = outside(argv);
-    INFO(what << ": " << r.Describe());
-    REQUIRE(r.code() == 0);
-    return r.out;
+  // of `type`. `probes` runs a batch at once and gives each one's verdict line ("handshake
+  // accepted" / "refused" / "none").
+  struct Probe {
+    std::string what, endpoint, type;
+    std::vector<std::string> auth;
+  };
+  auto probes = [&](const std::vector<Probe>& batch) {
+    std::vector<std::vector<std::string>> argvs;
+    for (const Probe& p : batch) {
+      std::vector<std::string> argv = {ProbeBinary(), "--endpoint", p.endpoint, "--type", p.type,
+                                       "--frames",    "10",         "--wait-ms",  "2000"};
+      argv.insert(argv.end(), p.auth.begin(), p.auth.end());
+      argvs.push_back(on_outside(argv));
+    }
+    std::vector<CommandResult> results = RunCommands(argvs, 20s);
+    std::vector<std::string> verdicts;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      INFO(batch[i].what << " with " << batch[i].auth.back() << ": " << results[i].Describe());
+      REQUIRE(results[i].code() == 0);
+      verdicts.push_back(results[i].out);
+    }
+    return verdicts;
   };
   const std::vector<std::vector<std::string>> stranger_keys = {
       {"--insecure"}, {"--key", other + "/node.key"}, {"--key", unlisted}};
@@ -96,16 +113,22 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
   SECTION("no key, another cluster's key, an unlisted key: no rainctl answer, reads included") {
     const std::vector<std::vector<std::string>> strangers = {
         {"--insecure"}, {"--key", other + "/admin.key"}, {"--key", unlisted}};
+    std::vector<std::string> what;
+    std::vector<std::vector<std::string>> argvs;
     for (const auto& auth : strangers) {
       for (size_t i = 0; i < c.size(); ++i) {
         for (const auto& args : std::vector<std::vector<std::string>>{
                  {"list_mem"}, {"cat", "f.txt"}, {"rm", "f.txt"}}) {
-          CommandResult r = ctl(auth, c.node(i).ControlAddress(), args);
-          INFO(auth.back() << " " << args[0] << " on node " << i + 1 << ": " << r.Describe());
-          CHECK(r.code() == 3);
-          CHECK(r.out.find("secret") == std::string::npos);
+          what.push_back(auth.back() + " " + args[0] + " on node " + std::to_string(i + 1));
+          argvs.push_back(ctl_argv(auth, c.node(i).ControlAddress(), args));
         }
       }
+    }
+    std::vector<CommandResult> results = RunCommands(argvs, 20s);
+    for (size_t i = 0; i < results.size(); ++i) {
+      INFO(what[i] << ": " << results[i].Describe());
+      CHECK(results[i].code() == 3);
+      CHECK(results[i].out.find("secret") == std::string::npos);
     }
     // Positive control: the outside host reaches the nodes with the admin key.
     CHECK(ctl({"--key", TestKeysDir() + "/admin.key"}, c.node(0).ControlAddress(), {"cat", "f.txt"})
@@ -126,26 +149,31 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
         {"hydfs", "dealer", ready->at("hydfs_port")},
         {"hydfs_data", "push", ready->at("hydfs_data_port")},
     };
-    auto probe_port = [&](const Port& p, const std::vector<std::string>& auth) {
-      return probe(p.name, "tcp://" + host + ":" + p.port, p.type, auth);
+    auto probe_of = [&](const Port& p, const std::vector<std::string>& auth) {
+      return Probe{p.name, "tcp://" + host + ":" + p.port, p.type, auth};
     };
     uint64_t refused0 = Counter(node, "refused_handshakes");
     uint64_t datagrams0 = Counter(node, "malformed_datagrams");
     uint64_t control0 = Counter(node, "malformed_control_frames");
+    std::vector<Probe> batch;
     for (const Port& p : ports) {
-      for (const auto& auth : stranger_keys) {
-        std::string out = probe_port(p, auth);
-        INFO(p.name << " with " << auth.back() << ": " << out);
-        CHECK(out.find("handshake accepted") == std::string::npos);
-      }
+      for (const auto& auth : stranger_keys) batch.push_back(probe_of(p, auth));
+    }
+    std::vector<std::string> verdicts = probes(batch);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      INFO(batch[i].what << " with " << batch[i].auth.back() << ": " << verdicts[i]);
+      CHECK(verdicts[i].find("handshake accepted") == std::string::npos);
     }
     CHECK(Counter(node, "refused_handshakes") > refused0);  // the unlisted keys reached ZAP
     CHECK(Counter(node, "malformed_datagrams") == datagrams0);
     CHECK(Counter(node, "malformed_control_frames") == control0);
     // Positive control: the member key's junk gets in and is counted as junk.
-    for (const Port& p : ports) {
-      CHECK(probe_port(p, {"--key", TestKeysDir() + "/node.key"}).find("handshake accepted") !=
-            std::string::npos);
+    batch.clear();
+    for (const Port& p : ports) batch.push_back(probe_of(p, {"--key", TestKeysDir() + "/node.key"}));
+    verdicts = probes(batch);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      INFO(batch[i].what << ": " << verdicts[i]);
+      CHECK(verdicts[i].find("handshake accepted") != std::string::npos);
     }
     auto decoded = Eventually(
         [&](std::string* why) {
@@ -180,17 +208,21 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
       *why = std::to_string(inboxes.size()) + " of 2 stage-1 inboxes listed";
       return inboxes.size() == 2;
     });
+    // Strangers, and as the positive control a member key, against every inbox at once.
+    std::vector<Probe> batch;
     for (const std::string& inbox : inboxes) {
       // The tasks run on the cluster's hosts, not on the outside one.
       CHECK(inbox.find(net.Address(kStranger) + ":") == std::string::npos);
       for (const auto& auth : stranger_keys) {
-        std::string out = probe("task inbox " + inbox, inbox, "push", auth);
-        INFO(inbox << " with " << auth.back() << ": " << out);
-        CHECK(out.find("handshake accepted") == std::string::npos);
+        batch.push_back({"task inbox " + inbox, inbox, "push", auth});
       }
-      // Positive control: a member key completes the handshake with the same inbox.
-      CHECK(probe("task inbox " + inbox, inbox, "push", {"--key", TestKeysDir() + "/node.key"})
-                .find("handshake accepted") != std::string::npos);
+      batch.push_back({"task inbox " + inbox, inbox, "push", {"--key", TestKeysDir() + "/node.key"}});
+    }
+    std::vector<std::string> verdicts = probes(batch);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      INFO(batch[i].what << " with " << batch[i].auth.back() << ": " << verdicts[i]);
+      bool member = batch[i].auth.back() == TestKeysDir() + "/node.key";
+      CHECK((verdicts[i].find("handshake accepted") != std::string::npos) == member);
     }
     std::string state;
     bool running = JobIn(c.node(0), run.job, {"running"}, &state);
@@ -205,13 +237,17 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
     fs::copy_file(TestKeysDir() + "/cluster.key", keys + "/cluster.key");
     fs::copy_file(TestKeysDir() + "/keyring", keys + "/keyring");
     fs::copy_file(UnlistedKey(dir, "intruder", "member"), keys + "/node.key");
-    for (const std::string& kd : {keys, other}) {
-      CommandResult r = outside({*raind, "--host", net.Address(kStranger), "--port", "0",
-                                 "--data-dir", dir + "/data-" + fs::path(kd).filename().string(),
-                                 "--keys-dir", kd, "--introducer", c.node(0).ControlAddress()},
-                                30s);
-      INFO(kd << ": " << r.Describe());
-      CHECK(r.code() == 2);  // the join failed
+    const std::vector<std::string> key_dirs = {keys, other};
+    std::vector<std::vector<std::string>> argvs;
+    for (const std::string& kd : key_dirs) {
+      argvs.push_back(on_outside({*raind, "--host", net.Address(kStranger), "--port", "0",
+                                  "--data-dir", dir + "/data-" + fs::path(kd).filename().string(),
+                                  "--keys-dir", kd, "--introducer", c.node(0).ControlAddress()}));
+    }
+    std::vector<CommandResult> joins = RunCommands(argvs, 30s);
+    for (size_t i = 0; i < joins.size(); ++i) {
+      INFO(key_dirs[i] << ": " << joins[i].Describe());
+      CHECK(joins[i].code() == 2);  // the join failed
     }
     for (size_t i = 0; i < c.size(); ++i) {
       auto members = ListMem(c.node(i).ControlAddress());

@@ -374,50 +374,48 @@ std::vector<std::string> NodesByStage(const std::vector<TaskEntry>& tasks, uint3
 
 TEST_CASE("two workers crash mid-job, one with a stage-2 task: the output is exact",
           "[stream-recover-kill2]") {
-  for (const App& app : {App1(), App2()}) {
-    std::vector<std::string> baseline;
-    for (int trial = 0; trial < 2; ++trial) {
-      CAPTURE(app.name, trial);
-      RecoveryCluster rc;
-      std::vector<std::string> want = rc.Want(app);
-      if (baseline.empty()) baseline = Baseline(rc, app, want);
-      std::set<std::string> killed;
-      Trial t = RunTrial(rc, app, true, InputRate(), [&](RecoveryCluster& r, const Trial& now) {
-        // A stage-2 task's node (a different task each trial), then a node with a stage-1 task.
-        std::vector<std::string> nodes = NodesByStage(now.before, 2, 3 + trial);
-        REQUIRE(nodes.size() >= 2);
-        std::string other;
-        for (const auto& e : now.before) {
-          if (e.stage == 1 && e.node != nodes[0] && other.empty()) other = e.node;
-        }
-        if (other.empty()) other = nodes[1];
-        killed = {KillNode(r, nodes[0]), KillNode(r, other)};
-      });
-      RequireExact(app, t, baseline, want);
-      RequireRescheduledFrom(rc, t, killed);
-      if (app.counts && trial == 1) {
-        // The two killed nodes rejoin (new member ids): the next job places tasks on them.
-        std::vector<RaindProcess*> rejoined;
-        for (size_t i = 1; i < rc.c().size(); ++i) {
-          RaindProcess& n = rc.c().node(i);
-          if (n.Running()) continue;
-          REQUIRE_OK(n.Restart());
-          REQUIRE_OK(n.WaitReady(kStartDeadline));
-          rejoined.push_back(&n);
-        }
-        REQUIRE(rejoined.size() == 2);
-        std::vector<RaindProcess*> running = rc.c().Running();
-        REQUIRE_EVENTUALLY(kConvergeDeadline,
-                           [&](std::string* why) { return AllAlive(running, why); });
-        Trial next = RunTrial(rc, app, true, 0, nullptr);
-        RequireExact(app, next, baseline, want);
-        std::set<std::string> nodes;
-        for (const auto& e : next.after) nodes.insert(e.node);
-        for (RaindProcess* n : rejoined) {
-          INFO(n->name() << " rejoined as " << n->Id() << "; the job's tasks ran on "
-                         << Join(std::vector<std::string>(nodes.begin(), nodes.end())));
-          CHECK(nodes.count(n->Id()));
-        }
+  // One trial per app, each killing a different stage-2 task's node (App 2's then rejoins).
+  for (const auto& [app, trial] : {std::pair{App1(), 0}, std::pair{App2(), 1}}) {
+    CAPTURE(app.name, trial);
+    RecoveryCluster rc;
+    std::vector<std::string> want = rc.Want(app);
+    std::vector<std::string> baseline = Baseline(rc, app, want);
+    std::set<std::string> killed;
+    Trial t = RunTrial(rc, app, true, InputRate(), [&](RecoveryCluster& r, const Trial& now) {
+      // A stage-2 task's node (a different task each trial), then a node with a stage-1 task.
+      std::vector<std::string> nodes = NodesByStage(now.before, 2, 3 + trial);
+      REQUIRE(nodes.size() >= 2);
+      std::string other;
+      for (const auto& e : now.before) {
+        if (e.stage == 1 && e.node != nodes[0] && other.empty()) other = e.node;
+      }
+      if (other.empty()) other = nodes[1];
+      killed = {KillNode(r, nodes[0]), KillNode(r, other)};
+    });
+    RequireExact(app, t, baseline, want);
+    RequireRescheduledFrom(rc, t, killed);
+    if (app.counts && trial == 1) {
+      // The two killed nodes rejoin (new member ids): the next job places tasks on them.
+      std::vector<RaindProcess*> rejoined;
+      for (size_t i = 1; i < rc.c().size(); ++i) {
+        RaindProcess& n = rc.c().node(i);
+        if (n.Running()) continue;
+        REQUIRE_OK(n.Restart());
+        REQUIRE_OK(n.WaitReady(kStartDeadline));
+        rejoined.push_back(&n);
+      }
+      REQUIRE(rejoined.size() == 2);
+      std::vector<RaindProcess*> running = rc.c().Running();
+      REQUIRE_EVENTUALLY(kConvergeDeadline,
+                         [&](std::string* why) { return AllAlive(running, why); });
+      Trial next = RunTrial(rc, app, true, 0, nullptr);
+      RequireExact(app, next, baseline, want);
+      std::set<std::string> nodes;
+      for (const auto& e : next.after) nodes.insert(e.node);
+      for (RaindProcess* n : rejoined) {
+        INFO(n->name() << " rejoined as " << n->Id() << "; the job's tasks ran on "
+                       << Join(std::vector<std::string>(nodes.begin(), nodes.end())));
+        CHECK(nodes.count(n->Id()));
       }
     }
   }

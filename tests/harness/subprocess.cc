@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -197,23 +198,33 @@ std::string CommandResult::Describe() const {
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, Clock::duration timeout) {
-  CommandResult result;
-  Subprocess p;
-  Status st = p.Start(argv);
-  if (!st.ok()) {
-    result.status.code = 127;
-    result.err = st.ToString();
-    return result;
+  return RunCommands({argv}, timeout).front();
+}
+
+std::vector<CommandResult> RunCommands(const std::vector<std::vector<std::string>>& argvs,
+                                       Clock::duration timeout) {
+  std::vector<CommandResult> results(argvs.size());
+  std::vector<Subprocess> procs(argvs.size());
+  for (size_t i = 0; i < argvs.size(); ++i) {
+    Status st = procs[i].Start(argvs[i]);
+    if (!st.ok()) {
+      results[i].status.code = 127;
+      results[i].err = st.ToString();
+    }
   }
-  auto exit = p.Wait(timeout);
-  if (!exit) {
-    result.timed_out = true;
-    exit = p.Kill();
+  auto deadline = Clock::now() + timeout;
+  for (size_t i = 0; i < argvs.size(); ++i) {
+    if (!procs[i].started()) continue;
+    auto exit = procs[i].Wait(std::max<Clock::duration>(deadline - Clock::now(), {}));
+    if (!exit) {
+      results[i].timed_out = true;
+      exit = procs[i].Kill();
+    }
+    results[i].status = *exit;
+    results[i].out = procs[i].Stdout();
+    results[i].err = procs[i].Stderr();
   }
-  result.status = *exit;
-  result.out = p.Stdout();
-  result.err = p.Stderr();
-  return result;
+  return results;
 }
 
 std::string ReadFile(const std::string& path) {

@@ -81,6 +81,11 @@ struct CommandResult {
   std::string Describe() const;  // for failure messages: command status, stdout, stderr
 };
 CommandResult RunCommand(const std::vector<std::string>& argv, Clock::duration timeout);
+// The same for several commands run at once (each one killed after `timeout` from the start):
+// their results in the order given. For checks that each wait out a deadline (a refused
+// client's), so they wait it out together.
+std::vector<CommandResult> RunCommands(const std::vector<std::vector<std::string>>& argvs,
+                                       Clock::duration timeout);
 
 // Reads a whole file ("" when missing) and its last `lines` lines.
 std::string ReadFile(const std::string& path);
