@@ -10,14 +10,16 @@ import urllib.request
 
 
 class Scraper:
-    def __init__(self, http_ports, interval_s=1.0):
+    def __init__(self, http_ports, interval_s=1.0, jobs=()):
         self.ports = list(http_ports)  # the console's node first
         self.interval_s = interval_s
+        self.jobs = list(jobs)  # also asked for each round, running or not
         self.requests = 0
         self.errors = 0
         self.bytes = 0
         self.rounds = 0
         self.slowest_round_s = 0.0
+        self.cpu_s = 0.0  # this thread's own CPU (the client side of the scrapes)
         self._stop = threading.Event()
         self._thread = None
 
@@ -43,15 +45,17 @@ class Scraper:
             jobs = json.loads(body)["jobs"] if body else []
         except (ValueError, KeyError, TypeError):
             jobs = []
-        for j in jobs:
-            if j.get("state") in ("starting", "running"):
-                self._get(console, f"/api/v1/cmd/job.status?job={j['job']}")
-                self._get(console, f"/api/v1/cmd/job.tasks?job={j['job']}")
+        shown = [j["job"] for j in jobs if j.get("state") in ("starting", "running")]
+        for job in shown + [j for j in self.jobs if j not in shown]:
+            self._get(console, f"/api/v1/cmd/job.status?job={job}")
+            self._get(console, f"/api/v1/cmd/job.tasks?job={job}")
 
     def _loop(self):
         while not self._stop.is_set():
             t0 = time.monotonic()
+            c0 = time.thread_time()
             self._round()
+            self.cpu_s += time.thread_time() - c0
             self.rounds += 1
             took = time.monotonic() - t0
             self.slowest_round_s = max(self.slowest_round_s, took)
@@ -66,4 +70,5 @@ class Scraper:
         if self._thread:
             self._thread.join()
         return {"rounds": self.rounds, "requests": self.requests, "errors": self.errors,
-                "bytes": self.bytes, "slowest_round_s": self.slowest_round_s}
+                "bytes": self.bytes, "slowest_round_s": self.slowest_round_s,
+                "cpu_s": self.cpu_s}
