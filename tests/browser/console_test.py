@@ -228,7 +228,8 @@ class ConsoleTest(JsonCtl):
 
     def run(self):
         if not find_chromium():
-            raise Failure("no chromium on PATH: `make deps` installs Debian's chromium as root")
+            raise Failure("no chromium on PATH: `make test-deps` installs Debian's chromium "
+                          "(as root)")
         slow = self.write_operator()
         self.start_cluster()
         job = self.submit_live_job(slow)

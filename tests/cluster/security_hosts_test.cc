@@ -169,7 +169,8 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
     CHECK(Counter(node, "malformed_control_frames") == control0);
     // Positive control: the member key's junk gets in and is counted as junk.
     batch.clear();
-    for (const Port& p : ports) batch.push_back(probe_of(p, {"--key", TestKeysDir() + "/node.key"}));
+    const std::vector<std::string> member = {"--key", TestKeysDir() + "/node.key"};
+    for (const Port& p : ports) batch.push_back(probe_of(p, member));
     verdicts = probes(batch);
     for (size_t i = 0; i < batch.size(); ++i) {
       INFO(batch[i].what << ": " << verdicts[i]);
@@ -216,7 +217,8 @@ TEST_CASE("a host outside the keyring cannot join, ask, gossip or stream", "[sec
       for (const auto& auth : stranger_keys) {
         batch.push_back({"task inbox " + inbox, inbox, "push", auth});
       }
-      batch.push_back({"task inbox " + inbox, inbox, "push", {"--key", TestKeysDir() + "/node.key"}});
+      batch.push_back(
+          {"task inbox " + inbox, inbox, "push", {"--key", TestKeysDir() + "/node.key"}});
     }
     std::vector<std::string> verdicts = probes(batch);
     for (size_t i = 0; i < batch.size(); ++i) {

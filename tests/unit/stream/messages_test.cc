@@ -137,7 +137,7 @@ TEST_CASE("every stream message round-trips", "[stream][messages]") {
   CHECK((rw.stage == 3 && rw.task == 0 && rw.endpoint == "tcp://10.0.0.2:4000"));
   CHECK(RoundTrip(RewireReply{5}, &DecodeRewireReply).tasks == 5);
 
-  RegroupRequest rg{"job-9", {2, 7, {0, 1, 1, 2}, {"tcp://a:1", "tcp://b:2", "tcp://c:3"}}};
+  RegroupRequest rg{"job-9", {2, 7, {0, 1, 1, 2}, {"tcp://a:1", "tcp://b:2", "tcp://c:3"}, {}, {}}};
   auto rgb = RoundTrip(rg, &DecodeRegroupRequest);
   CHECK(rgb.job == "job-9");
   CHECK(rgb.order.stage == 2);
@@ -233,7 +233,7 @@ TEST_CASE("hostile stream message bodies are refused, never thrown", "[stream][m
                          &DecodeRewireRequest);
   Hostile<RewireReply>(Encode(RewireReply{3}), &DecodeRewireReply);
   Hostile<RegroupRequest>(
-      Encode(RegroupRequest{"job-9", {3, 2, {0, 1, 0, 1}, {"tcp://a:1", "tcp://b:2"}}}),
+      Encode(RegroupRequest{"job-9", {3, 2, {0, 1, 0, 1}, {"tcp://a:1", "tcp://b:2"}, {}, {}}}),
       &DecodeRegroupRequest);
   Hostile<RegroupReply>(Encode(RegroupReply{3}), &DecodeRegroupReply);
   Hostile<ReportMessage>(Encode(ReportMessage{{Report(0)}}), &DecodeReportMessage);
