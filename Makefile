@@ -6,8 +6,9 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all build bench-programs deps test-deps debug asan test test-asan demo bench-membership bench-hydfs bench-grep \
-        bench-stream bench-recovery bench-autoscale bench-partition clean format
+.PHONY: all build bench-programs deps test-deps debug asan test test-asan demo bench-membership \
+        bench-hydfs bench-grep bench-stream bench-recovery bench-autoscale bench-partition clean \
+        format
 
 all: build
 
