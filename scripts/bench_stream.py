@@ -82,7 +82,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_cluster import (  # noqa: E402
-    CLK_TCK, JsonCtl, log, machine_line, start_cluster)
+    CLK_TCK, JsonCtl, cpu_ticks, log, machine_line, start_cluster)
 from bench_scraper import Scraper
 from bench_stream_report import fmt, report  # noqa: E402
 
@@ -102,13 +102,20 @@ def shell_line(argvs, stdout):
     return " | ".join(shlex.join(a) for a in argvs) + f" > {stdout}"
 
 
-def proc_cpu_ticks(pid, children=True):
-    """utime + stime (+ cutime + cstime with children) of pid in clock ticks, or None when it
-    is gone."""
+def non_negative(text):
+    """argparse type: an integer >= 0."""
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return n
+
+
+def proc_cpu_ticks(pid):
+    """utime + stime + cutime + cstime of pid (clock ticks), or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return sum(int(x) for x in fields[11:15 if children else 13])  # fields 14-17 of proc(5)
+        return sum(int(x) for x in fields[11:15])  # fields 14-17 of proc(5)
     except (OSError, IndexError, ValueError):
         return None
 
@@ -366,7 +373,7 @@ class StreamBench(JsonCtl):
         pids = self.raind_pids()
 
         def ticks():
-            return sum(proc_cpu_ticks(p, children=False) or 0 for p in pids)
+            return sum(cpu_ticks(p) or 0 for p in pids)  # raind's own, not its children's
 
         log(f"scraper CPU: {seconds:g} s idle, then {seconds:g} s scraped "
             f"{1 / interval_s:g} rounds a second")
@@ -648,7 +655,7 @@ def parse_args():
     p.add_argument("--only", metavar="TEXT",
                    help="only the cluster configs whose label contains TEXT (for profiling)")
     p.add_argument("--no-latency", action="store_true", help="no half-rate latency run")
-    p.add_argument("--scrape-pairs", type=int, default=4,
+    p.add_argument("--scrape-pairs", type=non_negative, default=4,
                    help="pairs of exactly-once C++ runs without and with a scraper polling "
                         "every node's /metrics and the console's JSON each second, in "
                         "alternating order (default 4; 0: none)")
